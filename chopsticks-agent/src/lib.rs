@@ -1,0 +1,19 @@
+//! The agent side of [chopsticks](https://docs.rs/chopsticks): the registry of
+//! `#[remote]` functions, the wire format shared with the controller, and the
+//! dispatch loop a process runs when it is started as an agent.
+//!
+//! Users depend on `chopsticks`, which re-exports what they need from here
+//! (`chopsticks::agent`). The wire format is described in `docs/PROTOCOL.md`.
+
+#![warn(missing_docs)]
+
+mod pool;
+mod serve;
+mod stdio;
+
+pub mod registry;
+pub mod value;
+pub mod wire;
+
+pub use registry::{Registration, Registry, RegistryError};
+pub use serve::{run_if_requested, ENV_AGENT, ENV_AGENT_SHA256};

@@ -1,0 +1,174 @@
+//! Agent mode: the dispatch loop a process runs when a controller started it.
+
+use std::cell::RefCell;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, BufReader, Write};
+use std::panic::{self, AssertUnwindSafe};
+use std::process;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::pool::Pool;
+use crate::registry::Registry;
+use crate::stdio;
+use crate::wire::{self, Failure, Hello, Request, Response};
+
+/// Set by the controller to the session nonce: this process is an agent.
+pub const ENV_AGENT: &str = "CHOPSTICKS_AGENT";
+/// Set by the SSH bootstrap to the SHA-256 it verified of this executable.
+pub const ENV_AGENT_SHA256: &str = "CHOPSTICKS_AGENT_SHA256";
+
+/// Serves as an agent, then exits, when this process was started as one;
+/// returns at once otherwise.
+///
+/// Call it first in `main` (or put `#[chopsticks::main]` on `main`): a
+/// process started as an agent must not run the program's own work. The
+/// environment variable that marks an agent is removed before any remote
+/// function runs, so processes they start are ordinary processes.
+pub fn run_if_requested() {
+    let Some(nonce) = std::env::var_os(ENV_AGENT) else {
+        return;
+    };
+    let exe_sha256 = std::env::var(ENV_AGENT_SHA256).unwrap_or_default();
+    std::env::remove_var(ENV_AGENT);
+    std::env::remove_var(ENV_AGENT_SHA256);
+    let code = match serve(nonce, exe_sha256) {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("chopsticks agent: {message}");
+            1
+        }
+    };
+    process::exit(code)
+}
+
+type Output = Arc<Mutex<File>>;
+
+fn serve(nonce: OsString, exe_sha256: String) -> Result<(), String> {
+    let registry = Registry::get().map_err(|e| e.to_string())?;
+    let protocol = stdio::take_protocol_fds()
+        .map_err(|e| format!("cannot set up the protocol file descriptors: {e}"))?;
+    install_panic_hook();
+
+    let hello = Response::Hello(Hello {
+        protocol: wire::PROTOCOL_VERSION,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        fingerprint: registry.fingerprint(),
+        functions: registry.iter().map(|r| r.id()).collect(),
+        exe_sha256,
+        pid: process::id(),
+    });
+    let mut first = format!("{} {}\n", wire::PREAMBLE, nonce.to_string_lossy()).into_bytes();
+    first.extend(wire::encode_frame(&hello).map_err(|e| e.to_string())?);
+    let output: Output = Arc::new(Mutex::new(protocol.output));
+    send(&output, &first).map_err(|e| format!("cannot greet the controller: {e}"))?;
+
+    let pool = Pool::new();
+    let mut input = BufReader::with_capacity(64 * 1024, protocol.input);
+    let mut buf = Vec::new();
+    loop {
+        match wire::read_frame(&mut input, &mut buf) {
+            Ok(true) => {}
+            // The controller is gone: nobody is left to take results.
+            Ok(false) => return Ok(()),
+            Err(e) => return Err(format!("reading from the controller: {e}")),
+        }
+        let request: Request<'_> = postcard::from_bytes(&buf)
+            .map_err(|e| format!("undecodable request from the controller: {e}"))?;
+        match request {
+            Request::Call { req, fn_id, args } => {
+                let args = args.to_vec();
+                let out = Arc::clone(&output);
+                let job = Box::new(move || {
+                    let result = dispatch(registry, fn_id, &args);
+                    reply(&out, req, result);
+                });
+                if let Err(job) = pool.run(job) {
+                    drop(job);
+                    let message = "the agent cannot start a thread for this call".to_owned();
+                    reply(
+                        &output,
+                        req,
+                        Err(Failure::Panic {
+                            message,
+                            location: None,
+                        }),
+                    );
+                }
+            }
+            Request::Shutdown => return Ok(()),
+        }
+    }
+}
+
+fn dispatch(registry: &Registry, fn_id: u64, args: &[u8]) -> Result<String, Failure> {
+    let Some(function) = registry.lookup(fn_id) else {
+        return Err(Failure::UnknownFunction { fn_id });
+    };
+    IN_CALL.with(|c| *c.borrow_mut() = Some(None));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| function.invoke(args)));
+    let captured = IN_CALL.with(|c| c.borrow_mut().take()).flatten();
+    match outcome {
+        Ok(result) => result,
+        Err(payload) => {
+            let (message, location) =
+                captured.unwrap_or_else(|| (payload_message(&*payload), None));
+            Err(Failure::Panic { message, location })
+        }
+    }
+}
+
+fn reply(output: &Output, req: u64, result: Result<String, Failure>) {
+    let frame = wire::encode_frame(&Response::Reply { req, result }).or_else(|e| {
+        let result = Err(Failure::BadReturn {
+            message: e.to_string(),
+        });
+        wire::encode_frame(&Response::Reply { req, result })
+    });
+    // A failed write means the controller is gone; the read loop sees EOF.
+    if let Ok(frame) = frame {
+        let _ = send(output, &frame);
+    }
+}
+
+fn send(output: &Output, bytes: &[u8]) -> io::Result<()> {
+    let mut out = output.lock().unwrap_or_else(PoisonError::into_inner);
+    out.write_all(bytes)?;
+    out.flush()
+}
+
+/// A panic's message and `file:line:column`.
+type PanicInfo = (String, Option<String>);
+
+thread_local! {
+    /// `Some` while a call runs on this thread; the panic hook stores the
+    /// message and location there instead of printing them.
+    static IN_CALL: RefCell<Option<Option<PanicInfo>>> = const { RefCell::new(None) };
+}
+
+fn install_panic_hook() {
+    let default = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        let captured = IN_CALL.with(|c| match &mut *c.borrow_mut() {
+            Some(slot) => {
+                let location = info.location().map(|l| l.to_string());
+                *slot = Some((payload_message(info.payload()), location));
+                true
+            }
+            None => false,
+        });
+        if !captured {
+            default(info);
+        }
+    }));
+}
+
+fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}

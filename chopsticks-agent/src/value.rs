@@ -1,0 +1,164 @@
+//! Helpers for the code `#[remote]` generates: argument decoding, return
+//! encoding, error conversion and the wire ID hash. Not public API.
+
+use std::fmt::Display;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::wire::Failure;
+
+/// FNV-1a, 64 bits. Computed at compile time for wire IDs.
+pub const fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+/// The wire ID of a function from its module path, name and signature.
+pub const fn wire_id(path_and_signature: &str) -> u64 {
+    fnv1a64(path_and_signature.as_bytes())
+}
+
+/// Decodes a postcard-encoded argument tuple.
+///
+/// # Errors
+/// [`Failure::BadArgs`] when the bytes do not match the parameter types.
+pub fn decode_args<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Failure> {
+    postcard::from_bytes(bytes).map_err(|e| Failure::BadArgs {
+        message: e.to_string(),
+    })
+}
+
+/// Encodes a return value as JSON.
+///
+/// # Errors
+/// [`Failure::BadReturn`] when serde_json refuses the value (a map with
+/// non-string keys, a failing `Serialize` impl).
+pub fn encode_return<T: Serialize + ?Sized>(value: &T) -> Result<String, Failure> {
+    serde_json::to_string(value).map_err(|e| Failure::BadReturn {
+        message: e.to_string(),
+    })
+}
+
+/// A return type whose `Err` becomes a remote error: `Result<T, E: Display>`.
+pub trait Fallible {
+    /// The value a successful call returns.
+    type Ok;
+    /// The error type.
+    type Err: Display;
+    /// Into a plain `Result`.
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
+}
+
+impl<T, E: Display> Fallible for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+    fn into_result(self) -> Result<T, E> {
+        self
+    }
+}
+
+/// Wraps an error for autoref-based dispatch: an `std::error::Error` gives its
+/// source chain ([`ViaError`]); anything else `Display` gives its alternate
+/// (`{:#}`) form, which for `anyhow::Error` includes the causes ([`ViaDisplay`]).
+#[derive(Debug)]
+pub struct ErrWrap<'a, E>(pub &'a E);
+
+/// Converts an `std::error::Error` with its source chain.
+pub trait ViaError {
+    /// The failure to send.
+    fn remote_failure(&self) -> Failure;
+}
+
+impl<E: std::error::Error> ViaError for ErrWrap<'_, E> {
+    fn remote_failure(&self) -> Failure {
+        let mut chain = Vec::new();
+        let mut source = self.0.source();
+        while let Some(err) = source {
+            chain.push(err.to_string());
+            source = err.source();
+        }
+        Failure::Error {
+            message: self.0.to_string(),
+            chain,
+        }
+    }
+}
+
+/// Converts an error that is only `Display`.
+pub trait ViaDisplay {
+    /// The failure to send.
+    fn remote_failure(&self) -> Failure;
+}
+
+impl<E: Display> ViaDisplay for &ErrWrap<'_, E> {
+    fn remote_failure(&self) -> Failure {
+        Failure::Error {
+            message: format!("{:#}", self.0),
+            chain: Vec::new(),
+        }
+    }
+}
+
+/// Compile-time check that a parameter or return type can cross the wire.
+pub fn assert_remote_value<T: Serialize + DeserializeOwned + Send + 'static>() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+    impl Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("reading config")
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    // The borrow is what selects the impl (autoref dispatch).
+    #[allow(clippy::needless_borrow)]
+    #[test]
+    fn std_errors_keep_their_source_chain() {
+        let err = Outer(std::io::Error::other("disk on fire"));
+        let failure = (&ErrWrap(&err)).remote_failure();
+        assert_eq!(
+            failure,
+            Failure::Error {
+                message: "reading config".into(),
+                chain: vec!["disk on fire".into()]
+            }
+        );
+    }
+
+    #[allow(clippy::needless_borrow)]
+    #[test]
+    fn display_only_errors_use_their_message() {
+        let err = String::from("plain text");
+        let failure = (&ErrWrap(&err)).remote_failure();
+        assert_eq!(
+            failure,
+            Failure::Error {
+                message: "plain text".into(),
+                chain: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn wire_id_is_stable() {
+        // FNV-1a test vector.
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_ne!(wire_id("m::f() -> ()"), wire_id("m::g() -> ()"));
+    }
+}

@@ -1,0 +1,238 @@
+//! The wire format between controller and agent (see `docs/PROTOCOL.md`).
+//!
+//! After a one-line preamble, each side sends frames: a 4-byte little-endian
+//! length, then that many bytes of one postcard-encoded message.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped on any incompatible change of the messages below.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The largest frame either side accepts (64 MiB). Larger data belongs in a
+/// file transfer, not in a call's arguments or return value.
+pub const MAX_FRAME: usize = 64 << 20;
+
+/// The first line the agent writes, followed by a space and the nonce the
+/// controller gave it. Lines before it (login banners) are skipped.
+pub const PREAMBLE: &str = "chopsticks-agent";
+
+/// Controller to agent.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request<'a> {
+    /// Run function `fn_id` on the postcard-encoded argument tuple `args`.
+    Call {
+        /// Request ID; the reply carries it back.
+        req: u64,
+        /// The function's wire ID.
+        fn_id: u64,
+        /// The postcard-encoded argument tuple.
+        #[serde(borrow)]
+        args: &'a [u8],
+    },
+    /// Exit now; calls still running are abandoned.
+    Shutdown,
+}
+
+/// Agent to controller.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Response {
+    /// The first frame: who the agent is.
+    Hello(Hello),
+    /// The outcome of one call.
+    Reply {
+        /// The request ID of the call.
+        req: u64,
+        /// The JSON-encoded return value, or why there is none.
+        result: Result<String, Failure>,
+    },
+}
+
+/// What the agent says about itself before anything else.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL_VERSION`] of the agent. Kept first so that it can be read
+    /// even when the rest of the message changed.
+    pub protocol: u32,
+    /// The chopsticks version the agent was built with.
+    pub version: String,
+    /// The fingerprint of the agent's registry.
+    pub fingerprint: u64,
+    /// The wire IDs the agent can run.
+    pub functions: Vec<u64>,
+    /// SHA-256 (hex) of the agent executable as verified by whoever started
+    /// it (the SSH bootstrap); empty when nobody checked it.
+    pub exe_sha256: String,
+    /// The agent's process ID.
+    pub pid: u32,
+}
+
+/// Why a call produced no value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Failure {
+    /// The function returned `Err(e)`: `e`'s message and its source chain.
+    Error {
+        /// `e.to_string()`.
+        message: String,
+        /// The messages of `e.source()`, its source, and so on.
+        chain: Vec<String>,
+    },
+    /// The function panicked.
+    Panic {
+        /// The panic message.
+        message: String,
+        /// `file:line:column` of the panic, when known.
+        location: Option<String>,
+    },
+    /// The agent has no function with this wire ID.
+    UnknownFunction {
+        /// The requested wire ID.
+        fn_id: u64,
+    },
+    /// The arguments could not be decoded into the function's parameter types.
+    BadArgs {
+        /// The decoder's message.
+        message: String,
+    },
+    /// The return value could not be encoded as JSON.
+    BadReturn {
+        /// The encoder's message.
+        message: String,
+    },
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Error { message, .. } => f.write_str(message),
+            Failure::Panic { message, location } => match location {
+                Some(at) => write!(f, "panicked at {at}: {message}"),
+                None => write!(f, "panicked: {message}"),
+            },
+            Failure::UnknownFunction { fn_id } => {
+                write!(f, "the agent has no function with wire ID {fn_id:016x}")
+            }
+            Failure::BadArgs { message } => write!(f, "cannot decode the arguments: {message}"),
+            Failure::BadReturn { message } => {
+                write!(f, "cannot encode the return value as JSON: {message}")
+            }
+        }
+    }
+}
+
+/// Encodes `msg` as one frame (length prefix included).
+///
+/// # Errors
+/// When the message cannot be encoded or is larger than [`MAX_FRAME`].
+pub fn encode_frame<T: Serialize>(msg: &T) -> io::Result<Vec<u8>> {
+    let frame = postcard::to_extend(msg, vec![0u8; 4])
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let len = frame.len() - 4;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a message of {len} bytes exceeds the frame limit of {MAX_FRAME} bytes"),
+        ));
+    }
+    let mut frame = frame;
+    frame[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(frame)
+}
+
+/// Writes one encoded frame and flushes.
+///
+/// # Errors
+/// When writing fails.
+pub fn write_frame(w: &mut impl Write, frame: &[u8]) -> io::Result<()> {
+    w.write_all(frame)?;
+    w.flush()
+}
+
+/// Reads one frame's payload into `buf`. Returns `Ok(false)` on a clean EOF
+/// before the frame started.
+///
+/// # Errors
+/// On a truncated frame, a frame over [`MAX_FRAME`], or a read error.
+pub fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<bool> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match r.read(&mut len[got..]) {
+            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "frame length {len} exceeds the limit of {MAX_FRAME} bytes: \
+                 the stream is corrupt or not a chopsticks agent"
+            ),
+        ));
+    }
+    buf.clear();
+    buf.resize(len, 0);
+    r.read_exact(buf)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let args = [1u8, 2, 3];
+        let frame = encode_frame(&Request::Call {
+            req: 7,
+            fn_id: 42,
+            args: &args,
+        })
+        .unwrap();
+        let mut buf = Vec::new();
+        let mut r = &frame[..];
+        assert!(read_frame(&mut r, &mut buf).unwrap());
+        match postcard::from_bytes::<Request>(&buf).unwrap() {
+            Request::Call { req, fn_id, args } => {
+                assert_eq!((req, fn_id, args), (7, 42, &[1u8, 2, 3][..]))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!read_frame(&mut r, &mut buf).unwrap(), "clean EOF");
+    }
+
+    #[test]
+    fn oversized_and_truncated_frames_are_errors() {
+        let mut buf = Vec::new();
+        let huge = (MAX_FRAME as u32 + 1).to_le_bytes();
+        let err = read_frame(&mut &huge[..], &mut buf).unwrap_err();
+        assert!(err.to_string().contains("exceeds the limit"), "{err}");
+        let short = [5u8, 0, 0, 0, 1];
+        let err = read_frame(&mut &short[..], &mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        let err = read_frame(&mut &[1u8, 0][..], &mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn protocol_version_is_readable_first() {
+        let hello = Response::Hello(Hello {
+            protocol: PROTOCOL_VERSION,
+            version: "x".into(),
+            fingerprint: 1,
+            functions: vec![],
+            exe_sha256: String::new(),
+            pid: 1,
+        });
+        let bytes = postcard::to_allocvec(&hello).unwrap();
+        // variant index 0, then the protocol version as a varint
+        assert_eq!(&bytes[..2], &[0, PROTOCOL_VERSION as u8]);
+    }
+}

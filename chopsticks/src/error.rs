@@ -1,0 +1,316 @@
+//! The one error type of chopsticks.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+/// `Result<T, chopsticks::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong between `Tunnel::local()` and a call's result.
+///
+/// Each variant is one phase of a call's life. Every error names the host and,
+/// where there is one, the function; `Display` says what happened and what to
+/// try.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum Error {
+    /// The agent process could not be started at all.
+    Spawn {
+        /// The tunnel's host name.
+        host: String,
+        /// What was started.
+        program: String,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// The agent started but did not greet as a chopsticks agent of this
+    /// protocol version: it exited, printed something else, or is stale.
+    Handshake {
+        /// The tunnel's host name.
+        host: String,
+        /// What went wrong, with advice.
+        message: String,
+        /// The last lines the agent wrote to stderr.
+        stderr: Vec<String>,
+    },
+    /// The agent binary does not contain the function: it was built from
+    /// other source than this controller.
+    UnknownFunction {
+        /// The tunnel's host name.
+        host: String,
+        /// The function's path.
+        function: &'static str,
+    },
+    /// The arguments could not be encoded, or the call is too large.
+    Encode {
+        /// The tunnel's host name.
+        host: String,
+        /// The function's path.
+        function: &'static str,
+        /// The encoder's message.
+        message: String,
+    },
+    /// The result could not be decoded into the function's return type, or
+    /// the agent could not decode the arguments.
+    Decode {
+        /// The tunnel's host name.
+        host: String,
+        /// The function's path.
+        function: &'static str,
+        /// The decoder's message.
+        message: String,
+    },
+    /// The remote function returned `Err(e)`.
+    Remote {
+        /// The tunnel's host name.
+        host: String,
+        /// The function's path.
+        function: &'static str,
+        /// `e`'s message; its source chain is [`std::error::Error::source`].
+        error: RemoteError,
+    },
+    /// The remote function panicked. The agent lives on.
+    Panic {
+        /// The tunnel's host name.
+        host: String,
+        /// The function's path.
+        function: &'static str,
+        /// The panic message.
+        message: String,
+        /// `file:line:column` of the panic, when known.
+        location: Option<String>,
+    },
+    /// No result arrived in time. The tunnel stays usable; the remote call
+    /// may still be running and its late result is discarded.
+    Timeout {
+        /// The tunnel's host name.
+        host: String,
+        /// The function's path.
+        function: &'static str,
+        /// How long the caller waited.
+        after: Duration,
+    },
+    /// The agent went away (exited, was killed, or the tunnel was closed)
+    /// before the call finished.
+    Disconnected {
+        /// The tunnel's host name.
+        host: String,
+        /// The function's path, when a call was waiting.
+        function: Option<&'static str>,
+        /// Why: exit status or close.
+        reason: String,
+        /// The last lines the agent wrote to stderr.
+        stderr: Vec<String>,
+    },
+    /// The agent sent something that breaks the protocol.
+    Protocol {
+        /// The tunnel's host name.
+        host: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The host the error happened on.
+    pub fn host(&self) -> &str {
+        match self {
+            Error::Spawn { host, .. }
+            | Error::Handshake { host, .. }
+            | Error::UnknownFunction { host, .. }
+            | Error::Encode { host, .. }
+            | Error::Decode { host, .. }
+            | Error::Remote { host, .. }
+            | Error::Panic { host, .. }
+            | Error::Timeout { host, .. }
+            | Error::Disconnected { host, .. }
+            | Error::Protocol { host, .. } => host,
+        }
+    }
+
+    /// The function the error happened in, if it happened in a call.
+    pub fn function(&self) -> Option<&'static str> {
+        match self {
+            Error::UnknownFunction { function, .. }
+            | Error::Encode { function, .. }
+            | Error::Decode { function, .. }
+            | Error::Remote { function, .. }
+            | Error::Panic { function, .. }
+            | Error::Timeout { function, .. } => Some(function),
+            Error::Disconnected { function, .. } => *function,
+            Error::Spawn { .. } | Error::Handshake { .. } | Error::Protocol { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Spawn {
+                host,
+                program,
+                source,
+            } => write!(f, "{host}: cannot start the agent `{program}`: {source}"),
+            Error::Handshake {
+                host,
+                message,
+                stderr,
+            } => {
+                write!(f, "{host}: the agent did not start: {message}")?;
+                write_tail(f, host, stderr)
+            }
+            Error::UnknownFunction { host, function } => write!(
+                f,
+                "{host}: the agent has no function `{function}`: the agent binary was built from \
+                 other source than this program; rebuild it from the same source"
+            ),
+            Error::Encode {
+                host,
+                function,
+                message,
+            } => write!(
+                f,
+                "{host}: cannot send the arguments of `{function}`: {message}"
+            ),
+            Error::Decode {
+                host,
+                function,
+                message,
+            } => write!(f, "{host}: cannot decode `{function}`: {message}"),
+            Error::Remote {
+                host,
+                function,
+                error,
+            } => write!(f, "{host}: `{function}` failed: {error}"),
+            Error::Panic {
+                host,
+                function,
+                message,
+                location,
+            } => match location {
+                Some(at) => write!(f, "{host}: `{function}` panicked at {at}: {message}"),
+                None => write!(f, "{host}: `{function}` panicked: {message}"),
+            },
+            Error::Timeout {
+                host,
+                function,
+                after,
+            } => write!(
+                f,
+                "{host}: `{function}` timed out after {after:?}; it may still be running there, \
+                 and its result will be discarded"
+            ),
+            Error::Disconnected {
+                host,
+                function,
+                reason,
+                stderr,
+            } => {
+                match function {
+                    Some(function) => {
+                        write!(f, "{host}: lost the agent during `{function}`: {reason}")?
+                    }
+                    None => write!(f, "{host}: lost the agent: {reason}")?,
+                }
+                write_tail(f, host, stderr)
+            }
+            Error::Protocol { host, message } => {
+                write!(f, "{host}: protocol error: {message}")
+            }
+        }
+    }
+}
+
+fn write_tail(f: &mut fmt::Formatter<'_>, host: &str, stderr: &[String]) -> fmt::Result {
+    if !stderr.is_empty() {
+        f.write_str("; its last stderr lines:")?;
+        for line in stderr {
+            write!(f, "\n  [{host}] {line}")?;
+        }
+    }
+    Ok(())
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Spawn { source, .. } => Some(source),
+            Error::Remote { error, .. } => error.source.as_deref().map(|e| e as _),
+            _ => None,
+        }
+    }
+}
+
+/// The error a remote function returned: its message, and its source chain
+/// as further `RemoteError`s (through [`std::error::Error::source`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteError {
+    message: String,
+    source: Option<Box<RemoteError>>,
+}
+
+impl RemoteError {
+    pub(crate) fn new(message: String, chain: Vec<String>) -> RemoteError {
+        let source = chain.into_iter().rev().fold(None, |source, message| {
+            Some(Box::new(RemoteError { message, source }))
+        });
+        RemoteError { message, source }
+    }
+
+    /// The error's own message (`e.to_string()` on the remote side).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The messages of the whole chain, this error's first.
+    pub fn chain(&self) -> impl Iterator<Item = &str> {
+        std::iter::successors(Some(self), |e| e.source.as_deref()).map(|e| e.message.as_str())
+    }
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if f.alternate() {
+            for cause in self.chain().skip(1) {
+                write!(f, ": {cause}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RemoteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as _)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_error_chain_is_a_source_chain() {
+        let e = RemoteError::new("outer".into(), vec!["middle".into(), "root".into()]);
+        assert_eq!(e.chain().collect::<Vec<_>>(), ["outer", "middle", "root"]);
+        assert_eq!(format!("{e:#}"), "outer: middle: root");
+        let source = std::error::Error::source(&e).unwrap();
+        assert_eq!(source.to_string(), "middle");
+    }
+
+    #[test]
+    fn errors_name_host_and_function() {
+        let e = Error::Timeout {
+            host: "web1".into(),
+            function: "tasks::slow",
+            after: Duration::from_millis(50),
+        };
+        assert_eq!(e.host(), "web1");
+        assert_eq!(e.function(), Some("tasks::slow"));
+        assert!(e
+            .to_string()
+            .starts_with("web1: `tasks::slow` timed out after 50ms"));
+    }
+}

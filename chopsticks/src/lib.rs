@@ -1,0 +1,105 @@
+//! Call `#[remote]` Rust functions on other hosts, type-checked, with nothing
+//! installed there beforehand: the program ships itself.
+//!
+//! ```
+//! use chopsticks::{facts, remote, Tunnel};
+//!
+//! /// Free bytes of the filesystem at `path`.
+//! #[remote]
+//! fn disk_free(path: String) -> std::io::Result<u64> {
+//!     let meta = std::fs::metadata(&path)?; // (a real tool would statvfs)
+//!     Ok(meta.len())
+//! }
+//!
+//! #[chopsticks::main]
+//! fn main() -> chopsticks::Result<()> {
+//!     let t = Tunnel::local()?; // Tunnel::ssh("web1")? for a real host
+//!     println!("{} is up", t.call(facts::hostname, ())?);
+//!     let free: u64 = t.call(disk_free, ("/".to_string(),))?;
+//!     # let _ = free;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # How it works
+//! `#[remote]` turns a function's name into a zero-sized handle that still
+//! calls the function locally (`disk_free("/".into())`) and carries its
+//! argument tuple, result type and wire ID ([`RemoteFn`]). A [`Tunnel`]
+//! starts a copy of the running executable as an *agent*; a call sends the
+//! function's ID with its postcard-encoded arguments, the agent runs it on a
+//! thread of its own, and the result comes back as JSON, so the controller
+//! only ever parses plain data.
+//!
+//! Because the agent is the same binary, its `main` must notice that it is an
+//! agent before doing anything else: put [`#[chopsticks::main]`](main) on
+//! `main`, or call [`agent::run_if_requested`] first. Integration tests that
+//! use [`Tunnel::local`] add [`agent_test!`] at their root.
+//!
+//! # The handle's costs
+//! The name of a `#[remote]` function is a unit struct, not a `fn` item:
+//! where a `fn` value is expected write `*name` (the handle derefs to the
+//! function pointer), and a `let` of the same name cannot shadow it in a
+//! scope where it is visible.
+//!
+//! # Linking
+//! `#[remote]` functions register themselves with `inventory`. Functions in
+//! a library crate the binary never uses are not linked in and so are not
+//! callable; name something from such a crate (`use my_tasks as _;` is not
+//! enough on every linker: call one of its functions) and check
+//! [`agent::Registry::len`] in a test.
+
+#![warn(missing_docs)]
+
+extern crate self as chopsticks;
+
+mod error;
+mod remote;
+mod tunnel;
+
+pub mod facts;
+
+pub use chopsticks_macros::{main, remote};
+pub use error::{Error, RemoteError, Result};
+pub use remote::RemoteFn;
+pub use tunnel::{Pending, Tunnel, LOCALHOST};
+
+pub(crate) use chopsticks_agent::wire;
+
+/// Agent mode: what a process needs to serve as an agent.
+pub mod agent {
+    pub use chopsticks_agent::registry::{Registration, Registry, RegistryError};
+    pub use chopsticks_agent::{run_if_requested, ENV_AGENT, ENV_AGENT_SHA256};
+}
+
+/// Adds the entry point that lets [`Tunnel::local`] use a test binary as its
+/// agent. Invoke it once, at the root of each integration-test crate (or in
+/// the crate root of a library whose unit tests use local tunnels):
+///
+/// ```ignore
+/// chopsticks::agent_test!();
+/// ```
+///
+/// It expands to an ignored `#[test]` named `__chopsticks_agent_entry`, which
+/// the tunnel runs (with `--include-ignored`) in the re-executed copy.
+#[macro_export]
+macro_rules! agent_test {
+    () => {
+        #[test]
+        #[ignore = "the entry point of chopsticks agents; Tunnel::local() runs it"]
+        fn __chopsticks_agent_entry() {
+            $crate::agent::run_if_requested();
+        }
+    };
+}
+
+// Not public API. Used by code that #[remote] generates.
+#[doc(hidden)]
+pub mod __private {
+    pub use chopsticks_agent::registry::Registration;
+    pub use chopsticks_agent::value::{
+        assert_remote_value, decode_args, encode_return, wire_id, ErrWrap, Fallible, ViaDisplay,
+        ViaError,
+    };
+    pub use chopsticks_agent::wire::Failure;
+    pub use inventory;
+}

@@ -1,0 +1,202 @@
+//! `Tunnel`: one agent, local or remote, and the calls made on it.
+
+mod conn;
+mod pending;
+mod stderr;
+
+use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use pending::Pending;
+
+use crate::agent::{ENV_AGENT, ENV_AGENT_SHA256};
+use crate::error::{Error, Result};
+use crate::RemoteFn;
+use conn::{Conn, Launch};
+
+/// The host name of local tunnels (as in Python chopsticks).
+pub const LOCALHOST: &str = "localhost";
+
+/// How long a local agent gets to start and say hello.
+const LOCAL_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The test-harness filter that selects [`agent_test!`](crate::agent_test)'s
+/// entry. A binary whose `main` enters agent mode first never looks at it.
+const AGENT_ENTRY_ARGS: [&str; 5] = [
+    "__chopsticks_agent_entry",
+    "--include-ignored",
+    "--nocapture",
+    "--test-threads=1",
+    "-q",
+];
+
+const LOCAL_ADVICE: &str = "; the agent is this program started again: its `main` must begin \
+    with `chopsticks::agent::run_if_requested()` or carry `#[chopsticks::main]`, and a test \
+    binary needs `chopsticks::agent_test!();` at its root";
+
+/// A connection to one agent: a copy of this program running on a host (or
+/// locally), ready to run its `#[remote]` functions.
+///
+/// `Tunnel` is `Send + Sync`: share it between threads (`&Tunnel`,
+/// `Arc<Tunnel>`) and call from all of them at once; calls are multiplexed
+/// and run concurrently on the agent, so a slow call never blocks a fast one.
+/// Dropping the tunnel closes it (see [`close`](Tunnel::close)).
+///
+/// ```
+/// use chopsticks::{remote, Tunnel};
+///
+/// #[remote]
+/// fn double(x: i64) -> i64 {
+///     x * 2
+/// }
+///
+/// #[chopsticks::main]
+/// fn main() -> chopsticks::Result<()> {
+///     let t = Tunnel::local()?;
+///     assert_eq!(t.call(double, (21,))?, 42);
+///     assert_eq!(double(4), 8); // still an ordinary function
+///     Ok(())
+/// }
+/// ```
+pub struct Tunnel {
+    conn: Arc<Conn>,
+}
+
+impl std::fmt::Debug for Tunnel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tunnel")
+            .field("host", &self.host())
+            .field("agent_pid", &self.agent_pid())
+            .finish()
+    }
+}
+
+impl Tunnel {
+    /// Starts this program again as a local agent (a subprocess), for tests
+    /// and for work on the controller host itself. Its host name is
+    /// `"localhost"`.
+    ///
+    /// # Errors
+    /// [`Error::Spawn`] when the executable cannot be started (or when this
+    /// process is itself an agent that never entered agent mode, which would
+    /// recurse); [`Error::Handshake`] when it does not start as an agent:
+    /// `main` must begin with [`run_if_requested`](crate::agent::run_if_requested)
+    /// or carry [`#[chopsticks::main]`](crate::main).
+    pub fn local() -> Result<Tunnel> {
+        let exe = std::env::current_exe().map_err(|source| Error::Spawn {
+            host: LOCALHOST.into(),
+            program: "the current executable".into(),
+            source,
+        })?;
+        Tunnel::local_binary(exe)
+    }
+
+    /// Starts the given executable as a local agent, e.g. a fixture binary
+    /// built from the same source with `#[chopsticks::main]`.
+    ///
+    /// # Errors
+    /// As for [`Tunnel::local`].
+    pub fn local_binary(program: impl AsRef<Path>) -> Result<Tunnel> {
+        let program = program.as_ref();
+        refuse_recursion(LOCALHOST, program)?;
+        let nonce = nonce();
+        let mut command = Command::new(program);
+        command
+            .args(AGENT_ENTRY_ARGS)
+            .env(ENV_AGENT, &nonce)
+            .env_remove(ENV_AGENT_SHA256);
+        let conn = Conn::start(Launch {
+            host: LOCALHOST.into(),
+            program: program.display().to_string(),
+            command,
+            nonce,
+            connect_timeout: LOCAL_CONNECT_TIMEOUT,
+            advice: LOCAL_ADVICE,
+        })?;
+        Ok(Tunnel { conn })
+    }
+
+    /// The host name this tunnel was made for (`"localhost"` for local ones).
+    pub fn host(&self) -> &str {
+        self.conn.host()
+    }
+
+    /// The agent's process ID on its host.
+    pub fn agent_pid(&self) -> u32 {
+        self.conn.hello().pid
+    }
+
+    /// Calls `f` on the agent and waits for its result.
+    ///
+    /// Arity, argument types and result type are checked at compile time: a
+    /// function returning `Result<T, E>` gives `chopsticks::Result<T>`, with
+    /// `E` arriving as [`Error::Remote`].
+    ///
+    /// # Errors
+    /// [`Error::Remote`] (the function returned `Err`), [`Error::Panic`],
+    /// [`Error::Disconnected`] (the agent went away), and the other
+    /// [`Error`] variants of a call's life.
+    pub fn call<F: RemoteFn>(&self, f: F, args: F::Args) -> Result<F::Output> {
+        self.call_async(f, args).wait()
+    }
+
+    /// Starts a call on the agent and returns at once; wait for the result
+    /// with [`Pending::wait`], [`Pending::wait_timeout`] or `.await`.
+    pub fn call_async<F: RemoteFn>(&self, f: F, args: F::Args) -> Pending<F::Output> {
+        let _ = f;
+        self.conn.call(F::ID, F::NAME, &args)
+    }
+
+    /// Shuts the agent down: asks it to exit, kills it if it has not after
+    /// two seconds, and fails the calls still waiting with
+    /// [`Error::Disconnected`]. Calls made afterwards fail the same way.
+    /// Dropping the tunnel does the same.
+    pub fn close(&self) {
+        self.conn.close();
+    }
+}
+
+impl Drop for Tunnel {
+    fn drop(&mut self) {
+        self.conn.close();
+    }
+}
+
+/// A process started as an agent that never entered agent mode must not
+/// start another copy of itself.
+fn refuse_recursion(host: &str, program: &Path) -> Result<()> {
+    if std::env::var_os(ENV_AGENT).is_some() {
+        return Err(Error::Spawn {
+            host: host.into(),
+            program: program.display().to_string(),
+            source: std::io::Error::other(
+                "this process was started as a chopsticks agent but never entered agent mode, \
+                 and will not start another copy of itself: begin `main` with \
+                 `chopsticks::agent::run_if_requested()` or put `#[chopsticks::main]` on it",
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A per-session token the agent echoes in its preamble.
+fn nonce() -> String {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", hasher.finish())
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Tunnel>();
+    check::<Pending<String>>();
+}

@@ -1,0 +1,272 @@
+//! `Pending`: a call in flight.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+
+use super::conn::Conn;
+use crate::error::{Error, RemoteError, Result};
+use crate::wire::Failure;
+
+/// Why a slot completed without a value.
+#[derive(Debug, Clone)]
+pub(crate) enum Lost {
+    /// The agent reported a failure.
+    Failed(Failure),
+    /// The connection ended.
+    Closed { reason: String, stderr: Vec<String> },
+}
+
+pub(crate) type Outcome = std::result::Result<String, Lost>;
+
+/// Where the reader thread puts a call's outcome.
+#[derive(Default)]
+pub(crate) struct Slot {
+    state: Mutex<SlotState>,
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct SlotState {
+    outcome: Option<Outcome>,
+    waker: Option<Waker>,
+}
+
+impl Slot {
+    fn lock(&self) -> MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn complete(&self, outcome: Outcome) {
+        let waker = {
+            let mut state = self.lock();
+            if state.outcome.is_some() {
+                return;
+            }
+            state.outcome = Some(outcome);
+            state.waker.take()
+        };
+        self.done.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// A call in flight, from [`Tunnel::call_async`](crate::Tunnel::call_async).
+///
+/// Wait for it with [`wait`](Pending::wait) or
+/// [`wait_timeout`](Pending::wait_timeout), or `.await` it: `Pending`
+/// implements [`Future`] and needs no particular runtime. Dropping it
+/// abandons the result (the remote call still runs to its end).
+#[must_use = "a call's result is lost unless it is waited for"]
+pub struct Pending<T> {
+    inner: Inner,
+    _output: PhantomData<fn() -> T>,
+}
+
+enum Inner {
+    InFlight {
+        conn: Arc<Conn>,
+        slot: Arc<Slot>,
+        req: u64,
+        function: &'static str,
+    },
+    Failed(Option<Error>),
+}
+
+impl<T> std::fmt::Debug for Pending<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner {
+            Inner::InFlight {
+                conn,
+                req,
+                function,
+                ..
+            } => f
+                .debug_struct("Pending")
+                .field("host", &conn.host())
+                .field("function", function)
+                .field("req", req)
+                .finish(),
+            Inner::Failed(error) => f.debug_tuple("Pending").field(error).finish(),
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Pending<T> {
+    pub(crate) fn in_flight(
+        conn: Arc<Conn>,
+        slot: Arc<Slot>,
+        req: u64,
+        function: &'static str,
+    ) -> Self {
+        Pending {
+            inner: Inner::InFlight {
+                conn,
+                slot,
+                req,
+                function,
+            },
+            _output: PhantomData,
+        }
+    }
+
+    pub(crate) fn failed(error: Error) -> Self {
+        Pending {
+            inner: Inner::Failed(Some(error)),
+            _output: PhantomData,
+        }
+    }
+
+    /// Waits for the result for as long as the call runs; the wait ends early
+    /// only when the agent goes away ([`Error::Disconnected`]).
+    ///
+    /// # Errors
+    /// Any [`Error`] of a call: the remote function's own error, a panic, a
+    /// lost agent, an undecodable result.
+    pub fn wait(self) -> Result<T> {
+        self.wait_until(None)
+    }
+
+    /// Waits at most `timeout` for the result.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when no result arrived in time (the tunnel stays
+    /// usable; the remote call may still be running and its late result is
+    /// discarded), or any other [`Error`] of a call.
+    pub fn wait_timeout(self, timeout: Duration) -> Result<T> {
+        self.wait_until(Some((Instant::now() + timeout, timeout)))
+    }
+
+    fn wait_until(mut self, deadline: Option<(Instant, Duration)>) -> Result<T> {
+        let (conn, slot, function) = match &mut self.inner {
+            Inner::Failed(error) => return Err(take_error(error)),
+            Inner::InFlight {
+                conn,
+                slot,
+                function,
+                ..
+            } => (conn, slot, *function),
+        };
+        let mut state = slot.lock();
+        loop {
+            if let Some(outcome) = state.outcome.take() {
+                drop(state);
+                return decode(conn.host(), function, outcome);
+            }
+            state = match deadline {
+                None => slot
+                    .done
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some((at, after)) => {
+                    let now = Instant::now();
+                    if now >= at {
+                        return Err(Error::Timeout {
+                            host: conn.host().to_owned(),
+                            function,
+                            after,
+                        });
+                    }
+                    slot.done
+                        .wait_timeout(state, at - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+}
+
+fn take_error(error: &mut Option<Error>) -> Error {
+    error.take().unwrap_or_else(|| Error::Protocol {
+        host: String::new(),
+        message: "a failed call was polled after it completed".into(),
+    })
+}
+
+impl<T: DeserializeOwned> Future for Pending<T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        match &mut self.inner {
+            Inner::Failed(error) => Poll::Ready(Err(take_error(error))),
+            Inner::InFlight {
+                conn,
+                slot,
+                function,
+                ..
+            } => {
+                let mut state = slot.lock();
+                match state.outcome.take() {
+                    Some(outcome) => {
+                        drop(state);
+                        Poll::Ready(decode(conn.host(), function, outcome))
+                    }
+                    None => {
+                        match &state.waker {
+                            Some(w) if w.will_wake(cx.waker()) => {}
+                            _ => state.waker = Some(cx.waker().clone()),
+                        }
+                        Poll::Pending
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<T> Drop for Pending<T> {
+    fn drop(&mut self) {
+        if let Inner::InFlight { conn, req, .. } = &self.inner {
+            conn.forget(*req);
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(host: &str, function: &'static str, outcome: Outcome) -> Result<T> {
+    let host = host.to_owned();
+    match outcome {
+        Ok(json) => serde_json::from_str(&json).map_err(|e| Error::Decode {
+            host,
+            function,
+            message: format!("the result does not fit the return type: {e}"),
+        }),
+        Err(Lost::Closed { reason, stderr }) => Err(Error::Disconnected {
+            host,
+            function: Some(function),
+            reason,
+            stderr,
+        }),
+        Err(Lost::Failed(failure)) => Err(match failure {
+            Failure::Error { message, chain } => Error::Remote {
+                host,
+                function,
+                error: RemoteError::new(message, chain),
+            },
+            Failure::Panic { message, location } => Error::Panic {
+                host,
+                function,
+                message,
+                location,
+            },
+            Failure::UnknownFunction { .. } => Error::UnknownFunction { host, function },
+            Failure::BadArgs { message } => Error::Decode {
+                host,
+                function,
+                message: format!("the agent cannot decode the arguments: {message}"),
+            },
+            Failure::BadReturn { message } => Error::Decode {
+                host,
+                function,
+                message: format!("the agent cannot encode the result: {message}"),
+            },
+        }),
+    }
+}

@@ -1,0 +1,698 @@
+#!/usr/bin/env bash
+# Bring up chopsticks' real ssh test hosts (idempotent; a few seconds when already up).
+#
+#   tests/hosts/up.sh            # then: ssh -F target/testhosts/ssh_config cs-deb12 id
+#
+# See tests/hosts/README.md for the hosts, the aliases, the settings and the caching.
+set -euo pipefail
+
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SELF=$CS_HOSTS_DIR/up.sh
+
+# Bump to force a rebuild of every image (a change to a customize_* function
+# below rebuilds the images it feeds by itself: its text is part of the tag).
+IMAGE_VERSION=1
+BASE_VERSION=1
+
+# suite -> debootstrap --include list
+declare -A BASE_PACKAGES=(
+    [bookworm]=openssh-server,sudo,procps,busybox-static
+    [bullseye]=openssh-server,sudo,procps
+)
+# image -> suite it is built from
+declare -A IMAGE_SUITE=([deb12]=bookworm [deb11]=bullseye [busybox]=bookworm)
+IMAGES=(deb12 deb11 busybox)
+# image -> helper functions its customize_* uses (their text goes into the tag too)
+declare -A IMAGE_HELPERS=([deb12]=add_key_user [deb11]=add_key_user [busybox]=busybox_userland)
+# container -> image it runs
+declare -A CONTAINER_IMAGE=([deb12]=deb12 [deb11]=deb11 [busybox]=busybox [noexec]=deb12)
+
+PW_PASSWORD=chopsticks-pw   # pwuser's password (sudo asks for it)
+
+# ---------------------------------------------------------------------------
+# small helpers
+
+CLEANUPS=()
+cleanup() {
+    local c
+    for c in "${CLEANUPS[@]}"; do eval "$c" || true; done
+}
+trap cleanup EXIT
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# Run a command as root: directly, or through passwordless sudo.
+as_root() {
+    if is_root; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo -n "$@"
+    else
+        die "this step needs root (or passwordless sudo): $*"
+    fi
+}
+
+short_hash() { sha256sum | cut -c1-12; }
+
+# ---------------------------------------------------------------------------
+# host packages
+
+apt_lists_present() {
+    compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null
+}
+
+apt_install() {
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" \
+        </dev/null >>"$STATE_DIR/apt.log" 2>&1
+}
+
+apt_update() {
+    log "apt-get update"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >>"$STATE_DIR/apt.log" 2>&1 ||
+        die "apt-get update failed (see $STATE_DIR/apt.log)"
+}
+
+# install_pkgs PKG... : apt-get install, with 'apt-get update' first only when
+# there are no package lists, or when the install fails with the lists we have.
+install_pkgs() {
+    [ $# -gt 0 ] || return 0
+    command -v apt-get >/dev/null 2>&1 || die "missing packages: $* (and no apt-get here to install them)"
+    log "installing with apt-get: $*"
+    # Never let a package's postinst start a system service (e.g. the system
+    # sshd on 0.0.0.0:22): a policy-rc.d that says no, unless one exists.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        as_root sh -c 'printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'
+        CLEANUPS+=("as_root rm -f /usr/sbin/policy-rc.d")
+    fi
+    apt_lists_present || apt_update
+    if ! apt_install "$@"; then
+        apt_update
+        apt_install "$@" || die "apt-get install $* failed (see $STATE_DIR/apt.log)"
+    fi
+}
+
+ensure_host_tools() {
+    local need=()
+    command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+    command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+    [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+    command -v flock >/dev/null 2>&1 || need+=(util-linux)
+    command -v sha256sum >/dev/null 2>&1 || need+=(coreutils)
+    # shellcheck disable=SC2207
+    need=($(printf '%s\n' "${need[@]}" | sort -u))
+    install_pkgs "${need[@]}"
+}
+
+ensure_build_tools() {
+    local need=()
+    command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+    command -v gpgv >/dev/null 2>&1 || need+=(gpgv)
+    command -v wget >/dev/null 2>&1 || need+=(wget)
+    [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
+    install_pkgs "${need[@]}"
+}
+
+# The Debian mirror this machine's apt uses (debootstrap needs one).
+detect_mirror() {
+    if [ -n "${CHOPSTICKS_TESTHOSTS_MIRROR:-}" ]; then
+        echo "$CHOPSTICKS_TESTHOSTS_MIRROR"
+        return
+    fi
+    local m
+    m=$({
+        cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }'
+        cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+            awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /\]$/ && $i !~ /=/) { print $i; break } }'
+    } | grep -E '^(https?|file)://.*/debian/?$' | head -n1 || true)
+    echo "${m:-http://deb.debian.org/debian}"
+}
+
+# ---------------------------------------------------------------------------
+# keys
+
+ensure_keys() {
+    if [ ! -s "$STATE_DIR/id_ed25519" ] || [ ! -s "$STATE_DIR/id_ed25519.pub" ]; then
+        rm -f "$STATE_DIR/id_ed25519" "$STATE_DIR/id_ed25519.pub"
+        ssh-keygen -q -t ed25519 -N '' -C chopsticks-test-client -f "$STATE_DIR/id_ed25519" </dev/null
+    fi
+    if [ ! -s "$STATE_DIR/ssh_host_ed25519_key" ] || [ ! -s "$STATE_DIR/ssh_host_ed25519_key.pub" ]; then
+        rm -f "$STATE_DIR/ssh_host_ed25519_key" "$STATE_DIR/ssh_host_ed25519_key.pub"
+        ssh-keygen -q -t ed25519 -N '' -C chopsticks-test-host -f "$STATE_DIR/ssh_host_ed25519_key" </dev/null
+    fi
+    chmod 600 "$STATE_DIR/id_ed25519" "$STATE_DIR/ssh_host_ed25519_key"
+    cmp -s "$STATE_DIR/id_ed25519.pub" "$STATE_DIR/authorized_keys" 2>/dev/null ||
+        cp "$STATE_DIR/id_ed25519.pub" "$STATE_DIR/authorized_keys"
+    chmod 644 "$STATE_DIR/authorized_keys"
+}
+
+# ---------------------------------------------------------------------------
+# the loopback sshd (cs-local)
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+ensure_local_sshd() {
+    local me permit pam cfg pid=""
+    me=$(id -un)
+    if is_root; then permit=prohibit-password pam=yes; else permit=no pam=no; fi
+    cfg=$(
+        cat <<EOF
+# Generated by tests/hosts/up.sh: a private sshd for the chopsticks tests.
+Port $LOCAL_PORT
+ListenAddress 127.0.0.1
+AddressFamily inet
+HostKey $STATE_DIR/ssh_host_ed25519_key
+PidFile $SSHD_PIDFILE
+AuthorizedKeysFile $STATE_DIR/authorized_keys
+AllowUsers $me
+PermitRootLogin $permit
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM $pam
+StrictModes no
+PrintMotd no
+UseDNS no
+X11Forwarding no
+LogLevel INFO
+Subsystem sftp /usr/lib/openssh/sftp-server
+EOF
+    )
+    [ -f "$SSHD_PIDFILE" ] && pid=$(cat "$SSHD_PIDFILE" 2>/dev/null || true)
+    if is_our_sshd "$pid"; then
+        if [ "$cfg" = "$(cat "$STATE_DIR/sshd_config" 2>/dev/null)" ]; then
+            return 0
+        fi
+        log "sshd_config changed: restarting the loopback sshd (pid $pid)"
+        kill "$pid" 2>/dev/null || true
+        local i
+        for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    rm -f "$SSHD_PIDFILE"
+    printf '%s\n' "$cfg" >"$STATE_DIR/sshd_config"
+    if port_open "$LOCAL_PORT"; then
+        die "127.0.0.1:$LOCAL_PORT is already taken by another program; set CHOPSTICKS_TESTHOSTS_PORT to a free port"
+    fi
+    if is_root; then mkdir -p /run/sshd && chmod 755 /run/sshd; fi
+    /usr/sbin/sshd -t -f "$STATE_DIR/sshd_config" || die "sshd rejects $STATE_DIR/sshd_config"
+    log "starting the loopback sshd on 127.0.0.1:$LOCAL_PORT"
+    # sshd daemonizes; keep none of our fds (the lock, a caller's pipes) open in it.
+    /usr/sbin/sshd -f "$STATE_DIR/sshd_config" -E "$STATE_DIR/sshd.log" </dev/null >/dev/null 2>&1 9>&- ||
+        die "sshd failed to start: $(tail -n 3 "$STATE_DIR/sshd.log" 2>/dev/null)"
+    local i
+    for i in $(seq 50); do
+        [ -s "$SSHD_PIDFILE" ] && break
+        sleep 0.1
+    done
+    pid=$(cat "$SSHD_PIDFILE" 2>/dev/null || true)
+    is_our_sshd "$pid" || die "the loopback sshd did not stay up: $(tail -n 3 "$STATE_DIR/sshd.log" 2>/dev/null)"
+}
+
+# ---------------------------------------------------------------------------
+# images: debootstrap -> rootfs tarball (cached) -> customize -> docker import
+
+# Trim a fresh debootstrap tree (runs as root).
+trim_rootfs() {
+    local R=$1
+    rm -rf "$R"/var/cache/apt/archives/*.deb "$R"/var/lib/apt/lists/* \
+        "$R"/usr/share/doc/* "$R"/usr/share/man/* "$R"/usr/share/info/* "$R"/usr/share/locale/*
+    # host keys come from the state dir (ed25519) and from `ssh-keygen -A` at start
+    rm -f "$R"/etc/ssh/ssh_host_*
+}
+
+base_key() { # suite
+    { echo "$BASE_VERSION $1 ${BASE_PACKAGES[$1]}"; declare -f trim_rootfs; } | short_hash
+}
+base_tarball() { echo "$CACHE_DIR/base-$1-$(base_key "$1").tar"; }
+
+# The whole text of what builds an image goes into its tag.
+image_tag() { # image
+    local h
+    h=$({
+        echo "$IMAGE_VERSION $(base_key "${IMAGE_SUITE[$1]}") $PW_PASSWORD"
+        # shellcheck disable=SC2086
+        declare -f customize_common "customize_$1" ${IMAGE_HELPERS[$1]}
+    } | short_hash)
+    echo "$IMAGE_REPO/$1:v$IMAGE_VERSION-$h"
+}
+
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# Internal: `up.sh __build-base SUITE` (as root). Writes the cached tarball.
+build_base() {
+    local suite=$1 out tmp mirror
+    out=$(base_tarball "$suite")
+    [ -s "$out" ] && return 0
+    mirror=$(detect_mirror)
+    mkdir -p "$CACHE_DIR"
+    tmp=$(mktemp -d "$CACHE_DIR/debootstrap-$suite.XXXXXX")
+    CLEANUPS+=("rm -rf --one-file-system '$tmp'")
+    log "debootstrap $suite from $mirror (--include=${BASE_PACKAGES[$suite]})"
+    if ! debootstrap --variant=minbase --include="${BASE_PACKAGES[$suite]}" \
+        "$suite" "$tmp/root" "$mirror" </dev/null >"$tmp/log" 2>&1; then
+        tail -n 20 "$tmp/log" >&2
+        cp "$tmp/log" "$CACHE_DIR/debootstrap-$suite.failed.log" 2>/dev/null || true
+        die "debootstrap $suite from $mirror failed (log: $CACHE_DIR/debootstrap-$suite.failed.log; set CHOPSTICKS_TESTHOSTS_MIRROR to another mirror)"
+    fi
+    trim_rootfs "$tmp/root"
+    tar -C "$tmp/root" --numeric-owner -cf "$tmp/base.tar" \
+        --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' --exclude='./run/*' .
+    mv "$tmp/base.tar" "$out"
+    # older bases of this suite
+    find "$CACHE_DIR" -maxdepth 1 -name "base-$suite-*.tar" ! -path "$out" -delete
+    log "cached $out ($(du -h "$out" | cut -f1))"
+}
+
+# Common to every image: the entrypoint and the sshd settings (runs as root on the tree $1).
+customize_common() {
+    local R=$1
+    install -d -m 755 "$R/usr/local/sbin"
+    cat >"$R/usr/local/sbin/cs-entry" <<'EOF'
+#!/bin/sh
+# Container entrypoint of the chopsticks test hosts (from tests/hosts/up.sh).
+set -e
+mkdir -p /run/sshd
+chmod 755 /run/sshd
+umask 022
+if [ -n "${CS_AUTHORIZED_KEYS:-}" ]; then
+    printf '%s\n' "$CS_AUTHORIZED_KEYS" >/etc/ssh/chopsticks_authorized_keys
+fi
+if [ -n "${CS_HOST_KEY:-}" ]; then
+    (umask 077 && printf '%s\n' "$CS_HOST_KEY" >/etc/ssh/ssh_host_ed25519_key)
+    ssh-keygen -y -f /etc/ssh/ssh_host_ed25519_key >/etc/ssh/ssh_host_ed25519_key.pub
+fi
+# homes that are fresh (tmpfs) mounts: give them to their user
+for u in ${CS_FRESH_HOMES:-}; do
+    home=$(getent passwd "$u" | cut -d: -f6)
+    chown "$u:$u" "$home"
+    chmod 755 "$home"
+done
+unset CS_HOST_KEY CS_AUTHORIZED_KEYS CS_FRESH_HOMES
+ssh-keygen -A
+exec /usr/sbin/sshd -D -e
+EOF
+    chmod 755 "$R/usr/local/sbin/cs-entry"
+    cat >"$R/etc/ssh/sshd_config.d/chopsticks.conf" <<'EOF'
+# chopsticks test host
+HostKey /etc/ssh/ssh_host_ed25519_key
+AuthorizedKeysFile .ssh/authorized_keys /etc/ssh/chopsticks_authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UseDNS no
+PrintMotd no
+EOF
+    # Without CAP_AUDIT_CONTROL a container cannot set the loginuid: don't fail the session on it.
+    sed -i -E 's/^(session[[:space:]]+)required([[:space:]]+pam_loginuid\.so)/\1optional\2/' "$R/etc/pam.d/sshd"
+}
+
+# users with key login only: a '*' password (usable account, no password)
+add_key_user() { # root uid name [useradd args...]
+    local R=$1 uid=$2 name=$3
+    shift 3
+    chroot "$R" useradd -m -u "$uid" -U -s /bin/bash "$@" "$name"
+    chroot "$R" usermod -p '*' "$name"
+}
+
+customize_deb12() {
+    local R=$1
+    add_key_user "$R" 1001 deploy
+    printf 'deploy ALL=(ALL:ALL) NOPASSWD: ALL\n' >"$R/etc/sudoers.d/deploy"
+    chmod 440 "$R/etc/sudoers.d/deploy"
+    # pwuser: sudo works but asks for the password
+    add_key_user "$R" 1002 pwuser -G sudo
+    printf 'pwuser:%s\n' "$PW_PASSWORD" | chroot "$R" chpasswd
+    # noisy: bash prints junk on stdout (and stderr) even for `ssh host cmd`
+    add_key_user "$R" 1003 noisy
+    {
+        echo '# chopsticks test: junk before the interactive check, so non-interactive ssh commands print it too'
+        echo 'echo "Welcome to cs-deb12, noisy user!"'
+        echo 'echo "*** this banner comes from ~/.bashrc on stdout ***"'
+        echo 'echo ""'
+        echo 'echo "noisy: stderr junk from ~/.bashrc" >&2'
+        cat "$R/etc/skel/.bashrc"
+    } >"$R/home/noisy/.bashrc"
+    chroot "$R" chown noisy:noisy /home/noisy/.bashrc
+    # noexec: home is a noexec tmpfs in the `noexec` container; rohome: home read-only there
+    add_key_user "$R" 1004 noexec
+    add_key_user "$R" 1005 rohome
+    # an sshd banner too (shown by ssh before authentication, on stderr, at LogLevel INFO and up)
+    printf 'chopsticks test host: authorized use only (sshd Banner)\n' >"$R/etc/ssh/banner"
+    printf 'Banner /etc/ssh/banner\n' >>"$R/etc/ssh/sshd_config.d/chopsticks.conf"
+}
+
+customize_deb11() {
+    local R=$1
+    add_key_user "$R" 1000 user
+}
+
+# Make busybox the userland: every applet becomes a symlink to busybox,
+# replacing Debian's coreutils, dash, gzip, findutils, grep, sed, tar, ...;
+# bash (and ldd, a bash script) go away. sshd, PAM and libc stay Debian's.
+busybox_userland() {
+    local R=$1 p
+    [ -x "$R/usr/bin/busybox" ] || { echo "busybox missing in the rootfs" >&2; return 1; }
+    chroot "$R" /usr/bin/busybox --list-full >"$R/tmp/applets"
+    while read -r p; do
+        case $p in
+        */busybox | */dpkg | */dpkg-deb | */init | */linuxrc | "") continue ;;
+        esac
+        rm -f "${R:?}/$p"
+        ln -s /bin/busybox "$R/$p"
+    done <"$R/tmp/applets"
+    rm -f "$R/tmp/applets"
+    # what busybox lacks from those packages goes too (b2sum, csplit, bash, ...)
+    local pkg f
+    for pkg in coreutils dash bash gzip findutils grep sed tar diffutils; do
+        [ -f "$R/var/lib/dpkg/info/$pkg.list" ] || continue
+        grep -E '^/(usr/)?s?bin/[^/]+$' "$R/var/lib/dpkg/info/$pkg.list" | while read -r f; do
+            if [ -L "$R$f" ] && [ "$(readlink "$R$f")" = /bin/busybox ]; then continue; fi
+            rm -f "${R:?}$f"
+        done
+    done
+    rm -f "$R/usr/bin/ldd"
+    # pam_motd runs `run-parts --lsbsysinit`, which busybox's run-parts rejects (log noise)
+    sed -i -E 's/^(session[[:space:]]+optional[[:space:]]+pam_motd\.so.*)/# \1/' "$R/etc/pam.d/sshd"
+    sed -i -E 's#:/bin/(ba|da)sh$#:/bin/sh#' "$R/etc/passwd"
+    printf '/bin/sh\n/bin/ash\n' >"$R/etc/shells"
+}
+
+customize_busybox() {
+    local R=$1
+    busybox_userland "$R"
+}
+
+# Internal: `up.sh __build-image IMAGE` (as root). Imports the image.
+build_image() {
+    local name=$1 tag tmp R
+    tag=$(image_tag "$name")
+    image_exists "$tag" && return 0
+    local base
+    base=$(base_tarball "${IMAGE_SUITE[$name]}")
+    [ -s "$base" ] || build_base "${IMAGE_SUITE[$name]}"
+    mkdir -p "$CACHE_DIR"
+    tmp=$(mktemp -d "$CACHE_DIR/image-$name.XXXXXX")
+    CLEANUPS+=("rm -rf --one-file-system '$tmp'")
+    R=$tmp/root
+    mkdir "$R"
+    tar -C "$R" --numeric-owner -xpf "$base"
+    customize_common "$R"
+    "customize_$name" "$R"
+    log "docker import $tag"
+    tar -C "$R" --numeric-owner -cf - . | docker import \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'CMD ["/usr/local/sbin/cs-entry"]' \
+        --change 'LABEL chopsticks.testhosts=1' \
+        --message "chopsticks test host $name" - "$tag" >/dev/null
+}
+
+run_internal() { # how to run `up.sh __xxx ARG` as root
+    if is_root; then
+        "$SELF" "$@"
+    else
+        as_root env CHOPSTICKS_TESTHOSTS_CACHE="$CACHE_DIR" CHOPSTICKS_TESTHOSTS_DIR="$STATE_DIR" \
+            CHOPSTICKS_TESTHOSTS_MIRROR="${CHOPSTICKS_TESTHOSTS_MIRROR:-}" "$SELF" "$@"
+    fi
+}
+
+ensure_images() {
+    local missing=() img suite
+    for img in "${IMAGES[@]}"; do
+        image_exists "$(image_tag "$img")" || missing+=("$img")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    log "building images: ${missing[*]}"
+    ensure_build_tools
+    # debootstrap the missing bases in parallel (network bound)
+    local -A want_suite=()
+    for img in "${missing[@]}"; do
+        suite=${IMAGE_SUITE[$img]}
+        [ -s "$(base_tarball "$suite")" ] || want_suite[$suite]=1
+    done
+    local -A pids=()
+    for suite in "${!want_suite[@]}"; do
+        run_internal __build-base "$suite" &
+        pids[$suite]=$!
+    done
+    for suite in "${!pids[@]}"; do
+        wait "${pids[$suite]}" || die "building the $suite base failed"
+    done
+    for img in "${missing[@]}"; do
+        run_internal __build-image "$img" || die "building image $img failed"
+    done
+}
+
+# Remove our images that no current tag points at (after the containers moved on).
+prune_old_images() {
+    local keep=() img ref
+    for img in "${IMAGES[@]}"; do keep+=("$(image_tag "$img")"); done
+    docker images --format '{{.Repository}}:{{.Tag}}' --filter "label=chopsticks.testhosts=1" 2>/dev/null |
+        while read -r ref; do
+            case " ${keep[*]} " in *" $ref "*) ;; *) docker image rm "$ref" >/dev/null 2>&1 || true ;; esac
+        done
+}
+
+# ---------------------------------------------------------------------------
+# network and containers
+
+container_ip() { echo "$NET_PREFIX.${CONTAINER_OCTET[$1]}"; }
+
+ensure_network() {
+    local want="$NET_PREFIX.0/24" cur c
+    cur=$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}} {{.Internal}}' "$NET_NAME" 2>/dev/null || true)
+    [ "$cur" = "$want true" ] && return 0
+    if [ -n "$cur" ]; then
+        log "network $NET_NAME is '$cur', want '$want true': recreating it"
+        for c in "${CONTAINERS[@]}"; do docker rm -f "$CONTAINER_PREFIX$c" >/dev/null 2>&1 || true; done
+        docker network rm "$NET_NAME" >/dev/null
+    fi
+    log "creating docker network $NET_NAME ($want, internal)"
+    docker network create --driver bridge --internal --subnet "$want" --gateway "$NET_PREFIX.1" \
+        --label chopsticks.testhosts=1 "$NET_NAME" >/dev/null ||
+        die "could not create docker network $NET_NAME with subnet $want (does it overlap another network? set CHOPSTICKS_TESTHOSTS_NET_PREFIX)"
+}
+
+# ensure_container NAME [extra docker run args...]: running, with this exact configuration.
+ensure_container() {
+    local name=$1
+    shift
+    local cname=$CONTAINER_PREFIX$name image image_id cfg cur
+    image=$(image_tag "${CONTAINER_IMAGE[$name]}")
+    image_id=$(docker image inspect -f '{{.Id}}' "$image")
+    local args=(
+        --name "$cname" --hostname "cs-$name"
+        --network "$NET_NAME" --ip "$(container_ip "$name")"
+        --label chopsticks.testhosts=1
+        -e "CS_AUTHORIZED_KEYS=$(cat "$STATE_DIR/id_ed25519.pub")"
+        -e "CS_HOST_KEY=$(cat "$STATE_DIR/ssh_host_ed25519_key")"
+        "$@"
+    )
+    cfg=$(printf '%s\n' "${args[@]}" "$image_id" | short_hash)
+    cur=$(docker inspect -f '{{index .Config.Labels "chopsticks.cfg"}} {{.State.Running}}' "$cname" 2>/dev/null || true)
+    case $cur in
+    "$cfg true") return 0 ;;
+    "$cfg false")
+        log "starting container $cname"
+        docker start "$cname" >/dev/null || die "docker start $cname failed"
+        return 0
+        ;;
+    "") ;;
+    *)
+        log "container $cname is out of date: recreating it"
+        docker rm -f "$cname" >/dev/null
+        ;;
+    esac
+    log "running container $cname ($(container_ip "$name"), $image)"
+    docker run -d "${args[@]}" --label "chopsticks.cfg=$cfg" "$image" >/dev/null ||
+        die "docker run $cname failed"
+}
+
+ensure_containers() {
+    ensure_container deb12
+    ensure_container deb11
+    ensure_container busybox
+    # noexec: the noexec user's home (so ~/.cache) is a noexec tmpfs, /dev/shm is noexec
+    # (Docker's default /dev/shm is too, but say so); rohome's home is a read-only bind mount.
+    mkdir -p "$STATE_DIR/rohome"
+    if is_root; then chown 1005:1005 "$STATE_DIR/rohome"; fi
+    ensure_container noexec \
+        --tmpfs /home/noexec:rw,noexec,nosuid,nodev,size=64m,mode=0755 \
+        --tmpfs /dev/shm:rw,noexec,nosuid,nodev,size=64m,mode=1777 \
+        -v "$STATE_DIR/rohome:/home/rohome:ro" \
+        -e CS_FRESH_HOMES=noexec
+}
+
+# ---------------------------------------------------------------------------
+# ssh_config, known_hosts, env
+
+# alias|hostname|port|user|description
+host_table() {
+    local me
+    me=$(id -un)
+    echo "cs-local|127.0.0.1|$LOCAL_PORT|$me|this machine through the private loopback sshd, as $me"
+    echo "cs-refused|127.0.0.1|$REFUSED_PORT|$me|a loopback port nothing listens on (connection refused)"
+    [ "$USE_DOCKER" = 1 ] || return 0
+    local ip12 ip11 ipbb ipnx
+    ip12=$(container_ip deb12) ip11=$(container_ip deb11) ipbb=$(container_ip busybox) ipnx=$(container_ip noexec)
+    echo "cs-deb12|$ip12|22|root|Debian 12 (glibc 2.36), root"
+    echo "cs-deb12-deploy|$ip12|22|deploy|Debian 12, bash, sudo NOPASSWD"
+    echo "cs-deb12-pw|$ip12|22|pwuser|Debian 12, sudo asks for a password ($PW_PASSWORD)"
+    echo "cs-deb12-noisy|$ip12|22|noisy|Debian 12, ~/.bashrc prints junk on stdout/stderr"
+    echo "cs-deb11|$ip11|22|root|Debian 11 (glibc 2.31: no GLIBC_2.34), root"
+    echo "cs-deb11-user|$ip11|22|user|Debian 11, a normal user"
+    echo "cs-busybox|$ipbb|22|root|busybox userland (sh, coreutils, gzip... are applets), no bash"
+    echo "cs-noexec|$ipnx|22|noexec|Debian 12, home and ~/.cache on noexec tmpfs, /dev/shm noexec"
+    echo "cs-rohome|$ipnx|22|rohome|Debian 12, read-only home (~/.cache cannot be created)"
+}
+
+write_client_files() {
+    local hostkey alias host port user desc tmp
+    hostkey=$(cut -d' ' -f1,2 "$STATE_DIR/ssh_host_ed25519_key.pub")
+    tmp=$STATE_DIR/ssh_config.tmp
+    {
+        echo "# Generated by tests/hosts/up.sh. Use: ssh -F $SSH_CONFIG cs-deb12"
+        while IFS='|' read -r alias host port user desc; do
+            cat <<EOF
+
+# $desc
+Host $alias
+    HostName $host
+    Port $port
+    User $user
+    IdentityFile $STATE_DIR/id_ed25519
+    IdentitiesOnly yes
+    StrictHostKeyChecking no
+    UserKnownHostsFile $STATE_DIR/known_hosts
+    HashKnownHosts no
+    LogLevel ERROR
+    ConnectTimeout 5
+    BatchMode yes
+EOF
+        done < <(host_table)
+    } >"$tmp"
+    mv "$tmp" "$SSH_CONFIG"
+    # every host has the same throwaway host key: know it up front
+    {
+        while IFS='|' read -r alias host port user desc; do
+            if [ "$port" = 22 ]; then echo "$host $hostkey"; else echo "[$host]:$port $hostkey"; fi
+        done < <(host_table)
+    } | sort -u >"$STATE_DIR/known_hosts"
+
+    local aliases
+    aliases=$(host_table | cut -d'|' -f1 | tr '\n' ' ')
+    {
+        echo "# Generated by tests/hosts/up.sh. Shell: set -a; . $STATE_DIR/env; set +a"
+        echo "CHOPSTICKS_TEST_SSH_CONFIG=\"$SSH_CONFIG\""
+        echo "CHOPSTICKS_TESTHOSTS_DIR=\"$STATE_DIR\""
+        echo "CHOPSTICKS_TEST_SSH_KEY=\"$STATE_DIR/id_ed25519\""
+        echo "CHOPSTICKS_TEST_KNOWN_HOSTS=\"$STATE_DIR/known_hosts\""
+        echo "CHOPSTICKS_TEST_HOSTS=\"${aliases% }\""
+        echo "CHOPSTICKS_TEST_DOCKER=\"$USE_DOCKER\""
+        echo "CHOPSTICKS_TEST_LOCAL_USER=\"$(id -un)\""
+        echo "CHOPSTICKS_TEST_LOCAL_PORT=\"$LOCAL_PORT\""
+        echo "CHOPSTICKS_TEST_REFUSED_PORT=\"$REFUSED_PORT\""
+        if [ "$USE_DOCKER" = 1 ]; then
+            local c
+            for c in "${CONTAINERS[@]}"; do
+                echo "CHOPSTICKS_TEST_$(echo "$c" | tr '[:lower:]' '[:upper:]')_IP=\"$(container_ip "$c")\""
+            done
+            echo "CHOPSTICKS_TEST_PWUSER_PASSWORD=\"$PW_PASSWORD\""
+        fi
+    } >"$STATE_DIR/env.tmp"
+    mv "$STATE_DIR/env.tmp" "$STATE_DIR/env"
+}
+
+# ---------------------------------------------------------------------------
+# readiness
+
+ssh_ok() { ssh -F "$SSH_CONFIG" -o ConnectTimeout=3 "$1" true </dev/null >/dev/null 2>"$STATE_DIR/last-ssh.err"; }
+
+wait_host() { # alias [container]
+    local alias=$1 container=${2:-} start=$SECONDS
+    until ssh_ok "$alias"; do
+        if [ -n "$container" ] && [ "$(docker inspect -f '{{.State.Running}}' "$container" 2>/dev/null)" != true ]; then
+            die "host $alias: container $container is not running. Its log:
+$(docker logs --tail 15 "$container" 2>&1)"
+        fi
+        if ((SECONDS - start >= WAIT_SECS)); then
+            local why
+            why=$(tail -n 3 "$STATE_DIR/last-ssh.err")
+            if [ -n "$container" ]; then
+                why="$why
+container log (docker logs $container):
+$(docker logs --tail 15 "$container" 2>&1)"
+            else
+                why="$why
+sshd log ($STATE_DIR/sshd.log):
+$(tail -n 15 "$STATE_DIR/sshd.log" 2>/dev/null)"
+            fi
+            die "host $alias does not accept 'ssh -F $SSH_CONFIG $alias true' after ${WAIT_SECS}s:
+$why"
+        fi
+        sleep 0.3
+    done
+}
+
+wait_all() {
+    wait_host cs-local
+    if port_open "$REFUSED_PORT"; then
+        die "something listens on 127.0.0.1:$REFUSED_PORT, which cs-refused needs closed; set CHOPSTICKS_TESTHOSTS_REFUSED_PORT"
+    fi
+    [ "$USE_DOCKER" = 1 ] || return 0
+    local alias host port user desc cname
+    while IFS='|' read -r alias host port user desc; do
+        case $alias in cs-local | cs-refused) continue ;; esac
+        cname=""
+        for c in "${CONTAINERS[@]}"; do
+            [ "$host" = "$(container_ip "$c")" ] && cname=$CONTAINER_PREFIX$c
+        done
+        wait_host "$alias" "$cname"
+    done < <(host_table)
+}
+
+# ---------------------------------------------------------------------------
+
+main() {
+    local t0=$SECONDS
+    case $STATE_DIR in *[[:space:]]*) die "the state dir must not contain spaces: $STATE_DIR" ;; esac
+    mkdir -p "$STATE_DIR"
+    chmod 700 "$STATE_DIR"
+    exec 9>"$STATE_DIR/lock"
+    flock -w 900 9 || die "another up.sh holds $STATE_DIR/lock"
+
+    ensure_host_tools
+    ensure_keys
+    ensure_local_sshd
+
+    if [ "$USE_DOCKER" = 1 ]; then
+        command -v docker >/dev/null 2>&1 ||
+            die "docker is not installed (install and start Docker Engine, or set CHOPSTICKS_TESTHOSTS_DOCKER=0 for cs-local only)"
+        docker_usable ||
+            die "the Docker engine is not reachable ('docker version' fails: not running, or no permission). Start it, or set CHOPSTICKS_TESTHOSTS_DOCKER=0 for cs-local only"
+        ensure_images
+        ensure_network
+        ensure_containers
+    fi
+
+    write_client_files
+    wait_all
+    [ "$USE_DOCKER" = 1 ] && prune_old_images
+
+    echo "chopsticks test hosts are up ($((SECONDS - t0))s). ssh -F $SSH_CONFIG <alias>:"
+    local alias host port user desc
+    while IFS='|' read -r alias host port user desc; do
+        printf '  %-16s %-26s %s\n' "$alias" "$user@$host:$port" "$desc"
+    done < <(host_table)
+    echo "env: $STATE_DIR/env   stop: tests/hosts/down.sh"
+}
+
+case ${1:-} in
+__build-base) build_base "$2" ;;
+__build-image) build_image "$2" ;;
+"") main ;;
+-h | --help) sed -n '2,6p' "$SELF" ;;
+*) die "unknown argument: $1 (usage: tests/hosts/up.sh)" ;;
+esac
