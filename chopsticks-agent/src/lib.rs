@@ -7,9 +7,9 @@
 
 #![warn(missing_docs)]
 
-mod pool;
 mod serve;
 mod stdio;
+mod workers;
 
 pub mod registry;
 pub mod value;

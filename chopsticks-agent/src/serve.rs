@@ -2,16 +2,14 @@
 
 use std::cell::RefCell;
 use std::ffi::OsString;
-use std::fs::File;
-use std::io::{self, BufReader, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::process;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::mpsc;
 
-use crate::pool::Pool;
 use crate::registry::Registry;
 use crate::stdio;
-use crate::wire::{self, Failure, Hello, Request, Response};
+use crate::wire::{self, Failure, Hello, Response};
+use crate::workers::Workers;
 
 /// Set by the controller to the session nonce: this process is an agent.
 pub const ENV_AGENT: &str = "CHOPSTICKS_AGENT";
@@ -42,8 +40,6 @@ pub fn run_if_requested() {
     process::exit(code)
 }
 
-type Output = Arc<Mutex<File>>;
-
 fn serve(nonce: OsString, exe_sha256: String) -> Result<(), String> {
     let registry = Registry::get().map_err(|e| e.to_string())?;
     let protocol = stdio::take_protocol_fds()
@@ -60,48 +56,20 @@ fn serve(nonce: OsString, exe_sha256: String) -> Result<(), String> {
     });
     let mut first = format!("{} {}\n", wire::PREAMBLE, nonce.to_string_lossy()).into_bytes();
     first.extend(wire::encode_frame(&hello).map_err(|e| e.to_string())?);
-    let output: Output = Arc::new(Mutex::new(protocol.output));
-    send(&output, &first).map_err(|e| format!("cannot greet the controller: {e}"))?;
-
-    let pool = Pool::new();
-    let mut input = BufReader::with_capacity(64 * 1024, protocol.input);
-    let mut buf = Vec::new();
-    loop {
-        match wire::read_frame(&mut input, &mut buf) {
-            Ok(true) => {}
-            // The controller is gone: nobody is left to take results.
-            Ok(false) => return Ok(()),
-            Err(e) => return Err(format!("reading from the controller: {e}")),
-        }
-        let request: Request<'_> = postcard::from_bytes(&buf)
-            .map_err(|e| format!("undecodable request from the controller: {e}"))?;
-        match request {
-            Request::Call { req, fn_id, args } => {
-                let args = args.to_vec();
-                let out = Arc::clone(&output);
-                let job = Box::new(move || {
-                    let result = dispatch(registry, fn_id, &args);
-                    reply(&out, req, result);
-                });
-                if let Err(job) = pool.run(job) {
-                    drop(job);
-                    let message = "the agent cannot start a thread for this call".to_owned();
-                    reply(
-                        &output,
-                        req,
-                        Err(Failure::Panic {
-                            message,
-                            location: None,
-                        }),
-                    );
-                }
-            }
-            Request::Shutdown => return Ok(()),
-        }
-    }
+    let (exit_tx, exit_rx) = mpsc::channel();
+    let workers = Workers::new(registry, protocol.input, protocol.output, exit_tx);
+    workers
+        .send(&first)
+        .map_err(|e| format!("cannot greet the controller: {e}"))?;
+    workers
+        .spawn()
+        .map_err(|e| format!("cannot start a worker thread: {e}"))?;
+    exit_rx
+        .recv()
+        .unwrap_or_else(|_| Err("every worker thread ended".into()))
 }
 
-fn dispatch(registry: &Registry, fn_id: u64, args: &[u8]) -> Result<String, Failure> {
+pub(crate) fn dispatch(registry: &Registry, fn_id: u64, args: &[u8]) -> Result<String, Failure> {
     let Some(function) = registry.lookup(fn_id) else {
         return Err(Failure::UnknownFunction { fn_id });
     };
@@ -116,25 +84,6 @@ fn dispatch(registry: &Registry, fn_id: u64, args: &[u8]) -> Result<String, Fail
             Err(Failure::Panic { message, location })
         }
     }
-}
-
-fn reply(output: &Output, req: u64, result: Result<String, Failure>) {
-    let frame = wire::encode_frame(&Response::Reply { req, result }).or_else(|e| {
-        let result = Err(Failure::BadReturn {
-            message: e.to_string(),
-        });
-        wire::encode_frame(&Response::Reply { req, result })
-    });
-    // A failed write means the controller is gone; the read loop sees EOF.
-    if let Ok(frame) = frame {
-        let _ = send(output, &frame);
-    }
-}
-
-fn send(output: &Output, bytes: &[u8]) -> io::Result<()> {
-    let mut out = output.lock().unwrap_or_else(PoisonError::into_inner);
-    out.write_all(bytes)?;
-    out.flush()
 }
 
 /// A panic's message and `file:line:column`.

@@ -47,6 +47,12 @@ pub fn encode_return<T: Serialize + ?Sized>(value: &T) -> Result<String, Failure
 }
 
 /// A return type whose `Err` becomes a remote error: `Result<T, E: Display>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `Result`, which `#[remote(fallible)]` needs",
+    label = "not a `Result<T, E>`",
+    note = "`fallible` is for aliases of `Result<T, E>` whose name is not `Result`; \
+            remove it to return this type as it is"
+)]
 pub trait Fallible {
     /// The value a successful call returns.
     type Ok;
@@ -105,9 +111,6 @@ impl<E: Display> ViaDisplay for &ErrWrap<'_, E> {
         }
     }
 }
-
-/// Compile-time check that a parameter or return type can cross the wire.
-pub fn assert_remote_value<T: Serialize + DeserializeOwned + Send + 'static>() {}
 
 #[cfg(test)]
 mod tests {

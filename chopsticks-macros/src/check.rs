@@ -1,6 +1,6 @@
 //! What `#[remote]` refuses, each with a spanned error that says how to fix it.
 
-use syn::spanned::Spanned;
+use quote::ToTokens;
 use syn::visit::Visit;
 
 /// Collects every problem with `func`, so the user sees all of them at once.
@@ -30,8 +30,14 @@ pub fn check(func: &syn::ItemFn) -> syn::Result<()> {
         );
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        // `Generics` prints only `<...>`: with no parameters, point at `where`.
+        let at = if sig.generics.params.is_empty() {
+            sig.generics.where_clause.to_token_stream()
+        } else {
+            sig.generics.to_token_stream()
+        };
         errors.push(
-            &sig.generics,
+            at,
             "`#[remote]` functions cannot be generic: the agent must know the concrete types; \
              write a non-generic wrapper that names them",
         );
@@ -114,8 +120,10 @@ fn check_type(ty: &syn::Type, what: &str, errors: &mut Errors) {
 struct Errors(Option<syn::Error>);
 
 impl Errors {
-    fn push(&mut self, at: impl Spanned, msg: impl std::fmt::Display) {
-        let err = syn::Error::new(at.span(), msg);
+    /// `new_spanned` keeps the first and last token's spans, so on stable
+    /// the whole of `&str` or `<T: Ord>` is underlined, not just `&` or `<`.
+    fn push(&mut self, at: impl quote::ToTokens, msg: impl std::fmt::Display) {
+        let err = syn::Error::new_spanned(at, msg);
         match &mut self.0 {
             Some(all) => all.combine(err),
             None => self.0 = Some(err),

@@ -72,27 +72,32 @@ pub fn expand(args: &RemoteArgs, func: syn::ItemFn) -> TokenStream {
         ret_ty.to_token_stream()
     );
 
+    let call = quote!(#hidden(#(#arg_names),*));
     let invoke_body = if fallible {
+        let into_result = quote_spanned!(ret_ty.span()=> #private::Fallible::into_result(#call));
         quote! {
-            match #private::Fallible::into_result(#hidden(#(#arg_names),*)) {
-                ::core::result::Result::Ok(value) => #private::encode_return(&value),
-                ::core::result::Result::Err(error) => {
+            match #into_result {
+                ::core::result::Result::Ok(__chopsticks_value) => {
+                    ::core::result::Result::Ok(__chopsticks_value)
+                }
+                ::core::result::Result::Err(__chopsticks_error) => {
                     #[allow(unused_imports)]
                     use #private::{ViaDisplay as _, ViaError as _};
-                    ::core::result::Result::Err((&#private::ErrWrap(&error)).remote_failure())
+                    ::core::result::Result::Err(
+                        (&#private::ErrWrap(&__chopsticks_error)).remote_failure(),
+                    )
                 }
             }
         }
     } else {
-        quote!(#private::encode_return(&#hidden(#(#arg_names),*)))
+        quote!(::core::result::Result::Ok(#call))
     };
 
-    // Bound checks spanned on each type, so a missing `Serialize` points at it.
-    let arg_checks = arg_types
-        .iter()
-        .map(|ty| quote_spanned!(ty.span()=> #private::assert_remote_value::<#ty>();));
-    let output_check =
-        quote_spanned!(ret_ty.span()=> #private::assert_remote_value::<#output_ty>(););
+    let invoke_call =
+        quote!(#private::invoke::<#name>(__chopsticks_bytes, |(#(#arg_names,)*)| #invoke_body));
+    let mut args_tuple =
+        proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, quote!(#(#arg_types,)*));
+    args_tuple.set_span(sig.paren_token.span.join());
     let fn_ptr = quote!(fn(#(#arg_types),*) #output);
     let call_site = Span::call_site();
     let remote_fn = quote_spanned!(call_site=> #krate::RemoteFn);
@@ -125,13 +130,13 @@ pub fn expand(args: &RemoteArgs, func: syn::ItemFn) -> TokenStream {
             impl ::core::marker::Copy for #name {}
 
             impl ::core::fmt::Debug for #name {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.write_str(<Self as #remote_fn>::NAME)
+                fn fmt(&self, __chopsticks_f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    __chopsticks_f.write_str(<Self as #remote_fn>::NAME)
                 }
             }
 
             impl #remote_fn for #name {
-                type Args = (#(#arg_types,)*);
+                type Args = #args_tuple;
                 type Output = #output_ty;
                 const ID: u64 = #private::wire_id(::core::concat!(
                     ::core::module_path!(), "::", #name_str, #signature
@@ -139,18 +144,12 @@ pub fn expand(args: &RemoteArgs, func: syn::ItemFn) -> TokenStream {
                 const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", #name_str);
             }
 
-            #[allow(dead_code)]
-            fn __chopsticks_check_types() {
-                #(#arg_checks)*
-                #output_check
-            }
 
             #[allow(clippy::needless_borrow)]
             fn __chopsticks_invoke(
-                args: &[u8],
+                __chopsticks_bytes: &[u8],
             ) -> ::core::result::Result<::std::string::String, #private::Failure> {
-                let (#(#arg_names,)*): (#(#arg_types,)*) = #private::decode_args(args)?;
-                #invoke_body
+                #invoke_call
             }
 
             #private::inventory::submit! {

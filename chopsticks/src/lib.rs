@@ -95,10 +95,10 @@ macro_rules! agent_test {
 // Not public API. Used by code that #[remote] generates.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::remote::invoke;
     pub use chopsticks_agent::registry::Registration;
     pub use chopsticks_agent::value::{
-        assert_remote_value, decode_args, encode_return, wire_id, ErrWrap, Fallible, ViaDisplay,
-        ViaError,
+        decode_args, encode_return, wire_id, ErrWrap, Fallible, ViaDisplay, ViaError,
     };
     pub use chopsticks_agent::wire::Failure;
     pub use inventory;

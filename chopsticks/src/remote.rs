@@ -20,7 +20,8 @@ use serde::Serialize;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a remote function",
     label = "not a `#[remote]` function",
-    note = "mark the function `#[chopsticks::remote]` to call it on a tunnel"
+    note = "mark the function `#[chopsticks::remote]` to call it on a tunnel; if it is marked, \
+            `#[remote]` refused it: see the error at its definition"
 )]
 pub trait RemoteFn: Copy + Send + Sync + 'static {
     /// The argument tuple: `()`, `(A,)`, `(A, B)` ...
@@ -32,4 +33,16 @@ pub trait RemoteFn: Copy + Send + Sync + 'static {
     const ID: u64;
     /// The function's path, e.g. `my_tool::tasks::uptime`.
     const NAME: &'static str;
+}
+
+/// Runs a `#[remote]` function on encoded arguments. Its bounds come from
+/// [`RemoteFn`], so a type that cannot cross the wire is reported once, at
+/// the `RemoteFn` impl, not again here. Not public API.
+#[doc(hidden)]
+pub fn invoke<F: RemoteFn>(
+    bytes: &[u8],
+    body: impl FnOnce(F::Args) -> Result<F::Output, chopsticks_agent::wire::Failure>,
+) -> Result<String, chopsticks_agent::wire::Failure> {
+    let args = chopsticks_agent::value::decode_args::<F::Args>(bytes)?;
+    chopsticks_agent::value::encode_return(&body(args)?)
 }

@@ -1,18 +1,27 @@
-//! One agent process: its pipes, the calls waiting on it, and the thread
-//! that reads its replies.
+//! One agent process: its pipes, the calls waiting on it, and who reads its
+//! replies.
+//!
+//! Replies are read by a waiting caller itself ("the waiter reads"): the
+//! first thread to wait takes the *reader role*, reads frames and hands each
+//! reply to its slot until its own arrives, then wakes the other waiters so
+//! one of them takes over. A sequential call thus costs no hand-off between
+//! threads. A background thread reads only for futures (which cannot block)
+//! and stops as soon as a blocking waiter wants the role.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufReader;
+use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::greet::{greet, Greeting};
 use super::pending::{Lost, Pending, Slot};
 use super::stderr::{self, Tail};
 use crate::error::{Error, Result};
@@ -23,8 +32,6 @@ use crate::wire::{self, Hello, Request, Response};
 const LAST_WORDS: Duration = Duration::from_millis(300);
 /// How long `close` waits for a graceful exit before killing.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-/// Junk (login banners, test-harness chatter) tolerated before the preamble.
-const MAX_JUNK: usize = 64 * 1024;
 
 /// How to start and greet one agent.
 pub(crate) struct Launch {
@@ -41,7 +48,11 @@ pub(crate) struct Launch {
 pub(crate) struct Conn {
     host: String,
     stdin: Mutex<Option<ChildStdin>>,
-    slots: Mutex<Slots>,
+    state: Mutex<State>,
+    /// The agent's output; only the holder of the reader role touches it.
+    stream: Mutex<Option<Stream>>,
+    /// Wakes the background reader.
+    background: Condvar,
     next_req: AtomicU64,
     child: Mutex<Child>,
     closing: AtomicBool,
@@ -51,13 +62,32 @@ pub(crate) struct Conn {
     tail: Arc<Tail>,
 }
 
-#[derive(Default)]
-struct Slots {
-    waiting: HashMap<u64, Arc<Slot>>,
-    closed: Option<(String, Vec<String>)>,
+struct Stream {
+    reader: BufReader<ChildStdout>,
+    buf: Vec<u8>,
 }
 
-type Greeting = std::result::Result<(Hello, BufReader<ChildStdout>, ChildStdin), String>;
+#[derive(Default)]
+struct State {
+    /// Calls sent and not yet answered, by request ID.
+    waiting: HashMap<u64, Arc<Slot>>,
+    /// Set once the agent is gone: why, and its last stderr lines.
+    closed: Option<(String, Vec<String>)>,
+    /// Someone holds the reader role.
+    reading: bool,
+    /// Blocking waiters to wake when the reader role is released.
+    sleepers: Vec<Arc<Slot>>,
+    /// Futures waiting for a reply (the background reader serves them).
+    futures: usize,
+}
+
+/// Whom a reader reads for.
+enum ReadFor<'a> {
+    /// A blocking waiter: until its slot is done or the deadline passes.
+    Waiter(&'a Slot, Option<Instant>),
+    /// The background reader: while futures wait and no blocking waiter does.
+    Futures,
+}
 
 impl Conn {
     pub(crate) fn start(launch: Launch) -> Result<Arc<Conn>> {
@@ -148,7 +178,12 @@ impl Conn {
         let conn = Arc::new(Conn {
             host,
             stdin: Mutex::new(Some(stdin)),
-            slots: Mutex::new(Slots::default()),
+            state: Mutex::new(State::default()),
+            stream: Mutex::new(Some(Stream {
+                reader,
+                buf: Vec::new(),
+            })),
+            background: Condvar::new(),
             next_req: AtomicU64::new(1),
             child: Mutex::new(child),
             closing: AtomicBool::new(false),
@@ -156,10 +191,10 @@ impl Conn {
             hello,
             tail,
         });
-        let weak = Arc::downgrade(&conn);
+        let background = Arc::clone(&conn);
         let spawned = thread::Builder::new()
             .name(format!("chopsticks-reply-{}", conn.host))
-            .spawn(move || read_replies(reader, weak));
+            .spawn(move || background.read_in_background());
         if let Err(e) = spawned {
             conn.close();
             return Err(Error::Spawn {
@@ -179,8 +214,8 @@ impl Conn {
         &self.hello
     }
 
-    fn slots(&self) -> MutexGuard<'_, Slots> {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Sends one call; the result arrives in the returned `Pending`.
@@ -221,8 +256,8 @@ impl Conn {
         };
         let slot = Arc::new(Slot::default());
         {
-            let mut slots = self.slots();
-            if let Some((reason, stderr)) = &slots.closed {
+            let mut state = self.state();
+            if let Some((reason, stderr)) = &state.closed {
                 return Pending::failed(Error::Disconnected {
                     host: host(),
                     function: Some(function),
@@ -230,10 +265,10 @@ impl Conn {
                     stderr: stderr.clone(),
                 });
             }
-            slots.waiting.insert(req, Arc::clone(&slot));
+            state.waiting.insert(req, Arc::clone(&slot));
         }
         let mut stdin = self.stdin.lock().unwrap_or_else(PoisonError::into_inner);
-        // A failed write means the agent is gone: the reply reader sees the
+        // A failed write means the agent is gone: the next reader sees the
         // end of its output and fails every waiting call, this one included.
         if let Some(stdin) = stdin.as_mut() {
             let _ = wire::write_frame(stdin, &frame);
@@ -243,38 +278,184 @@ impl Conn {
     }
 
     /// Drops interest in a call's result.
-    pub(crate) fn forget(&self, req: u64) {
-        self.slots().waiting.remove(&req);
+    pub(crate) fn forget(&self, req: u64, slot: &Slot) {
+        let was_future = slot.abandon();
+        let mut state = self.state();
+        state.waiting.remove(&req);
+        if was_future {
+            state.futures -= 1;
+        }
+    }
+
+    /// A future started waiting for `slot`: make sure someone reads.
+    pub(crate) fn future_waiting(&self) {
+        let mut state = self.state();
+        state.futures += 1;
+        if !state.reading {
+            self.background.notify_one();
+        }
+    }
+
+    /// Blocks until `slot` is done (`true`) or `deadline` passes (`false`),
+    /// reading replies while nobody else does.
+    pub(crate) fn wait_for(&self, slot: &Arc<Slot>, deadline: Option<Instant>) -> bool {
+        loop {
+            if slot.is_done() {
+                return true;
+            }
+            let took_role = {
+                let mut state = self.state();
+                if state.reading {
+                    state.sleepers.push(Arc::clone(slot));
+                    false
+                } else {
+                    state.reading = true;
+                    true
+                }
+            };
+            // A sleeper wakes with its outcome, at its deadline, or holding
+            // the role that a releasing reader handed to it.
+            if took_role || slot.sleep(deadline) {
+                self.read(ReadFor::Waiter(slot, deadline));
+                self.release_role();
+            }
+            if deadline.is_some_and(|at| Instant::now() >= at) {
+                return slot.is_done();
+            }
+        }
+    }
+
+    /// Hands the reader role to a sleeping waiter whose reply is still
+    /// missing, or frees it.
+    fn release_role(&self) {
+        loop {
+            let candidates = std::mem::take(&mut self.state().sleepers);
+            let mut rest = candidates.into_iter();
+            if rest.by_ref().any(|slot| slot.offer_role()) {
+                let mut state = self.state();
+                let newer = std::mem::replace(&mut state.sleepers, rest.collect());
+                state.sleepers.extend(newer);
+                return;
+            }
+            let mut state = self.state();
+            if state.sleepers.is_empty() {
+                state.reading = false;
+                if state.futures > 0 {
+                    self.background.notify_one();
+                }
+                return;
+            }
+        }
+    }
+
+    fn read_in_background(self: Arc<Self>) {
+        loop {
+            {
+                let mut state = self.state();
+                while state.closed.is_none() && (state.reading || state.futures == 0) {
+                    state = self
+                        .background
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                if state.closed.is_some() {
+                    return;
+                }
+                state.reading = true;
+            }
+            self.read(ReadFor::Futures);
+            self.release_role();
+        }
+    }
+
+    /// Reads and delivers replies while `who` wants them. Holds the role.
+    fn read(&self, who: ReadFor<'_>) {
+        let mut stream = self.stream.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let Some(Stream { reader, buf }) = stream.as_mut() else {
+                return;
+            };
+            match who {
+                ReadFor::Waiter(slot, deadline) => {
+                    if slot.is_done() {
+                        return;
+                    }
+                    if let Some(at) = deadline {
+                        if reader.buffer().is_empty() && !readable(reader.get_ref(), at) {
+                            return;
+                        }
+                    }
+                }
+                ReadFor::Futures => {
+                    let state = self.state();
+                    if state.futures == 0 || !state.sleepers.is_empty() {
+                        return;
+                    }
+                }
+            }
+            let why = match wire::read_frame(reader, buf) {
+                Ok(true) => match postcard::from_bytes::<Response>(buf) {
+                    Ok(Response::Reply { req, result }) => {
+                        self.deliver(req, result.map_err(Lost::Failed));
+                        continue;
+                    }
+                    Ok(Response::Hello(_)) => Some("the agent said hello twice".to_owned()),
+                    Err(e) => Some(format!("undecodable reply from the agent: {e}")),
+                },
+                Ok(false) => None,
+                Err(e) => Some(format!("reading the agent's output failed: {e}")),
+            };
+            *stream = None;
+            drop(stream);
+            if why.is_some() {
+                // The stream is corrupt: stop the agent before reporting.
+                reap(&mut self.child.lock().unwrap_or_else(PoisonError::into_inner));
+            }
+            return self.lost(why);
+        }
+    }
+
+    fn deliver(&self, req: u64, outcome: super::pending::Outcome) {
+        let slot = self.state().waiting.remove(&req);
+        if let Some(slot) = slot {
+            if slot.complete(outcome) {
+                self.state().futures -= 1;
+            }
+        }
     }
 
     /// Fails every waiting call and refuses new ones.
     fn shut(&self, reason: String, stderr: Vec<String>) {
         let waiting = {
-            let mut slots = self.slots();
-            if slots.closed.is_some() {
+            let mut state = self.state();
+            if state.closed.is_some() {
                 return;
             }
-            slots.closed = Some((reason.clone(), stderr.clone()));
-            std::mem::take(&mut slots.waiting)
+            state.closed = Some((reason.clone(), stderr.clone()));
+            self.background.notify_all();
+            std::mem::take(&mut state.waiting)
         };
+        let mut futures = 0;
         for slot in waiting.into_values() {
-            slot.complete(Err(Lost::Closed {
+            let lost = Lost::Closed {
                 reason: reason.clone(),
                 stderr: stderr.clone(),
-            }));
+            };
+            futures += usize::from(slot.complete(Err(lost)));
         }
+        self.state().futures -= futures;
     }
 
     /// Asks the agent to exit, kills it after [`CLOSE_GRACE`], and fails the
     /// calls still waiting. Idempotent.
     pub(crate) fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
-        if let Some(mut stdin) = self
+        let stdin = self
             .stdin
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
+            .take();
+        if let Some(mut stdin) = stdin {
             if let Ok(frame) = wire::encode_frame(&Request::Shutdown) {
                 let _ = wire::write_frame(&mut stdin, &frame);
             }
@@ -288,7 +469,7 @@ impl Conn {
         self.shut("the tunnel was closed".into(), Vec::new());
     }
 
-    /// Called by the reply reader when the agent's output ends.
+    /// Called by a reader when the agent's output ends.
     fn lost(&self, why: Option<String>) {
         if self.closing.load(Ordering::SeqCst) {
             return self.shut("the tunnel was closed".into(), Vec::new());
@@ -318,96 +499,27 @@ impl Drop for Conn {
     }
 }
 
-/// Reads lines up to the preamble, then the hello frame.
-fn greet(stdout: ChildStdout, stdin: ChildStdin, nonce: &str) -> Greeting {
-    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
-    let expected = format!("{} {nonce}", wire::PREAMBLE);
-    let mut junk = Vec::new();
-    let mut line = Vec::new();
+/// Waits until `stdout` has data (or hangs up) or `deadline` passes.
+fn readable(stdout: &ChildStdout, deadline: Instant) -> bool {
     loop {
-        line.clear();
-        let n = (&mut reader)
-            .take((MAX_JUNK + 1 - junk.len().min(MAX_JUNK)) as u64)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| format!("reading the agent's output: {e}"))?;
-        if n == 0 {
-            return Err(exited_early(&junk));
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
         }
-        let text = String::from_utf8_lossy(&line);
-        if text.trim_end_matches(['\n', '\r']) == expected {
-            break;
+        let mut fd = libc::pollfd {
+            fd: stdout.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd for the duration of the call.
+        match unsafe { libc::poll(&mut fd, 1, ms) } {
+            0 => continue,
+            n if n > 0 => return true,
+            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            // Let the read report whatever is wrong.
+            _ => return true,
         }
-        junk.extend_from_slice(&line);
-        if junk.len() > MAX_JUNK {
-            return Err(format!(
-                "it wrote {MAX_JUNK} bytes without the chopsticks preamble; it starts with: {:?}",
-                preview(&junk)
-            ));
-        }
-    }
-    let mut buf = Vec::new();
-    match wire::read_frame(&mut reader, &mut buf) {
-        Ok(true) => {}
-        Ok(false) => return Err("it exited right after its preamble".into()),
-        Err(e) => return Err(format!("reading its hello: {e}")),
-    }
-    match postcard::from_bytes::<Response>(&buf) {
-        Ok(Response::Hello(hello)) => Ok((hello, reader, stdin)),
-        Ok(Response::Reply { .. }) => Err("it replied before saying hello".into()),
-        // Another version: the protocol number comes right after the variant tag.
-        Err(_) => match postcard::take_from_bytes::<(u8, u32)>(&buf) {
-            Ok(((0, protocol), _)) if protocol != wire::PROTOCOL_VERSION => Err(format!(
-                "the agent speaks protocol {protocol}, this program speaks {}; rebuild the agent \
-                 binary with the same chopsticks version",
-                wire::PROTOCOL_VERSION
-            )),
-            _ => Err("its hello is undecodable".into()),
-        },
-    }
-}
-
-fn exited_early(junk: &[u8]) -> String {
-    if junk.is_empty() {
-        "it exited before saying hello".into()
-    } else {
-        format!(
-            "it exited before saying hello; it printed: {:?}",
-            preview(junk)
-        )
-    }
-}
-
-fn preview(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(400)]);
-    text.trim_end().to_owned()
-}
-
-fn read_replies(mut reader: BufReader<ChildStdout>, conn: std::sync::Weak<Conn>) {
-    let mut buf = Vec::new();
-    let why = loop {
-        match wire::read_frame(&mut reader, &mut buf) {
-            Ok(true) => {}
-            Ok(false) => break None,
-            Err(e) => break Some(format!("reading the agent's output failed: {e}")),
-        }
-        let Some(conn) = conn.upgrade() else { return };
-        match postcard::from_bytes::<Response>(&buf) {
-            Ok(Response::Reply { req, result }) => {
-                let slot = conn.slots().waiting.remove(&req);
-                if let Some(slot) = slot {
-                    slot.complete(result.map_err(Lost::Failed));
-                }
-            }
-            Ok(Response::Hello(_)) => break Some("the agent said hello twice".into()),
-            Err(e) => break Some(format!("undecodable reply from the agent: {e}")),
-        }
-    };
-    if let Some(conn) = conn.upgrade() {
-        if why.is_some() {
-            // The stream is corrupt: stop the agent before reporting.
-            reap(&mut conn.child.lock().unwrap_or_else(PoisonError::into_inner));
-        }
-        conn.lost(why);
     }
 }
 

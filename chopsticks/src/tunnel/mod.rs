@@ -1,6 +1,7 @@
 //! `Tunnel`: one agent, local or remote, and the calls made on it.
 
 mod conn;
+mod greet;
 mod pending;
 mod stderr;
 

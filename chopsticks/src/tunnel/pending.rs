@@ -24,17 +24,25 @@ pub(crate) enum Lost {
 
 pub(crate) type Outcome = std::result::Result<String, Lost>;
 
-/// Where the reader thread puts a call's outcome.
+/// Where a reader puts a call's outcome, and where its waiter sleeps.
 #[derive(Default)]
 pub(crate) struct Slot {
     state: Mutex<SlotState>,
-    done: Condvar,
+    wake: Condvar,
 }
 
 #[derive(Default)]
 struct SlotState {
     outcome: Option<Outcome>,
     waker: Option<Waker>,
+    /// A future waits for this slot (and is counted by the connection).
+    future: bool,
+    /// Nobody waits any more: the outcome is dropped.
+    abandoned: bool,
+    /// A releasing reader handed the reader role to this slot's waiter.
+    role_offered: bool,
+    /// The blocking waiter gave up (deadline): hand it nothing.
+    left: bool,
 }
 
 impl Slot {
@@ -42,19 +50,81 @@ impl Slot {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn complete(&self, outcome: Outcome) {
-        let waker = {
+    pub(crate) fn is_done(&self) -> bool {
+        self.lock().outcome.is_some()
+    }
+
+    /// Stores the outcome and wakes the waiter. Returns whether a counted
+    /// future was waiting.
+    pub(crate) fn complete(&self, outcome: Outcome) -> bool {
+        let (waker, future) = {
             let mut state = self.lock();
-            if state.outcome.is_some() {
-                return;
+            if state.outcome.is_some() || state.abandoned {
+                return false;
             }
             state.outcome = Some(outcome);
-            state.waker.take()
+            // Counted once: the connection stops counting it now.
+            (state.waker.take(), std::mem::take(&mut state.future))
         };
-        self.done.notify_all();
+        self.wake.notify_all();
         if let Some(waker) = waker {
             waker.wake();
         }
+        future
+    }
+
+    /// Marks the slot abandoned. Returns whether a counted future was waiting.
+    pub(crate) fn abandon(&self) -> bool {
+        let mut state = self.lock();
+        state.abandoned = true;
+        std::mem::take(&mut state.future)
+    }
+
+    /// Hands the reader role to this slot's sleeping waiter. Refused when
+    /// the outcome is already in or the waiter has left.
+    pub(crate) fn offer_role(&self) -> bool {
+        let mut state = self.lock();
+        if state.outcome.is_some() || state.left || state.abandoned {
+            return false;
+        }
+        state.role_offered = true;
+        drop(state);
+        self.wake.notify_all();
+        true
+    }
+
+    /// Sleeps until the outcome is in, the reader role is handed over, or
+    /// `deadline` passes. Returns whether this waiter now holds the role.
+    pub(crate) fn sleep(&self, deadline: Option<Instant>) -> bool {
+        let mut state = self.lock();
+        while state.outcome.is_none() && !state.role_offered {
+            state = match deadline {
+                None => self
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(at) => {
+                    let left = at.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        // Gone: the role must not be handed to us any more.
+                        state.left = true;
+                        break;
+                    }
+                    self.wake
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+        std::mem::take(&mut state.role_offered)
+    }
+
+    /// Takes the outcome; the waiter leaves with it.
+    fn take(&self) -> Option<Outcome> {
+        let mut state = self.lock();
+        state.left = true;
+        state.outcome.take()
     }
 }
 
@@ -154,33 +224,16 @@ impl<T: DeserializeOwned> Pending<T> {
                 ..
             } => (conn, slot, *function),
         };
-        let mut state = slot.lock();
-        loop {
-            if let Some(outcome) = state.outcome.take() {
-                drop(state);
+        if conn.wait_for(slot, deadline.map(|(at, _)| at)) {
+            if let Some(outcome) = slot.take() {
                 return decode(conn.host(), function, outcome);
             }
-            state = match deadline {
-                None => slot
-                    .done
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some((at, after)) => {
-                    let now = Instant::now();
-                    if now >= at {
-                        return Err(Error::Timeout {
-                            host: conn.host().to_owned(),
-                            function,
-                            after,
-                        });
-                    }
-                    slot.done
-                        .wait_timeout(state, at - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
         }
+        Err(Error::Timeout {
+            host: conn.host().to_owned(),
+            function,
+            after: deadline.map_or(Duration::ZERO, |(_, after)| after),
+        })
     }
 }
 
@@ -204,19 +257,20 @@ impl<T: DeserializeOwned> Future for Pending<T> {
                 ..
             } => {
                 let mut state = slot.lock();
-                match state.outcome.take() {
-                    Some(outcome) => {
-                        drop(state);
-                        Poll::Ready(decode(conn.host(), function, outcome))
-                    }
-                    None => {
-                        match &state.waker {
-                            Some(w) if w.will_wake(cx.waker()) => {}
-                            _ => state.waker = Some(cx.waker().clone()),
-                        }
-                        Poll::Pending
-                    }
+                if let Some(outcome) = state.outcome.take() {
+                    drop(state);
+                    return Poll::Ready(decode(conn.host(), function, outcome));
                 }
+                match &state.waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => state.waker = Some(cx.waker().clone()),
+                }
+                if !state.future {
+                    state.future = true;
+                    // Under the slot's lock, so that `complete` counts it.
+                    conn.future_waiting();
+                }
+                Poll::Pending
             }
         }
     }
@@ -224,8 +278,11 @@ impl<T: DeserializeOwned> Future for Pending<T> {
 
 impl<T> Drop for Pending<T> {
     fn drop(&mut self) {
-        if let Inner::InFlight { conn, req, .. } = &self.inner {
-            conn.forget(*req);
+        if let Inner::InFlight {
+            conn, req, slot, ..
+        } = &self.inner
+        {
+            conn.forget(*req, slot);
         }
     }
 }
