@@ -1,5 +1,6 @@
-# shellcheck shell=bash
-# Settings shared by up.sh, down.sh and check.sh. Source it; don't run it.
+# shellcheck shell=bash disable=SC2034
+
+# Settings shared by up.sh, down.sh and check.sh: source it, don't run it.
 # Every setting can be overridden from the environment (see README.md).
 
 CS_HOSTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

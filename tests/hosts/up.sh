@@ -17,6 +17,7 @@ IMAGE_VERSION=1
 BASE_VERSION=1
 
 # suite -> debootstrap --include list
+# shellcheck disable=SC2054
 declare -A BASE_PACKAGES=(
     [bookworm]=openssh-server,sudo,procps,busybox-static
     [bullseye]=openssh-server,sudo,procps
@@ -153,6 +154,20 @@ ensure_keys() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# An sshd of this state dir that lost its pidfile (e.g. `cargo clean` removed
+# target/testhosts under it) still holds the port: stop it, by its PID.
+kill_orphan_sshd() {
+    local d pid
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        [ "$(readlink "$d/exe" 2>/dev/null)" = /usr/sbin/sshd ] || continue
+        tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "-f $STATE_DIR/sshd_config " || continue
+        log "stopping an orphaned loopback sshd of $STATE_DIR (pid $pid)"
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    done
+}
+
 ensure_local_sshd() {
     local me permit pam cfg pid=""
     me=$(id -un)
@@ -187,10 +202,10 @@ EOF
         fi
         log "sshd_config changed: restarting the loopback sshd (pid $pid)"
         kill "$pid" 2>/dev/null || true
-        local i
-        for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
     rm -f "$SSHD_PIDFILE"
+    kill_orphan_sshd
     printf '%s\n' "$cfg" >"$STATE_DIR/sshd_config"
     if port_open "$LOCAL_PORT"; then
         die "127.0.0.1:$LOCAL_PORT is already taken by another program; set CHOPSTICKS_TESTHOSTS_PORT to a free port"
@@ -201,8 +216,7 @@ EOF
     # sshd daemonizes; keep none of our fds (the lock, a caller's pipes) open in it.
     /usr/sbin/sshd -f "$STATE_DIR/sshd_config" -E "$STATE_DIR/sshd.log" </dev/null >/dev/null 2>&1 9>&- ||
         die "sshd failed to start: $(tail -n 3 "$STATE_DIR/sshd.log" 2>/dev/null)"
-    local i
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
         [ -s "$SSHD_PIDFILE" ] && break
         sleep 0.1
     done
@@ -411,10 +425,10 @@ build_image() {
 
 run_internal() { # how to run `up.sh __xxx ARG` as root
     if is_root; then
-        "$SELF" "$@"
+        bash "$SELF" "$@"
     else
         as_root env CHOPSTICKS_TESTHOSTS_CACHE="$CACHE_DIR" CHOPSTICKS_TESTHOSTS_DIR="$STATE_DIR" \
-            CHOPSTICKS_TESTHOSTS_MIRROR="${CHOPSTICKS_TESTHOSTS_MIRROR:-}" "$SELF" "$@"
+            CHOPSTICKS_TESTHOSTS_MIRROR="${CHOPSTICKS_TESTHOSTS_MIRROR:-}" bash "$SELF" "$@"
     fi
 }
 
@@ -425,6 +439,9 @@ ensure_images() {
     done
     [ ${#missing[@]} -gt 0 ] || return 0
     log "building images: ${missing[*]}"
+    if ! is_root && ! { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }; then
+        die "building the test images (${missing[*]}) needs root for debootstrap and chroot: run tests/hosts/up.sh once as root or with passwordless sudo (later runs reuse the images), or set CHOPSTICKS_TESTHOSTS_DOCKER=0 for cs-local only"
+    fi
     ensure_build_tools
     # debootstrap the missing bases in parallel (network bound)
     local -A want_suite=()
@@ -491,13 +508,15 @@ ensure_container() {
         "$@"
     )
     cfg=$(printf '%s\n' "${args[@]}" "$image_id" | short_hash)
-    cur=$(docker inspect -f '{{index .Config.Labels "chopsticks.cfg"}} {{.State.Running}}' "$cname" 2>/dev/null || true)
+    # label, running, and still attached to our network with its address
+    cur=$(docker inspect -f '{{index .Config.Labels "chopsticks.cfg"}} {{.State.Running}} {{with index .NetworkSettings.Networks "'"$NET_NAME"'"}}{{.IPAMConfig.IPv4Address}}{{end}}' "$cname" 2>/dev/null || true)
     case $cur in
-    "$cfg true") return 0 ;;
-    "$cfg false")
+    "$cfg true $(container_ip "$name")") return 0 ;;
+    "$cfg false $(container_ip "$name")")
         log "starting container $cname"
-        docker start "$cname" >/dev/null || die "docker start $cname failed"
-        return 0
+        docker start "$cname" >/dev/null 2>&1 && return 0
+        log "docker start $cname failed: recreating it"
+        docker rm -f "$cname" >/dev/null
         ;;
     "") ;;
     *)
@@ -510,19 +529,27 @@ ensure_container() {
         die "docker run $cname failed"
 }
 
+# the containers, and how each one runs
+ensure_named_container() {
+    case $1 in
+    noexec)
+        # the noexec user's home (so ~/.cache) is a noexec tmpfs, /dev/shm is noexec (Docker's
+        # default /dev/shm is too, but say so); rohome's home is a read-only bind mount.
+        mkdir -p "$STATE_DIR/rohome"
+        if is_root; then chown 1005:1005 "$STATE_DIR/rohome"; fi
+        ensure_container noexec \
+            --tmpfs /home/noexec:rw,noexec,nosuid,nodev,size=64m,mode=0755 \
+            --tmpfs /dev/shm:rw,noexec,nosuid,nodev,size=64m,mode=1777 \
+            -v "$STATE_DIR/rohome:/home/rohome:ro" \
+            -e CS_FRESH_HOMES=noexec
+        ;;
+    *) ensure_container "$1" ;;
+    esac
+}
+
 ensure_containers() {
-    ensure_container deb12
-    ensure_container deb11
-    ensure_container busybox
-    # noexec: the noexec user's home (so ~/.cache) is a noexec tmpfs, /dev/shm is noexec
-    # (Docker's default /dev/shm is too, but say so); rohome's home is a read-only bind mount.
-    mkdir -p "$STATE_DIR/rohome"
-    if is_root; then chown 1005:1005 "$STATE_DIR/rohome"; fi
-    ensure_container noexec \
-        --tmpfs /home/noexec:rw,noexec,nosuid,nodev,size=64m,mode=0755 \
-        --tmpfs /dev/shm:rw,noexec,nosuid,nodev,size=64m,mode=1777 \
-        -v "$STATE_DIR/rohome:/home/rohome:ro" \
-        -e CS_FRESH_HOMES=noexec
+    local c
+    for c in "${CONTAINERS[@]}"; do ensure_named_container "$c"; done
 }
 
 # ---------------------------------------------------------------------------
@@ -610,46 +637,62 @@ EOF
 
 ssh_ok() { ssh -F "$SSH_CONFIG" -o ConnectTimeout=3 "$1" true </dev/null >/dev/null 2>"$STATE_DIR/last-ssh.err"; }
 
-wait_host() { # alias [container]
+# wait_host ALIAS [CONTAINER]: until `ssh ALIAS true` works; else WAIT_ERR says why, and 1.
+WAIT_ERR=""
+wait_host() {
     local alias=$1 container=${2:-} start=$SECONDS
     until ssh_ok "$alias"; do
         if [ -n "$container" ] && [ "$(docker inspect -f '{{.State.Running}}' "$container" 2>/dev/null)" != true ]; then
-            die "host $alias: container $container is not running. Its log:
+            WAIT_ERR="container $container is not running. Its log:
 $(docker logs --tail 15 "$container" 2>&1)"
+            return 1
         fi
         if ((SECONDS - start >= WAIT_SECS)); then
-            local why
-            why=$(tail -n 3 "$STATE_DIR/last-ssh.err")
+            WAIT_ERR="'ssh -F $SSH_CONFIG $alias true' still fails after ${WAIT_SECS}s:
+$(tail -n 3 "$STATE_DIR/last-ssh.err")"
             if [ -n "$container" ]; then
-                why="$why
+                WAIT_ERR="$WAIT_ERR
 container log (docker logs $container):
 $(docker logs --tail 15 "$container" 2>&1)"
             else
-                why="$why
+                WAIT_ERR="$WAIT_ERR
 sshd log ($STATE_DIR/sshd.log):
 $(tail -n 15 "$STATE_DIR/sshd.log" 2>/dev/null)"
             fi
-            die "host $alias does not accept 'ssh -F $SSH_CONFIG $alias true' after ${WAIT_SECS}s:
-$why"
+            return 1
         fi
         sleep 0.3
     done
 }
 
 wait_all() {
-    wait_host cs-local
+    wait_host cs-local || die "host cs-local: $WAIT_ERR"
     if port_open "$REFUSED_PORT"; then
         die "something listens on 127.0.0.1:$REFUSED_PORT, which cs-refused needs closed; set CHOPSTICKS_TESTHOSTS_REFUSED_PORT"
     fi
     [ "$USE_DOCKER" = 1 ] || return 0
-    local alias host port user desc cname
+    local alias host port user desc c name
+    # fast path: probe every host at once; wait below only for those that failed
+    local -A probe=()
     while IFS='|' read -r alias host port user desc; do
         case $alias in cs-local | cs-refused) continue ;; esac
-        cname=""
+        ssh -F "$SSH_CONFIG" -o ConnectTimeout=3 "$alias" true </dev/null >/dev/null 2>&1 &
+        probe[$alias]=$!
+    done < <(host_table)
+    while IFS='|' read -r alias host port user desc; do
+        case $alias in cs-local | cs-refused) continue ;; esac
+        wait "${probe[$alias]}" && continue
+        name=""
         for c in "${CONTAINERS[@]}"; do
-            [ "$host" = "$(container_ip "$c")" ] && cname=$CONTAINER_PREFIX$c
+            [ "$host" = "$(container_ip "$c")" ] && name=$c
         done
-        wait_host "$alias" "$cname"
+        wait_host "$alias" "$CONTAINER_PREFIX$name" && continue
+        # one more chance with a brand-new container
+        log "host $alias: $WAIT_ERR"
+        log "host $alias: recreating container $CONTAINER_PREFIX$name and trying again"
+        docker rm -f "$CONTAINER_PREFIX$name" >/dev/null 2>&1 || true
+        ensure_named_container "$name"
+        wait_host "$alias" "$CONTAINER_PREFIX$name" || die "host $alias: $WAIT_ERR"
     done < <(host_table)
 }
 

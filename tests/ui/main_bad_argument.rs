@@ -1,0 +1,2 @@
+#[chopsticks::main(agent)]
+fn main() {}

@@ -1,0 +1,4 @@
+#[chopsticks::main]
+fn main(x: i32) {
+    let _ = x;
+}
