@@ -42,6 +42,9 @@ pub fn run_if_requested() {
 
 fn serve(nonce: OsString, exe_sha256: String) -> Result<(), String> {
     let registry = Registry::get().map_err(|e| e.to_string())?;
+    if !exe_sha256.is_empty() {
+        check_own_hash(&nonce.to_string_lossy(), &exe_sha256)?;
+    }
     let protocol = stdio::take_protocol_fds()
         .map_err(|e| format!("cannot set up the protocol file descriptors: {e}"))?;
     install_panic_hook();
@@ -67,6 +70,39 @@ fn serve(nonce: OsString, exe_sha256: String) -> Result<(), String> {
     exit_rx
         .recv()
         .unwrap_or_else(|_| Err("every worker thread ended".into()))
+}
+
+/// The SSH bootstrap checked only the size of a cached agent: check its
+/// SHA-256 before serving. A corrupt copy removes itself and says so; the
+/// controller then connects again and uploads a good one.
+fn check_own_hash(nonce: &str, expected: &str) -> Result<(), String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find my executable: {e}"))?;
+    let mut file = std::fs::File::open("/proc/self/exe")
+        .or_else(|_| std::fs::File::open(&exe))
+        .map_err(|e| format!("cannot read my executable {}: {e}", exe.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)
+        .map_err(|e| format!("cannot read my executable {}: {e}", exe.display()))?;
+    let actual: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if actual == expected {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(&exe);
+    let message = format!(
+        "the cached agent {} is corrupt (sha256 {actual}, expected {expected}); it was removed",
+        exe.display()
+    );
+    // Still on the protocol's stdout: the bootstrap's error marker.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "chopsticks-error {nonce} {message}");
+    let _ = out.flush();
+    Err(message)
 }
 
 pub(crate) fn dispatch(registry: &Registry, fn_id: u64, args: &[u8]) -> Result<String, Failure> {

@@ -24,6 +24,34 @@ pub enum Error {
         /// Why it failed.
         source: io::Error,
     },
+    /// The tunnel's settings were refused before anything ran (a host name
+    /// that looks like an option, an unreadable agent binary ...).
+    Config {
+        /// The tunnel's host name.
+        host: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// `ssh` could not connect or authenticate: unknown host, refused port,
+    /// bad key, host key mismatch, timeout. `stderr` has ssh's own words.
+    Connect {
+        /// The tunnel's host name.
+        host: String,
+        /// What happened.
+        message: String,
+        /// The last lines ssh wrote to stderr.
+        stderr: Vec<String>,
+    },
+    /// The bootstrap on the host could not store or run the agent: no usable
+    /// cache directory, an upload that did not match, another platform.
+    Bootstrap {
+        /// The tunnel's host name.
+        host: String,
+        /// What the bootstrap reported, with advice.
+        message: String,
+        /// The last lines the host wrote to stderr.
+        stderr: Vec<String>,
+    },
     /// The agent started but did not greet as a chopsticks agent of this
     /// protocol version: it exited, printed something else, or is stale.
     Handshake {
@@ -117,6 +145,9 @@ impl Error {
     pub fn host(&self) -> &str {
         match self {
             Error::Spawn { host, .. }
+            | Error::Config { host, .. }
+            | Error::Connect { host, .. }
+            | Error::Bootstrap { host, .. }
             | Error::Handshake { host, .. }
             | Error::UnknownFunction { host, .. }
             | Error::Encode { host, .. }
@@ -139,7 +170,12 @@ impl Error {
             | Error::Panic { function, .. }
             | Error::Timeout { function, .. } => Some(function),
             Error::Disconnected { function, .. } => *function,
-            Error::Spawn { .. } | Error::Handshake { .. } | Error::Protocol { .. } => None,
+            Error::Spawn { .. }
+            | Error::Config { .. }
+            | Error::Connect { .. }
+            | Error::Bootstrap { .. }
+            | Error::Handshake { .. }
+            | Error::Protocol { .. } => None,
         }
     }
 }
@@ -152,6 +188,23 @@ impl fmt::Display for Error {
                 program,
                 source,
             } => write!(f, "{host}: cannot start the agent `{program}`: {source}"),
+            Error::Config { host, message } => write!(f, "{host}: {message}"),
+            Error::Connect {
+                host,
+                message,
+                stderr,
+            } => {
+                write!(f, "{host}: {message}")?;
+                write_tail(f, host, stderr)
+            }
+            Error::Bootstrap {
+                host,
+                message,
+                stderr,
+            } => {
+                write!(f, "{host}: cannot install the agent: {message}")?;
+                write_tail(f, host, stderr)
+            }
             Error::Handshake {
                 host,
                 message,
@@ -224,7 +277,7 @@ impl fmt::Display for Error {
 
 fn write_tail(f: &mut fmt::Formatter<'_>, host: &str, stderr: &[String]) -> fmt::Result {
     if !stderr.is_empty() {
-        f.write_str("; its last stderr lines:")?;
+        f.write_str("; last stderr lines:")?;
         for line in stderr {
             write!(f, "\n  [{host}] {line}")?;
         }

@@ -61,7 +61,7 @@ pub mod facts;
 pub use chopsticks_macros::{main, remote};
 pub use error::{Error, RemoteError, Result};
 pub use remote::RemoteFn;
-pub use tunnel::{Pending, Tunnel, LOCALHOST};
+pub use tunnel::{Pending, Tunnel, TunnelBuilder, ENV_AGENT_BINARY, LOCALHOST};
 
 pub(crate) use chopsticks_agent::wire;
 

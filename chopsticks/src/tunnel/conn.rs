@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::greet::{greet, Greeting};
+use super::greet::{greet, Event, Refusal, Ship};
 use super::pending::{Lost, Pending, Slot};
 use super::stderr::{self, Tail};
 use crate::error::{Error, Result};
@@ -40,9 +40,23 @@ pub(crate) struct Launch {
     pub program: String,
     pub command: Command,
     pub nonce: String,
+    /// Bound on reaching the agent's hello, upload excluded.
     pub connect_timeout: Duration,
-    /// Advice added when the agent exits before its hello.
-    pub advice: &'static str,
+    /// Bound on an upload, when the bootstrap asks for one.
+    pub upload_timeout: Duration,
+    /// What to upload when asked.
+    pub ship: Option<Ship>,
+    /// Turns a failed start into the error the user sees.
+    pub explain: fn(&str, Failed) -> Error,
+}
+
+/// A start that did not reach the agent's hello.
+pub(crate) struct Failed {
+    pub refusal: Refusal,
+    /// The exit status of what was started, when it ended.
+    pub status: Option<ExitStatus>,
+    /// Its last stderr lines.
+    pub stderr: Vec<String>,
 }
 
 pub(crate) struct Conn {
@@ -97,7 +111,9 @@ impl Conn {
             mut command,
             nonce,
             connect_timeout,
-            advice,
+            upload_timeout,
+            ship,
+            explain,
         } = launch;
         command
             .stdin(Stdio::piped())
@@ -122,39 +138,45 @@ impl Conn {
             }
         };
 
-        let (tx, rx) = mpsc::channel::<Greeting>();
+        let (tx, rx) = mpsc::channel::<Event>();
         let greeter = thread::Builder::new()
             .name(format!("chopsticks-hello-{host}"))
             .spawn(move || {
-                let _ = tx.send(greet(stdout, stdin, &nonce));
+                let greeting = greet(stdout, stdin, &nonce, ship.as_ref(), &tx);
+                let _ = tx.send(Event::Done(greeting));
             });
         if let Err(e) = greeter {
             reap(&mut child);
             return Err(spawn_error(e));
         }
-        let handshake_error = |child: &mut Child, message: String| {
-            reap(child);
-            Error::Handshake {
-                host: host.clone(),
-                message,
-                stderr: tail.lines_after_eof(LAST_WORDS),
+        let mut bound = connect_timeout;
+        let greeting = loop {
+            match rx.recv_timeout(bound) {
+                Ok(Event::Uploading) => bound = upload_timeout,
+                Ok(Event::Done(greeting)) => break greeting,
+                Err(_) => {
+                    break Err(Refusal::Agent(format!(
+                        "no answer within {bound:?}; it was stopped"
+                    )))
+                }
             }
         };
-        let (hello, reader, stdin) = match rx.recv_timeout(connect_timeout) {
-            Ok(Ok(greeting)) => greeting,
-            Ok(Err(message)) => {
-                let status = wait_exit(&mut child, LAST_WORDS);
-                let message = match status {
-                    Some(status) => format!("{message} ({}){advice}", describe(status)),
-                    None => format!("{message}{advice}"),
-                };
-                return Err(handshake_error(&mut child, message));
-            }
-            Err(_) => {
-                let message =
-                    format!("no hello within {connect_timeout:?}; the agent was stopped{advice}");
-                return Err(handshake_error(&mut child, message));
-            }
+        let fail = |child: &mut Child, refusal: Refusal| {
+            let status = wait_exit(child, LAST_WORDS);
+            reap(child);
+            let stderr = tail.lines_after_eof(LAST_WORDS);
+            explain(
+                &host,
+                Failed {
+                    refusal,
+                    status,
+                    stderr,
+                },
+            )
+        };
+        let (hello, reader, stdin) = match greeting {
+            Ok(greeting) => greeting,
+            Err(refusal) => return Err(fail(&mut child, refusal)),
         };
         if hello.protocol != wire::PROTOCOL_VERSION {
             let message = format!(
@@ -165,7 +187,7 @@ impl Conn {
                 wire::PROTOCOL_VERSION,
                 env!("CARGO_PKG_VERSION"),
             );
-            return Err(handshake_error(&mut child, message));
+            return Err(fail(&mut child, Refusal::Agent(message)));
         }
         let ours = crate::agent::Registry::get().map_err(|e| Error::Handshake {
             host: host.clone(),
@@ -545,7 +567,7 @@ fn reap(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn describe(status: ExitStatus) -> String {
+pub(crate) fn describe(status: ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("the agent exited with status {code}"),
         (None, Some(signal)) => format!("the agent was killed by signal {signal}"),

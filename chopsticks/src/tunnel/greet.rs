@@ -1,21 +1,71 @@
-//! The handshake: skip what the remote shell prints, find the agent's
-//! preamble line, read its hello.
+//! The handshake: skip what the remote shell prints, upload the agent when
+//! the bootstrap script asks for it, find the agent's preamble line, read
+//! its hello.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{ChildStdin, ChildStdout};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
 
+use super::bootstrap::{ERROR_MARKER, UPLOAD_MARKER};
+use super::image::Image;
 use crate::wire::{self, Hello, Response};
 
 /// Junk (login banners, test-harness chatter) tolerated before the preamble.
 const MAX_JUNK: usize = 64 * 1024;
 
 /// The agent's hello, its output positioned after it, and its input.
-pub(crate) type Greeting = Result<(Hello, BufReader<ChildStdout>, ChildStdin), String>;
+pub(crate) type Greeting = Result<(Hello, BufReader<ChildStdout>, ChildStdin), Refusal>;
 
-/// Reads lines up to the preamble, then the hello frame.
-pub(crate) fn greet(stdout: ChildStdout, stdin: ChildStdin, nonce: &str) -> Greeting {
+/// Why there is no greeting.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// The bootstrap script reported an error (the text after its marker).
+    Script(String),
+    /// The agent (or ssh) ended, or printed something else.
+    Agent(String),
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Refusal {
+        Refusal::Agent(message)
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(message: &str) -> Refusal {
+        Refusal::Agent(message.to_owned())
+    }
+}
+
+/// What the handshake tells the thread waiting for it.
+pub(crate) enum Event {
+    /// The agent is being uploaded: allow the upload its own time.
+    Uploading,
+    /// The handshake ended.
+    Done(Greeting),
+}
+
+/// What to upload when the bootstrap asks, and what platform it is for
+/// (`uname -s`, `uname -m`), when known.
+pub(crate) struct Ship {
+    pub image: Arc<Image>,
+    pub platform: Option<(String, String)>,
+}
+
+/// Reads lines up to the preamble (uploading the agent when asked), then the
+/// hello frame.
+pub(crate) fn greet(
+    stdout: ChildStdout,
+    mut stdin: ChildStdin,
+    nonce: &str,
+    ship: Option<&Ship>,
+    events: &Sender<Event>,
+) -> Greeting {
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let expected = format!("{} {nonce}", wire::PREAMBLE);
+    let upload = format!("{UPLOAD_MARKER} {nonce} ");
+    let error = format!("{ERROR_MARKER} {nonce} ");
     let mut junk = Vec::new();
     let mut line = Vec::new();
     loop {
@@ -23,41 +73,81 @@ pub(crate) fn greet(stdout: ChildStdout, stdin: ChildStdin, nonce: &str) -> Gree
         let n = (&mut reader)
             .take((MAX_JUNK + 1 - junk.len().min(MAX_JUNK)) as u64)
             .read_until(b'\n', &mut line)
-            .map_err(|e| format!("reading the agent's output: {e}"))?;
+            .map_err(|e| Refusal::Agent(format!("reading the agent's output: {e}")))?;
         if n == 0 {
-            return Err(exited_early(&junk));
+            return Err(Refusal::Agent(exited_early(&junk)));
         }
         let text = String::from_utf8_lossy(&line);
-        if text.trim_end_matches(['\n', '\r']) == expected {
+        let text = text.trim_end_matches(['\n', '\r']);
+        if text == expected {
             break;
+        }
+        if let Some(message) = text.strip_prefix(&error) {
+            return Err(Refusal::Script(message.to_owned()));
+        }
+        if let Some(platform) = text.strip_prefix(&upload) {
+            let Some(ship) = ship else {
+                return Err("it asked for an upload, but nothing can be shipped here".into());
+            };
+            send_agent(ship, platform, &mut stdin, events)?;
+            continue;
         }
         junk.extend_from_slice(&line);
         if junk.len() > MAX_JUNK {
-            return Err(format!(
+            return Err(Refusal::Agent(format!(
                 "it wrote {MAX_JUNK} bytes without the chopsticks preamble; it starts with: {:?}",
                 preview(&junk)
-            ));
+            )));
         }
     }
     let mut buf = Vec::new();
     match wire::read_frame(&mut reader, &mut buf) {
         Ok(true) => {}
         Ok(false) => return Err("it exited right after its preamble".into()),
-        Err(e) => return Err(format!("reading its hello: {e}")),
+        Err(e) => return Err(format!("reading its hello: {e}").into()),
     }
     match postcard::from_bytes::<Response>(&buf) {
         Ok(Response::Hello(hello)) => Ok((hello, reader, stdin)),
         Ok(Response::Reply { .. }) => Err("it replied before saying hello".into()),
         // Another version: the protocol number comes right after the variant tag.
         Err(_) => match postcard::take_from_bytes::<(u8, u32)>(&buf) {
-            Ok(((0, protocol), _)) if protocol != wire::PROTOCOL_VERSION => Err(format!(
-                "the agent speaks protocol {protocol}, this program speaks {}; rebuild the agent \
-                 binary with the same chopsticks version",
-                wire::PROTOCOL_VERSION
-            )),
+            Ok(((0, protocol), _)) if protocol != wire::PROTOCOL_VERSION => {
+                Err(Refusal::Agent(format!(
+                    "the agent speaks protocol {protocol}, this program speaks {}; rebuild the \
+                     agent binary with the same chopsticks version",
+                    wire::PROTOCOL_VERSION
+                )))
+            }
             _ => Err("its hello is undecodable".into()),
         },
     }
+}
+
+fn send_agent(
+    ship: &Ship,
+    platform: &str,
+    stdin: &mut ChildStdin,
+    events: &Sender<Event>,
+) -> Result<(), Refusal> {
+    let mut words = platform.split_whitespace();
+    let remote = (words.next().unwrap_or("?"), words.next().unwrap_or("?"));
+    if let Some((os, arch)) = &ship.platform {
+        if (os.as_str(), arch.as_str()) != remote {
+            return Err(Refusal::Script(format!(
+                "the host runs {} {}, and this program is built for {os} {arch}: build the \
+                 agent for the host (e.g. `--target {}-unknown-linux-musl`) and set it with \
+                 `agent_binary` or CHOPSTICKS_AGENT_BINARY",
+                remote.0, remote.1, remote.1
+            )));
+        }
+    }
+    let gz = ship.image.gzip().map_err(Refusal::Script)?;
+    let _ = events.send(Event::Uploading);
+    let sent = stdin
+        .write_all(format!("{}\n", gz.len()).as_bytes())
+        .and_then(|()| stdin.write_all(&gz))
+        .and_then(|()| stdin.flush());
+    sent.map_err(|e| Refusal::Agent(format!("uploading the agent failed: {e}")))
 }
 
 fn exited_early(junk: &[u8]) -> String {

@@ -1,8 +1,11 @@
 //! `Tunnel`: one agent, local or remote, and the calls made on it.
 
+mod bootstrap;
 mod conn;
 mod greet;
+mod image;
 mod pending;
+mod ssh;
 mod stderr;
 
 use std::hash::{BuildHasher, Hasher};
@@ -17,6 +20,9 @@ use crate::agent::{ENV_AGENT, ENV_AGENT_SHA256};
 use crate::error::{Error, Result};
 use crate::RemoteFn;
 use conn::{Conn, Launch};
+use greet::Refusal;
+
+pub use ssh::{TunnelBuilder, ENV_AGENT_BINARY};
 
 /// The host name of local tunnels (as in Python chopsticks).
 pub const LOCALHOST: &str = "localhost";
@@ -26,7 +32,7 @@ const LOCAL_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The test-harness filter that selects [`agent_test!`](crate::agent_test)'s
 /// entry. A binary whose `main` enters agent mode first never looks at it.
-const AGENT_ENTRY_ARGS: [&str; 5] = [
+pub(crate) const AGENT_ENTRY_ARGS: [&str; 5] = [
     "__chopsticks_agent_entry",
     "--include-ignored",
     "--nocapture",
@@ -115,7 +121,9 @@ impl Tunnel {
             command,
             nonce,
             connect_timeout: LOCAL_CONNECT_TIMEOUT,
-            advice: LOCAL_ADVICE,
+            upload_timeout: LOCAL_CONNECT_TIMEOUT,
+            ship: None,
+            explain: explain_local,
         })?;
         Ok(Tunnel { conn })
     }
@@ -163,6 +171,20 @@ impl Tunnel {
 impl Drop for Tunnel {
     fn drop(&mut self) {
         self.conn.close();
+    }
+}
+
+/// Why a local agent did not start, with what to do about it.
+fn explain_local(host: &str, failed: conn::Failed) -> Error {
+    let (Refusal::Agent(message) | Refusal::Script(message)) = failed.refusal;
+    let message = match failed.status {
+        Some(status) => format!("{message} ({}){LOCAL_ADVICE}", conn::describe(status)),
+        None => format!("{message}{LOCAL_ADVICE}"),
+    };
+    Error::Handshake {
+        host: host.into(),
+        message,
+        stderr: failed.stderr,
     }
 }
 

@@ -1,0 +1,117 @@
+//! A small ops tool: a table of facts for each host on the command line, or
+//! for a local tunnel when none is given.
+//!
+//! ```text
+//! cargo run --release --example facts
+//! cargo run --release --example facts -- [-F ssh_config] HOST...
+//! ```
+//!
+//! Hosts are reached with the system `ssh` (your `~/.ssh/config`, agent and
+//! known_hosts apply) and connected in parallel; nothing needs to be
+//! installed on them.
+
+use std::time::Duration;
+
+use chopsticks::{facts, remote, Tunnel};
+
+/// The 1-, 5- and 15-minute load averages: a custom `#[remote]` function.
+#[remote]
+fn loadavg() -> std::io::Result<String> {
+    let text = std::fs::read_to_string("/proc/loadavg")?;
+    Ok(text
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+struct Row {
+    hostname: String,
+    ip: String,
+    kernel: String,
+    uptime: String,
+    load: String,
+}
+
+fn facts_of(t: &Tunnel) -> chopsticks::Result<Row> {
+    // Five calls in flight at once, then wait for all of them.
+    let hostname = t.call_async(facts::hostname, ());
+    let ip = t.call_async(facts::ip, ());
+    let kernel = t.call_async(facts::kernel, ());
+    let uptime = t.call_async(facts::uptime, ());
+    let load = t.call_async(loadavg, ());
+    Ok(Row {
+        hostname: hostname.wait()?,
+        ip: ip.wait()?.to_string(),
+        kernel: kernel.wait()?,
+        uptime: human(uptime.wait()?),
+        load: load.wait()?,
+    })
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 86_400, s / 3_600 % 24, s / 60 % 60) {
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+#[chopsticks::main]
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let config = match args.iter().position(|a| a == "-F") {
+        Some(i) if i + 1 < args.len() => {
+            let path = args.remove(i + 1);
+            args.remove(i);
+            Some(path)
+        }
+        _ => None,
+    };
+    let connect = |host: &str| -> chopsticks::Result<Tunnel> {
+        if host == "localhost" && config.is_none() {
+            return Tunnel::local();
+        }
+        let mut builder = Tunnel::builder(host).connect_timeout(Duration::from_secs(15));
+        if let Some(config) = &config {
+            builder = builder.ssh_config(config);
+        }
+        builder.connect()
+    };
+    let hosts = if args.is_empty() {
+        vec!["localhost".to_owned()]
+    } else {
+        args
+    };
+    let rows: Vec<(String, chopsticks::Result<Row>)> = std::thread::scope(|s| {
+        let jobs: Vec<_> = hosts
+            .iter()
+            .map(|host| (host, s.spawn(|| connect(host).and_then(|t| facts_of(&t)))))
+            .collect();
+        jobs.into_iter()
+            .map(|(host, job)| (host.clone(), job.join().expect("a host's thread panicked")))
+            .collect()
+    });
+
+    println!(
+        "{:<16} {:<20} {:<16} {:<24} {:<10} LOAD",
+        "HOST", "HOSTNAME", "IP", "KERNEL", "UPTIME"
+    );
+    let mut failed = 0;
+    for (host, row) in rows {
+        match row {
+            Ok(r) => println!(
+                "{host:<16} {:<20} {:<16} {:<24} {:<10} {}",
+                r.hostname, r.ip, r.kernel, r.uptime, r.load
+            ),
+            Err(e) => {
+                failed += 1;
+                println!("{host:<16} error: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
