@@ -65,8 +65,8 @@ fn serve(nonce: OsString, exe_sha256: String) -> Result<(), String> {
         .send(&first)
         .map_err(|e| format!("cannot greet the controller: {e}"))?;
     workers
-        .spawn()
-        .map_err(|e| format!("cannot start a worker thread: {e}"))?;
+        .start()
+        .map_err(|e| format!("cannot start the agent's threads: {e}"))?;
     exit_rx
         .recv()
         .unwrap_or_else(|_| Err("every worker thread ended".into()))

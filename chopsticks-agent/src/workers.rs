@@ -1,31 +1,47 @@
-//! The agent's worker threads, leader/follower style: one worker at a time
-//! reads the next request; the worker that read a call runs it itself and,
-//! when no other worker is waiting to read, first starts one. So a call costs
-//! no hand-off between threads, a slow call never blocks the next request,
-//! and steady traffic starts no threads.
+//! The agent's threads. One *reader* reads requests and runs each call
+//! itself, so a call costs no hand-off between threads. A watchdog ticks
+//! while calls run: when one call has run for a tick or two, the watchdog
+//! takes the reader's job away from it and starts a new reader, so a slow
+//! call delays the next request by at most about [`TICK`] and never blocks
+//! it. The slow call's thread sends its reply and ends. With no calls for a
+//! while, the watchdog sleeps until the next call starts.
 
 use std::fs::File;
 use std::io::{BufReader, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
+use std::time::Duration;
 
 use crate::registry::Registry;
 use crate::wire::{self, Failure, Request, Response};
 
-/// Workers beyond this many waiting to read exit after their call.
-const KEEP_WAITING: usize = 4;
+/// The watchdog's period: how long a slow call can hold up the next request.
+pub const TICK: Duration = Duration::from_millis(1);
+/// Idle ticks before the watchdog sleeps until the next call.
+const IDLE_TICKS: u32 = 200;
+/// `in_call` value while the reader is reading, not running a call.
+const READING: u64 = 0;
+/// `in_call` value once the watchdog took a slow call's reader job away.
+const TAKEN: u64 = u64::MAX;
 
 /// Why serving ended: `Ok` for EOF or shutdown.
 pub type Exit = Result<(), String>;
 
 pub struct Workers {
     registry: &'static Registry,
+    /// Only the reader in charge locks it, so it is never contended.
     input: Mutex<BufReader<File>>,
     output: Mutex<File>,
-    /// Workers waiting for the input (or holding it before their read).
-    waiting: AtomicUsize,
+    /// The sequence number of the call the reader in charge is running, or
+    /// [`READING`], or [`TAKEN`].
+    in_call: AtomicU64,
+    /// Calls started, for numbering and for the watchdog's idleness test.
+    calls: AtomicU64,
+    watchdog_asleep: AtomicBool,
+    watchdog_lock: Mutex<()>,
+    watchdog_wake: Condvar,
     exit: Mutex<Sender<Exit>>,
 }
 
@@ -40,7 +56,11 @@ impl Workers {
             registry,
             input: Mutex::new(BufReader::with_capacity(64 * 1024, input)),
             output: Mutex::new(output),
-            waiting: AtomicUsize::new(0),
+            in_call: AtomicU64::new(READING),
+            calls: AtomicU64::new(0),
+            watchdog_asleep: AtomicBool::new(false),
+            watchdog_lock: Mutex::new(()),
+            watchdog_wake: Condvar::new(),
             exit: Mutex::new(exit),
         })
     }
@@ -52,12 +72,21 @@ impl Workers {
         out.flush()
     }
 
-    /// Starts one more worker.
-    pub fn spawn(self: &Arc<Self>) -> std::io::Result<()> {
+    /// Starts the first reader and the watchdog.
+    pub fn start(self: &Arc<Self>) -> std::io::Result<()> {
+        self.spawn_reader()?;
+        let workers = Arc::clone(self);
+        thread::Builder::new()
+            .name("chopsticks-watchdog".into())
+            .spawn(move || workers.watch())
+            .map(drop)
+    }
+
+    fn spawn_reader(self: &Arc<Self>) -> std::io::Result<()> {
         let workers = Arc::clone(self);
         thread::Builder::new()
             .name("chopsticks-worker".into())
-            .spawn(move || workers.work())
+            .spawn(move || workers.read())
             .map(drop)
     }
 
@@ -69,13 +98,13 @@ impl Workers {
             .send(exit);
     }
 
-    fn work(self: Arc<Self>) {
+    /// The reader in charge: read a request, run it, repeat, until the
+    /// watchdog hands the job to another thread during a slow call.
+    fn read(self: Arc<Self>) {
         let mut buf = Vec::new();
         loop {
-            self.waiting.fetch_add(1, Ordering::SeqCst);
             let read = {
                 let mut input = self.input.lock().unwrap_or_else(PoisonError::into_inner);
-                self.waiting.fetch_sub(1, Ordering::SeqCst);
                 wire::read_frame(&mut *input, &mut buf)
             };
             match read {
@@ -92,16 +121,84 @@ impl Workers {
                     return self.finish(Err(message));
                 }
             };
-            // Someone must read the next request while this call runs. If no
-            // thread can be started, requests wait until this call ends.
-            if self.waiting.load(Ordering::SeqCst) == 0 && self.spawn().is_err() {
-                eprintln!("chopsticks agent: cannot start a worker thread; calls queue up");
+            let seq = self.calls.fetch_add(1, SeqCst) + 1;
+            self.in_call.store(seq, SeqCst);
+            if self.watchdog_asleep.load(SeqCst) {
+                let _guard = self
+                    .watchdog_lock
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                self.watchdog_asleep.store(false, SeqCst);
+                self.watchdog_wake.notify_one();
             }
             let result = crate::serve::dispatch(self.registry, fn_id, args);
             self.reply(req, result);
-            if self.waiting.load(Ordering::SeqCst) >= KEEP_WAITING {
+            if self
+                .in_call
+                .compare_exchange(seq, READING, SeqCst, SeqCst)
+                .is_err()
+            {
+                // The watchdog gave the reader's job to another thread.
                 return;
             }
+        }
+    }
+
+    /// Ticks while calls run; takes the reader's job from a slow call.
+    fn watch(self: Arc<Self>) {
+        let mut last_seen = READING;
+        let mut idle_ticks = 0;
+        let mut last_calls = 0;
+        loop {
+            thread::sleep(TICK);
+            let calls = self.calls.load(SeqCst);
+            let in_call = self.in_call.load(SeqCst);
+            if in_call != READING && in_call != TAKEN && in_call == last_seen {
+                // The same call for a whole tick: give its job to a new reader.
+                if self
+                    .in_call
+                    .compare_exchange(in_call, TAKEN, SeqCst, SeqCst)
+                    .is_ok()
+                {
+                    if let Err(e) = self.spawn_reader() {
+                        eprintln!("chopsticks agent: cannot start a reader thread: {e}");
+                        // Give the job back: requests wait for this call.
+                        self.in_call.store(in_call, SeqCst);
+                    }
+                }
+                last_seen = READING;
+                continue;
+            }
+            last_seen = in_call;
+            if calls != last_calls || in_call != READING {
+                last_calls = calls;
+                idle_ticks = 0;
+                continue;
+            }
+            idle_ticks += 1;
+            if idle_ticks < IDLE_TICKS {
+                continue;
+            }
+            // Idle: sleep until a reader starts a call. The reader stores
+            // `in_call` before it reads `watchdog_asleep`, and this thread
+            // sets `watchdog_asleep` before it reads `in_call` again, so one
+            // of the two always sees the other.
+            let mut guard = self
+                .watchdog_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.watchdog_asleep.store(true, SeqCst);
+            if self.in_call.load(SeqCst) != READING || self.calls.load(SeqCst) != calls {
+                self.watchdog_asleep.store(false, SeqCst);
+                continue;
+            }
+            while self.watchdog_asleep.load(SeqCst) {
+                guard = self
+                    .watchdog_wake
+                    .wait(guard)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            idle_ticks = 0;
         }
     }
 
@@ -112,7 +209,7 @@ impl Workers {
             });
             wire::encode_frame(&Response::Reply { req, result })
         });
-        // A failed write means the controller is gone; a reader sees EOF.
+        // A failed write means the controller is gone; the reader sees EOF.
         if let Ok(frame) = frame {
             let _ = self.send(&frame);
         }

@@ -1,11 +1,16 @@
 //! Call latency and throughput over a local tunnel. Prints its figures;
 //! `cargo bench -p chopsticks --bench calls`.
 //!
+//! - floor: a 16-byte echo through `cat` over two pipes, the least any
+//!   local round trip costs on this machine (it varies a lot on shared VMs:
+//!   compare the call with the floor of the same run);
 //! - sequential: one call at a time, waited for before the next;
 //! - pipelined: calls from one thread with up to `WINDOW` in flight;
 //! - 4 threads: four threads pipelining on the same tunnel.
 
 use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chopsticks::{remote, Tunnel};
@@ -26,6 +31,11 @@ fn main() -> chopsticks::Result<()> {
     }
 
     let n = 20_000;
+    let floor = pipe_echo(n);
+    println!(
+        "floor, pipe echo via cat: {:>8.1} us",
+        floor.as_secs_f64() * 1e6 / n as f64
+    );
     let best = (0..3)
         .map(|_| sequential(&t, n))
         .collect::<chopsticks::Result<Vec<_>>>()?
@@ -33,8 +43,9 @@ fn main() -> chopsticks::Result<()> {
         .min()
         .unwrap_or_default();
     println!(
-        "sequential call latency: {:>8.1} us  (best of 3 x {n} calls)",
-        best.as_secs_f64() * 1e6 / n as f64
+        "sequential call latency: {:>8.1} us  (best of 3 x {n} calls; {:.2}x the floor)",
+        best.as_secs_f64() * 1e6 / n as f64,
+        best.as_secs_f64() / floor.as_secs_f64()
     );
 
     let n = 200_000;
@@ -59,6 +70,25 @@ fn main() -> chopsticks::Result<()> {
         n as f64 / start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+fn pipe_echo(n: u64) -> Duration {
+    let mut cat = Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run cat");
+    let (mut input, mut output) = (cat.stdin.take().unwrap(), cat.stdout.take().unwrap());
+    let mut buf = [0u8; 16];
+    let start = Instant::now();
+    for _ in 0..n {
+        input.write_all(&buf).unwrap();
+        output.read_exact(&mut buf).unwrap();
+    }
+    let took = start.elapsed();
+    drop(input);
+    let _ = cat.wait();
+    took
 }
 
 fn sequential(t: &Tunnel, n: u64) -> chopsticks::Result<Duration> {

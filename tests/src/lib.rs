@@ -234,4 +234,31 @@ pub fn unjsonable() -> BTreeMap<(u8, u8), u8> {
 
 /// How many `#[remote]` functions this library defines; the registry of a
 /// binary that links it holds at least these.
-pub const FUNCTIONS: usize = 27;
+pub const FUNCTIONS: usize = 30;
+
+/// Kills the agent process with SIGKILL, as an OOM killer or an operator would.
+#[remote]
+pub fn kill_agent() {
+    // SAFETY: signalling our own process.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+}
+
+/// Whether process `pid` exists on this host (zombies count as gone).
+#[remote]
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Where the agent runs from, and as whom.
+#[remote]
+pub fn whoami() -> io::Result<(String, u32)> {
+    let exe = std::env::current_exe()?;
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    Ok((exe.display().to_string(), uid))
+}

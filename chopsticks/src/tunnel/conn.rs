@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::greet::{greet, Event, Refusal, Ship};
+use super::greet::{greet, Event, Greeted, Refusal, Ship};
 use super::pending::{Lost, Pending, Slot};
 use super::stderr::{self, Tail};
 use crate::error::{Error, Result};
@@ -73,6 +73,7 @@ pub(crate) struct Conn {
     /// The agent's functions, when its registry differs from ours.
     known: Option<HashSet<u64>>,
     hello: Hello,
+    uploaded: bool,
     tail: Arc<Tail>,
 }
 
@@ -174,7 +175,12 @@ impl Conn {
                 },
             )
         };
-        let (hello, reader, stdin) = match greeting {
+        let Greeted {
+            hello,
+            reader,
+            stdin,
+            uploaded,
+        } = match greeting {
             Ok(greeting) => greeting,
             Err(refusal) => return Err(fail(&mut child, refusal)),
         };
@@ -211,6 +217,7 @@ impl Conn {
             closing: AtomicBool::new(false),
             known,
             hello,
+            uploaded,
             tail,
         });
         let background = Arc::clone(&conn);
@@ -234,6 +241,10 @@ impl Conn {
 
     pub(crate) fn hello(&self) -> &Hello {
         &self.hello
+    }
+
+    pub(crate) fn uploaded(&self) -> bool {
+        self.uploaded
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

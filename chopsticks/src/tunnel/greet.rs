@@ -14,8 +14,17 @@ use crate::wire::{self, Hello, Response};
 /// Junk (login banners, test-harness chatter) tolerated before the preamble.
 const MAX_JUNK: usize = 64 * 1024;
 
-/// The agent's hello, its output positioned after it, and its input.
-pub(crate) type Greeting = Result<(Hello, BufReader<ChildStdout>, ChildStdin), Refusal>;
+/// A finished handshake.
+pub(crate) struct Greeted {
+    pub hello: Hello,
+    /// The agent's output, positioned after the hello.
+    pub reader: BufReader<ChildStdout>,
+    pub stdin: ChildStdin,
+    /// Whether the agent binary was uploaded on the way.
+    pub uploaded: bool,
+}
+
+pub(crate) type Greeting = Result<Greeted, Refusal>;
 
 /// Why there is no greeting.
 #[derive(Debug)]
@@ -68,6 +77,7 @@ pub(crate) fn greet(
     let error = format!("{ERROR_MARKER} {nonce} ");
     let mut junk = Vec::new();
     let mut line = Vec::new();
+    let mut uploaded = false;
     loop {
         line.clear();
         let n = (&mut reader)
@@ -90,6 +100,7 @@ pub(crate) fn greet(
                 return Err("it asked for an upload, but nothing can be shipped here".into());
             };
             send_agent(ship, platform, &mut stdin, events)?;
+            uploaded = true;
             continue;
         }
         junk.extend_from_slice(&line);
@@ -107,7 +118,12 @@ pub(crate) fn greet(
         Err(e) => return Err(format!("reading its hello: {e}").into()),
     }
     match postcard::from_bytes::<Response>(&buf) {
-        Ok(Response::Hello(hello)) => Ok((hello, reader, stdin)),
+        Ok(Response::Hello(hello)) => Ok(Greeted {
+            hello,
+            reader,
+            stdin,
+            uploaded,
+        }),
         Ok(Response::Reply { .. }) => Err("it replied before saying hello".into()),
         // Another version: the protocol number comes right after the variant tag.
         Err(_) => match postcard::take_from_bytes::<(u8, u32)>(&buf) {

@@ -138,6 +138,12 @@ impl Tunnel {
         self.conn.hello().pid
     }
 
+    /// Whether connecting uploaded the agent binary (the host had no valid
+    /// cached copy). Always `false` for local tunnels.
+    pub fn uploaded(&self) -> bool {
+        self.conn.uploaded()
+    }
+
     /// Calls `f` on the agent and waits for its result.
     ///
     /// Arity, argument types and result type are checked at compile time: a

@@ -1,0 +1,187 @@
+//! SSH costs side by side, against the test hosts of `tests/setup.sh`:
+//! `cargo bench -p chopsticks --bench ssh [-- HOST...]` (default: cs-local,
+//! the loopback sshd, and cs-deb12, a container).
+//!
+//! - connect: `ssh host true` vs connect + first call with the agent cached
+//!   (warm) vs with an empty cache (cold: upload included);
+//! - round trip: a 16-byte echo through `ssh host cat` vs a sequential call
+//!   over an open tunnel.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chopsticks::{remote, Tunnel};
+
+#[remote]
+fn add(a: u64, b: u64) -> u64 {
+    a.wrapping_add(b)
+}
+
+fn ssh_config() -> PathBuf {
+    let path = std::env::var_os("CHOPSTICKS_TEST_SSH_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/testhosts/ssh_config")
+        });
+    if !path.exists() {
+        eprintln!(
+            "no test hosts ({} is missing): run tests/setup.sh first",
+            path.display()
+        );
+        std::process::exit(2);
+    }
+    path
+}
+
+fn ssh(host: &str) -> Command {
+    let mut c = Command::new("ssh");
+    c.arg("-F").arg(ssh_config()).arg(host);
+    c
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} us", d.as_secs_f64() * 1e6)
+}
+
+fn connect_and_call(host: &str) -> (Duration, bool) {
+    let start = Instant::now();
+    let t = Tunnel::builder(host)
+        .ssh_config(ssh_config())
+        .connect()
+        .expect("connect");
+    assert_eq!(t.call(add, (1, 2)).expect("call"), 3);
+    let took = start.elapsed();
+    (took, t.uploaded())
+}
+
+fn echo_round_trip(host: &str, n: u32) -> Duration {
+    let mut child = ssh(host)
+        .arg("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ssh cat");
+    let mut input = child.stdin.take().expect("stdin");
+    let mut output = child.stdout.take().expect("stdout");
+    let mut buf = [7u8; 16];
+    for _ in 0..100 {
+        input.write_all(&buf).unwrap();
+        output.read_exact(&mut buf).unwrap();
+    }
+    let start = Instant::now();
+    for _ in 0..n {
+        input.write_all(&buf).unwrap();
+        output.read_exact(&mut buf).unwrap();
+    }
+    let took = start.elapsed() / n;
+    drop(input);
+    let _ = child.wait();
+    took
+}
+
+fn call_round_trip(host: &str, n: u64) -> Duration {
+    let t = Tunnel::builder(host)
+        .ssh_config(ssh_config())
+        .connect()
+        .expect("connect");
+    for i in 0..100 {
+        t.call(add, (i, 1)).unwrap();
+    }
+    let start = Instant::now();
+    for i in 0..n {
+        assert_eq!(t.call(add, (i, 1)).unwrap(), i + 1);
+    }
+    start.elapsed() / n as u32
+}
+
+fn bench(host: &str) {
+    println!("== {host}");
+    let runs = 7;
+    let ssh_true = median(
+        (0..runs)
+            .map(|_| {
+                let start = Instant::now();
+                assert!(ssh(host).arg("true").status().expect("ssh").success());
+                start.elapsed()
+            })
+            .collect(),
+    );
+    connect_and_call(host); // make sure the agent is cached
+    let warm = median(
+        (0..runs)
+            .map(|_| {
+                let (took, uploaded) = connect_and_call(host);
+                assert!(!uploaded);
+                took
+            })
+            .collect(),
+    );
+    let cold = median(
+        (0..5)
+            .map(|_| {
+                let wipe = "rm -rf ~/.cache/chopsticks-* /dev/shm/chopsticks-$(id -u) \
+                            /tmp/chopsticks-$(id -u) /var/tmp/chopsticks-$(id -u)";
+                assert!(ssh(host).arg(wipe).status().unwrap().success());
+                let (took, uploaded) = connect_and_call(host);
+                assert!(uploaded);
+                took
+            })
+            .collect(),
+    );
+    println!("ssh host true:                {:>10}", ms(ssh_true));
+    println!(
+        "connect + first call, warm:   {:>10}  ({:.2}x ssh true)",
+        ms(warm),
+        warm.as_secs_f64() / ssh_true.as_secs_f64()
+    );
+    println!(
+        "connect + first call, cold:   {:>10}  (+{} for the upload)",
+        ms(cold),
+        ms(cold.saturating_sub(warm))
+    );
+    let echo = echo_round_trip(host, 2000);
+    let call = call_round_trip(host, 5000);
+    println!("echo round trip (ssh cat):    {:>10}", us(echo));
+    println!(
+        "sequential call over ssh:     {:>10}  ({:.2}x the echo)",
+        us(call),
+        call.as_secs_f64() / echo.as_secs_f64()
+    );
+}
+
+#[chopsticks::main]
+fn main() {
+    let exe = std::env::current_exe().expect("current exe");
+    let data = std::fs::read(&exe).expect("read exe");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    gz.write_all(&data).unwrap();
+    let gz = gz.finish().unwrap();
+    println!(
+        "agent: {} bytes, {} bytes gzip-compressed (what a cold connect uploads)",
+        data.len(),
+        gz.len()
+    );
+    let hosts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let hosts = if hosts.is_empty() {
+        vec!["cs-local".to_owned(), "cs-deb12".to_owned()]
+    } else {
+        hosts
+    };
+    for host in hosts {
+        bench(&host);
+    }
+}

@@ -1,0 +1,384 @@
+//! SSH tunnels against real hosts: the loopback sshd and the containers that
+//! `tests/hosts/up.sh` starts (the README's test command runs it).
+
+mod suite;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use chopsticks::{Error, Tunnel, TunnelBuilder};
+use chopsticks_tests::*;
+
+chopsticks::agent_test!();
+
+const SSH: suite::Target = suite::Target {
+    host: "cs-local",
+    connect: || connect("cs-local"),
+    local: false,
+};
+
+// The whole core suite, over ssh to this machine.
+suite_tests!(SSH);
+
+/// Tests that empty or damage a host's agent cache, or assert whether a
+/// connection uploaded, run one at a time.
+static CACHE: Mutex<()> = Mutex::new(());
+
+fn cache_lock() -> std::sync::MutexGuard<'static, ()> {
+    CACHE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn ssh_config() -> PathBuf {
+    let path = std::env::var_os("CHOPSTICKS_TEST_SSH_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/testhosts/ssh_config")
+        });
+    assert!(
+        path.exists(),
+        "no test hosts: {} is missing. Start them with `tests/hosts/up.sh` (the README's \
+         test command, ./ci.sh, does it), or point CHOPSTICKS_TEST_SSH_CONFIG at an \
+         ssh_config that defines the cs-* hosts",
+        path.display()
+    );
+    path
+}
+
+fn builder(alias: &str) -> TunnelBuilder {
+    Tunnel::builder(alias)
+        .ssh_config(ssh_config())
+        .connect_timeout(Duration::from_secs(20))
+}
+
+fn connect(alias: &str) -> Tunnel {
+    builder(alias)
+        .connect()
+        .unwrap_or_else(|e| panic!("connecting to {alias}: {e}"))
+}
+
+/// Runs a shell command on a test host with plain ssh.
+fn remote_sh(alias: &str, script: &str) -> String {
+    let out = Command::new("ssh")
+        .arg("-F")
+        .arg(ssh_config())
+        .args([alias, script])
+        .output()
+        .expect("run ssh");
+    assert!(
+        out.status.success(),
+        "`{script}` on {alias}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const WIPE: &str = "rm -rf ~/.cache/chopsticks-* /dev/shm/chopsticks-$(id -u) \
+                    /tmp/chopsticks-$(id -u) /var/tmp/chopsticks-$(id -u)";
+
+/// The musl build of the fixture binary (static: runs on any Linux).
+fn musl_fixture() -> PathBuf {
+    let debug_dir = PathBuf::from(env!("CARGO_BIN_EXE_fixture"));
+    let target_dir = debug_dir
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target dir");
+    let path = target_dir.join("x86_64-unknown-linux-musl/debug/fixture");
+    assert!(
+        path.exists(),
+        "no musl agent at {}: build it with `rustup target add x86_64-unknown-linux-musl && \
+         cargo build -p chopsticks-tests --bin fixture --target x86_64-unknown-linux-musl` \
+         (the README's test command does)",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn the_first_connection_uploads_and_the_next_uses_the_cache() {
+    let _cache = cache_lock();
+    remote_sh("cs-deb12", WIPE);
+    let first = connect("cs-deb12");
+    assert!(first.uploaded(), "a fresh host gets the agent");
+    assert_eq!(first.call(add, (2, 3)).unwrap(), 5);
+    let second = connect("cs-deb12");
+    assert!(
+        !second.uploaded(),
+        "the second connection execs the cached agent"
+    );
+    assert_eq!(second.call(add, (4, 5)).unwrap(), 9);
+    let (exe, uid) = second.call(whoami, ()).unwrap();
+    assert_eq!(uid, 0);
+    assert!(exe.starts_with("/root/.cache/chopsticks-0/"), "{exe}");
+}
+
+#[test]
+fn a_truncated_or_tampered_cached_agent_is_replaced() {
+    let _cache = cache_lock();
+    let (exe, _) = connect("cs-deb12").call(whoami, ()).unwrap();
+    let good = remote_sh("cs-deb12", &format!("sha256sum {exe}"));
+
+    remote_sh("cs-deb12", &format!("truncate -s 4096 {exe}"));
+    let t = connect("cs-deb12");
+    assert!(t.uploaded(), "a truncated agent is uploaded again");
+    assert_eq!(t.call(add, (1, 1)).unwrap(), 2);
+    assert_eq!(remote_sh("cs-deb12", &format!("sha256sum {exe}")), good);
+    // A running executable cannot be written to ("text file busy").
+    drop(t);
+
+    // Same size, one byte changed (near the end: the section headers, which
+    // the loader never reads, so the corrupt copy still runs and checks itself).
+    remote_sh(
+        "cs-deb12",
+        &format!(
+            "size=$(wc -c <{exe}); printf X | dd of={exe} bs=1 seek=$((size - 64)) \
+             conv=notrunc 2>/dev/null"
+        ),
+    );
+    assert_ne!(remote_sh("cs-deb12", &format!("sha256sum {exe}")), good);
+    let t = connect("cs-deb12");
+    assert!(
+        t.uploaded(),
+        "a tampered agent is detected and uploaded again"
+    );
+    assert_eq!(t.call(add, (2, 2)).unwrap(), 4);
+    assert_eq!(remote_sh("cs-deb12", &format!("sha256sum {exe}")), good);
+}
+
+#[test]
+fn concurrent_cold_bootstraps_all_succeed_and_leave_one_file() {
+    let _cache = cache_lock();
+    remote_sh("cs-deb12-deploy", WIPE);
+    let tunnels: Vec<Tunnel> = thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| connect("cs-deb12-deploy")))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, t) in tunnels.iter().enumerate() {
+        assert_eq!(t.call(add, (i as i64, 1)).unwrap(), i as i64 + 1);
+    }
+    let (exe, _) = tunnels[0].call(whoami, ()).unwrap();
+    // Agents whose file a later upload replaced run from a deleted inode.
+    let hash = exe
+        .trim_end_matches(" (deleted)")
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let listing = remote_sh("cs-deb12-deploy", "ls -A ~/.cache/chopsticks-$(id -u)");
+    let mut files: Vec<&str> = listing.lines().collect();
+    files.sort_unstable();
+    assert_eq!(
+        files,
+        [".probe", hash],
+        "one cached agent, no temporary files"
+    );
+}
+
+#[test]
+fn login_banner_noise_is_skipped() {
+    let t = connect("cs-deb12-noisy");
+    assert_eq!(t.call(echo_string, ("clean".into(),)).unwrap(), "clean");
+    assert_eq!(t.call(noisy, ()).unwrap(), "child exit status: 0");
+}
+
+#[test]
+fn a_refused_port_is_a_connect_error() {
+    let start = Instant::now();
+    let err = builder("cs-refused").connect().unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(err.to_string().contains("Connection refused"), "{err}");
+}
+
+#[test]
+fn a_bad_key_is_a_connect_error() {
+    let dir = scratch_dir("badkey");
+    let key = dir.join("id_ed25519");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("run ssh-keygen");
+    assert!(made.success());
+    // The test host's settings with only this (unauthorised) key.
+    let config = dir.join("ssh_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host badkey\n  HostName 172.29.155.11\n  User root\n  IdentityFile {}\n  \
+             IdentitiesOnly yes\n  UserKnownHostsFile {}\n  StrictHostKeyChecking no\n",
+            key.display(),
+            ssh_config().with_file_name("known_hosts").display()
+        ),
+    )
+    .unwrap();
+    let err = Tunnel::builder("badkey")
+        .ssh_config(&config)
+        .connect_timeout(Duration::from_secs(20))
+        .connect()
+        .unwrap_err();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(err.to_string().contains("Permission denied"), "{err}");
+}
+
+/// A fresh directory for one test's files.
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("chopsticks-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_host_key_mismatch_is_a_connect_error() {
+    let dir = scratch_dir("known");
+    let known = dir.join("known_hosts");
+    // Any other key stands in for a changed host key: here, the client's own.
+    let key_path = ssh_config().with_file_name("id_ed25519.pub");
+    let key = std::fs::read_to_string(&key_path).unwrap();
+    let key: Vec<&str> = key.split_whitespace().take(2).collect();
+    std::fs::write(&known, format!("172.29.155.11 {}\n", key.join(" "))).unwrap();
+    let err = builder("cs-deb12")
+        .ssh_option(format!("UserKnownHostsFile={}", known.display()))
+        .ssh_option("StrictHostKeyChecking=yes")
+        .connect()
+        .unwrap_err();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("Host key verification failed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unreachable_host_fails_within_the_connect_timeout() {
+    // An address on the test network where no container runs.
+    let start = Instant::now();
+    let err = builder("172.29.155.99")
+        .connect_timeout(Duration::from_secs(3))
+        .ssh_option(format!(
+            "UserKnownHostsFile={}",
+            ssh_config().with_file_name("known_hosts").display()
+        ))
+        .connect()
+        .unwrap_err();
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+}
+
+#[test]
+fn option_looking_host_names_are_refused_and_nothing_runs() {
+    let marker = std::env::temp_dir().join(format!("chopsticks-pwned-{}", std::process::id()));
+    let host = format!("-oProxyCommand=touch {}", marker.display());
+    let err = Tunnel::ssh(&host).unwrap_err();
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
+    assert!(err.to_string().contains("ssh option"), "{err}");
+    let err = builder("cs-deb12")
+        .user("-oProxyCommand=x")
+        .connect()
+        .unwrap_err();
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
+    thread::sleep(Duration::from_millis(200));
+    assert!(
+        !marker.exists(),
+        "an option-looking host name ran a command"
+    );
+}
+
+#[test]
+fn an_old_glibc_host_gets_the_musl_advice() {
+    let err = builder("cs-deb11").connect().unwrap_err();
+    assert!(matches!(err, Error::Handshake { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("GLIBC_2."), "{text}");
+    assert!(text.contains("x86_64-unknown-linux-musl"), "{text}");
+    assert!(text.contains("agent_binary"), "{text}");
+}
+
+#[test]
+fn a_musl_agent_runs_on_an_old_glibc_host() {
+    let t = builder("cs-deb11")
+        .agent_binary(musl_fixture())
+        .connect()
+        .unwrap();
+    assert_eq!(
+        t.call(echo_inventory, (suite::inventory(),)).unwrap(),
+        suite::inventory()
+    );
+    assert_eq!(t.call(chopsticks::facts::hostname, ()).unwrap(), "cs-deb11");
+    let view = t.call(agent_view, ()).unwrap();
+    assert_eq!(view.env_agent, None);
+}
+
+#[test]
+fn a_busybox_host_works() {
+    let t = connect("cs-busybox");
+    assert_eq!(t.call(add, (20, 22)).unwrap(), 42);
+    assert_eq!(
+        t.call(chopsticks::facts::hostname, ()).unwrap(),
+        "cs-busybox"
+    );
+    assert_eq!(
+        t.call(chopsticks::facts::ip, ()).unwrap().to_string(),
+        "172.29.155.13"
+    );
+    assert_eq!(t.call(noisy, ()).unwrap(), "child exit status: 0");
+}
+
+#[test]
+fn a_noexec_home_falls_back_to_tmp() {
+    let t = connect("cs-noexec");
+    let (exe, _) = t.call(whoami, ()).unwrap();
+    assert!(
+        exe.starts_with("/tmp/chopsticks-") || exe.starts_with("/var/tmp/chopsticks-"),
+        "{exe}"
+    );
+}
+
+#[test]
+fn a_read_only_home_falls_back() {
+    let t = connect("cs-rohome");
+    let (exe, _) = t.call(whoami, ()).unwrap();
+    assert!(!exe.starts_with("/home/"), "{exe}");
+    assert_eq!(t.call(add, (1, 2)).unwrap(), 3);
+}
+
+#[test]
+fn sudo_runs_the_agent_as_another_user() {
+    let _cache = cache_lock();
+    let t = builder("cs-deb12-deploy").sudo("root").connect().unwrap();
+    let (_, uid) = t.call(whoami, ()).unwrap();
+    assert_eq!(uid, 0);
+    let t = connect("cs-deb12-deploy");
+    assert_ne!(t.call(whoami, ()).unwrap().1, 0);
+}
+
+#[test]
+fn sudo_that_wants_a_password_says_so() {
+    let start = Instant::now();
+    let err = builder("cs-deb12-pw").sudo("root").connect().unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert!(matches!(err, Error::Handshake { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("sudo wants a password"), "{text}");
+    assert!(text.contains("NOPASSWD"), "{text}");
+}
+
+#[test]
+fn a_stale_agent_binary_is_named() {
+    let stale = PathBuf::from(env!("CARGO_BIN_EXE_stale"));
+    let t = builder("cs-deb12").agent_binary(stale).connect().unwrap();
+    let err = t.call(add, (1, 2)).unwrap_err();
+    assert!(matches!(err, Error::UnknownFunction { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("cs-deb12: the agent has no function"),
+        "{err}"
+    );
+}
