@@ -16,4 +16,4 @@ pub mod value;
 pub mod wire;
 
 pub use registry::{Registration, Registry, RegistryError};
-pub use serve::{run_if_requested, ENV_AGENT, ENV_AGENT_SHA256};
+pub use serve::{run_if_requested, ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256};

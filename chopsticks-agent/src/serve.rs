@@ -13,8 +13,11 @@ use crate::workers::Workers;
 
 /// Set by the controller to the session nonce: this process is an agent.
 pub const ENV_AGENT: &str = "CHOPSTICKS_AGENT";
-/// Set by the SSH bootstrap to the SHA-256 it verified of this executable.
+/// Set by the SSH bootstrap to the SHA-256 this executable should have.
 pub const ENV_AGENT_SHA256: &str = "CHOPSTICKS_AGENT_SHA256";
+/// Set by the SSH bootstrap when it started a cached copy whose size it
+/// checked but not its hash: the agent checks its own SHA-256 first.
+pub const ENV_AGENT_CHECK: &str = "CHOPSTICKS_AGENT_CHECK";
 
 /// Serves as an agent, then exits, when this process was started as one;
 /// returns at once otherwise.
@@ -28,9 +31,11 @@ pub fn run_if_requested() {
         return;
     };
     let exe_sha256 = std::env::var(ENV_AGENT_SHA256).unwrap_or_default();
-    std::env::remove_var(ENV_AGENT);
-    std::env::remove_var(ENV_AGENT_SHA256);
-    let code = match serve(nonce, exe_sha256) {
+    let check = std::env::var_os(ENV_AGENT_CHECK).is_some();
+    for var in [ENV_AGENT, ENV_AGENT_SHA256, ENV_AGENT_CHECK] {
+        std::env::remove_var(var);
+    }
+    let code = match serve(nonce, exe_sha256, check) {
         Ok(()) => 0,
         Err(message) => {
             eprintln!("chopsticks agent: {message}");
@@ -40,9 +45,9 @@ pub fn run_if_requested() {
     process::exit(code)
 }
 
-fn serve(nonce: OsString, exe_sha256: String) -> Result<(), String> {
+fn serve(nonce: OsString, exe_sha256: String, check: bool) -> Result<(), String> {
     let registry = Registry::get().map_err(|e| e.to_string())?;
-    if !exe_sha256.is_empty() {
+    if check && !exe_sha256.is_empty() {
         check_own_hash(&nonce.to_string_lossy(), &exe_sha256)?;
     }
     let protocol = stdio::take_protocol_fds()

@@ -90,6 +90,21 @@ impl Workers {
             .map(drop)
     }
 
+    /// Starts a thread that becomes the reader in charge once it receives
+    /// `true`, and ends on `false`.
+    fn spawn_standby(self: &Arc<Self>) -> std::io::Result<Sender<bool>> {
+        let (go, wait) = std::sync::mpsc::channel();
+        let workers = Arc::clone(self);
+        thread::Builder::new()
+            .name("chopsticks-worker".into())
+            .spawn(move || {
+                if wait.recv() == Ok(true) {
+                    workers.read();
+                }
+            })?;
+        Ok(go)
+    }
+
     fn finish(&self, exit: Exit) {
         let _ = self
             .exit
@@ -154,16 +169,20 @@ impl Workers {
             let calls = self.calls.load(SeqCst);
             let in_call = self.in_call.load(SeqCst);
             if in_call != READING && in_call != TAKEN && in_call == last_seen {
-                // The same call for a whole tick: give its job to a new reader.
-                if self
-                    .in_call
-                    .compare_exchange(in_call, TAKEN, SeqCst, SeqCst)
-                    .is_ok()
-                {
-                    if let Err(e) = self.spawn_reader() {
+                // The same call for a whole tick: give its job to a new
+                // reader. The thread exists before the job is taken, so the
+                // job is never taken without someone to do it.
+                match self.spawn_standby() {
+                    Ok(go) => {
+                        let taken = self
+                            .in_call
+                            .compare_exchange(in_call, TAKEN, SeqCst, SeqCst)
+                            .is_ok();
+                        let _ = go.send(taken);
+                    }
+                    Err(e) => {
+                        // Requests wait until this call ends; try next tick.
                         eprintln!("chopsticks agent: cannot start a reader thread: {e}");
-                        // Give the job back: requests wait for this call.
-                        self.in_call.store(in_call, SeqCst);
                     }
                 }
                 last_seen = READING;

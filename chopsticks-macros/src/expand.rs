@@ -62,7 +62,9 @@ pub fn expand(args: &RemoteArgs, func: syn::ItemFn) -> TokenStream {
 
     // The wire ID hashes the module path, the name and the signature's tokens:
     // the same source gives the same ID on every target.
-    let signature = format!(
+    // Whitespace is dropped: how a toolchain spaces tokens (`Vec < u8 >`)
+    // must not change the ID.
+    let signature: String = format!(
         "({}) -> {}",
         arg_types
             .iter()
@@ -70,7 +72,10 @@ pub fn expand(args: &RemoteArgs, func: syn::ItemFn) -> TokenStream {
             .collect::<Vec<_>>()
             .join(", "),
         ret_ty.to_token_stream()
-    );
+    )
+    .chars()
+    .filter(|c| !c.is_whitespace())
+    .collect();
 
     let call = quote!(#hidden(#(#arg_names),*));
     let invoke_body = if fallible {

@@ -68,7 +68,7 @@ pub(crate) use chopsticks_agent::wire;
 /// Agent mode: what a process needs to serve as an agent.
 pub mod agent {
     pub use chopsticks_agent::registry::{Registration, Registry, RegistryError};
-    pub use chopsticks_agent::{run_if_requested, ENV_AGENT, ENV_AGENT_SHA256};
+    pub use chopsticks_agent::{run_if_requested, ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256};
 }
 
 /// Adds the entry point that lets [`Tunnel::local`] use a test binary as its

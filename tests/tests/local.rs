@@ -75,3 +75,33 @@ fn a_missing_binary_is_a_spawn_error() {
     assert!(matches!(err, Error::Spawn { .. }), "{err:?}");
     assert!(err.to_string().contains("/nonexistent/agent"), "{err}");
 }
+
+mod demo {
+    pub mod tasks {
+        /// The function of the worked example in docs/PROTOCOL.md.
+        #[chopsticks::remote]
+        pub fn greet(name: String, times: u32) -> String {
+            name.repeat(times as usize)
+        }
+    }
+}
+
+#[test]
+fn wire_ids_follow_the_documented_scheme() {
+    use chopsticks::RemoteFn;
+    let expected = chopsticks::__private::wire_id(concat!(
+        module_path!(),
+        "::demo::tasks::greet(String,u32)->String"
+    ));
+    assert_eq!(<demo::tasks::greet as RemoteFn>::ID, expected);
+    // The documented example's number.
+    assert_eq!(
+        chopsticks::__private::wire_id("demo::tasks::greet(String,u32)->String"),
+        0x49ec_aec5_fd4a_bdb1
+    );
+    let t = Tunnel::local().unwrap();
+    assert_eq!(
+        t.call(demo::tasks::greet, ("hi".into(), 3)).unwrap(),
+        "hihihi"
+    );
+}

@@ -33,18 +33,21 @@ fn script(image: &Image, nonce: &str) -> String {
         format!(
             "for c in {dirs}; do p=$c/chopsticks-$u; [ -L \"$p\" ] && continue; \
              if [ -f \"$p/$H\" ] && [ -x \"$p/$H\" ] && [ -O \"$p\" ] \
-             && [ $(wc -c <\"$p/$H\") -eq $N ]; then exec \"$p/$H\" {args}; fi; done"
+             && [ $(wc -c <\"$p/$H\") -eq $N ]; then CHOPSTICKS_AGENT_CHECK=1; \
+             export CHOPSTICKS_AGENT_CHECK; exec \"$p/$H\" {args}; fi; done"
         ),
-        // Cold: the first directory we own, can write and can execute in
-        // (`test -x` is false on a noexec mount).
+        // Cold: the first directory we own, can write and can execute in.
+        // The probe is an empty file: where exec works, sh runs it as an
+        // empty script; on a noexec mount exec fails (busybox `test -x`
+        // would not notice).
         "d=".into(),
         format!(
             "for c in {dirs}; do p=$c/chopsticks-$u; mkdir -p \"$c\" 2>/dev/null; \
              mkdir -m 700 \"$p\" 2>/dev/null; [ -L \"$p\" ] && continue; \
              [ -d \"$p\" ] && [ -O \"$p\" ] && [ -w \"$p\" ] || continue; \
              chmod 700 \"$p\" 2>/dev/null; f=$p/.probe; \
-             [ -f \"$f\" ] || {{ : >\"$f\" && chmod 700 \"$f\"; }} 2>/dev/null; \
-             [ -x \"$f\" ] || continue; d=$p; break; done"
+             {{ : >\"$f\" && chmod 700 \"$f\" && \"$f\"; }} 2>/dev/null || continue; \
+             d=$p; break; done"
         ),
         format!(
             "[ -n \"$d\" ] || {{ echo \"{ERROR_MARKER} $T no cache directory that is ours, \

@@ -3,10 +3,11 @@
 //!
 //! Replies are read by a waiting caller itself ("the waiter reads"): the
 //! first thread to wait takes the *reader role*, reads frames and hands each
-//! reply to its slot until its own arrives, then wakes the other waiters so
-//! one of them takes over. A sequential call thus costs no hand-off between
-//! threads. A background thread reads only for futures (which cannot block)
-//! and stops as soon as a blocking waiter wants the role.
+//! reply to its slot until its own arrives, then hands the role to another
+//! sleeping waiter. A sequential call thus costs no hand-off between
+//! threads. A background thread, started with the first future, reads only
+//! for futures (which cannot block) and stops as soon as a blocking waiter
+//! wants the role.
 
 use std::collections::{HashMap, HashSet};
 use std::io::BufReader;
@@ -94,6 +95,8 @@ struct State {
     sleepers: Vec<Arc<Slot>>,
     /// Futures waiting for a reply (the background reader serves them).
     futures: usize,
+    /// The background reader thread runs.
+    background_started: bool,
 }
 
 /// Whom a reader reads for.
@@ -193,13 +196,19 @@ impl Conn {
                 wire::PROTOCOL_VERSION,
                 env!("CARGO_PKG_VERSION"),
             );
-            return Err(fail(&mut child, Refusal::Agent(message)));
+            return Err(fail(&mut child, Refusal::Stale(message)));
         }
-        let ours = crate::agent::Registry::get().map_err(|e| Error::Handshake {
-            host: host.clone(),
-            message: format!("this program's own registry is broken: {e}"),
-            stderr: Vec::new(),
-        })?;
+        let ours = match crate::agent::Registry::get() {
+            Ok(ours) => ours,
+            Err(e) => {
+                reap(&mut child);
+                return Err(Error::Handshake {
+                    host,
+                    message: format!("this program's own registry is broken: {e}"),
+                    stderr: Vec::new(),
+                });
+            }
+        };
         let known = (hello.fingerprint != ours.fingerprint())
             .then(|| hello.functions.iter().copied().collect());
 
@@ -220,18 +229,6 @@ impl Conn {
             uploaded,
             tail,
         });
-        let background = Arc::clone(&conn);
-        let spawned = thread::Builder::new()
-            .name(format!("chopsticks-reply-{}", conn.host))
-            .spawn(move || background.read_in_background());
-        if let Err(e) = spawned {
-            conn.close();
-            return Err(Error::Spawn {
-                host: conn.host.clone(),
-                program,
-                source: e,
-            });
-        }
         Ok(conn)
     }
 
@@ -320,10 +317,26 @@ impl Conn {
         }
     }
 
-    /// A future started waiting for `slot`: make sure someone reads.
-    pub(crate) fn future_waiting(&self) {
+    /// A future started waiting: make sure someone reads. The background
+    /// reader starts with the first future.
+    pub(crate) fn future_waiting(self: &Arc<Self>) {
         let mut state = self.state();
         state.futures += 1;
+        if !state.background_started {
+            state.background_started = true;
+            drop(state);
+            let conn = Arc::clone(self);
+            let spawned = thread::Builder::new()
+                .name(format!("chopsticks-reply-{}", self.host))
+                .spawn(move || conn.read_in_background());
+            if let Err(e) = spawned {
+                self.shut(
+                    format!("cannot start a thread to read replies: {e}"),
+                    Vec::new(),
+                );
+            }
+            return;
+        }
         if !state.reading {
             self.background.notify_one();
         }
@@ -536,18 +549,21 @@ impl Drop for Conn {
 fn readable(stdout: &ChildStdout, deadline: Instant) -> bool {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
+        // A deadline that has passed still looks once: a reply may be in.
+        let ms = if left.is_zero() {
+            0
+        } else {
+            left.as_millis().clamp(1, i32::MAX as u128) as i32
+        };
         let mut fd = libc::pollfd {
             fd: stdout.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
-        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
         // SAFETY: one valid pollfd for the duration of the call.
         match unsafe { libc::poll(&mut fd, 1, ms) } {
-            0 => continue,
+            0 if ms == 0 => return false,
+            0 => {}
             n if n > 0 => return true,
             _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
             // Let the read report whatever is wrong.

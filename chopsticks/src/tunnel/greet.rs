@@ -33,6 +33,8 @@ pub(crate) enum Refusal {
     Script(String),
     /// The agent (or ssh) ended, or printed something else.
     Agent(String),
+    /// The agent is from another chopsticks version.
+    Stale(String),
 }
 
 impl From<String> for Refusal {
@@ -128,7 +130,7 @@ pub(crate) fn greet(
         // Another version: the protocol number comes right after the variant tag.
         Err(_) => match postcard::take_from_bytes::<(u8, u32)>(&buf) {
             Ok(((0, protocol), _)) if protocol != wire::PROTOCOL_VERSION => {
-                Err(Refusal::Agent(format!(
+                Err(Refusal::Stale(format!(
                     "the agent speaks protocol {protocol}, this program speaks {}; rebuild the \
                      agent binary with the same chopsticks version",
                     wire::PROTOCOL_VERSION
@@ -146,24 +148,45 @@ fn send_agent(
     events: &Sender<Event>,
 ) -> Result<(), Refusal> {
     let mut words = platform.split_whitespace();
-    let remote = (words.next().unwrap_or("?"), words.next().unwrap_or("?"));
-    if let Some((os, arch)) = &ship.platform {
-        if (os.as_str(), arch.as_str()) != remote {
+    let (os, machine) = (words.next().unwrap_or("?"), words.next().unwrap_or("?"));
+    if let Some((our_os, our_arch)) = &ship.platform {
+        let arch = rust_arch(machine);
+        if os != our_os || arch.is_some_and(|arch| arch != our_arch) {
+            let target = match (os, arch) {
+                ("Linux", Some(arch)) => format!(" (e.g. `--target {arch}-unknown-linux-musl`)"),
+                _ => String::new(),
+            };
             return Err(Refusal::Script(format!(
-                "the host runs {} {}, and this program is built for {os} {arch}: build the \
-                 agent for the host (e.g. `--target {}-unknown-linux-musl`) and set it with \
-                 `agent_binary` or CHOPSTICKS_AGENT_BINARY",
-                remote.0, remote.1, remote.1
+                "the host runs {os} {machine}, and this program is built for {our_os} \
+                 {our_arch}: build the agent for the host{target} and set it with \
+                 `agent_binary` or CHOPSTICKS_AGENT_BINARY"
             )));
         }
     }
-    let gz = ship.image.gzip().map_err(Refusal::Script)?;
+    // Compressing is part of the upload (and of its time bound).
     let _ = events.send(Event::Uploading);
+    let gz = ship.image.gzip().map_err(Refusal::Script)?;
     let sent = stdin
         .write_all(format!("{}\n", gz.len()).as_bytes())
         .and_then(|()| stdin.write_all(&gz))
         .and_then(|()| stdin.flush());
     sent.map_err(|e| Refusal::Agent(format!("uploading the agent failed: {e}")))
+}
+
+/// Rust's name (`std::env::consts::ARCH`) for a `uname -m` machine name,
+/// when known.
+fn rust_arch(machine: &str) -> Option<&'static str> {
+    Some(match machine {
+        "x86_64" | "amd64" => "x86_64",
+        "aarch64" | "arm64" => "aarch64",
+        "i386" | "i486" | "i586" | "i686" => "x86",
+        m if m.starts_with("armv") => "arm",
+        "riscv64" => "riscv64",
+        "ppc64le" | "ppc64" => "powerpc64",
+        "s390x" => "s390x",
+        "loongarch64" => "loongarch64",
+        _ => return None,
+    })
 }
 
 fn exited_early(junk: &[u8]) -> String {
@@ -180,4 +203,22 @@ fn exited_early(junk: &[u8]) -> String {
 fn preview(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(400)]);
     text.trim_end().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rust_arch;
+
+    #[test]
+    fn uname_machines_map_to_rust_arches() {
+        assert_eq!(rust_arch("x86_64"), Some("x86_64"));
+        assert_eq!(rust_arch("arm64"), Some("aarch64"));
+        assert_eq!(rust_arch("armv7l"), Some("arm"));
+        assert_eq!(rust_arch("i686"), Some("x86"));
+        assert_eq!(rust_arch("vax"), None);
+        assert_eq!(
+            rust_arch(std::env::consts::ARCH),
+            Some(std::env::consts::ARCH)
+        );
+    }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 pub use pending::Pending;
 
-use crate::agent::{ENV_AGENT, ENV_AGENT_SHA256};
+use crate::agent::{ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256};
 use crate::error::{Error, Result};
 use crate::RemoteFn;
 use conn::{Conn, Launch};
@@ -114,7 +114,8 @@ impl Tunnel {
         command
             .args(AGENT_ENTRY_ARGS)
             .env(ENV_AGENT, &nonce)
-            .env_remove(ENV_AGENT_SHA256);
+            .env_remove(ENV_AGENT_SHA256)
+            .env_remove(ENV_AGENT_CHECK);
         let conn = Conn::start(Launch {
             host: LOCALHOST.into(),
             program: program.display().to_string(),
@@ -182,7 +183,16 @@ impl Drop for Tunnel {
 
 /// Why a local agent did not start, with what to do about it.
 fn explain_local(host: &str, failed: conn::Failed) -> Error {
-    let (Refusal::Agent(message) | Refusal::Script(message)) = failed.refusal;
+    let message = match failed.refusal {
+        Refusal::Agent(message) | Refusal::Script(message) => message,
+        Refusal::Stale(message) => {
+            return Error::Handshake {
+                host: host.into(),
+                message,
+                stderr: failed.stderr,
+            }
+        }
+    };
     let message = match failed.status {
         Some(status) => format!("{message} ({}){LOCAL_ADVICE}", conn::describe(status)),
         None => format!("{message}{LOCAL_ADVICE}"),

@@ -147,7 +147,8 @@ enum Inner {
         req: u64,
         function: &'static str,
     },
-    Failed(Option<Error>),
+    /// Failed before it was sent; the host is kept for a second poll.
+    Failed(Option<Error>, String),
 }
 
 impl<T> std::fmt::Debug for Pending<T> {
@@ -164,7 +165,7 @@ impl<T> std::fmt::Debug for Pending<T> {
                 .field("function", function)
                 .field("req", req)
                 .finish(),
-            Inner::Failed(error) => f.debug_tuple("Pending").field(error).finish(),
+            Inner::Failed(error, _) => f.debug_tuple("Pending").field(error).finish(),
         }
     }
 }
@@ -188,8 +189,9 @@ impl<T: DeserializeOwned> Pending<T> {
     }
 
     pub(crate) fn failed(error: Error) -> Self {
+        let host = error.host().to_owned();
         Pending {
-            inner: Inner::Failed(Some(error)),
+            inner: Inner::Failed(Some(error), host),
             _output: PhantomData,
         }
     }
@@ -216,7 +218,7 @@ impl<T: DeserializeOwned> Pending<T> {
 
     fn wait_until(mut self, deadline: Option<(Instant, Duration)>) -> Result<T> {
         let (conn, slot, function) = match &mut self.inner {
-            Inner::Failed(error) => return Err(take_error(error)),
+            Inner::Failed(error, host) => return Err(take_error(error, host)),
             Inner::InFlight {
                 conn,
                 slot,
@@ -237,9 +239,9 @@ impl<T: DeserializeOwned> Pending<T> {
     }
 }
 
-fn take_error(error: &mut Option<Error>) -> Error {
+fn take_error(error: &mut Option<Error>, host: &str) -> Error {
     error.take().unwrap_or_else(|| Error::Protocol {
-        host: String::new(),
+        host: host.to_owned(),
         message: "a failed call was polled after it completed".into(),
     })
 }
@@ -249,7 +251,7 @@ impl<T: DeserializeOwned> Future for Pending<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         match &mut self.inner {
-            Inner::Failed(error) => Poll::Ready(Err(take_error(error))),
+            Inner::Failed(error, host) => Poll::Ready(Err(take_error(error, host))),
             Inner::InFlight {
                 conn,
                 slot,

@@ -109,7 +109,10 @@ impl TunnelBuilder {
     }
 
     /// Adds an ssh option, `Key=value` (`ssh -o`). Options given here win
-    /// over chopsticks' defaults and over the configuration files.
+    /// over chopsticks' defaults (`ConnectTimeout` from
+    /// [`connect_timeout`](Self::connect_timeout), `ServerAliveInterval=15`,
+    /// `ServerAliveCountMax=3`), which in turn win over the configuration
+    /// files. `BatchMode=yes` always applies: ssh must never prompt.
     pub fn ssh_option(mut self, option: impl Into<String>) -> Self {
         self.ssh_options.push(option.into());
         self
@@ -339,6 +342,13 @@ fn explain_ssh(host: &str, failed: Failed) -> Error {
             }
         }
         Refusal::Agent(message) => message,
+        Refusal::Stale(message) => {
+            return Error::Handshake {
+                host,
+                message,
+                stderr,
+            }
+        }
     };
     let ssh_failed = status.is_some_and(|s| s.code() == Some(255));
     if ssh_failed || (status.is_none() && stderr.is_empty() && message.contains("no answer")) {
