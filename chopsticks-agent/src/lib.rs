@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+mod logger;
 mod serve;
 mod stdio;
 mod workers;
@@ -15,5 +16,6 @@ pub mod registry;
 pub mod value;
 pub mod wire;
 
+pub use logger::ENV_LOG_LEVEL;
 pub use registry::{Registration, Registry, RegistryError};
 pub use serve::{run_if_requested, ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256};

@@ -32,10 +32,19 @@ pub fn run_if_requested() {
     };
     let exe_sha256 = std::env::var(ENV_AGENT_SHA256).unwrap_or_default();
     let check = std::env::var_os(ENV_AGENT_CHECK).is_some();
-    for var in [ENV_AGENT, ENV_AGENT_SHA256, ENV_AGENT_CHECK] {
+    let log_level = std::env::var(crate::logger::ENV_LOG_LEVEL)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for var in [
+        ENV_AGENT,
+        ENV_AGENT_SHA256,
+        ENV_AGENT_CHECK,
+        crate::logger::ENV_LOG_LEVEL,
+    ] {
         std::env::remove_var(var);
     }
-    let code = match serve(nonce, exe_sha256, check) {
+    let code = match serve(nonce, exe_sha256, check, log_level) {
         Ok(()) => 0,
         Err(message) => {
             eprintln!("chopsticks agent: {message}");
@@ -45,7 +54,7 @@ pub fn run_if_requested() {
     process::exit(code)
 }
 
-fn serve(nonce: OsString, exe_sha256: String, check: bool) -> Result<(), String> {
+fn serve(nonce: OsString, exe_sha256: String, check: bool, log_level: u8) -> Result<(), String> {
     let registry = Registry::get().map_err(|e| e.to_string())?;
     if check && !exe_sha256.is_empty() {
         check_own_hash(&nonce.to_string_lossy(), &exe_sha256)?;
@@ -69,6 +78,7 @@ fn serve(nonce: OsString, exe_sha256: String, check: bool) -> Result<(), String>
     workers
         .send(&first)
         .map_err(|e| format!("cannot greet the controller: {e}"))?;
+    crate::logger::install(&workers, log_level);
     workers
         .start()
         .map_err(|e| format!("cannot start the agent's threads: {e}"))?;

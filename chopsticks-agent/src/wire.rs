@@ -48,6 +48,15 @@ pub enum Response {
         /// The JSON-encoded return value, or why there is none.
         result: Result<String, Failure>,
     },
+    /// A `log` record made on the agent (by a remote function).
+    Log {
+        /// `log::Level` as a number: 1 = error ... 5 = trace.
+        level: u8,
+        /// The record's target (by default its module path).
+        target: String,
+        /// The formatted message.
+        message: String,
+    },
 }
 
 /// What the agent says about itself before anything else.

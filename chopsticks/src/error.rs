@@ -285,6 +285,121 @@ fn write_tail(f: &mut fmt::Formatter<'_>, host: &str, stderr: &[String]) -> fmt:
     Ok(())
 }
 
+/// A copy, for reports that keep an error the caller also gets. The
+/// `io::Error` of [`Error::Spawn`] is copied as its kind and message.
+impl Clone for Error {
+    fn clone(&self) -> Self {
+        match self {
+            Error::Spawn {
+                host,
+                program,
+                source,
+            } => Error::Spawn {
+                host: host.clone(),
+                program: program.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Config { host, message } => Error::Config {
+                host: host.clone(),
+                message: message.clone(),
+            },
+            Error::Connect {
+                host,
+                message,
+                stderr,
+            } => Error::Connect {
+                host: host.clone(),
+                message: message.clone(),
+                stderr: stderr.clone(),
+            },
+            Error::Bootstrap {
+                host,
+                message,
+                stderr,
+            } => Error::Bootstrap {
+                host: host.clone(),
+                message: message.clone(),
+                stderr: stderr.clone(),
+            },
+            Error::Handshake {
+                host,
+                message,
+                stderr,
+            } => Error::Handshake {
+                host: host.clone(),
+                message: message.clone(),
+                stderr: stderr.clone(),
+            },
+            Error::UnknownFunction { host, function } => Error::UnknownFunction {
+                host: host.clone(),
+                function,
+            },
+            Error::Encode {
+                host,
+                function,
+                message,
+            } => Error::Encode {
+                host: host.clone(),
+                function,
+                message: message.clone(),
+            },
+            Error::Decode {
+                host,
+                function,
+                message,
+            } => Error::Decode {
+                host: host.clone(),
+                function,
+                message: message.clone(),
+            },
+            Error::Remote {
+                host,
+                function,
+                error,
+            } => Error::Remote {
+                host: host.clone(),
+                function,
+                error: error.clone(),
+            },
+            Error::Panic {
+                host,
+                function,
+                message,
+                location,
+            } => Error::Panic {
+                host: host.clone(),
+                function,
+                message: message.clone(),
+                location: location.clone(),
+            },
+            Error::Timeout {
+                host,
+                function,
+                after,
+            } => Error::Timeout {
+                host: host.clone(),
+                function,
+                after: *after,
+            },
+            Error::Disconnected {
+                host,
+                function,
+                reason,
+                stderr,
+            } => Error::Disconnected {
+                host: host.clone(),
+                function: *function,
+                reason: reason.clone(),
+                stderr: stderr.clone(),
+            },
+            Error::Protocol { host, message } => Error::Protocol {
+                host: host.clone(),
+                message: message.clone(),
+            },
+        }
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

@@ -53,6 +53,7 @@
 extern crate self as chopsticks;
 
 mod error;
+mod group;
 mod remote;
 mod tunnel;
 
@@ -60,6 +61,7 @@ pub mod facts;
 
 pub use chopsticks_macros::{main, remote};
 pub use error::{Error, RemoteError, Result};
+pub use group::{Group, GroupError, GroupResult, Host, Queue, Queued, DEFAULT_FORKS};
 pub use remote::RemoteFn;
 pub use tunnel::{Pending, Tunnel, TunnelBuilder, ENV_AGENT_BINARY, LOCALHOST};
 
@@ -68,7 +70,9 @@ pub(crate) use chopsticks_agent::wire;
 /// Agent mode: what a process needs to serve as an agent.
 pub mod agent {
     pub use chopsticks_agent::registry::{Registration, Registry, RegistryError};
-    pub use chopsticks_agent::{run_if_requested, ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256};
+    pub use chopsticks_agent::{
+        run_if_requested, ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256, ENV_LOG_LEVEL,
+    };
 }
 
 /// Adds the entry point that lets [`Tunnel::local`] use a test binary as its

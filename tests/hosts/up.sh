@@ -192,6 +192,9 @@ PrintMotd no
 UseDNS no
 X11Forwarding no
 LogLevel INFO
+# group tests open hundreds of sessions at once
+MaxStartups 256:30:512
+MaxSessions 256
 Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
     )
@@ -599,6 +602,22 @@ Host $alias
     BatchMode yes
 EOF
         done < <(host_table)
+        cat <<EOF
+
+# Any number of names for the loopback sshd (cs-many-1, cs-many-2 ...): group tests
+Host cs-many-*
+    HostName 127.0.0.1
+    Port $LOCAL_PORT
+    User $(id -un)
+    IdentityFile $STATE_DIR/id_ed25519
+    IdentitiesOnly yes
+    StrictHostKeyChecking no
+    UserKnownHostsFile $STATE_DIR/known_hosts
+    HashKnownHosts no
+    LogLevel ERROR
+    ConnectTimeout 5
+    BatchMode yes
+EOF
     } >"$tmp"
     mv "$tmp" "$SSH_CONFIG"
     # every host has the same throwaway host key: know it up front

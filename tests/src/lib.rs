@@ -234,7 +234,7 @@ pub fn unjsonable() -> BTreeMap<(u8, u8), u8> {
 
 /// How many `#[remote]` functions this library defines; the registry of a
 /// binary that links it holds at least these.
-pub const FUNCTIONS: usize = 30;
+pub const FUNCTIONS: usize = 34;
 
 /// Kills the agent process with SIGKILL, as an OOM killer or an operator would.
 #[remote]
@@ -261,4 +261,31 @@ pub fn whoami() -> io::Result<(String, u32)> {
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
     Ok((exe.display().to_string(), uid))
+}
+
+/// Whether the agent runs as root.
+#[remote]
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+static JOURNAL: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Appends `entry` to this agent's journal.
+#[remote]
+pub fn journal_push(entry: u32) {
+    JOURNAL.lock().unwrap().push(entry);
+}
+
+/// Empties this agent's journal and returns what it held, in order.
+#[remote]
+pub fn journal_take() -> Vec<u32> {
+    std::mem::take(&mut *JOURNAL.lock().unwrap())
+}
+
+/// Logs `message` at info level with the `log` crate.
+#[remote]
+pub fn log_info(message: String) {
+    log::info!(target: "chopsticks_tests::remote", "{message}");
 }

@@ -27,8 +27,11 @@ fn script(image: &Image, nonce: &str) -> String {
     [
         format!("H={} N={} T={nonce}", image.sha256, image.size),
         "u=$(id -u) || exit 1".into(),
-        "CHOPSTICKS_AGENT=$T CHOPSTICKS_AGENT_SHA256=$H".into(),
-        "export CHOPSTICKS_AGENT CHOPSTICKS_AGENT_SHA256".into(),
+        format!(
+            "CHOPSTICKS_AGENT=$T CHOPSTICKS_AGENT_SHA256=$H CHOPSTICKS_LOG_LEVEL={}",
+            super::log_level()
+        ),
+        "export CHOPSTICKS_AGENT CHOPSTICKS_AGENT_SHA256 CHOPSTICKS_LOG_LEVEL".into(),
         // Warm: a cached agent of the right size in a directory we own.
         format!(
             "for c in {dirs}; do p=$c/chopsticks-$u; [ -L \"$p\" ] && continue; \

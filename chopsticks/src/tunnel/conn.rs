@@ -69,6 +69,8 @@ pub(crate) struct Conn {
     /// Wakes the background reader.
     background: Condvar,
     next_req: AtomicU64,
+    /// The default bound of `Pending::wait`, in nanoseconds; `u64::MAX` for none.
+    call_timeout: AtomicU64,
     child: Mutex<Child>,
     closing: AtomicBool,
     /// The agent's functions, when its registry differs from ours.
@@ -222,6 +224,7 @@ impl Conn {
             })),
             background: Condvar::new(),
             next_req: AtomicU64::new(1),
+            call_timeout: AtomicU64::new(u64::MAX),
             child: Mutex::new(child),
             closing: AtomicBool::new(false),
             known,
@@ -242,6 +245,18 @@ impl Conn {
 
     pub(crate) fn uploaded(&self) -> bool {
         self.uploaded
+    }
+
+    pub(crate) fn call_timeout(&self) -> Option<Duration> {
+        match self.call_timeout.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+
+    pub(crate) fn set_call_timeout(&self, timeout: Option<Duration>) {
+        let nanos = timeout.map_or(u64::MAX, |d| d.as_nanos().min(u64::MAX as u128 - 1) as u64);
+        self.call_timeout.store(nanos, Ordering::Relaxed);
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -445,6 +460,14 @@ impl Conn {
                         self.deliver(req, result.map_err(Lost::Failed));
                         continue;
                     }
+                    Ok(Response::Log {
+                        level,
+                        target,
+                        message,
+                    }) => {
+                        self.relog(level, &target, &message);
+                        continue;
+                    }
                     Ok(Response::Hello(_)) => Some("the agent said hello twice".to_owned()),
                     Err(e) => Some(format!("undecodable reply from the agent: {e}")),
                 },
@@ -459,6 +482,25 @@ impl Conn {
             }
             return self.lost(why);
         }
+    }
+
+    /// Hands a record logged on the agent to this program's logger, with
+    /// the host in front of the message.
+    fn relog(&self, level: u8, target: &str, message: &str) {
+        let level = match level {
+            1 => log::Level::Error,
+            2 => log::Level::Warn,
+            3 => log::Level::Info,
+            4 => log::Level::Debug,
+            _ => log::Level::Trace,
+        };
+        log::logger().log(
+            &log::Record::builder()
+                .level(level)
+                .target(target)
+                .args(format_args!("[{}] {message}", self.host))
+                .build(),
+        );
     }
 
     fn deliver(&self, req: u64, outcome: super::pending::Outcome) {

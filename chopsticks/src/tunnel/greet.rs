@@ -126,7 +126,9 @@ pub(crate) fn greet(
             stdin,
             uploaded,
         }),
-        Ok(Response::Reply { .. }) => Err("it replied before saying hello".into()),
+        Ok(Response::Reply { .. } | Response::Log { .. }) => {
+            Err("it sent a message before saying hello".into())
+        }
         // Another version: the protocol number comes right after the variant tag.
         Err(_) => match postcard::take_from_bytes::<(u8, u32)>(&buf) {
             Ok(((0, protocol), _)) if protocol != wire::PROTOCOL_VERSION => {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 pub use pending::Pending;
 
-use crate::agent::{ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256};
+use crate::agent::{ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256, ENV_LOG_LEVEL};
 use crate::error::{Error, Result};
 use crate::RemoteFn;
 use conn::{Conn, Launch};
@@ -114,6 +114,7 @@ impl Tunnel {
         command
             .args(AGENT_ENTRY_ARGS)
             .env(ENV_AGENT, &nonce)
+            .env(ENV_LOG_LEVEL, log_level().to_string())
             .env_remove(ENV_AGENT_SHA256)
             .env_remove(ENV_AGENT_CHECK);
         let conn = Conn::start(Launch {
@@ -139,13 +140,30 @@ impl Tunnel {
         self.conn.hello().pid
     }
 
+    /// Bounds every call's wait on this tunnel ([`call`](Tunnel::call),
+    /// [`Pending::wait`]) to `timeout` after the call was sent; `None` (the
+    /// default) waits as long as the call runs. A call that times out gives
+    /// [`Error::Timeout`]; it keeps running on the host, its late result is
+    /// discarded, and the tunnel stays usable. [`Pending::wait_timeout`]
+    /// overrides it for one call.
+    pub fn set_call_timeout(&self, timeout: Option<Duration>) {
+        self.conn.set_call_timeout(timeout);
+    }
+
+    /// The call timeout set by [`set_call_timeout`](Tunnel::set_call_timeout)
+    /// or [`TunnelBuilder::call_timeout`].
+    pub fn call_timeout(&self) -> Option<Duration> {
+        self.conn.call_timeout()
+    }
+
     /// Whether connecting uploaded the agent binary (the host had no valid
     /// cached copy). Always `false` for local tunnels.
     pub fn uploaded(&self) -> bool {
         self.conn.uploaded()
     }
 
-    /// Calls `f` on the agent and waits for its result.
+    /// Calls `f` on the agent and waits for its result (bounded by the
+    /// tunnel's [call timeout](Tunnel::set_call_timeout), if any).
     ///
     /// Arity, argument types and result type are checked at compile time: a
     /// function returning `Result<T, E>` gives `chopsticks::Result<T>`, with
@@ -219,6 +237,12 @@ fn refuse_recursion(host: &str, program: &Path) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The controller's `log::max_level()` as a number (0 = off ... 5 = trace):
+/// agents forward records up to this level.
+pub(crate) fn log_level() -> u8 {
+    log::max_level() as u8
 }
 
 /// A per-session token the agent echoes in its preamble.

@@ -146,6 +146,8 @@ enum Inner {
         slot: Arc<Slot>,
         req: u64,
         function: &'static str,
+        /// When the call was sent: the tunnel's call timeout counts from here.
+        sent: Instant,
     },
     /// Failed before it was sent; the host is kept for a second poll.
     Failed(Option<Error>, String),
@@ -183,6 +185,7 @@ impl<T: DeserializeOwned> Pending<T> {
                 slot,
                 req,
                 function,
+                sent: Instant::now(),
             },
             _output: PhantomData,
         }
@@ -196,14 +199,22 @@ impl<T: DeserializeOwned> Pending<T> {
         }
     }
 
-    /// Waits for the result for as long as the call runs; the wait ends early
-    /// only when the agent goes away ([`Error::Disconnected`]).
+    /// Waits for the result: for as long as the call runs, or, when the
+    /// tunnel has a call timeout ([`Tunnel::set_call_timeout`](crate::Tunnel::set_call_timeout)),
+    /// until that long after the call was sent. The wait also ends when the
+    /// agent goes away ([`Error::Disconnected`]).
     ///
     /// # Errors
     /// Any [`Error`] of a call: the remote function's own error, a panic, a
-    /// lost agent, an undecodable result.
+    /// lost agent, an undecodable result, [`Error::Timeout`].
     pub fn wait(self) -> Result<T> {
-        self.wait_until(None)
+        let deadline = match &self.inner {
+            Inner::InFlight { conn, sent, .. } => conn
+                .call_timeout()
+                .map(|timeout| (*sent + timeout, timeout)),
+            Inner::Failed(..) => None,
+        };
+        self.wait_until(deadline)
     }
 
     /// Waits at most `timeout` for the result.
@@ -214,6 +225,11 @@ impl<T: DeserializeOwned> Pending<T> {
     /// discarded), or any other [`Error`] of a call.
     pub fn wait_timeout(self, timeout: Duration) -> Result<T> {
         self.wait_until(Some((Instant::now() + timeout, timeout)))
+    }
+
+    /// Waits until `sent + timeout`; a timeout reports `timeout`.
+    pub(crate) fn wait_from(self, sent: Instant, timeout: Duration) -> Result<T> {
+        self.wait_until(Some((sent + timeout, timeout)))
     }
 
     fn wait_until(mut self, deadline: Option<(Instant, Duration)>) -> Result<T> {

@@ -47,6 +47,8 @@ pub struct TunnelBuilder {
     ssh_options: Vec<String>,
     connect_timeout: Duration,
     upload_timeout: Duration,
+    call_timeout: Option<Duration>,
+    control_persist: Option<Duration>,
     sudo: Option<String>,
     agent_binary: Option<PathBuf>,
     ssh_program: PathBuf,
@@ -76,6 +78,8 @@ impl Tunnel {
             ssh_options: Vec::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             upload_timeout: DEFAULT_UPLOAD_TIMEOUT,
+            call_timeout: None,
+            control_persist: None,
             sudo: None,
             agent_binary: None,
             ssh_program: "ssh".into(),
@@ -128,6 +132,24 @@ impl TunnelBuilder {
     /// (default 300 s).
     pub fn upload_timeout(mut self, timeout: Duration) -> Self {
         self.upload_timeout = timeout;
+        self
+    }
+
+    /// Bounds each call's wait on the tunnel (see [`Tunnel::set_call_timeout`]).
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = Some(timeout);
+        self
+    }
+
+    /// Shares one SSH connection per host between tunnels, and keeps it open
+    /// for `idle` after the last one closes (`ControlMaster=auto`,
+    /// `ControlPersist`), so a tool run again within that time skips the SSH
+    /// handshake. The control sockets live in `$XDG_RUNTIME_DIR/chopsticks-ssh`
+    /// (or `~/.ssh/chopsticks-ssh`), mode 700. Off by default: a persisting
+    /// master outlives the program, and anyone who can use its socket (only
+    /// you) can open sessions on the host without authenticating.
+    pub fn control_persist(mut self, idle: Duration) -> Self {
+        self.control_persist = Some(idle);
         self
     }
 
@@ -209,6 +231,7 @@ impl TunnelBuilder {
             }),
             explain: explain_ssh,
         })?;
+        conn.set_call_timeout(self.call_timeout);
         Ok(Tunnel { conn })
     }
 
@@ -257,6 +280,15 @@ impl TunnelBuilder {
             "ServerAliveCountMax=3".to_owned(),
         ] {
             args.extend(["-o".into(), option.into()]);
+        }
+        if let (Some(idle), Some(dir)) = (self.control_persist, control_dir()) {
+            for option in [
+                "ControlMaster=auto".to_owned(),
+                format!("ControlPath={}/%C", dir.display()),
+                format!("ControlPersist={}", idle.as_secs().max(1)),
+            ] {
+                args.extend(["-o".into(), option.into()]);
+            }
         }
         args.extend(["--".into(), self.host.clone().into(), remote.into()]);
         args
@@ -310,6 +342,23 @@ impl TunnelBuilder {
         }
         Ok(())
     }
+}
+
+/// The directory of ssh control sockets: private to the user (mode 700).
+/// `None` when it cannot be made safely; then no connection is shared.
+fn control_dir() -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ssh")))?;
+    let dir = base.join("chopsticks-ssh");
+    let _ = std::fs::create_dir_all(&base);
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let private = meta.is_dir() && meta.uid() == uid && meta.permissions().mode() & 0o077 == 0;
+    private.then_some(dir)
 }
 
 /// The agent prints this when its cached copy fails its checksum.

@@ -1,0 +1,190 @@
+//! Fan-out costs against the loopback sshd of `tests/setup.sh` (names
+//! `cs-many-N`): `cargo bench -p chopsticks --bench group`.
+//!
+//! - N parallel `ssh host true` (the floor) vs `Group::call` on a fresh
+//!   group of N hosts (connect + upload-free start + one call), N = 1, 10, 50;
+//! - the same 50-host run again with connection reuse (`control_persist`):
+//!   what a tool run again within minutes costs;
+//! - pipelined calls/s on 1 and on 10 SSH tunnels.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use chopsticks::{remote, Group, Tunnel};
+
+#[remote]
+fn add(a: u64, b: u64) -> u64 {
+    a.wrapping_add(b)
+}
+
+fn ssh_config() -> PathBuf {
+    let path = std::env::var_os("CHOPSTICKS_TEST_SSH_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/testhosts/ssh_config")
+        });
+    if !path.exists() {
+        eprintln!(
+            "no test hosts ({} is missing): run tests/setup.sh first",
+            path.display()
+        );
+        std::process::exit(2);
+    }
+    path
+}
+
+fn hosts(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("cs-many-{i}")).collect()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1e3)
+}
+
+fn parallel_ssh_true(n: usize, reuse: bool) -> Duration {
+    let start = Instant::now();
+    let children: Vec<_> = hosts(n)
+        .iter()
+        .map(|h| {
+            let mut ssh = Command::new("ssh");
+            ssh.arg("-F").arg(ssh_config());
+            if let (true, Some(dir)) = (reuse, control_dir()) {
+                ssh.arg("-o")
+                    .arg(format!("ControlPath={}/%C", dir.display()))
+                    .args(["-o", "ControlMaster=auto", "-o", "ControlPersist=120"]);
+            }
+            ssh.args([h, "true"]).spawn().expect("ssh")
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    start.elapsed()
+}
+
+fn group_call(n: usize, reuse: bool) -> Duration {
+    let config = ssh_config();
+    let start = Instant::now();
+    let g = Group::new(hosts(n)).progress(false).configure(|b| {
+        let b = b.ssh_config(&config);
+        if reuse {
+            b.control_persist(Duration::from_secs(120))
+        } else {
+            b
+        }
+    });
+    let results = g.call(add, (1, 2));
+    let took = start.elapsed();
+    assert!(results.is_ok(), "{:?}", results.failures().next());
+    took
+}
+
+fn pipelined(t: &Tunnel, n: u64) {
+    let mut window = VecDeque::with_capacity(256);
+    for i in 0..n {
+        if window.len() == 256 {
+            let p: chopsticks::Pending<u64> = window.pop_front().unwrap();
+            p.wait().unwrap();
+        }
+        window.push_back(t.call_async(add, (i, 1)));
+    }
+    for p in window {
+        p.wait().unwrap();
+    }
+}
+
+/// Where `control_persist` keeps its sockets.
+fn control_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ssh")))
+        .map(|d| d.join("chopsticks-ssh"))
+}
+
+fn stop_masters() {
+    let Some(Ok(entries)) = control_dir().map(std::fs::read_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let _ = Command::new("ssh")
+            .arg("-o")
+            .arg(format!("ControlPath={}", e.path().display()))
+            .args(["-O", "exit", "x"])
+            .output();
+    }
+}
+
+#[chopsticks::main]
+fn main() {
+    group_call(1, false); // the agent is cached on the host from here on
+    println!(
+        "{:>4}  {:>22}  {:>16}  ratio",
+        "N", "parallel ssh true", "Group::call"
+    );
+    for n in [1, 10, 50] {
+        let floor = median((0..3).map(|_| parallel_ssh_true(n, false)).collect());
+        let call = median((0..3).map(|_| group_call(n, false)).collect());
+        println!(
+            "{n:>4}  {:>22}  {:>16}  {:.2}x",
+            ms(floor),
+            ms(call),
+            call.as_secs_f64() / floor.as_secs_f64()
+        );
+    }
+    stop_masters();
+    let first = group_call(50, true);
+    let floor = median((0..3).map(|_| parallel_ssh_true(50, true)).collect());
+    let again = median((0..5).map(|_| group_call(50, true)).collect());
+    println!(
+        "50 hosts with connection reuse: first run {}, runs after it {} \
+         (parallel `ssh true` over the same masters: {}, {:.2}x)",
+        ms(first),
+        ms(again),
+        ms(floor),
+        again.as_secs_f64() / floor.as_secs_f64()
+    );
+    stop_masters();
+
+    let n = 200_000;
+    let config = ssh_config();
+    let one = Tunnel::builder("cs-many-1")
+        .ssh_config(&config)
+        .connect()
+        .unwrap();
+    pipelined(&one, 10_000);
+    let start = Instant::now();
+    pipelined(&one, n);
+    println!(
+        "pipelined over 1 ssh tunnel:   {:>8.0} calls/s",
+        n as f64 / start.elapsed().as_secs_f64()
+    );
+    let tunnels: Vec<Tunnel> = hosts(10)
+        .iter()
+        .map(|h| Tunnel::builder(h).ssh_config(&config).connect().unwrap())
+        .collect();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in &tunnels {
+            s.spawn(move || pipelined(t, n / 10));
+        }
+    });
+    println!(
+        "pipelined over 10 ssh tunnels: {:>8.0} calls/s",
+        n as f64 / start.elapsed().as_secs_f64()
+    );
+    let local = Tunnel::local().unwrap();
+    pipelined(&local, 10_000);
+    let start = Instant::now();
+    pipelined(&local, n);
+    println!(
+        "pipelined over 1 local tunnel: {:>8.0} calls/s",
+        n as f64 / start.elapsed().as_secs_f64()
+    );
+}

@@ -1,0 +1,481 @@
+//! `Group`: fan a call out to many hosts, with one result per host.
+
+mod progress;
+mod queue;
+mod result;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+pub use queue::{Queue, Queued};
+pub use result::{GroupError, GroupResult};
+
+use crate::error::{Error, Result};
+use crate::tunnel::{Pending, Tunnel, TunnelBuilder};
+use crate::RemoteFn;
+use progress::Progress;
+
+/// How many hosts connect at once, by default.
+pub const DEFAULT_FORKS: usize = 64;
+
+/// A set of hosts to call at once, with one result per host.
+///
+/// Hosts connect lazily, on first use, in parallel, at most
+/// [`forks`](Group::forks) at a time, and stay connected for the group's
+/// life (a host whose agent went away reconnects on its next call).
+///
+/// ```no_run
+/// use chopsticks::{facts, Group};
+/// use std::time::Duration;
+///
+/// #[chopsticks::main]
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let web = Group::new(["web1", "web2", "web3"])
+///         .configure(|b| b.user("deploy"))
+///         .call_timeout(Duration::from_secs(30));
+///     for (host, kernel) in web.call(facts::kernel, ()).raise_failures()? {
+///         println!("{host}: {kernel}");
+///     }
+///     Ok(())
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Group {
+    members: Vec<Arc<Member>>,
+    forks: usize,
+    call_timeout: Option<Duration>,
+    progress: bool,
+}
+
+/// One host of a group: how to reach it, and its tunnel once connected.
+struct Member {
+    name: String,
+    builder: Option<TunnelBuilder>,
+    tunnel: Mutex<Option<Arc<Tunnel>>>,
+}
+
+/// Something a [`Group`] can be made of: a host name (`&str`, `String`), a
+/// configured [`TunnelBuilder`], or a connected [`Tunnel`].
+pub struct Host(Member);
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Host").field(&self.0.name).finish()
+    }
+}
+
+impl From<&str> for Host {
+    fn from(name: &str) -> Host {
+        Host::from(Tunnel::builder(name))
+    }
+}
+
+impl From<String> for Host {
+    fn from(name: String) -> Host {
+        Host::from(Tunnel::builder(name))
+    }
+}
+
+impl From<&String> for Host {
+    fn from(name: &String) -> Host {
+        Host::from(name.as_str())
+    }
+}
+
+impl From<TunnelBuilder> for Host {
+    fn from(builder: TunnelBuilder) -> Host {
+        Host(Member {
+            name: builder.host().to_owned(),
+            builder: Some(builder),
+            tunnel: Mutex::new(None),
+        })
+    }
+}
+
+impl From<Tunnel> for Host {
+    fn from(tunnel: Tunnel) -> Host {
+        Host(Member {
+            name: tunnel.host().to_owned(),
+            builder: None,
+            tunnel: Mutex::new(Some(Arc::new(tunnel))),
+        })
+    }
+}
+
+/// A tunnel is a group of one.
+impl From<Tunnel> for Group {
+    fn from(tunnel: Tunnel) -> Group {
+        Group::new([tunnel])
+    }
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group")
+            .field("hosts", &self.hosts().collect::<Vec<_>>())
+            .field("forks", &self.forks)
+            .field("call_timeout", &self.call_timeout)
+            .finish()
+    }
+}
+
+impl Group {
+    /// A group of these hosts, in this order (a repeated name counts once).
+    /// Nothing connects until the group is used.
+    pub fn new<I>(hosts: I) -> Group
+    where
+        I: IntoIterator,
+        I::Item: Into<Host>,
+    {
+        let mut seen = HashSet::new();
+        let members = hosts
+            .into_iter()
+            .map(|h| h.into().0)
+            .filter(|m| seen.insert(m.name.clone()))
+            .map(Arc::new)
+            .collect();
+        Group {
+            members,
+            forks: DEFAULT_FORKS,
+            call_timeout: None,
+            progress: true,
+        }
+    }
+
+    /// Applies `f` to the builder of every host not connected yet, e.g.
+    /// `.configure(|b| b.ssh_config(path).connect_timeout(d))`.
+    pub fn configure(mut self, f: impl Fn(TunnelBuilder) -> TunnelBuilder) -> Group {
+        self.members = self
+            .members
+            .into_iter()
+            .map(|m| match &m.builder {
+                Some(b) if lock(&m.tunnel).is_none() => Arc::new(Member {
+                    name: m.name.clone(),
+                    builder: Some(f(b.clone())),
+                    tunnel: Mutex::new(None),
+                }),
+                _ => m,
+            })
+            .collect();
+        self
+    }
+
+    /// At most `forks` hosts connect at once (default [`DEFAULT_FORKS`]).
+    pub fn forks(mut self, forks: usize) -> Group {
+        self.forks = forks.max(1);
+        self
+    }
+
+    /// Bounds how long [`call`](Group::call) waits for each host's result,
+    /// counted from when its call was sent; a host that misses it fails with
+    /// [`Error::Timeout`] (its call keeps running there; the tunnel stays
+    /// usable). The connect timeout is separate: see
+    /// [`TunnelBuilder::connect_timeout`] and [`configure`](Group::configure).
+    pub fn call_timeout(mut self, timeout: Duration) -> Group {
+        self.call_timeout = Some(timeout);
+        self
+    }
+
+    /// Shows a progress line on stderr during group calls when stderr is a
+    /// terminal (the default); `false` turns it off.
+    pub fn progress(mut self, show: bool) -> Group {
+        self.progress = show;
+        self
+    }
+
+    /// The host names, in order.
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().map(|m| m.name.as_str())
+    }
+
+    /// How many hosts there are.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether the group has no host.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Whether `host` is in the group.
+    pub fn contains(&self, host: &str) -> bool {
+        self.members.iter().any(|m| m.name == host)
+    }
+
+    /// Connects every host that is not connected yet.
+    pub fn connect(&self) -> GroupResult<()> {
+        let results = self.fan_out("connecting", |m| m.tunnel().map(drop));
+        GroupResult::new(results)
+    }
+
+    /// The connected tunnel of every host (connecting those that are not).
+    pub fn tunnels(&self) -> GroupResult<Arc<Tunnel>> {
+        GroupResult::new(self.fan_out("connecting", Member::tunnel))
+    }
+
+    /// Calls `f` on every host at once and waits for all of them.
+    ///
+    /// Results come in the group's host order; a host that cannot be
+    /// reached, fails, panics or times out has its own error and does not
+    /// affect the others.
+    pub fn call<F>(&self, f: F, args: F::Args) -> GroupResult<F::Output>
+    where
+        F: RemoteFn,
+        F::Args: Clone + Sync,
+    {
+        raise_fd_limit();
+        let progress = Progress::new(F::NAME, self.members.len(), self.progress);
+        // Connect and send, `forks` hosts at a time ...
+        let sent: Vec<Result<(Pending<F::Output>, Instant)>> = self.fan_out_quiet(|m| {
+            let tunnel = m.tunnel()?;
+            Ok((tunnel.call_async(f, args.clone()), Instant::now()))
+        });
+        // ... then collect, each host against its own deadline.
+        let results = self
+            .members
+            .iter()
+            .zip(sent)
+            .map(|(m, sent)| {
+                let result = sent.and_then(|(pending, at)| match self.call_timeout {
+                    Some(t) => pending.wait_from(at, t),
+                    None => pending.wait(),
+                });
+                if matches!(result, Err(Error::Disconnected { .. })) {
+                    m.forget_tunnel();
+                }
+                progress.host_done(result.is_ok());
+                (m.name.clone(), result)
+            })
+            .collect();
+        progress.finish();
+        GroupResult::new(results)
+    }
+
+    /// The hosts where the `#[remote]` predicate `f` returned `true`. Hosts
+    /// where it failed are left out; [`call`](Group::call) it to see why.
+    pub fn filter<F>(&self, f: F, args: F::Args) -> Group
+    where
+        F: RemoteFn<Output = bool>,
+        F::Args: Clone + Sync,
+    {
+        let results = self.call(f, args);
+        let keep: HashSet<&str> = results
+            .successful()
+            .filter(|(_, keep)| **keep)
+            .map(|(h, _)| h)
+            .collect();
+        self.retain(|m| keep.contains(m.name.as_str()))
+    }
+
+    fn retain(&self, keep: impl Fn(&Member) -> bool) -> Group {
+        Group {
+            members: self.members.iter().filter(|m| keep(m)).cloned().collect(),
+            ..self.clone()
+        }
+    }
+
+    /// Runs `job` for every member on at most `forks` threads, with a
+    /// progress line; results in member order.
+    fn fan_out<T: Send>(
+        &self,
+        what: &'static str,
+        job: impl Fn(&Member) -> Result<T> + Sync,
+    ) -> Vec<(String, Result<T>)> {
+        raise_fd_limit();
+        let progress = Progress::new(what, self.members.len(), self.progress);
+        let results = self.fan_out_quiet(|m| {
+            let result = job(m);
+            progress.host_done(result.is_ok());
+            result
+        });
+        progress.finish();
+        self.members
+            .iter()
+            .map(|m| m.name.clone())
+            .zip(results)
+            .collect()
+    }
+
+    fn fan_out_quiet<T: Send>(&self, job: impl Fn(&Member) -> Result<T> + Sync) -> Vec<Result<T>> {
+        let slots: Vec<Mutex<Option<Result<T>>>> =
+            self.members.iter().map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        let workers = self.forks.min(self.members.len());
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(member) = self.members.get(i) else {
+                        break;
+                    };
+                    *lock(&slots[i]) = Some(job(member));
+                });
+            }
+        });
+        slots
+            .into_iter()
+            .zip(&self.members)
+            .map(|(slot, m)| {
+                slot.into_inner()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .unwrap_or_else(|| {
+                        Err(Error::Disconnected {
+                            host: m.name.clone(),
+                            function: None,
+                            reason: "the thread working for this host panicked".into(),
+                            stderr: Vec::new(),
+                        })
+                    })
+            })
+            .collect()
+    }
+
+    fn combine(&self, other: &Group, keep: impl Fn(bool, bool) -> bool) -> Group {
+        let mut members = Vec::new();
+        let mut seen = HashSet::new();
+        for m in self.members.iter().chain(&other.members) {
+            if seen.insert(m.name.as_str()) && keep(self.contains(&m.name), other.contains(&m.name))
+            {
+                members.push(Arc::clone(m));
+            }
+        }
+        Group {
+            members,
+            ..self.clone()
+        }
+    }
+}
+
+impl Member {
+    /// The member's tunnel, connecting it first if needed.
+    fn tunnel(&self) -> Result<Arc<Tunnel>> {
+        let mut slot = lock(&self.tunnel);
+        if let Some(tunnel) = &*slot {
+            return Ok(Arc::clone(tunnel));
+        }
+        let Some(builder) = &self.builder else {
+            return Err(Error::Disconnected {
+                host: self.name.clone(),
+                function: None,
+                reason: "the tunnel this group was made from is closed".into(),
+                stderr: Vec::new(),
+            });
+        };
+        let tunnel = Arc::new(builder.connect()?);
+        *slot = Some(Arc::clone(&tunnel));
+        Ok(tunnel)
+    }
+
+    /// Drops a tunnel whose agent went away, so the next use reconnects.
+    fn forget_tunnel(&self) {
+        if self.builder.is_some() {
+            *lock(&self.tunnel) = None;
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Each tunnel holds a few descriptors; big groups need more than the usual
+/// soft limit of 1024. Raised to the hard limit once.
+fn raise_fd_limit() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
+                && limit.rlim_cur < limit.rlim_max
+            {
+                limit.rlim_cur = limit.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
+        }
+    });
+}
+
+macro_rules! set_operator {
+    ($trait:ident, $method:ident, $doc:literal, $keep:expr) => {
+        #[doc = $doc]
+        impl std::ops::$trait<&Group> for &Group {
+            type Output = Group;
+            fn $method(self, other: &Group) -> Group {
+                self.combine(other, $keep)
+            }
+        }
+
+        #[doc = $doc]
+        impl std::ops::$trait for Group {
+            type Output = Group;
+            fn $method(self, other: Group) -> Group {
+                self.combine(&other, $keep)
+            }
+        }
+    };
+}
+
+set_operator!(BitOr, bitor, "Hosts in either group (union).", |a, b| a
+    || b);
+set_operator!(
+    BitAnd,
+    bitand,
+    "Hosts in both groups (intersection).",
+    |a, b| a && b
+);
+set_operator!(
+    Sub,
+    sub,
+    "Hosts in the left group only (difference).",
+    |a, b| a && !b
+);
+set_operator!(
+    BitXor,
+    bitxor,
+    "Hosts in exactly one of the groups (symmetric difference).",
+    |a, b| a != b
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(g: &Group) -> Vec<&str> {
+        g.hosts().collect()
+    }
+
+    #[test]
+    fn set_algebra_keeps_the_left_order() {
+        let a = Group::new(["a", "b", "c"]);
+        let b = Group::new(["c", "d", "a"]);
+        assert_eq!(names(&(&a | &b)), ["a", "b", "c", "d"]);
+        assert_eq!(names(&(&a & &b)), ["a", "c"]);
+        assert_eq!(names(&(&a - &b)), ["b"]);
+        assert_eq!(names(&(&a ^ &b)), ["b", "d"]);
+        assert_eq!(names(&(a | b)), ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn repeated_hosts_count_once() {
+        let g = Group::new(["a", "b", "a"]);
+        assert_eq!(names(&g), ["a", "b"]);
+        assert!(g.contains("b") && !g.contains("z"));
+    }
+
+    #[test]
+    fn progress_is_silent_when_not_a_terminal() {
+        // Under the test harness stderr is captured or a pipe.
+        if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            assert!(!Progress::new("x", 10, true).enabled());
+        }
+        assert!(!Progress::new("x", 10, false).enabled());
+        assert!(!Progress::new("x", 1, true).enabled());
+    }
+}

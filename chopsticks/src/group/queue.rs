@@ -1,0 +1,300 @@
+//! `Queue`: per-host FIFO queues of calls; hosts proceed independently.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::{Group, GroupError, Member};
+use crate::error::{Error, Result};
+use crate::tunnel::Tunnel;
+use crate::RemoteFn;
+
+type Job<'a> = Box<dyn FnOnce(std::result::Result<&Tunnel, &Error>) -> Option<Error> + Send + 'a>;
+
+/// Calls queued per host, run in order on each host while hosts proceed
+/// independently: a slow or failing host does not hold up the others.
+///
+/// ```no_run
+/// use chopsticks::{facts, Group, Queue};
+///
+/// #[chopsticks::main]
+/// fn main() -> Result<(), chopsticks::GroupError> {
+///     let web = Group::new(["web1", "web2"]);
+///     let mut queue = Queue::new();
+///     for (host, kernel) in queue.call_group(&web, facts::kernel, ()) {
+///         kernel.then(move |r| println!("{host}: {r:?}"));
+///     }
+///     queue.call_group(&web, facts::uptime, ()); // runs after kernel, per host
+///     queue.run()
+/// }
+/// ```
+pub struct Queue<'a> {
+    hosts: Vec<HostQueue<'a>>,
+    forks: usize,
+}
+
+struct HostQueue<'a> {
+    name: String,
+    target: Target<'a>,
+    jobs: Vec<Job<'a>>,
+}
+
+enum Target<'a> {
+    Tunnel(&'a Tunnel),
+    Member(Arc<Member>),
+}
+
+impl Target<'_> {
+    fn same(&self, other: &Target<'_>) -> bool {
+        match (self, other) {
+            (Target::Tunnel(a), Target::Tunnel(b)) => std::ptr::eq(*a, *b),
+            (Target::Member(a), Target::Member(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for Queue<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field(
+                "hosts",
+                &self
+                    .hosts
+                    .iter()
+                    .map(|h| (&h.name, h.jobs.len()))
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Default for Queue<'_> {
+    fn default() -> Self {
+        Queue::new()
+    }
+}
+
+impl<'a> Queue<'a> {
+    /// An empty queue.
+    pub fn new() -> Self {
+        Queue {
+            hosts: Vec::new(),
+            forks: super::DEFAULT_FORKS,
+        }
+    }
+
+    /// At most `forks` hosts run at once (default [`DEFAULT_FORKS`](super::DEFAULT_FORKS)).
+    pub fn forks(mut self, forks: usize) -> Self {
+        self.forks = forks.max(1);
+        self
+    }
+
+    /// Queues `f(args)` on `tunnel`, after the calls queued on it before.
+    pub fn call<F: RemoteFn>(
+        &mut self,
+        tunnel: &'a Tunnel,
+        f: F,
+        args: F::Args,
+    ) -> Queued<F::Output> {
+        let name = tunnel.host().to_owned();
+        self.push(name, Target::Tunnel(tunnel), f, args)
+    }
+
+    /// Queues `f(args)` on every host of `group` (connecting them when the
+    /// queue runs); one handle per host, in the group's order.
+    pub fn call_group<F>(
+        &mut self,
+        group: &Group,
+        f: F,
+        args: F::Args,
+    ) -> Vec<(String, Queued<F::Output>)>
+    where
+        F: RemoteFn,
+        F::Args: Clone,
+    {
+        group
+            .members
+            .iter()
+            .map(|m| {
+                let queued = self.push(
+                    m.name.clone(),
+                    Target::Member(Arc::clone(m)),
+                    f,
+                    args.clone(),
+                );
+                (m.name.clone(), queued)
+            })
+            .collect()
+    }
+
+    fn push<F: RemoteFn>(
+        &mut self,
+        name: String,
+        target: Target<'a>,
+        f: F,
+        args: F::Args,
+    ) -> Queued<F::Output> {
+        let queued = Queued::new(name.clone(), F::NAME);
+        let state = Arc::clone(&queued.state);
+        let job: Job<'a> = Box::new(move |tunnel| {
+            let result = match tunnel {
+                Ok(tunnel) => tunnel.call(f, args),
+                Err(e) => Err(Error::Disconnected {
+                    host: e.host().to_owned(),
+                    function: Some(F::NAME),
+                    reason: format!("the host could not be connected: {e}"),
+                    stderr: Vec::new(),
+                }),
+            };
+            let report = result.as_ref().err().cloned();
+            let callbacks = {
+                let mut state = lock(&state);
+                state.result = Some(result);
+                std::mem::take(&mut state.callbacks)
+            };
+            let state = lock(&state);
+            if let Some(result) = &state.result {
+                for callback in callbacks {
+                    callback(result);
+                }
+            }
+            report
+        });
+        match self.hosts.iter_mut().find(|h| h.target.same(&target)) {
+            Some(host) => host.jobs.push(job),
+            None => self.hosts.push(HostQueue {
+                name,
+                target,
+                jobs: vec![job],
+            }),
+        }
+        queued
+    }
+
+    /// Runs every queued call: each host's calls in the order they were
+    /// queued, hosts independently (at most `forks` at once). A failed call
+    /// does not stop the calls after it; a host that cannot be connected
+    /// fails all of its calls.
+    ///
+    /// # Errors
+    /// A [`GroupError`] listing every failed call, by host.
+    pub fn run(self) -> std::result::Result<(), GroupError> {
+        super::raise_fd_limit();
+        let total: usize = self.hosts.iter().map(|h| h.jobs.len()).sum();
+        let hosts: Mutex<Vec<HostQueue<'a>>> = Mutex::new(self.hosts.into_iter().rev().collect());
+        let failures: Mutex<Vec<(usize, String, Error)>> = Mutex::new(Vec::new());
+        let count = lock(&hosts).len();
+        std::thread::scope(|s| {
+            for _ in 0..self.forks.min(count) {
+                s.spawn(|| loop {
+                    let Some(host) = lock(&hosts).pop() else {
+                        break;
+                    };
+                    let order = count - lock(&hosts).len() - 1;
+                    let connected = match &host.target {
+                        Target::Tunnel(t) => Ok(TunnelRef::Borrowed(t)),
+                        Target::Member(m) => m.tunnel().map(TunnelRef::Shared),
+                    };
+                    for job in host.jobs {
+                        let report = match &connected {
+                            Ok(t) => job(Ok(t.get())),
+                            Err(e) => job(Err(e)),
+                        };
+                        if let Some(error) = report {
+                            lock(&failures).push((order, host.name.clone(), error));
+                        }
+                    }
+                });
+            }
+        });
+        let mut failures = failures
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        if failures.is_empty() {
+            return Ok(());
+        }
+        failures.sort_by_key(|(order, _, _)| *order);
+        Err(GroupError::new(
+            total,
+            failures.into_iter().map(|(_, h, e)| (h, e)).collect(),
+        ))
+    }
+}
+
+enum TunnelRef<'a> {
+    Borrowed(&'a Tunnel),
+    Shared(Arc<Tunnel>),
+}
+
+impl TunnelRef<'_> {
+    fn get(&self) -> &Tunnel {
+        match self {
+            TunnelRef::Borrowed(t) => t,
+            TunnelRef::Shared(t) => t,
+        }
+    }
+}
+
+type Callback<R> = Box<dyn FnOnce(&Result<R>) + Send>;
+
+struct State<R> {
+    result: Option<Result<R>>,
+    callbacks: Vec<Callback<R>>,
+}
+
+/// The handle of one queued call: its result once [`Queue::run`] ran it.
+pub struct Queued<R> {
+    host: String,
+    function: &'static str,
+    state: Arc<Mutex<State<R>>>,
+}
+
+impl<R> std::fmt::Debug for Queued<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queued")
+            .field("host", &self.host)
+            .field("function", &self.function)
+            .finish()
+    }
+}
+
+impl<R> Queued<R> {
+    fn new(host: String, function: &'static str) -> Self {
+        Queued {
+            host,
+            function,
+            state: Arc::new(Mutex::new(State {
+                result: None,
+                callbacks: Vec::new(),
+            })),
+        }
+    }
+
+    /// Runs `callback` with the result as soon as the call finishes (on the
+    /// thread that runs the host's queue, before its next call starts).
+    pub fn then(&self, callback: impl FnOnce(&Result<R>) + Send + 'static) -> &Self {
+        let mut state = lock(&self.state);
+        match &state.result {
+            Some(result) => callback(result),
+            None => state.callbacks.push(Box::new(callback)),
+        }
+        self
+    }
+
+    /// The call's result, once the queue has run.
+    ///
+    /// # Errors
+    /// The call's own error, or [`Error::Protocol`] if the queue has not run
+    /// the call (it was dropped before [`Queue::run`]).
+    pub fn result(self) -> Result<R> {
+        lock(&self.state).result.take().unwrap_or_else(|| {
+            Err(Error::Protocol {
+                host: self.host.clone(),
+                message: format!("`{}` was queued but the queue never ran it", self.function),
+            })
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,200 @@
+//! `GroupResult`: one result per host, in the group's order.
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// The results of a [`Group::call`](crate::Group::call): one per host, in the
+/// group's host order. One host's failure never affects another's result.
+///
+/// ```no_run
+/// # use chopsticks::{facts, Group};
+/// # #[chopsticks::main] fn main() {
+/// let results = Group::new(["web1", "web2"]).call(facts::kernel, ());
+/// for (host, kernel) in results.successful() {
+///     println!("{host}: {kernel}");
+/// }
+/// for (host, error) in results.failures() {
+///     eprintln!("{host} failed: {error}");
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct GroupResult<R> {
+    results: Vec<(String, Result<R>)>,
+}
+
+impl<R> GroupResult<R> {
+    pub(crate) fn new(results: Vec<(String, Result<R>)>) -> Self {
+        GroupResult { results }
+    }
+
+    /// `(host, result)` for every host, in the group's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Result<R>)> {
+        self.results.iter().map(|(h, r)| (h.as_str(), r))
+    }
+
+    /// The result of `host`, if it is in the group.
+    pub fn get(&self, host: &str) -> Option<&Result<R>> {
+        self.results.iter().find(|(h, _)| h == host).map(|(_, r)| r)
+    }
+
+    /// `(host, value)` for the hosts that succeeded.
+    pub fn successful(&self) -> impl Iterator<Item = (&str, &R)> {
+        self.results
+            .iter()
+            .filter_map(|(h, r)| r.as_ref().ok().map(|v| (h.as_str(), v)))
+    }
+
+    /// `(host, error)` for the hosts that failed.
+    pub fn failures(&self) -> impl Iterator<Item = (&str, &Error)> {
+        self.results
+            .iter()
+            .filter_map(|(h, r)| r.as_ref().err().map(|e| (h.as_str(), e)))
+    }
+
+    /// Whether every host succeeded.
+    pub fn is_ok(&self) -> bool {
+        self.results.iter().all(|(_, r)| r.is_ok())
+    }
+
+    /// How many hosts there are.
+    pub fn len(&self) -> usize {
+        self.results.len()
+    }
+
+    /// Whether the group was empty.
+    pub fn is_empty(&self) -> bool {
+        self.results.is_empty()
+    }
+
+    /// The values of all hosts, or a [`GroupError`] that lists every failed
+    /// host and why.
+    ///
+    /// # Errors
+    /// When at least one host failed.
+    pub fn raise_failures(self) -> Result<Vec<(String, R)>, GroupError> {
+        let total = self.results.len();
+        let (ok, failed): (Vec<_>, Vec<_>) = self.results.into_iter().partition(|(_, r)| r.is_ok());
+        if failed.is_empty() {
+            return Ok(ok
+                .into_iter()
+                .filter_map(|(h, r)| r.ok().map(|v| (h, v)))
+                .collect());
+        }
+        Err(GroupError {
+            total,
+            failures: failed
+                .into_iter()
+                .filter_map(|(h, r)| r.err().map(|e| (h, e)))
+                .collect(),
+        })
+    }
+}
+
+impl<R> IntoIterator for GroupResult<R> {
+    type Item = (String, Result<R>);
+    type IntoIter = std::vec::IntoIter<(String, Result<R>)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.results.into_iter()
+    }
+}
+
+impl<'a, R> IntoIterator for &'a GroupResult<R> {
+    type Item = (&'a str, &'a Result<R>);
+    type IntoIter = Box<dyn Iterator<Item = (&'a str, &'a Result<R>)> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+/// Some hosts of a group failed: each with its error.
+#[derive(Debug)]
+pub struct GroupError {
+    total: usize,
+    failures: Vec<(String, Error)>,
+}
+
+impl GroupError {
+    pub(crate) fn new(total: usize, failures: Vec<(String, Error)>) -> Self {
+        GroupError { total, failures }
+    }
+
+    /// `(host, error)` for every failure, in the group's order.
+    pub fn failures(&self) -> &[(String, Error)] {
+        &self.failures
+    }
+
+    /// The failures, by value.
+    pub fn into_failures(self) -> Vec<(String, Error)> {
+        self.failures
+    }
+}
+
+impl fmt::Display for GroupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hosts: Vec<&str> = self.failures.iter().map(|(h, _)| h.as_str()).collect();
+        write!(
+            f,
+            "{} of {} hosts failed ({})",
+            self.failures.len(),
+            self.total,
+            hosts.join(", ")
+        )?;
+        for (_, error) in &self.failures {
+            write!(f, "\n  {error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for GroupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.failures.first().map(|(_, e)| e as _)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn timeout(host: &str) -> Error {
+        Error::Timeout {
+            host: host.into(),
+            function: "m::f",
+            after: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn results_split_into_successes_and_failures() {
+        let r = GroupResult::new(vec![
+            ("a".into(), Ok(1)),
+            ("b".into(), Err(timeout("b"))),
+            ("c".into(), Ok(3)),
+        ]);
+        assert_eq!(r.successful().collect::<Vec<_>>(), [("a", &1), ("c", &3)]);
+        assert_eq!(r.failures().map(|(h, _)| h).collect::<Vec<_>>(), ["b"]);
+        assert!(matches!(r.get("c"), Some(Ok(3))));
+        assert!(r.get("zz").is_none());
+        assert!(!r.is_ok());
+        let err = r.raise_failures().unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("1 of 3 hosts failed (b)\n  b: `m::f` timed out"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn all_ok_raises_nothing() {
+        let r = GroupResult::new(vec![("a".into(), Ok(1)), ("b".into(), Ok(2))]);
+        assert_eq!(
+            r.raise_failures().unwrap(),
+            [("a".to_owned(), 1), ("b".to_owned(), 2)]
+        );
+    }
+}
