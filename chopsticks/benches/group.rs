@@ -121,6 +121,20 @@ fn stop_masters() {
     }
 }
 
+/// Threads, open fds and resident KiB of this process.
+fn usage() -> (i64, i64, i64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as i64);
+    (field("Threads:"), fds, field("VmRSS:"))
+}
+
 #[chopsticks::main]
 fn main() {
     group_call(1, false); // the agent is cached on the host from here on
@@ -151,6 +165,22 @@ fn main() {
         again.as_secs_f64() / floor.as_secs_f64()
     );
     stop_masters();
+
+    // What 50 open tunnels cost the controller.
+    let before = usage();
+    let g = Group::new(hosts(50)).progress(false).configure(|b| b.ssh_config(ssh_config()));
+    assert!(g.call(add, (1, 1)).is_ok());
+    let after = usage();
+    println!(
+        "controller cost of 50 ssh tunnels: {} threads, {} fds, {} KiB RSS ({} / {} / {} KiB each)",
+        after.0 - before.0,
+        after.1 - before.1,
+        after.2 - before.2,
+        (after.0 - before.0) / 50,
+        (after.1 - before.1) / 50,
+        (after.2 - before.2) / 50,
+    );
+    drop(g);
 
     let n = 200_000;
     let config = ssh_config();
