@@ -12,27 +12,14 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use chopsticks::{remote, Group, Tunnel};
+use common::ssh_config;
 
 #[remote]
 fn add(a: u64, b: u64) -> u64 {
     a.wrapping_add(b)
-}
-
-fn ssh_config() -> PathBuf {
-    let path = std::env::var_os("CHOPSTICKS_TEST_SSH_CONFIG")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/testhosts/ssh_config")
-        });
-    if !path.exists() {
-        eprintln!(
-            "no test hosts ({} is missing): run tests/setup.sh first",
-            path.display()
-        );
-        std::process::exit(2);
-    }
-    path
 }
 
 fn hosts(n: usize) -> Vec<String> {
@@ -168,7 +155,9 @@ fn main() {
 
     // What 50 open tunnels cost the controller.
     let before = usage();
-    let g = Group::new(hosts(50)).progress(false).configure(|b| b.ssh_config(ssh_config()));
+    let g = Group::new(hosts(50))
+        .progress(false)
+        .configure(|b| b.ssh_config(ssh_config()));
     assert!(g.call(add, (1, 1)).is_ok());
     let after = usage();
     println!(

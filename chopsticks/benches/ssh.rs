@@ -8,31 +8,17 @@
 //!   over an open tunnel.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use chopsticks::{remote, Tunnel};
+use common::ssh_config;
 
 #[remote]
 fn add(a: u64, b: u64) -> u64 {
     a.wrapping_add(b)
-}
-
-fn ssh_config() -> PathBuf {
-    let path = std::env::var_os("CHOPSTICKS_TEST_SSH_CONFIG")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/testhosts/ssh_config")
-        });
-    if !path.exists() {
-        eprintln!(
-            "no test hosts ({} is missing): run tests/setup.sh first",
-            path.display()
-        );
-        std::process::exit(2);
-    }
-    path
 }
 
 fn ssh(host: &str) -> Command {

@@ -289,3 +289,24 @@ pub fn journal_take() -> Vec<u32> {
 pub fn log_info(message: String) {
     log::info!(target: "chopsticks_tests::remote", "{message}");
 }
+
+/// The ssh_config of the test hosts that `tests/setup.sh` starts
+/// (`CHOPSTICKS_TEST_SSH_CONFIG`, or `target/testhosts/ssh_config`).
+///
+/// # Panics
+/// When the file is missing, with what to run to get it.
+pub fn test_ssh_config() -> std::path::PathBuf {
+    let path = std::env::var_os("CHOPSTICKS_TEST_SSH_CONFIG")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/testhosts/ssh_config")
+        });
+    assert!(
+        path.exists(),
+        "no test hosts: {} is missing. Start them with `tests/setup.sh` (the README's test \
+         command, ./ci.sh, does it), or point CHOPSTICKS_TEST_SSH_CONFIG at an ssh_config \
+         that defines the cs-* hosts",
+        path.display()
+    );
+    path
+}

@@ -12,18 +12,7 @@ use chopsticks_tests::*;
 chopsticks::agent_test!();
 
 fn ssh_config() -> PathBuf {
-    let path = std::env::var_os("CHOPSTICKS_TEST_SSH_CONFIG")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/testhosts/ssh_config")
-        });
-    assert!(
-        path.exists(),
-        "no test hosts: {} is missing. Start them with `tests/setup.sh` (the README's test \
-         command, ./ci.sh, does it)",
-        path.display()
-    );
-    path
+    test_ssh_config()
 }
 
 fn group<const N: usize>(hosts: [&str; N]) -> Group {

@@ -32,19 +32,7 @@ fn cache_lock() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn ssh_config() -> PathBuf {
-    let path = std::env::var_os("CHOPSTICKS_TEST_SSH_CONFIG")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/testhosts/ssh_config")
-        });
-    assert!(
-        path.exists(),
-        "no test hosts: {} is missing. Start them with `tests/hosts/up.sh` (the README's \
-         test command, ./ci.sh, does it), or point CHOPSTICKS_TEST_SSH_CONFIG at an \
-         ssh_config that defines the cs-* hosts",
-        path.display()
-    );
-    path
+    test_ssh_config()
 }
 
 fn builder(alias: &str) -> TunnelBuilder {
