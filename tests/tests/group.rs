@@ -420,3 +420,16 @@ fn connection_reuse_shares_one_private_master() {
     }
     assert!(sockets().is_empty());
 }
+
+#[test]
+fn a_tunnel_is_a_group_of_one() {
+    let g = Group::from(Tunnel::local().unwrap());
+    assert_eq!(g.hosts().collect::<Vec<_>>(), ["localhost"]);
+    let results = g.call(add, (2, 3));
+    assert!(matches!(results.get("localhost"), Some(Ok(5))));
+    let mixed = Group::new([
+        chopsticks::Host::from(Tunnel::local().unwrap()),
+        chopsticks::Host::from(Tunnel::builder("cs-deb12").ssh_config(ssh_config())),
+    ]);
+    assert_eq!(mixed.call(add, (1, 1)).raise_failures().unwrap().len(), 2);
+}
