@@ -117,6 +117,11 @@ impl Workers {
     /// watchdog hands the job to another thread during a slow call.
     fn read(self: Arc<Self>) {
         let mut buf = Vec::new();
+        // Taking over from a slow call: the job is this thread's now, and
+        // the watchdog may rest while it only waits for requests.
+        let _ = self
+            .in_call
+            .compare_exchange(TAKEN, READING, SeqCst, SeqCst);
         loop {
             let read = {
                 let mut input = self.input.lock().unwrap_or_else(PoisonError::into_inner);
@@ -147,12 +152,14 @@ impl Workers {
                 self.watchdog_wake.notify_one();
             }
             let result = crate::serve::dispatch(self.registry, fn_id, args);
-            self.reply(req, result);
-            if self
+            // The call is over: a reply blocked by a controller that reads
+            // slowly is no reason for another reader (it would block too).
+            let still_in_charge = self
                 .in_call
                 .compare_exchange(seq, READING, SeqCst, SeqCst)
-                .is_err()
-            {
+                .is_ok();
+            self.reply(req, result);
+            if !still_in_charge {
                 // The watchdog gave the reader's job to another thread.
                 return;
             }

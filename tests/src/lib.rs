@@ -234,7 +234,7 @@ pub fn unjsonable() -> BTreeMap<(u8, u8), u8> {
 
 /// How many `#[remote]` functions this library defines; the registry of a
 /// binary that links it holds at least these.
-pub const FUNCTIONS: usize = 34;
+pub const FUNCTIONS: usize = 35;
 
 /// Kills the agent process with SIGKILL, as an OOM killer or an operator would.
 #[remote]
@@ -282,6 +282,17 @@ pub fn journal_push(entry: u32) {
 #[remote]
 pub fn journal_take() -> Vec<u32> {
     std::mem::take(&mut *JOURNAL.lock().unwrap())
+}
+
+/// How many threads the agent process has.
+#[remote]
+pub fn thread_count() -> io::Result<usize> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| io::Error::other("no Threads: line in /proc/self/status"))
 }
 
 /// Logs `message` at info level with the `log` crate.

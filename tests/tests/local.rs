@@ -105,3 +105,57 @@ fn wire_ids_follow_the_documented_scheme() {
         "hihihi"
     );
 }
+
+#[test]
+fn thousands_of_unwaited_calls_neither_deadlock_nor_spawn_threads() {
+    let t = Tunnel::local().unwrap();
+    // Far more reply bytes than the pipes hold, none read until the end.
+    let pending: Vec<_> = (0..3000)
+        .map(|_| t.call_async(make_bytes, (4096,)))
+        .collect();
+    let threads = t.call_async(thread_count, ());
+    for p in pending {
+        assert_eq!(p.wait().unwrap().len(), 4096);
+    }
+    let threads = threads.wait().unwrap();
+    assert!(
+        threads <= 8,
+        "the agent ran {threads} threads for fast calls"
+    );
+}
+
+#[test]
+fn a_stopped_agent_cannot_hold_a_call_or_close_forever() {
+    let t = Tunnel::local().unwrap();
+    t.set_call_timeout(Some(Duration::from_millis(500)));
+    // SAFETY: stopping our own child process.
+    assert_eq!(
+        unsafe { libc::kill(t.agent_pid() as i32, libc::SIGSTOP) },
+        0
+    );
+    let start = Instant::now();
+    // More than a pipe holds: the send itself must give up.
+    let err = t.call(digest, (vec![1u8; 4 << 20],)).unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let closing = Instant::now();
+    t.close();
+    assert!(
+        closing.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        closing.elapsed()
+    );
+}
+
+#[test]
+fn huge_timeouts_mean_no_timeout() {
+    let t = Tunnel::local().unwrap();
+    let pending = t.call_async(add, (1, 2));
+    assert_eq!(pending.wait_timeout(Duration::MAX).unwrap(), 3);
+    t.set_call_timeout(Some(Duration::MAX));
+    assert_eq!(t.call(add, (2, 2)).unwrap(), 4);
+}

@@ -20,6 +20,13 @@ use progress::Progress;
 /// How many hosts connect at once, by default.
 pub const DEFAULT_FORKS: usize = 64;
 
+/// Threads that wait for a group call's results (each waits for its hosts
+/// in turn; a blocking waiter also reads its tunnel's output).
+const COLLECTORS: usize = 256;
+
+/// A host's sent call: its pending result, when it was sent, its tunnel.
+type Sent<T> = Result<(Pending<T>, Instant, Arc<Tunnel>)>;
+
 /// A set of hosts to call at once, with one result per host.
 ///
 /// Hosts connect lazily, on first use, in parallel, at most
@@ -229,29 +236,43 @@ impl Group {
         raise_fd_limit();
         let progress = Progress::new(F::NAME, self.members.len(), self.progress);
         // Connect and send, `forks` hosts at a time ...
-        let sent: Vec<Result<(Pending<F::Output>, Instant)>> = self.fan_out_quiet(|m| {
-            let tunnel = m.tunnel()?;
-            Ok((tunnel.call_async(f, args.clone()), Instant::now()))
-        });
-        // ... then collect, each host against its own deadline.
-        let results = self
-            .members
-            .iter()
-            .zip(sent)
-            .map(|(m, sent)| {
-                let result = sent.and_then(|(pending, at)| match self.call_timeout {
+        let sent: Vec<Mutex<Option<Sent<F::Output>>>> = self
+            .fan_out_quiet(self.forks, |_, m| {
+                let tunnel = m.tunnel()?;
+                let pending = tunnel.call_async(f, args.clone());
+                Ok((pending, Instant::now(), tunnel))
+            })
+            .into_iter()
+            .map(|sent| Mutex::new(Some(sent)))
+            .collect();
+        // ... then collect, each host on its own thread against its own
+        // deadline: a slow host must not keep another's output unread.
+        let results = self.fan_out_quiet(COLLECTORS, |i, m| {
+            let sent = lock(&sent[i]).take().ok_or_else(|| Error::Protocol {
+                host: m.name.clone(),
+                message: "a host's call was collected twice".into(),
+            })?;
+            let result = sent.and_then(|(pending, at, tunnel)| {
+                let result = match self.call_timeout {
                     Some(t) => pending.wait_from(at, t),
                     None => pending.wait(),
-                });
+                };
                 if matches!(result, Err(Error::Disconnected { .. })) {
-                    m.forget_tunnel();
+                    m.forget_tunnel(&tunnel);
                 }
-                progress.host_done(result.is_ok());
-                (m.name.clone(), result)
-            })
-            .collect();
+                result
+            });
+            progress.host_done(result.is_ok());
+            result
+        });
         progress.finish();
-        GroupResult::new(results)
+        GroupResult::new(
+            self.members
+                .iter()
+                .map(|m| m.name.clone())
+                .zip(results)
+                .collect(),
+        )
     }
 
     /// The hosts where the `#[remote]` predicate `f` returned `true`. Hosts
@@ -286,7 +307,7 @@ impl Group {
     ) -> Vec<(String, Result<T>)> {
         raise_fd_limit();
         let progress = Progress::new(what, self.members.len(), self.progress);
-        let results = self.fan_out_quiet(|m| {
+        let results = self.fan_out_quiet(self.forks, |_, m| {
             let result = job(m);
             progress.host_done(result.is_ok());
             result
@@ -299,36 +320,53 @@ impl Group {
             .collect()
     }
 
-    fn fan_out_quiet<T: Send>(&self, job: impl Fn(&Member) -> Result<T> + Sync) -> Vec<Result<T>> {
+    /// Runs `job(index, member)` for every member on at most `workers`
+    /// threads; results in member order. A panicking job fails its host only.
+    fn fan_out_quiet<T: Send>(
+        &self,
+        workers: usize,
+        job: impl Fn(usize, &Member) -> Result<T> + Sync,
+    ) -> Vec<Result<T>> {
         let slots: Vec<Mutex<Option<Result<T>>>> =
             self.members.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
-        let workers = self.forks.min(self.members.len());
         std::thread::scope(|s| {
-            for _ in 0..workers {
+            for _ in 0..workers.min(self.members.len()) {
                 s.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(member) = self.members.get(i) else {
                         break;
                     };
-                    *lock(&slots[i]) = Some(job(member));
+                    let result =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(i, member)))
+                            .unwrap_or_else(|panic| {
+                                let message = panic
+                                    .downcast_ref::<&str>()
+                                    .map(|s| (*s).to_owned())
+                                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                                    .unwrap_or_default();
+                                Err(Error::Protocol {
+                                    host: member.name.clone(),
+                                    message: format!(
+                                        "panicked while working for this host: {message}"
+                                    ),
+                                })
+                            });
+                    *lock(&slots[i]) = Some(result);
                 });
             }
         });
         slots
             .into_iter()
+            .map(|slot| slot.into_inner().unwrap_or_else(PoisonError::into_inner))
             .zip(&self.members)
-            .map(|(slot, m)| {
-                slot.into_inner()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .unwrap_or_else(|| {
-                        Err(Error::Disconnected {
-                            host: m.name.clone(),
-                            function: None,
-                            reason: "the thread working for this host panicked".into(),
-                            stderr: Vec::new(),
-                        })
+            .map(|(result, m)| {
+                result.unwrap_or_else(|| {
+                    Err(Error::Protocol {
+                        host: m.name.clone(),
+                        message: "no thread worked for this host".into(),
                     })
+                })
             })
             .collect()
     }
@@ -369,10 +407,14 @@ impl Member {
         Ok(tunnel)
     }
 
-    /// Drops a tunnel whose agent went away, so the next use reconnects.
-    fn forget_tunnel(&self) {
+    /// Drops `tunnel`, whose agent went away, so the next use reconnects;
+    /// a newer tunnel that another thread made meanwhile stays.
+    fn forget_tunnel(&self, tunnel: &Arc<Tunnel>) {
         if self.builder.is_some() {
-            *lock(&self.tunnel) = None;
+            let mut slot = lock(&self.tunnel);
+            if slot.as_ref().is_some_and(|t| Arc::ptr_eq(t, tunnel)) {
+                *slot = None;
+            }
         }
     }
 }

@@ -138,12 +138,8 @@ impl<'a> Queue<'a> {
         let job: Job<'a> = Box::new(move |tunnel| {
             let result = match tunnel {
                 Ok(tunnel) => tunnel.call(f, args),
-                Err(e) => Err(Error::Disconnected {
-                    host: e.host().to_owned(),
-                    function: Some(F::NAME),
-                    reason: format!("the host could not be connected: {e}"),
-                    stderr: Vec::new(),
-                }),
+                // Each queued call of an unreachable host fails with why.
+                Err(e) => Err(e.clone()),
             };
             let report = result.as_ref().err().cloned();
             let callbacks = {
@@ -213,7 +209,7 @@ impl<'a> Queue<'a> {
             return Ok(());
         }
         failures.sort_by_key(|(order, _, _)| *order);
-        Err(GroupError::new(
+        Err(GroupError::of_calls(
             total,
             failures.into_iter().map(|(_, h, e)| (h, e)).collect(),
         ))

@@ -84,6 +84,7 @@ impl<R> GroupResult<R> {
         }
         Err(GroupError {
             total,
+            unit: "hosts",
             failures: failed
                 .into_iter()
                 .filter_map(|(h, r)| r.err().map(|e| (h, e)))
@@ -110,16 +111,24 @@ impl<'a, R> IntoIterator for &'a GroupResult<R> {
     }
 }
 
-/// Some hosts of a group failed: each with its error.
+/// Some hosts of a group (or calls of a [`Queue`](crate::Queue)) failed:
+/// each with its host and error.
 #[derive(Debug)]
 pub struct GroupError {
     total: usize,
+    /// What `total` counts: "hosts" or "calls".
+    unit: &'static str,
     failures: Vec<(String, Error)>,
 }
 
 impl GroupError {
-    pub(crate) fn new(total: usize, failures: Vec<(String, Error)>) -> Self {
-        GroupError { total, failures }
+    /// Failed calls of a queue, out of `total` calls.
+    pub(crate) fn of_calls(total: usize, failures: Vec<(String, Error)>) -> Self {
+        GroupError {
+            total,
+            unit: "calls",
+            failures,
+        }
     }
 
     /// `(host, error)` for every failure, in the group's order.
@@ -135,12 +144,14 @@ impl GroupError {
 
 impl fmt::Display for GroupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hosts: Vec<&str> = self.failures.iter().map(|(h, _)| h.as_str()).collect();
+        let mut hosts: Vec<&str> = self.failures.iter().map(|(h, _)| h.as_str()).collect();
+        hosts.dedup();
         write!(
             f,
-            "{} of {} hosts failed ({})",
+            "{} of {} {} failed ({})",
             self.failures.len(),
             self.total,
+            self.unit,
             hosts.join(", ")
         )?;
         for (_, error) in &self.failures {

@@ -10,7 +10,7 @@
 //! wants the role.
 
 use std::collections::{HashMap, HashSet};
-use std::io::BufReader;
+use std::io::{BufReader, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
@@ -107,6 +107,16 @@ enum ReadFor<'a> {
     Waiter(&'a Slot, Option<Instant>),
     /// The background reader: while futures wait and no blocking waiter does.
     Futures,
+    /// A sender whose write is blocked: what has arrived, without waiting.
+    Available,
+}
+
+/// Why a frame was not (fully) sent.
+enum Unsent {
+    /// The agent is gone (or the tunnel closed).
+    Gone,
+    /// The call's deadline passed; `partly` when some bytes went out.
+    TimedOut { partly: bool },
 }
 
 impl Conn {
@@ -214,6 +224,8 @@ impl Conn {
         let known = (hello.fingerprint != ours.fingerprint())
             .then(|| hello.functions.iter().copied().collect());
 
+        // Writes never block: a full pipe is handled by `send`.
+        set_nonblocking(&stdin);
         let conn = Arc::new(Conn {
             host,
             stdin: Mutex::new(Some(stdin)),
@@ -312,14 +324,74 @@ impl Conn {
             }
             state.waiting.insert(req, Arc::clone(&slot));
         }
-        let mut stdin = self.stdin.lock().unwrap_or_else(PoisonError::into_inner);
-        // A failed write means the agent is gone: the next reader sees the
-        // end of its output and fails every waiting call, this one included.
-        if let Some(stdin) = stdin.as_mut() {
-            let _ = wire::write_frame(stdin, &frame);
+        let deadline = self
+            .call_timeout()
+            .and_then(|t| Instant::now().checked_add(t));
+        match self.send(&frame, deadline) {
+            // A failed write means the agent is gone: the next reader sees
+            // the end of its output and fails every waiting call, this one
+            // included.
+            Ok(()) | Err(Unsent::Gone) => {}
+            Err(Unsent::TimedOut { partly }) => {
+                self.state().waiting.remove(&req);
+                let after = self.call_timeout().unwrap_or_default();
+                if partly {
+                    // Half a frame is in the pipe: the stream is unusable.
+                    reap(&mut self.child.lock().unwrap_or_else(PoisonError::into_inner));
+                    self.shut(
+                        format!("the agent stopped reading while `{function}` was sent"),
+                        Vec::new(),
+                    );
+                }
+                return Pending::failed(Error::Timeout {
+                    host: host(),
+                    function,
+                    after,
+                });
+            }
         }
-        drop(stdin);
         Pending::in_flight(Arc::clone(self), slot, req, function)
+    }
+
+    /// Writes one frame. While the agent does not take it (its replies fill
+    /// the pipe back to us and nobody reads them), this thread reads them,
+    /// so that many calls sent without waiting cannot deadlock.
+    fn send(&self, frame: &[u8], deadline: Option<Instant>) -> std::result::Result<(), Unsent> {
+        let mut guard = self.stdin.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(stdin) = guard.as_mut() else {
+            return Err(Unsent::Gone);
+        };
+        let mut written = 0;
+        while written < frame.len() {
+            match stdin.write(&frame[written..]) {
+                Ok(0) => return Err(Unsent::Gone),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if self.take_role_if_free() {
+                        self.read(ReadFor::Available);
+                        self.release_role();
+                    }
+                    if deadline.is_some_and(|at| Instant::now() >= at) {
+                        return Err(Unsent::TimedOut {
+                            partly: written > 0,
+                        });
+                    }
+                    let pause = Duration::from_millis(20);
+                    let until = deadline.map_or(pause, |at| {
+                        at.saturating_duration_since(Instant::now()).min(pause)
+                    });
+                    writable(stdin, until);
+                }
+                Err(_) => return Err(Unsent::Gone),
+            }
+        }
+        Ok(())
+    }
+
+    fn take_role_if_free(&self) -> bool {
+        let mut state = self.state();
+        !std::mem::replace(&mut state.reading, true)
     }
 
     /// Drops interest in a call's result.
@@ -334,27 +406,24 @@ impl Conn {
 
     /// A future started waiting: make sure someone reads. The background
     /// reader starts with the first future.
-    pub(crate) fn future_waiting(self: &Arc<Self>) {
+    ///
+    /// # Errors
+    /// When the reader thread cannot be started (the future is not counted).
+    pub(crate) fn future_waiting(self: &Arc<Self>) -> std::result::Result<(), String> {
         let mut state = self.state();
-        state.futures += 1;
         if !state.background_started {
-            state.background_started = true;
-            drop(state);
             let conn = Arc::clone(self);
-            let spawned = thread::Builder::new()
+            thread::Builder::new()
                 .name(format!("chopsticks-reply-{}", self.host))
-                .spawn(move || conn.read_in_background());
-            if let Err(e) = spawned {
-                self.shut(
-                    format!("cannot start a thread to read replies: {e}"),
-                    Vec::new(),
-                );
-            }
-            return;
+                .spawn(move || conn.read_in_background())
+                .map_err(|e| format!("cannot start a thread to read replies: {e}"))?;
+            state.background_started = true;
         }
+        state.futures += 1;
         if !state.reading {
             self.background.notify_one();
         }
+        Ok(())
     }
 
     /// Blocks until `slot` is done (`true`) or `deadline` passes (`false`),
@@ -453,6 +522,11 @@ impl Conn {
                         return;
                     }
                 }
+                ReadFor::Available => {
+                    if reader.buffer().is_empty() && !readable(reader.get_ref(), Instant::now()) {
+                        return;
+                    }
+                }
             }
             let why = match wire::read_frame(reader, buf) {
                 Ok(true) => match postcard::from_bytes::<Response>(buf) {
@@ -494,6 +568,11 @@ impl Conn {
             4 => log::Level::Debug,
             _ => log::Level::Trace,
         };
+        // The controller's level may have changed since the agent started.
+        let metadata = log::Metadata::builder().level(level).target(target).build();
+        if level > log::max_level() || !log::logger().enabled(&metadata) {
+            return;
+        }
         log::logger().log(
             &log::Record::builder()
                 .level(level)
@@ -538,14 +617,20 @@ impl Conn {
     /// calls still waiting. Idempotent.
     pub(crate) fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
-        let stdin = self
-            .stdin
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let stdin = match self.stdin.try_lock() {
+            Ok(mut guard) => guard.take(),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().take(),
+            // A sender is stuck on a full pipe: stop the agent, which
+            // unblocks it, instead of waiting for it.
+            Err(std::sync::TryLockError::WouldBlock) => {
+                reap(&mut self.child.lock().unwrap_or_else(PoisonError::into_inner));
+                None
+            }
+        };
         if let Some(mut stdin) = stdin {
             if let Ok(frame) = wire::encode_frame(&Request::Shutdown) {
-                let _ = wire::write_frame(&mut stdin, &frame);
+                // Non-blocking: if the pipe is full, closing it ends the agent too.
+                let _ = stdin.write_all(&frame);
             }
         }
         {
@@ -585,6 +670,29 @@ impl Drop for Conn {
             reap(child);
         }
     }
+}
+
+fn set_nonblocking(stdin: &ChildStdin) {
+    let fd = stdin.as_raw_fd();
+    // SAFETY: fcntl on a valid fd we own.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+}
+
+/// Waits at most `bound` until `stdin` can take more bytes.
+fn writable(stdin: &ChildStdin, bound: Duration) {
+    let mut fd = libc::pollfd {
+        fd: stdin.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let ms = bound.as_millis().clamp(1, i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd for the duration of the call.
+    unsafe { libc::poll(&mut fd, 1, ms) };
 }
 
 /// Waits until `stdout` has data (or hangs up) or `deadline` passes.

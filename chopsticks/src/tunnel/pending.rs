@@ -211,7 +211,7 @@ impl<T: DeserializeOwned> Pending<T> {
         let deadline = match &self.inner {
             Inner::InFlight { conn, sent, .. } => conn
                 .call_timeout()
-                .map(|timeout| (*sent + timeout, timeout)),
+                .and_then(|timeout| Some((sent.checked_add(timeout)?, timeout))),
             Inner::Failed(..) => None,
         };
         self.wait_until(deadline)
@@ -224,12 +224,14 @@ impl<T: DeserializeOwned> Pending<T> {
     /// usable; the remote call may still be running and its late result is
     /// discarded), or any other [`Error`] of a call.
     pub fn wait_timeout(self, timeout: Duration) -> Result<T> {
-        self.wait_until(Some((Instant::now() + timeout, timeout)))
+        // A bound too far to represent is no bound.
+        let deadline = Instant::now().checked_add(timeout).map(|at| (at, timeout));
+        self.wait_until(deadline)
     }
 
     /// Waits until `sent + timeout`; a timeout reports `timeout`.
     pub(crate) fn wait_from(self, sent: Instant, timeout: Duration) -> Result<T> {
-        self.wait_until(Some((sent + timeout, timeout)))
+        self.wait_until(sent.checked_add(timeout).map(|at| (at, timeout)))
     }
 
     fn wait_until(mut self, deadline: Option<(Instant, Duration)>) -> Result<T> {
@@ -266,8 +268,8 @@ impl<T: DeserializeOwned> Future for Pending<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        match &mut self.inner {
-            Inner::Failed(error, host) => Poll::Ready(Err(take_error(error, host))),
+        let ready = match &mut self.inner {
+            Inner::Failed(error, host) => return Poll::Ready(Err(take_error(error, host))),
             Inner::InFlight {
                 conn,
                 slot,
@@ -275,22 +277,52 @@ impl<T: DeserializeOwned> Future for Pending<T> {
                 ..
             } => {
                 let mut state = slot.lock();
-                if let Some(outcome) = state.outcome.take() {
-                    drop(state);
-                    return Poll::Ready(decode(conn.host(), function, outcome));
+                match state.outcome.take() {
+                    Some(outcome) => {
+                        drop(state);
+                        decode(conn.host(), function, outcome)
+                    }
+                    None => {
+                        match &state.waker {
+                            Some(w) if w.will_wake(cx.waker()) => {}
+                            _ => state.waker = Some(cx.waker().clone()),
+                        }
+                        if state.future {
+                            return Poll::Pending;
+                        }
+                        // Counted under the slot's lock, so that `complete`
+                        // sees it.
+                        state.future = true;
+                        match conn.future_waiting() {
+                            Ok(()) => return Poll::Pending,
+                            Err(reason) => {
+                                state.future = false;
+                                drop(state);
+                                Err(Error::Disconnected {
+                                    host: conn.host().to_owned(),
+                                    function: Some(*function),
+                                    reason,
+                                    stderr: Vec::new(),
+                                })
+                            }
+                        }
+                    }
                 }
-                match &state.waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => state.waker = Some(cx.waker().clone()),
-                }
-                if !state.future {
-                    state.future = true;
-                    // Under the slot's lock, so that `complete` counts it.
-                    conn.future_waiting();
-                }
-                Poll::Pending
             }
+        };
+        // Done: a later poll or wait gets an error, never a hang.
+        if let Inner::InFlight {
+            conn, req, slot, ..
+        } = &self.inner
+        {
+            conn.forget(*req, slot);
         }
+        let host = match &ready {
+            Err(e) => e.host().to_owned(),
+            Ok(_) => String::new(),
+        };
+        self.inner = Inner::Failed(None, host);
+        Poll::Ready(ready)
     }
 }
 

@@ -351,7 +351,15 @@ fn control_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ssh")))?;
-    let dir = base.join("chopsticks-ssh");
+    let mut dir = base.join("chopsticks-ssh");
+    // A socket path is at most 107 bytes: the directory, "/", the 40-hex
+    // `%C` and the 17 characters ssh appends to the master's temporary name.
+    if dir.as_os_str().len() + 1 + 40 + 17 > 107 {
+        // SAFETY: geteuid cannot fail.
+        dir = PathBuf::from(format!("/tmp/chopsticks-ssh-{}", unsafe {
+            libc::geteuid()
+        }));
+    }
     let _ = std::fs::create_dir_all(&base);
     let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
     let meta = std::fs::symlink_metadata(&dir).ok()?;
