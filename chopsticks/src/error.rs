@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// `Result<T, chopsticks::Error>`.
@@ -13,7 +14,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// where there is one, the function; `Display` says what happened and what to
 /// try.
 #[non_exhaustive]
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Error {
     /// The agent process could not be started at all.
     Spawn {
@@ -21,8 +22,8 @@ pub enum Error {
         host: String,
         /// What was started.
         program: String,
-        /// Why it failed.
-        source: io::Error,
+        /// Why it failed (shared, so that errors can be cloned for reports).
+        source: Arc<io::Error>,
     },
     /// The tunnel's settings were refused before anything ran (a host name
     /// that looks like an option, an unreadable agent binary ...).
@@ -285,125 +286,10 @@ fn write_tail(f: &mut fmt::Formatter<'_>, host: &str, stderr: &[String]) -> fmt:
     Ok(())
 }
 
-/// A copy, for reports that keep an error the caller also gets. The
-/// `io::Error` of [`Error::Spawn`] is copied as its kind and message.
-impl Clone for Error {
-    fn clone(&self) -> Self {
-        match self {
-            Error::Spawn {
-                host,
-                program,
-                source,
-            } => Error::Spawn {
-                host: host.clone(),
-                program: program.clone(),
-                source: io::Error::new(source.kind(), source.to_string()),
-            },
-            Error::Config { host, message } => Error::Config {
-                host: host.clone(),
-                message: message.clone(),
-            },
-            Error::Connect {
-                host,
-                message,
-                stderr,
-            } => Error::Connect {
-                host: host.clone(),
-                message: message.clone(),
-                stderr: stderr.clone(),
-            },
-            Error::Bootstrap {
-                host,
-                message,
-                stderr,
-            } => Error::Bootstrap {
-                host: host.clone(),
-                message: message.clone(),
-                stderr: stderr.clone(),
-            },
-            Error::Handshake {
-                host,
-                message,
-                stderr,
-            } => Error::Handshake {
-                host: host.clone(),
-                message: message.clone(),
-                stderr: stderr.clone(),
-            },
-            Error::UnknownFunction { host, function } => Error::UnknownFunction {
-                host: host.clone(),
-                function,
-            },
-            Error::Encode {
-                host,
-                function,
-                message,
-            } => Error::Encode {
-                host: host.clone(),
-                function,
-                message: message.clone(),
-            },
-            Error::Decode {
-                host,
-                function,
-                message,
-            } => Error::Decode {
-                host: host.clone(),
-                function,
-                message: message.clone(),
-            },
-            Error::Remote {
-                host,
-                function,
-                error,
-            } => Error::Remote {
-                host: host.clone(),
-                function,
-                error: error.clone(),
-            },
-            Error::Panic {
-                host,
-                function,
-                message,
-                location,
-            } => Error::Panic {
-                host: host.clone(),
-                function,
-                message: message.clone(),
-                location: location.clone(),
-            },
-            Error::Timeout {
-                host,
-                function,
-                after,
-            } => Error::Timeout {
-                host: host.clone(),
-                function,
-                after: *after,
-            },
-            Error::Disconnected {
-                host,
-                function,
-                reason,
-                stderr,
-            } => Error::Disconnected {
-                host: host.clone(),
-                function: *function,
-                reason: reason.clone(),
-                stderr: stderr.clone(),
-            },
-            Error::Protocol { host, message } => Error::Protocol {
-                host: host.clone(),
-                message: message.clone(),
-            },
-        }
-    }
-}
-
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Spawn { source, .. } => Some(source),
+            Error::Spawn { source, .. } => Some(&**source),
             Error::Remote { error, .. } => error.source.as_deref().map(|e| e as _),
             _ => None,
         }

@@ -1,5 +1,6 @@
 //! `Group`: fan a call out to many hosts, with one result per host.
 
+mod member;
 mod progress;
 mod queue;
 mod result;
@@ -9,12 +10,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+pub use member::Host;
 pub use queue::{Queue, Queued};
 pub use result::{GroupError, GroupResult};
 
 use crate::error::{Error, Result};
 use crate::tunnel::{Pending, Tunnel, TunnelBuilder};
 use crate::RemoteFn;
+use member::Member;
 use progress::Progress;
 
 /// How many hosts connect at once, by default.
@@ -54,61 +57,6 @@ pub struct Group {
     forks: usize,
     call_timeout: Option<Duration>,
     progress: bool,
-}
-
-/// One host of a group: how to reach it, and its tunnel once connected.
-struct Member {
-    name: String,
-    builder: Option<TunnelBuilder>,
-    tunnel: Mutex<Option<Arc<Tunnel>>>,
-}
-
-/// Something a [`Group`] can be made of: a host name (`&str`, `String`), a
-/// configured [`TunnelBuilder`], or a connected [`Tunnel`].
-pub struct Host(Member);
-
-impl std::fmt::Debug for Host {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Host").field(&self.0.name).finish()
-    }
-}
-
-impl From<&str> for Host {
-    fn from(name: &str) -> Host {
-        Host::from(Tunnel::builder(name))
-    }
-}
-
-impl From<String> for Host {
-    fn from(name: String) -> Host {
-        Host::from(Tunnel::builder(name))
-    }
-}
-
-impl From<&String> for Host {
-    fn from(name: &String) -> Host {
-        Host::from(name.as_str())
-    }
-}
-
-impl From<TunnelBuilder> for Host {
-    fn from(builder: TunnelBuilder) -> Host {
-        Host(Member {
-            name: builder.host().to_owned(),
-            builder: Some(builder),
-            tunnel: Mutex::new(None),
-        })
-    }
-}
-
-impl From<Tunnel> for Host {
-    fn from(tunnel: Tunnel) -> Host {
-        Host(Member {
-            name: tunnel.host().to_owned(),
-            builder: None,
-            tunnel: Mutex::new(Some(Arc::new(tunnel))),
-        })
-    }
 }
 
 /// A tunnel is a group of one.
@@ -383,38 +331,6 @@ impl Group {
         Group {
             members,
             ..self.clone()
-        }
-    }
-}
-
-impl Member {
-    /// The member's tunnel, connecting it first if needed.
-    fn tunnel(&self) -> Result<Arc<Tunnel>> {
-        let mut slot = lock(&self.tunnel);
-        if let Some(tunnel) = &*slot {
-            return Ok(Arc::clone(tunnel));
-        }
-        let Some(builder) = &self.builder else {
-            return Err(Error::Disconnected {
-                host: self.name.clone(),
-                function: None,
-                reason: "the tunnel this group was made from is closed".into(),
-                stderr: Vec::new(),
-            });
-        };
-        let tunnel = Arc::new(builder.connect()?);
-        *slot = Some(Arc::clone(&tunnel));
-        Ok(tunnel)
-    }
-
-    /// Drops `tunnel`, whose agent went away, so the next use reconnects;
-    /// a newer tunnel that another thread made meanwhile stays.
-    fn forget_tunnel(&self, tunnel: &Arc<Tunnel>) {
-        if self.builder.is_some() {
-            let mut slot = lock(&self.tunnel);
-            if slot.as_ref().is_some_and(|t| Arc::ptr_eq(t, tunnel)) {
-                *slot = None;
-            }
         }
     }
 }

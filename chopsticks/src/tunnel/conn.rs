@@ -1,13 +1,7 @@
-//! One agent process: its pipes, the calls waiting on it, and who reads its
-//! replies.
-//!
-//! Replies are read by a waiting caller itself ("the waiter reads"): the
-//! first thread to wait takes the *reader role*, reads frames and hands each
-//! reply to its slot until its own arrives, then hands the role to another
-//! sleeping waiter. A sequential call thus costs no hand-off between
-//! threads. A background thread, started with the first future, reads only
-//! for futures (which cannot block) and stops as soon as a blocking waiter
-//! wants the role.
+//! One agent process: starting and greeting it, sending calls, closing it,
+//! and what happens when it goes away. Who reads its replies is `reader`.
+
+mod reader;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Write};
@@ -26,7 +20,8 @@ use super::greet::{greet, Event, Greeted, Refusal, Ship};
 use super::pending::{Lost, Pending, Slot};
 use super::stderr::{self, Tail};
 use crate::error::{Error, Result};
-use crate::wire::{self, Hello, Request, Response};
+use crate::wire::{self, Hello, Request};
+use reader::ReadFor;
 
 /// How long a dying agent gets to finish its stderr and exit before an
 /// error is reported without them.
@@ -101,16 +96,6 @@ struct State {
     background_started: bool,
 }
 
-/// Whom a reader reads for.
-enum ReadFor<'a> {
-    /// A blocking waiter: until its slot is done or the deadline passes.
-    Waiter(&'a Slot, Option<Instant>),
-    /// The background reader: while futures wait and no blocking waiter does.
-    Futures,
-    /// A sender whose write is blocked: what has arrived, without waiting.
-    Available,
-}
-
 /// Why a frame was not (fully) sent.
 enum Unsent {
     /// The agent is gone (or the tunnel closed).
@@ -135,10 +120,10 @@ impl Conn {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let spawn_error = |source| Error::Spawn {
+        let spawn_error = |source: std::io::Error| Error::Spawn {
             host: host.clone(),
             program: program.clone(),
-            source,
+            source: Arc::new(source),
         };
         let mut child = command.spawn().map_err(spawn_error)?;
         let (stdin, stdout, err) =
@@ -389,11 +374,6 @@ impl Conn {
         Ok(())
     }
 
-    fn take_role_if_free(&self) -> bool {
-        let mut state = self.state();
-        !std::mem::replace(&mut state.reading, true)
-    }
-
     /// Drops interest in a call's result.
     pub(crate) fn forget(&self, req: u64, slot: &Slot) {
         let was_future = slot.abandon();
@@ -401,193 +381,6 @@ impl Conn {
         state.waiting.remove(&req);
         if was_future {
             state.futures -= 1;
-        }
-    }
-
-    /// A future started waiting: make sure someone reads. The background
-    /// reader starts with the first future.
-    ///
-    /// # Errors
-    /// When the reader thread cannot be started (the future is not counted).
-    pub(crate) fn future_waiting(self: &Arc<Self>) -> std::result::Result<(), String> {
-        let mut state = self.state();
-        if !state.background_started {
-            let conn = Arc::clone(self);
-            thread::Builder::new()
-                .name(format!("chopsticks-reply-{}", self.host))
-                .spawn(move || conn.read_in_background())
-                .map_err(|e| format!("cannot start a thread to read replies: {e}"))?;
-            state.background_started = true;
-        }
-        state.futures += 1;
-        if !state.reading {
-            self.background.notify_one();
-        }
-        Ok(())
-    }
-
-    /// Blocks until `slot` is done (`true`) or `deadline` passes (`false`),
-    /// reading replies while nobody else does.
-    pub(crate) fn wait_for(&self, slot: &Arc<Slot>, deadline: Option<Instant>) -> bool {
-        loop {
-            if slot.is_done() {
-                return true;
-            }
-            let took_role = {
-                let mut state = self.state();
-                if state.reading {
-                    state.sleepers.push(Arc::clone(slot));
-                    false
-                } else {
-                    state.reading = true;
-                    true
-                }
-            };
-            // A sleeper wakes with its outcome, at its deadline, or holding
-            // the role that a releasing reader handed to it.
-            if took_role || slot.sleep(deadline) {
-                self.read(ReadFor::Waiter(slot, deadline));
-                self.release_role();
-            }
-            if deadline.is_some_and(|at| Instant::now() >= at) {
-                return slot.is_done();
-            }
-        }
-    }
-
-    /// Hands the reader role to a sleeping waiter whose reply is still
-    /// missing, or frees it.
-    fn release_role(&self) {
-        loop {
-            let candidates = std::mem::take(&mut self.state().sleepers);
-            let mut rest = candidates.into_iter();
-            if rest.by_ref().any(|slot| slot.offer_role()) {
-                let mut state = self.state();
-                let newer = std::mem::replace(&mut state.sleepers, rest.collect());
-                state.sleepers.extend(newer);
-                return;
-            }
-            let mut state = self.state();
-            if state.sleepers.is_empty() {
-                state.reading = false;
-                if state.futures > 0 {
-                    self.background.notify_one();
-                }
-                return;
-            }
-        }
-    }
-
-    fn read_in_background(self: Arc<Self>) {
-        loop {
-            {
-                let mut state = self.state();
-                while state.closed.is_none() && (state.reading || state.futures == 0) {
-                    state = self
-                        .background
-                        .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner);
-                }
-                if state.closed.is_some() {
-                    return;
-                }
-                state.reading = true;
-            }
-            self.read(ReadFor::Futures);
-            self.release_role();
-        }
-    }
-
-    /// Reads and delivers replies while `who` wants them. Holds the role.
-    fn read(&self, who: ReadFor<'_>) {
-        let mut stream = self.stream.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            let Some(Stream { reader, buf }) = stream.as_mut() else {
-                return;
-            };
-            match who {
-                ReadFor::Waiter(slot, deadline) => {
-                    if slot.is_done() {
-                        return;
-                    }
-                    if let Some(at) = deadline {
-                        if reader.buffer().is_empty() && !readable(reader.get_ref(), at) {
-                            return;
-                        }
-                    }
-                }
-                ReadFor::Futures => {
-                    let state = self.state();
-                    if state.futures == 0 || !state.sleepers.is_empty() {
-                        return;
-                    }
-                }
-                ReadFor::Available => {
-                    if reader.buffer().is_empty() && !readable(reader.get_ref(), Instant::now()) {
-                        return;
-                    }
-                }
-            }
-            let why = match wire::read_frame(reader, buf) {
-                Ok(true) => match postcard::from_bytes::<Response>(buf) {
-                    Ok(Response::Reply { req, result }) => {
-                        self.deliver(req, result.map_err(Lost::Failed));
-                        continue;
-                    }
-                    Ok(Response::Log {
-                        level,
-                        target,
-                        message,
-                    }) => {
-                        self.relog(level, &target, &message);
-                        continue;
-                    }
-                    Ok(Response::Hello(_)) => Some("the agent said hello twice".to_owned()),
-                    Err(e) => Some(format!("undecodable reply from the agent: {e}")),
-                },
-                Ok(false) => None,
-                Err(e) => Some(format!("reading the agent's output failed: {e}")),
-            };
-            *stream = None;
-            drop(stream);
-            if why.is_some() {
-                // The stream is corrupt: stop the agent before reporting.
-                reap(&mut self.child.lock().unwrap_or_else(PoisonError::into_inner));
-            }
-            return self.lost(why);
-        }
-    }
-
-    /// Hands a record logged on the agent to this program's logger, with
-    /// the host in front of the message.
-    fn relog(&self, level: u8, target: &str, message: &str) {
-        let level = match level {
-            1 => log::Level::Error,
-            2 => log::Level::Warn,
-            3 => log::Level::Info,
-            4 => log::Level::Debug,
-            _ => log::Level::Trace,
-        };
-        // The controller's level may have changed since the agent started.
-        let metadata = log::Metadata::builder().level(level).target(target).build();
-        if level > log::max_level() || !log::logger().enabled(&metadata) {
-            return;
-        }
-        log::logger().log(
-            &log::Record::builder()
-                .level(level)
-                .target(target)
-                .args(format_args!("[{}] {message}", self.host))
-                .build(),
-        );
-    }
-
-    fn deliver(&self, req: u64, outcome: super::pending::Outcome) {
-        let slot = self.state().waiting.remove(&req);
-        if let Some(slot) = slot {
-            if slot.complete(outcome) {
-                self.state().futures -= 1;
-            }
         }
     }
 
@@ -693,33 +486,6 @@ fn writable(stdin: &ChildStdin, bound: Duration) {
     let ms = bound.as_millis().clamp(1, i32::MAX as u128) as i32;
     // SAFETY: one valid pollfd for the duration of the call.
     unsafe { libc::poll(&mut fd, 1, ms) };
-}
-
-/// Waits until `stdout` has data (or hangs up) or `deadline` passes.
-fn readable(stdout: &ChildStdout, deadline: Instant) -> bool {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        // A deadline that has passed still looks once: a reply may be in.
-        let ms = if left.is_zero() {
-            0
-        } else {
-            left.as_millis().clamp(1, i32::MAX as u128) as i32
-        };
-        let mut fd = libc::pollfd {
-            fd: stdout.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the duration of the call.
-        match unsafe { libc::poll(&mut fd, 1, ms) } {
-            0 if ms == 0 => return false,
-            0 => {}
-            n if n > 0 => return true,
-            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
-            // Let the read report whatever is wrong.
-            _ => return true,
-        }
-    }
 }
 
 /// Waits at most `bound` for the child to exit.

@@ -96,7 +96,7 @@ impl Tunnel {
         let exe = std::env::current_exe().map_err(|source| Error::Spawn {
             host: LOCALHOST.into(),
             program: "the current executable".into(),
-            source,
+            source: Arc::new(source),
         })?;
         Tunnel::local_binary(exe)
     }
@@ -229,11 +229,11 @@ fn refuse_recursion(host: &str, program: &Path) -> Result<()> {
         return Err(Error::Spawn {
             host: host.into(),
             program: program.display().to_string(),
-            source: std::io::Error::other(
+            source: Arc::new(std::io::Error::other(
                 "this process was started as a chopsticks agent but never entered agent mode, \
                  and will not start another copy of itself: begin `main` with \
                  `chopsticks::agent::run_if_requested()` or put `#[chopsticks::main]` on it",
-            ),
+            )),
         });
     }
     Ok(())

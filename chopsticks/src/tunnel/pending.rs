@@ -264,6 +264,10 @@ fn take_error(error: &mut Option<Error>, host: &str) -> Error {
     })
 }
 
+/// Awaiting needs no particular runtime: a thread of the tunnel reads the
+/// reply and wakes the task. An awaited call has no time bound of its own
+/// (the tunnel's call timeout applies to [`Pending::wait`]); race it against
+/// your runtime's timer for one.
 impl<T: DeserializeOwned> Future for Pending<T> {
     type Output = Result<T>;
 

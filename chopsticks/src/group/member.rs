@@ -1,0 +1,94 @@
+//! The hosts of a group: how to reach each, and its tunnel once connected.
+
+use std::sync::{Arc, Mutex};
+
+use super::lock;
+use crate::error::{Error, Result};
+use crate::tunnel::{Tunnel, TunnelBuilder};
+
+/// One host of a group: how to reach it, and its tunnel once connected.
+pub(super) struct Member {
+    pub(super) name: String,
+    pub(super) builder: Option<TunnelBuilder>,
+    pub(super) tunnel: Mutex<Option<Arc<Tunnel>>>,
+}
+
+/// Something a [`Group`] can be made of: a host name (`&str`, `String`), a
+/// configured [`TunnelBuilder`], or a connected [`Tunnel`].
+pub struct Host(pub(super) Member);
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Host").field(&self.0.name).finish()
+    }
+}
+
+impl From<&str> for Host {
+    fn from(name: &str) -> Host {
+        Host::from(Tunnel::builder(name))
+    }
+}
+
+impl From<String> for Host {
+    fn from(name: String) -> Host {
+        Host::from(Tunnel::builder(name))
+    }
+}
+
+impl From<&String> for Host {
+    fn from(name: &String) -> Host {
+        Host::from(name.as_str())
+    }
+}
+
+impl From<TunnelBuilder> for Host {
+    fn from(builder: TunnelBuilder) -> Host {
+        Host(Member {
+            name: builder.host().to_owned(),
+            builder: Some(builder),
+            tunnel: Mutex::new(None),
+        })
+    }
+}
+
+impl From<Tunnel> for Host {
+    fn from(tunnel: Tunnel) -> Host {
+        Host(Member {
+            name: tunnel.host().to_owned(),
+            builder: None,
+            tunnel: Mutex::new(Some(Arc::new(tunnel))),
+        })
+    }
+}
+
+impl Member {
+    /// The member's tunnel, connecting it first if needed.
+    pub(super) fn tunnel(&self) -> Result<Arc<Tunnel>> {
+        let mut slot = lock(&self.tunnel);
+        if let Some(tunnel) = &*slot {
+            return Ok(Arc::clone(tunnel));
+        }
+        let Some(builder) = &self.builder else {
+            return Err(Error::Disconnected {
+                host: self.name.clone(),
+                function: None,
+                reason: "the tunnel this group was made from is closed".into(),
+                stderr: Vec::new(),
+            });
+        };
+        let tunnel = Arc::new(builder.connect()?);
+        *slot = Some(Arc::clone(&tunnel));
+        Ok(tunnel)
+    }
+
+    /// Drops `tunnel`, whose agent went away, so the next use reconnects;
+    /// a newer tunnel that another thread made meanwhile stays.
+    pub(super) fn forget_tunnel(&self, tunnel: &Arc<Tunnel>) {
+        if self.builder.is_some() {
+            let mut slot = lock(&self.tunnel);
+            if slot.as_ref().is_some_and(|t| Arc::ptr_eq(t, tunnel)) {
+                *slot = None;
+            }
+        }
+    }
+}
