@@ -182,10 +182,11 @@ impl<'a> Queue<'a> {
         std::thread::scope(|s| {
             for _ in 0..self.forks.min(count) {
                 s.spawn(|| loop {
-                    let Some(host) = lock(&hosts).pop() else {
-                        break;
+                    let (host, order) = {
+                        let mut hosts = lock(&hosts);
+                        let Some(host) = hosts.pop() else { break };
+                        (host, count - hosts.len() - 1)
                     };
-                    let order = count - lock(&hosts).len() - 1;
                     let connected = match &host.target {
                         Target::Tunnel(t) => Ok(TunnelRef::Borrowed(t)),
                         Target::Member(m) => m.tunnel().map(TunnelRef::Shared),
@@ -196,6 +197,14 @@ impl<'a> Queue<'a> {
                             Err(e) => job(Err(e)),
                         };
                         if let Some(error) = report {
+                            // A lost agent: the group reconnects next time.
+                            if let (Error::Disconnected { .. }, Ok(TunnelRef::Shared(t))) =
+                                (&error, &connected)
+                            {
+                                if let Target::Member(m) = &host.target {
+                                    m.forget_tunnel(t);
+                                }
+                            }
                             lock(&failures).push((order, host.name.clone(), error));
                         }
                     }
