@@ -21,6 +21,26 @@
 //! }
 //! ```
 //!
+//! # Fleets
+//! A [`Group`] calls many hosts at once and gives one result per host
+//! ([`GroupResult`]); a [`Queue`] runs per-host sequences of calls with the
+//! hosts independent. Deadlines: [`TunnelBuilder::connect_timeout`],
+//! [`TunnelBuilder::call_timeout`], [`Group::call_timeout`],
+//! [`Pending::wait_timeout`].
+//!
+//! ```no_run
+//! use chopsticks::{facts, Group};
+//!
+//! #[chopsticks::main]
+//! fn main() -> Result<(), chopsticks::GroupError> {
+//!     let web = Group::new(["web1", "web2", "web3"]);
+//!     for (host, kernel) in web.call(facts::kernel, ()).raise_failures()? {
+//!         println!("{host}: {kernel}");
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # How it works
 //! `#[remote]` turns a function's name into a zero-sized handle that still
 //! calls the function locally (`disk_free("/".into())`) and carries its

@@ -13,7 +13,7 @@ pub(super) struct Member {
     pub(super) tunnel: Mutex<Option<Arc<Tunnel>>>,
 }
 
-/// Something a [`Group`] can be made of: a host name (`&str`, `String`), a
+/// Something a [`Group`](super::Group) can be made of: a host name (`&str`, `String`), a
 /// configured [`TunnelBuilder`], or a connected [`Tunnel`].
 pub struct Host(pub(super) Member);
 
