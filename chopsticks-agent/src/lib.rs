@@ -18,4 +18,6 @@ pub mod wire;
 
 pub use logger::ENV_LOG_LEVEL;
 pub use registry::{Registration, Registry, RegistryError};
-pub use serve::{run_if_requested, ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256};
+pub use serve::{
+    has_entry_point, run_if_requested, EntryPoint, ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256,
+};

@@ -19,6 +19,33 @@ pub const ENV_AGENT_SHA256: &str = "CHOPSTICKS_AGENT_SHA256";
 /// checked but not its hash: the agent checks its own SHA-256 first.
 pub const ENV_AGENT_CHECK: &str = "CHOPSTICKS_AGENT_CHECK";
 
+/// Set once `run_if_requested` ran in this process.
+static ENTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The mark of an agent entry point compiled into a binary:
+/// `#[chopsticks::main]` and `chopsticks::agent_test!()` register one.
+#[derive(Debug)]
+pub struct EntryPoint(());
+
+impl EntryPoint {
+    /// Used by generated code only.
+    #[doc(hidden)]
+    pub const fn new() -> Self {
+        EntryPoint(())
+    }
+}
+
+inventory::collect!(EntryPoint);
+
+/// Whether this binary can serve as its own agent: it has an entry point
+/// (`#[chopsticks::main]`, `agent_test!()`), or `run_if_requested` ran.
+/// Without one, a copy started as an agent would run the program's own
+/// `main` instead.
+pub fn has_entry_point() -> bool {
+    ENTERED.load(std::sync::atomic::Ordering::SeqCst)
+        || inventory::iter::<EntryPoint>.into_iter().next().is_some()
+}
+
 /// Serves as an agent, then exits, when this process was started as one;
 /// returns at once otherwise.
 ///
@@ -27,6 +54,7 @@ pub const ENV_AGENT_CHECK: &str = "CHOPSTICKS_AGENT_CHECK";
 /// environment variable that marks an agent is removed before any remote
 /// function runs, so processes they start are ordinary processes.
 pub fn run_if_requested() {
+    ENTERED.store(true, std::sync::atomic::Ordering::SeqCst);
     let Some(nonce) = std::env::var_os(ENV_AGENT) else {
         return;
     };

@@ -26,9 +26,14 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             "`#[chopsticks::main]` goes on `main`, which takes no arguments",
         ));
     }
-    let entry: syn::Stmt = syn::parse2(quote! {
+    let entry: syn::Block = syn::parse2(quote! {{
+        #krate::__private::inventory::submit! {
+            #krate::__private::EntryPoint::new()
+        }
         #krate::agent::run_if_requested();
-    })?;
-    func.block.stmts.insert(0, entry);
+    }})?;
+    for (i, stmt) in entry.stmts.into_iter().enumerate() {
+        func.block.stmts.insert(i, stmt);
+    }
     Ok(quote!(#func))
 }

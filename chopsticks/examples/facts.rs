@@ -61,6 +61,14 @@ fn human(d: Duration) -> String {
 #[chopsticks::main]
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!(
+            "usage: facts [-F SSH_CONFIG] [HOST...]\n\
+             A table of facts for each HOST (reached with the system ssh and its\n\
+             configuration), or for a local tunnel when no host is given."
+        );
+        return;
+    }
     let config = match args.iter().position(|a| a == "-F") {
         Some(i) if i + 1 < args.len() => {
             let path = args.remove(i + 1);

@@ -14,7 +14,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// where there is one, the function; `Display` says what happened and what to
 /// try.
 #[non_exhaustive]
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Error {
     /// The agent process could not be started at all.
     Spawn {
@@ -284,6 +284,23 @@ fn write_tail(f: &mut fmt::Formatter<'_>, host: &str, stderr: &[String]) -> fmt:
         }
     }
     Ok(())
+}
+
+/// The `Display` text and the remote source chain: what `fn main() ->
+/// chopsticks::Result<()>` prints on failure should read like the error.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")?;
+        let mut source = std::error::Error::source(self);
+        if source.is_some() {
+            f.write_str("\n\nCaused by:")?;
+        }
+        while let Some(cause) = source {
+            write!(f, "\n    {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
 }
 
 impl std::error::Error for Error {

@@ -58,8 +58,9 @@
 //! # The handle's costs
 //! The name of a `#[remote]` function is a unit struct, not a `fn` item:
 //! where a `fn` value is expected write `*name` (the handle derefs to the
-//! function pointer), and a `let` of the same name cannot shadow it in a
-//! scope where it is visible.
+//! function pointer), and a parameter or `let` of the same name cannot bind
+//! it where it is visible. Keeping remote functions in a module of their own
+//! (`tasks::user`) avoids both.
 //!
 //! # Linking
 //! `#[remote]` functions register themselves with `inventory`. Functions in
@@ -91,7 +92,8 @@ pub(crate) use chopsticks_agent::wire;
 pub mod agent {
     pub use chopsticks_agent::registry::{Registration, Registry, RegistryError};
     pub use chopsticks_agent::{
-        run_if_requested, ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256, ENV_LOG_LEVEL,
+        has_entry_point, run_if_requested, ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256,
+        ENV_LOG_LEVEL,
     };
 }
 
@@ -113,6 +115,10 @@ macro_rules! agent_test {
         fn __chopsticks_agent_entry() {
             $crate::agent::run_if_requested();
         }
+
+        $crate::__private::inventory::submit! {
+            $crate::__private::EntryPoint::new()
+        }
     };
 }
 
@@ -125,5 +131,6 @@ pub mod __private {
         decode_args, encode_return, wire_id, ErrWrap, Fallible, ViaDisplay, ViaError,
     };
     pub use chopsticks_agent::wire::Failure;
+    pub use chopsticks_agent::EntryPoint;
     pub use inventory;
 }

@@ -159,3 +159,21 @@ fn huge_timeouts_mean_no_timeout() {
     t.set_call_timeout(Some(Duration::MAX));
     assert_eq!(t.call(add, (2, 2)).unwrap(), 4);
 }
+
+#[test]
+fn a_program_without_an_entry_point_refuses_before_starting_anything() {
+    // Run directly: its main calls Tunnel::local(), which must refuse
+    // instead of starting a copy that would run that main again.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_no_entry"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(
+        stdout, "doing the main job instead of serving\n",
+        "main ran once"
+    );
+    assert!(stderr.contains("cannot be its own agent"), "{stderr}");
+    assert!(stderr.contains("#[chopsticks::main]"), "{stderr}");
+}

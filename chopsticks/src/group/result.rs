@@ -112,8 +112,7 @@ impl<'a, R> IntoIterator for &'a GroupResult<R> {
 }
 
 /// Some hosts of a group (or calls of a [`Queue`](crate::Queue)) failed:
-/// each with its host and error.
-#[derive(Debug)]
+/// each with its host and error. `Debug` prints the same text as `Display`.
 pub struct GroupError {
     total: usize,
     /// What `total` counts: "hosts" or "calls".
@@ -139,6 +138,12 @@ impl GroupError {
     /// The failures, by value.
     pub fn into_failures(self) -> Vec<(String, Error)> {
         self.failures
+    }
+}
+
+impl fmt::Debug for GroupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

@@ -211,6 +211,7 @@ impl Conn {
 
         // Writes never block: a full pipe is handled by `send`.
         set_nonblocking(&stdin);
+        tail.go_live();
         let conn = Arc::new(Conn {
             host,
             stdin: Mutex::new(Some(stdin)),

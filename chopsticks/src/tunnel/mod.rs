@@ -98,6 +98,8 @@ impl Tunnel {
             program: "the current executable".into(),
             source: Arc::new(source),
         })?;
+        refuse_recursion(LOCALHOST, &exe)?;
+        refuse_without_entry(LOCALHOST)?;
         Tunnel::local_binary(exe)
     }
 
@@ -237,6 +239,22 @@ fn refuse_recursion(host: &str, program: &Path) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// This program is about to start a copy of itself as an agent: without an
+/// entry point the copy would run `main` itself, on the agent's host.
+pub(crate) fn refuse_without_entry(host: &str) -> Result<()> {
+    if crate::agent::has_entry_point() {
+        return Ok(());
+    }
+    Err(Error::Config {
+        host: host.into(),
+        message: "this program cannot be its own agent: its `main` does not start with \
+                  `#[chopsticks::main]` or `chopsticks::agent::run_if_requested()`, so the \
+                  copy started as the agent would run `main` itself; add one (in an \
+                  integration test, `chopsticks::agent_test!();` at the crate root)"
+            .into(),
+    })
 }
 
 /// The controller's `log::max_level()` as a number (0 = off ... 5 = trace):

@@ -10,7 +10,7 @@ use super::bootstrap::remote_command;
 use super::conn::{self, Conn, Failed, Launch};
 use super::greet::{Refusal, Ship};
 use super::image::Image;
-use super::{nonce, refuse_recursion, Tunnel};
+use super::{nonce, refuse_recursion, refuse_without_entry, Tunnel};
 use crate::error::{Error, Result};
 
 /// Names the agent binary to ship to SSH hosts instead of this executable.
@@ -197,6 +197,9 @@ impl TunnelBuilder {
         self.validate()?;
         let program = self.program()?;
         refuse_recursion(&self.host, &program)?;
+        if self.agent_binary_path().is_none() {
+            refuse_without_entry(&self.host)?;
+        }
         let image = Image::of(&program).map_err(|e| Error::Config {
             host: self.host.clone(),
             message: format!("cannot read the agent binary {}: {e}", program.display()),

@@ -16,6 +16,9 @@ const KEEP: usize = 12;
 pub(crate) struct Tail {
     state: Mutex<TailState>,
     closed: Condvar,
+    /// Lines are printed once the agent is up; before that (ssh errors,
+    /// login noise) they only go into the error that reports a failed start.
+    live: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -31,6 +34,11 @@ impl Tail {
             state.lines.pop_front();
         }
         state.lines.push_back(line);
+    }
+
+    /// Prints the lines that come from now on.
+    pub(crate) fn go_live(&self) {
+        self.live.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn finish(&self) {
@@ -82,7 +90,9 @@ pub(crate) fn forward(host: &str, stream: impl Read + Send + 'static) -> io::Res
                 }
                 let line = String::from_utf8_lossy(&buf);
                 let line = line.trim_end_matches(['\n', '\r']);
-                let _ = writeln!(io::stderr().lock(), "{prefix}{line}");
+                if kept.live.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = writeln!(io::stderr().lock(), "{prefix}{line}");
+                }
                 kept.push(line.to_owned());
             }
             kept.finish();
