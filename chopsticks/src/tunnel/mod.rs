@@ -275,9 +275,13 @@ fn nonce() -> String {
     format!("{:016x}", hasher.finish())
 }
 
-#[allow(dead_code)]
-fn _assert_send_sync() {
-    fn check<T: Send + Sync>() {}
-    check::<Tunnel>();
-    check::<Pending<String>>();
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tunnels_and_pending_calls_cross_threads() {
+        fn check<T: Send + Sync>() {}
+        check::<super::Tunnel>();
+        check::<super::Pending<String>>();
+        check::<crate::Group>();
+    }
 }
