@@ -66,19 +66,16 @@ fn remote_sh(alias: &str, script: &str) -> String {
 const WIPE: &str = "rm -rf ~/.cache/chopsticks-* /dev/shm/chopsticks-$(id -u) \
                     /tmp/chopsticks-$(id -u) /var/tmp/chopsticks-$(id -u)";
 
-/// The musl build of the fixture binary (static: runs on any Linux).
-fn musl_fixture() -> PathBuf {
-    let debug_dir = PathBuf::from(env!("CARGO_BIN_EXE_fixture"));
-    let target_dir = debug_dir
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir");
-    let path = target_dir.join("x86_64-unknown-linux-musl/debug/fixture");
+/// The fixture agent that runs on old-glibc hosts (a static musl build, or
+/// one linked against glibc 2.28), which `tests/setup.sh` puts beside the
+/// test hosts' ssh_config.
+fn portable_fixture() -> PathBuf {
+    let path = ssh_config().with_file_name("agents").join("fixture");
     assert!(
         path.exists(),
-        "no musl agent at {}: build it with `rustup target add x86_64-unknown-linux-musl && \
-         cargo build -p chopsticks-tests --bin fixture --target x86_64-unknown-linux-musl` \
-         (the README's test command does)",
+        "no portable agent at {}: run `tests/setup.sh` (the README's test command does); it \
+         builds the fixture for x86_64-unknown-linux-musl (rustup target add) or, failing \
+         that, against glibc 2.28 with cargo-zigbuild",
         path.display()
     );
     path
@@ -290,9 +287,9 @@ fn an_old_glibc_host_gets_the_musl_advice() {
 }
 
 #[test]
-fn a_musl_agent_runs_on_an_old_glibc_host() {
+fn a_portable_agent_runs_on_an_old_glibc_host() {
     let t = builder("cs-deb11")
-        .agent_binary(musl_fixture())
+        .agent_binary(portable_fixture())
         .connect()
         .unwrap();
     assert_eq!(
