@@ -367,3 +367,29 @@ fn a_stale_agent_binary_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn an_upload_prunes_old_agents_but_keeps_the_newest() {
+    let _cache = cache_lock();
+    remote_sh("cs-deb12-deploy", WIPE);
+    // Five older agents of other builds, oldest first.
+    remote_sh(
+        "cs-deb12-deploy",
+        "d=~/.cache/chopsticks-$(id -u); mkdir -p -m 700 $d; for i in 1 2 3 4 5; do \
+         f=$d/$(printf %064d $i); : >$f; chmod 700 $f; touch -d \"$((10 - i)) days ago\" $f; done",
+    );
+    let t = connect("cs-deb12-deploy");
+    assert!(t.uploaded());
+    let (exe, _) = t.call(whoami, ()).unwrap();
+    let ours = exe.rsplit('/').next().unwrap().to_owned();
+    let listing = remote_sh("cs-deb12-deploy", "ls ~/.cache/chopsticks-$(id -u)");
+    let mut kept: Vec<&str> = listing.lines().collect();
+    kept.sort_unstable();
+    let mut expected = vec![
+        "0000000000000000000000000000000000000000000000000000000000000004",
+        "0000000000000000000000000000000000000000000000000000000000000005",
+        ours.as_str(),
+    ];
+    expected.sort_unstable();
+    assert_eq!(kept, expected, "the three newest stay");
+}
