@@ -37,16 +37,15 @@ impl log::Log for Forward {
     fn flush(&self) {}
 }
 
+/// A `log::Level` from its number on the wire (1 = error ... 5 = trace,
+/// as `level as u8` gives); `None` for 0 (off) and unknown numbers.
+pub fn level_from_wire(level: u8) -> Option<log::Level> {
+    log::Level::iter().find(|l| *l as u8 == level)
+}
+
 /// Installs the forwarding logger, unless the program set one already.
 pub fn install(workers: &Arc<Workers>, level: u8) {
-    let filter = match level {
-        1 => log::LevelFilter::Error,
-        2 => log::LevelFilter::Warn,
-        3 => log::LevelFilter::Info,
-        4 => log::LevelFilter::Debug,
-        5 => log::LevelFilter::Trace,
-        _ => log::LevelFilter::Off,
-    };
+    let filter = level_from_wire(level).map_or(log::LevelFilter::Off, |l| l.to_level_filter());
     if log::set_boxed_logger(Box::new(Forward(Arc::clone(workers)))).is_ok() {
         log::set_max_level(filter);
     }

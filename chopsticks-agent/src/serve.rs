@@ -119,20 +119,12 @@ fn serve(nonce: OsString, exe_sha256: String, check: bool, log_level: u8) -> Res
 /// SHA-256 before serving. A corrupt copy removes itself and says so; the
 /// controller then connects again and uploads a good one.
 fn check_own_hash(nonce: &str, expected: &str) -> Result<(), String> {
-    use sha2::{Digest, Sha256};
     use std::io::Write;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find my executable: {e}"))?;
-    let mut file = std::fs::File::open("/proc/self/exe")
+    let (actual, _) = std::fs::File::open("/proc/self/exe")
         .or_else(|_| std::fs::File::open(&exe))
+        .and_then(crate::value::sha256_hex)
         .map_err(|e| format!("cannot read my executable {}: {e}", exe.display()))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)
-        .map_err(|e| format!("cannot read my executable {}: {e}", exe.display()))?;
-    let actual: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
     if actual == expected {
         return Ok(());
     }

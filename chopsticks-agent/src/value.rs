@@ -25,6 +25,23 @@ pub const fn wire_id(path_and_signature: &str) -> u64 {
     fnv1a64(path_and_signature.as_bytes())
 }
 
+/// The lower-case hex SHA-256 of everything `reader` yields, and its length:
+/// how an agent binary is named in the SSH cache and checked there.
+///
+/// # Errors
+/// When reading fails.
+pub fn sha256_hex(mut reader: impl std::io::Read) -> std::io::Result<(String, u64)> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let size = std::io::copy(&mut reader, &mut hasher)?;
+    let hex = hasher.finalize().iter().fold(String::new(), |mut s, b| {
+        use std::fmt::Write;
+        let _ = write!(s, "{b:02x}");
+        s
+    });
+    Ok((hex, size))
+}
+
 /// Decodes a postcard-encoded argument tuple.
 ///
 /// # Errors
@@ -156,6 +173,25 @@ mod tests {
                 chain: vec![]
             }
         );
+    }
+
+    #[test]
+    fn sha256_of_a_stream() {
+        let (hex, size) = sha256_hex(&b"abc"[..]).unwrap();
+        assert_eq!(
+            hex,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(size, 3);
+    }
+
+    #[test]
+    fn log_levels_round_trip_the_wire() {
+        for level in log::Level::iter() {
+            assert_eq!(crate::level_from_wire(level as u8), Some(level));
+        }
+        assert_eq!(crate::level_from_wire(0), None);
+        assert_eq!(crate::level_from_wire(9), None);
     }
 
     #[test]

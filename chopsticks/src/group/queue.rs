@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{Group, GroupError, Member};
+use super::{lock, Group, GroupError, Member};
 use crate::error::{Error, Result};
 use crate::tunnel::Tunnel;
 use crate::RemoteFn;
@@ -298,8 +298,4 @@ impl<R> Queued<R> {
             })
         })
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -3,12 +3,11 @@
 //! made once and only when some host needs an upload.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use sha2::{Digest, Sha256};
+use chopsticks_agent::value::sha256_hex;
 
 /// One executable that can serve as an agent.
 pub(crate) struct Image {
@@ -30,21 +29,10 @@ impl Image {
         if let Some(image) = images.get(path) {
             return Ok(Arc::clone(image));
         }
-        let mut file = std::fs::File::open(path)?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut size = 0u64;
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            size += n as u64;
-        }
+        let (sha256, size) = sha256_hex(std::fs::File::open(path)?)?;
         let image = Arc::new(Image {
             path: path.to_owned(),
-            sha256: hex(&hasher.finalize()),
+            sha256,
             size,
             gzip: OnceLock::new(),
         });
@@ -71,11 +59,4 @@ impl Image {
             })
             .clone()
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }

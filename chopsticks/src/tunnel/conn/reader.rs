@@ -190,13 +190,7 @@ impl Conn {
     /// Hands a record logged on the agent to this program's logger, with
     /// the host in front of the message.
     pub(super) fn relog(&self, level: u8, target: &str, message: &str) {
-        let level = match level {
-            1 => log::Level::Error,
-            2 => log::Level::Warn,
-            3 => log::Level::Info,
-            4 => log::Level::Debug,
-            _ => log::Level::Trace,
-        };
+        let level = chopsticks_agent::level_from_wire(level).unwrap_or(log::Level::Trace);
         // The controller's level may have changed since the agent started.
         let metadata = log::Metadata::builder().level(level).target(target).build();
         if level > log::max_level() || !log::logger().enabled(&metadata) {
