@@ -151,6 +151,36 @@ fn a_stopped_agent_cannot_hold_a_call_or_close_forever() {
     );
 }
 
+/// Many threads waiting on one tunnel pass the reader role among
+/// themselves thousands of times; no hand-over may leave a waiter asleep
+/// with nobody reading (a lost hand-over once hung a waiter forever; this
+/// caught it in three runs out of four).
+#[test]
+fn the_reader_role_is_never_lost_between_waiters() {
+    for round in 0..100 {
+        let t = std::sync::Arc::new(Tunnel::local().unwrap());
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let t = std::sync::Arc::clone(&t);
+                std::thread::spawn(move || {
+                    let pending: Vec<_> = (0..1000)
+                        .map(|i| (i, t.call_async(add, (w * 10_000, i))))
+                        .collect();
+                    for (i, p) in pending {
+                        match p.wait_timeout(Duration::from_secs(30)) {
+                            Ok(sum) => assert_eq!(sum, w * 10_000 + i),
+                            Err(e) => panic!("round {round}, thread {w}, call {i}: {e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+    }
+}
+
 #[test]
 fn huge_timeouts_mean_no_timeout() {
     let t = Tunnel::local().unwrap();

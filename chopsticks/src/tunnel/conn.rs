@@ -3,7 +3,7 @@
 
 mod reader;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{BufReader, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
@@ -88,8 +88,9 @@ struct State {
     closed: Option<(String, Vec<String>)>,
     /// Someone holds the reader role.
     reading: bool,
-    /// Blocking waiters to wake when the reader role is released.
-    sleepers: Vec<Arc<Slot>>,
+    /// Blocking waiters to wake when the reader role is released, oldest
+    /// first (their replies are likely to come first).
+    sleepers: VecDeque<Arc<Slot>>,
     /// Futures waiting for a reply (the background reader serves them).
     futures: usize,
     /// The background reader thread runs.

@@ -19,9 +19,15 @@ pub struct Target {
     pub local: bool,
 }
 
+/// No test waits without a bound: a lost reply fails its test with a
+/// timeout instead of hanging the whole run.
+pub const TEST_CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
 impl Target {
     pub fn connect(&self) -> Tunnel {
-        (self.connect)()
+        let t = (self.connect)();
+        t.set_call_timeout(Some(TEST_CALL_TIMEOUT));
+        t
     }
 }
 

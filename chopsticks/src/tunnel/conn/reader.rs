@@ -65,7 +65,7 @@ impl Conn {
             let took_role = {
                 let mut state = self.state();
                 if state.reading {
-                    state.sleepers.push(Arc::clone(slot));
+                    state.sleepers.push_back(Arc::clone(slot));
                     false
                 } else {
                     state.reading = true;
@@ -85,23 +85,27 @@ impl Conn {
     }
 
     /// Hands the reader role to a sleeping waiter whose reply is still
-    /// missing, or frees it.
+    /// missing, or frees it. Sleepers leave the list one at a time, under
+    /// the lock: a list taken out whole would be empty for a moment, and a
+    /// new holder releasing in that moment would free the role while the
+    /// rest still sleep.
     pub(super) fn release_role(&self) {
         loop {
-            let candidates = std::mem::take(&mut self.state().sleepers);
-            let mut rest = candidates.into_iter();
-            if rest.by_ref().any(|slot| slot.offer_role()) {
+            let candidate = {
                 let mut state = self.state();
-                let newer = std::mem::replace(&mut state.sleepers, rest.collect());
-                state.sleepers.extend(newer);
-                return;
-            }
-            let mut state = self.state();
-            if state.sleepers.is_empty() {
-                state.reading = false;
-                if state.futures > 0 {
-                    self.background.notify_one();
+                match state.sleepers.pop_front() {
+                    Some(slot) => slot,
+                    None => {
+                        state.reading = false;
+                        if state.futures > 0 {
+                            self.background.notify_one();
+                        }
+                        return;
+                    }
                 }
+            };
+            // Refused when its reply is in or its waiter left: drop it.
+            if candidate.offer_role() {
                 return;
             }
         }
