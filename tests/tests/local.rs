@@ -181,6 +181,102 @@ fn the_reader_role_is_never_lost_between_waiters() {
     }
 }
 
+/// Every way of waiting at once on one tunnel: blocking waits, awaited
+/// futures, waits that give up after microseconds, and calls dropped
+/// unwaited. None may take the reader role with it or miss a wake.
+#[test]
+fn waits_futures_timeouts_and_drops_mix_on_one_tunnel() {
+    for round in 0..50 {
+        let t = std::sync::Arc::new(Tunnel::local().unwrap());
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let t = std::sync::Arc::clone(&t);
+                std::thread::spawn(move || {
+                    let pending: Vec<_> = (0..300)
+                        .map(|i| (i, t.call_async(add, (w * 10_000, i))))
+                        .collect();
+                    let fail = |i, e| panic!("round {round}, thread {w}, call {i}: {e}");
+                    let bound = Duration::from_secs(30);
+                    match w % 4 {
+                        0 => {
+                            for (i, p) in pending {
+                                let sum = p.wait_timeout(bound).unwrap_or_else(|e| fail(i, e));
+                                assert_eq!(sum, w * 10_000 + i);
+                            }
+                        }
+                        1 => {
+                            let sums = block_on_strict(async {
+                                let mut sums = Vec::new();
+                                for (i, p) in pending {
+                                    sums.push((i, p.await));
+                                }
+                                sums
+                            });
+                            for (i, sum) in sums {
+                                assert_eq!(sum.unwrap_or_else(|e| fail(i, e)), w * 10_000 + i);
+                            }
+                        }
+                        2 => {
+                            for (i, p) in pending {
+                                let brief = Duration::from_micros((i as u64 * 37) % 200);
+                                match p.wait_timeout(brief) {
+                                    Ok(sum) => assert_eq!(sum, w * 10_000 + i),
+                                    Err(Error::Timeout { .. }) => {}
+                                    Err(e) => {
+                                        fail(i, e);
+                                    }
+                                }
+                            }
+                        }
+                        _ => {
+                            for (i, p) in pending {
+                                if i % 2 == 0 {
+                                    drop(p);
+                                } else {
+                                    let sum = p.wait_timeout(bound).unwrap_or_else(|e| fail(i, e));
+                                    assert_eq!(sum, w * 10_000 + i);
+                                }
+                            }
+                        }
+                    }
+                    // Whatever the others did, the tunnel still answers.
+                    let last = t.call_async(add, (1, w)).wait_timeout(bound);
+                    assert_eq!(last.unwrap_or_else(|e| fail(-1, e)), 1 + w);
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+    }
+}
+
+/// Runs a future on this thread; fails (rather than polling again) when a
+/// wake never comes.
+fn block_on_strict<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        let parked = Instant::now();
+        std::thread::park_timeout(Duration::from_secs(30));
+        assert!(
+            parked.elapsed() < Duration::from_secs(30),
+            "a pending call's future was never woken"
+        );
+    }
+}
+
 #[test]
 fn huge_timeouts_mean_no_timeout() {
     let t = Tunnel::local().unwrap();
