@@ -35,6 +35,8 @@ expect_not() {
 me=$(id -un)
 expect "cs-local logs in as $me" cs-local 'id -un' "^$me\$"
 expect "cs-local runs the controller's command form" cs-local "exec /bin/sh -c 'echo sh-ok'" '^sh-ok$'
+expect "cs-many-7 logs in as $me" cs-many-7 'id -un' "^$me\$"
+expect "cs-many-7 (the fleet port) starts bash without ~/.bashrc" cs-many-7 'echo "shlvl=$SHLVL"' '^shlvl=[12]$'
 out=$(ssh -F "$SSH_CONFIG" cs-refused true </dev/null 2>&1 || true)
 if printf '%s\n' "$out" | grep -q 'Connection refused'; then ok "cs-refused is refused"; else bad "cs-refused is refused" "$out"; fi
 if command -v ss >/dev/null 2>&1; then

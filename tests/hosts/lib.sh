@@ -18,6 +18,9 @@ case $CACHE_DIR in /*) ;; *) CACHE_DIR=$PWD/$CACHE_DIR ;; esac
 
 # Loopback sshd (cs-local) and a loopback port on which nothing listens (cs-refused).
 LOCAL_PORT=${CHOPSTICKS_TESTHOSTS_PORT:-22022}
+# The same sshd for the fleet aliases (cs-many-*), whose login shell skips
+# ~/.bashrc: a group of 200 should not time this machine's rc files 200 times.
+FLEET_PORT=${CHOPSTICKS_TESTHOSTS_FLEET_PORT:-22023}
 REFUSED_PORT=${CHOPSTICKS_TESTHOSTS_REFUSED_PORT:-22021}
 
 # Docker hosts. CHOPSTICKS_TESTHOSTS_DOCKER=0 sets up cs-local/cs-refused only.
