@@ -176,6 +176,27 @@ fn a_refused_port_is_a_connect_error() {
     assert!(start.elapsed() < Duration::from_secs(20));
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
     assert!(err.to_string().contains("Connection refused"), "{err}");
+    assert!(
+        err.to_string().contains("check that sshd runs there"),
+        "{err}"
+    );
+}
+
+/// A name with an empty label fails in the resolver itself, so no DNS
+/// query leaves the machine; ssh reports it as any unknown name.
+#[test]
+fn an_unknown_host_is_a_connect_error() {
+    let start = Instant::now();
+    let err = builder("no-such-host..invalid").connect().unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert_eq!(err.host(), "no-such-host..invalid");
+    let message = err.to_string();
+    assert!(message.contains("Could not resolve hostname"), "{message}");
+    assert!(
+        message.contains("the host name does not resolve"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -208,6 +229,7 @@ fn a_bad_key_is_a_connect_error() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
     assert!(err.to_string().contains("Permission denied"), "{err}");
+    assert!(err.to_string().contains("authorized_keys"), "{err}");
 }
 
 /// A fresh directory for one test's files.
@@ -238,6 +260,7 @@ fn a_host_key_mismatch_is_a_connect_error() {
         err.to_string().contains("Host key verification failed"),
         "{err}"
     );
+    assert!(err.to_string().contains("ssh-keygen -R"), "{err}");
 }
 
 #[test]

@@ -413,7 +413,10 @@ fn explain_ssh(host: &str, failed: Failed) -> Error {
     let ssh_failed = status.is_some_and(|s| s.code() == Some(255));
     if ssh_failed || (status.is_none() && stderr.is_empty() && message.contains("no answer")) {
         let message = if ssh_failed {
-            "ssh could not connect or log in".to_owned()
+            let advice = connect_advice(&stderr)
+                .map(|advice| format!(": {advice}"))
+                .unwrap_or_default();
+            format!("ssh could not connect or log in{advice}")
         } else {
             format!("{message}: ssh did not connect, or the remote shell hangs")
         };
@@ -450,6 +453,31 @@ fn explain_ssh(host: &str, failed: Failed) -> Error {
     }
 }
 
+/// What to do about a failed ssh connection, from what ssh said.
+fn connect_advice(stderr: &[String]) -> Option<&'static str> {
+    let said = |needle: &str| stderr.iter().any(|line| line.contains(needle));
+    Some(if said("Could not resolve hostname") {
+        "the host name does not resolve; check its spelling, DNS, or a HostName \
+         in your ssh config"
+    } else if said("Connection refused") {
+        "nothing listens on that port; check that sshd runs there and the port"
+    } else if said("timed out") || said("No route to host") || said("Network is unreachable") {
+        "the host did not answer; check that it is up and reachable from here \
+         (address, firewall, VPN), or raise the connect timeout"
+    } else if said("REMOTE HOST IDENTIFICATION HAS CHANGED") || said("Offending") {
+        "the host's key differs from the one in known_hosts; if the host was \
+         reinstalled, remove the old key with `ssh-keygen -R <host>` and connect again"
+    } else if said("Host key verification failed") {
+        "the host's key is not in known_hosts and BatchMode cannot ask; connect once \
+         with `ssh <host>` to accept it, or add it to known_hosts"
+    } else if said("Permission denied") {
+        "the host refused the login (BatchMode: no password prompts); check the user \
+         and that one of your keys is in its authorized_keys, or load it into ssh-agent"
+    } else {
+        return None;
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,6 +487,33 @@ mod tests {
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect()
+    }
+
+    #[test]
+    fn connect_errors_say_what_to_do() {
+        let advice = |line: &str| connect_advice(&[line.to_owned()]).unwrap_or("");
+        assert!(
+            advice("ssh: Could not resolve hostname nope: Name or service not known")
+                .contains("does not resolve")
+        );
+        assert!(
+            advice("ssh: connect to host 10.0.0.1 port 22: Connection refused")
+                .contains("sshd runs there")
+        );
+        assert!(
+            advice("ssh: connect to host 10.0.0.1 port 22: Connection timed out")
+                .contains("did not answer")
+        );
+        assert!(
+            advice("@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @")
+                .contains("ssh-keygen -R")
+        );
+        assert!(advice("Host key verification failed.").contains("known_hosts"));
+        assert!(advice("root@troy: Permission denied (publickey).").contains("authorized_keys"));
+        assert_eq!(
+            connect_advice(&["kex_exchange_identification: reset".into()]),
+            None
+        );
     }
 
     #[test]
