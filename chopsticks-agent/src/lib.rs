@@ -19,5 +19,6 @@ pub mod wire;
 pub use logger::{level_from_wire, ENV_LOG_LEVEL};
 pub use registry::{Registration, Registry, RegistryError};
 pub use serve::{
-    has_entry_point, run_if_requested, EntryPoint, ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256,
+    has_entry_point, panic_message, run_if_requested, EntryPoint, ENV_AGENT, ENV_AGENT_CHECK,
+    ENV_AGENT_SHA256,
 };

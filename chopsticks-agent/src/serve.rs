@@ -150,8 +150,7 @@ pub(crate) fn dispatch(registry: &Registry, fn_id: u64, args: &[u8]) -> Result<S
     match outcome {
         Ok(result) => result,
         Err(payload) => {
-            let (message, location) =
-                captured.unwrap_or_else(|| (payload_message(&*payload), None));
+            let (message, location) = captured.unwrap_or_else(|| (panic_message(&*payload), None));
             Err(Failure::Panic { message, location })
         }
     }
@@ -172,7 +171,7 @@ fn install_panic_hook() {
         let captured = IN_CALL.with(|c| match &mut *c.borrow_mut() {
             Some(slot) => {
                 let location = info.location().map(|l| l.to_string());
-                *slot = Some((payload_message(info.payload()), location));
+                *slot = Some((panic_message(info.payload()), location));
                 true
             }
             None => false,
@@ -183,12 +182,13 @@ fn install_panic_hook() {
     }));
 }
 
-fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
+/// The message of a panic payload (`panic!`'s text), for reports.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {
         s.clone()
     } else {
-        "Box<dyn Any>".to_owned()
+        "(a panic without a message)".to_owned()
     }
 }

@@ -139,6 +139,17 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// Something on this side, not on the host, kept a result from being
+    /// made: a queued call whose queue never ran, a callback or group job
+    /// that panicked in this program, a finished call polled again.
+    Controller {
+        /// The host the work was for.
+        host: String,
+        /// The function's path, when a call was concerned.
+        function: Option<&'static str>,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl Error {
@@ -157,7 +168,8 @@ impl Error {
             | Error::Panic { host, .. }
             | Error::Timeout { host, .. }
             | Error::Disconnected { host, .. }
-            | Error::Protocol { host, .. } => host,
+            | Error::Protocol { host, .. }
+            | Error::Controller { host, .. } => host,
         }
     }
 
@@ -170,7 +182,7 @@ impl Error {
             | Error::Remote { function, .. }
             | Error::Panic { function, .. }
             | Error::Timeout { function, .. } => Some(function),
-            Error::Disconnected { function, .. } => *function,
+            Error::Disconnected { function, .. } | Error::Controller { function, .. } => *function,
             Error::Spawn { .. }
             | Error::Config { .. }
             | Error::Connect { .. }
@@ -272,6 +284,16 @@ impl fmt::Display for Error {
             Error::Protocol { host, message } => {
                 write!(f, "{host}: protocol error: {message}")
             }
+            Error::Controller {
+                host,
+                function: Some(function),
+                message,
+            } => write!(f, "{host}: `{function}`: {message}"),
+            Error::Controller {
+                host,
+                function: None,
+                message,
+            } => write!(f, "{host}: {message}"),
         }
     }
 }

@@ -186,6 +186,43 @@ fn a_queue_keeps_each_hosts_order_while_hosts_run_independently() {
 }
 
 #[test]
+fn a_panicking_callback_fails_its_call_and_the_queue_goes_on() {
+    let t = Tunnel::local().unwrap();
+    let mut queue = Queue::new();
+    let first = queue.call(&t, add, (1, 2));
+    first.then(|_| panic!("callback boom"));
+    let seen: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    first.then(move |sum| log.lock().unwrap().push(*sum.as_ref().unwrap()));
+    let second = queue.call(&t, add, (3, 4));
+    let err = queue.run().unwrap_err();
+    // The call itself succeeded; its other callback and the next call ran.
+    assert_eq!(first.result().unwrap(), 3);
+    assert_eq!(*seen.lock().unwrap(), [3]);
+    assert_eq!(second.result().unwrap(), 7);
+    assert_eq!(err.failures().len(), 1);
+    let (host, error) = &err.failures()[0];
+    assert_eq!(host, "localhost");
+    assert!(matches!(error, Error::Controller { .. }), "{error:?}");
+    assert_eq!(error.function(), Some("chopsticks_tests::add"));
+    assert!(error.to_string().contains("callback boom"), "{error}");
+}
+
+#[test]
+fn a_queue_dropped_before_running_says_so() {
+    let t = Tunnel::local().unwrap();
+    let mut queue = Queue::new();
+    let never = queue.call(&t, add, (1, 2));
+    drop(queue);
+    let error = never.result().unwrap_err();
+    assert!(matches!(error, Error::Controller { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "localhost: `chopsticks_tests::add`: queued, but the queue was dropped before `run`"
+    );
+}
+
+#[test]
 fn a_queue_runs_on_group_hosts_and_reports_unreachable_ones() {
     let g = group(["cs-deb12", "cs-refused", "cs-busybox"]);
     let mut queue = Queue::new();

@@ -196,9 +196,10 @@ impl Group {
         // ... then collect, each host on its own thread against its own
         // deadline: a slow host must not keep another's output unread.
         let results = self.fan_out_quiet(COLLECTORS, |i, m| {
-            let sent = lock(&sent[i]).take().ok_or_else(|| Error::Protocol {
+            let sent = lock(&sent[i]).take().ok_or_else(|| Error::Controller {
                 host: m.name.clone(),
-                message: "a host's call was collected twice".into(),
+                function: Some(F::NAME),
+                message: "the call's result was collected twice".into(),
             })?;
             let result = sent.and_then(|(pending, at, tunnel)| {
                 let result = match self.call_timeout {
@@ -288,15 +289,13 @@ impl Group {
                     let result =
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(i, member)))
                             .unwrap_or_else(|panic| {
-                                let message = panic
-                                    .downcast_ref::<&str>()
-                                    .map(|s| (*s).to_owned())
-                                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                                    .unwrap_or_default();
-                                Err(Error::Protocol {
+                                let message = chopsticks_agent::panic_message(&*panic);
+                                Err(Error::Controller {
                                     host: member.name.clone(),
+                                    function: None,
                                     message: format!(
-                                        "panicked while working for this host: {message}"
+                                        "this program panicked while working for this host: \
+                                         {message}"
                                     ),
                                 })
                             });
@@ -310,8 +309,9 @@ impl Group {
             .zip(&self.members)
             .map(|(result, m)| {
                 result.unwrap_or_else(|| {
-                    Err(Error::Protocol {
+                    Err(Error::Controller {
                         host: m.name.clone(),
+                        function: None,
                         message: "no thread worked for this host".into(),
                     })
                 })

@@ -1,5 +1,6 @@
 //! `Queue`: per-host FIFO queues of calls; hosts proceed independently.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{lock, Group, GroupError, Member};
@@ -135,13 +136,14 @@ impl<'a> Queue<'a> {
     ) -> Queued<F::Output> {
         let queued = Queued::new(name.clone(), F::NAME);
         let state = Arc::clone(&queued.state);
+        let host = name.clone();
         let job: Job<'a> = Box::new(move |tunnel| {
             let result = match tunnel {
                 Ok(tunnel) => tunnel.call(f, args),
                 // Each queued call of an unreachable host fails with why.
                 Err(e) => Err(e.clone()),
             };
-            let report = result.as_ref().err().cloned();
+            let mut report = result.as_ref().err().cloned();
             let callbacks = {
                 let mut state = lock(&state);
                 state.result = Some(result);
@@ -150,7 +152,19 @@ impl<'a> Queue<'a> {
             let state = lock(&state);
             if let Some(result) = &state.result {
                 for callback in callbacks {
-                    callback(result);
+                    // A panicking callback is this call's failure; the
+                    // host's queue and the other callbacks go on.
+                    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| callback(result)));
+                    if let (Err(panic), None) = (ran, &report) {
+                        report = Some(Error::Controller {
+                            host: host.clone(),
+                            function: Some(F::NAME),
+                            message: format!(
+                                "a `then` callback panicked: {}",
+                                chopsticks_agent::panic_message(&*panic)
+                            ),
+                        });
+                    }
                 }
             }
             report
@@ -275,7 +289,9 @@ impl<R> Queued<R> {
     }
 
     /// Runs `callback` with the result as soon as the call finishes (on the
-    /// thread that runs the host's queue, before its next call starts).
+    /// thread that runs the host's queue, before its next call starts). A
+    /// callback that panics does not stop the queue: [`Queue::run`] reports
+    /// it as this call's failure ([`Error::Controller`]).
     pub fn then(&self, callback: impl FnOnce(&Result<R>) + Send + 'static) -> &Self {
         let mut state = lock(&self.state);
         match &state.result {
@@ -288,13 +304,14 @@ impl<R> Queued<R> {
     /// The call's result, once the queue has run.
     ///
     /// # Errors
-    /// The call's own error, or [`Error::Protocol`] if the queue has not run
-    /// the call (it was dropped before [`Queue::run`]).
+    /// The call's own error, or [`Error::Controller`] if the queue has not
+    /// run the call (it was dropped before [`Queue::run`]).
     pub fn result(self) -> Result<R> {
         lock(&self.state).result.take().unwrap_or_else(|| {
-            Err(Error::Protocol {
+            Err(Error::Controller {
                 host: self.host.clone(),
-                message: format!("`{}` was queued but the queue never ran it", self.function),
+                function: Some(self.function),
+                message: "queued, but the queue was dropped before `run`".into(),
             })
         })
     }

@@ -258,9 +258,10 @@ impl<T: DeserializeOwned> Pending<T> {
 }
 
 fn take_error(error: &mut Option<Error>, host: &str) -> Error {
-    error.take().unwrap_or_else(|| Error::Protocol {
+    error.take().unwrap_or_else(|| Error::Controller {
         host: host.to_owned(),
-        message: "a failed call was polled after it completed".into(),
+        function: None,
+        message: "a call was polled again after it completed".into(),
     })
 }
 
