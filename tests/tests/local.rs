@@ -5,7 +5,7 @@ mod suite;
 
 use std::time::{Duration, Instant};
 
-use chopsticks::{Error, Tunnel};
+use chopsticks::{Error, Pending, Tunnel};
 use chopsticks_tests::*;
 
 chopsticks::agent_test!();
@@ -157,28 +157,12 @@ fn a_stopped_agent_cannot_hold_a_call_or_close_forever() {
 /// caught it in three runs out of four).
 #[test]
 fn the_reader_role_is_never_lost_between_waiters() {
-    for round in 0..100 {
-        let t = std::sync::Arc::new(Tunnel::local().unwrap());
-        let workers: Vec<_> = (0..8)
-            .map(|w| {
-                let t = std::sync::Arc::clone(&t);
-                std::thread::spawn(move || {
-                    let pending: Vec<_> = (0..1000)
-                        .map(|i| (i, t.call_async(add, (w * 10_000, i))))
-                        .collect();
-                    for (i, p) in pending {
-                        match p.wait_timeout(Duration::from_secs(30)) {
-                            Ok(sum) => assert_eq!(sum, w * 10_000 + i),
-                            Err(e) => panic!("round {round}, thread {w}, call {i}: {e}"),
-                        }
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join().unwrap();
+    on_eight_threads(100, 1000, |_, w, pending, fail| {
+        for (i, p) in pending {
+            let sum = p.wait_timeout(Duration::from_secs(30));
+            assert_eq!(sum.unwrap_or_else(|e| fail(i, e)), w * 10_000 + i);
         }
-    }
+    });
 }
 
 /// Every way of waiting at once on one tunnel: blocking waits, awaited
@@ -186,62 +170,81 @@ fn the_reader_role_is_never_lost_between_waiters() {
 /// unwaited. None may take the reader role with it or miss a wake.
 #[test]
 fn waits_futures_timeouts_and_drops_mix_on_one_tunnel() {
-    for round in 0..50 {
+    on_eight_threads(50, 300, |t, w, pending, fail| {
+        let bound = Duration::from_secs(30);
+        match w % 4 {
+            0 => {
+                for (i, p) in pending {
+                    assert_eq!(
+                        p.wait_timeout(bound).unwrap_or_else(|e| fail(i, e)),
+                        w * 10_000 + i
+                    );
+                }
+            }
+            1 => {
+                let results = block_on_strict(async {
+                    let mut results = Vec::new();
+                    for (i, p) in pending {
+                        results.push((i, p.await));
+                    }
+                    results
+                });
+                for (i, sum) in results {
+                    assert_eq!(sum.unwrap_or_else(|e| fail(i, e)), w * 10_000 + i);
+                }
+            }
+            2 => {
+                for (i, p) in pending {
+                    let brief = Duration::from_micros((i as u64 * 37) % 200);
+                    match p.wait_timeout(brief) {
+                        Ok(sum) => assert_eq!(sum, w * 10_000 + i),
+                        Err(Error::Timeout { .. }) => {}
+                        Err(e) => {
+                            fail(i, e);
+                        }
+                    }
+                }
+            }
+            _ => {
+                for (i, p) in pending {
+                    if i % 2 == 0 {
+                        drop(p);
+                    } else {
+                        assert_eq!(
+                            p.wait_timeout(bound).unwrap_or_else(|e| fail(i, e)),
+                            w * 10_000 + i
+                        );
+                    }
+                }
+            }
+        }
+        // Whatever the others did, the tunnel still answers.
+        let last = t.call_async(add, (1, w)).wait_timeout(bound);
+        assert_eq!(last.unwrap_or_else(|e| fail(-1, e)), 1 + w);
+    });
+}
+
+/// One thread's work in [`on_eight_threads`].
+type ThreadBody = fn(&Tunnel, i64, Vec<(i64, Pending<i64>)>, &dyn Fn(i64, Error) -> i64);
+
+/// `rounds` times: a fresh local tunnel, 8 threads that each send `calls`
+/// calls `add(w * 10_000, i)` without waiting and hand them to `body` with
+/// the tunnel, the thread number and a `fail(i, error)` that panics with
+/// round, thread and call.
+fn on_eight_threads(rounds: usize, calls: i64, body: ThreadBody) {
+    for round in 0..rounds {
         let t = std::sync::Arc::new(Tunnel::local().unwrap());
         let workers: Vec<_> = (0..8)
             .map(|w| {
                 let t = std::sync::Arc::clone(&t);
                 std::thread::spawn(move || {
-                    let pending: Vec<_> = (0..300)
+                    let pending = (0..calls)
                         .map(|i| (i, t.call_async(add, (w * 10_000, i))))
                         .collect();
-                    let fail = |i, e| panic!("round {round}, thread {w}, call {i}: {e}");
-                    let bound = Duration::from_secs(30);
-                    match w % 4 {
-                        0 => {
-                            for (i, p) in pending {
-                                let sum = p.wait_timeout(bound).unwrap_or_else(|e| fail(i, e));
-                                assert_eq!(sum, w * 10_000 + i);
-                            }
-                        }
-                        1 => {
-                            let sums = block_on_strict(async {
-                                let mut sums = Vec::new();
-                                for (i, p) in pending {
-                                    sums.push((i, p.await));
-                                }
-                                sums
-                            });
-                            for (i, sum) in sums {
-                                assert_eq!(sum.unwrap_or_else(|e| fail(i, e)), w * 10_000 + i);
-                            }
-                        }
-                        2 => {
-                            for (i, p) in pending {
-                                let brief = Duration::from_micros((i as u64 * 37) % 200);
-                                match p.wait_timeout(brief) {
-                                    Ok(sum) => assert_eq!(sum, w * 10_000 + i),
-                                    Err(Error::Timeout { .. }) => {}
-                                    Err(e) => {
-                                        fail(i, e);
-                                    }
-                                }
-                            }
-                        }
-                        _ => {
-                            for (i, p) in pending {
-                                if i % 2 == 0 {
-                                    drop(p);
-                                } else {
-                                    let sum = p.wait_timeout(bound).unwrap_or_else(|e| fail(i, e));
-                                    assert_eq!(sum, w * 10_000 + i);
-                                }
-                            }
-                        }
-                    }
-                    // Whatever the others did, the tunnel still answers.
-                    let last = t.call_async(add, (1, w)).wait_timeout(bound);
-                    assert_eq!(last.unwrap_or_else(|e| fail(-1, e)), 1 + w);
+                    let fail = |i: i64, e: Error| -> i64 {
+                        panic!("round {round}, thread {w}, call {i}: {e}")
+                    };
+                    body(&t, w, pending, &fail);
                 })
             })
             .collect();
