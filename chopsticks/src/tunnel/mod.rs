@@ -2,6 +2,7 @@
 
 mod bootstrap;
 mod conn;
+mod deadlines;
 mod greet;
 mod image;
 mod pending;

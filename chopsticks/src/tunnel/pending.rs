@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use super::conn::Conn;
+use super::deadlines;
 use crate::error::{Error, RemoteError, Result};
 use crate::wire::Failure;
 
@@ -20,6 +21,8 @@ pub(crate) enum Lost {
     Failed(Failure),
     /// The connection ended.
     Closed { reason: String, stderr: Vec<String> },
+    /// An awaited call's deadline passed; the timeout it had.
+    TimedOut(Duration),
 }
 
 pub(crate) type Outcome = std::result::Result<String, Lost>;
@@ -266,9 +269,11 @@ fn take_error(error: &mut Option<Error>, host: &str) -> Error {
 }
 
 /// Awaiting needs no particular runtime: a thread of the tunnel reads the
-/// reply and wakes the task. An awaited call has no time bound of its own
-/// (the tunnel's call timeout applies to [`Pending::wait`]); race it against
-/// your runtime's timer for one.
+/// reply and wakes the task. The tunnel's call timeout bounds an awaited
+/// call as it bounds [`Pending::wait`] (counted from the send, read at the
+/// first poll): one thread for the whole process fails it with
+/// [`Error::Timeout`] when its time is up. Without a call timeout, race it
+/// against your runtime's timer for a bound of your own.
 impl<T: DeserializeOwned> Future for Pending<T> {
     type Output = Result<T>;
 
@@ -278,8 +283,9 @@ impl<T: DeserializeOwned> Future for Pending<T> {
             Inner::InFlight {
                 conn,
                 slot,
+                req,
                 function,
-                ..
+                sent,
             } => {
                 let mut state = slot.lock();
                 match state.outcome.take() {
@@ -295,10 +301,19 @@ impl<T: DeserializeOwned> Future for Pending<T> {
                         if state.future {
                             return Poll::Pending;
                         }
+                        // The tunnel's call timeout bounds an awaited call
+                        // as it bounds `wait`, counted from the send.
+                        let deadline = conn
+                            .call_timeout()
+                            .and_then(|after| Some((sent.checked_add(after)?, after)));
+                        let watched = match deadline {
+                            Some((at, after)) => deadlines::watch(conn, *req, at, after),
+                            None => Ok(()),
+                        };
                         // Counted under the slot's lock, so that `complete`
                         // sees it.
                         state.future = true;
-                        match conn.future_waiting() {
+                        match watched.and_then(|()| conn.future_waiting()) {
                             Ok(()) => return Poll::Pending,
                             Err(reason) => {
                                 state.future = false;
@@ -349,6 +364,11 @@ fn decode<T: DeserializeOwned>(host: &str, function: &'static str, outcome: Outc
             host,
             function,
             message: format!("the result does not fit the return type: {e}"),
+        }),
+        Err(Lost::TimedOut(after)) => Err(Error::Timeout {
+            host,
+            function,
+            after,
         }),
         Err(Lost::Closed { reason, stderr }) => Err(Error::Disconnected {
             host,

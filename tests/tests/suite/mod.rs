@@ -49,6 +49,7 @@ macro_rules! suite_tests {
             slow_calls_overlap_and_do_not_block_fast_ones,
             wait_timeout_leaves_the_tunnel_usable,
             pending_is_a_future,
+            awaited_calls_obey_the_call_timeout,
             results_json_cannot_express_are_errors,
             a_killed_agent_fails_waiting_calls_at_once,
             an_exiting_agent_reports_status_and_last_stderr,
@@ -337,8 +338,9 @@ pub fn pending_is_a_future(target: &Target) {
     assert_eq!((a.unwrap(), b.unwrap()), (50, 42));
 }
 
-/// A minimal executor: the future must work without any runtime.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
+/// A minimal executor: the future must work without any runtime. It fails
+/// (rather than polling again) when a wake never comes.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     use std::task::{Context, Poll, Wake, Waker};
     struct Unpark(thread::Thread);
     impl Wake for Unpark {
@@ -350,11 +352,40 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
     let mut cx = Context::from_waker(&waker);
     let mut future = std::pin::pin!(future);
     loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(out) => return out,
-            Poll::Pending => thread::park_timeout(Duration::from_secs(1)),
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
         }
+        let parked = Instant::now();
+        thread::park_timeout(Duration::from_secs(30));
+        assert!(
+            parked.elapsed() < Duration::from_secs(30),
+            "a pending call's future was never woken"
+        );
     }
+}
+
+pub fn awaited_calls_obey_the_call_timeout(target: &Target) {
+    let t = target.connect();
+    t.set_call_timeout(Some(Duration::from_millis(300)));
+    let start = Instant::now();
+    let slow = t.call_async(sleep_ms, (5_000,));
+    let fast = t.call_async(add, (1, 2));
+    let (slow, fast) = block_on(async { (slow.await, fast.await) });
+    let err = slow.unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert_eq!(err.host(), target.host);
+    assert_eq!(err.function(), Some("chopsticks_tests::sleep_ms"));
+    assert!(err.to_string().contains("timed out after 300ms"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(fast.unwrap(), 3);
+    // The tunnel stays usable; without a timeout an awaited call waits.
+    t.set_call_timeout(None);
+    let waited = t.call_async(sleep_ms, (500,));
+    assert_eq!(block_on(waited).unwrap(), 500);
 }
 
 pub fn results_json_cannot_express_are_errors(target: &Target) {

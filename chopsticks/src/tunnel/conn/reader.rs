@@ -209,6 +209,11 @@ impl Conn {
         );
     }
 
+    /// Fails call `req`, if it still waits, with a timeout of `after`.
+    pub(crate) fn expire(&self, req: u64, after: std::time::Duration) {
+        self.deliver(req, Err(Lost::TimedOut(after)));
+    }
+
     pub(super) fn deliver(&self, req: u64, outcome: Outcome) {
         let slot = self.state().waiting.remove(&req);
         if let Some(slot) = slot {
