@@ -151,6 +151,26 @@ fn set_algebra_and_filter() {
 }
 
 #[test]
+fn unreachable_hosts_can_be_dropped_for_the_rest_of_a_run() {
+    let g = group(["cs-deb12", "cs-refused", "cs-busybox"]);
+    let connected = g.connect();
+    assert_eq!(connected.failures().count(), 1);
+    let live = g.without_failures(&connected);
+    assert_eq!(live.hosts().collect::<Vec<_>>(), ["cs-deb12", "cs-busybox"]);
+    let sums = live.call(add, (2, 3));
+    assert!(sums.is_ok(), "{:?}", sums.failures().next());
+    // The live group uses the connections the first one made.
+    let before = g.tunnels();
+    let after = live.tunnels();
+    for host in ["cs-deb12", "cs-busybox"] {
+        let (a, b) = (before.get(host).unwrap(), after.get(host).unwrap());
+        assert!(Arc::ptr_eq(a.as_ref().unwrap(), b.as_ref().unwrap()));
+    }
+    // Failures of a call drop hosts too; a group without failures is whole.
+    assert_eq!(g.without_failures(&sums).len(), 3);
+}
+
+#[test]
 fn a_queue_keeps_each_hosts_order_while_hosts_run_independently() {
     let slow = Tunnel::local().unwrap();
     let fast = Tunnel::local().unwrap();

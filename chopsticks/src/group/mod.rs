@@ -240,6 +240,25 @@ impl Group {
         self.retain(|m| keep.contains(m.name.as_str()))
     }
 
+    /// This group without the hosts that failed in `results` (of a
+    /// [`connect`](Group::connect), [`call`](Group::call) ... on it or on a
+    /// group sharing its hosts), sharing its connections. A host that could
+    /// not be connected is otherwise tried again by every call, each try
+    /// bounded by the connect timeout; this drops it for the rest of a run:
+    ///
+    /// ```no_run
+    /// # let web = chopsticks::Group::new(["web1", "web2"]);
+    /// let connected = web.connect();
+    /// for (_host, error) in connected.failures() {
+    ///     eprintln!("skipped: {error}");
+    /// }
+    /// let web = web.without_failures(&connected);
+    /// ```
+    pub fn without_failures<T>(&self, results: &GroupResult<T>) -> Group {
+        let failed: HashSet<&str> = results.failures().map(|(host, _)| host).collect();
+        self.retain(|m| !failed.contains(m.name.as_str()))
+    }
+
     fn retain(&self, keep: impl Fn(&Member) -> bool) -> Group {
         Group {
             members: self.members.iter().filter(|m| keep(m)).cloned().collect(),
