@@ -256,6 +256,46 @@ fn on_eight_threads(rounds: usize, calls: i64, body: ThreadBody) {
     }
 }
 
+/// A waker is the executor's code, run by the thread that delivers a reply
+/// (holding the reader role) or by the deadline timer. One that panics
+/// must not stop either: later calls are still read and still timed.
+#[test]
+fn a_panicking_waker_stops_neither_reading_nor_timing() {
+    use std::future::Future;
+    use std::task::{Context, Wake, Waker};
+    struct Panics;
+    impl Wake for Panics {
+        fn wake(self: std::sync::Arc<Self>) {
+            panic!("this waker panics");
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(Panics));
+    let mut cx = Context::from_waker(&waker);
+    let t = Tunnel::local().unwrap();
+    // Its reply is delivered, with the role held, to the panicking waker.
+    let mut answered = t.call_async(add, (1, 2));
+    assert!(std::pin::Pin::new(&mut answered).poll(&mut cx).is_pending());
+    // Its deadline passes, and the timer wakes the panicking waker.
+    t.set_call_timeout(Some(Duration::from_millis(100)));
+    let mut expired = t.call_async(sleep_ms, (2_000,));
+    assert!(std::pin::Pin::new(&mut expired).poll(&mut cx).is_pending());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(answered.wait_timeout(Duration::from_secs(10)).unwrap(), 3);
+    let err = expired.wait_timeout(Duration::from_secs(10)).unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    // Someone still reads replies, and the timer still times awaited calls.
+    t.set_call_timeout(None);
+    assert_eq!(
+        t.call_async(add, (2, 2))
+            .wait_timeout(Duration::from_secs(10))
+            .unwrap(),
+        4
+    );
+    t.set_call_timeout(Some(Duration::from_millis(100)));
+    let slow = suite::block_on(t.call_async(sleep_ms, (2_000,)));
+    assert!(matches!(slow, Err(Error::Timeout { .. })), "{slow:?}");
+}
+
 #[test]
 fn huge_timeouts_mean_no_timeout() {
     let t = Tunnel::local().unwrap();

@@ -71,7 +71,11 @@ impl Slot {
         };
         self.wake.notify_all();
         if let Some(waker) = waker {
-            waker.wake();
+            // The waker is the executor's code, run by whoever delivers: a
+            // reader holding the connection's reader role, or the deadline
+            // timer. Its panic must not take them down (nobody would read,
+            // or time, again); the panic hook has reported it.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
         }
         future
     }
@@ -272,8 +276,10 @@ fn take_error(error: &mut Option<Error>, host: &str) -> Error {
 /// reply and wakes the task. The tunnel's call timeout bounds an awaited
 /// call as it bounds [`Pending::wait`] (counted from the send, read at the
 /// first poll): one thread for the whole process fails it with
-/// [`Error::Timeout`] when its time is up. Without a call timeout, race it
-/// against your runtime's timer for a bound of your own.
+/// [`Error::Timeout`] when its time is up. That deadline, once a poll has
+/// set it, also holds for a later [`wait`](Pending::wait) of the same call.
+/// Without a call timeout, race it against your runtime's timer for a
+/// bound of your own.
 impl<T: DeserializeOwned> Future for Pending<T> {
     type Output = Result<T>;
 
@@ -307,7 +313,7 @@ impl<T: DeserializeOwned> Future for Pending<T> {
                             .call_timeout()
                             .and_then(|after| Some((sent.checked_add(after)?, after)));
                         let watched = match deadline {
-                            Some((at, after)) => deadlines::watch(conn, *req, at, after),
+                            Some((at, after)) => deadlines::watch(conn, slot, *req, at, after),
                             None => Ok(()),
                         };
                         // Counted under the slot's lock, so that `complete`

@@ -79,6 +79,8 @@ impl Conn {
                 self.release_role();
             }
             if deadline.is_some_and(|at| Instant::now() >= at) {
+                // Leave no entry behind while another waiter reads on.
+                self.state().sleepers.retain(|s| !Arc::ptr_eq(s, slot));
                 return slot.is_done();
             }
         }
@@ -200,13 +202,17 @@ impl Conn {
         if level > log::max_level() || !log::logger().enabled(&metadata) {
             return;
         }
-        log::logger().log(
-            &log::Record::builder()
-                .level(level)
-                .target(target)
-                .args(format_args!("[{}] {message}", self.host))
-                .build(),
-        );
+        // The logger is this program's code, run while holding the reader
+        // role: its panic must not leave the role held forever.
+        let _ = std::panic::catch_unwind(|| {
+            log::logger().log(
+                &log::Record::builder()
+                    .level(level)
+                    .target(target)
+                    .args(format_args!("[{}] {message}", self.host))
+                    .build(),
+            );
+        });
     }
 
     /// Fails call `req`, if it still waits, with a timeout of `after`.
