@@ -147,24 +147,31 @@ impl Timer {
     }
 }
 
+/// The timer, started on first use. A failed start is not remembered: the
+/// next awaited call tries again.
 fn timer() -> Result<&'static Timer, String> {
-    static TIMER: OnceLock<Result<Arc<Timer>, String>> = OnceLock::new();
-    let timer = TIMER.get_or_init(|| {
-        let timer = Arc::new(Timer {
-            heap: Mutex::new(Heap {
-                due: BinaryHeap::new(),
-                sweep_at: SWEEP_MIN,
-            }),
-            wake: Condvar::new(),
-        });
-        let runs = Arc::clone(&timer);
-        thread::Builder::new()
-            .name("chopsticks-deadlines".into())
-            .spawn(move || runs.run())
-            .map(|_| timer)
-            .map_err(|e| format!("cannot start the thread that times awaited calls: {e}"))
+    static TIMER: OnceLock<Arc<Timer>> = OnceLock::new();
+    static STARTING: Mutex<()> = Mutex::new(());
+    if let Some(timer) = TIMER.get() {
+        return Ok(timer);
+    }
+    let _one_at_a_time = STARTING.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(timer) = TIMER.get() {
+        return Ok(timer);
+    }
+    let timer = Arc::new(Timer {
+        heap: Mutex::new(Heap {
+            due: BinaryHeap::new(),
+            sweep_at: SWEEP_MIN,
+        }),
+        wake: Condvar::new(),
     });
-    timer.as_deref().map_err(Clone::clone)
+    let runs = Arc::clone(&timer);
+    thread::Builder::new()
+        .name("chopsticks-deadlines".into())
+        .spawn(move || runs.run())
+        .map_err(|e| format!("cannot start the thread that times awaited calls: {e}"))?;
+    Ok(TIMER.get_or_init(|| timer))
 }
 
 #[cfg(test)]
