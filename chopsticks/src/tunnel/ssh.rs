@@ -508,6 +508,7 @@ mod tests {
             advice("@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @")
                 .contains("ssh-keygen -R")
         );
+        assert!(advice("Offending ED25519 key in /root/.ssh/known_hosts:1").contains("-R"));
         assert!(advice("Host key verification failed.").contains("known_hosts"));
         assert!(advice("root@troy: Permission denied (publickey).").contains("authorized_keys"));
         assert_eq!(
