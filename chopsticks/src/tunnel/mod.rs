@@ -101,7 +101,7 @@ impl Tunnel {
         })?;
         refuse_recursion(LOCALHOST, &exe)?;
         refuse_without_entry(LOCALHOST)?;
-        Tunnel::local_binary(exe)
+        Tunnel::start_local(&exe)
     }
 
     /// Starts the given executable as a local agent, e.g. a fixture binary
@@ -112,6 +112,11 @@ impl Tunnel {
     pub fn local_binary(program: impl AsRef<Path>) -> Result<Tunnel> {
         let program = program.as_ref();
         refuse_recursion(LOCALHOST, program)?;
+        Tunnel::start_local(program)
+    }
+
+    /// Starts `program` as a local agent, its checks done.
+    fn start_local(program: &Path) -> Result<Tunnel> {
         let nonce = nonce();
         let mut command = Command::new(program);
         command
