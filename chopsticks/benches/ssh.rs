@@ -5,7 +5,9 @@
 //! - connect: `ssh host true` vs connect + first call with the agent cached
 //!   (warm) vs with an empty cache (cold: upload included);
 //! - round trip: a 16-byte echo through `ssh host cat` vs a sequential call
-//!   over an open tunnel.
+//!   over an open tunnel;
+//! - bursts: N calls issued with `call_async` from one thread, then waited
+//!   for in order, vs 16-byte messages streamed through `ssh host cat`.
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -91,6 +93,61 @@ fn call_round_trip(host: &str, n: u64) -> Duration {
     start.elapsed() / n as u32
 }
 
+/// Messages per second through `ssh host cat`: `n` 16-byte messages written
+/// by one thread while another reads them back.
+fn echo_stream(host: &str, n: usize) -> f64 {
+    let mut child = ssh(host)
+        .arg("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ssh cat");
+    let mut input = child.stdin.take().expect("stdin");
+    let mut output = child.stdout.take().expect("stdout");
+    let start = Instant::now();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![7u8; 16 * 1024];
+        let mut left = n * 16;
+        while left > 0 {
+            let k = left.min(chunk.len());
+            input.write_all(&chunk[..k]).unwrap();
+            left -= k;
+        }
+    });
+    let mut buf = vec![0u8; n * 16];
+    output.read_exact(&mut buf).unwrap();
+    let took = start.elapsed();
+    writer.join().unwrap();
+    let _ = child.wait();
+    n as f64 / took.as_secs_f64()
+}
+
+/// Calls per second when `n` calls are issued with `call_async` from one
+/// thread and then waited for in order.
+fn burst(t: &Tunnel, n: u64) -> f64 {
+    let start = Instant::now();
+    let pending: Vec<_> = (0..n).map(|i| t.call_async(add, (i, 1))).collect();
+    for (i, p) in pending.into_iter().enumerate() {
+        assert_eq!(p.wait().unwrap(), i as u64 + 1);
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn bursts(host: &str) {
+    let t = Tunnel::builder(host)
+        .ssh_config(ssh_config())
+        .connect()
+        .expect("connect");
+    println!(
+        "ssh cat stream:               {:>10.0} msg/s",
+        echo_stream(host, 1_000_000)
+    );
+    for n in [1_000, 10_000, 100_000] {
+        let best = (0..3).map(|_| burst(&t, n)).fold(0.0, f64::max);
+        println!("burst of {n:>6} call_async:    {best:>10.0} calls/s (best of 3)");
+    }
+}
+
 fn bench(host: &str) {
     println!("== {host}");
     let runs = 7;
@@ -144,6 +201,7 @@ fn bench(host: &str) {
         us(call),
         call.as_secs_f64() / echo.as_secs_f64()
     );
+    bursts(host);
 }
 
 #[chopsticks::main]
