@@ -3,22 +3,20 @@
 //! dispatch loop a process runs when it is started as an agent.
 //!
 //! Users depend on `chopsticks`, which re-exports what they need from here
-//! (`chopsticks::agent`). The wire format is described in `docs/PROTOCOL.md`.
+//! (`chopsticks::agent`). What both sides agree on is in [`wire`] (the frames)
+//! and [`contract`] (environment, markers, arguments, wire IDs); both are
+//! described in `docs/PROTOCOL.md`.
 
 #![warn(missing_docs)]
 
-mod logger;
-mod serve;
-mod stdio;
-mod workers;
+mod agent;
+mod entry;
 
+pub mod contract;
 pub mod registry;
 pub mod value;
 pub mod wire;
 
-pub use logger::{level_from_wire, ENV_LOG_LEVEL};
+pub use agent::panic_message;
+pub use entry::{has_entry_point, run_if_requested, EntryPoint};
 pub use registry::{Registration, Registry, RegistryError};
-pub use serve::{
-    has_entry_point, panic_message, run_if_requested, EntryPoint, ENV_AGENT, ENV_AGENT_CHECK,
-    ENV_AGENT_SHA256,
-};

@@ -123,7 +123,7 @@ impl Registry {
             bytes.extend_from_slice(&id.to_le_bytes());
         }
         Ok(Registry {
-            fingerprint: crate::value::fnv1a64(&bytes),
+            fingerprint: crate::contract::fnv1a64(&bytes),
             by_id,
         })
     }

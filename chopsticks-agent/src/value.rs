@@ -1,5 +1,5 @@
 //! Helpers for the code `#[remote]` generates: argument decoding, return
-//! encoding, error conversion and the wire ID hash. Not public API.
+//! encoding and error conversion. Not public API.
 
 use std::fmt::Display;
 
@@ -7,23 +7,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::wire::Failure;
-
-/// FNV-1a, 64 bits. Computed at compile time for wire IDs.
-pub const fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut i = 0;
-    while i < bytes.len() {
-        hash ^= bytes[i] as u64;
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        i += 1;
-    }
-    hash
-}
-
-/// The wire ID of a function from its module path, name and signature.
-pub const fn wire_id(path_and_signature: &str) -> u64 {
-    fnv1a64(path_and_signature.as_bytes())
-}
 
 /// The lower-case hex SHA-256 of everything `reader` yields, and its length:
 /// how an agent binary is named in the SSH cache and checked there.
@@ -183,21 +166,5 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(size, 3);
-    }
-
-    #[test]
-    fn log_levels_round_trip_the_wire() {
-        for level in log::Level::iter() {
-            assert_eq!(crate::level_from_wire(level as u8), Some(level));
-        }
-        assert_eq!(crate::level_from_wire(0), None);
-        assert_eq!(crate::level_from_wire(9), None);
-    }
-
-    #[test]
-    fn wire_id_is_stable() {
-        // FNV-1a test vector.
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_ne!(wire_id("m::f() -> ()"), wire_id("m::g() -> ()"));
     }
 }

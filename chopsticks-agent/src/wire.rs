@@ -15,10 +15,6 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// file transfer, not in a call's arguments or return value.
 pub const MAX_FRAME: usize = 64 << 20;
 
-/// The first line the agent writes, followed by a space and the nonce the
-/// controller gave it. Lines before it (login banners) are skipped.
-pub const PREAMBLE: &str = "chopsticks-agent";
-
 /// Controller to agent.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Request<'a> {
@@ -131,6 +127,12 @@ impl fmt::Display for Failure {
     }
 }
 
+/// A `log::Level` from its number on the wire (1 = error ... 5 = trace,
+/// as `level as u8` gives); `None` for 0 (off) and unknown numbers.
+pub fn level_from_wire(level: u8) -> Option<log::Level> {
+    log::Level::iter().find(|l| *l as u8 == level)
+}
+
 /// Encodes `msg` as one frame (length prefix included).
 ///
 /// # Errors
@@ -228,6 +230,86 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
         let err = read_frame(&mut &[1u8, 0][..], &mut buf).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    /// The bytes `docs/PROTOCOL.md` documents, one frame of each kind: a
+    /// change here is a protocol change (bump `PROTOCOL_VERSION`).
+    #[test]
+    fn documented_frames_keep_their_bytes() {
+        let greet = crate::contract::wire_id("demo::tasks::greet(String,u32)->String");
+        assert_eq!(greet, 0x49ec_aec5_fd4a_bdb1);
+        let args = [0x02, 0x68, 0x69, 0x03];
+        let call = Request::Call {
+            req: 1,
+            fn_id: greet,
+            args: &args,
+        };
+        let hex = |frame: Vec<u8>| -> String {
+            frame
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let frames = [
+            (
+                encode_frame(&call).unwrap(),
+                "10 00 00 00 00 01 b1 fb aa ea df d8 ab f6 49 04 02 68 69 03",
+            ),
+            (encode_frame(&Request::Shutdown).unwrap(), "01 00 00 00 01"),
+            (
+                encode_frame(&Response::Reply {
+                    req: 1,
+                    result: Ok("\"hihihi\"".into()),
+                })
+                .unwrap(),
+                "0c 00 00 00 01 01 00 08 22 68 69 68 69 68 69 22",
+            ),
+            (
+                encode_frame(&Response::Reply {
+                    req: 2,
+                    result: Err(Failure::Error {
+                        message: "no".into(),
+                        chain: vec!["why".into()],
+                    }),
+                })
+                .unwrap(),
+                "0c 00 00 00 01 02 01 00 02 6e 6f 01 03 77 68 79",
+            ),
+            (
+                encode_frame(&Response::Log {
+                    level: 2,
+                    target: "t".into(),
+                    message: "m".into(),
+                })
+                .unwrap(),
+                "06 00 00 00 02 02 01 74 01 6d",
+            ),
+            (
+                encode_frame(&Response::Hello(Hello {
+                    protocol: 1,
+                    version: "0.1.0".into(),
+                    fingerprint: 0x1234,
+                    functions: vec![greet],
+                    exe_sha256: String::new(),
+                    pid: 4242,
+                }))
+                .unwrap(),
+                "17 00 00 00 00 01 05 30 2e 31 2e 30 b4 24 01 b1 fb aa ea df d8 ab f6 49 00 92 21",
+            ),
+        ];
+        for (frame, documented) in frames {
+            assert_eq!(hex(frame), documented);
+        }
+    }
+
+    #[test]
+    fn log_levels_round_trip_the_wire() {
+        for level in log::Level::iter() {
+            assert_eq!(level_from_wire(level as u8), Some(level));
+        }
+        assert_eq!(level_from_wire(0), None);
+        assert_eq!(level_from_wire(9), None);
     }
 
     #[test]

@@ -86,15 +86,15 @@ pub use group::{Group, GroupError, GroupResult, Host, Queue, Queued, DEFAULT_FOR
 pub use remote::RemoteFn;
 pub use tunnel::{Pending, Tunnel, TunnelBuilder, ENV_AGENT_BINARY, LOCALHOST};
 
-pub(crate) use chopsticks_agent::wire;
+pub(crate) use chopsticks_agent::{contract, wire};
 
 /// Agent mode: what a process needs to serve as an agent.
 pub mod agent {
-    pub use chopsticks_agent::registry::{Registration, Registry, RegistryError};
-    pub use chopsticks_agent::{
-        has_entry_point, run_if_requested, ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256,
-        ENV_LOG_LEVEL,
+    pub use chopsticks_agent::contract::{
+        ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256, ENV_LOG_LEVEL,
     };
+    pub use chopsticks_agent::registry::{Registration, Registry, RegistryError};
+    pub use chopsticks_agent::{has_entry_point, run_if_requested};
 }
 
 /// Adds the entry point that lets [`Tunnel::local`] use a test binary as its
@@ -105,8 +105,9 @@ pub mod agent {
 /// chopsticks::agent_test!();
 /// ```
 ///
-/// It expands to an ignored `#[test]` named `__chopsticks_agent_entry`, which
-/// the tunnel runs (with `--include-ignored`) in the re-executed copy.
+/// It expands to an ignored `#[test]` named `__chopsticks_agent_entry`
+/// (`contract::AGENT_ENTRY_FN`), which the tunnel runs (with
+/// `--include-ignored`) in the re-executed copy.
 #[macro_export]
 macro_rules! agent_test {
     () => {
@@ -126,11 +127,25 @@ macro_rules! agent_test {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::remote::invoke;
+    pub use chopsticks_agent::contract::wire_id;
     pub use chopsticks_agent::registry::Registration;
     pub use chopsticks_agent::value::{
-        decode_args, encode_return, wire_id, ErrWrap, Fallible, ViaDisplay, ViaError,
+        decode_args, encode_return, ErrWrap, Fallible, ViaDisplay, ViaError,
     };
     pub use chopsticks_agent::wire::Failure;
     pub use chopsticks_agent::EntryPoint;
     pub use inventory;
+}
+
+#[cfg(test)]
+mod tests {
+    agent_test!();
+
+    #[test]
+    fn agent_test_defines_the_entry_the_contract_names() {
+        let name = std::any::type_name_of_val(&__chopsticks_agent_entry);
+        let fn_name = name.rsplit("::").next().unwrap_or_default();
+        assert_eq!(fn_name, crate::contract::AGENT_ENTRY_FN);
+        assert_eq!(crate::contract::AGENT_ENTRY_ARGS[0], fn_name);
+    }
 }

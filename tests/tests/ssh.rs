@@ -286,7 +286,7 @@ fn option_looking_host_names_are_refused_and_nothing_runs() {
     let host = format!("-oProxyCommand=touch {}", marker.display());
     let err = Tunnel::ssh(&host).unwrap_err();
     assert!(matches!(err, Error::Config { .. }), "{err:?}");
-    assert!(err.to_string().contains("ssh option"), "{err}");
+    assert!(err.to_string().contains("taken for an option"), "{err}");
     let err = builder("cs-deb12")
         .user("-oProxyCommand=x")
         .connect()

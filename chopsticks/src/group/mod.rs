@@ -1,12 +1,13 @@
 //! `Group`: fan a call out to many hosts, with one result per host.
 
+mod algebra;
+mod fan_out;
 mod member;
 mod progress;
 mod queue;
 mod result;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -15,20 +16,13 @@ pub use queue::{Queue, Queued};
 pub use result::{GroupError, GroupResult};
 
 use crate::error::{Error, Result};
-use crate::tunnel::{Pending, Tunnel, TunnelBuilder};
+use crate::tunnel::{Tunnel, TunnelBuilder};
 use crate::RemoteFn;
 use member::Member;
 use progress::Progress;
 
 /// How many hosts connect at once, by default.
 pub const DEFAULT_FORKS: usize = 64;
-
-/// Threads that wait for a group call's results (each waits for its hosts
-/// in turn; a blocking waiter also reads its tunnel's output).
-const COLLECTORS: usize = 256;
-
-/// A host's sent call: its pending result, when it was sent, its tunnel.
-type Sent<T> = Result<(Pending<T>, Instant, Arc<Tunnel>)>;
 
 /// A set of hosts to call at once, with one result per host.
 ///
@@ -102,8 +96,7 @@ impl Group {
     /// Applies `f` to the builder of every host not connected yet, e.g.
     /// `.configure(|b| b.ssh_config(path).connect_timeout(d))`.
     pub fn configure(mut self, f: impl Fn(TunnelBuilder) -> TunnelBuilder) -> Group {
-        self.members = self
-            .members
+        self.members = std::mem::take(&mut self.members)
             .into_iter()
             .map(|m| match &m.builder {
                 Some(b) if lock(&m.tunnel).is_none() => Arc::new(Member {
@@ -183,45 +176,54 @@ impl Group {
     {
         raise_fd_limit();
         let progress = Progress::new(F::NAME, self.members.len(), self.progress);
-        // Connect and send, `forks` hosts at a time ...
-        let sent: Vec<Mutex<Option<Sent<F::Output>>>> = self
-            .fan_out_quiet(self.forks, |_, m| {
-                let tunnel = m.tunnel()?;
-                let pending = tunnel.call_async(f, args.clone());
-                Ok((pending, Instant::now(), tunnel))
-            })
-            .into_iter()
-            .map(|sent| Mutex::new(Some(sent)))
-            .collect();
-        // ... then collect, each host on its own thread against its own
-        // deadline: a slow host must not keep another's output unread.
-        let results = self.fan_out_quiet(COLLECTORS, |i, m| {
-            let sent = lock(&sent[i]).take().ok_or_else(|| Error::Controller {
-                host: m.name.clone(),
-                function: Some(F::NAME),
-                message: "the call's result was collected twice".into(),
-            })?;
-            let result = sent.and_then(|(pending, at, tunnel)| {
-                let result = match self.call_timeout {
-                    Some(t) => pending.wait_from(at, t),
-                    None => pending.wait(),
-                };
-                if matches!(result, Err(Error::Disconnected { .. })) {
-                    m.forget_tunnel(&tunnel);
+        // Connect and send, `forks` hosts at a time; a host whose call is
+        // sent is done with its thread.
+        let sent = self.on_threads(self.forks, |m| {
+            let tunnel = m.tunnel()?;
+            let mut pending = tunnel.call_async(f, args.clone());
+            if let Some(timeout) = self.call_timeout {
+                pending.set_timeout_from(Instant::now(), timeout);
+            }
+            Ok((pending, tunnel))
+        });
+        // ... then wait for all of them here, as each completes.
+        let mut results: Vec<Option<Result<F::Output>>> = Vec::with_capacity(sent.len());
+        let mut calls = Vec::with_capacity(sent.len());
+        let mut tunnels = Vec::with_capacity(sent.len());
+        for sent in sent {
+            match sent {
+                Ok((pending, tunnel)) => {
+                    results.push(None);
+                    calls.push(Some(pending));
+                    tunnels.push(Some(tunnel));
                 }
-                result
-            });
+                Err(e) => {
+                    progress.host_done(false);
+                    results.push(Some(Err(e)));
+                    calls.push(None);
+                    tunnels.push(None);
+                }
+            }
+        }
+        fan_out::collect(calls, |i, result| {
+            if let (Err(Error::Disconnected { .. }), Some(tunnel)) = (&result, &tunnels[i]) {
+                self.members[i].forget_tunnel(tunnel);
+            }
             progress.host_done(result.is_ok());
-            result
+            results[i] = Some(result);
         });
         progress.finish();
-        GroupResult::new(
-            self.members
-                .iter()
-                .map(|m| m.name.clone())
-                .zip(results)
-                .collect(),
-        )
+        let results = results.into_iter().zip(&self.members).map(|(result, m)| {
+            let result = result.unwrap_or_else(|| {
+                Err(Error::Controller {
+                    host: m.name.clone(),
+                    function: Some(F::NAME),
+                    message: "the call's result was lost".into(),
+                })
+            });
+            (m.name.clone(), result)
+        });
+        GroupResult::new(results.collect())
     }
 
     /// The hosts where the `#[remote]` predicate `f` returned `true`. Hosts
@@ -259,10 +261,20 @@ impl Group {
         self.retain(|m| !failed.contains(m.name.as_str()))
     }
 
+    /// A group of no hosts with this group's settings.
+    fn settings(&self) -> Group {
+        Group {
+            members: Vec::new(),
+            forks: self.forks,
+            call_timeout: self.call_timeout,
+            progress: self.progress,
+        }
+    }
+
     fn retain(&self, keep: impl Fn(&Member) -> bool) -> Group {
         Group {
             members: self.members.iter().filter(|m| keep(m)).cloned().collect(),
-            ..self.clone()
+            ..self.settings()
         }
     }
 
@@ -275,7 +287,7 @@ impl Group {
     ) -> Vec<(String, Result<T>)> {
         raise_fd_limit();
         let progress = Progress::new(what, self.members.len(), self.progress);
-        let results = self.fan_out_quiet(self.forks, |_, m| {
+        let results = self.on_threads(self.forks, |m| {
             let result = job(m);
             progress.host_done(result.is_ok());
             result
@@ -288,68 +300,45 @@ impl Group {
             .collect()
     }
 
-    /// Runs `job(index, member)` for every member on at most `workers`
-    /// threads; results in member order. A panicking job fails its host only.
-    fn fan_out_quiet<T: Send>(
+    /// Runs `job(member)` for every member on at most `workers` threads;
+    /// results in member order. A panicking job fails its host only.
+    fn on_threads<T: Send>(
         &self,
         workers: usize,
-        job: impl Fn(usize, &Member) -> Result<T> + Sync,
+        job: impl Fn(&Member) -> Result<T> + Sync,
     ) -> Vec<Result<T>> {
-        let slots: Vec<Mutex<Option<Result<T>>>> =
-            self.members.iter().map(|_| Mutex::new(None)).collect();
-        let next = AtomicUsize::new(0);
-        std::thread::scope(|s| {
-            for _ in 0..workers.min(self.members.len()) {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(member) = self.members.get(i) else {
-                        break;
-                    };
-                    let result =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(i, member)))
-                            .unwrap_or_else(|panic| {
-                                let message = chopsticks_agent::panic_message(&*panic);
-                                Err(Error::Controller {
-                                    host: member.name.clone(),
-                                    function: None,
-                                    message: format!(
-                                        "this program panicked while working for this host: \
-                                         {message}"
-                                    ),
-                                })
-                            });
-                    *lock(&slots[i]) = Some(result);
-                });
-            }
-        });
-        slots
-            .into_iter()
-            .map(|slot| slot.into_inner().unwrap_or_else(PoisonError::into_inner))
-            .zip(&self.members)
-            .map(|(result, m)| {
-                result.unwrap_or_else(|| {
-                    Err(Error::Controller {
-                        host: m.name.clone(),
-                        function: None,
-                        message: "no thread worked for this host".into(),
-                    })
-                })
-            })
-            .collect()
+        fan_out::on_threads(
+            self.members.len(),
+            workers,
+            |i| job(&self.members[i]),
+            |i, message| Error::Controller {
+                host: self.members[i].name.clone(),
+                function: None,
+                message: format!("this program panicked while working for this host: {message}"),
+            },
+        )
     }
+}
 
-    fn combine(&self, other: &Group, keep: impl Fn(bool, bool) -> bool) -> Group {
-        let mut members = Vec::new();
-        let mut seen = HashSet::new();
-        for m in self.members.iter().chain(&other.members) {
-            if seen.insert(m.name.as_str()) && keep(self.contains(&m.name), other.contains(&m.name))
-            {
-                members.push(Arc::clone(m));
+/// Dropping a group closes the tunnels no other group or queue shares, all
+/// at once: N hosts that do not answer take one close bound, not N.
+impl Drop for Group {
+    fn drop(&mut self) {
+        let mut closing = Vec::new();
+        for member in std::mem::take(&mut self.members) {
+            let tunnel = Arc::into_inner(member).and_then(|m| {
+                m.tunnel
+                    .into_inner()
+                    .unwrap_or_else(PoisonError::into_inner)
+            });
+            if let Some(tunnel) = tunnel.and_then(Arc::into_inner) {
+                tunnel.begin_close();
+                closing.push(tunnel);
             }
         }
-        Group {
-            members,
-            ..self.clone()
+        let deadline = Instant::now() + crate::tunnel::CLOSE_GRACE;
+        for tunnel in &closing {
+            tunnel.finish_close_by(deadline);
         }
     }
 }
@@ -378,47 +367,6 @@ fn raise_fd_limit() {
         }
     });
 }
-
-macro_rules! set_operator {
-    ($trait:ident, $method:ident, $doc:literal, $keep:expr) => {
-        #[doc = $doc]
-        impl std::ops::$trait<&Group> for &Group {
-            type Output = Group;
-            fn $method(self, other: &Group) -> Group {
-                self.combine(other, $keep)
-            }
-        }
-
-        #[doc = $doc]
-        impl std::ops::$trait for Group {
-            type Output = Group;
-            fn $method(self, other: Group) -> Group {
-                self.combine(&other, $keep)
-            }
-        }
-    };
-}
-
-set_operator!(BitOr, bitor, "Hosts in either group (union).", |a, b| a
-    || b);
-set_operator!(
-    BitAnd,
-    bitand,
-    "Hosts in both groups (intersection).",
-    |a, b| a && b
-);
-set_operator!(
-    Sub,
-    sub,
-    "Hosts in the left group only (difference).",
-    |a, b| a && !b
-);
-set_operator!(
-    BitXor,
-    bitxor,
-    "Hosts in exactly one of the groups (symmetric difference).",
-    |a, b| a != b
-);
 
 #[cfg(test)]
 mod tests {

@@ -1,14 +1,19 @@
 //! `Queue`: per-host FIFO queues of calls; hosts proceed independently.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::{lock, Group, GroupError, Member};
 use crate::error::{Error, Result};
 use crate::tunnel::Tunnel;
 use crate::RemoteFn;
 
-type Job<'a> = Box<dyn FnOnce(std::result::Result<&Tunnel, &Error>) -> Option<Error> + Send + 'a>;
+/// One queued call: run on the host's tunnel (or fail with why there is
+/// none), bounded by the queue's call timeout for the host, if any.
+type Job<'a> = Box<
+    dyn FnOnce(std::result::Result<&Tunnel, &Error>, Option<Duration>) -> Option<Error> + Send + 'a,
+>;
 
 /// Calls queued per host, run in order on each host while hosts proceed
 /// independently: a slow or failing host does not hold up the others.
@@ -40,14 +45,15 @@ struct HostQueue<'a> {
 
 enum Target<'a> {
     Tunnel(&'a Tunnel),
-    Member(Arc<Member>),
+    /// A group's host, with the group's call timeout.
+    Member(Arc<Member>, Option<Duration>),
 }
 
 impl Target<'_> {
     fn same(&self, other: &Target<'_>) -> bool {
         match (self, other) {
             (Target::Tunnel(a), Target::Tunnel(b)) => std::ptr::eq(*a, *b),
-            (Target::Member(a), Target::Member(b)) => Arc::ptr_eq(a, b),
+            (Target::Member(a, _), Target::Member(b, _)) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -101,7 +107,8 @@ impl<'a> Queue<'a> {
     }
 
     /// Queues `f(args)` on every host of `group` (connecting them when the
-    /// queue runs); one handle per host, in the group's order.
+    /// queue runs); one handle per host, in the group's order. The group's
+    /// [`call_timeout`](Group::call_timeout) bounds each call.
     pub fn call_group<F>(
         &mut self,
         group: &Group,
@@ -118,7 +125,7 @@ impl<'a> Queue<'a> {
             .map(|m| {
                 let queued = self.push(
                     m.name.clone(),
-                    Target::Member(Arc::clone(m)),
+                    Target::Member(Arc::clone(m), group.call_timeout),
                     f,
                     args.clone(),
                 );
@@ -137,9 +144,15 @@ impl<'a> Queue<'a> {
         let queued = Queued::new(name.clone(), F::NAME);
         let state = Arc::clone(&queued.state);
         let host = name.clone();
-        let job: Job<'a> = Box::new(move |tunnel| {
+        let job: Job<'a> = Box::new(move |tunnel, timeout| {
             let result = match tunnel {
-                Ok(tunnel) => tunnel.call(f, args),
+                Ok(tunnel) => {
+                    let pending = tunnel.call_async(f, args);
+                    match timeout {
+                        Some(timeout) => pending.wait_from(Instant::now(), timeout),
+                        None => pending.wait(),
+                    }
+                }
                 // Each queued call of an unreachable host fails with why.
                 Err(e) => Err(e.clone()),
             };
@@ -190,53 +203,59 @@ impl<'a> Queue<'a> {
     pub fn run(self) -> std::result::Result<(), GroupError> {
         super::raise_fd_limit();
         let total: usize = self.hosts.iter().map(|h| h.jobs.len()).sum();
-        let hosts: Mutex<Vec<HostQueue<'a>>> = Mutex::new(self.hosts.into_iter().rev().collect());
-        let failures: Mutex<Vec<(usize, String, Error)>> = Mutex::new(Vec::new());
-        let count = lock(&hosts).len();
-        std::thread::scope(|s| {
-            for _ in 0..self.forks.min(count) {
-                s.spawn(|| loop {
-                    let (host, order) = {
-                        let mut hosts = lock(&hosts);
-                        let Some(host) = hosts.pop() else { break };
-                        (host, count - hosts.len() - 1)
-                    };
-                    let connected = match &host.target {
-                        Target::Tunnel(t) => Ok(TunnelRef::Borrowed(t)),
-                        Target::Member(m) => m.tunnel().map(TunnelRef::Shared),
-                    };
-                    for job in host.jobs {
-                        let report = match &connected {
-                            Ok(t) => job(Ok(t.get())),
-                            Err(e) => job(Err(e)),
-                        };
-                        if let Some(error) = report {
-                            // A lost agent: the group reconnects next time.
-                            if let (Error::Disconnected { .. }, Ok(TunnelRef::Shared(t))) =
-                                (&error, &connected)
-                            {
-                                if let Target::Member(m) = &host.target {
-                                    m.forget_tunnel(t);
-                                }
-                            }
-                            lock(&failures).push((order, host.name.clone(), error));
-                        }
-                    }
-                });
+        let names: Vec<String> = self.hosts.iter().map(|h| h.name.clone()).collect();
+        let hosts: Vec<Mutex<Option<HostQueue<'a>>>> = self
+            .hosts
+            .into_iter()
+            .map(|h| Mutex::new(Some(h)))
+            .collect();
+        let reports = super::fan_out::on_threads(
+            hosts.len(),
+            self.forks,
+            |i| Ok(lock(&hosts[i]).take().map(run_host).unwrap_or_default()),
+            |i, message| Error::Controller {
+                host: names[i].clone(),
+                function: None,
+                message: format!("this program panicked while running the queue: {message}"),
+            },
+        );
+        let mut failures = Vec::new();
+        for (report, name) in reports.into_iter().zip(&names) {
+            match report {
+                Ok(errors) => failures.extend(errors.into_iter().map(|e| (name.clone(), e))),
+                Err(e) => failures.push((name.clone(), e)),
             }
-        });
-        let mut failures = failures
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner);
+        }
         if failures.is_empty() {
             return Ok(());
         }
-        failures.sort_by_key(|(order, _, _)| *order);
-        Err(GroupError::of_calls(
-            total,
-            failures.into_iter().map(|(_, h, e)| (h, e)).collect(),
-        ))
+        Err(GroupError::of_calls(total, failures))
     }
+}
+
+/// Runs one host's queue in order; returns its calls' errors.
+fn run_host(host: HostQueue<'_>) -> Vec<Error> {
+    let (connected, timeout) = match &host.target {
+        Target::Tunnel(t) => (Ok(TunnelRef::Borrowed(t)), None),
+        Target::Member(m, timeout) => (m.tunnel().map(TunnelRef::Shared), *timeout),
+    };
+    let mut errors = Vec::new();
+    for job in host.jobs {
+        let report = match &connected {
+            Ok(t) => job(Ok(t.get()), timeout),
+            Err(e) => job(Err(e), timeout),
+        };
+        if let Some(error) = report {
+            // A lost agent: the group reconnects next time.
+            if let (Error::Disconnected { .. }, Ok(TunnelRef::Shared(t)), Target::Member(m, _)) =
+                (&error, &connected, &host.target)
+            {
+                m.forget_tunnel(t);
+            }
+            errors.push(error);
+        }
+    }
+    errors
 }
 
 enum TunnelRef<'a> {

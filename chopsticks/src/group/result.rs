@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 /// # }
 /// ```
 #[derive(Debug)]
+#[must_use = "each host's result is lost unless it is looked at"]
 pub struct GroupResult<R> {
     results: Vec<(String, Result<R>)>,
 }

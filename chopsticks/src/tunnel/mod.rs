@@ -1,49 +1,32 @@
 //! `Tunnel`: one agent, local or remote, and the calls made on it.
+//!
+//! - `builder`: how to reach a host, with the options every kind shares;
+//! - `kind/`: one file per kind of tunnel (local, ssh, docker, command);
+//! - `start/`: what starting any agent takes (bootstrap, handshake, image,
+//!   stderr, advice for failures);
+//! - `conn/`: a started agent: its I/O thread, calls, deadlines, closing;
+//! - `pending`: a call in flight, as the caller sees it.
 
-mod bootstrap;
+mod builder;
 mod conn;
-mod deadlines;
-mod greet;
-mod image;
+mod kind;
 mod pending;
-mod ssh;
-mod stderr;
+mod start;
 
 use std::hash::{BuildHasher, Hasher};
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use builder::{TunnelBuilder, ENV_AGENT_BINARY};
+pub(crate) use conn::CLOSE_GRACE;
 pub use pending::Pending;
 
-use crate::agent::{ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256, ENV_LOG_LEVEL};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::RemoteFn;
-use conn::{Conn, Launch};
-use greet::Refusal;
-
-pub use ssh::{TunnelBuilder, ENV_AGENT_BINARY};
+use conn::Conn;
 
 /// The host name of local tunnels (as in Python chopsticks).
 pub const LOCALHOST: &str = "localhost";
-
-/// How long a local agent gets to start and say hello.
-const LOCAL_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The test-harness filter that selects [`agent_test!`](crate::agent_test)'s
-/// entry. A binary whose `main` enters agent mode first never looks at it.
-pub(crate) const AGENT_ENTRY_ARGS: [&str; 5] = [
-    "__chopsticks_agent_entry",
-    "--include-ignored",
-    "--nocapture",
-    "--test-threads=1",
-    "-q",
-];
-
-const LOCAL_ADVICE: &str = "; the agent is this program started again: its `main` must begin \
-    with `chopsticks::agent::run_if_requested()` or carry `#[chopsticks::main]`, and a test \
-    binary needs `chopsticks::agent_test!();` at its root";
 
 /// A connection to one agent: a copy of this program running on a host (or
 /// locally), ready to run its `#[remote]` functions.
@@ -83,61 +66,6 @@ impl std::fmt::Debug for Tunnel {
 }
 
 impl Tunnel {
-    /// Starts this program again as a local agent (a subprocess), for tests
-    /// and for work on the controller host itself. Its host name is
-    /// `"localhost"`.
-    ///
-    /// # Errors
-    /// [`Error::Spawn`] when the executable cannot be started (or when this
-    /// process is itself an agent that never entered agent mode, which would
-    /// recurse); [`Error::Handshake`] when it does not start as an agent:
-    /// `main` must begin with [`run_if_requested`](crate::agent::run_if_requested)
-    /// or carry [`#[chopsticks::main]`](crate::main).
-    pub fn local() -> Result<Tunnel> {
-        let exe = std::env::current_exe().map_err(|source| Error::Spawn {
-            host: LOCALHOST.into(),
-            program: "the current executable".into(),
-            source: Arc::new(source),
-        })?;
-        refuse_recursion(LOCALHOST, &exe)?;
-        refuse_without_entry(LOCALHOST)?;
-        Tunnel::start_local(&exe)
-    }
-
-    /// Starts the given executable as a local agent, e.g. a fixture binary
-    /// built from the same source with `#[chopsticks::main]`.
-    ///
-    /// # Errors
-    /// As for [`Tunnel::local`].
-    pub fn local_binary(program: impl AsRef<Path>) -> Result<Tunnel> {
-        let program = program.as_ref();
-        refuse_recursion(LOCALHOST, program)?;
-        Tunnel::start_local(program)
-    }
-
-    /// Starts `program` as a local agent, its checks done.
-    fn start_local(program: &Path) -> Result<Tunnel> {
-        let nonce = nonce();
-        let mut command = Command::new(program);
-        command
-            .args(AGENT_ENTRY_ARGS)
-            .env(ENV_AGENT, &nonce)
-            .env(ENV_LOG_LEVEL, log_level().to_string())
-            .env_remove(ENV_AGENT_SHA256)
-            .env_remove(ENV_AGENT_CHECK);
-        let conn = Conn::start(Launch {
-            host: LOCALHOST.into(),
-            program: program.display().to_string(),
-            command,
-            nonce,
-            connect_timeout: LOCAL_CONNECT_TIMEOUT,
-            upload_timeout: LOCAL_CONNECT_TIMEOUT,
-            ship: None,
-            explain: explain_local,
-        })?;
-        Ok(Tunnel { conn })
-    }
-
     /// The host name this tunnel was made for (`"localhost"` for local ones).
     pub fn host(&self) -> &str {
         self.conn.host()
@@ -148,12 +76,15 @@ impl Tunnel {
         self.conn.hello().pid
     }
 
-    /// Bounds every call's wait on this tunnel ([`call`](Tunnel::call),
-    /// [`Pending::wait`]) to `timeout` after the call was sent; `None` (the
-    /// default) waits as long as the call runs. A call that times out gives
-    /// [`Error::Timeout`]; it keeps running on the host, its late result is
-    /// discarded, and the tunnel stays usable. [`Pending::wait_timeout`]
-    /// overrides it for one call.
+    /// Bounds each call made on this tunnel from now on to `timeout`,
+    /// counted from the call ([`call`](Tunnel::call) or
+    /// [`call_async`](Tunnel::call_async)), whether it is waited for or
+    /// `.await`ed; `None` (the default) waits as long as the call runs. A
+    /// call that times out gives [`Error::Timeout`](crate::Error::Timeout);
+    /// it keeps running on the host if it was sent (one that could not even
+    /// be sent in time is not sent at all), its late result is discarded,
+    /// and the tunnel stays usable. [`Pending::wait_timeout`] overrides it
+    /// for one call.
     pub fn set_call_timeout(&self, timeout: Option<Duration>) {
         self.conn.set_call_timeout(timeout);
     }
@@ -189,7 +120,23 @@ impl Tunnel {
     /// with [`Pending::wait`], [`Pending::wait_timeout`] or `.await`.
     pub fn call_async<F: RemoteFn>(&self, f: F, args: F::Args) -> Pending<F::Output> {
         let _ = f;
-        self.conn.call(F::ID, F::NAME, &args)
+        match self.conn.call(F::ID, F::NAME, &args) {
+            Ok((req, slot)) => Pending::in_flight(Arc::clone(&self.conn), slot, req, F::NAME),
+            Err(error) => Pending::failed(error),
+        }
+    }
+
+    /// Starts closing without waiting: asks the agent to exit and closes its
+    /// input. Dropping the tunnel then takes no longer than the slowest of
+    /// the agents closed this way (a group closes its hosts in parallel).
+    pub(crate) fn begin_close(&self) {
+        self.conn.begin_close();
+    }
+
+    /// Finishes a [`begin_close`](Tunnel::begin_close): waits until
+    /// `deadline` for the agent to exit, then stops it.
+    pub(crate) fn finish_close_by(&self, deadline: std::time::Instant) {
+        self.conn.finish_close_by(deadline);
     }
 
     /// Shuts the agent down: asks it to exit, kills it if it has not after
@@ -205,68 +152,6 @@ impl Drop for Tunnel {
     fn drop(&mut self) {
         self.conn.close();
     }
-}
-
-/// Why a local agent did not start, with what to do about it.
-fn explain_local(host: &str, failed: conn::Failed) -> Error {
-    let message = match failed.refusal {
-        Refusal::Agent(message) | Refusal::Script(message) => message,
-        Refusal::Stale(message) => {
-            return Error::Handshake {
-                host: host.into(),
-                message,
-                stderr: failed.stderr,
-            }
-        }
-    };
-    let message = match failed.status {
-        Some(status) => format!("{message} ({}){LOCAL_ADVICE}", conn::describe(status)),
-        None => format!("{message}{LOCAL_ADVICE}"),
-    };
-    Error::Handshake {
-        host: host.into(),
-        message,
-        stderr: failed.stderr,
-    }
-}
-
-/// A process started as an agent that never entered agent mode must not
-/// start another copy of itself.
-fn refuse_recursion(host: &str, program: &Path) -> Result<()> {
-    if std::env::var_os(ENV_AGENT).is_some() {
-        return Err(Error::Spawn {
-            host: host.into(),
-            program: program.display().to_string(),
-            source: Arc::new(std::io::Error::other(
-                "this process was started as a chopsticks agent but never entered agent mode, \
-                 and will not start another copy of itself: begin `main` with \
-                 `chopsticks::agent::run_if_requested()` or put `#[chopsticks::main]` on it",
-            )),
-        });
-    }
-    Ok(())
-}
-
-/// This program is about to start a copy of itself as an agent: without an
-/// entry point the copy would run `main` itself, on the agent's host.
-pub(crate) fn refuse_without_entry(host: &str) -> Result<()> {
-    if crate::agent::has_entry_point() {
-        return Ok(());
-    }
-    Err(Error::Config {
-        host: host.into(),
-        message: "this program cannot be its own agent: its `main` does not start with \
-                  `#[chopsticks::main]` or `chopsticks::agent::run_if_requested()`, so the \
-                  copy started as the agent would run `main` itself; add one (in an \
-                  integration test, `chopsticks::agent_test!();` at the crate root)"
-            .into(),
-    })
-}
-
-/// The controller's `log::max_level()` as a number (0 = off ... 5 = trace):
-/// agents forward records up to this level.
-pub(crate) fn log_level() -> u8 {
-    log::max_level() as u8
 }
 
 /// A per-session token the agent echoes in its preamble.

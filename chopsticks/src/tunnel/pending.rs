@@ -1,139 +1,17 @@
-//! `Pending`: a call in flight.
+//! `Pending`: a call in flight, as its caller sees it.
 
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
-use super::conn::Conn;
-use super::deadlines;
+use super::conn::{Conn, Lost, Outcome, Slot};
 use crate::error::{Error, RemoteError, Result};
 use crate::wire::Failure;
-
-/// Why a slot completed without a value.
-#[derive(Debug, Clone)]
-pub(crate) enum Lost {
-    /// The agent reported a failure.
-    Failed(Failure),
-    /// The connection ended.
-    Closed { reason: String, stderr: Vec<String> },
-    /// An awaited call's deadline passed; the timeout it had.
-    TimedOut(Duration),
-}
-
-pub(crate) type Outcome = std::result::Result<String, Lost>;
-
-/// Where a reader puts a call's outcome, and where its waiter sleeps.
-#[derive(Default)]
-pub(crate) struct Slot {
-    state: Mutex<SlotState>,
-    wake: Condvar,
-}
-
-#[derive(Default)]
-struct SlotState {
-    outcome: Option<Outcome>,
-    waker: Option<Waker>,
-    /// A future waits for this slot (and is counted by the connection).
-    future: bool,
-    /// Nobody waits any more: the outcome is dropped.
-    abandoned: bool,
-    /// A releasing reader handed the reader role to this slot's waiter.
-    role_offered: bool,
-    /// The blocking waiter gave up (deadline): hand it nothing.
-    left: bool,
-}
-
-impl Slot {
-    fn lock(&self) -> MutexGuard<'_, SlotState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn is_done(&self) -> bool {
-        self.lock().outcome.is_some()
-    }
-
-    /// Stores the outcome and wakes the waiter. Returns whether a counted
-    /// future was waiting.
-    pub(crate) fn complete(&self, outcome: Outcome) -> bool {
-        let (waker, future) = {
-            let mut state = self.lock();
-            if state.outcome.is_some() || state.abandoned {
-                return false;
-            }
-            state.outcome = Some(outcome);
-            // Counted once: the connection stops counting it now.
-            (state.waker.take(), std::mem::take(&mut state.future))
-        };
-        self.wake.notify_all();
-        if let Some(waker) = waker {
-            // The waker is the executor's code, run by whoever delivers: a
-            // reader holding the connection's reader role, or the deadline
-            // timer. Its panic must not take them down (nobody would read,
-            // or time, again); the panic hook has reported it.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
-        }
-        future
-    }
-
-    /// Marks the slot abandoned. Returns whether a counted future was waiting.
-    pub(crate) fn abandon(&self) -> bool {
-        let mut state = self.lock();
-        state.abandoned = true;
-        std::mem::take(&mut state.future)
-    }
-
-    /// Hands the reader role to this slot's sleeping waiter. Refused when
-    /// the outcome is already in or the waiter has left.
-    pub(crate) fn offer_role(&self) -> bool {
-        let mut state = self.lock();
-        if state.outcome.is_some() || state.left || state.abandoned {
-            return false;
-        }
-        state.role_offered = true;
-        drop(state);
-        self.wake.notify_all();
-        true
-    }
-
-    /// Sleeps until the outcome is in, the reader role is handed over, or
-    /// `deadline` passes. Returns whether this waiter now holds the role.
-    pub(crate) fn sleep(&self, deadline: Option<Instant>) -> bool {
-        let mut state = self.lock();
-        while state.outcome.is_none() && !state.role_offered {
-            state = match deadline {
-                None => self
-                    .wake
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(at) => {
-                    let left = at.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        // Gone: the role must not be handed to us any more.
-                        state.left = true;
-                        break;
-                    }
-                    self.wake
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
-        }
-        std::mem::take(&mut state.role_offered)
-    }
-
-    /// Takes the outcome; the waiter leaves with it.
-    fn take(&self) -> Option<Outcome> {
-        let mut state = self.lock();
-        state.left = true;
-        state.outcome.take()
-    }
-}
 
 /// A call in flight, from [`Tunnel::call_async`](crate::Tunnel::call_async).
 ///
@@ -153,11 +31,9 @@ enum Inner {
         slot: Arc<Slot>,
         req: u64,
         function: &'static str,
-        /// When the call was sent: the tunnel's call timeout counts from here.
-        sent: Instant,
     },
-    /// Failed before it was sent; the host is kept for a second poll.
-    Failed(Option<Error>, String),
+    /// Failed before it was sent, or done; the host is kept for a second poll.
+    Done(Option<Error>, String),
 }
 
 impl<T> std::fmt::Debug for Pending<T> {
@@ -174,7 +50,7 @@ impl<T> std::fmt::Debug for Pending<T> {
                 .field("function", function)
                 .field("req", req)
                 .finish(),
-            Inner::Failed(error, _) => f.debug_tuple("Pending").field(error).finish(),
+            Inner::Done(error, _) => f.debug_tuple("Pending").field(error).finish(),
         }
     }
 }
@@ -192,7 +68,6 @@ impl<T: DeserializeOwned> Pending<T> {
                 slot,
                 req,
                 function,
-                sent: Instant::now(),
             },
             _output: PhantomData,
         }
@@ -201,66 +76,61 @@ impl<T: DeserializeOwned> Pending<T> {
     pub(crate) fn failed(error: Error) -> Self {
         let host = error.host().to_owned();
         Pending {
-            inner: Inner::Failed(Some(error), host),
+            inner: Inner::Done(Some(error), host),
             _output: PhantomData,
         }
     }
 
     /// Waits for the result: for as long as the call runs, or, when the
     /// tunnel has a call timeout ([`Tunnel::set_call_timeout`](crate::Tunnel::set_call_timeout)),
-    /// until that long after the call was sent. The wait also ends when the
+    /// until that long after the call was made. The wait also ends when the
     /// agent goes away ([`Error::Disconnected`]).
     ///
     /// # Errors
     /// Any [`Error`] of a call: the remote function's own error, a panic, a
     /// lost agent, an undecodable result, [`Error::Timeout`].
-    pub fn wait(self) -> Result<T> {
-        let deadline = match &self.inner {
-            Inner::InFlight { conn, sent, .. } => conn
-                .call_timeout()
-                .and_then(|timeout| Some((sent.checked_add(timeout)?, timeout))),
-            Inner::Failed(..) => None,
-        };
-        self.wait_until(deadline)
+    pub fn wait(mut self) -> Result<T> {
+        match &mut self.inner {
+            Inner::Done(error, host) => Err(take_error(error, host)),
+            Inner::InFlight {
+                conn,
+                slot,
+                function,
+                ..
+            } => match slot.wait() {
+                Some(outcome) => decode(conn.host(), function, outcome),
+                None => Err(take_error(&mut None, conn.host())),
+            },
+        }
     }
 
-    /// Waits at most `timeout` for the result.
+    /// Waits at most `timeout` from now for the result, instead of the
+    /// tunnel's call timeout.
     ///
     /// # Errors
     /// [`Error::Timeout`] when no result arrived in time (the tunnel stays
     /// usable; the remote call may still be running and its late result is
     /// discarded), or any other [`Error`] of a call.
     pub fn wait_timeout(self, timeout: Duration) -> Result<T> {
-        // A bound too far to represent is no bound.
-        let deadline = Instant::now().checked_add(timeout).map(|at| (at, timeout));
-        self.wait_until(deadline)
+        self.wait_from(Instant::now(), timeout)
     }
 
-    /// Waits until `sent + timeout`; a timeout reports `timeout`.
-    pub(crate) fn wait_from(self, sent: Instant, timeout: Duration) -> Result<T> {
-        self.wait_until(sent.checked_add(timeout).map(|at| (at, timeout)))
+    /// Waits until `start + timeout`; a timeout reports `timeout`.
+    pub(crate) fn wait_from(mut self, start: Instant, timeout: Duration) -> Result<T> {
+        self.set_timeout_from(start, timeout);
+        self.wait()
     }
 
-    fn wait_until(mut self, deadline: Option<(Instant, Duration)>) -> Result<T> {
-        let (conn, slot, function) = match &mut self.inner {
-            Inner::Failed(error, host) => return Err(take_error(error, host)),
-            Inner::InFlight {
-                conn,
-                slot,
-                function,
-                ..
-            } => (conn, slot, *function),
-        };
-        if conn.wait_for(slot, deadline.map(|(at, _)| at)) {
-            if let Some(outcome) = slot.take() {
-                return decode(conn.host(), function, outcome);
+    /// Fails the call with a timeout of `timeout` at `start + timeout`,
+    /// instead of at the deadline it had. A bound too far to represent is
+    /// no bound.
+    pub(crate) fn set_timeout_from(&mut self, start: Instant, timeout: Duration) {
+        if let Inner::InFlight { conn, req, .. } = &self.inner {
+            match start.checked_add(timeout) {
+                Some(at) => conn.set_deadline(*req, at, timeout),
+                None => conn.clear_deadline(*req),
             }
         }
-        Err(Error::Timeout {
-            host: conn.host().to_owned(),
-            function,
-            after: deadline.map_or(Duration::ZERO, |(_, after)| after),
-        })
     }
 }
 
@@ -268,98 +138,58 @@ fn take_error(error: &mut Option<Error>, host: &str) -> Error {
     error.take().unwrap_or_else(|| Error::Controller {
         host: host.to_owned(),
         function: None,
-        message: "a call was polled again after it completed".into(),
+        message: "a call was waited for again after it completed".into(),
     })
 }
 
-/// Awaiting needs no particular runtime: a thread of the tunnel reads the
-/// reply and wakes the task. The tunnel's call timeout bounds an awaited
-/// call as it bounds [`Pending::wait`] (counted from the send, read at the
-/// first poll): one thread for the whole process fails it with
-/// [`Error::Timeout`] when its time is up. That deadline, once a poll has
-/// set it, also holds for a later [`wait`](Pending::wait) of the same call.
-/// Without a call timeout, race it against your runtime's timer for a
-/// bound of your own.
+/// Awaiting needs no particular runtime: the tunnel's I/O thread wakes the
+/// task when the reply arrives, and fails the call at its deadline (the
+/// tunnel's call timeout, counted from the call) as it does for
+/// [`Pending::wait`]. Without a call timeout, race it against your
+/// runtime's timer for a bound of your own.
 impl<T: DeserializeOwned> Future for Pending<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let ready = match &mut self.inner {
-            Inner::Failed(error, host) => return Poll::Ready(Err(take_error(error, host))),
+            Inner::Done(error, host) => return Poll::Ready(Err(take_error(error, host))),
             Inner::InFlight {
                 conn,
                 slot,
-                req,
                 function,
-                sent,
-            } => {
-                let mut state = slot.lock();
-                match state.outcome.take() {
-                    Some(outcome) => {
-                        drop(state);
-                        decode(conn.host(), function, outcome)
-                    }
-                    None => {
-                        match &state.waker {
-                            Some(w) if w.will_wake(cx.waker()) => {}
-                            _ => state.waker = Some(cx.waker().clone()),
-                        }
-                        if state.future {
-                            return Poll::Pending;
-                        }
-                        // The tunnel's call timeout bounds an awaited call
-                        // as it bounds `wait`, counted from the send.
-                        let deadline = conn
-                            .call_timeout()
-                            .and_then(|after| Some((sent.checked_add(after)?, after)));
-                        let watched = match deadline {
-                            Some((at, after)) => deadlines::watch(conn, slot, *req, at, after),
-                            None => Ok(()),
-                        };
-                        // Counted under the slot's lock, so that `complete`
-                        // sees it.
-                        state.future = true;
-                        match watched.and_then(|()| conn.future_waiting()) {
-                            Ok(()) => return Poll::Pending,
-                            Err(reason) => {
-                                state.future = false;
-                                drop(state);
-                                Err(Error::Disconnected {
-                                    host: conn.host().to_owned(),
-                                    function: Some(*function),
-                                    reason,
-                                    stderr: Vec::new(),
-                                })
-                            }
-                        }
-                    }
-                }
-            }
+                ..
+            } => match slot.poll(cx.waker()) {
+                Some(outcome) => decode(conn.host(), function, outcome),
+                None => return Poll::Pending,
+            },
         };
         // Done: a later poll or wait gets an error, never a hang.
-        if let Inner::InFlight {
-            conn, req, slot, ..
-        } = &self.inner
-        {
-            conn.forget(*req, slot);
-        }
-        let host = match &ready {
-            Err(e) => e.host().to_owned(),
-            Ok(_) => String::new(),
-        };
-        self.inner = Inner::Failed(None, host);
+        let host = self.host().to_owned();
+        self.finish();
+        self.inner = Inner::Done(None, host);
         Poll::Ready(ready)
+    }
+}
+
+impl<T> Pending<T> {
+    fn host(&self) -> &str {
+        match &self.inner {
+            Inner::InFlight { conn, .. } => conn.host(),
+            Inner::Done(_, host) => host,
+        }
+    }
+
+    /// Tells the tunnel nobody waits for this call any more.
+    fn finish(&self) {
+        if let Inner::InFlight { conn, req, .. } = &self.inner {
+            conn.forget(*req);
+        }
     }
 }
 
 impl<T> Drop for Pending<T> {
     fn drop(&mut self) {
-        if let Inner::InFlight {
-            conn, req, slot, ..
-        } = &self.inner
-        {
-            conn.forget(*req, slot);
-        }
+        self.finish();
     }
 }
 

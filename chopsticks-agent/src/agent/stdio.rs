@@ -4,15 +4,15 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 /// The protocol's two ends, on fds no child process inherits.
-pub struct Protocol {
+pub(super) struct Protocol {
     pub input: File,
     pub output: File,
 }
 
-pub fn take_protocol_fds() -> io::Result<Protocol> {
+pub(super) fn take_protocol_fds() -> io::Result<Protocol> {
     // Anything already buffered for stdout must not land in the protocol later.
     let _ = io::stdout().flush();
     let input = dup_cloexec(0)?;
@@ -27,14 +27,13 @@ pub fn take_protocol_fds() -> io::Result<Protocol> {
     Ok(Protocol { input, output })
 }
 
+/// A close-on-exec duplicate of `fd`, numbered 3 or higher (std's
+/// `try_clone_to_owned` is `F_DUPFD_CLOEXEC` from 3).
 fn dup_cloexec(fd: RawFd) -> io::Result<File> {
-    // SAFETY: fcntl on an fd number has no memory-safety preconditions.
-    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
-    if new < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `new` is a freshly duplicated fd that nothing else owns.
-    Ok(unsafe { File::from_raw_fd(new) })
+    // SAFETY: fds 0 and 1 stay open for the whole process; the borrow ends
+    // before this function returns.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    fd.try_clone_to_owned().map(File::from)
 }
 
 fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {

@@ -2,13 +2,12 @@
 //! the bootstrap script asks for it, find the agent's preamble line, read
 //! its hello.
 
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{ChildStdin, ChildStdout};
 use std::sync::mpsc::Sender;
-use std::sync::Arc;
 
-use super::bootstrap::{ERROR_MARKER, UPLOAD_MARKER};
-use super::image::Image;
+use super::{Refusal, Ship};
+use crate::contract::{CORRUPT_MARKER, ERROR_MARKER, PREAMBLE, UPLOAD_MARKER};
 use crate::wire::{self, Hello, Response};
 
 /// Junk (login banners, test-harness chatter) tolerated before the preamble.
@@ -18,65 +17,35 @@ const MAX_JUNK: usize = 64 * 1024;
 pub(crate) struct Greeted {
     pub hello: Hello,
     /// The agent's output, positioned after the hello.
-    pub reader: BufReader<ChildStdout>,
-    pub stdin: ChildStdin,
+    pub reader: BufReader<File>,
+    pub to_agent: File,
     /// Whether the agent binary was uploaded on the way.
     pub uploaded: bool,
-}
-
-pub(crate) type Greeting = Result<Greeted, Refusal>;
-
-/// Why there is no greeting.
-#[derive(Debug)]
-pub(crate) enum Refusal {
-    /// The bootstrap script reported an error (the text after its marker).
-    Script(String),
-    /// The agent (or ssh) ended, or printed something else.
-    Agent(String),
-    /// The agent is from another chopsticks version.
-    Stale(String),
-}
-
-impl From<String> for Refusal {
-    fn from(message: String) -> Refusal {
-        Refusal::Agent(message)
-    }
-}
-
-impl From<&str> for Refusal {
-    fn from(message: &str) -> Refusal {
-        Refusal::Agent(message.to_owned())
-    }
 }
 
 /// What the handshake tells the thread waiting for it.
 pub(crate) enum Event {
     /// The agent is being uploaded: allow the upload its own time.
     Uploading,
-    /// The handshake ended.
-    Done(Greeting),
-}
-
-/// What to upload when the bootstrap asks, and what platform it is for
-/// (`uname -s`, `uname -m`), when known.
-pub(crate) struct Ship {
-    pub image: Arc<Image>,
-    pub platform: Option<(String, String)>,
+    /// The handshake ended: the hello, the agent's input, whether the
+    /// agent was uploaded.
+    Done(Result<(Hello, File, bool), Refusal>),
 }
 
 /// Reads lines up to the preamble (uploading the agent when asked), then the
 /// hello frame.
 pub(crate) fn greet(
-    stdout: ChildStdout,
-    mut stdin: ChildStdin,
+    from_agent: File,
+    mut to_agent: File,
     nonce: &str,
     ship: Option<&Ship>,
     events: &Sender<Event>,
-) -> Greeting {
-    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
-    let expected = format!("{} {nonce}", wire::PREAMBLE);
+) -> Result<Greeted, Refusal> {
+    let mut reader = BufReader::with_capacity(64 * 1024, from_agent);
+    let expected = format!("{PREAMBLE} {nonce}");
     let upload = format!("{UPLOAD_MARKER} {nonce} ");
     let error = format!("{ERROR_MARKER} {nonce} ");
+    let corrupt = format!("{CORRUPT_MARKER} {nonce} ");
     let mut junk = Vec::new();
     let mut line = Vec::new();
     let mut uploaded = false;
@@ -97,11 +66,14 @@ pub(crate) fn greet(
         if let Some(message) = text.strip_prefix(&error) {
             return Err(Refusal::Script(message.to_owned()));
         }
+        if let Some(message) = text.strip_prefix(&corrupt) {
+            return Err(Refusal::Corrupt(message.to_owned()));
+        }
         if let Some(platform) = text.strip_prefix(&upload) {
             let Some(ship) = ship else {
                 return Err("it asked for an upload, but nothing can be shipped here".into());
             };
-            send_agent(ship, platform, &mut stdin, events)?;
+            send_agent(ship, platform, &mut to_agent, events)?;
             uploaded = true;
             continue;
         }
@@ -123,7 +95,7 @@ pub(crate) fn greet(
         Ok(Response::Hello(hello)) => Ok(Greeted {
             hello,
             reader,
-            stdin,
+            to_agent,
             uploaded,
         }),
         Ok(Response::Reply { .. } | Response::Log { .. }) => {
@@ -146,7 +118,7 @@ pub(crate) fn greet(
 fn send_agent(
     ship: &Ship,
     platform: &str,
-    stdin: &mut ChildStdin,
+    to_agent: &mut File,
     events: &Sender<Event>,
 ) -> Result<(), Refusal> {
     let mut words = platform.split_whitespace();
@@ -168,10 +140,10 @@ fn send_agent(
     // Compressing is part of the upload (and of its time bound).
     let _ = events.send(Event::Uploading);
     let gz = ship.image.gzip().map_err(Refusal::Script)?;
-    let sent = stdin
+    let sent = to_agent
         .write_all(format!("{}\n", gz.len()).as_bytes())
-        .and_then(|()| stdin.write_all(&gz))
-        .and_then(|()| stdin.flush());
+        .and_then(|()| to_agent.write_all(&gz))
+        .and_then(|()| to_agent.flush());
     sent.map_err(|e| Refusal::Agent(format!("uploading the agent failed: {e}")))
 }
 

@@ -4,14 +4,10 @@
 
 use std::sync::Arc;
 
+use super::output::Output;
 use crate::wire::{self, Response};
-use crate::workers::Workers;
 
-/// Set by the controller to its `log::max_level()` (0 = off ... 5 = trace),
-/// so the agent does not format records nobody wants.
-pub const ENV_LOG_LEVEL: &str = "CHOPSTICKS_LOG_LEVEL";
-
-struct Forward(Arc<Workers>);
+struct Forward(Arc<Output>);
 
 impl log::Log for Forward {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
@@ -37,16 +33,12 @@ impl log::Log for Forward {
     fn flush(&self) {}
 }
 
-/// A `log::Level` from its number on the wire (1 = error ... 5 = trace,
-/// as `level as u8` gives); `None` for 0 (off) and unknown numbers.
-pub fn level_from_wire(level: u8) -> Option<log::Level> {
-    log::Level::iter().find(|l| *l as u8 == level)
-}
-
-/// Installs the forwarding logger, unless the program set one already.
-pub fn install(workers: &Arc<Workers>, level: u8) {
-    let filter = level_from_wire(level).map_or(log::LevelFilter::Off, |l| l.to_level_filter());
-    if log::set_boxed_logger(Box::new(Forward(Arc::clone(workers)))).is_ok() {
+/// Installs the forwarding logger at `level` (the wire's number), unless
+/// the program set a logger already.
+pub(super) fn install(output: &Arc<Output>, level: u8) {
+    let filter =
+        wire::level_from_wire(level).map_or(log::LevelFilter::Off, |l| l.to_level_filter());
+    if log::set_boxed_logger(Box::new(Forward(Arc::clone(output)))).is_ok() {
         log::set_max_level(filter);
     }
 }

@@ -7,13 +7,15 @@
 //! while, the watchdog sleeps until the next call starts.
 
 use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::BufReader;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
+use super::dispatch::dispatch;
+use super::output::Output;
 use crate::registry::Registry;
 use crate::wire::{self, Failure, Request, Response};
 
@@ -27,13 +29,13 @@ const READING: u64 = 0;
 const TAKEN: u64 = u64::MAX;
 
 /// Why serving ended: `Ok` for EOF or shutdown.
-pub type Exit = Result<(), String>;
+pub(super) type Exit = Result<(), String>;
 
-pub struct Workers {
+pub(super) struct Workers {
     registry: &'static Registry,
     /// Only the reader in charge locks it, so it is never contended.
     input: Mutex<BufReader<File>>,
-    output: Mutex<File>,
+    output: Arc<Output>,
     /// The sequence number of the call the reader in charge is running, or
     /// [`READING`], or [`TAKEN`].
     in_call: AtomicU64,
@@ -46,16 +48,16 @@ pub struct Workers {
 }
 
 impl Workers {
-    pub fn new(
+    pub(super) fn new(
         registry: &'static Registry,
         input: File,
-        output: File,
+        output: Arc<Output>,
         exit: Sender<Exit>,
     ) -> Arc<Workers> {
         Arc::new(Workers {
             registry,
             input: Mutex::new(BufReader::with_capacity(64 * 1024, input)),
-            output: Mutex::new(output),
+            output,
             in_call: AtomicU64::new(READING),
             calls: AtomicU64::new(0),
             watchdog_asleep: AtomicBool::new(false),
@@ -65,15 +67,8 @@ impl Workers {
         })
     }
 
-    /// Writes raw bytes (the preamble and hello) to the controller.
-    pub fn send(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let mut out = self.output.lock().unwrap_or_else(PoisonError::into_inner);
-        out.write_all(bytes)?;
-        out.flush()
-    }
-
     /// Starts the first reader and the watchdog.
-    pub fn start(self: &Arc<Self>) -> std::io::Result<()> {
+    pub(super) fn start(self: &Arc<Self>) -> std::io::Result<()> {
         self.spawn_reader()?;
         let workers = Arc::clone(self);
         thread::Builder::new()
@@ -151,7 +146,7 @@ impl Workers {
                 self.watchdog_asleep.store(false, SeqCst);
                 self.watchdog_wake.notify_one();
             }
-            let result = crate::serve::dispatch(self.registry, fn_id, args);
+            let result = dispatch(self.registry, fn_id, args);
             // The call is over: a reply blocked by a controller that reads
             // slowly is no reason for another reader (it would block too).
             let still_in_charge = self
@@ -237,7 +232,7 @@ impl Workers {
         });
         // A failed write means the controller is gone; the reader sees EOF.
         if let Ok(frame) = frame {
-            let _ = self.send(&frame);
+            let _ = self.output.send(&frame);
         }
     }
 }

@@ -1,19 +1,18 @@
-//! The bootstrap: one `sh` script, run by the remote login shell, that either
-//! `exec`s the cached agent or asks for it, installs it and `exec`s it.
-//! `docs/BOOTSTRAP.md` walks through it.
+//! The bootstrap: one `sh` script that either `exec`s the cached agent or
+//! asks for it, installs it and `exec`s it. Every kind of tunnel but the
+//! local one runs it on the host: ssh through the login shell, docker and
+//! commands as an argument of `sh -c`. `docs/BOOTSTRAP.md` walks through it.
 
 use super::image::Image;
-use super::AGENT_ENTRY_ARGS;
+use crate::contract::{
+    AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256, ENV_LOG_LEVEL, ERROR_MARKER,
+    UPLOAD_MARKER,
+};
 
-/// Markers the script prints, each followed by the session nonce.
-pub(crate) const UPLOAD_MARKER: &str = "chopsticks-upload";
-pub(crate) const ERROR_MARKER: &str = "chopsticks-error";
-
-/// The remote command: `exec /bin/sh -c '<script>'`, through `sudo -n` when
-/// asked. The script contains no `'`, `!` or newline, so any login shell
-/// passes it to `sh` intact.
-pub(crate) fn remote_command(image: &Image, nonce: &str, sudo: Option<&str>) -> String {
-    let script = script(image, nonce);
+/// The command for a login shell (ssh): `exec /bin/sh -c '<script>'`,
+/// through `sudo -n` when asked. The script contains no `'`, `!` or
+/// newline, so any login shell passes it to `sh` intact.
+pub(crate) fn login_command(script: &str, sudo: Option<&str>) -> String {
     debug_assert!(!script.contains(['\'', '!', '\n']), "{script}");
     match sudo {
         Some(user) => format!("exec sudo -n -u {user} -- /bin/sh -c '{script}'"),
@@ -21,23 +20,37 @@ pub(crate) fn remote_command(image: &Image, nonce: &str, sudo: Option<&str>) -> 
     }
 }
 
-fn script(image: &Image, nonce: &str) -> String {
+/// The same as argument vector, for what runs a program directly
+/// (`docker exec`, a user's command): `sh -c <script>`, through `sudo -n`
+/// when asked.
+pub(crate) fn sh_argv(script: String, sudo: Option<&str>) -> Vec<String> {
+    let sh = ["sh".to_owned(), "-c".to_owned(), script];
+    match sudo {
+        Some(user) => ["sudo", "-n", "-u", user, "--"]
+            .map(str::to_owned)
+            .into_iter()
+            .chain(sh)
+            .collect(),
+        None => sh.into(),
+    }
+}
+
+/// The script for one session: `image` is what the host should run,
+/// `nonce` the session's, `log_level` the controller's (0 = off ... 5).
+pub(crate) fn script(image: &Image, nonce: &str, log_level: u8) -> String {
     let args = AGENT_ENTRY_ARGS.join(" ");
     let dirs = r#""${XDG_CACHE_HOME:-$HOME/.cache}" /dev/shm /tmp /var/tmp"#;
     [
         format!("H={} N={} T={nonce}", image.sha256, image.size),
         "u=$(id -u) || exit 1".into(),
-        format!(
-            "CHOPSTICKS_AGENT=$T CHOPSTICKS_AGENT_SHA256=$H CHOPSTICKS_LOG_LEVEL={}",
-            super::log_level()
-        ),
-        "export CHOPSTICKS_AGENT CHOPSTICKS_AGENT_SHA256 CHOPSTICKS_LOG_LEVEL".into(),
+        format!("{ENV_AGENT}=$T {ENV_AGENT_SHA256}=$H {ENV_LOG_LEVEL}={log_level}"),
+        format!("export {ENV_AGENT} {ENV_AGENT_SHA256} {ENV_LOG_LEVEL}"),
         // Warm: a cached agent of the right size in a directory we own.
         format!(
             "for c in {dirs}; do p=$c/chopsticks-$u; [ -L \"$p\" ] && continue; \
              if [ -f \"$p/$H\" ] && [ -x \"$p/$H\" ] && [ -O \"$p\" ] \
-             && [ $(wc -c <\"$p/$H\") -eq $N ]; then CHOPSTICKS_AGENT_CHECK=1; \
-             export CHOPSTICKS_AGENT_CHECK; exec \"$p/$H\" {args}; fi; done"
+             && [ $(wc -c <\"$p/$H\") -eq $N ]; then {ENV_AGENT_CHECK}=1; \
+             export {ENV_AGENT_CHECK}; exec \"$p/$H\" {args}; fi; done"
         ),
         // Cold: the first directory we own, can write and can execute in.
         // The probe is an empty file: where exec works, sh runs it as an
@@ -85,23 +98,31 @@ fn script(image: &Image, nonce: &str) -> String {
 mod tests {
     use super::*;
 
+    fn test_script() -> String {
+        let image = Image::of(&std::env::current_exe().unwrap()).unwrap();
+        script(&image, "0123456789abcdef", 3)
+    }
+
     #[test]
     fn the_script_survives_any_login_shell() {
-        let image = Image::of(&std::env::current_exe().unwrap()).unwrap();
+        let script = test_script();
         for sudo in [None, Some("root")] {
-            let command = remote_command(&image, "0123456789abcdef", sudo);
-            let script = command.split_once('\'').unwrap().1.trim_end_matches('\'');
+            let command = login_command(&script, sudo);
+            let quoted = command.split_once('\'').unwrap().1.trim_end_matches('\'');
+            assert_eq!(quoted, script);
             assert!(!script.contains(['\'', '!', '\n']), "{script}");
         }
+        assert_eq!(sh_argv(script.clone(), None), ["sh", "-c", &script]);
+        assert_eq!(
+            sh_argv(script.clone(), Some("root"))[..5],
+            ["sudo", "-n", "-u", "root", "--"]
+        );
     }
 
     #[test]
     fn the_script_is_valid_sh() {
-        let image = Image::of(&std::env::current_exe().unwrap()).unwrap();
-        let command = remote_command(&image, "0123456789abcdef", None);
-        let script = command.split_once('\'').unwrap().1.trim_end_matches('\'');
         let status = std::process::Command::new("sh")
-            .args(["-n", "-c", script])
+            .args(["-n", "-c", &test_script()])
             .status()
             .unwrap();
         assert!(status.success());

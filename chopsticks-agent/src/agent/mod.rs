@@ -1,0 +1,92 @@
+//! Agent mode: greet the controller, then serve its calls until it leaves.
+//!
+//! `workers` reads requests and runs them (through `dispatch`), `output`
+//! is the one writer back, `logger` forwards `log` records through it, and
+//! `stdio` moves the protocol off the standard streams first.
+
+mod dispatch;
+mod logger;
+mod output;
+mod stdio;
+mod workers;
+
+use std::io::Write;
+use std::process;
+use std::sync::{mpsc, Arc};
+
+pub use dispatch::panic_message;
+
+use crate::contract::{CORRUPT_MARKER, PREAMBLE};
+use crate::registry::Registry;
+use crate::wire::{self, Hello, Response};
+use output::Output;
+use workers::Workers;
+
+/// What the controller told this agent through its environment.
+pub(crate) struct Settings {
+    pub nonce: String,
+    /// The SHA-256 the bootstrap expects this executable to have.
+    pub exe_sha256: String,
+    /// Check that hash before serving.
+    pub check: bool,
+    /// The controller's log level (0 = off ... 5 = trace).
+    pub log_level: u8,
+}
+
+/// Serves until the controller leaves (`Ok`) or the protocol breaks.
+pub(crate) fn serve(settings: Settings) -> Result<(), String> {
+    let registry = Registry::get().map_err(|e| e.to_string())?;
+    if settings.check && !settings.exe_sha256.is_empty() {
+        check_own_hash(&settings.nonce, &settings.exe_sha256)?;
+    }
+    let protocol = stdio::take_protocol_fds()
+        .map_err(|e| format!("cannot set up the protocol file descriptors: {e}"))?;
+    dispatch::install_panic_hook();
+
+    let hello = Response::Hello(Hello {
+        protocol: wire::PROTOCOL_VERSION,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        fingerprint: registry.fingerprint(),
+        functions: registry.iter().map(|r| r.id()).collect(),
+        exe_sha256: settings.exe_sha256,
+        pid: process::id(),
+    });
+    let mut first = format!("{PREAMBLE} {}\n", settings.nonce).into_bytes();
+    first.extend(wire::encode_frame(&hello).map_err(|e| e.to_string())?);
+    let output = Arc::new(Output::new(protocol.output));
+    output
+        .send(&first)
+        .map_err(|e| format!("cannot greet the controller: {e}"))?;
+    logger::install(&output, settings.log_level);
+    let (exit_tx, exit_rx) = mpsc::channel();
+    Workers::new(registry, protocol.input, output, exit_tx)
+        .start()
+        .map_err(|e| format!("cannot start the agent's threads: {e}"))?;
+    exit_rx
+        .recv()
+        .unwrap_or_else(|_| Err("every worker thread ended".into()))
+}
+
+/// The bootstrap checked only the size of a cached agent: check its SHA-256
+/// before serving. A corrupt copy removes itself and says so with the
+/// corrupt marker; the controller then connects again and uploads a good one.
+fn check_own_hash(nonce: &str, expected: &str) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find my executable: {e}"))?;
+    let (actual, _) = std::fs::File::open("/proc/self/exe")
+        .or_else(|_| std::fs::File::open(&exe))
+        .and_then(crate::value::sha256_hex)
+        .map_err(|e| format!("cannot read my executable {}: {e}", exe.display()))?;
+    if actual == expected {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(&exe);
+    let message = format!(
+        "the cached agent {} is corrupt (sha256 {actual}, expected {expected}); it was removed",
+        exe.display()
+    );
+    // Still on the protocol's stdout, which the controller scans for markers.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{CORRUPT_MARKER} {nonce} {message}");
+    let _ = out.flush();
+    Err(message)
+}

@@ -1,0 +1,22 @@
+//! The agent's one writer to the controller: whole frames, one at a time.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::sync::{Mutex, PoisonError};
+
+/// The protocol's output; replies and log records share it.
+pub(crate) struct Output(Mutex<File>);
+
+impl Output {
+    pub(crate) fn new(file: File) -> Output {
+        Output(Mutex::new(file))
+    }
+
+    /// Writes `bytes` (whole frames) and flushes. A failed write means the
+    /// controller is gone; the reader then sees EOF and the agent ends.
+    pub(crate) fn send(&self, bytes: &[u8]) -> io::Result<()> {
+        let mut out = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        out.write_all(bytes)?;
+        out.flush()
+    }
+}

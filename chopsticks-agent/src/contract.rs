@@ -1,0 +1,83 @@
+//! The names both sides agree on outside the frames: environment variables,
+//! the agent's command line, the bootstrap's marker lines and the wire-ID
+//! hash. The frames themselves are in [`wire`](crate::wire). Everything here
+//! is documented in `docs/PROTOCOL.md` and `docs/BOOTSTRAP.md`.
+
+/// Set by the controller to the session nonce: this process is an agent.
+pub const ENV_AGENT: &str = "CHOPSTICKS_AGENT";
+/// Set by the bootstrap to the SHA-256 this executable should have.
+pub const ENV_AGENT_SHA256: &str = "CHOPSTICKS_AGENT_SHA256";
+/// Set by the bootstrap when it started a cached copy whose size it checked
+/// but not its hash: the agent checks its own SHA-256 first.
+pub const ENV_AGENT_CHECK: &str = "CHOPSTICKS_AGENT_CHECK";
+/// Set by the controller to its `log::max_level()` (0 = off ... 5 = trace),
+/// so the agent does not format records nobody wants.
+pub const ENV_LOG_LEVEL: &str = "CHOPSTICKS_LOG_LEVEL";
+/// Every variable the controller sets for an agent; the agent removes them
+/// all before any remote function runs.
+pub const AGENT_ENV: [&str; 4] = [ENV_AGENT, ENV_AGENT_SHA256, ENV_AGENT_CHECK, ENV_LOG_LEVEL];
+
+/// The name of the ignored test that `chopsticks::agent_test!()` defines.
+pub const AGENT_ENTRY_FN: &str = "__chopsticks_agent_entry";
+/// The agent's arguments: a libtest filter that selects [`AGENT_ENTRY_FN`]
+/// in a test binary. A binary whose `main` enters agent mode first never
+/// looks at them.
+pub const AGENT_ENTRY_ARGS: [&str; 5] = [
+    AGENT_ENTRY_FN,
+    "--include-ignored",
+    "--nocapture",
+    "--test-threads=1",
+    "-q",
+];
+
+/// The first line the agent writes, followed by a space and the nonce the
+/// controller gave it. Lines before it (login banners) are skipped.
+pub const PREAMBLE: &str = "chopsticks-agent";
+/// `chopsticks-upload <nonce> <uname -s> <uname -m>`: the bootstrap asks for
+/// the agent binary.
+pub const UPLOAD_MARKER: &str = "chopsticks-upload";
+/// `chopsticks-error <nonce> <text>`: the bootstrap failed; `<text>` says why.
+pub const ERROR_MARKER: &str = "chopsticks-error";
+/// `chopsticks-corrupt <nonce> <text>`: a cached agent failed its own hash
+/// check and removed itself; connecting again uploads a good copy.
+pub const CORRUPT_MARKER: &str = "chopsticks-corrupt";
+
+/// FNV-1a, 64 bits. Computed at compile time for wire IDs.
+pub const fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+/// The wire ID of a function from its module path, name and signature.
+pub const fn wire_id(path_and_signature: &str) -> u64 {
+    fnv1a64(path_and_signature.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_id_is_stable() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_ne!(wire_id("m::f() -> ()"), wire_id("m::g() -> ()"));
+    }
+
+    #[test]
+    fn the_markers_are_distinct_words() {
+        let words = [PREAMBLE, UPLOAD_MARKER, ERROR_MARKER, CORRUPT_MARKER];
+        for (i, a) in words.iter().enumerate() {
+            assert!(!a.contains(char::is_whitespace));
+            for b in &words[i + 1..] {
+                assert!(!a.starts_with(b) && !b.starts_with(a), "{a} {b}");
+            }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! `TunnelBuilder`: how to reach one host, whatever the kind of tunnel,
+//! with the options every kind shares. What is particular to a kind lives
+//! in `kind/`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::kind::{self, ssh::SshOptions};
+use super::Tunnel;
+use crate::error::Result;
+
+/// Names the agent binary to ship instead of this executable.
+pub const ENV_AGENT_BINARY: &str = "CHOPSTICKS_AGENT_BINARY";
+
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How to reach one host; [`connect`](TunnelBuilder::connect) opens the
+/// tunnel. Made by [`Tunnel::builder`] (ssh), [`TunnelBuilder::docker`],
+/// [`TunnelBuilder::command`] or [`TunnelBuilder::local`]; the options
+/// below the constructors apply to every kind, the ssh ones to ssh only.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use chopsticks::{Tunnel, TunnelBuilder};
+///
+/// # fn main() -> chopsticks::Result<()> {
+/// let t = Tunnel::builder("troy")
+///     .user("deploy")
+///     .port(2222)
+///     .ssh_option("ServerAliveInterval=5")
+///     .connect_timeout(Duration::from_secs(10))
+///     .sudo("root")
+///     .connect()?;
+/// println!("{}", t.call(chopsticks::facts::kernel, ())?);
+/// let db = TunnelBuilder::docker("postgres-1").call_timeout(Duration::from_secs(60)).connect()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct TunnelBuilder {
+    pub(crate) host: String,
+    pub(crate) kind: Kind,
+    pub(crate) options: Options,
+    pub(crate) ssh: SshOptions,
+}
+
+/// The kinds of tunnel.
+#[derive(Debug, Clone)]
+pub(crate) enum Kind {
+    /// The system `ssh` to `host`.
+    Ssh,
+    /// `docker exec -i CONTAINER` into a running container.
+    Docker { container: String },
+    /// Any command that gives a shell on its stdin and stdout.
+    Command { argv: Vec<OsString> },
+    /// This program started again as a subprocess.
+    Local,
+}
+
+impl Kind {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Kind::Ssh => "ssh",
+            Kind::Docker { .. } => "docker",
+            Kind::Command { .. } => "command",
+            Kind::Local => "local",
+        }
+    }
+}
+
+/// What every kind of tunnel understands.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub connect_timeout: Duration,
+    pub upload_timeout: Duration,
+    pub call_timeout: Option<Duration>,
+    /// Log in (ssh) or run (docker) as this user.
+    pub user: Option<String>,
+    pub sudo: Option<String>,
+    pub agent_binary: Option<PathBuf>,
+    /// `None`: the controller's `log::max_level()` when connecting.
+    pub log_level: Option<log::LevelFilter>,
+}
+
+impl Options {
+    /// The agent binary set here or by [`ENV_AGENT_BINARY`].
+    pub(crate) fn agent_binary(&self) -> Option<PathBuf> {
+        self.agent_binary
+            .clone()
+            .or_else(|| std::env::var_os(ENV_AGENT_BINARY).map(PathBuf::from))
+    }
+
+    /// The log level agents forward records up to, as its wire number.
+    pub(crate) fn log_level(&self) -> u8 {
+        self.log_level.unwrap_or_else(log::max_level) as u8
+    }
+}
+
+impl TunnelBuilder {
+    fn of(host: String, kind: Kind) -> TunnelBuilder {
+        TunnelBuilder {
+            host,
+            kind,
+            options: Options {
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                upload_timeout: DEFAULT_UPLOAD_TIMEOUT,
+                call_timeout: None,
+                user: None,
+                sudo: None,
+                agent_binary: None,
+                log_level: None,
+            },
+            ssh: SshOptions::default(),
+        }
+    }
+
+    /// An ssh tunnel to `host` (a name `ssh` understands: an alias of
+    /// `~/.ssh/config`, a host name or an address); the same as
+    /// [`Tunnel::builder`].
+    pub fn ssh(host: impl Into<String>) -> TunnelBuilder {
+        TunnelBuilder::of(host.into(), Kind::Ssh)
+    }
+
+    /// A tunnel into the running container `container`, by `docker exec -i`:
+    /// the agent is shipped and cached in the container as on an ssh host
+    /// (no `docker cp`, no change to the image). The container's name is the
+    /// host name results and errors carry. The container needs a POSIX `sh`.
+    pub fn docker(container: impl Into<String>) -> TunnelBuilder {
+        let container = container.into();
+        TunnelBuilder::of(container.clone(), Kind::Docker { container })
+    }
+
+    /// A tunnel through any command that gives a shell on its stdin and
+    /// stdout: `["kubectl", "exec", "-i", "pod", "--"]`, `["lxc", "exec",
+    /// "box", "--"]`, `["ip", "netns", "exec", "ns1"]`, `["chroot", "/srv/root"]`,
+    /// `["nsenter", "-t", "4242", "-a"]`. The bootstrap is appended as
+    /// `sh -c '<script>'`; `host` is the name results and errors carry.
+    pub fn command<I, S>(host: impl Into<String>, argv: I) -> TunnelBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let argv = argv.into_iter().map(Into::into).collect();
+        TunnelBuilder::of(host.into(), Kind::Command { argv })
+    }
+
+    /// This program started again as a local subprocess (as
+    /// [`Tunnel::local`]), with the options of a builder.
+    pub fn local() -> TunnelBuilder {
+        TunnelBuilder::of(super::LOCALHOST.to_owned(), Kind::Local)
+    }
+
+    /// Bounds connecting, authenticating and starting the agent (default 30 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.options.connect_timeout = timeout;
+        self
+    }
+
+    /// Bounds uploading the agent when the host has no cached copy
+    /// (default 300 s).
+    pub fn upload_timeout(mut self, timeout: Duration) -> Self {
+        self.options.upload_timeout = timeout;
+        self
+    }
+
+    /// Bounds each call on the tunnel (see [`Tunnel::set_call_timeout`]).
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.options.call_timeout = Some(timeout);
+        self
+    }
+
+    /// Logs in as `user` (`ssh -l`), or runs as `user` in the container
+    /// (`docker exec -u`).
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.options.user = Some(user.into());
+        self
+    }
+
+    /// Runs the agent as `user` through `sudo -n` (no password prompt: the
+    /// login user needs `NOPASSWD` for this).
+    pub fn sudo(mut self, user: impl Into<String>) -> Self {
+        self.options.sudo = Some(user.into());
+        self
+    }
+
+    /// Ships this executable as the agent instead of the running one, e.g. a
+    /// `x86_64-unknown-linux-musl` build of the same program for hosts whose
+    /// C library is older than this machine's. It must be built from the same
+    /// source. The environment variable `CHOPSTICKS_AGENT_BINARY` sets it for
+    /// every tunnel that does not set it here.
+    pub fn agent_binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.options.agent_binary = Some(path.into());
+        self
+    }
+
+    /// Forwards the agent's `log` records up to `level` (default: this
+    /// program's `log::max_level()` when connecting).
+    pub fn log_level(mut self, level: log::LevelFilter) -> Self {
+        self.options.log_level = Some(level);
+        self
+    }
+
+    /// The host name this builder connects to (for docker: the container).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Connects, ships the agent if the host has no cached copy, and waits
+    /// for its hello.
+    ///
+    /// # Errors
+    /// - [`Error::Config`](crate::Error::Config): a host, user or option that
+    ///   could be mistaken for something else (a leading `-`, whitespace,
+    ///   control characters), or an ssh option on another kind of tunnel;
+    ///   nothing was run.
+    /// - [`Error::Spawn`](crate::Error::Spawn): `ssh`, `docker` or the command
+    ///   could not be started (not installed?).
+    /// - [`Error::Connect`](crate::Error::Connect): the host could not be
+    ///   reached: ssh could not connect or authenticate, the container does
+    ///   not exist or is stopped, the docker daemon is down. The error says
+    ///   which, and what to do.
+    /// - [`Error::Bootstrap`](crate::Error::Bootstrap): the host could not store or run the agent.
+    /// - [`Error::Handshake`](crate::Error::Handshake): the agent did not start, with advice (a C
+    ///   library too old for this build, sudo wanting a password ...).
+    pub fn connect(&self) -> Result<Tunnel> {
+        kind::connect(self)
+    }
+}
+
+/// Checks a user-given name that becomes a command-line argument.
+pub(crate) fn plain_name(what: &str, value: &str) -> std::result::Result<(), String> {
+    let why = if value.is_empty() {
+        "it is empty"
+    } else if value.starts_with('-') {
+        "it starts with `-` and would be taken for an option"
+    } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        "it contains whitespace or control characters"
+    } else {
+        return Ok(());
+    };
+    Err(format!("refusing {what} {value:?}: {why}"))
+}

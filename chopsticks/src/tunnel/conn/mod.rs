@@ -1,0 +1,602 @@
+//! One agent connection: starting and greeting the agent, sending calls,
+//! closing, and what happens when the agent goes away.
+//!
+//! Every tunnel has one I/O thread (`io`), the only reader of the agent's
+//! output. It completes each call's [`Slot`], forwards log records, fails
+//! calls whose deadline passed (`deadlines`), writes what a caller could not
+//! write without blocking, and fails every waiter at once when the agent
+//! goes away. Callers only write and wait.
+
+mod deadlines;
+mod io;
+mod slot;
+mod transport;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fs::File;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub(crate) use slot::{Lost, Outcome, Slot};
+pub(crate) use transport::{describe, Link, Transport};
+
+use super::start::greet::{greet, Event, Greeted};
+use super::start::stderr::{self, Tail};
+use super::start::{Failed, Launch, NotStarted, Refusal};
+use crate::error::{Error, Result};
+use crate::wire::{self, Hello, Request};
+use deadlines::Deadlines;
+use transport::{set_nonblocking, wait_exit, wake_pipe};
+
+/// How long a dying agent gets to finish its stderr and exit before an
+/// error is reported without them.
+const LAST_WORDS: Duration = Duration::from_millis(300);
+/// How long `close` waits for a graceful exit before killing.
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// The I/O thread's stack: it runs our code, a future's waker and the
+/// program's logger, nothing deep.
+const IO_STACK: usize = 256 * 1024;
+
+pub(crate) struct Conn {
+    host: String,
+    state: Mutex<State>,
+    out: Mutex<Outgoing>,
+    /// Frames wait in `out.queue`: the I/O thread polls for writability.
+    queued: AtomicBool,
+    /// Writing a byte here wakes the I/O thread.
+    wake: File,
+    next_req: AtomicU64,
+    /// The default bound of a call, in nanoseconds; `u64::MAX` for none.
+    call_timeout: AtomicU64,
+    transport: Mutex<Box<dyn Transport>>,
+    closing: AtomicBool,
+    /// The agent's functions, when its registry differs from ours.
+    known: Option<HashSet<u64>>,
+    hello: Hello,
+    uploaded: bool,
+    tail: Arc<Tail>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Calls sent and not yet answered, by request ID.
+    waiting: HashMap<u64, Waiting>,
+    /// Set once the agent is gone: why, and its last stderr lines.
+    closed: Option<(String, Vec<String>)>,
+    deadlines: Deadlines,
+}
+
+struct Waiting {
+    slot: Arc<Slot>,
+    /// When the call fails with a timeout, and the timeout it reports.
+    deadline: Option<(Instant, Duration)>,
+}
+
+/// What goes to the agent: frames are written whole, in order.
+struct Outgoing {
+    /// `None` once the tunnel is closing.
+    to_agent: Option<File>,
+    /// Frames not (fully) written yet, oldest first.
+    queue: VecDeque<Queued>,
+}
+
+struct Queued {
+    req: u64,
+    frame: Vec<u8>,
+    /// How much of `frame` is written.
+    written: usize,
+}
+
+impl Conn {
+    /// Greets the agent `launch` started and starts the tunnel's I/O thread.
+    ///
+    /// # Errors
+    /// The explained reason when no hello arrived; `retry` is set when a
+    /// corrupt cached agent removed itself.
+    pub(crate) fn start(launch: Launch) -> std::result::Result<Arc<Conn>, NotStarted> {
+        let Launch {
+            host,
+            program,
+            link,
+            nonce,
+            connect_timeout,
+            upload_timeout,
+            ship,
+            advice,
+            fallback,
+        } = launch;
+        let Link {
+            to_agent,
+            from_agent,
+            stderr,
+            mut transport,
+        } = link;
+        let spawn_error = |source: std::io::Error| Error::Spawn {
+            host: host.clone(),
+            program: program.clone(),
+            source: Arc::new(source),
+        };
+        let pipe = wake_pipe().and_then(|pipe| stderr::forward(&host, stderr).map(|t| (pipe, t)));
+        let ((wake_rx, wake_tx), tail) = match pipe {
+            Ok(started) => started,
+            Err(e) => {
+                transport.kill();
+                return Err(spawn_error(e).into());
+            }
+        };
+
+        // The thread that greets the agent goes on as the tunnel's I/O
+        // thread once the connection is made.
+        let (events_tx, events) = mpsc::channel::<Event>();
+        let (conn_tx, conn_rx) = mpsc::channel::<Arc<Conn>>();
+        let io_thread = thread::Builder::new()
+            .name(format!("chopsticks-{host}"))
+            .stack_size(IO_STACK)
+            .spawn(move || {
+                let greeting = greet(from_agent, to_agent, &nonce, ship.as_ref(), &events_tx);
+                let reader = match greeting {
+                    Ok(Greeted {
+                        hello,
+                        reader,
+                        to_agent,
+                        uploaded,
+                    }) => {
+                        let _ = events_tx.send(Event::Done(Ok((hello, to_agent, uploaded))));
+                        reader
+                    }
+                    Err(refusal) => {
+                        let _ = events_tx.send(Event::Done(Err(refusal)));
+                        return;
+                    }
+                };
+                if let Ok(conn) = conn_rx.recv() {
+                    io::run(&conn, reader, wake_rx);
+                }
+            });
+        if let Err(e) = io_thread {
+            transport.kill();
+            return Err(spawn_error(e).into());
+        }
+        let mut bound = connect_timeout;
+        let greeting = loop {
+            match events.recv_timeout(bound) {
+                Ok(Event::Uploading) => bound = upload_timeout,
+                Ok(Event::Done(greeting)) => break greeting,
+                Err(_) => {
+                    break Err(Refusal::Agent(format!(
+                        "no answer within {bound:?}; it was stopped"
+                    )))
+                }
+            }
+        };
+        let fail = |transport: &mut Box<dyn Transport>, refusal: Refusal| {
+            let status = wait_exit(transport.as_mut(), LAST_WORDS);
+            transport.kill();
+            let stderr = tail.lines_after_eof(LAST_WORDS);
+            let retry = matches!(refusal, Refusal::Corrupt(_));
+            let failed = Failed {
+                refusal,
+                status,
+                stderr,
+            };
+            NotStarted {
+                error: super::start::advice::explain(&host, failed, advice, fallback),
+                retry,
+            }
+        };
+        let (hello, to_agent, uploaded) = match greeting {
+            Ok(greeted) => greeted,
+            Err(refusal) => return Err(fail(&mut transport, refusal)),
+        };
+        if hello.protocol != wire::PROTOCOL_VERSION {
+            let message = format!(
+                "the agent speaks protocol {} (chopsticks {}), this program speaks {} \
+                 (chopsticks {}); rebuild the agent binary with the same chopsticks version",
+                hello.protocol,
+                hello.version,
+                wire::PROTOCOL_VERSION,
+                env!("CARGO_PKG_VERSION"),
+            );
+            return Err(fail(&mut transport, Refusal::Stale(message)));
+        }
+        let ours = match crate::agent::Registry::get() {
+            Ok(ours) => ours,
+            Err(e) => {
+                transport.kill();
+                return Err(Error::Handshake {
+                    host,
+                    message: format!("this program's own registry is broken: {e}"),
+                    stderr: Vec::new(),
+                }
+                .into());
+            }
+        };
+        let known = (hello.fingerprint != ours.fingerprint())
+            .then(|| hello.functions.iter().copied().collect());
+        // Callers never block on a full pipe: what they cannot write, the
+        // I/O thread writes.
+        if let Err(e) = set_nonblocking(&to_agent) {
+            transport.kill();
+            return Err(spawn_error(e).into());
+        }
+        tail.go_live();
+        let conn = Arc::new(Conn {
+            host,
+            state: Mutex::new(State::default()),
+            out: Mutex::new(Outgoing {
+                to_agent: Some(to_agent),
+                queue: VecDeque::new(),
+            }),
+            queued: AtomicBool::new(false),
+            wake: wake_tx,
+            next_req: AtomicU64::new(1),
+            call_timeout: AtomicU64::new(u64::MAX),
+            transport: Mutex::new(transport),
+            closing: AtomicBool::new(false),
+            known,
+            hello,
+            uploaded,
+            tail,
+        });
+        // The greeter waits for this, so it cannot fail.
+        let _ = conn_tx.send(Arc::clone(&conn));
+        Ok(conn)
+    }
+
+    pub(crate) fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub(crate) fn hello(&self) -> &Hello {
+        &self.hello
+    }
+
+    pub(crate) fn uploaded(&self) -> bool {
+        self.uploaded
+    }
+
+    pub(crate) fn call_timeout(&self) -> Option<Duration> {
+        match self.call_timeout.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+
+    pub(crate) fn set_call_timeout(&self, timeout: Option<Duration>) {
+        let nanos = timeout.map_or(u64::MAX, |d| d.as_nanos().min(u64::MAX as u128 - 1) as u64);
+        self.call_timeout.store(nanos, Ordering::Relaxed);
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn outgoing(&self) -> MutexGuard<'_, Outgoing> {
+        self.out.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the I/O thread (to write, to sleep less, or to stop).
+    fn wake(&self) {
+        // A full pipe already wakes it; nothing else can go wrong here.
+        let _ = (&self.wake).write(&[1]);
+    }
+
+    /// Sends one call and returns at once: its request ID and the slot its
+    /// outcome arrives in. The tunnel's call timeout, if any, counts from
+    /// now.
+    ///
+    /// # Errors
+    /// What fails before anything is sent: an unknown function, arguments
+    /// that cannot be encoded, a closed tunnel.
+    pub(crate) fn call<A: Serialize>(
+        &self,
+        fn_id: u64,
+        function: &'static str,
+        args: &A,
+    ) -> Result<(u64, Arc<Slot>)> {
+        let host = || self.host.clone();
+        if self
+            .known
+            .as_ref()
+            .is_some_and(|known| !known.contains(&fn_id))
+        {
+            return Err(Error::UnknownFunction {
+                host: host(),
+                function,
+            });
+        }
+        let encode_error = |message: String| Error::Encode {
+            host: host(),
+            function,
+            message,
+        };
+        let args = postcard::to_allocvec(args).map_err(|e| encode_error(e.to_string()))?;
+        let req = self.next_req.fetch_add(1, Ordering::Relaxed);
+        let frame = wire::encode_frame(&Request::Call {
+            req,
+            fn_id,
+            args: &args,
+        })
+        .map_err(|e| encode_error(e.to_string()))?;
+        let slot;
+        let deadline = self
+            .call_timeout()
+            .and_then(|t| Some((Instant::now().checked_add(t)?, t)));
+        let sooner = {
+            let mut state = self.state();
+            if let Some((reason, stderr)) = &state.closed {
+                return Err(Error::Disconnected {
+                    host: host(),
+                    function: Some(function),
+                    reason: reason.clone(),
+                    stderr: stderr.clone(),
+                });
+            }
+            slot = Arc::new(Slot::new(state.waiting.is_empty()));
+            let waiting = Waiting {
+                slot: Arc::clone(&slot),
+                deadline,
+            };
+            state.waiting.insert(req, waiting);
+            deadline.is_some_and(|(at, _)| state.push_deadline(at, req))
+        };
+        if self.send(req, frame) || sooner {
+            self.wake();
+        }
+        Ok((req, slot))
+    }
+
+    /// Writes `frame` if the agent takes it now, or queues it for the I/O
+    /// thread. Returns whether the I/O thread must be woken to write.
+    fn send(&self, req: u64, frame: Vec<u8>) -> bool {
+        let mut out = self.outgoing();
+        let Outgoing { to_agent, queue } = &mut *out;
+        // Closing: the call fails with the tunnel.
+        let Some(to_agent) = to_agent else {
+            return false;
+        };
+        let mut written = 0;
+        if queue.is_empty() {
+            while written < frame.len() {
+                match to_agent.write(&frame[written..]) {
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    // The agent is gone: the I/O thread sees its output end
+                    // and fails every waiting call, this one included.
+                    Err(_) => return false,
+                }
+            }
+            if written == frame.len() {
+                return false;
+            }
+        }
+        let first = queue.is_empty();
+        queue.push_back(Queued {
+            req,
+            frame,
+            written,
+        });
+        self.queued.store(true, Ordering::SeqCst);
+        first
+    }
+
+    /// Writes queued frames until the agent stops taking them. Frames of
+    /// calls nobody waits for any more (timed out, dropped) are not sent.
+    fn flush(&self) {
+        let mut out = self.outgoing();
+        let Outgoing { to_agent, queue } = &mut *out;
+        let Some(to_agent) = to_agent else {
+            queue.clear();
+            self.queued.store(false, Ordering::SeqCst);
+            return;
+        };
+        while let Some(next) = queue.front_mut() {
+            if next.written == 0 && !self.state().waiting.contains_key(&next.req) {
+                queue.pop_front();
+                continue;
+            }
+            match to_agent.write(&next.frame[next.written..]) {
+                Ok(n) => {
+                    next.written += n;
+                    if next.written == next.frame.len() {
+                        queue.pop_front();
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                // Gone: the end of its output fails the calls.
+                Err(_) => {
+                    queue.clear();
+                    break;
+                }
+            }
+        }
+        self.queued.store(false, Ordering::SeqCst);
+    }
+
+    /// Fails call `req` with a timeout of `after` at `at`, instead of at
+    /// the deadline it had.
+    pub(crate) fn set_deadline(&self, req: u64, at: Instant, after: Duration) {
+        let sooner = {
+            let mut state = self.state();
+            match state.waiting.get_mut(&req) {
+                Some(waiting) => waiting.deadline = Some((at, after)),
+                None => return,
+            }
+            state.push_deadline(at, req)
+        };
+        if sooner {
+            self.wake();
+        }
+    }
+
+    /// Lets call `req` wait as long as it runs.
+    pub(crate) fn clear_deadline(&self, req: u64) {
+        if let Some(waiting) = self.state().waiting.get_mut(&req) {
+            waiting.deadline = None;
+        }
+    }
+
+    /// Drops interest in a call's result.
+    pub(crate) fn forget(&self, req: u64) {
+        drop(self.take_waiting(req));
+    }
+
+    fn take_waiting(&self, req: u64) -> Option<Waiting> {
+        self.state().waiting.remove(&req)
+    }
+
+    /// Completes call `req`, if it still waits.
+    fn deliver(&self, req: u64, outcome: Outcome) {
+        if let Some(waiting) = self.take_waiting(req) {
+            waiting.slot.complete(outcome);
+        }
+    }
+
+    /// Fails the calls whose deadline is due; returns the next deadline.
+    fn expire(&self, now: Instant) -> Option<Instant> {
+        let mut expired = Vec::new();
+        let next = {
+            let mut state = self.state();
+            while let Some((at, req)) = state.deadlines.pop_due(now) {
+                let due = state
+                    .waiting
+                    .get(&req)
+                    .is_some_and(|w| w.deadline.is_some_and(|(when, _)| when == at));
+                if due {
+                    expired.extend(state.waiting.remove(&req));
+                }
+            }
+            state.deadlines.next()
+        };
+        for waiting in expired {
+            let after = waiting.deadline.map_or(Duration::ZERO, |(_, after)| after);
+            waiting.slot.complete(Err(Lost::TimedOut(after)));
+        }
+        next
+    }
+
+    fn is_closed(&self) -> bool {
+        self.state().closed.is_some()
+    }
+
+    /// Fails every waiting call and refuses new ones.
+    fn shut(&self, reason: String, stderr: Vec<String>) {
+        let waiting = {
+            let mut state = self.state();
+            if state.closed.is_some() {
+                return;
+            }
+            state.closed = Some((reason.clone(), stderr.clone()));
+            std::mem::take(&mut state.waiting)
+        };
+        for waiting in waiting.into_values() {
+            waiting.slot.complete(Err(Lost::Closed {
+                reason: reason.clone(),
+                stderr: stderr.clone(),
+            }));
+        }
+        // The I/O thread stops once it sees the tunnel closed.
+        self.wake();
+    }
+
+    /// Asks the agent to exit, kills it after [`CLOSE_GRACE`], and fails the
+    /// calls still waiting. Idempotent.
+    pub(crate) fn close(&self) {
+        self.begin_close();
+        self.finish_close_by(Instant::now() + CLOSE_GRACE);
+    }
+
+    /// Asks the agent to exit and closes its input, without waiting.
+    pub(crate) fn begin_close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        let to_agent = {
+            let mut out = self.outgoing();
+            out.queue.clear();
+            self.queued.store(false, Ordering::SeqCst);
+            out.to_agent.take()
+        };
+        if let Some(mut to_agent) = to_agent {
+            if let Ok(frame) = wire::encode_frame(&Request::Shutdown) {
+                // Non-blocking: if the pipe is full, its closing ends the agent too.
+                let _ = to_agent.write_all(&frame);
+            }
+        }
+    }
+
+    /// Waits until `deadline` for the agent to exit, kills it if it has
+    /// not, and fails the calls still waiting.
+    pub(crate) fn finish_close_by(&self, deadline: Instant) {
+        {
+            let mut transport = self
+                .transport
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let grace = deadline.saturating_duration_since(Instant::now());
+            if wait_exit(transport.as_mut(), grace).is_none() {
+                transport.kill();
+            }
+        }
+        self.shut("the tunnel was closed".into(), Vec::new());
+    }
+
+    /// The agent's output ended (`why` is `None`) or broke the protocol.
+    fn lost(&self, why: Option<String>) {
+        if self.closing.load(Ordering::SeqCst) {
+            return self.shut("the tunnel was closed".into(), Vec::new());
+        }
+        let status = {
+            let mut transport = self
+                .transport
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if why.is_some() {
+                // The stream is corrupt: stop the agent before reporting.
+                transport.kill();
+            }
+            wait_exit(transport.as_mut(), LAST_WORDS)
+        };
+        let stderr = self.tail.lines_after_eof(LAST_WORDS);
+        let mut reason = match status {
+            Some(status) => describe(status),
+            None => "its output ended".to_owned(),
+        };
+        if let Some(why) = why {
+            reason = format!("{why}; {reason}");
+        }
+        self.shut(reason, stderr);
+    }
+}
+
+impl State {
+    /// Adds a deadline; returns whether it is now the earliest.
+    fn push_deadline(&mut self, at: Instant, req: u64) -> bool {
+        let State {
+            waiting, deadlines, ..
+        } = self;
+        deadlines.push(at, req, |at, req| {
+            waiting
+                .get(&req)
+                .is_some_and(|w| w.deadline.is_some_and(|(when, _)| when == at))
+        })
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let transport = self
+            .transport
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if matches!(transport.try_wait(), Ok(None)) {
+            transport.kill();
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Local tunnels: this program (or a given binary) started again as a
+//! subprocess, for tests and for work on the controller's own host.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::Command;
+
+use super::{refuse_recursion, refuse_without_entry, spawn};
+use crate::contract::{
+    AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256, ENV_LOG_LEVEL,
+};
+use crate::error::{Error, Result};
+use crate::tunnel::builder::TunnelBuilder;
+use crate::tunnel::conn::Conn;
+use crate::tunnel::start::Launch;
+use crate::tunnel::{nonce, Tunnel, LOCALHOST};
+
+/// When a local agent did not greet: what it must have.
+const ADVICE: &str = "the agent is this program started again: its `main` must begin with \
+    `chopsticks::agent::run_if_requested()` or carry `#[chopsticks::main]`, and a test binary \
+    needs `chopsticks::agent_test!();` at its root";
+
+impl Tunnel {
+    /// Starts this program again as a local agent (a subprocess), for tests
+    /// and for work on the controller host itself. Its host name is
+    /// `"localhost"`. [`TunnelBuilder::local`] takes options.
+    ///
+    /// # Errors
+    /// [`Error::Spawn`] when the executable cannot be started (or when this
+    /// process is itself an agent that never entered agent mode, which would
+    /// recurse); [`Error::Handshake`] when it does not start as an agent:
+    /// `main` must begin with [`run_if_requested`](crate::agent::run_if_requested)
+    /// or carry [`#[chopsticks::main]`](crate::main).
+    pub fn local() -> Result<Tunnel> {
+        TunnelBuilder::local().connect()
+    }
+
+    /// Starts the given executable as a local agent, e.g. a fixture binary
+    /// built from the same source with `#[chopsticks::main]`.
+    ///
+    /// # Errors
+    /// As for [`Tunnel::local`].
+    pub fn local_binary(program: impl AsRef<Path>) -> Result<Tunnel> {
+        TunnelBuilder::local()
+            .agent_binary(program.as_ref())
+            .connect()
+    }
+}
+
+/// Starts a local agent with `builder`'s options.
+pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
+    let options = &builder.options;
+    if options.user.is_some() {
+        return Err(Error::Config {
+            host: LOCALHOST.into(),
+            message: "`user` does not apply to local tunnels; use `sudo`".into(),
+        });
+    }
+    let program = match options.agent_binary.clone() {
+        Some(program) => program,
+        None => {
+            let exe = std::env::current_exe().map_err(|source| Error::Spawn {
+                host: LOCALHOST.into(),
+                program: "the current executable".into(),
+                source: std::sync::Arc::new(source),
+            })?;
+            refuse_recursion(LOCALHOST, &exe)?;
+            refuse_without_entry(LOCALHOST)?;
+            exe
+        }
+    };
+    refuse_recursion(LOCALHOST, &program)?;
+    let nonce = nonce();
+    let level = options.log_level().to_string();
+    let command = match &options.sudo {
+        None => {
+            let mut command = Command::new(&program);
+            command
+                .args(AGENT_ENTRY_ARGS)
+                .env(ENV_AGENT, &nonce)
+                .env(ENV_LOG_LEVEL, &level)
+                .env_remove(ENV_AGENT_SHA256)
+                .env_remove(ENV_AGENT_CHECK);
+            command
+        }
+        // sudo resets the environment: `env` sets what the agent needs.
+        Some(user) => {
+            let mut command = Command::new("sudo");
+            command
+                .args(["-n", "-u", user, "--", "env"])
+                .arg(format!("{ENV_AGENT}={nonce}"))
+                .arg(format!("{ENV_LOG_LEVEL}={level}"))
+                .arg(OsString::from(program.as_os_str()))
+                .args(AGENT_ENTRY_ARGS);
+            command
+        }
+    };
+    let shown = program.display().to_string();
+    let link = spawn(LOCALHOST, &shown, command)?;
+    let conn = Conn::start(Launch {
+        host: LOCALHOST.into(),
+        program: shown,
+        link,
+        nonce,
+        connect_timeout: options.connect_timeout,
+        upload_timeout: options.upload_timeout,
+        ship: None,
+        advice: |_, _, _| None,
+        fallback: ADVICE,
+    })
+    .map_err(|not| not.error)?;
+    conn.set_call_timeout(options.call_timeout);
+    Ok(Tunnel { conn })
+}

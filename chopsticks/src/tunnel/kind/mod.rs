@@ -1,0 +1,212 @@
+//! The kinds of tunnel. Each file says how its kind starts the agent (a
+//! [`Link`]) and what its failures mean; the rest is shared: the agent
+//! binary, the bootstrap, the handshake and everything after it.
+
+mod command;
+mod docker;
+pub(crate) mod local;
+pub(crate) mod ssh;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use super::builder::{plain_name, Kind, TunnelBuilder};
+use super::conn::{Conn, Link};
+use super::start::advice::KindAdvice;
+use super::start::image::Image;
+use super::start::{bootstrap, Launch, Ship};
+use super::{nonce, Tunnel};
+use crate::contract::ENV_AGENT;
+use crate::error::{Error, Result};
+
+/// What a kind that runs the bootstrap on its host supplies.
+struct Way {
+    /// What is started, for errors (`ssh`, `docker`, the command's program).
+    program: String,
+    /// The command that runs `script` on the host.
+    command: Command,
+    /// What the kind makes of its own program's failures.
+    advice: KindAdvice,
+    /// The advice when nothing more specific fits.
+    fallback: &'static str,
+}
+
+/// Connects `builder`'s tunnel.
+pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
+    validate(builder)?;
+    match &builder.kind {
+        Kind::Local => local::connect(builder),
+        Kind::Ssh => bootstrapped(builder, |script| ssh::way(builder, script)),
+        Kind::Docker { container } => {
+            bootstrapped(builder, |script| docker::way(builder, container, script))
+        }
+        Kind::Command { argv } => {
+            bootstrapped(builder, |script| command::way(builder, argv, script))
+        }
+    }
+}
+
+/// Refuses settings that the programs started could take for something
+/// else (a leading `-`, whitespace), and options of another kind. Nothing
+/// has run yet.
+fn validate(builder: &TunnelBuilder) -> Result<()> {
+    let config = |message: String| Error::Config {
+        host: builder.host.clone(),
+        message,
+    };
+    plain_name("host", &builder.host).map_err(config)?;
+    if let Some(user) = &builder.options.user {
+        plain_name("user", user).map_err(config)?;
+    }
+    if let Some(user) = &builder.options.sudo {
+        let ok = !user.starts_with('-')
+            && !user.is_empty()
+            && user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !ok {
+            return Err(config(format!(
+                "refusing sudo user {user:?}: expected a user name"
+            )));
+        }
+    }
+    match builder.kind {
+        Kind::Ssh => ssh::validate(builder),
+        _ => match builder.ssh.first_set() {
+            Some(option) => Err(config(format!(
+                "`{option}` is an ssh option, and this is a {} tunnel; set it only on ssh hosts",
+                builder.kind.name()
+            ))),
+            None => Ok(()),
+        },
+    }
+}
+
+/// Starts a tunnel whose host runs the bootstrap script: the agent is
+/// shipped when the host has no cached copy, and shipped again when the
+/// cached copy turns out corrupt.
+fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) -> Result<Tunnel> {
+    let host = &builder.host;
+    let agent_binary = builder.options.agent_binary();
+    let program = match &agent_binary {
+        Some(path) => path.clone(),
+        None => current_exe(host)?,
+    };
+    refuse_recursion(host, &program)?;
+    if agent_binary.is_none() {
+        refuse_without_entry(host)?;
+    }
+    let image = Image::of(&program).map_err(|e| Error::Config {
+        host: host.clone(),
+        message: format!("cannot read the agent binary {}: {e}", program.display()),
+    })?;
+    // Without an agent binary of its own, the host must run this one.
+    let platform = agent_binary
+        .is_none()
+        .then(|| (uname_s().to_owned(), std::env::consts::ARCH.to_owned()));
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let nonce = nonce();
+        let script = bootstrap::script(&image, &nonce, builder.options.log_level());
+        let Way {
+            program,
+            command,
+            advice,
+            fallback,
+        } = way(script)?;
+        let link = spawn(host, &program, command)?;
+        let started = Conn::start(Launch {
+            host: host.clone(),
+            program,
+            link,
+            nonce,
+            connect_timeout: builder.options.connect_timeout,
+            upload_timeout: builder.options.upload_timeout,
+            ship: Some(Ship {
+                image: Arc::clone(&image),
+                platform: platform.clone(),
+            }),
+            advice,
+            fallback,
+        });
+        match started {
+            Ok(conn) => {
+                conn.set_call_timeout(builder.options.call_timeout);
+                return Ok(Tunnel { conn });
+            }
+            // A corrupt cached agent removed itself: the next try uploads.
+            Err(not) if not.retry && tries < 2 => continue,
+            Err(not) => return Err(not.error),
+        }
+    }
+}
+
+/// Starts `command`; a missing program says so.
+fn spawn(host: &str, program: &str, command: Command) -> Result<Link> {
+    Link::spawn(command).map_err(|e| {
+        let source = if e.kind() == std::io::ErrorKind::NotFound {
+            std::io::Error::new(
+                e.kind(),
+                format!("{e}: is `{program}` installed and on PATH?"),
+            )
+        } else {
+            e
+        };
+        Error::Spawn {
+            host: host.to_owned(),
+            program: program.to_owned(),
+            source: Arc::new(source),
+        }
+    })
+}
+
+fn current_exe(host: &str) -> Result<PathBuf> {
+    std::env::current_exe().map_err(|e| Error::Config {
+        host: host.to_owned(),
+        message: format!("cannot find the running executable to ship: {e}"),
+    })
+}
+
+/// A process started as an agent that never entered agent mode must not
+/// start another copy of itself.
+pub(crate) fn refuse_recursion(host: &str, program: &Path) -> Result<()> {
+    if std::env::var_os(ENV_AGENT).is_some() {
+        return Err(Error::Spawn {
+            host: host.into(),
+            program: program.display().to_string(),
+            source: Arc::new(std::io::Error::other(
+                "this process was started as a chopsticks agent but never entered agent mode, \
+                 and will not start another copy of itself: begin `main` with \
+                 `chopsticks::agent::run_if_requested()` or put `#[chopsticks::main]` on it",
+            )),
+        });
+    }
+    Ok(())
+}
+
+/// This program is about to start a copy of itself as an agent: without an
+/// entry point the copy would run `main` itself, on the agent's host.
+pub(crate) fn refuse_without_entry(host: &str) -> Result<()> {
+    if crate::agent::has_entry_point() {
+        return Ok(());
+    }
+    Err(Error::Config {
+        host: host.into(),
+        message: "this program cannot be its own agent: its `main` does not start with \
+                  `#[chopsticks::main]` or `chopsticks::agent::run_if_requested()`, so the \
+                  copy started as the agent would run `main` itself; add one (in an \
+                  integration test, `chopsticks::agent_test!();` at the crate root)"
+            .into(),
+    })
+}
+
+fn uname_s() -> &'static str {
+    match std::env::consts::OS {
+        "linux" => "Linux",
+        "macos" => "Darwin",
+        "freebsd" => "FreeBSD",
+        other => other,
+    }
+}

@@ -1,0 +1,366 @@
+//! SSH tunnels: the system `ssh`, its options, and what its failures mean.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use super::Way;
+use crate::error::{Error, Result};
+use crate::tunnel::builder::TunnelBuilder;
+use crate::tunnel::start::advice::NOT_AN_AGENT;
+use crate::tunnel::start::bootstrap::login_command;
+use crate::tunnel::start::Failed;
+use crate::tunnel::Tunnel;
+
+/// What only ssh tunnels understand.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct SshOptions {
+    port: Option<u16>,
+    identity_file: Option<PathBuf>,
+    ssh_config: Option<PathBuf>,
+    ssh_options: Vec<String>,
+    control_persist: Option<Duration>,
+    ssh_program: Option<PathBuf>,
+}
+
+impl SshOptions {
+    /// The name of the first option set, for an error on another kind.
+    pub(crate) fn first_set(&self) -> Option<&'static str> {
+        let SshOptions {
+            port,
+            identity_file,
+            ssh_config,
+            ssh_options,
+            control_persist,
+            ssh_program,
+        } = self;
+        [
+            ("port", port.is_some()),
+            ("identity_file", identity_file.is_some()),
+            ("ssh_config", ssh_config.is_some()),
+            ("ssh_option", !ssh_options.is_empty()),
+            ("control_persist", control_persist.is_some()),
+            ("ssh_program", ssh_program.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(name, set)| set.then_some(name))
+    }
+}
+
+impl Tunnel {
+    /// Connects to `host` over SSH with the defaults of [`Tunnel::builder`].
+    ///
+    /// The system `ssh` is used, so `~/.ssh/config`, the ssh agent,
+    /// ProxyJump and known_hosts work as they do on the command line.
+    ///
+    /// # Errors
+    /// See [`TunnelBuilder::connect`].
+    pub fn ssh(host: &str) -> Result<Tunnel> {
+        Tunnel::builder(host).connect()
+    }
+
+    /// Starts configuring an SSH tunnel to `host` (a name `ssh` understands:
+    /// an alias of `~/.ssh/config`, a host name or an address); the same as
+    /// [`TunnelBuilder::ssh`].
+    pub fn builder(host: impl Into<String>) -> TunnelBuilder {
+        TunnelBuilder::ssh(host)
+    }
+}
+
+/// The options of ssh tunnels only; on another kind of tunnel, connecting
+/// fails with [`Error::Config`] naming the option.
+impl TunnelBuilder {
+    /// Connects to `port` (`ssh -p`).
+    pub fn port(mut self, port: u16) -> Self {
+        self.ssh.port = Some(port);
+        self
+    }
+
+    /// Authenticates with this private key (`ssh -i`).
+    pub fn identity_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ssh.identity_file = Some(path.into());
+        self
+    }
+
+    /// Reads this ssh configuration file instead of `~/.ssh/config` (`ssh -F`).
+    pub fn ssh_config(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ssh.ssh_config = Some(path.into());
+        self
+    }
+
+    /// Adds an ssh option, `Key=value` (`ssh -o`). Options given here win
+    /// over chopsticks' defaults (`ConnectTimeout` from
+    /// [`connect_timeout`](Self::connect_timeout), `ServerAliveInterval=15`,
+    /// `ServerAliveCountMax=3`), which in turn win over the configuration
+    /// files. `BatchMode=yes` always applies: ssh must never prompt.
+    pub fn ssh_option(mut self, option: impl Into<String>) -> Self {
+        self.ssh.ssh_options.push(option.into());
+        self
+    }
+
+    /// Shares one SSH connection per host between tunnels, and keeps it open
+    /// for `idle` after the last one closes (`ControlMaster=auto`,
+    /// `ControlPersist`), so a tool run again within that time skips the SSH
+    /// handshake. The control sockets live in `$XDG_RUNTIME_DIR/chopsticks-ssh`
+    /// (or `~/.ssh/chopsticks-ssh`), mode 700. Off by default: a persisting
+    /// master outlives the program, and anyone who can use its socket (only
+    /// you) can open sessions on the host without authenticating.
+    pub fn control_persist(mut self, idle: Duration) -> Self {
+        self.ssh.control_persist = Some(idle);
+        self
+    }
+
+    /// Uses this program instead of `ssh` from `PATH`.
+    pub fn ssh_program(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ssh.ssh_program = Some(path.into());
+        self
+    }
+}
+
+/// How an ssh tunnel runs the bootstrap `script`.
+pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
+    let program = builder
+        .ssh
+        .ssh_program
+        .clone()
+        .unwrap_or_else(|| "ssh".into());
+    let mut command = Command::new(&program);
+    command.args(ssh_args(
+        builder,
+        login_command(&script, builder.options.sudo.as_deref()),
+    ));
+    Ok(Way {
+        program: program.display().to_string(),
+        command,
+        advice,
+        fallback: NOT_AN_AGENT,
+    })
+}
+
+/// The whole `ssh` argument vector.
+fn ssh_args(builder: &TunnelBuilder, remote: String) -> Vec<OsString> {
+    let (ssh, options) = (&builder.ssh, &builder.options);
+    let mut args: Vec<OsString> = ["-T", "-e", "none", "-o", "BatchMode=yes"]
+        .map(OsString::from)
+        .to_vec();
+    if let Some(config) = &ssh.ssh_config {
+        args.extend(["-F".into(), config.into()]);
+    }
+    if let Some(port) = ssh.port {
+        args.extend(["-p".into(), port.to_string().into()]);
+    }
+    if let Some(user) = &options.user {
+        args.extend(["-l".into(), user.into()]);
+    }
+    if let Some(key) = &ssh.identity_file {
+        args.extend(["-i".into(), key.into()]);
+    }
+    // For each option ssh keeps the first value it sees: the user's
+    // options go before chopsticks' defaults.
+    for option in &ssh.ssh_options {
+        args.extend(["-o".into(), option.into()]);
+    }
+    let secs = options.connect_timeout.as_secs().max(1);
+    for option in [
+        format!("ConnectTimeout={secs}"),
+        "ServerAliveInterval=15".to_owned(),
+        "ServerAliveCountMax=3".to_owned(),
+    ] {
+        args.extend(["-o".into(), option.into()]);
+    }
+    if let (Some(idle), Some(dir)) = (ssh.control_persist, control_dir()) {
+        for option in [
+            "ControlMaster=auto".to_owned(),
+            format!("ControlPath={}/%C", dir.display()),
+            format!("ControlPersist={}", idle.as_secs().max(1)),
+        ] {
+            args.extend(["-o".into(), option.into()]);
+        }
+    }
+    args.extend(["--".into(), builder.host.clone().into(), remote.into()]);
+    args
+}
+
+/// Refuses ssh options that ssh could take for something else.
+pub(super) fn validate(builder: &TunnelBuilder) -> Result<()> {
+    for option in &builder.ssh.ssh_options {
+        if option.starts_with('-') || option.chars().any(char::is_control) {
+            return Err(Error::Config {
+                host: builder.host.clone(),
+                message: format!(
+                    "refusing ssh option {option:?}: expected `Key=value` without control characters"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The directory of ssh control sockets: private to the user (mode 700).
+/// `None` when it cannot be made safely; then no connection is shared.
+fn control_dir() -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ssh")))?;
+    let mut dir = base.join("chopsticks-ssh");
+    // A socket path is at most 107 bytes: the directory, "/", the 40-hex
+    // `%C` and the 17 characters ssh appends to the master's temporary name.
+    if dir.as_os_str().len() + 1 + 40 + 17 > 107 {
+        // SAFETY: geteuid cannot fail.
+        dir = PathBuf::from(format!("/tmp/chopsticks-ssh-{}", unsafe {
+            libc::geteuid()
+        }));
+    }
+    let _ = std::fs::create_dir_all(&base);
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let private = meta.is_dir() && meta.uid() == uid && meta.permissions().mode() & 0o077 == 0;
+    private.then_some(dir)
+}
+
+/// What ssh's own failure means: ssh exits with 255 when it could not
+/// connect or log in.
+pub(super) fn advice(host: &str, message: &str, failed: &Failed) -> Option<Error> {
+    let ssh_failed = failed.status.is_some_and(|s| s.code() == Some(255));
+    let silent_hang =
+        failed.status.is_none() && failed.stderr.is_empty() && message.contains("no answer");
+    if !ssh_failed && !silent_hang {
+        return None;
+    }
+    let message = if ssh_failed {
+        let advice = connect_advice(&failed.stderr)
+            .map(|advice| format!(": {advice}"))
+            .unwrap_or_default();
+        format!("ssh could not connect or log in{advice}")
+    } else {
+        format!("{message}: ssh did not connect, or the remote shell hangs")
+    };
+    Some(Error::Connect {
+        host: host.to_owned(),
+        message,
+        stderr: failed.stderr.clone(),
+    })
+}
+
+/// What to do about a failed ssh connection, from what ssh said.
+fn connect_advice(stderr: &[String]) -> Option<&'static str> {
+    let said = |needle: &str| stderr.iter().any(|line| line.contains(needle));
+    Some(if said("Could not resolve hostname") {
+        "the host name does not resolve; check its spelling, DNS, or a HostName \
+         in your ssh config"
+    } else if said("Connection refused") {
+        "nothing listens on that port; check that sshd runs there and the port"
+    } else if said("timed out") || said("No route to host") || said("Network is unreachable") {
+        "the host did not answer; check that it is up and reachable from here \
+         (address, firewall, VPN), or raise the connect timeout"
+    } else if said("REMOTE HOST IDENTIFICATION HAS CHANGED") || said("Offending") {
+        "the host's key differs from the one in known_hosts; if the host was \
+         reinstalled, remove the old key with `ssh-keygen -R <host>` and connect again"
+    } else if said("Host key verification failed") {
+        "the host's key is not in known_hosts and BatchMode cannot ask; connect once \
+         with `ssh <host>` to accept it, or add it to known_hosts"
+    } else if said("Permission denied") {
+        "the host refused the login (BatchMode: no password prompts); check the user \
+         and that one of your keys is in its authorized_keys, or load it into ssh-agent"
+    } else {
+        return None;
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args_of(b: &TunnelBuilder) -> Vec<String> {
+        ssh_args(b, "REMOTE".into())
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn connect_errors_say_what_to_do() {
+        let advice = |line: &str| connect_advice(&[line.to_owned()]).unwrap_or("");
+        assert!(
+            advice("ssh: Could not resolve hostname nope: Name or service not known")
+                .contains("does not resolve")
+        );
+        assert!(
+            advice("ssh: connect to host 10.0.0.1 port 22: Connection refused")
+                .contains("sshd runs there")
+        );
+        assert!(
+            advice("ssh: connect to host 10.0.0.1 port 22: Connection timed out")
+                .contains("did not answer")
+        );
+        assert!(
+            advice("@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @")
+                .contains("ssh-keygen -R")
+        );
+        assert!(advice("Offending ED25519 key in /root/.ssh/known_hosts:1").contains("-R"));
+        assert!(advice("Host key verification failed.").contains("known_hosts"));
+        assert!(advice("root@troy: Permission denied (publickey).").contains("authorized_keys"));
+        assert_eq!(
+            connect_advice(&["kex_exchange_identification: reset".into()]),
+            None
+        );
+    }
+
+    #[test]
+    fn the_argument_vector_puts_user_options_first_and_the_host_after_dashdash() {
+        let b = Tunnel::builder("troy")
+            .user("deploy")
+            .port(2222)
+            .identity_file("/k")
+            .ssh_option("ConnectTimeout=3");
+        let args = args_of(&b);
+        assert_eq!(&args[..5], ["-T", "-e", "none", "-o", "BatchMode=yes"]);
+        let user_opt = args.iter().position(|a| a == "ConnectTimeout=3").unwrap();
+        let default_opt = args.iter().position(|a| a == "ConnectTimeout=30").unwrap();
+        assert!(user_opt < default_opt);
+        assert_eq!(&args[args.len() - 3..], ["--", "troy", "REMOTE"]);
+        assert!(args.windows(2).any(|w| w == ["-p", "2222"]));
+        assert!(args.windows(2).any(|w| w == ["-l", "deploy"]));
+    }
+
+    impl TunnelBuilder {
+        fn check(&self) -> Result<()> {
+            super::super::validate(self)
+        }
+    }
+
+    #[test]
+    fn option_looking_strings_are_refused() {
+        for host in [
+            "-oProxyCommand=touch /tmp/x",
+            "a b",
+            "",
+            "web\n1",
+            "web\u{7}",
+        ] {
+            let err = Tunnel::builder(host).check().unwrap_err();
+            assert!(matches!(err, Error::Config { .. }), "{host:?}: {err}");
+        }
+        let err = Tunnel::builder("ok").user("-x").check().unwrap_err();
+        assert!(err.to_string().contains("taken for an option"), "{err}");
+        let err = TunnelBuilder::docker("box").port(22).check().unwrap_err();
+        assert!(err.to_string().contains("`port` is an ssh option"), "{err}");
+        let err = Tunnel::builder("ok").sudo("root; rm").check().unwrap_err();
+        assert!(matches!(err, Error::Config { .. }));
+        let err = Tunnel::builder("ok")
+            .ssh_option("-F/x")
+            .check()
+            .unwrap_err();
+        assert!(matches!(err, Error::Config { .. }));
+        Tunnel::builder("user@web1.example.com")
+            .user("deploy")
+            .sudo("root")
+            .ssh_option("ProxyJump=bastion")
+            .check()
+            .unwrap();
+    }
+}

@@ -1,0 +1,95 @@
+//! Starting an agent: what a kind of tunnel hands to `Conn::start`
+//! ([`Launch`]), the bootstrap script, the handshake, the shipped image,
+//! the agent's stderr, and the advice for a start that failed.
+
+pub(crate) mod advice;
+pub(crate) mod bootstrap;
+pub(crate) mod greet;
+pub(crate) mod image;
+pub(crate) mod stderr;
+
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::conn::Link;
+use crate::error::Error;
+use image::Image;
+
+/// How to greet one agent that a kind of tunnel started.
+pub(crate) struct Launch {
+    pub host: String,
+    /// For error messages: what was started.
+    pub program: String,
+    pub link: Link,
+    pub nonce: String,
+    /// Bound on reaching the agent's hello, upload excluded.
+    pub connect_timeout: Duration,
+    /// Bound on an upload, when the bootstrap asks for one.
+    pub upload_timeout: Duration,
+    /// What to upload when asked.
+    pub ship: Option<Ship>,
+    /// What the kind makes of a failed start, before the shared advice.
+    pub advice: advice::KindAdvice,
+    /// The advice when nothing more specific fits.
+    pub fallback: &'static str,
+}
+
+/// Why `Conn::start` made no connection: the error for the user, and
+/// whether starting again may work (a corrupt cached agent removed itself).
+#[derive(Debug)]
+pub(crate) struct NotStarted {
+    pub error: Error,
+    pub retry: bool,
+}
+
+impl From<Error> for NotStarted {
+    fn from(error: Error) -> NotStarted {
+        NotStarted {
+            error,
+            retry: false,
+        }
+    }
+}
+
+/// A start that did not reach the agent's hello.
+pub(crate) struct Failed {
+    pub refusal: Refusal,
+    /// The exit status of what was started, when it ended.
+    pub status: Option<ExitStatus>,
+    /// Its last stderr lines.
+    pub stderr: Vec<String>,
+}
+
+/// Why there is no greeting.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// The bootstrap script reported an error (the text after its marker).
+    Script(String),
+    /// A cached agent failed its hash check and removed itself: connecting
+    /// again uploads a good copy.
+    Corrupt(String),
+    /// The agent (or what carries it) ended, or printed something else.
+    Agent(String),
+    /// The agent is from another chopsticks version.
+    Stale(String),
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Refusal {
+        Refusal::Agent(message)
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(message: &str) -> Refusal {
+        Refusal::Agent(message.to_owned())
+    }
+}
+
+/// What to upload when the bootstrap asks, and what platform it is for
+/// (`uname -s`, `uname -m`), when known.
+pub(crate) struct Ship {
+    pub image: Arc<Image>,
+    pub platform: Option<(String, String)>,
+}
