@@ -321,3 +321,50 @@ pub fn test_ssh_config() -> std::path::PathBuf {
     );
     path
 }
+
+/// The name of the running test container for `host` (`deb12`, `deb11`,
+/// `busybox`, `noexec`), as `tests/setup.sh` starts it.
+///
+/// # Panics
+/// When the container does not run, with what to run to get it.
+pub fn test_container(host: &str) -> String {
+    let name = format!("chopsticks-test-{host}");
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Running}} {{.State.Pid}}", &name])
+        .output();
+    let running =
+        matches!(&out, Ok(out) if String::from_utf8_lossy(&out.stdout).starts_with("true "));
+    assert!(
+        running,
+        "the test container {name} does not run ({out:?}). Start the test hosts with \
+         `tests/setup.sh` (the README's test command, ./ci.sh, does it); it needs a running \
+         Docker engine"
+    );
+    name
+}
+
+/// The host PID of the main process of the running test container for
+/// `host`, to enter its namespaces with `nsenter -t PID`.
+pub fn test_container_pid(host: &str) -> String {
+    let name = test_container(host);
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Pid}}", &name])
+        .output()
+        .expect("run docker inspect");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The fixture agent that runs on old-glibc hosts (a static musl build, or
+/// one linked against glibc 2.28), which `tests/setup.sh` puts beside the
+/// test hosts' ssh_config.
+pub fn portable_fixture() -> std::path::PathBuf {
+    let path = test_ssh_config().with_file_name("agents").join("fixture");
+    assert!(
+        path.exists(),
+        "no portable agent at {}: run `tests/setup.sh` (the README's test command does); it \
+         builds the fixture for x86_64-unknown-linux-musl (rustup target add) or, failing \
+         that, against glibc 2.28 with cargo-zigbuild",
+        path.display()
+    );
+    path
+}

@@ -229,6 +229,58 @@ fn a_panicking_callback_fails_its_call_and_the_queue_goes_on() {
 }
 
 #[test]
+fn a_queue_obeys_its_groups_call_timeout() {
+    let g = Group::from(Tunnel::local().unwrap()).call_timeout(Duration::from_millis(300));
+    let mut queue = Queue::new();
+    let slow = queue.call_group(&g, sleep_ms, (10_000,));
+    let after = queue.call_group(&g, add, (1, 2));
+    let start = Instant::now();
+    let err = queue.run().unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let (_, slow) = slow.into_iter().next().unwrap();
+    assert!(
+        matches!(slow.result(), Err(Error::Timeout { .. })),
+        "the group's call timeout bounds a queued call"
+    );
+    assert_eq!(after.into_iter().next().unwrap().1.result().unwrap(), 3);
+    assert_eq!(err.failures().len(), 1);
+}
+
+#[test]
+fn dropping_a_group_of_frozen_hosts_takes_one_close_bound() {
+    let config = ssh_config();
+    let g = Group::new(["cs-many-1", "cs-many-2", "cs-many-3", "cs-many-4"])
+        .progress(false)
+        .configure(|b| b.ssh_config(&config));
+    // The loopback sshd's agents are processes of this machine: freeze them.
+    let pids: Vec<i32> = g
+        .tunnels()
+        .raise_failures()
+        .unwrap()
+        .iter()
+        .map(|(_, t)| t.agent_pid() as i32)
+        .collect();
+    for pid in &pids {
+        // SAFETY: signals to the agents this test started.
+        assert_eq!(unsafe { libc::kill(*pid, libc::SIGSTOP) }, 0);
+    }
+    let start = Instant::now();
+    drop(g);
+    let took = start.elapsed();
+    for pid in &pids {
+        // SAFETY: as above; thawed, each sees its input closed and exits.
+        unsafe { libc::kill(*pid, libc::SIGCONT) };
+    }
+    // Each gets up to 2 s to exit before it is stopped: one after another
+    // that would be 8 s.
+    assert!(took < Duration::from_millis(3500), "{took:?}");
+}
+
+#[test]
 fn a_queue_dropped_before_running_says_so() {
     let t = Tunnel::local().unwrap();
     let mut queue = Queue::new();

@@ -13,7 +13,8 @@ chopsticks::agent_test!();
 const LOCAL: suite::Target = suite::Target {
     host: "localhost",
     connect: || Tunnel::local().expect("start a local agent"),
-    local: true,
+    killed: "signal 9",
+    elsewhere: None,
 };
 
 suite_tests!(LOCAL);
@@ -151,12 +152,12 @@ fn a_stopped_agent_cannot_hold_a_call_or_close_forever() {
     );
 }
 
-/// Many threads waiting on one tunnel pass the reader role among
-/// themselves thousands of times; no hand-over may leave a waiter asleep
-/// with nobody reading (a lost hand-over once hung a waiter forever; this
-/// caught it in three runs out of four).
+/// Eight threads each wait for a thousand calls on one tunnel, a hundred
+/// times over: the I/O thread delivers every reply to its own waiter, and
+/// none sleeps on with its reply in. (Under the old hand-over of a reader
+/// role between waiters, this caught a lost hand-over in three runs of four.)
 #[test]
-fn the_reader_role_is_never_lost_between_waiters() {
+fn every_waiter_of_many_threads_gets_its_own_reply() {
     on_eight_threads(100, 1000, |_, w, pending, fail| {
         for (i, p) in pending {
             let sum = p.wait_timeout(Duration::from_secs(30));
@@ -167,7 +168,7 @@ fn the_reader_role_is_never_lost_between_waiters() {
 
 /// Every way of waiting at once on one tunnel: blocking waits, awaited
 /// futures, waits that give up after microseconds, and calls dropped
-/// unwaited. None may take the reader role with it or miss a wake.
+/// unwaited. None may miss a wake or stop the I/O thread.
 #[test]
 fn waits_futures_timeouts_and_drops_mix_on_one_tunnel() {
     on_eight_threads(50, 300, |t, w, pending, fail| {
@@ -234,7 +235,7 @@ type ThreadBody = fn(&Tunnel, i64, Vec<(i64, Pending<i64>)>, &dyn Fn(i64, Error)
 fn on_eight_threads(rounds: usize, calls: i64, body: ThreadBody) {
     for round in 0..rounds {
         let t = std::sync::Arc::new(Tunnel::local().unwrap());
-        // Awaited calls then also pass through the deadline timer.
+        // Every call then also has a deadline in the tunnel's heap.
         t.set_call_timeout(Some(Duration::from_secs(60)));
         let workers: Vec<_> = (0..8)
             .map(|w| {
@@ -256,9 +257,9 @@ fn on_eight_threads(rounds: usize, calls: i64, body: ThreadBody) {
     }
 }
 
-/// A waker is the executor's code, run by the thread that delivers a reply
-/// (holding the reader role) or by the deadline timer. One that panics
-/// must not stop either: later calls are still read and still timed.
+/// A waker is the executor's code, run by the tunnel's I/O thread when it
+/// delivers a reply or fails a call at its deadline. One that panics must
+/// not stop that thread: later calls are still read and still timed.
 #[test]
 fn a_panicking_waker_stops_neither_reading_nor_timing() {
     use std::future::Future;
@@ -294,6 +295,41 @@ fn a_panicking_waker_stops_neither_reading_nor_timing() {
     t.set_call_timeout(Some(Duration::from_millis(100)));
     let slow = suite::block_on(t.call_async(sleep_ms, (2_000,)));
     assert!(matches!(slow, Err(Error::Timeout { .. })), "{slow:?}");
+}
+
+/// An agent that stops reading (frozen here) cannot block the caller:
+/// `call_async` returns at once however much is queued, each call fails at
+/// its deadline counted from the call, and calls that could not be sent in
+/// time are never sent, so the tunnel works again once the agent reads.
+#[test]
+fn call_async_returns_at_once_when_the_agent_stops_reading() {
+    let t = Tunnel::local().unwrap();
+    let timeout = Duration::from_millis(800);
+    t.set_call_timeout(Some(timeout));
+    let pid = t.agent_pid() as i32;
+    // SAFETY: stopping our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let start = Instant::now();
+    // 1.5 MiB of arguments: far more than a pipe holds (64 KiB).
+    let pending: Vec<_> = (0..6)
+        .map(|_| t.call_async(digest, (vec![7u8; 256 << 10],)))
+        .collect();
+    let issued = start.elapsed();
+    assert!(issued < timeout / 2, "call_async blocked for {issued:?}");
+    for p in pending {
+        let err = p.wait().unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    }
+    let failed = start.elapsed();
+    assert!(
+        failed < timeout + Duration::from_secs(2),
+        "the timeouts counted from the end of the send: {failed:?}"
+    );
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    t.set_call_timeout(Some(Duration::from_secs(60)));
+    assert_eq!(t.call(add, (1, 2)).unwrap(), 3, "the stream is intact");
+    assert_eq!(t.call(digest, (vec![1u8; 10],)).unwrap().0, 10);
 }
 
 #[test]

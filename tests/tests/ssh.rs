@@ -17,7 +17,9 @@ chopsticks::agent_test!();
 const SSH: suite::Target = suite::Target {
     host: "cs-local",
     connect: || connect("cs-local"),
-    local: false,
+    // The client reports the remote signal as status 255.
+    killed: "status 255",
+    elsewhere: None,
 };
 
 // The whole core suite, over ssh to this machine.
@@ -65,21 +67,6 @@ fn remote_sh(alias: &str, script: &str) -> String {
 
 const WIPE: &str = "rm -rf ~/.cache/chopsticks-* /dev/shm/chopsticks-$(id -u) \
                     /tmp/chopsticks-$(id -u) /var/tmp/chopsticks-$(id -u)";
-
-/// The fixture agent that runs on old-glibc hosts (a static musl build, or
-/// one linked against glibc 2.28), which `tests/setup.sh` puts beside the
-/// test hosts' ssh_config.
-fn portable_fixture() -> PathBuf {
-    let path = ssh_config().with_file_name("agents").join("fixture");
-    assert!(
-        path.exists(),
-        "no portable agent at {}: run `tests/setup.sh` (the README's test command does); it \
-         builds the fixture for x86_64-unknown-linux-musl (rustup target add) or, failing \
-         that, against glibc 2.28 with cargo-zigbuild",
-        path.display()
-    );
-    path
-}
 
 #[test]
 fn the_first_connection_uploads_and_the_next_uses_the_cache() {

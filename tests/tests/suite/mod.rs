@@ -1,5 +1,6 @@
 //! The core suite, run over every kind of tunnel: `local.rs` runs it over a
-//! local subprocess, `ssh.rs` over a real sshd.
+//! local subprocess, `ssh.rs` over a real sshd, `docker.rs` into a running
+//! container, `command.rs` through `nsenter` into one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,8 +16,12 @@ pub struct Target {
     pub host: &'static str,
     /// Opens a fresh tunnel.
     pub connect: fn() -> Tunnel,
-    /// A local subprocess (signals and exit statuses are seen directly).
-    pub local: bool,
+    /// What a lost agent's reason says when the agent was killed by
+    /// SIGKILL: a local agent's own status, or how the program that carries
+    /// it (ssh, docker, nsenter) reports it.
+    pub killed: &'static str,
+    /// The host's name and address, when it is not this machine.
+    pub elsewhere: Option<(&'static str, &'static str)>,
 }
 
 /// No test waits without a bound: a lost reply fails its test with a
@@ -417,13 +422,7 @@ pub fn a_killed_agent_fails_waiting_calls_at_once(target: &Target) {
             function, reason, ..
         } => {
             assert_eq!(*function, Some("chopsticks_tests::sleep_ms"));
-            // Over ssh the client reports the remote signal as status 255.
-            let expected = if target.local {
-                "signal 9"
-            } else {
-                "status 255"
-            };
-            assert!(reason.contains(expected), "{reason}");
+            assert!(reason.contains(target.killed), "{reason}");
         }
         other => panic!("expected Disconnected, got {other:?}"),
     }
@@ -479,14 +478,16 @@ pub fn closing_and_dropping_leave_no_process(target: &Target) {
 
 pub fn facts_work_over_a_tunnel(target: &Target) {
     let t = target.connect();
-    assert_eq!(
-        t.call(chopsticks::facts::hostname, ()).unwrap(),
-        chopsticks::facts::hostname().unwrap()
-    );
-    assert_eq!(
-        t.call(chopsticks::facts::ip, ()).unwrap(),
-        chopsticks::facts::ip().unwrap()
-    );
+    let (hostname, ip) = match target.elsewhere {
+        Some((name, ip)) => (name.to_owned(), ip.to_owned()),
+        None => (
+            chopsticks::facts::hostname().unwrap(),
+            chopsticks::facts::ip().unwrap().to_string(),
+        ),
+    };
+    assert_eq!(t.call(chopsticks::facts::hostname, ()).unwrap(), hostname);
+    assert_eq!(t.call(chopsticks::facts::ip, ()).unwrap().to_string(), ip);
+    // Containers share this machine's kernel.
     assert_eq!(
         t.call(chopsticks::facts::kernel, ()).unwrap(),
         chopsticks::facts::kernel().unwrap()
