@@ -1,35 +1,153 @@
-//! The I/O thread of one tunnel: the only reader of the agent's output. It
-//! polls the agent's output, its own wake pipe and, while frames wait, the
-//! agent's input; it sleeps no longer than the earliest deadline.
+//! The I/O thread of one tunnel: all of the tunnel's I/O after the agent's
+//! process starts. It greets the agent (uploading it when the bootstrap
+//! asks), then serves the connection: it is the only reader of the agent's
+//! output and of its stderr, writes what callers could not write at once,
+//! and sleeps no longer than the earliest deadline.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{Read, Write};
 use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
-use std::time::Instant;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::{Conn, Lost};
+use super::{Conn, Lost, LAST_WORDS};
+use crate::tunnel::start::greet::{self, Event, Greeter, Said};
+use crate::tunnel::start::stderr::Lines;
+use crate::tunnel::start::{Refusal, Ship};
 use crate::wire::{self, Response};
 
 /// The smallest read, and the buffer a tunnel starts with.
 const MIN_READ: usize = 4096;
 /// Reads grow up to this while they keep filling the buffer.
 const MAX_READ: usize = 1 << 20;
+/// How long a failed start's stderr is read for the error that quotes it.
+const FAILED_START_WORDS: Duration = Duration::from_secs(2);
 
-/// Serves `conn` until the agent is gone or the tunnel is closed. A panic
-/// in here (our bug, a logger's or a waker's) fails the tunnel's calls
-/// instead of leaving them waiting forever.
-pub(super) fn run(conn: &Arc<Conn>, reader: BufReader<File>, wake: File) {
-    let served = panic::catch_unwind(AssertUnwindSafe(|| serve(conn, reader, &wake)));
+/// The streams the I/O thread reads.
+pub(super) struct Streams {
+    pub frames: Frames,
+    /// `None` once it ended.
+    pub stderr: Option<Lines>,
+    /// A byte here wakes the thread.
+    pub wake: File,
+}
+
+/// What greeting the agent takes.
+pub(super) struct Greeting {
+    pub greeter: Greeter,
+    /// The agent's input (non-blocking), handed back with the hello.
+    pub to_agent: File,
+    pub ship: Option<Ship>,
+    /// Where the connecting thread waits.
+    pub events: Sender<Event>,
+    /// The connection, once the connecting thread made it.
+    pub conn: Receiver<Arc<Conn>>,
+}
+
+/// Greets the agent, then serves the connection the connecting thread
+/// makes of it, until the agent is gone or the tunnel is closed.
+pub(super) fn run(mut streams: Streams, greeting: Greeting) {
+    let Greeting {
+        greeter,
+        to_agent,
+        ship,
+        events,
+        conn,
+    } = greeting;
+    match greet(&mut streams, greeter, to_agent, ship.as_ref(), &events) {
+        Ok(greeted) => {
+            let _ = events.send(Event::Done(Ok(greeted)));
+            drop(events);
+            if let Ok(conn) = conn.recv() {
+                return serve_guarded(&conn, streams);
+            }
+        }
+        Err(refusal) => {
+            let _ = events.send(Event::Done(Err(refusal)));
+        }
+    }
+    // No connection: the connecting thread stops the agent and quotes its
+    // last stderr lines; read them to the end.
+    last_words(&mut streams, FAILED_START_WORDS);
+}
+
+/// Reads the agent's output up to its hello, uploading the agent when the
+/// bootstrap asks for it, while stderr is read on. Returns the hello, the
+/// agent's input and whether the agent was uploaded.
+fn greet(
+    streams: &mut Streams,
+    mut greeter: Greeter,
+    mut to_agent: File,
+    ship: Option<&Ship>,
+    events: &Sender<Event>,
+) -> Result<(wire::Hello, File, bool), Refusal> {
+    let mut upload: Vec<u8> = Vec::new();
+    let mut sent = 0;
+    let mut uploaded = false;
+    loop {
+        loop {
+            let (used, said) = greeter.feed(streams.frames.unread())?;
+            streams.frames.consume(used);
+            match said {
+                Some(Said::Hello(hello)) => return Ok((hello, to_agent, uploaded)),
+                Some(Said::Upload(_)) if uploaded => {
+                    return Err("it asked for the agent twice".into());
+                }
+                Some(Said::Upload(platform)) => {
+                    // Compressing is part of the upload (and of its time bound).
+                    let _ = events.send(Event::Uploading);
+                    upload = greet::upload(ship, &platform)?;
+                    uploaded = true;
+                }
+                None => break,
+            }
+        }
+        let writing = sent < upload.len();
+        let ready = poll(
+            [
+                Some((streams.frames.fd(), libc::POLLIN)),
+                streams.stderr.as_ref().map(|l| (l.fd(), libc::POLLIN)),
+                writing.then(|| (to_agent.as_raw_fd(), libc::POLLOUT)),
+            ],
+            None,
+        );
+        if ready[2] {
+            match to_agent.write(&upload[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("uploading the agent failed: {e}").into()),
+            }
+            if sent == upload.len() {
+                upload = Vec::new();
+                sent = 0;
+            }
+        }
+        if ready[1] {
+            read_stderr(streams);
+        }
+        if ready[0] {
+            match streams.frames.fill() {
+                Ok(0) => return Err(greeter.ended()),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("reading the agent's output: {e}").into()),
+            }
+        }
+    }
+}
+
+/// A panic in here (our bug, a logger's or a waker's) fails the tunnel's
+/// calls instead of leaving them waiting forever.
+fn serve_guarded(conn: &Arc<Conn>, mut streams: Streams) {
+    let served = panic::catch_unwind(AssertUnwindSafe(|| serve(conn, &mut streams)));
     if let Err(panic) = served {
         let message = chopsticks_agent::panic_message(&*panic);
-        conn.transport
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .kill();
+        conn.kill();
         conn.shut(
             format!("the tunnel's I/O thread panicked ({message}); the agent was stopped"),
             Vec::new(),
@@ -37,8 +155,7 @@ pub(super) fn run(conn: &Arc<Conn>, reader: BufReader<File>, wake: File) {
     }
 }
 
-fn serve(conn: &Conn, reader: BufReader<File>, wake: &File) {
-    let mut frames = Frames::new(reader);
+fn serve(conn: &Conn, streams: &mut Streams) {
     let to_agent = conn
         .outgoing()
         .to_agent
@@ -48,14 +165,15 @@ fn serve(conn: &Conn, reader: BufReader<File>, wake: &File) {
         // Frames already read (a whole burst of replies, or what the
         // greeting read ahead) are delivered before polling again.
         loop {
+            let frames = &mut streams.frames;
             match frames.next() {
                 Ok(Some(range)) => {
                     if let Err(why) = handle(conn, &frames.buf[range]) {
-                        return conn.lost(Some(why));
+                        return broken(conn, streams, why);
                     }
                 }
                 Ok(None) => break,
-                Err(why) => return conn.lost(Some(why)),
+                Err(why) => return broken(conn, streams, why),
             }
         }
         let next = conn.expire(Instant::now());
@@ -64,27 +182,65 @@ fn serve(conn: &Conn, reader: BufReader<File>, wake: &File) {
         }
         let writing = conn.queued.load(Ordering::SeqCst);
         let ready = poll(
-            frames.fd(),
-            wake.as_raw_fd(),
-            writing.then_some(to_agent),
+            [
+                Some((streams.frames.fd(), libc::POLLIN)),
+                streams.stderr.as_ref().map(|l| (l.fd(), libc::POLLIN)),
+                writing.then_some((to_agent, libc::POLLOUT)),
+                Some((streams.wake.as_raw_fd(), libc::POLLIN)),
+            ],
             next,
         );
-        if ready.wake {
+        if ready[3] {
             let mut drain = [0u8; 64];
-            while matches!((&*wake).read(&mut drain), Ok(n) if n > 0) {}
+            while matches!((&streams.wake).read(&mut drain), Ok(n) if n > 0) {}
         }
-        if ready.write {
+        if ready[2] {
             conn.flush();
         }
-        if ready.read {
-            match frames.fill() {
-                Ok(0) => return conn.lost(None),
+        if ready[1] {
+            read_stderr(streams);
+        }
+        if ready[0] {
+            match streams.frames.fill() {
+                Ok(0) => {
+                    last_words(streams, LAST_WORDS);
+                    return conn.lost(None);
+                }
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    return conn.lost(Some(format!("reading the agent's output failed: {e}")))
+                    let why = format!("reading the agent's output failed: {e}");
+                    return broken(conn, streams, why);
                 }
             }
+        }
+    }
+}
+
+/// The agent's output broke the protocol: stop the agent, then report.
+fn broken(conn: &Conn, streams: &mut Streams, why: String) {
+    conn.kill();
+    last_words(streams, LAST_WORDS);
+    conn.lost(Some(why));
+}
+
+fn read_stderr(streams: &mut Streams) {
+    if let Some(lines) = &mut streams.stderr {
+        if !lines.read() {
+            streams.stderr = None;
+        }
+    }
+}
+
+/// Reads stderr to its end, for at most `bound`: a dying agent's last words.
+fn last_words(streams: &mut Streams, bound: Duration) {
+    let deadline = Instant::now() + bound;
+    while let Some(lines) = &streams.stderr {
+        if Instant::now() >= deadline {
+            break;
+        }
+        if poll([Some((lines.fd(), libc::POLLIN))], Some(deadline))[0] {
+            read_stderr(streams);
         }
     }
 }
@@ -131,26 +287,19 @@ fn relog(host: &str, level: u8, target: &str, message: &str) {
     });
 }
 
-/// Which of the polled descriptors are ready.
-struct Ready {
-    read: bool,
-    wake: bool,
-    write: bool,
-}
-
-/// Waits until the agent's output has data (or ends), the wake pipe has a
-/// byte, `to_agent` (when given) takes more, or `until` passes.
-fn poll(from_agent: RawFd, wake: RawFd, to_agent: Option<RawFd>, until: Option<Instant>) -> Ready {
-    let fd = |fd, events| libc::pollfd {
-        fd,
-        events,
+/// Waits until one of `fds` (descriptor and events; `None` is left out)
+/// is ready or `until` passes; says which are ready. An error or hang-up
+/// counts as ready: the read or write that follows reports it.
+fn poll<const N: usize>(
+    fds: [Option<(RawFd, libc::c_short)>; N],
+    until: Option<Instant>,
+) -> [bool; N] {
+    let mut polled = fds.map(|fd| libc::pollfd {
+        // A negative descriptor is ignored by poll.
+        fd: fd.map_or(-1, |(fd, _)| fd),
+        events: fd.map_or(0, |(_, events)| events),
         revents: 0,
-    };
-    let mut fds = [
-        fd(from_agent, libc::POLLIN),
-        fd(wake, libc::POLLIN),
-        fd(to_agent.unwrap_or(-1), libc::POLLOUT),
-    ];
+    });
     let ms = match until {
         None => -1,
         Some(at) => {
@@ -159,27 +308,17 @@ fn poll(from_agent: RawFd, wake: RawFd, to_agent: Option<RawFd>, until: Option<I
             left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
         }
     };
-    let count = if to_agent.is_some() { 3 } else { 2 };
-    // SAFETY: `fds` is valid for `count` entries for the whole call.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), count, ms) };
+    // SAFETY: `polled` is valid for its N entries for the whole call.
+    let n = unsafe { libc::poll(polled.as_mut_ptr(), N as libc::nfds_t, ms) };
     if n < 0 {
-        // EINTR, or EINVAL/ENOMEM: look again (deadlines are checked first).
-        return Ready {
-            read: false,
-            wake: false,
-            write: false,
-        };
+        // EINTR (or ENOMEM): the caller looks again, deadlines first.
+        return [false; N];
     }
-    Ready {
-        // An error or hang-up is read too: the read reports it.
-        read: fds[0].revents != 0,
-        wake: fds[1].revents != 0,
-        write: fds[2].revents != 0,
-    }
+    polled.map(|p| p.revents != 0)
 }
 
 /// The agent's output, cut into frames.
-struct Frames {
+pub(super) struct Frames {
     file: File,
     buf: Vec<u8>,
     /// `buf[start..end]` is read and not yet delivered.
@@ -188,17 +327,23 @@ struct Frames {
 }
 
 impl Frames {
-    /// Takes over the greeting's reader, with what it read ahead.
-    fn new(reader: BufReader<File>) -> Frames {
-        let mut buf = reader.buffer().to_vec();
-        let end = buf.len();
-        buf.resize(end.max(MIN_READ), 0);
+    pub(super) fn new(file: File) -> Frames {
         Frames {
-            file: reader.into_inner(),
-            buf,
+            file,
+            buf: vec![0; MIN_READ],
             start: 0,
-            end,
+            end: 0,
         }
+    }
+
+    /// What was read and not consumed yet.
+    fn unread(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Marks the first `n` unread bytes as consumed.
+    fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
     }
 
     fn fd(&self) -> RawFd {
@@ -272,7 +417,7 @@ mod tests {
         let (read, mut write) = std::io::pipe().unwrap();
         let bytes = bytes.to_vec();
         std::thread::spawn(move || std::io::Write::write_all(&mut write, &bytes));
-        Frames::new(BufReader::new(File::from(std::os::fd::OwnedFd::from(read))))
+        Frames::new(File::from(std::os::fd::OwnedFd::from(read)))
     }
 
     #[test]

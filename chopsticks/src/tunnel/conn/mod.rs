@@ -26,8 +26,8 @@ use serde::Serialize;
 pub(crate) use slot::{Lost, Outcome, Slot};
 pub(crate) use transport::{describe, Link, Transport};
 
-use super::start::greet::{greet, Event, Greeted};
-use super::start::stderr::{self, Tail};
+use super::start::greet::{Event, Greeter};
+use super::start::stderr::{Lines, Tail};
 use super::start::{Failed, Launch, NotStarted, Refusal};
 use crate::error::{Error, Result};
 use crate::wire::{self, Hello, Request};
@@ -36,7 +36,7 @@ use transport::{set_nonblocking, wait_exit, wake_pipe};
 
 /// How long a dying agent gets to finish its stderr and exit before an
 /// error is reported without them.
-const LAST_WORDS: Duration = Duration::from_millis(300);
+pub(super) const LAST_WORDS: Duration = Duration::from_millis(300);
 /// How long `close` waits for a graceful exit before killing.
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// The I/O thread's stack: it runs our code, a future's waker and the
@@ -122,43 +122,36 @@ impl Conn {
             program: program.clone(),
             source: Arc::new(source),
         };
-        let pipe = wake_pipe().and_then(|pipe| stderr::forward(&host, stderr).map(|t| (pipe, t)));
-        let ((wake_rx, wake_tx), tail) = match pipe {
-            Ok(started) => started,
+        let (wake_rx, wake_tx) = match wake_pipe().and_then(|pipe| {
+            // Nobody blocks on the agent's input: the I/O thread writes
+            // what callers could not write at once, and the upload.
+            set_nonblocking(&to_agent).map(|()| pipe)
+        }) {
+            Ok(pipe) => pipe,
             Err(e) => {
                 transport.kill();
                 return Err(spawn_error(e).into());
             }
         };
-
-        // The thread that greets the agent goes on as the tunnel's I/O
-        // thread once the connection is made.
+        let tail = Arc::new(Tail::default());
+        let streams = io::Streams {
+            frames: io::Frames::new(from_agent),
+            stderr: Some(Lines::new(&host, stderr, Arc::clone(&tail))),
+            wake: wake_rx,
+        };
         let (events_tx, events) = mpsc::channel::<Event>();
         let (conn_tx, conn_rx) = mpsc::channel::<Arc<Conn>>();
+        let greeting = io::Greeting {
+            greeter: Greeter::new(&nonce),
+            to_agent,
+            ship,
+            events: events_tx,
+            conn: conn_rx,
+        };
         let io_thread = thread::Builder::new()
             .name(format!("chopsticks-{host}"))
             .stack_size(IO_STACK)
-            .spawn(move || {
-                let greeting = greet(from_agent, to_agent, &nonce, ship.as_ref(), &events_tx);
-                let reader = match greeting {
-                    Ok(Greeted {
-                        hello,
-                        reader,
-                        to_agent,
-                        uploaded,
-                    }) => {
-                        let _ = events_tx.send(Event::Done(Ok((hello, to_agent, uploaded))));
-                        reader
-                    }
-                    Err(refusal) => {
-                        let _ = events_tx.send(Event::Done(Err(refusal)));
-                        return;
-                    }
-                };
-                if let Ok(conn) = conn_rx.recv() {
-                    io::run(&conn, reader, wake_rx);
-                }
-            });
+            .spawn(move || io::run(streams, greeting));
         if let Err(e) = io_thread {
             transport.kill();
             return Err(spawn_error(e).into());
@@ -219,12 +212,6 @@ impl Conn {
         };
         let known = (hello.fingerprint != ours.fingerprint())
             .then(|| hello.functions.iter().copied().collect());
-        // Callers never block on a full pipe: what they cannot write, the
-        // I/O thread writes.
-        if let Err(e) = set_nonblocking(&to_agent) {
-            transport.kill();
-            return Err(spawn_error(e).into());
-        }
         tail.go_live();
         let conn = Arc::new(Conn {
             host,
@@ -547,7 +534,16 @@ impl Conn {
         self.shut("the tunnel was closed".into(), Vec::new());
     }
 
-    /// The agent's output ended (`why` is `None`) or broke the protocol.
+    /// Stops the agent now.
+    fn kill(&self) {
+        self.transport
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .kill();
+    }
+
+    /// The agent's output ended (`why` is `None`) or broke the protocol;
+    /// the I/O thread has read its last stderr lines.
     fn lost(&self, why: Option<String>) {
         if self.closing.load(Ordering::SeqCst) {
             return self.shut("the tunnel was closed".into(), Vec::new());
@@ -557,13 +553,9 @@ impl Conn {
                 .transport
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if why.is_some() {
-                // The stream is corrupt: stop the agent before reporting.
-                transport.kill();
-            }
             wait_exit(transport.as_mut(), LAST_WORDS)
         };
-        let stderr = self.tail.lines_after_eof(LAST_WORDS);
+        let stderr = self.tail.lines_after_eof(Duration::ZERO);
         let mut reason = match status {
             Some(status) => describe(status),
             None => "its output ended".to_owned(),

@@ -1,108 +1,142 @@
-//! The handshake: skip what the remote shell prints, upload the agent when
-//! the bootstrap script asks for it, find the agent's preamble line, read
-//! its hello.
+//! The handshake, as a parser of what the agent's output says before its
+//! first frame: skip what the remote shell prints, notice the bootstrap's
+//! markers (an upload request, an error, a corrupt cached agent), find the
+//! agent's preamble line, then read its hello. The tunnel's I/O thread
+//! feeds it bytes as they come; it does no I/O itself.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::sync::mpsc::Sender;
 
 use super::{Refusal, Ship};
 use crate::contract::{CORRUPT_MARKER, ERROR_MARKER, PREAMBLE, UPLOAD_MARKER};
 use crate::wire::{self, Hello, Response};
 
 /// Junk (login banners, test-harness chatter) tolerated before the preamble.
-const MAX_JUNK: usize = 64 * 1024;
+pub(crate) const MAX_JUNK: usize = 64 * 1024;
 
-/// A finished handshake.
-pub(crate) struct Greeted {
-    pub hello: Hello,
-    /// The agent's output, positioned after the hello.
-    pub reader: BufReader<File>,
-    pub to_agent: File,
-    /// Whether the agent binary was uploaded on the way.
-    pub uploaded: bool,
-}
-
-/// What the handshake tells the thread waiting for it.
+/// What the I/O thread tells the thread that waits for a connection.
 pub(crate) enum Event {
     /// The agent is being uploaded: allow the upload its own time.
     Uploading,
-    /// The handshake ended: the hello, the agent's input, whether the
+    /// The handshake ended: the hello, the agent's input, and whether the
     /// agent was uploaded.
     Done(Result<(Hello, File, bool), Refusal>),
 }
 
-/// Reads lines up to the preamble (uploading the agent when asked), then the
-/// hello frame.
-pub(crate) fn greet(
-    from_agent: File,
-    mut to_agent: File,
-    nonce: &str,
-    ship: Option<&Ship>,
-    events: &Sender<Event>,
-) -> Result<Greeted, Refusal> {
-    let mut reader = BufReader::with_capacity(64 * 1024, from_agent);
-    let expected = format!("{PREAMBLE} {nonce}");
-    let upload = format!("{UPLOAD_MARKER} {nonce} ");
-    let error = format!("{ERROR_MARKER} {nonce} ");
-    let corrupt = format!("{CORRUPT_MARKER} {nonce} ");
-    let mut junk = Vec::new();
-    let mut line = Vec::new();
-    let mut uploaded = false;
-    loop {
-        line.clear();
-        let n = (&mut reader)
-            .take((MAX_JUNK + 1 - junk.len().min(MAX_JUNK)) as u64)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| Refusal::Agent(format!("reading the agent's output: {e}")))?;
-        if n == 0 {
-            return Err(Refusal::Agent(exited_early(&junk)));
+/// What the agent's output said, once it said something.
+#[derive(Debug)]
+pub(crate) enum Said {
+    /// The bootstrap asks for the agent binary; the text is `uname -s -m`.
+    Upload(String),
+    /// The agent's hello: the handshake is over.
+    Hello(Hello),
+}
+
+/// Reads one session's handshake from the agent's output.
+pub(crate) struct Greeter {
+    preamble: String,
+    upload: String,
+    error: String,
+    corrupt: String,
+    /// Skipped lines, kept for the error that quotes them.
+    junk: Vec<u8>,
+    /// The preamble was seen: the hello frame is next.
+    greeted: bool,
+}
+
+impl Greeter {
+    pub(crate) fn new(nonce: &str) -> Greeter {
+        Greeter {
+            preamble: format!("{PREAMBLE} {nonce}"),
+            upload: format!("{UPLOAD_MARKER} {nonce} "),
+            error: format!("{ERROR_MARKER} {nonce} "),
+            corrupt: format!("{CORRUPT_MARKER} {nonce} "),
+            junk: Vec::new(),
+            greeted: false,
         }
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\n', '\r']);
-        if text == expected {
-            break;
-        }
-        if let Some(message) = text.strip_prefix(&error) {
-            return Err(Refusal::Script(message.to_owned()));
-        }
-        if let Some(message) = text.strip_prefix(&corrupt) {
-            return Err(Refusal::Corrupt(message.to_owned()));
-        }
-        if let Some(platform) = text.strip_prefix(&upload) {
-            let Some(ship) = ship else {
-                return Err("it asked for an upload, but nothing can be shipped here".into());
+    }
+
+    /// Looks at `input`, what the agent wrote and nobody consumed yet.
+    /// Returns how many bytes it consumed, and what they said, if anything
+    /// (`None`: more output is needed).
+    ///
+    /// # Errors
+    /// A bootstrap error, a corrupt agent, too much junk, or a hello that
+    /// is not one.
+    pub(crate) fn feed(&mut self, input: &[u8]) -> Result<(usize, Option<Said>), Refusal> {
+        let mut used = 0;
+        while !self.greeted {
+            let rest = &input[used..];
+            let Some(end) = rest.iter().position(|b| *b == b'\n') else {
+                if self.junk.len() + rest.len() > MAX_JUNK {
+                    self.junk.extend_from_slice(rest);
+                    return Err(self.too_much_junk());
+                }
+                return Ok((used, None));
             };
-            send_agent(ship, platform, &mut to_agent, events)?;
-            uploaded = true;
-            continue;
+            let line = &rest[..=end];
+            used += line.len();
+            let text = String::from_utf8_lossy(line);
+            let text = text.trim_end_matches(['\n', '\r']);
+            if text == self.preamble {
+                self.greeted = true;
+            } else if let Some(message) = text.strip_prefix(&self.error) {
+                return Err(Refusal::Script(message.to_owned()));
+            } else if let Some(message) = text.strip_prefix(&self.corrupt) {
+                return Err(Refusal::Corrupt(message.to_owned()));
+            } else if let Some(platform) = text.strip_prefix(&self.upload) {
+                return Ok((used, Some(Said::Upload(platform.to_owned()))));
+            } else {
+                self.junk.extend_from_slice(line);
+                if self.junk.len() > MAX_JUNK {
+                    return Err(self.too_much_junk());
+                }
+            }
         }
-        junk.extend_from_slice(&line);
-        if junk.len() > MAX_JUNK {
-            return Err(Refusal::Agent(format!(
-                "it wrote {MAX_JUNK} bytes without the chopsticks preamble; it starts with: {:?}",
-                preview(&junk)
-            )));
+        let rest = &input[used..];
+        let Some(header) = rest.first_chunk::<4>() else {
+            return Ok((used, None));
+        };
+        let len = u32::from_le_bytes(*header) as usize;
+        if len > wire::MAX_FRAME {
+            return Err("its hello is not a frame: the stream is corrupt".into());
         }
+        let Some(frame) = rest.get(4..4 + len) else {
+            return Ok((used, None));
+        };
+        let hello = decode_hello(frame)?;
+        Ok((used + 4 + len, Some(Said::Hello(hello))))
     }
-    let mut buf = Vec::new();
-    match wire::read_frame(&mut reader, &mut buf) {
-        Ok(true) => {}
-        Ok(false) => return Err("it exited right after its preamble".into()),
-        Err(e) => return Err(format!("reading its hello: {e}").into()),
+
+    /// Why there is no greeting when the agent's output ended.
+    pub(crate) fn ended(&self) -> Refusal {
+        Refusal::Agent(if self.greeted {
+            "it exited right after its preamble".into()
+        } else if self.junk.is_empty() {
+            "it exited before saying hello".into()
+        } else {
+            format!(
+                "it exited before saying hello; it printed: {:?}",
+                preview(&self.junk)
+            )
+        })
     }
-    match postcard::from_bytes::<Response>(&buf) {
-        Ok(Response::Hello(hello)) => Ok(Greeted {
-            hello,
-            reader,
-            to_agent,
-            uploaded,
-        }),
+
+    fn too_much_junk(&self) -> Refusal {
+        Refusal::Agent(format!(
+            "it wrote {MAX_JUNK} bytes without the chopsticks preamble; it starts with: {:?}",
+            preview(&self.junk)
+        ))
+    }
+}
+
+fn decode_hello(frame: &[u8]) -> Result<Hello, Refusal> {
+    match postcard::from_bytes::<Response>(frame) {
+        Ok(Response::Hello(hello)) => Ok(hello),
         Ok(Response::Reply { .. } | Response::Log { .. }) => {
             Err("it sent a message before saying hello".into())
         }
         // Another version: the protocol number comes right after the variant tag.
-        Err(_) => match postcard::take_from_bytes::<(u8, u32)>(&buf) {
+        Err(_) => match postcard::take_from_bytes::<(u8, u32)>(frame) {
             Ok(((0, protocol), _)) if protocol != wire::PROTOCOL_VERSION => {
                 Err(Refusal::Stale(format!(
                     "the agent speaks protocol {protocol}, this program speaks {}; rebuild the \
@@ -115,12 +149,17 @@ pub(crate) fn greet(
     }
 }
 
-fn send_agent(
-    ship: &Ship,
-    platform: &str,
-    to_agent: &mut File,
-    events: &Sender<Event>,
-) -> Result<(), Refusal> {
+/// What to send for an upload request from a host that runs `platform`
+/// (`uname -s -m`): the compressed agent's length on a line, then the
+/// compressed agent.
+///
+/// # Errors
+/// When nothing can be shipped here, the host runs another platform than
+/// the one this program is built for, or the agent cannot be compressed.
+pub(crate) fn upload(ship: Option<&Ship>, platform: &str) -> Result<Vec<u8>, Refusal> {
+    let Some(ship) = ship else {
+        return Err("it asked for an upload, but nothing can be shipped here".into());
+    };
     let mut words = platform.split_whitespace();
     let (os, machine) = (words.next().unwrap_or("?"), words.next().unwrap_or("?"));
     if let Some((our_os, our_arch)) = &ship.platform {
@@ -137,14 +176,10 @@ fn send_agent(
             )));
         }
     }
-    // Compressing is part of the upload (and of its time bound).
-    let _ = events.send(Event::Uploading);
     let gz = ship.image.gzip().map_err(Refusal::Script)?;
-    let sent = to_agent
-        .write_all(format!("{}\n", gz.len()).as_bytes())
-        .and_then(|()| to_agent.write_all(&gz))
-        .and_then(|()| to_agent.flush());
-    sent.map_err(|e| Refusal::Agent(format!("uploading the agent failed: {e}")))
+    let mut bytes = format!("{}\n", gz.len()).into_bytes();
+    bytes.extend_from_slice(&gz);
+    Ok(bytes)
 }
 
 /// Rust's name (`std::env::consts::ARCH`) for a `uname -m` machine name,
@@ -163,17 +198,6 @@ fn rust_arch(machine: &str) -> Option<&'static str> {
     })
 }
 
-fn exited_early(junk: &[u8]) -> String {
-    if junk.is_empty() {
-        "it exited before saying hello".into()
-    } else {
-        format!(
-            "it exited before saying hello; it printed: {:?}",
-            preview(junk)
-        )
-    }
-}
-
 fn preview(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(400)]);
     text.trim_end().to_owned()
@@ -181,7 +205,7 @@ fn preview(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::rust_arch;
+    use super::*;
 
     #[test]
     fn uname_machines_map_to_rust_arches() {
@@ -194,5 +218,63 @@ mod tests {
             rust_arch(std::env::consts::ARCH),
             Some(std::env::consts::ARCH)
         );
+    }
+
+    fn hello_frame() -> Vec<u8> {
+        wire::encode_frame(&Response::Hello(Hello {
+            protocol: wire::PROTOCOL_VERSION,
+            version: "x".into(),
+            fingerprint: 1,
+            functions: vec![],
+            exe_sha256: String::new(),
+            pid: 7,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn junk_markers_and_the_hello_are_read_in_pieces() {
+        let mut g = Greeter::new("n1");
+        let mut out = b"Welcome\r\nchopsticks-upload n1 Linux x86_64\nrunning 1 test\n".to_vec();
+        out.extend(b"chopsticks-agent n1\n");
+        out.extend(hello_frame());
+        out.extend(b"after");
+        let (mut at, mut saw) = (0, Vec::new());
+        // One byte more at a time: every split point is handled.
+        for end in 1..=out.len() {
+            let (used, said) = g.feed(&out[at..end]).unwrap();
+            at += used;
+            let hello = matches!(said, Some(Said::Hello(_)));
+            saw.extend(said);
+            if hello {
+                break;
+            }
+        }
+        assert_eq!(saw.len(), 2, "{saw:?}");
+        assert!(matches!(&saw[0], Said::Upload(p) if p == "Linux x86_64"));
+        assert!(matches!(&saw[1], Said::Hello(h) if h.pid == 7));
+        assert_eq!(&out[at..], b"after", "nothing after the hello is consumed");
+        assert!(matches!(g.ended(), Refusal::Agent(m) if m.contains("right after")));
+    }
+
+    #[test]
+    fn markers_of_another_session_are_junk_and_errors_end_the_greeting() {
+        let mut g = Greeter::new("n1");
+        let (used, said) = g.feed(b"chopsticks-error n0 old\n").unwrap();
+        assert_eq!((used, said.is_none()), (24, true));
+        let err = g
+            .feed(b"chopsticks-error n1 no cache directory\n")
+            .unwrap_err();
+        assert!(matches!(err, Refusal::Script(m) if m == "no cache directory"));
+        let err = Greeter::new("n1")
+            .feed(b"chopsticks-corrupt n1 x\n")
+            .unwrap_err();
+        assert!(matches!(err, Refusal::Corrupt(_)));
+        let err = Greeter::new("n1")
+            .feed(&vec![b'x'; MAX_JUNK + 1])
+            .unwrap_err();
+        assert!(matches!(err, Refusal::Agent(m) if m.contains("without the chopsticks preamble")));
+        let g = Greeter::new("n1");
+        assert!(matches!(g.ended(), Refusal::Agent(m) if m == "it exited before saying hello"));
     }
 }

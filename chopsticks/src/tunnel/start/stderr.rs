@@ -1,11 +1,14 @@
 //! The agent's stderr: forwarded line by line as `[host] line` (one colour
 //! per host on a terminal), with the last lines kept for error messages.
+//! The tunnel's I/O thread reads it; the connecting thread and the error
+//! for a lost agent read the [`Tail`].
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::hash::{Hash, Hasher};
-use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread;
 use std::time::{Duration, Instant};
 
 /// How many stderr lines an error quotes.
@@ -41,7 +44,7 @@ impl Tail {
         self.live.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -69,36 +72,86 @@ impl Tail {
     }
 }
 
-/// Starts the thread that reads the agent's stderr.
-pub(crate) fn forward(host: &str, stream: impl Read + Send + 'static) -> io::Result<Arc<Tail>> {
-    let tail = Arc::new(Tail::default());
-    let prefix = prefix(
-        host,
-        io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    );
-    let kept = Arc::clone(&tail);
-    thread::Builder::new()
-        .name(format!("chopsticks-stderr-{host}"))
-        .spawn(move || {
-            let mut reader = BufReader::new(stream);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                match reader.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-                let line = String::from_utf8_lossy(&buf);
-                let line = line.trim_end_matches(['\n', '\r']);
-                if kept.live.load(std::sync::atomic::Ordering::SeqCst) {
-                    let _ = writeln!(io::stderr().lock(), "{prefix}{line}");
-                }
-                kept.push(line.to_owned());
-            }
-            kept.finish();
-        })?;
-    Ok(tail)
+/// The agent's stderr cut into lines: each is printed as `[host] line`
+/// once the agent is up, and kept in the [`Tail`]. The tunnel's I/O thread
+/// reads it.
+pub(crate) struct Lines {
+    file: File,
+    prefix: String,
+    tail: Arc<Tail>,
+    /// Bytes of a line not finished yet.
+    partial: Vec<u8>,
 }
+
+impl Lines {
+    pub(crate) fn new(host: &str, file: File, tail: Arc<Tail>) -> Lines {
+        let colour = io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Lines {
+            file,
+            prefix: prefix(host, colour),
+            tail,
+            partial: Vec::new(),
+        }
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+
+    /// Reads what is there (the I/O thread polled for it) and passes on
+    /// every finished line. Returns `false` at the end of the stream (or an
+    /// error), after passing on an unfinished last line.
+    pub(crate) fn read(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        let n = loop {
+            match (&self.file).read(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Ok(0) | Err(_) => {
+                    if !self.partial.is_empty() {
+                        let last = std::mem::take(&mut self.partial);
+                        self.line(&last);
+                    }
+                    self.tail.finish();
+                    return false;
+                }
+                Ok(n) => break n,
+            }
+        };
+        let mut start = 0;
+        for (i, byte) in buf[..n].iter().enumerate() {
+            if *byte == b'\n' {
+                if self.partial.is_empty() {
+                    self.line(&buf[start..i]);
+                } else {
+                    let mut line = std::mem::take(&mut self.partial);
+                    line.extend_from_slice(&buf[start..i]);
+                    self.line(&line);
+                }
+                start = i + 1;
+            }
+        }
+        self.partial.extend_from_slice(&buf[start..n]);
+        if self.partial.len() > MAX_LINE {
+            // An endless line is passed on in pieces.
+            let long = std::mem::take(&mut self.partial);
+            self.line(&long);
+        }
+        true
+    }
+
+    fn line(&self, bytes: &[u8]) {
+        let line = String::from_utf8_lossy(bytes);
+        let line = line.trim_end_matches(['\n', '\r']);
+        if self.tail.live.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = writeln!(io::stderr().lock(), "{}{line}", self.prefix);
+        }
+        self.tail.push(line.to_owned());
+    }
+}
+
+/// Lines longer than this are passed on in pieces.
+const MAX_LINE: usize = 64 * 1024;
 
 fn prefix(host: &str, colour: bool) -> String {
     if !colour {
@@ -122,13 +175,29 @@ mod tests {
     }
 
     #[test]
-    fn tail_keeps_the_last_lines() {
-        let input: Vec<u8> = (0..20)
-            .flat_map(|i| format!("line {i}\n").into_bytes())
-            .collect();
-        let tail = forward("t", io::Cursor::new(input)).unwrap();
-        let lines = tail.lines_after_eof(Duration::from_secs(5));
-        assert_eq!(lines.len(), KEEP);
-        assert_eq!(lines.last().unwrap(), "line 19");
+    fn lines_are_cut_across_reads_and_the_tail_keeps_the_last() {
+        let (read, mut write) = io::pipe().unwrap();
+        let tail = Arc::new(Tail::default());
+        let mut lines = Lines::new(
+            "t",
+            File::from(std::os::fd::OwnedFd::from(read)),
+            Arc::clone(&tail),
+        );
+        for i in 0..20 {
+            write
+                .write_all(format!("line {i}\nhalf ").as_bytes())
+                .unwrap();
+            assert!(lines.read());
+            write.write_all(b"done\n").unwrap();
+            assert!(lines.read());
+        }
+        write.write_all(b"no newline").unwrap();
+        drop(write);
+        while lines.read() {}
+        let kept = tail.lines_after_eof(Duration::from_secs(5));
+        assert_eq!(kept.len(), KEEP);
+        assert_eq!(kept[KEEP - 2], "half done");
+        assert_eq!(kept[KEEP - 1], "no newline");
+        assert!(kept.contains(&"line 19".to_owned()));
     }
 }
