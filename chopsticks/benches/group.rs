@@ -164,23 +164,27 @@ fn main() {
     );
     stop_masters();
 
-    // What 50 open tunnels cost the controller.
-    let before = usage();
-    let g = Group::new(hosts(50))
-        .progress(false)
-        .configure(|b| b.ssh_config(ssh_config()));
-    assert!(g.call(add, (1, 1)).is_ok());
-    let after = usage();
-    println!(
-        "controller cost of 50 ssh tunnels: {} threads, {} fds, {} KiB RSS ({} / {} / {} KiB each)",
-        after.0 - before.0,
-        after.1 - before.1,
-        after.2 - before.2,
-        (after.0 - before.0) / 50,
-        (after.1 - before.1) / 50,
-        (after.2 - before.2) / 50,
-    );
-    drop(g);
+    // What open tunnels cost the controller.
+    for n in [50, 200] {
+        let before = usage();
+        let g = Group::new(hosts(n))
+            .progress(false)
+            .configure(|b| b.ssh_config(ssh_config()));
+        assert!(g.call(add, (1, 1)).is_ok());
+        let after = usage();
+        let each = |d: i64| d as f64 / n as f64;
+        println!(
+            "controller cost of {n} ssh tunnels: {} threads, {} fds, {} KiB RSS \
+             ({:.1} / {:.1} / {:.1} KiB each)",
+            after.0 - before.0,
+            after.1 - before.1,
+            after.2 - before.2,
+            each(after.0 - before.0),
+            each(after.1 - before.1),
+            each(after.2 - before.2),
+        );
+        drop(g);
+    }
 
     let n = 200_000;
     let config = ssh_config();

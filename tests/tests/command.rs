@@ -49,6 +49,23 @@ fn a_command_tunnel_runs_where_the_command_goes() {
 }
 
 #[test]
+fn a_command_tunnel_can_reach_this_machine_too() {
+    // `env` runs its arguments here: the bootstrap and cache work as on a
+    // host (the agent is cached in this user's ~/.cache).
+    let t = Tunnel::command("here", ["env"]).unwrap();
+    assert_eq!(
+        t.call(chopsticks::facts::hostname, ()).unwrap(),
+        chopsticks::facts::hostname().unwrap()
+    );
+    let (exe, _) = t.call(whoami, ()).unwrap();
+    assert!(exe.contains("chopsticks-"), "runs from the cache: {exe}");
+    // A local tunnel has no `sudo`; the error says how to get one.
+    let err = TunnelBuilder::local().sudo("root").connect().unwrap_err();
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
+    assert!(err.to_string().contains("TunnelBuilder::command"), "{err}");
+}
+
+#[test]
 fn a_missing_program_or_an_empty_command_says_so() {
     let err = Tunnel::command("x", ["/nonexistent/kubectl", "exec"]).unwrap_err();
     assert!(matches!(err, Error::Spawn { .. }), "{err:?}");

@@ -6,10 +6,6 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::kind::{self, ssh::SshOptions};
-use super::Tunnel;
-use crate::error::Result;
-
 /// Names the agent binary to ship instead of this executable.
 pub const ENV_AGENT_BINARY: &str = "CHOPSTICKS_AGENT_BINARY";
 
@@ -17,7 +13,7 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How to reach one host; [`connect`](TunnelBuilder::connect) opens the
-/// tunnel. Made by [`Tunnel::builder`] (ssh), [`TunnelBuilder::docker`],
+/// tunnel. Made by [`Tunnel::builder`](crate::Tunnel::builder) (ssh), [`TunnelBuilder::docker`],
 /// [`TunnelBuilder::command`] or [`TunnelBuilder::local`]; the options
 /// below the constructors apply to every kind, the ssh ones to ssh only.
 ///
@@ -97,6 +93,41 @@ impl Options {
     }
 }
 
+/// What only ssh tunnels understand.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct SshOptions {
+    pub port: Option<u16>,
+    pub identity_file: Option<PathBuf>,
+    pub ssh_config: Option<PathBuf>,
+    pub ssh_options: Vec<String>,
+    pub control_persist: Option<Duration>,
+    pub ssh_program: Option<PathBuf>,
+}
+
+impl SshOptions {
+    /// The name of the first option set, for an error on another kind.
+    pub(crate) fn first_set(&self) -> Option<&'static str> {
+        let SshOptions {
+            port,
+            identity_file,
+            ssh_config,
+            ssh_options,
+            control_persist,
+            ssh_program,
+        } = self;
+        [
+            ("port", port.is_some()),
+            ("identity_file", identity_file.is_some()),
+            ("ssh_config", ssh_config.is_some()),
+            ("ssh_option", !ssh_options.is_empty()),
+            ("control_persist", control_persist.is_some()),
+            ("ssh_program", ssh_program.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(name, set)| set.then_some(name))
+    }
+}
+
 impl TunnelBuilder {
     fn of(host: String, kind: Kind) -> TunnelBuilder {
         TunnelBuilder {
@@ -117,7 +148,7 @@ impl TunnelBuilder {
 
     /// An ssh tunnel to `host` (a name `ssh` understands: an alias of
     /// `~/.ssh/config`, a host name or an address); the same as
-    /// [`Tunnel::builder`].
+    /// [`Tunnel::builder`](crate::Tunnel::builder).
     pub fn ssh(host: impl Into<String>) -> TunnelBuilder {
         TunnelBuilder::of(host.into(), Kind::Ssh)
     }
@@ -146,7 +177,7 @@ impl TunnelBuilder {
     }
 
     /// This program started again as a local subprocess (as
-    /// [`Tunnel::local`]), with the options of a builder.
+    /// [`Tunnel::local`](crate::Tunnel::local)), with the options of a builder.
     pub fn local() -> TunnelBuilder {
         TunnelBuilder::of(super::LOCALHOST.to_owned(), Kind::Local)
     }
@@ -164,7 +195,7 @@ impl TunnelBuilder {
         self
     }
 
-    /// Bounds each call on the tunnel (see [`Tunnel::set_call_timeout`]).
+    /// Bounds each call on the tunnel (see [`Tunnel::set_call_timeout`](crate::Tunnel::set_call_timeout)).
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.options.call_timeout = Some(timeout);
         self
@@ -204,27 +235,6 @@ impl TunnelBuilder {
     /// The host name this builder connects to (for docker: the container).
     pub fn host(&self) -> &str {
         &self.host
-    }
-
-    /// Connects, ships the agent if the host has no cached copy, and waits
-    /// for its hello.
-    ///
-    /// # Errors
-    /// - [`Error::Config`](crate::Error::Config): a host, user or option that
-    ///   could be mistaken for something else (a leading `-`, whitespace,
-    ///   control characters), or an ssh option on another kind of tunnel;
-    ///   nothing was run.
-    /// - [`Error::Spawn`](crate::Error::Spawn): `ssh`, `docker` or the command
-    ///   could not be started (not installed?).
-    /// - [`Error::Connect`](crate::Error::Connect): the host could not be
-    ///   reached: ssh could not connect or authenticate, the container does
-    ///   not exist or is stopped, the docker daemon is down. The error says
-    ///   which, and what to do.
-    /// - [`Error::Bootstrap`](crate::Error::Bootstrap): the host could not store or run the agent.
-    /// - [`Error::Handshake`](crate::Error::Handshake): the agent did not start, with advice (a C
-    ///   library too old for this build, sudo wanting a password ...).
-    pub fn connect(&self) -> Result<Tunnel> {
-        kind::connect(self)
     }
 }
 

@@ -106,12 +106,13 @@ impl Tunnel {
     ///
     /// Arity, argument types and result type are checked at compile time: a
     /// function returning `Result<T, E>` gives `chopsticks::Result<T>`, with
-    /// `E` arriving as [`Error::Remote`].
+    /// `E` arriving as [`Error::Remote`](crate::Error::Remote).
     ///
     /// # Errors
-    /// [`Error::Remote`] (the function returned `Err`), [`Error::Panic`],
-    /// [`Error::Disconnected`] (the agent went away), and the other
-    /// [`Error`] variants of a call's life.
+    /// [`Error::Remote`](crate::Error::Remote) (the function returned
+    /// `Err`), [`Error::Panic`](crate::Error::Panic),
+    /// [`Error::Disconnected`](crate::Error::Disconnected) (the agent went
+    /// away), and the other [`Error`](crate::Error) variants of a call's life.
     pub fn call<F: RemoteFn>(&self, f: F, args: F::Args) -> Result<F::Output> {
         self.call_async(f, args).wait()
     }
@@ -141,8 +142,8 @@ impl Tunnel {
 
     /// Shuts the agent down: asks it to exit, kills it if it has not after
     /// two seconds, and fails the calls still waiting with
-    /// [`Error::Disconnected`]. Calls made afterwards fail the same way.
-    /// Dropping the tunnel does the same.
+    /// [`Error::Disconnected`](crate::Error::Disconnected). Calls made
+    /// afterwards fail the same way. Dropping the tunnel does the same.
     pub fn close(&self) {
         self.conn.close();
     }

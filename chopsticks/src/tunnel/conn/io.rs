@@ -112,9 +112,15 @@ fn greet(
                 Some((streams.frames.fd(), libc::POLLIN)),
                 streams.stderr.as_ref().map(|l| (l.fd(), libc::POLLIN)),
                 writing.then(|| (to_agent.as_raw_fd(), libc::POLLOUT)),
+                Some((streams.wake.as_raw_fd(), libc::POLLIN)),
             ],
             None,
         );
+        if ready[3] {
+            // The connecting thread gave up (its bound passed): nobody
+            // waits for this greeting any more.
+            return Err("the connecting thread gave up".into());
+        }
         if ready[2] {
             match to_agent.write(&upload[sent..]) {
                 Ok(n) => sent += n,

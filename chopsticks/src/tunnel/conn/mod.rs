@@ -1,5 +1,5 @@
-//! One agent connection: starting and greeting the agent, sending calls,
-//! closing, and what happens when the agent goes away.
+//! One agent connection: sending calls, their deadlines, closing, and what
+//! happens when the agent goes away. Opening one is `open`.
 //!
 //! Every tunnel has one I/O thread (`io`), the only reader of the agent's
 //! output. It completes each call's [`Slot`], forwards log records, fails
@@ -9,6 +9,7 @@
 
 mod deadlines;
 mod io;
+mod open;
 mod slot;
 mod transport;
 
@@ -16,9 +17,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -26,13 +25,11 @@ use serde::Serialize;
 pub(crate) use slot::{Lost, Outcome, Slot};
 pub(crate) use transport::{describe, Link, Transport};
 
-use super::start::greet::{Event, Greeter};
-use super::start::stderr::{Lines, Tail};
-use super::start::{Failed, Launch, NotStarted, Refusal};
+use super::start::stderr::Tail;
 use crate::error::{Error, Result};
 use crate::wire::{self, Hello, Request};
 use deadlines::Deadlines;
-use transport::{set_nonblocking, wait_exit, wake_pipe};
+use transport::wait_exit;
 
 /// How long a dying agent gets to finish its stderr and exit before an
 /// error is reported without them.
@@ -41,7 +38,7 @@ pub(super) const LAST_WORDS: Duration = Duration::from_millis(300);
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// The I/O thread's stack: it runs our code, a future's waker and the
 /// program's logger, nothing deep.
-const IO_STACK: usize = 256 * 1024;
+pub(super) const IO_STACK: usize = 256 * 1024;
 
 pub(crate) struct Conn {
     host: String,
@@ -94,148 +91,6 @@ struct Queued {
 }
 
 impl Conn {
-    /// Greets the agent `launch` started and starts the tunnel's I/O thread.
-    ///
-    /// # Errors
-    /// The explained reason when no hello arrived; `retry` is set when a
-    /// corrupt cached agent removed itself.
-    pub(crate) fn start(launch: Launch) -> std::result::Result<Arc<Conn>, NotStarted> {
-        let Launch {
-            host,
-            program,
-            link,
-            nonce,
-            connect_timeout,
-            upload_timeout,
-            ship,
-            advice,
-            fallback,
-        } = launch;
-        let Link {
-            to_agent,
-            from_agent,
-            stderr,
-            mut transport,
-        } = link;
-        let spawn_error = |source: std::io::Error| Error::Spawn {
-            host: host.clone(),
-            program: program.clone(),
-            source: Arc::new(source),
-        };
-        let (wake_rx, wake_tx) = match wake_pipe().and_then(|pipe| {
-            // Nobody blocks on the agent's input: the I/O thread writes
-            // what callers could not write at once, and the upload.
-            set_nonblocking(&to_agent).map(|()| pipe)
-        }) {
-            Ok(pipe) => pipe,
-            Err(e) => {
-                transport.kill();
-                return Err(spawn_error(e).into());
-            }
-        };
-        let tail = Arc::new(Tail::default());
-        let streams = io::Streams {
-            frames: io::Frames::new(from_agent),
-            stderr: Some(Lines::new(&host, stderr, Arc::clone(&tail))),
-            wake: wake_rx,
-        };
-        let (events_tx, events) = mpsc::channel::<Event>();
-        let (conn_tx, conn_rx) = mpsc::channel::<Arc<Conn>>();
-        let greeting = io::Greeting {
-            greeter: Greeter::new(&nonce),
-            to_agent,
-            ship,
-            events: events_tx,
-            conn: conn_rx,
-        };
-        let io_thread = thread::Builder::new()
-            .name(format!("chopsticks-{host}"))
-            .stack_size(IO_STACK)
-            .spawn(move || io::run(streams, greeting));
-        if let Err(e) = io_thread {
-            transport.kill();
-            return Err(spawn_error(e).into());
-        }
-        let mut bound = connect_timeout;
-        let greeting = loop {
-            match events.recv_timeout(bound) {
-                Ok(Event::Uploading) => bound = upload_timeout,
-                Ok(Event::Done(greeting)) => break greeting,
-                Err(_) => {
-                    break Err(Refusal::Agent(format!(
-                        "no answer within {bound:?}; it was stopped"
-                    )))
-                }
-            }
-        };
-        let fail = |transport: &mut Box<dyn Transport>, refusal: Refusal| {
-            let status = wait_exit(transport.as_mut(), LAST_WORDS);
-            transport.kill();
-            let stderr = tail.lines_after_eof(LAST_WORDS);
-            let retry = matches!(refusal, Refusal::Corrupt(_));
-            let failed = Failed {
-                refusal,
-                status,
-                stderr,
-            };
-            NotStarted {
-                error: super::start::advice::explain(&host, failed, advice, fallback),
-                retry,
-            }
-        };
-        let (hello, to_agent, uploaded) = match greeting {
-            Ok(greeted) => greeted,
-            Err(refusal) => return Err(fail(&mut transport, refusal)),
-        };
-        if hello.protocol != wire::PROTOCOL_VERSION {
-            let message = format!(
-                "the agent speaks protocol {} (chopsticks {}), this program speaks {} \
-                 (chopsticks {}); rebuild the agent binary with the same chopsticks version",
-                hello.protocol,
-                hello.version,
-                wire::PROTOCOL_VERSION,
-                env!("CARGO_PKG_VERSION"),
-            );
-            return Err(fail(&mut transport, Refusal::Stale(message)));
-        }
-        let ours = match crate::agent::Registry::get() {
-            Ok(ours) => ours,
-            Err(e) => {
-                transport.kill();
-                return Err(Error::Handshake {
-                    host,
-                    message: format!("this program's own registry is broken: {e}"),
-                    stderr: Vec::new(),
-                }
-                .into());
-            }
-        };
-        let known = (hello.fingerprint != ours.fingerprint())
-            .then(|| hello.functions.iter().copied().collect());
-        tail.go_live();
-        let conn = Arc::new(Conn {
-            host,
-            state: Mutex::new(State::default()),
-            out: Mutex::new(Outgoing {
-                to_agent: Some(to_agent),
-                queue: VecDeque::new(),
-            }),
-            queued: AtomicBool::new(false),
-            wake: wake_tx,
-            next_req: AtomicU64::new(1),
-            call_timeout: AtomicU64::new(u64::MAX),
-            transport: Mutex::new(transport),
-            closing: AtomicBool::new(false),
-            known,
-            hello,
-            uploaded,
-            tail,
-        });
-        // The greeter waits for this, so it cannot fail.
-        let _ = conn_tx.send(Arc::clone(&conn));
-        Ok(conn)
-    }
-
     pub(crate) fn host(&self) -> &str {
         &self.host
     }

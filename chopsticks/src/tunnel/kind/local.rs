@@ -1,7 +1,6 @@
 //! Local tunnels: this program (or a given binary) started again as a
 //! subprocess, for tests and for work on the controller's own host.
 
-use std::ffi::OsString;
 use std::path::Path;
 use std::process::Command;
 
@@ -50,10 +49,13 @@ impl Tunnel {
 /// Starts a local agent with `builder`'s options.
 pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
     let options = &builder.options;
-    if options.user.is_some() {
+    if options.user.is_some() || options.sudo.is_some() {
         return Err(Error::Config {
             host: LOCALHOST.into(),
-            message: "`user` does not apply to local tunnels; use `sudo`".into(),
+            message: "`user` and `sudo` do not apply to local tunnels: to run the agent as \
+                      another user here, use `TunnelBuilder::command(\"localhost\", [\"sudo\", \
+                      \"-n\", \"-u\", USER, \"--\"])`"
+                .into(),
         });
     }
     let program = match options.agent_binary.clone() {
@@ -72,29 +74,13 @@ pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
     refuse_recursion(LOCALHOST, &program)?;
     let nonce = nonce();
     let level = options.log_level().to_string();
-    let command = match &options.sudo {
-        None => {
-            let mut command = Command::new(&program);
-            command
-                .args(AGENT_ENTRY_ARGS)
-                .env(ENV_AGENT, &nonce)
-                .env(ENV_LOG_LEVEL, &level)
-                .env_remove(ENV_AGENT_SHA256)
-                .env_remove(ENV_AGENT_CHECK);
-            command
-        }
-        // sudo resets the environment: `env` sets what the agent needs.
-        Some(user) => {
-            let mut command = Command::new("sudo");
-            command
-                .args(["-n", "-u", user, "--", "env"])
-                .arg(format!("{ENV_AGENT}={nonce}"))
-                .arg(format!("{ENV_LOG_LEVEL}={level}"))
-                .arg(OsString::from(program.as_os_str()))
-                .args(AGENT_ENTRY_ARGS);
-            command
-        }
-    };
+    let mut command = Command::new(&program);
+    command
+        .args(AGENT_ENTRY_ARGS)
+        .env(ENV_AGENT, &nonce)
+        .env(ENV_LOG_LEVEL, &level)
+        .env_remove(ENV_AGENT_SHA256)
+        .env_remove(ENV_AGENT_CHECK);
     let shown = program.display().to_string();
     let link = spawn(LOCALHOST, &shown, command)?;
     let conn = Conn::start(Launch {

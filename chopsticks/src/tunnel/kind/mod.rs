@@ -32,8 +32,31 @@ struct Way {
     fallback: &'static str,
 }
 
+impl TunnelBuilder {
+    /// Connects, ships the agent if the host has no cached copy, and waits
+    /// for its hello.
+    ///
+    /// # Errors
+    /// - [`Error::Config`](crate::Error::Config): a host, user or option that
+    ///   could be mistaken for something else (a leading `-`, whitespace,
+    ///   control characters), or an ssh option on another kind of tunnel;
+    ///   nothing was run.
+    /// - [`Error::Spawn`](crate::Error::Spawn): `ssh`, `docker` or the command
+    ///   could not be started (not installed?).
+    /// - [`Error::Connect`](crate::Error::Connect): the host could not be
+    ///   reached: ssh could not connect or authenticate, the container does
+    ///   not exist or is stopped, the docker daemon is down. The error says
+    ///   which, and what to do.
+    /// - [`Error::Bootstrap`](crate::Error::Bootstrap): the host could not store or run the agent.
+    /// - [`Error::Handshake`](crate::Error::Handshake): the agent did not start, with advice (a C
+    ///   library too old for this build, sudo wanting a password ...).
+    pub fn connect(&self) -> Result<Tunnel> {
+        connect(self)
+    }
+}
+
 /// Connects `builder`'s tunnel.
-pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
+fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
     validate(builder)?;
     match &builder.kind {
         Kind::Local => local::connect(builder),

@@ -13,41 +13,6 @@ use crate::tunnel::start::bootstrap::login_command;
 use crate::tunnel::start::Failed;
 use crate::tunnel::Tunnel;
 
-/// What only ssh tunnels understand.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct SshOptions {
-    port: Option<u16>,
-    identity_file: Option<PathBuf>,
-    ssh_config: Option<PathBuf>,
-    ssh_options: Vec<String>,
-    control_persist: Option<Duration>,
-    ssh_program: Option<PathBuf>,
-}
-
-impl SshOptions {
-    /// The name of the first option set, for an error on another kind.
-    pub(crate) fn first_set(&self) -> Option<&'static str> {
-        let SshOptions {
-            port,
-            identity_file,
-            ssh_config,
-            ssh_options,
-            control_persist,
-            ssh_program,
-        } = self;
-        [
-            ("port", port.is_some()),
-            ("identity_file", identity_file.is_some()),
-            ("ssh_config", ssh_config.is_some()),
-            ("ssh_option", !ssh_options.is_empty()),
-            ("control_persist", control_persist.is_some()),
-            ("ssh_program", ssh_program.is_some()),
-        ]
-        .into_iter()
-        .find_map(|(name, set)| set.then_some(name))
-    }
-}
-
 impl Tunnel {
     /// Connects to `host` over SSH with the defaults of [`Tunnel::builder`].
     ///

@@ -1,0 +1,226 @@
+//! Opening a connection: the I/O thread starts and greets the agent while
+//! this thread waits, bounded, then checks the hello and makes the `Conn`.
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::File;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use super::transport::{set_nonblocking, wait_exit, wake_pipe, Transport};
+use super::{io, Conn, Outgoing, State, IO_STACK, LAST_WORDS};
+use crate::error::Error;
+use crate::tunnel::start::greet::{Event, Greeter};
+use crate::tunnel::start::stderr::{Lines, Tail};
+use crate::tunnel::start::{advice, Failed, Launch, NotStarted, Refusal, Ship};
+use crate::wire::{self, Hello};
+
+impl Conn {
+    /// Greets the agent `launch` started and starts the tunnel's I/O thread.
+    ///
+    /// # Errors
+    /// The explained reason when no hello arrived; `retry` is set when a
+    /// corrupt cached agent removed itself.
+    pub(crate) fn start(launch: Launch) -> std::result::Result<Arc<Conn>, NotStarted> {
+        let Launch {
+            host,
+            program,
+            link,
+            nonce,
+            connect_timeout,
+            upload_timeout,
+            ship,
+            advice,
+            fallback,
+        } = launch;
+        let mut transport = link.transport;
+        let started = start_io(
+            &host,
+            link.to_agent,
+            link.from_agent,
+            link.stderr,
+            &nonce,
+            ship,
+        );
+        let Started {
+            events,
+            conn_tx,
+            wake,
+            tail,
+        } = match started {
+            Ok(started) => started,
+            Err(e) => {
+                transport.kill();
+                return Err(Error::Spawn {
+                    host,
+                    program,
+                    source: Arc::new(e),
+                }
+                .into());
+            }
+        };
+        // Giving up, this thread stops the agent and wakes the I/O thread,
+        // which then reads the agent's last stderr lines and ends (a
+        // process that outlives the one we started may hold its output open).
+        let give_up = |transport: &mut Box<dyn Transport>| {
+            transport.kill();
+            let _ = (&wake).write(&[1]);
+        };
+        let fail = |transport: &mut Box<dyn Transport>, refusal: Refusal| {
+            let status = wait_exit(transport.as_mut(), LAST_WORDS);
+            give_up(transport);
+            let stderr = tail.lines_after_eof(LAST_WORDS);
+            let retry = matches!(refusal, Refusal::Corrupt(_));
+            let failed = Failed {
+                refusal,
+                status,
+                stderr,
+            };
+            NotStarted {
+                error: advice::explain(&host, failed, advice, fallback),
+                retry,
+            }
+        };
+        let greeted = greeting(&events, connect_timeout, upload_timeout).and_then(
+            |(hello, to_agent, uploaded)| Ok((known(&hello)?, hello, to_agent, uploaded)),
+        );
+        let (known, hello, to_agent, uploaded) = match greeted {
+            Ok(greeted) => greeted,
+            Err(Unusable::Refused(refusal)) => return Err(fail(&mut transport, refusal)),
+            Err(Unusable::Ours(message)) => {
+                give_up(&mut transport);
+                let stderr = Vec::new();
+                return Err(Error::Handshake {
+                    host,
+                    message,
+                    stderr,
+                }
+                .into());
+            }
+        };
+        tail.go_live();
+        let conn = Arc::new(Conn {
+            host,
+            state: Mutex::new(State::default()),
+            out: Mutex::new(Outgoing {
+                to_agent: Some(to_agent),
+                queue: VecDeque::new(),
+            }),
+            queued: AtomicBool::new(false),
+            wake,
+            next_req: AtomicU64::new(1),
+            call_timeout: AtomicU64::new(u64::MAX),
+            transport: Mutex::new(transport),
+            closing: AtomicBool::new(false),
+            known,
+            hello,
+            uploaded,
+            tail,
+        });
+        // The I/O thread waits for this, so it cannot fail.
+        let _ = conn_tx.send(Arc::clone(&conn));
+        Ok(conn)
+    }
+}
+
+/// The I/O thread of a starting agent, and how to reach it.
+struct Started {
+    /// What the handshake says.
+    events: mpsc::Receiver<Event>,
+    /// Where the connection goes once it is made.
+    conn_tx: mpsc::Sender<Arc<Conn>>,
+    /// A byte here wakes the I/O thread.
+    wake: File,
+    tail: Arc<Tail>,
+}
+
+/// Starts the I/O thread, which greets the agent.
+fn start_io(
+    host: &str,
+    to_agent: File,
+    from_agent: File,
+    stderr: File,
+    nonce: &str,
+    ship: Option<Ship>,
+) -> std::io::Result<Started> {
+    let (wake_rx, wake) = wake_pipe()?;
+    // Nobody blocks on the agent's input: the I/O thread writes what
+    // callers could not write at once, and the upload.
+    set_nonblocking(&to_agent)?;
+    let tail = Arc::new(Tail::default());
+    let streams = io::Streams {
+        frames: io::Frames::new(from_agent),
+        stderr: Some(Lines::new(host, stderr, Arc::clone(&tail))),
+        wake: wake_rx,
+    };
+    let (events_tx, events) = mpsc::channel::<Event>();
+    let (conn_tx, conn_rx) = mpsc::channel::<Arc<Conn>>();
+    let greeting = io::Greeting {
+        greeter: Greeter::new(nonce),
+        to_agent,
+        ship,
+        events: events_tx,
+        conn: conn_rx,
+    };
+    thread::Builder::new()
+        .name(format!("chopsticks-{host}"))
+        .stack_size(IO_STACK)
+        .spawn(move || io::run(streams, greeting))?;
+    Ok(Started {
+        events,
+        conn_tx,
+        wake,
+        tail,
+    })
+}
+
+/// Why a greeted agent cannot be used.
+enum Unusable {
+    /// The agent's fault, or no greeting at all.
+    Refused(Refusal),
+    /// This program's own registry is broken.
+    Ours(String),
+}
+
+/// Waits for the greeting: `connect_timeout`, then `upload_timeout` once
+/// an upload starts.
+fn greeting(
+    events: &mpsc::Receiver<Event>,
+    connect_timeout: Duration,
+    upload_timeout: Duration,
+) -> std::result::Result<(Hello, File, bool), Unusable> {
+    let mut bound = connect_timeout;
+    loop {
+        match events.recv_timeout(bound) {
+            Ok(Event::Uploading) => bound = upload_timeout,
+            Ok(Event::Done(greeting)) => return greeting.map_err(Unusable::Refused),
+            Err(_) => {
+                let message = format!("no answer within {bound:?}; it was stopped");
+                return Err(Unusable::Refused(Refusal::Agent(message)));
+            }
+        }
+    }
+}
+
+/// The agent's functions when its registry differs from ours (`None` when
+/// it is the same), once its protocol is ours.
+fn known(hello: &Hello) -> std::result::Result<Option<HashSet<u64>>, Unusable> {
+    if hello.protocol != wire::PROTOCOL_VERSION {
+        return Err(Unusable::Refused(Refusal::Stale(format!(
+            "the agent speaks protocol {} (chopsticks {}), this program speaks {} \
+             (chopsticks {}); rebuild the agent binary with the same chopsticks version",
+            hello.protocol,
+            hello.version,
+            wire::PROTOCOL_VERSION,
+            env!("CARGO_PKG_VERSION"),
+        ))));
+    }
+    let ours = crate::agent::Registry::get()
+        .map_err(|e| Unusable::Ours(format!("this program's own registry is broken: {e}")))?;
+    Ok(
+        (hello.fingerprint != ours.fingerprint())
+            .then(|| hello.functions.iter().copied().collect()),
+    )
+}
