@@ -127,6 +127,7 @@ macro_rules! agent_test {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::remote::invoke;
+    pub use crate::tunnel::images_hashed;
     pub use chopsticks_agent::contract::wire_id;
     pub use chopsticks_agent::registry::Registration;
     pub use chopsticks_agent::value::{

@@ -234,7 +234,7 @@ pub fn unjsonable() -> BTreeMap<(u8, u8), u8> {
 
 /// How many `#[remote]` functions this library defines; the registry of a
 /// binary that links it holds at least these.
-pub const FUNCTIONS: usize = 35;
+pub const FUNCTIONS: usize = 36;
 
 /// Kills the agent process with SIGKILL, as an OOM killer or an operator would.
 #[remote]
@@ -261,6 +261,39 @@ pub fn whoami() -> io::Result<(String, u32)> {
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
     Ok((exe.display().to_string(), uid))
+}
+
+/// The SHA-256 of the agent's own executable (as the host has it) and the
+/// names of its active ELF sections (ELF64 little-endian only).
+#[remote]
+pub fn exe_sections() -> io::Result<(String, Vec<String>)> {
+    use sha2::Digest;
+    let elf = std::fs::read("/proc/self/exe")?;
+    let hash = sha2::Sha256::digest(&elf)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let bad = || io::Error::other("not an ELF64 little-endian file");
+    let num = |at: usize, len: usize| -> io::Result<usize> {
+        let bytes = elf.get(at..at + len).ok_or_else(bad)?;
+        Ok(bytes.iter().rev().fold(0, |n, b| n << 8 | *b as usize))
+    };
+    if elf.get(..6) != Some(b"\x7fELF\x02\x01") {
+        return Err(bad());
+    }
+    let (shoff, shnum, shstrndx) = (num(0x28, 8)?, num(0x3c, 2)?, num(0x3e, 2)?);
+    let section = |i: usize| shoff + i * 64;
+    let names_at = num(section(shstrndx) + 24, 8)?;
+    let mut names = Vec::new();
+    for i in 0..shnum {
+        if num(section(i) + 4, 4)? == 0 {
+            continue; // SHT_NULL: inactive
+        }
+        let name = names_at + num(section(i), 4)?;
+        let end = elf[name..].iter().position(|b| *b == 0).ok_or_else(bad)?;
+        names.push(String::from_utf8_lossy(&elf[name..name + end]).into_owned());
+    }
+    Ok((hash, names))
 }
 
 /// Whether the agent runs as root.

@@ -149,6 +149,95 @@ fn concurrent_cold_bootstraps_all_succeed_and_leave_one_file() {
     );
 }
 
+/// One run of `ship` (a tool connecting once to cs-deb12) with `agent`,
+/// remembering hashes in `cache`: (uploaded, executables hashed, the
+/// handshake's hash, the agent's own hash on the host, its sections).
+fn ship(
+    agent: &std::path::Path,
+    cache: &std::path::Path,
+    extra: &[&str],
+) -> (bool, u64, String, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ship"))
+        .arg(ssh_config())
+        .arg("cs-deb12")
+        .arg(agent)
+        .args(extra)
+        .env("XDG_CACHE_HOME", cache)
+        .output()
+        .expect("run ship");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |name: &str| {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .to_owned()
+    };
+    (
+        field("uploaded") == "true",
+        field("hashed").parse().unwrap(),
+        field("sha256"),
+        field("self"),
+        field("sections"),
+    )
+}
+
+#[test]
+fn an_unchanged_executable_is_hashed_once_and_shipped_without_debug_info() {
+    let _cache = cache_lock();
+    let dir = scratch_dir("ship");
+    let (agent, cache) = (dir.join("agent"), dir.join("cache"));
+    std::fs::copy(env!("CARGO_BIN_EXE_fixture"), &agent).unwrap();
+    let (_, hashed, sha, own, sections) = ship(&agent, &cache, &[]);
+    assert_eq!(hashed, 1, "the first run hashes the executable");
+    assert_eq!(
+        own, sha,
+        "the handshake reports the hash of what the host runs"
+    );
+    assert!(!sections.contains(".debug_info"), "{sections}");
+    assert!(sections.contains(".text"), "{sections}");
+    assert!(
+        std::fs::metadata(&agent).unwrap().len() > 4 * remote_size(&sha),
+        "a debug build ships much smaller"
+    );
+    // The next run knows it, and the host has it.
+    assert_eq!(
+        ship(&agent, &cache, &[]),
+        (false, 0, sha.clone(), sha.clone(), sections)
+    );
+    // Touched: hashed again, the same content, no upload.
+    let file = std::fs::File::options().append(true).open(&agent).unwrap();
+    file.set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
+        .unwrap();
+    drop(file);
+    let (uploaded, hashed, again, ..) = ship(&agent, &cache, &[]);
+    assert_eq!((uploaded, hashed, again), (false, 1, sha.clone()));
+    // Shipped whole and changed: uploaded once, with its debug info.
+    let mut file = std::fs::File::options().append(true).open(&agent).unwrap();
+    std::io::Write::write_all(&mut file, format!("{:?}", Instant::now()).as_bytes()).unwrap();
+    drop(file);
+    let (uploaded, hashed, whole, own, sections) = ship(&agent, &cache, &["--debug-info"]);
+    assert_eq!((uploaded, hashed), (true, 1));
+    assert_ne!(whole, sha);
+    assert_eq!(own, whole);
+    assert!(sections.contains(".debug_info"), "{sections}");
+    let (uploaded, hashed, ..) = ship(&agent, &cache, &["--debug-info"]);
+    assert_eq!((uploaded, hashed), (false, 0));
+}
+
+/// The size of the cached agent `sha256` on cs-deb12.
+fn remote_size(sha256: &str) -> u64 {
+    let out = remote_sh(
+        "cs-deb12",
+        &format!("wc -c < ~/.cache/chopsticks-0/{sha256}"),
+    );
+    out.trim().parse().unwrap()
+}
+
 #[test]
 fn login_banner_noise_is_skipped() {
     let t = connect("cs-deb12-noisy");

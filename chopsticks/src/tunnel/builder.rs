@@ -77,6 +77,8 @@ pub(crate) struct Options {
     pub agent_binary: Option<PathBuf>,
     /// `None`: the controller's `log::max_level()` when connecting.
     pub log_level: Option<log::LevelFilter>,
+    /// Ship the executable with its debug sections.
+    pub ship_debug_info: bool,
 }
 
 impl Options {
@@ -141,6 +143,7 @@ impl TunnelBuilder {
                 sudo: None,
                 agent_binary: None,
                 log_level: None,
+                ship_debug_info: false,
             },
             ssh: SshOptions::default(),
         }
@@ -222,6 +225,17 @@ impl TunnelBuilder {
     /// every tunnel that does not set it here.
     pub fn agent_binary(mut self, path: impl Into<PathBuf>) -> Self {
         self.options.agent_binary = Some(path.into());
+        self
+    }
+
+    /// Ships the agent binary as it is, with its debug sections (DWARF),
+    /// for a debugger or symbolised backtraces on the host. By default they
+    /// are left out of what is shipped: a debug build is about eight times
+    /// smaller without them, and the agent never reads them (a remote
+    /// panic's file and line are in its message). Local tunnels run the
+    /// file itself either way.
+    pub fn ship_debug_info(mut self, ship: bool) -> Self {
+        self.options.ship_debug_info = ship;
         self
     }
 

@@ -19,6 +19,13 @@ use std::time::Duration;
 
 pub use builder::{TunnelBuilder, ENV_AGENT_BINARY};
 pub(crate) use conn::CLOSE_GRACE;
+
+/// How many times this process read and hashed an executable to ship it:
+/// an unchanged executable is hashed once per build, not once per run.
+/// Not public API (tests and benchmarks watch it).
+pub fn images_hashed() -> u64 {
+    start::image::hashed()
+}
 pub use pending::Pending;
 
 use crate::error::Result;
@@ -93,6 +100,13 @@ impl Tunnel {
     /// or [`TunnelBuilder::call_timeout`].
     pub fn call_timeout(&self) -> Option<Duration> {
         self.conn.call_timeout()
+    }
+
+    /// The SHA-256 (hex) of the agent executable as it was shipped and
+    /// checked on the host, which names it in the host's cache; `None` for
+    /// local tunnels, which run the file itself.
+    pub fn agent_sha256(&self) -> Option<&str> {
+        Some(self.conn.hello().exe_sha256.as_str()).filter(|h| !h.is_empty())
     }
 
     /// Whether connecting uploaded the agent binary (the host had no valid

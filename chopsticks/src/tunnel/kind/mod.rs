@@ -120,7 +120,8 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
     if agent_binary.is_none() {
         refuse_without_entry(host)?;
     }
-    let image = Image::of(&program).map_err(|e| Error::Config {
+    let strip = !builder.options.ship_debug_info;
+    let image = Image::of(&program, strip).map_err(|e| Error::Config {
         host: host.clone(),
         message: format!("cannot read the agent binary {}: {e}", program.display()),
     })?;

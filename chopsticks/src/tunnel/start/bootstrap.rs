@@ -99,7 +99,7 @@ mod tests {
     use super::*;
 
     fn test_script() -> String {
-        let image = Image::of(&std::env::current_exe().unwrap()).unwrap();
+        let image = Image::of(&std::env::current_exe().unwrap(), true).unwrap();
         script(&image, "0123456789abcdef", 3)
     }
 

@@ -177,6 +177,12 @@ pub(crate) fn upload(ship: Option<&Ship>, platform: &str) -> Result<Vec<u8>, Ref
         }
     }
     let gz = ship.image.gzip().map_err(Refusal::Script)?;
+    log::debug!(
+        "chopsticks: uploading {} ({} bytes, {} compressed)",
+        ship.image.path.display(),
+        ship.image.size,
+        gz.len()
+    );
     let mut bytes = format!("{}\n", gz.len()).into_bytes();
     bytes.extend_from_slice(&gz);
     Ok(bytes)

@@ -7,6 +7,7 @@ pub(crate) mod bootstrap;
 pub(crate) mod greet;
 pub(crate) mod image;
 pub(crate) mod stderr;
+pub(crate) mod strip;
 
 use std::process::ExitStatus;
 use std::sync::Arc;
