@@ -7,15 +7,12 @@
 pub const ENV_AGENT: &str = "CHOPSTICKS_AGENT";
 /// Set by the bootstrap to the SHA-256 this executable should have.
 pub const ENV_AGENT_SHA256: &str = "CHOPSTICKS_AGENT_SHA256";
-/// Set by the bootstrap when it started a cached copy whose size it checked
-/// but not its hash: the agent checks its own SHA-256 first.
-pub const ENV_AGENT_CHECK: &str = "CHOPSTICKS_AGENT_CHECK";
 /// Set by the controller to its `log::max_level()` (0 = off ... 5 = trace),
 /// so the agent does not format records nobody wants.
 pub const ENV_LOG_LEVEL: &str = "CHOPSTICKS_LOG_LEVEL";
 /// Every variable the controller sets for an agent; the agent removes them
 /// all before any remote function runs.
-pub const AGENT_ENV: [&str; 4] = [ENV_AGENT, ENV_AGENT_SHA256, ENV_AGENT_CHECK, ENV_LOG_LEVEL];
+pub const AGENT_ENV: [&str; 3] = [ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL];
 
 /// The name of the ignored test that `chopsticks::agent_test!()` defines.
 pub const AGENT_ENTRY_FN: &str = "__chopsticks_agent_entry";
@@ -38,9 +35,6 @@ pub const PREAMBLE: &str = "chopsticks-agent";
 pub const UPLOAD_MARKER: &str = "chopsticks-upload";
 /// `chopsticks-error <nonce> <text>`: the bootstrap failed; `<text>` says why.
 pub const ERROR_MARKER: &str = "chopsticks-error";
-/// `chopsticks-corrupt <nonce> <text>`: a cached agent failed its own hash
-/// check and removed itself; connecting again uploads a good copy.
-pub const CORRUPT_MARKER: &str = "chopsticks-corrupt";
 
 /// FNV-1a, 64 bits. Computed at compile time for wire IDs.
 pub const fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -72,7 +66,7 @@ mod tests {
 
     #[test]
     fn the_markers_are_distinct_words() {
-        let words = [PREAMBLE, UPLOAD_MARKER, ERROR_MARKER, CORRUPT_MARKER];
+        let words = [PREAMBLE, UPLOAD_MARKER, ERROR_MARKER];
         for (i, a) in words.iter().enumerate() {
             assert!(!a.contains(char::is_whitespace));
             for b in &words[i + 1..] {

@@ -4,7 +4,7 @@
 use std::process;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-use crate::contract::{AGENT_ENV, ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256, ENV_LOG_LEVEL};
+use crate::contract::{AGENT_ENV, ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL};
 
 /// Set once `run_if_requested` ran in this process.
 static ENTERED: AtomicBool = AtomicBool::new(false);
@@ -47,7 +47,6 @@ pub fn run_if_requested() {
     let settings = crate::agent::Settings {
         nonce: nonce.to_string_lossy().into_owned(),
         exe_sha256: std::env::var(ENV_AGENT_SHA256).unwrap_or_default(),
-        check: std::env::var_os(ENV_AGENT_CHECK).is_some(),
         log_level: std::env::var(ENV_LOG_LEVEL)
             .ok()
             .and_then(|v| v.parse().ok())

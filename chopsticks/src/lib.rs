@@ -90,9 +90,7 @@ pub(crate) use chopsticks_agent::{contract, wire};
 
 /// Agent mode: what a process needs to serve as an agent.
 pub mod agent {
-    pub use chopsticks_agent::contract::{
-        ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256, ENV_LOG_LEVEL,
-    };
+    pub use chopsticks_agent::contract::{ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL};
     pub use chopsticks_agent::registry::{Registration, Registry, RegistryError};
     pub use chopsticks_agent::{has_entry_point, run_if_requested};
 }

@@ -10,13 +10,12 @@ mod output;
 mod stdio;
 mod workers;
 
-use std::io::Write;
 use std::process;
 use std::sync::{mpsc, Arc};
 
 pub use dispatch::panic_message;
 
-use crate::contract::{CORRUPT_MARKER, PREAMBLE};
+use crate::contract::PREAMBLE;
 use crate::registry::Registry;
 use crate::wire::{self, Hello, Response};
 use output::Output;
@@ -27,8 +26,6 @@ pub(crate) struct Settings {
     pub nonce: String,
     /// The SHA-256 the bootstrap expects this executable to have.
     pub exe_sha256: String,
-    /// Check that hash before serving.
-    pub check: bool,
     /// The controller's log level (0 = off ... 5 = trace).
     pub log_level: u8,
 }
@@ -36,9 +33,6 @@ pub(crate) struct Settings {
 /// Serves until the controller leaves (`Ok`) or the protocol breaks.
 pub(crate) fn serve(settings: Settings) -> Result<(), String> {
     let registry = Registry::get().map_err(|e| e.to_string())?;
-    if settings.check && !settings.exe_sha256.is_empty() {
-        check_own_hash(&settings.nonce, &settings.exe_sha256)?;
-    }
     let protocol = stdio::take_protocol_fds()
         .map_err(|e| format!("cannot set up the protocol file descriptors: {e}"))?;
     dispatch::install_panic_hook();
@@ -65,28 +59,4 @@ pub(crate) fn serve(settings: Settings) -> Result<(), String> {
     exit_rx
         .recv()
         .unwrap_or_else(|_| Err("every worker thread ended".into()))
-}
-
-/// The bootstrap checked only the size of a cached agent: check its SHA-256
-/// before serving. A corrupt copy removes itself and says so with the
-/// corrupt marker; the controller then connects again and uploads a good one.
-fn check_own_hash(nonce: &str, expected: &str) -> Result<(), String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find my executable: {e}"))?;
-    let (actual, _) = std::fs::File::open("/proc/self/exe")
-        .or_else(|_| std::fs::File::open(&exe))
-        .and_then(crate::value::sha256_hex)
-        .map_err(|e| format!("cannot read my executable {}: {e}", exe.display()))?;
-    if actual == expected {
-        return Ok(());
-    }
-    let _ = std::fs::remove_file(&exe);
-    let message = format!(
-        "the cached agent {} is corrupt (sha256 {actual}, expected {expected}); it was removed",
-        exe.display()
-    );
-    // Still on the protocol's stdout, which the controller scans for markers.
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{CORRUPT_MARKER} {nonce} {message}");
-    let _ = out.flush();
-    Err(message)
 }

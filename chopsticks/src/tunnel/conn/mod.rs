@@ -36,9 +36,6 @@ use transport::wait_exit;
 pub(super) const LAST_WORDS: Duration = Duration::from_millis(300);
 /// How long `close` waits for a graceful exit before killing.
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
-/// The I/O thread's stack: it runs our code, a future's waker and the
-/// program's logger, nothing deep.
-pub(super) const IO_STACK: usize = 256 * 1024;
 
 pub(crate) struct Conn {
     host: String,

@@ -10,20 +10,19 @@ use std::thread;
 use std::time::Duration;
 
 use super::transport::{set_nonblocking, wait_exit, wake_pipe, Transport};
-use super::{io, Conn, Outgoing, State, IO_STACK, LAST_WORDS};
+use super::{io, Conn, Outgoing, State, LAST_WORDS};
 use crate::error::Error;
 use crate::tunnel::start::greet::{Event, Greeter};
 use crate::tunnel::start::stderr::{Lines, Tail};
-use crate::tunnel::start::{advice, Failed, Launch, NotStarted, Refusal, Ship};
+use crate::tunnel::start::{advice, Failed, Launch, Refusal, Ship};
 use crate::wire::{self, Hello};
 
 impl Conn {
     /// Greets the agent `launch` started and starts the tunnel's I/O thread.
     ///
     /// # Errors
-    /// The explained reason when no hello arrived; `retry` is set when a
-    /// corrupt cached agent removed itself.
-    pub(crate) fn start(launch: Launch) -> std::result::Result<Arc<Conn>, NotStarted> {
+    /// The explained reason when no hello arrived.
+    pub(crate) fn start(launch: Launch) -> std::result::Result<Arc<Conn>, Error> {
         let Launch {
             host,
             program,
@@ -57,8 +56,7 @@ impl Conn {
                     host,
                     program,
                     source: Arc::new(e),
-                }
-                .into());
+                });
             }
         };
         // Giving up, this thread stops the agent and wakes the I/O thread,
@@ -72,16 +70,12 @@ impl Conn {
             let status = wait_exit(transport.as_mut(), LAST_WORDS);
             give_up(transport);
             let stderr = tail.lines_after_eof(LAST_WORDS);
-            let retry = matches!(refusal, Refusal::Corrupt(_));
             let failed = Failed {
                 refusal,
                 status,
                 stderr,
             };
-            NotStarted {
-                error: advice::explain(&host, failed, advice, fallback),
-                retry,
-            }
+            advice::explain(&host, failed, advice, fallback)
         };
         let greeted = greeting(&events, connect_timeout, upload_timeout).and_then(
             |(hello, to_agent, uploaded)| Ok((known(&hello)?, hello, to_agent, uploaded)),
@@ -96,8 +90,7 @@ impl Conn {
                     host,
                     message,
                     stderr,
-                }
-                .into());
+                });
             }
         };
         tail.go_live();
@@ -166,7 +159,6 @@ fn start_io(
     };
     thread::Builder::new()
         .name(format!("chopsticks-{host}"))
-        .stack_size(IO_STACK)
         .spawn(move || io::run(streams, greeting))?;
     Ok(Started {
         events,

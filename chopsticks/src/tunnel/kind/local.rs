@@ -5,9 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::{refuse_recursion, refuse_without_entry, spawn};
-use crate::contract::{
-    AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256, ENV_LOG_LEVEL,
-};
+use crate::contract::{AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL};
 use crate::error::{Error, Result};
 use crate::tunnel::builder::TunnelBuilder;
 use crate::tunnel::conn::Conn;
@@ -79,8 +77,7 @@ pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
         .args(AGENT_ENTRY_ARGS)
         .env(ENV_AGENT, &nonce)
         .env(ENV_LOG_LEVEL, &level)
-        .env_remove(ENV_AGENT_SHA256)
-        .env_remove(ENV_AGENT_CHECK);
+        .env_remove(ENV_AGENT_SHA256);
     let shown = program.display().to_string();
     let link = spawn(LOCALHOST, &shown, command)?;
     let conn = Conn::start(Launch {
@@ -93,8 +90,7 @@ pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
         ship: None,
         advice: |_, _, _| None,
         fallback: ADVICE,
-    })
-    .map_err(|not| not.error)?;
+    })?;
     conn.set_call_timeout(options.call_timeout);
     Ok(Tunnel { conn })
 }

@@ -107,8 +107,7 @@ fn validate(builder: &TunnelBuilder) -> Result<()> {
 }
 
 /// Starts a tunnel whose host runs the bootstrap script: the agent is
-/// shipped when the host has no cached copy, and shipped again when the
-/// cached copy turns out corrupt.
+/// shipped when the host has no good cached copy.
 fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) -> Result<Tunnel> {
     let host = &builder.host;
     let agent_binary = builder.options.agent_binary();
@@ -129,42 +128,32 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
     let platform = agent_binary
         .is_none()
         .then(|| (uname_s().to_owned(), std::env::consts::ARCH.to_owned()));
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let nonce = nonce();
-        let script = bootstrap::script(&image, &nonce, builder.options.log_level());
-        let Way {
-            program,
-            command,
-            advice,
-            fallback,
-        } = way(script)?;
-        let link = spawn(host, &program, command)?;
-        let started = Conn::start(Launch {
-            host: host.clone(),
-            program,
-            link,
-            nonce,
-            connect_timeout: builder.options.connect_timeout,
-            upload_timeout: builder.options.upload_timeout,
-            ship: Some(Ship {
-                image: Arc::clone(&image),
-                platform: platform.clone(),
-            }),
-            advice,
-            fallback,
-        });
-        match started {
-            Ok(conn) => {
-                conn.set_call_timeout(builder.options.call_timeout);
-                return Ok(Tunnel { conn });
-            }
-            // A corrupt cached agent removed itself: the next try uploads.
-            Err(not) if not.retry && tries < 2 => continue,
-            Err(not) => return Err(not.error),
-        }
-    }
+    let nonce = nonce();
+    let script = bootstrap::script(&image, &nonce, builder.options.log_level());
+    let Way {
+        program,
+        command,
+        advice,
+        fallback,
+    } = way(script)?;
+    let link = spawn(host, &program, command)?;
+    let started = Conn::start(Launch {
+        host: host.clone(),
+        program,
+        link,
+        nonce,
+        connect_timeout: builder.options.connect_timeout,
+        upload_timeout: builder.options.upload_timeout,
+        ship: Some(Ship {
+            image: Arc::clone(&image),
+            platform: platform.clone(),
+        }),
+        advice,
+        fallback,
+    });
+    let conn = started?;
+    conn.set_call_timeout(builder.options.call_timeout);
+    Ok(Tunnel { conn })
 }
 
 /// Starts `command`; a missing program says so.

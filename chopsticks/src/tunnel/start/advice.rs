@@ -22,7 +22,7 @@ pub(crate) const NOT_AN_AGENT: &str = "the agent is this program started again: 
 pub(crate) fn explain(host: &str, failed: Failed, kind: KindAdvice, fallback: &str) -> Error {
     let host = host.to_owned();
     let message = match &failed.refusal {
-        Refusal::Script(message) | Refusal::Corrupt(message) => {
+        Refusal::Script(message) => {
             return Error::Bootstrap {
                 host,
                 message: message.clone(),
@@ -95,12 +95,12 @@ mod tests {
         assert!(message(&["./agent: version `GLIBC_2.34' not found"]).contains("musl"));
         assert!(message(&["sh: ./agent: Exec format error"]).contains("architecture"));
         assert!(message(&[]).contains("run_if_requested"));
-        let corrupt = Failed {
-            refusal: Refusal::Corrupt("the cached agent x is corrupt".into()),
+        let script = Failed {
+            refusal: Refusal::Script("no cache directory".into()),
             ..failed(&[])
         };
         assert!(matches!(
-            explain("h", corrupt, none, NOT_AN_AGENT),
+            explain("h", script, none, NOT_AN_AGENT),
             Error::Bootstrap { .. }
         ));
     }

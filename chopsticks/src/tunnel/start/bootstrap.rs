@@ -5,8 +5,7 @@
 
 use super::image::Image;
 use crate::contract::{
-    AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_CHECK, ENV_AGENT_SHA256, ENV_LOG_LEVEL, ERROR_MARKER,
-    UPLOAD_MARKER,
+    AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL, ERROR_MARKER, UPLOAD_MARKER,
 };
 
 /// The command for a login shell (ssh): `exec /bin/sh -c '<script>'`,
@@ -45,12 +44,15 @@ pub(crate) fn script(image: &Image, nonce: &str, log_level: u8) -> String {
         "u=$(id -u) || exit 1".into(),
         format!("{ENV_AGENT}=$T {ENV_AGENT_SHA256}=$H {ENV_LOG_LEVEL}={log_level}"),
         format!("export {ENV_AGENT} {ENV_AGENT_SHA256} {ENV_LOG_LEVEL}"),
-        // Warm: a cached agent of the right size in a directory we own.
+        // Warm: a cached agent of the right size and hash in a directory we
+        // own. One that fails the hash (truncated, tampered) is removed, and
+        // the cold path below uploads a good copy in the same session.
         format!(
             "for c in {dirs}; do p=$c/chopsticks-$u; [ -L \"$p\" ] && continue; \
              if [ -f \"$p/$H\" ] && [ -x \"$p/$H\" ] && [ -O \"$p\" ] \
-             && [ $(wc -c <\"$p/$H\") -eq $N ]; then {ENV_AGENT_CHECK}=1; \
-             export {ENV_AGENT_CHECK}; exec \"$p/$H\" {args}; fi; done"
+             && [ $(wc -c <\"$p/$H\") -eq $N ]; then \
+             set -- $(sha256sum \"$p/$H\" 2>/dev/null); \
+             [ \"$1\" = \"$H\" ] && exec \"$p/$H\" {args}; rm -f \"$p/$H\"; fi; done"
         ),
         // Cold: the first directory we own, can write and can execute in.
         // The probe is an empty file: where exec works, sh runs it as an

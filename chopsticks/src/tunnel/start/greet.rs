@@ -1,13 +1,13 @@
 //! The handshake, as a parser of what the agent's output says before its
 //! first frame: skip what the remote shell prints, notice the bootstrap's
-//! markers (an upload request, an error, a corrupt cached agent), find the
+//! markers (an upload request, an error), find the
 //! agent's preamble line, then read its hello. The tunnel's I/O thread
 //! feeds it bytes as they come; it does no I/O itself.
 
 use std::fs::File;
 
 use super::{Refusal, Ship};
-use crate::contract::{CORRUPT_MARKER, ERROR_MARKER, PREAMBLE, UPLOAD_MARKER};
+use crate::contract::{ERROR_MARKER, PREAMBLE, UPLOAD_MARKER};
 use crate::wire::{self, Hello, Response};
 
 /// Junk (login banners, test-harness chatter) tolerated before the preamble.
@@ -36,7 +36,6 @@ pub(crate) struct Greeter {
     preamble: String,
     upload: String,
     error: String,
-    corrupt: String,
     /// Skipped lines, kept for the error that quotes them.
     junk: Vec<u8>,
     /// The preamble was seen: the hello frame is next.
@@ -49,7 +48,6 @@ impl Greeter {
             preamble: format!("{PREAMBLE} {nonce}"),
             upload: format!("{UPLOAD_MARKER} {nonce} "),
             error: format!("{ERROR_MARKER} {nonce} "),
-            corrupt: format!("{CORRUPT_MARKER} {nonce} "),
             junk: Vec::new(),
             greeted: false,
         }
@@ -60,7 +58,7 @@ impl Greeter {
     /// (`None`: more output is needed).
     ///
     /// # Errors
-    /// A bootstrap error, a corrupt agent, too much junk, or a hello that
+    /// A bootstrap error, too much junk, or a hello that
     /// is not one.
     pub(crate) fn feed(&mut self, input: &[u8]) -> Result<(usize, Option<Said>), Refusal> {
         let mut used = 0;
@@ -81,8 +79,6 @@ impl Greeter {
                 self.greeted = true;
             } else if let Some(message) = text.strip_prefix(&self.error) {
                 return Err(Refusal::Script(message.to_owned()));
-            } else if let Some(message) = text.strip_prefix(&self.corrupt) {
-                return Err(Refusal::Corrupt(message.to_owned()));
             } else if let Some(platform) = text.strip_prefix(&self.upload) {
                 return Ok((used, Some(Said::Upload(platform.to_owned()))));
             } else {
@@ -272,10 +268,6 @@ mod tests {
             .feed(b"chopsticks-error n1 no cache directory\n")
             .unwrap_err();
         assert!(matches!(err, Refusal::Script(m) if m == "no cache directory"));
-        let err = Greeter::new("n1")
-            .feed(b"chopsticks-corrupt n1 x\n")
-            .unwrap_err();
-        assert!(matches!(err, Refusal::Corrupt(_)));
         let err = Greeter::new("n1")
             .feed(&vec![b'x'; MAX_JUNK + 1])
             .unwrap_err();

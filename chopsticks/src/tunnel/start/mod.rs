@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::conn::Link;
-use crate::error::Error;
 use image::Image;
 
 /// How to greet one agent that a kind of tunnel started.
@@ -36,23 +35,6 @@ pub(crate) struct Launch {
     pub fallback: &'static str,
 }
 
-/// Why `Conn::start` made no connection: the error for the user, and
-/// whether starting again may work (a corrupt cached agent removed itself).
-#[derive(Debug)]
-pub(crate) struct NotStarted {
-    pub error: Error,
-    pub retry: bool,
-}
-
-impl From<Error> for NotStarted {
-    fn from(error: Error) -> NotStarted {
-        NotStarted {
-            error,
-            retry: false,
-        }
-    }
-}
-
 /// A start that did not reach the agent's hello.
 pub(crate) struct Failed {
     pub refusal: Refusal,
@@ -67,9 +49,6 @@ pub(crate) struct Failed {
 pub(crate) enum Refusal {
     /// The bootstrap script reported an error (the text after its marker).
     Script(String),
-    /// A cached agent failed its hash check and removed itself: connecting
-    /// again uploads a good copy.
-    Corrupt(String),
     /// The agent (or what carries it) ended, or printed something else.
     Agent(String),
     /// The agent is from another chopsticks version.
