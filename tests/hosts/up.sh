@@ -128,7 +128,11 @@ detect_mirror() {
         cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
             awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /\]$/ && $i !~ /=/) { print $i; break } }'
     } | grep -E '^(https?|file)://.*/debian/?$' | head -n1 || true)
-    echo "${m:-http://deb.debian.org/debian}"
+    if [ -z "$m" ]; then
+        echo "[testhosts] no Debian mirror in /etc/apt/sources.list*: set CHOPSTICKS_TESTHOSTS_MIRROR to one" >&2
+        return 1
+    fi
+    echo "$m"
 }
 
 # ---------------------------------------------------------------------------
