@@ -4,15 +4,17 @@
 //! ```text
 //! cargo run --release --example facts
 //! cargo run --release --example facts -- [-F ssh_config] HOST...
+//! cargo run --release --example facts -- docker:CONTAINER...
 //! ```
 //!
 //! Hosts are reached with the system `ssh` (your `~/.ssh/config`, agent and
-//! known_hosts apply) and connected in parallel; nothing needs to be
-//! installed on them.
+//! known_hosts apply), `docker:NAME` with `docker exec` into a running
+//! container, all connected in parallel; nothing needs to be installed on
+//! them.
 
 use std::time::Duration;
 
-use chopsticks::{facts, remote, Tunnel};
+use chopsticks::{facts, remote, Tunnel, TunnelBuilder};
 
 /// The 1-, 5- and 15-minute load averages: a custom `#[remote]` function.
 #[remote]
@@ -64,8 +66,9 @@ fn main() {
     if args.iter().any(|a| a == "-h" || a == "--help") {
         println!(
             "usage: facts [-F SSH_CONFIG] [HOST...]\n\
-             A table of facts for each HOST (reached with the system ssh and its\n\
-             configuration), or for a local tunnel when no host is given."
+             A table of facts for each HOST, or for a local tunnel when no host is\n\
+             given. HOST is reached with the system ssh and its configuration;\n\
+             docker:NAME goes into the running container NAME with docker exec."
         );
         return;
     }
@@ -80,6 +83,11 @@ fn main() {
     let connect = |host: &str| -> chopsticks::Result<Tunnel> {
         if host == "localhost" && config.is_none() {
             return Tunnel::local();
+        }
+        if let Some(container) = host.strip_prefix("docker:") {
+            return TunnelBuilder::docker(container)
+                .connect_timeout(Duration::from_secs(15))
+                .connect();
         }
         let mut builder = Tunnel::builder(host).connect_timeout(Duration::from_secs(15));
         if let Some(config) = &config {
