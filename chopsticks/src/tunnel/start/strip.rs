@@ -54,6 +54,10 @@ pub(crate) fn without_debug_info(elf: &[u8]) -> Option<Vec<u8>> {
     for i in order {
         let s = &mut sections[i];
         let bytes = elf.get(s.offset..s.offset.checked_add(s.size)?)?;
+        // An alignment beyond a page is not a section of a sane executable.
+        if s.align > 1 << 16 {
+            return None;
+        }
         pad_to(&mut out, s.align.max(1));
         s.offset = out.len();
         out.extend_from_slice(bytes);
@@ -165,7 +169,7 @@ impl Layout {
 
     /// Where segment `i`'s bytes in the file end.
     fn segment_end(&self, elf: &[u8], i: usize) -> Option<usize> {
-        let at = self.phoff + i * self.phentsize;
+        let at = self.phoff.checked_add(i * self.phentsize)?;
         let (offset, filesz) = if self.wide {
             (u64_at(elf, at + 8)?, u64_at(elf, at + 32)?)
         } else {
@@ -209,15 +213,21 @@ fn pad_to(out: &mut Vec<u8>, align: usize) {
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 #[cfg(test)]
@@ -276,6 +286,29 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         assert!(ran.status.success(), "{ran:?}");
         assert!(String::from_utf8_lossy(&ran.stdout).contains("a_debug_build_loses_its_dwarf"));
+    }
+
+    #[test]
+    fn damaged_headers_never_panic() {
+        let elf = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let header = &elf[..4096.min(elf.len())];
+        // Every byte of the headers set to extremes, one at a time.
+        for at in 0..64 {
+            for value in [0u8, 0x7f, 0xff] {
+                let mut bad = header.to_vec();
+                bad[at] = value;
+                let _ = without_debug_info(&bad);
+            }
+        }
+        // The section header table pointing anywhere.
+        for shoff in [0u64, 1, u64::MAX, u64::MAX - 7, elf.len() as u64 - 1] {
+            let mut bad = elf.clone();
+            bad[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
+            let _ = without_debug_info(&bad);
+        }
+        let mut bad = elf.clone();
+        bad[0x20..0x28].copy_from_slice(&(u64::MAX - 40).to_le_bytes());
+        let _ = without_debug_info(&bad);
     }
 
     #[test]
