@@ -75,6 +75,7 @@ extern crate self as chopsticks;
 
 mod error;
 mod group;
+mod output;
 mod remote;
 mod tunnel;
 

@@ -332,6 +332,30 @@ fn call_async_returns_at_once_when_the_agent_stops_reading() {
     assert_eq!(t.call(digest, (vec![1u8; 10],)).unwrap().0, 10);
 }
 
+/// This program's stderr is a pipe nobody reads (a stopped pager, a
+/// supervisor): forwarding the host's stderr must not stop the tunnel from
+/// reading replies. Lines beyond what can wait are dropped and counted.
+#[test]
+fn a_stderr_nobody_reads_does_not_stop_the_tunnel() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chatty"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut { stdout }, &mut text);
+        let _ = tx.send(text);
+    });
+    let out = rx.recv_timeout(Duration::from_secs(60));
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = out.expect("the controller hung on a stderr nobody reads");
+    assert_eq!(out.trim(), "ok 42");
+}
+
 #[test]
 fn huge_timeouts_mean_no_timeout() {
     let t = Tunnel::local().unwrap();

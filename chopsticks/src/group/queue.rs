@@ -10,10 +10,8 @@ use crate::tunnel::Tunnel;
 use crate::RemoteFn;
 
 /// One queued call: run on the host's tunnel (or fail with why there is
-/// none), bounded by the queue's call timeout for the host, if any.
-type Job<'a> = Box<
-    dyn FnOnce(std::result::Result<&Tunnel, &Error>, Option<Duration>) -> Option<Error> + Send + 'a,
->;
+/// none); returns its error, if any.
+type Job<'a> = Box<dyn FnOnce(std::result::Result<&Tunnel, &Error>) -> Option<Error> + Send + 'a>;
 
 /// Calls queued per host, run in order on each host while hosts proceed
 /// independently: a slow or failing host does not hold up the others.
@@ -45,15 +43,15 @@ struct HostQueue<'a> {
 
 enum Target<'a> {
     Tunnel(&'a Tunnel),
-    /// A group's host, with the group's call timeout.
-    Member(Arc<Member>, Option<Duration>),
+    /// A group's host.
+    Member(Arc<Member>),
 }
 
 impl Target<'_> {
     fn same(&self, other: &Target<'_>) -> bool {
         match (self, other) {
             (Target::Tunnel(a), Target::Tunnel(b)) => std::ptr::eq(*a, *b),
-            (Target::Member(a, _), Target::Member(b, _)) => Arc::ptr_eq(a, b),
+            (Target::Member(a), Target::Member(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -103,7 +101,7 @@ impl<'a> Queue<'a> {
         args: F::Args,
     ) -> Queued<F::Output> {
         let name = tunnel.host().to_owned();
-        self.push(name, Target::Tunnel(tunnel), f, args)
+        self.push(name, Target::Tunnel(tunnel), f, args, None)
     }
 
     /// Queues `f(args)` on every host of `group` (connecting them when the
@@ -125,26 +123,30 @@ impl<'a> Queue<'a> {
             .map(|m| {
                 let queued = self.push(
                     m.name.clone(),
-                    Target::Member(Arc::clone(m), group.call_timeout),
+                    Target::Member(Arc::clone(m)),
                     f,
                     args.clone(),
+                    group.call_timeout,
                 );
                 (m.name.clone(), queued)
             })
             .collect()
     }
 
+    /// Queues one call, bounded by `timeout` (a group's call timeout) or
+    /// else by its tunnel's.
     fn push<F: RemoteFn>(
         &mut self,
         name: String,
         target: Target<'a>,
         f: F,
         args: F::Args,
+        timeout: Option<Duration>,
     ) -> Queued<F::Output> {
         let queued = Queued::new(name.clone(), F::NAME);
         let state = Arc::clone(&queued.state);
         let host = name.clone();
-        let job: Job<'a> = Box::new(move |tunnel, timeout| {
+        let job: Job<'a> = Box::new(move |tunnel| {
             let result = match tunnel {
                 Ok(tunnel) => {
                     let pending = tunnel.call_async(f, args);
@@ -235,19 +237,19 @@ impl<'a> Queue<'a> {
 
 /// Runs one host's queue in order; returns its calls' errors.
 fn run_host(host: HostQueue<'_>) -> Vec<Error> {
-    let (connected, timeout) = match &host.target {
-        Target::Tunnel(t) => (Ok(TunnelRef::Borrowed(t)), None),
-        Target::Member(m, timeout) => (m.tunnel().map(TunnelRef::Shared), *timeout),
+    let connected = match &host.target {
+        Target::Tunnel(t) => Ok(TunnelRef::Borrowed(t)),
+        Target::Member(m) => m.tunnel().map(TunnelRef::Shared),
     };
     let mut errors = Vec::new();
     for job in host.jobs {
         let report = match &connected {
-            Ok(t) => job(Ok(t.get()), timeout),
-            Err(e) => job(Err(e), timeout),
+            Ok(t) => job(Ok(t.get())),
+            Err(e) => job(Err(e)),
         };
         if let Some(error) = report {
             // A lost agent: the group reconnects next time.
-            if let (Error::Disconnected { .. }, Ok(TunnelRef::Shared(t)), Target::Member(m, _)) =
+            if let (Error::Disconnected { .. }, Ok(TunnelRef::Shared(t)), Target::Member(m)) =
                 (&error, &connected, &host.target)
             {
                 m.forget_tunnel(t);

@@ -88,6 +88,9 @@ fn greet(
     let mut upload: Vec<u8> = Vec::new();
     let mut sent = 0;
     let mut uploaded = false;
+    // A failed upload is reported once the host's output ends: the script
+    // says why first (disk full, no gzip ...).
+    let mut failed_upload = None;
     loop {
         loop {
             let (used, said) = greeter.feed(streams.frames.unread())?;
@@ -126,7 +129,10 @@ fn greet(
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("uploading the agent failed: {e}").into()),
+                Err(e) => {
+                    failed_upload = Some(format!("uploading the agent failed: {e}"));
+                    sent = upload.len();
+                }
             }
             if sent == upload.len() {
                 upload = Vec::new();
@@ -138,7 +144,7 @@ fn greet(
         }
         if ready[0] {
             match streams.frames.fill() {
-                Ok(0) => return Err(greeter.ended()),
+                Ok(0) => return Err(failed_upload.map_or_else(|| greeter.ended(), Refusal::Agent)),
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(format!("reading the agent's output: {e}").into()),
@@ -162,6 +168,7 @@ fn serve_guarded(conn: &Arc<Conn>, mut streams: Streams) {
 }
 
 fn serve(conn: &Conn, streams: &mut Streams) {
+    streams.frames.framed = true;
     let to_agent = conn
         .outgoing()
         .to_agent
@@ -263,34 +270,13 @@ fn handle(conn: &Conn, frame: &[u8]) -> Result<(), String> {
             target,
             message,
         }) => {
-            relog(conn.host(), level, &target, &message);
+            let level = wire::level_from_wire(level).unwrap_or(log::Level::Trace);
+            crate::output::record(conn.host(), level, &target, &message);
             Ok(())
         }
         Ok(Response::Hello(_)) => Err("the agent said hello twice".to_owned()),
         Err(e) => Err(format!("undecodable reply from the agent: {e}")),
     }
-}
-
-/// Hands a record logged on the agent to this program's logger, with the
-/// host in front of the message.
-fn relog(host: &str, level: u8, target: &str, message: &str) {
-    let level = wire::level_from_wire(level).unwrap_or(log::Level::Trace);
-    // The controller's level may have changed since the agent started.
-    let metadata = log::Metadata::builder().level(level).target(target).build();
-    if level > log::max_level() || !log::logger().enabled(&metadata) {
-        return;
-    }
-    // The logger is this program's code, run on the I/O thread: its panic
-    // must not end that thread.
-    let _ = panic::catch_unwind(|| {
-        log::logger().log(
-            &log::Record::builder()
-                .level(level)
-                .target(target)
-                .args(format_args!("[{host}] {message}"))
-                .build(),
-        );
-    });
 }
 
 /// Waits until one of `fds` (descriptor and events; `None` is left out)
@@ -326,6 +312,9 @@ fn poll<const N: usize>(
 /// The agent's output, cut into frames.
 pub(super) struct Frames {
     file: File,
+    /// The greeting is over: the unread bytes begin with a frame header.
+    /// (Before, they are lines of text, whose first bytes are no length.)
+    framed: bool,
     buf: Vec<u8>,
     /// `buf[start..end]` is read and not yet delivered.
     start: usize,
@@ -336,6 +325,7 @@ impl Frames {
     pub(super) fn new(file: File) -> Frames {
         Frames {
             file,
+            framed: false,
             buf: vec![0; MIN_READ],
             start: 0,
             end: 0,
@@ -394,7 +384,10 @@ impl Frames {
         let pending = self.end - self.start;
         let frame = self.buf[self.start..self.end]
             .first_chunk::<4>()
-            .map_or(0, |h| 4 + u32::from_le_bytes(*h) as usize);
+            .filter(|_| self.framed)
+            .map(|h| u32::from_le_bytes(*h) as usize)
+            .filter(|len| *len <= wire::MAX_FRAME)
+            .map_or(0, |len| 4 + len);
         let want = pending + MIN_READ.max(frame.saturating_sub(pending));
         if self.buf.len() - self.start < want {
             self.buf.copy_within(self.start..self.end, 0);
@@ -423,7 +416,24 @@ mod tests {
         let (read, mut write) = std::io::pipe().unwrap();
         let bytes = bytes.to_vec();
         std::thread::spawn(move || std::io::Write::write_all(&mut write, &bytes));
-        Frames::new(File::from(std::os::fd::OwnedFd::from(read)))
+        let mut frames = Frames::new(File::from(std::os::fd::OwnedFd::from(read)));
+        frames.framed = true;
+        frames
+    }
+
+    #[test]
+    fn text_before_the_greeting_ends_is_no_frame_length() {
+        // 5 KB of banner lines: the second read must not take "Welc" for a
+        // 1.6 GB frame.
+        let banner = "Welcome to a very chatty host\n".repeat(200);
+        let (read, mut write) = std::io::pipe().unwrap();
+        std::io::Write::write_all(&mut write, banner.as_bytes()).unwrap();
+        drop(write);
+        let mut frames = Frames::new(File::from(std::os::fd::OwnedFd::from(read)));
+        frames.fill().unwrap();
+        frames.consume(30);
+        while frames.fill().unwrap() > 0 {}
+        assert!(frames.buf.len() <= 64 * 1024, "{} bytes", frames.buf.len());
     }
 
     #[test]

@@ -22,9 +22,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+pub(crate) use open::Launch;
 pub(crate) use slot::{Lost, Outcome, Slot};
-pub(crate) use transport::{describe, Link, Transport};
+pub(crate) use transport::{Link, Transport};
 
+use super::start::advice::describe;
 use super::start::stderr::Tail;
 use crate::error::{Error, Result};
 use crate::wire::{self, Hello, Request};
@@ -34,6 +36,8 @@ use transport::wait_exit;
 /// How long a dying agent gets to finish its stderr and exit before an
 /// error is reported without them.
 pub(super) const LAST_WORDS: Duration = Duration::from_millis(300);
+/// How long a closing tunnel waits for its host's last output to be written.
+const OUTPUT_FLUSH: Duration = Duration::from_secs(1);
 /// How long `close` waits for a graceful exit before killing.
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -344,6 +348,8 @@ impl Conn {
         }
         // The I/O thread stops once it sees the tunnel closed.
         self.wake();
+        // What the host printed last is written before the tunnel is gone.
+        crate::output::flush(OUTPUT_FLUSH);
     }
 
     /// Asks the agent to exit, kills it after [`CLOSE_GRACE`], and fails the
@@ -356,13 +362,16 @@ impl Conn {
     /// Asks the agent to exit and closes its input, without waiting.
     pub(crate) fn begin_close(&self) {
         self.closing.store(true, Ordering::SeqCst);
-        let to_agent = {
+        let (to_agent, midframe) = {
             let mut out = self.outgoing();
+            let midframe = out.queue.front().is_some_and(|q| q.written > 0);
             out.queue.clear();
             self.queued.store(false, Ordering::SeqCst);
-            out.to_agent.take()
+            (out.to_agent.take(), midframe)
         };
-        if let Some(mut to_agent) = to_agent {
+        // After half a frame, a Shutdown would read as garbage: closing the
+        // input alone ends the agent.
+        if let Some(mut to_agent) = to_agent.filter(|_| !midframe) {
             if let Ok(frame) = wire::encode_frame(&Request::Shutdown) {
                 // Non-blocking: if the pipe is full, its closing ends the agent too.
                 let _ = to_agent.write_all(&frame);

@@ -9,13 +9,33 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use super::transport::Link;
 use super::transport::{set_nonblocking, wait_exit, wake_pipe, Transport};
 use super::{io, Conn, Outgoing, State, LAST_WORDS};
 use crate::error::Error;
 use crate::tunnel::start::greet::{Event, Greeter};
 use crate::tunnel::start::stderr::{Lines, Tail};
-use crate::tunnel::start::{advice, Failed, Launch, Refusal, Ship};
+use crate::tunnel::start::{advice, Failed, Refusal, Ship};
 use crate::wire::{self, Hello};
+
+/// How to greet one agent that a kind of tunnel started.
+pub(crate) struct Launch {
+    pub host: String,
+    /// For error messages: what was started.
+    pub program: String,
+    pub link: Link,
+    pub nonce: String,
+    /// Bound on reaching the agent's hello, upload excluded.
+    pub connect_timeout: Duration,
+    /// Bound on an upload, when the bootstrap asks for one.
+    pub upload_timeout: Duration,
+    /// What to upload when asked.
+    pub ship: Option<Ship>,
+    /// What the kind makes of a failed start, before the shared advice.
+    pub advice: advice::KindAdvice,
+    /// The advice when nothing more specific fits.
+    pub fallback: &'static str,
+}
 
 impl Conn {
     /// Greets the agent `launch` started and starts the tunnel's I/O thread.
@@ -184,10 +204,23 @@ fn greeting(
     upload_timeout: Duration,
 ) -> std::result::Result<(Hello, File, bool), Unusable> {
     let mut bound = connect_timeout;
+    let mut uploading = false;
     loop {
         match events.recv_timeout(bound) {
-            Ok(Event::Uploading) => bound = upload_timeout,
+            Ok(Event::Uploading) => {
+                bound = upload_timeout;
+                uploading = true;
+            }
             Ok(Event::Done(greeting)) => return greeting.map_err(Unusable::Refused),
+            // The host was reached if it asked for the agent: say so, and it
+            // is not taken for a connection that never came up.
+            Err(_) if uploading => {
+                let message = format!(
+                    "the upload of the agent did not finish within {bound:?} (the upload \
+                     timeout); it was stopped"
+                );
+                return Err(Unusable::Refused(Refusal::Agent(message)));
+            }
             Err(_) => {
                 let message = format!("no answer within {bound:?}; it was stopped");
                 return Err(Unusable::Refused(Refusal::Agent(message)));

@@ -5,7 +5,6 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -76,15 +75,6 @@ pub(crate) fn wait_exit(transport: &mut dyn Transport, bound: Duration) -> Optio
             }
             _ => return None,
         }
-    }
-}
-
-/// How an agent's process ended, in words.
-pub(crate) fn describe(status: ExitStatus) -> String {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("the agent exited with status {code}"),
-        (None, Some(signal)) => format!("the agent was killed by signal {signal}"),
-        _ => format!("the agent ended: {status}"),
     }
 }
 

@@ -8,8 +8,7 @@ use super::{refuse_recursion, refuse_without_entry, spawn};
 use crate::contract::{AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL};
 use crate::error::{Error, Result};
 use crate::tunnel::builder::TunnelBuilder;
-use crate::tunnel::conn::Conn;
-use crate::tunnel::start::Launch;
+use crate::tunnel::conn::{Conn, Launch};
 use crate::tunnel::{nonce, Tunnel, LOCALHOST};
 
 /// When a local agent did not greet: what it must have.

@@ -12,10 +12,10 @@ use std::process::Command;
 use std::sync::Arc;
 
 use super::builder::{plain_name, Kind, TunnelBuilder};
-use super::conn::{Conn, Link};
+use super::conn::{Conn, Launch, Link};
 use super::start::advice::KindAdvice;
 use super::start::image::Image;
-use super::start::{bootstrap, Launch, Ship};
+use super::start::{bootstrap, Ship};
 use super::{nonce, Tunnel};
 use crate::contract::ENV_AGENT;
 use crate::error::{Error, Result};

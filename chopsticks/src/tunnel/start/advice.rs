@@ -3,8 +3,10 @@
 //! said.
 
 use super::{Failed, Refusal};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
 use crate::error::Error;
-use crate::tunnel::conn::describe;
 
 /// What a kind of tunnel makes of a failed start before the common advice:
 /// `Some` error when its own program (not the agent) failed.
@@ -50,6 +52,15 @@ pub(crate) fn explain(host: &str, failed: Failed, kind: KindAdvice, fallback: &s
         host,
         message,
         stderr: failed.stderr,
+    }
+}
+
+/// How an agent's process ended, in words.
+pub(crate) fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("the agent exited with status {code}"),
+        (None, Some(signal)) => format!("the agent was killed by signal {signal}"),
+        _ => format!("the agent ended: {status}"),
     }
 }
 

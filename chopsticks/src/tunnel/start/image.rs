@@ -63,14 +63,17 @@ struct FileKey {
 
 impl FileKey {
     fn of(path: &Path) -> io::Result<FileKey> {
-        let m = std::fs::metadata(path)?;
-        Ok(FileKey {
+        Ok(FileKey::from(&std::fs::metadata(path)?))
+    }
+
+    fn from(m: &std::fs::Metadata) -> FileKey {
+        FileKey {
             dev: m.dev(),
             ino: m.ino(),
             size: m.size(),
             mtime: (m.mtime(), m.mtime_nsec()),
             ctime: (m.ctime(), m.ctime_nsec()),
-        })
+        }
     }
 
     /// The name of its entry in the cache directory.
@@ -98,7 +101,10 @@ impl Image {
     /// only when neither this process nor the cache directory knows it.
     pub(crate) fn of(path: &Path, strip: bool) -> io::Result<Arc<Image>> {
         static IMAGES: OnceLock<Mutex<Images>> = OnceLock::new();
-        let key = FileKey::of(path)?;
+        // The key and, when hashing, the bytes come from one open file: a
+        // file replaced meanwhile cannot lend its hash to the other's key.
+        let mut file = std::fs::File::open(path)?;
+        let key = FileKey::from(&file.metadata()?);
         let images = IMAGES.get_or_init(Default::default);
         // Held while hashing, so that concurrent tunnels hash once.
         let mut images = images.lock().unwrap_or_else(PoisonError::into_inner);
@@ -115,7 +121,9 @@ impl Image {
             }
             None => {
                 let start = Instant::now();
-                let shipped = shipped(path, strip)?;
+                let mut data = Vec::with_capacity(key.size as usize);
+                io::Read::read_to_end(&mut file, &mut data)?;
+                let shipped = ship_form(data, strip);
                 let (sha256, size) = sha256_hex(&shipped[..])?;
                 HASHED.fetch_add(1, Ordering::Relaxed);
                 log::debug!(
@@ -177,12 +185,16 @@ const LEVEL: u32 = if cfg!(debug_assertions) { 3 } else { 6 };
 
 /// What is shipped of the file at `path`.
 fn shipped(path: &Path, strip: bool) -> io::Result<Vec<u8>> {
-    let data = std::fs::read(path)?;
-    Ok(if strip {
+    Ok(ship_form(std::fs::read(path)?, strip))
+}
+
+/// What is shipped of a file's bytes.
+fn ship_form(data: Vec<u8>, strip: bool) -> Vec<u8> {
+    if strip {
         without_debug_info(&data).unwrap_or(data)
     } else {
         data
-    })
+    }
 }
 
 /// Where hashes of shipped images are remembered: `chopsticks/shipped` in

@@ -1,6 +1,6 @@
-//! Starting an agent: what a kind of tunnel hands to `Conn::start`
-//! ([`Launch`]), the bootstrap script, the handshake, the shipped image,
-//! the agent's stderr, and the advice for a start that failed.
+//! Starting an agent: the bootstrap script, the handshake, the shipped
+//! image, the agent's stderr, and the advice for a start that failed. It
+//! uses nothing of `conn`, which starts agents with it.
 
 pub(crate) mod advice;
 pub(crate) mod bootstrap;
@@ -11,29 +11,8 @@ pub(crate) mod strip;
 
 use std::process::ExitStatus;
 use std::sync::Arc;
-use std::time::Duration;
 
-use super::conn::Link;
 use image::Image;
-
-/// How to greet one agent that a kind of tunnel started.
-pub(crate) struct Launch {
-    pub host: String,
-    /// For error messages: what was started.
-    pub program: String,
-    pub link: Link,
-    pub nonce: String,
-    /// Bound on reaching the agent's hello, upload excluded.
-    pub connect_timeout: Duration,
-    /// Bound on an upload, when the bootstrap asks for one.
-    pub upload_timeout: Duration,
-    /// What to upload when asked.
-    pub ship: Option<Ship>,
-    /// What the kind makes of a failed start, before the shared advice.
-    pub advice: advice::KindAdvice,
-    /// The advice when nothing more specific fits.
-    pub fallback: &'static str,
-}
 
 /// A start that did not reach the agent's hello.
 pub(crate) struct Failed {

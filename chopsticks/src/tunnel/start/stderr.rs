@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::hash::{Hash, Hasher};
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -144,7 +144,7 @@ impl Lines {
         let line = String::from_utf8_lossy(bytes);
         let line = line.trim_end_matches(['\n', '\r']);
         if self.tail.live.load(std::sync::atomic::Ordering::SeqCst) {
-            let _ = writeln!(io::stderr().lock(), "{}{line}", self.prefix);
+            crate::output::line(format!("{}{line}", self.prefix));
         }
         self.tail.push(line.to_owned());
     }
@@ -167,6 +167,7 @@ fn prefix(host: &str, colour: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn prefix_is_plain_without_colour() {

@@ -32,17 +32,30 @@ pub(crate) fn without_debug_info(elf: &[u8]) -> Option<Vec<u8>> {
         .map(|i| layout.segment_end(elf, i))
         .try_fold(layout.headers_end, |end, seg| Some(end.max(seg?)))?;
     let after = |s: &Section| s.kind != SHT_NOBITS && s.offset >= loaded_end;
-    let mut dropped = 0;
+    for s in &sections {
+        let end = s.offset.checked_add(s.size)?;
+        let has_bytes = s.kind != SHT_NOBITS && s.size > 0;
+        // A section across the loaded image's end, or past the file's end:
+        // not a layout this rewrites.
+        if has_bytes && (end > elf.len() || (s.offset < loaded_end && end > loaded_end)) {
+            return None;
+        }
+        // An alignment beyond 64 KiB is not a section of a sane executable.
+        if s.align > 1 << 16 || (s.align > 1 && !s.align.is_power_of_two()) {
+            return None;
+        }
+    }
+    let mut dropped = false;
     for s in &mut sections {
         let name = names.get(s.name..)?;
         let name = &name[..name.iter().position(|b| *b == 0)?];
         let debug = name.starts_with(b".debug") || name.starts_with(b".zdebug");
         if debug && s.flags & SHF_ALLOC == 0 && after(s) {
             s.drop = true;
-            dropped += s.size;
+            dropped = true;
         }
     }
-    if dropped == 0 {
+    if !dropped {
         return None;
     }
     // The kept sections after the loaded image, moved up in file order.
@@ -54,10 +67,6 @@ pub(crate) fn without_debug_info(elf: &[u8]) -> Option<Vec<u8>> {
     for i in order {
         let s = &mut sections[i];
         let bytes = elf.get(s.offset..s.offset.checked_add(s.size)?)?;
-        // An alignment beyond a page is not a section of a sane executable.
-        if s.align > 1 << 16 {
-            return None;
-        }
         pad_to(&mut out, s.align.max(1));
         s.offset = out.len();
         out.extend_from_slice(bytes);

@@ -1,0 +1,171 @@
+//! What tunnels pass on from their hosts: `[host]` stderr lines for this
+//! program's stderr, and the agents' `log` records for its logger. One
+//! thread for the whole process writes and logs them, so that a terminal
+//! that does not keep up (`| less`, a stopped pager, a full pipe) or a slow
+//! logger never holds up a tunnel's I/O thread, which must go on reading
+//! replies and timing calls. What is handed over is bounded: beyond
+//! [`QUEUE`] items waiting, items are dropped and counted, and the count is
+//! printed when the writer catches up. Closing a tunnel waits (briefly) for
+//! its items to be written.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Items waiting for the writer at most.
+const QUEUE: usize = 8192;
+
+enum Item {
+    /// A finished stderr line, prefix included.
+    Line(String),
+    /// A record made on an agent.
+    Record {
+        host: String,
+        level: log::Level,
+        target: String,
+        message: String,
+    },
+}
+
+struct Writer {
+    queue: SyncSender<Item>,
+    /// Items handed over, and items written (or dropped).
+    sent: AtomicU64,
+    done: Mutex<u64>,
+    wrote: Condvar,
+    dropped: AtomicU64,
+}
+
+/// Prints `line` (already prefixed) on this program's stderr.
+pub(crate) fn line(line: String) {
+    hand_over(Item::Line(line));
+}
+
+/// Hands a record logged on `host`'s agent to this program's logger, with
+/// the host in front of the message.
+pub(crate) fn record(host: &str, level: log::Level, target: &str, message: &str) {
+    // The controller's level may have changed since the agent started.
+    if level > log::max_level() {
+        return;
+    }
+    hand_over(Item::Record {
+        host: host.to_owned(),
+        level,
+        target: target.to_owned(),
+        message: message.to_owned(),
+    });
+}
+
+/// Waits at most `bound` until what was handed over so far is written.
+pub(crate) fn flush(bound: Duration) {
+    let Some(writer) = writer() else { return };
+    let until = writer.sent.load(Ordering::SeqCst);
+    let deadline = Instant::now() + bound;
+    let mut done = writer.done.lock().unwrap_or_else(PoisonError::into_inner);
+    while *done < until {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        done = writer
+            .wrote
+            .wait_timeout(done, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+}
+
+fn hand_over(item: Item) {
+    let Some(writer) = writer() else {
+        // No thread could be started: write here rather than lose it.
+        return write(item);
+    };
+    writer.sent.fetch_add(1, Ordering::SeqCst);
+    match writer.queue.try_send(item) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => {
+            writer.dropped.fetch_add(1, Ordering::Relaxed);
+            finished(writer);
+        }
+        Err(TrySendError::Disconnected(item)) => {
+            finished(writer);
+            write(item);
+        }
+    }
+}
+
+fn finished(writer: &Writer) {
+    *writer.done.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+    writer.wrote.notify_all();
+}
+
+/// The writer, started on first use; `None` when its thread cannot start
+/// (then items are written by whoever hands them over).
+fn writer() -> Option<&'static Writer> {
+    static WRITER: OnceLock<Option<Writer>> = OnceLock::new();
+    WRITER
+        .get_or_init(|| {
+            let (queue, items) = sync_channel(QUEUE);
+            std::thread::Builder::new()
+                .name("chopsticks-output".into())
+                .spawn(move || {
+                    for item in items {
+                        write(item);
+                        if let Some(writer) = writer() {
+                            let dropped = writer.dropped.swap(0, Ordering::Relaxed);
+                            if dropped > 0 {
+                                let _ = writeln!(
+                                    std::io::stderr().lock(),
+                                    "chopsticks: {dropped} lines of remote output were dropped: \
+                                     this program's stderr or logger did not keep up"
+                                );
+                            }
+                            finished(writer);
+                        }
+                    }
+                })
+                .ok()?;
+            Some(Writer {
+                queue,
+                sent: AtomicU64::new(0),
+                done: Mutex::new(0),
+                wrote: Condvar::new(),
+                dropped: AtomicU64::new(0),
+            })
+        })
+        .as_ref()
+}
+
+fn write(item: Item) {
+    match item {
+        Item::Line(line) => {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
+        Item::Record {
+            host,
+            level,
+            target,
+            message,
+        } => {
+            // The logger is this program's code: its panic must not end
+            // the thread that writes every tunnel's output.
+            let _ = std::panic::catch_unwind(|| {
+                let metadata = log::Metadata::builder()
+                    .level(level)
+                    .target(&target)
+                    .build();
+                if log::logger().enabled(&metadata) {
+                    log::logger().log(
+                        &log::Record::builder()
+                            .level(level)
+                            .target(&target)
+                            .args(format_args!("[{host}] {message}"))
+                            .build(),
+                    );
+                }
+            });
+        }
+    }
+}
