@@ -6,7 +6,6 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -14,16 +13,13 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::frames::Frames;
 use super::{Conn, Lost, LAST_WORDS};
 use crate::tunnel::start::greet::{self, Event, Greeter, Said};
 use crate::tunnel::start::stderr::Lines;
 use crate::tunnel::start::{Refusal, Ship};
 use crate::wire::{self, Response};
 
-/// The smallest read, and the buffer a tunnel starts with.
-const MIN_READ: usize = 4096;
-/// Reads grow up to this while they keep filling the buffer.
-const MAX_READ: usize = 1 << 20;
 /// How long a failed start's stderr is read for the error that quotes it.
 const FAILED_START_WORDS: Duration = Duration::from_secs(2);
 
@@ -307,165 +303,4 @@ fn poll<const N: usize>(
         return [false; N];
     }
     polled.map(|p| p.revents != 0)
-}
-
-/// The agent's output, cut into frames.
-pub(super) struct Frames {
-    file: File,
-    /// The greeting is over: the unread bytes begin with a frame header.
-    /// (Before, they are lines of text, whose first bytes are no length.)
-    framed: bool,
-    buf: Vec<u8>,
-    /// `buf[start..end]` is read and not yet delivered.
-    start: usize,
-    end: usize,
-}
-
-impl Frames {
-    pub(super) fn new(file: File) -> Frames {
-        Frames {
-            file,
-            framed: false,
-            buf: vec![0; MIN_READ],
-            start: 0,
-            end: 0,
-        }
-    }
-
-    /// What was read and not consumed yet.
-    fn unread(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
-    }
-
-    /// Marks the first `n` unread bytes as consumed.
-    fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.end);
-    }
-
-    fn fd(&self) -> RawFd {
-        self.file.as_raw_fd()
-    }
-
-    /// The payload of the next whole frame, if one is buffered.
-    ///
-    /// # Errors
-    /// A frame longer than the protocol allows.
-    fn next(&mut self) -> Result<Option<Range<usize>>, String> {
-        let have = &self.buf[self.start..self.end];
-        let Some(header) = have.first_chunk::<4>() else {
-            return Ok(None);
-        };
-        let len = u32::from_le_bytes(*header) as usize;
-        if len > wire::MAX_FRAME {
-            return Err(format!(
-                "frame length {len} exceeds the limit of {} bytes: the stream is corrupt",
-                wire::MAX_FRAME
-            ));
-        }
-        if have.len() < 4 + len {
-            return Ok(None);
-        }
-        let payload = self.start + 4..self.start + 4 + len;
-        self.start = payload.end;
-        Ok(Some(payload))
-    }
-
-    /// Reads what the agent wrote (at least one byte, unless it is gone).
-    fn fill(&mut self) -> std::io::Result<usize> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-            if self.buf.len() > MAX_READ {
-                // A big frame has gone: do not keep its memory.
-                self.buf = vec![0; MIN_READ];
-            }
-        }
-        // Room for the frame that has begun, and for a useful read.
-        let pending = self.end - self.start;
-        let frame = self.buf[self.start..self.end]
-            .first_chunk::<4>()
-            .filter(|_| self.framed)
-            .map(|h| u32::from_le_bytes(*h) as usize)
-            .filter(|len| *len <= wire::MAX_FRAME)
-            .map_or(0, |len| 4 + len);
-        let want = pending + MIN_READ.max(frame.saturating_sub(pending));
-        if self.buf.len() - self.start < want {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.start = 0;
-            self.end = pending;
-        }
-        if self.buf.len() < want {
-            self.buf.resize(want, 0);
-        }
-        let n = self.file.read(&mut self.buf[self.end..])?;
-        self.end += n;
-        if self.end == self.buf.len() && self.buf.len() < MAX_READ {
-            // Reads keep filling the buffer: read more at a time.
-            self.buf.resize(self.buf.len() * 2, 0);
-        }
-        Ok(n)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Frames over a pipe that a thread fills with `bytes`, then closes.
-    fn frames_of(bytes: &[u8]) -> Frames {
-        let (read, mut write) = std::io::pipe().unwrap();
-        let bytes = bytes.to_vec();
-        std::thread::spawn(move || std::io::Write::write_all(&mut write, &bytes));
-        let mut frames = Frames::new(File::from(std::os::fd::OwnedFd::from(read)));
-        frames.framed = true;
-        frames
-    }
-
-    #[test]
-    fn text_before_the_greeting_ends_is_no_frame_length() {
-        // 5 KB of banner lines: the second read must not take "Welc" for a
-        // 1.6 GB frame.
-        let banner = "Welcome to a very chatty host\n".repeat(200);
-        let (read, mut write) = std::io::pipe().unwrap();
-        std::io::Write::write_all(&mut write, banner.as_bytes()).unwrap();
-        drop(write);
-        let mut frames = Frames::new(File::from(std::os::fd::OwnedFd::from(read)));
-        frames.fill().unwrap();
-        frames.consume(30);
-        while frames.fill().unwrap() > 0 {}
-        assert!(frames.buf.len() <= 64 * 1024, "{} bytes", frames.buf.len());
-    }
-
-    #[test]
-    fn frames_are_cut_whole_across_reads() {
-        let mut stream = Vec::new();
-        let sizes = [0usize, 1, 5000, 3, 70_000, 2];
-        for (i, size) in sizes.iter().enumerate() {
-            stream.extend((*size as u32).to_le_bytes());
-            stream.extend(std::iter::repeat_n(i as u8, *size));
-        }
-        let mut frames = frames_of(&stream);
-        let mut got = Vec::new();
-        loop {
-            while let Some(range) = frames.next().unwrap() {
-                got.push(frames.buf[range].to_vec());
-            }
-            if frames.fill().unwrap() == 0 {
-                break;
-            }
-        }
-        assert_eq!(got.len(), sizes.len());
-        for (i, (frame, size)) in got.iter().zip(sizes).enumerate() {
-            assert_eq!(frame.len(), size);
-            assert!(frame.iter().all(|b| *b == i as u8));
-        }
-        assert_eq!(frames.start, frames.end, "nothing is left over");
-    }
-
-    #[test]
-    fn an_oversized_frame_is_refused_before_it_is_read() {
-        let mut frames = frames_of(&(wire::MAX_FRAME as u32 + 1).to_le_bytes());
-        frames.fill().unwrap();
-        assert!(frames.next().unwrap_err().contains("exceeds the limit"));
-    }
 }

@@ -8,6 +8,7 @@
 //! goes away. Callers only write and wait.
 
 mod deadlines;
+mod frames;
 mod io;
 mod open;
 mod slot;

@@ -164,7 +164,7 @@ fn start_io(
     set_nonblocking(&to_agent)?;
     let tail = Arc::new(Tail::default());
     let streams = io::Streams {
-        frames: io::Frames::new(from_agent),
+        frames: super::frames::Frames::new(from_agent),
         stderr: Some(Lines::new(host, stderr, Arc::clone(&tail))),
         wake: wake_rx,
     };
