@@ -1,12 +1,12 @@
-//! What tunnels pass on from their hosts: `[host]` stderr lines for this
-//! program's stderr, and the agents' `log` records for its logger. One
-//! thread for the whole process writes and logs them, so that a terminal
-//! that does not keep up (`| less`, a stopped pager, a full pipe) or a slow
-//! logger never holds up a tunnel's I/O thread, which must go on reading
-//! replies and timing calls. What is handed over is bounded: beyond
-//! [`QUEUE`] items waiting, items are dropped and counted, and the count is
-//! printed when the writer catches up. Closing a tunnel waits (briefly) for
-//! its items to be written.
+//! What tunnels pass on from their hosts' stderr: `[host]` lines for this
+//! program's stderr. One thread for the whole process writes them, so that
+//! a terminal that does not keep up (`| less`, a stopped pager, a full pipe)
+//! never holds up a tunnel's I/O thread, which must go on reading replies
+//! and timing calls. What is handed over is bounded: beyond [`QUEUE`] lines
+//! waiting, lines are dropped and counted, and the count is printed when
+//! the writer catches up. Closing a tunnel waits (briefly) for its lines to
+//! be written. (The agents' `log` records go to the logger from the I/O
+//! thread itself, so that a call's records are logged before it returns.)
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,13 +20,6 @@ const QUEUE: usize = 8192;
 enum Item {
     /// A finished stderr line, prefix included.
     Line(String),
-    /// A record made on an agent.
-    Record {
-        host: String,
-        level: log::Level,
-        target: String,
-        message: String,
-    },
 }
 
 struct Writer {
@@ -41,21 +34,6 @@ struct Writer {
 /// Prints `line` (already prefixed) on this program's stderr.
 pub(crate) fn line(line: String) {
     hand_over(Item::Line(line));
-}
-
-/// Hands a record logged on `host`'s agent to this program's logger, with
-/// the host in front of the message.
-pub(crate) fn record(host: &str, level: log::Level, target: &str, message: &str) {
-    // The controller's level may have changed since the agent started.
-    if level > log::max_level() {
-        return;
-    }
-    hand_over(Item::Record {
-        host: host.to_owned(),
-        level,
-        target: target.to_owned(),
-        message: message.to_owned(),
-    });
 }
 
 /// Waits at most `bound` until what was handed over so far is written.
@@ -139,33 +117,6 @@ fn writer() -> Option<&'static Writer> {
 }
 
 fn write(item: Item) {
-    match item {
-        Item::Line(line) => {
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
-        }
-        Item::Record {
-            host,
-            level,
-            target,
-            message,
-        } => {
-            // The logger is this program's code: its panic must not end
-            // the thread that writes every tunnel's output.
-            let _ = std::panic::catch_unwind(|| {
-                let metadata = log::Metadata::builder()
-                    .level(level)
-                    .target(&target)
-                    .build();
-                if log::logger().enabled(&metadata) {
-                    log::logger().log(
-                        &log::Record::builder()
-                            .level(level)
-                            .target(&target)
-                            .args(format_args!("[{host}] {message}"))
-                            .build(),
-                    );
-                }
-            });
-        }
-    }
+    let Item::Line(line) = item;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }

@@ -142,10 +142,11 @@ fn concurrent_cold_bootstraps_all_succeed_and_leave_one_file() {
     let listing = remote_sh("cs-deb12-deploy", "ls -A ~/.cache/chopsticks-$(id -u)");
     let mut files: Vec<&str> = listing.lines().collect();
     files.sort_unstable();
+    let checked = format!(".{hash}.ok");
     assert_eq!(
         files,
-        [".probe", hash],
-        "one cached agent, no temporary files"
+        [checked.as_str(), ".probe", hash],
+        "one cached agent and the mark of its check, no temporary files"
     );
 }
 

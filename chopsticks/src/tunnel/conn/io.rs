@@ -266,13 +266,36 @@ fn handle(conn: &Conn, frame: &[u8]) -> Result<(), String> {
             target,
             message,
         }) => {
-            let level = wire::level_from_wire(level).unwrap_or(log::Level::Trace);
-            crate::output::record(conn.host(), level, &target, &message);
+            relog(conn.host(), level, &target, &message);
             Ok(())
         }
         Ok(Response::Hello(_)) => Err("the agent said hello twice".to_owned()),
         Err(e) => Err(format!("undecodable reply from the agent: {e}")),
     }
+}
+
+/// Hands a record logged on the agent to this program's logger, with the
+/// host in front of the message, before the replies that follow it.
+fn relog(host: &str, level: u8, target: &str, message: &str) {
+    let level = wire::level_from_wire(level).unwrap_or(log::Level::Trace);
+    // The controller's level may have changed since the agent started.
+    if level > log::max_level() {
+        return;
+    }
+    // The logger is this program's code, run on the I/O thread: its panic
+    // must not end that thread.
+    let _ = panic::catch_unwind(|| {
+        let metadata = log::Metadata::builder().level(level).target(target).build();
+        if log::logger().enabled(&metadata) {
+            log::logger().log(
+                &log::Record::builder()
+                    .level(level)
+                    .target(target)
+                    .args(format_args!("[{host}] {message}"))
+                    .build(),
+            );
+        }
+    });
 }
 
 /// Waits until one of `fds` (descriptor and events; `None` is left out)

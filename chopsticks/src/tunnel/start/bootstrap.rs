@@ -44,15 +44,18 @@ pub(crate) fn script(image: &Image, nonce: &str, log_level: u8) -> String {
         "u=$(id -u) || exit 1".into(),
         format!("{ENV_AGENT}=$T {ENV_AGENT_SHA256}=$H {ENV_LOG_LEVEL}={log_level}"),
         format!("export {ENV_AGENT} {ENV_AGENT_SHA256} {ENV_LOG_LEVEL}"),
-        // Warm: a cached agent of the right size and hash in a directory we
-        // own. One that fails the hash (truncated, tampered) is removed, and
-        // the cold path below uploads a good copy in the same session.
+        // Warm: a cached agent of the right size in a directory we own,
+        // whose hash was checked since it last changed: `.H.ok`, made after
+        // a check, is newer than the file. A file changed since (truncated,
+        // tampered) is hashed again; one that fails is removed, and the cold
+        // path below uploads a good copy in the same session.
         format!(
             "for c in {dirs}; do p=$c/chopsticks-$u; [ -L \"$p\" ] && continue; \
              if [ -f \"$p/$H\" ] && [ -x \"$p/$H\" ] && [ -O \"$p\" ] \
              && [ $(wc -c <\"$p/$H\") -eq $N ]; then \
-             set -- $(sha256sum \"$p/$H\" 2>/dev/null); \
-             [ \"$1\" = \"$H\" ] && exec \"$p/$H\" {args}; rm -f \"$p/$H\"; fi; done"
+             if [ \"$p/.$H.ok\" -nt \"$p/$H\" ] || {{ set -- $(sha256sum \"$p/$H\" 2>/dev/null); \
+             [ \"$1\" = \"$H\" ] && : >\"$p/.$H.ok\"; }}; then exec \"$p/$H\" {args}; fi; \
+             rm -f \"$p/$H\" \"$p/.$H.ok\"; fi; done"
         ),
         // Cold: the first directory we own, can write and can execute in.
         // The probe is an empty file: where exec works, sh runs it as an
@@ -88,8 +91,13 @@ pub(crate) fn script(image: &Image, nonce: &str, log_level: u8) -> String {
             "chmod 700 \"$t\" && mv -f \"$t\" \"$d/$H\" || {{ rm -f \"$t\"; \
              echo \"{ERROR_MARKER} $T cannot install the agent in $d\"; exit 1; }}"
         ),
-        // Keep the three newest agents (dotfiles are not listed).
+        // Checked just now: the mark is newer than the file.
+        ": >\"$d/.$H.ok\"".into(),
+        // Keep the three newest agents (dotfiles are not listed), and the
+        // marks of those that are left.
         "ls -t \"$d\" | tail -n +4 | while read o; do [ \"$o\" = \"$H\" ] || rm -f \"$d/$o\"; done"
+            .into(),
+        "for m in \"$d\"/.*.ok; do o=${m#\"$d\"/.}; [ -f \"$d/${o%.ok}\" ] || rm -f \"$m\"; done"
             .into(),
         format!("exec \"$d/$H\" {args}"),
     ]
