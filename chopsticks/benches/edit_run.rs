@@ -133,15 +133,7 @@ fn main() {
     let chopsticks = std::env::var_os("CHOPSTICKS_PATH").map_or(here.clone(), PathBuf::from);
     let dir = here.join("../target/edit-run/tool");
     let _ = std::fs::copy(here.join("../Cargo.lock"), dir.join("Cargo.lock"));
-    let hosts: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let hosts = if hosts.is_empty() {
-        vec!["cs-local".to_owned(), "cs-deb12".to_owned()]
-    } else {
-        hosts
-    };
+    let hosts = common::hosts_or_default();
     println!("chopsticks at {}", chopsticks.display());
     let mut edit = 0;
     for release in [false, true] {

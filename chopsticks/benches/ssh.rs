@@ -10,7 +10,7 @@
 //!   for in order, vs 16-byte messages streamed through `ssh host cat`.
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -53,15 +53,21 @@ fn connect_and_call(host: &str) -> (Duration, bool) {
     (took, t.uploaded())
 }
 
-fn echo_round_trip(host: &str, n: u32) -> Duration {
+/// `ssh host cat`, with its input and output.
+fn ssh_cat(host: &str) -> (std::process::Child, ChildStdin, ChildStdout) {
     let mut child = ssh(host)
         .arg("cat")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("ssh cat");
-    let mut input = child.stdin.take().expect("stdin");
-    let mut output = child.stdout.take().expect("stdout");
+    let input = child.stdin.take().expect("stdin");
+    let output = child.stdout.take().expect("stdout");
+    (child, input, output)
+}
+
+fn echo_round_trip(host: &str, n: u32) -> Duration {
+    let (mut child, mut input, mut output) = ssh_cat(host);
     let mut buf = [7u8; 16];
     for _ in 0..100 {
         input.write_all(&buf).unwrap();
@@ -96,14 +102,7 @@ fn call_round_trip(host: &str, n: u64) -> Duration {
 /// Messages per second through `ssh host cat`: `n` 16-byte messages written
 /// by one thread while another reads them back.
 fn echo_stream(host: &str, n: usize) -> f64 {
-    let mut child = ssh(host)
-        .arg("cat")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("ssh cat");
-    let mut input = child.stdin.take().expect("stdin");
-    let mut output = child.stdout.take().expect("stdout");
+    let (mut child, mut input, mut output) = ssh_cat(host);
     let start = Instant::now();
     let writer = std::thread::spawn(move || {
         let chunk = vec![7u8; 16 * 1024];
@@ -216,16 +215,7 @@ fn main() {
         data.len(),
         gz.len()
     );
-    let hosts: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let hosts = if hosts.is_empty() {
-        vec!["cs-local".to_owned(), "cs-deb12".to_owned()]
-    } else {
-        hosts
-    };
-    for host in hosts {
+    for host in common::hosts_or_default() {
         bench(&host);
     }
 }

@@ -19,3 +19,18 @@ pub fn ssh_config() -> PathBuf {
     }
     path
 }
+
+/// The hosts named on the command line (arguments not starting with `-`,
+/// which cargo's bench flags do), or cs-local and cs-deb12.
+#[allow(dead_code)] // not every bench takes hosts
+pub fn hosts_or_default() -> Vec<String> {
+    let hosts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if hosts.is_empty() {
+        vec!["cs-local".to_owned(), "cs-deb12".to_owned()]
+    } else {
+        hosts
+    }
+}
