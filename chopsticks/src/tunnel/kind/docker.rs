@@ -88,3 +88,47 @@ pub(super) fn advice(host: &str, _message: &str, failed: &Failed) -> Option<Erro
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tunnel::start::Refusal;
+
+    fn said(line: &str) -> Option<Error> {
+        let failed = Failed {
+            refusal: Refusal::Agent("it exited before saying hello".into()),
+            status: None,
+            stderr: vec![line.to_owned()],
+        };
+        advice("box", "it exited before saying hello", &failed)
+    }
+
+    /// docker's own words, as docker 20-27 print them.
+    #[test]
+    fn each_docker_failure_says_what_to_do() {
+        let text = |line: &str| said(line).map(|e| e.to_string()).unwrap_or_default();
+        assert!(text("Error response from daemon: No such container: box").contains("docker ps"));
+        assert!(
+            text("Error response from daemon: Container 5bd7 is not running")
+                .contains("docker start box")
+        );
+        assert!(text(
+            "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. \
+             Is the docker daemon running?"
+        )
+        .contains("systemctl start docker"));
+        assert!(text(
+            "permission denied while trying to connect to the Docker daemon socket at \
+             unix:///var/run/docker.sock"
+        )
+        .contains("`docker` group"));
+        let no_sh = said(
+            "OCI runtime exec failed: exec failed: unable to start container process: exec: \
+             \"sh\": executable file not found in $PATH: unknown",
+        );
+        assert!(matches!(no_sh, Some(Error::Bootstrap { .. })), "{no_sh:?}");
+        assert!(no_sh.unwrap().to_string().contains("POSIX shell"));
+        // The agent's own failures are left to the shared advice.
+        assert!(said("./agent: version `GLIBC_2.34' not found").is_none());
+    }
+}
