@@ -114,6 +114,7 @@ impl Image {
         }
         let entry = cache_dir().map(|dir| dir.join(key.entry(strip)));
         let known = entry.as_deref().and_then(read_entry);
+        let fresh = known.is_none();
         let (sha256, size) = match known {
             Some(known) => {
                 log::debug!("chopsticks: the image of {} is known", path.display());
@@ -147,6 +148,16 @@ impl Image {
             gzip: OnceLock::new(),
         });
         images.insert(id, Arc::clone(&image));
+        if fresh {
+            // A file this process hashed is new (a rebuild): no host has it
+            // yet, and the first that asks would wait for its compression.
+            // Compress it now, while ssh connects. (If no thread can start,
+            // the first upload compresses, as it would anyway.)
+            let early = Arc::clone(&image);
+            let _ = std::thread::Builder::new()
+                .name("chopsticks-gzip".into())
+                .spawn(move || drop(early.gzip()));
+        }
         Ok(image)
     }
 
