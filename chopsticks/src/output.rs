@@ -14,17 +14,13 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Items waiting for the writer at most.
+/// Lines waiting for the writer at most.
 const QUEUE: usize = 8192;
 
-enum Item {
-    /// A finished stderr line, prefix included.
-    Line(String),
-}
-
 struct Writer {
-    queue: SyncSender<Item>,
-    /// Items handed over, and items written (or dropped).
+    /// Finished lines, prefix included.
+    queue: SyncSender<String>,
+    /// Lines handed over, and lines written (or dropped).
     sent: AtomicU64,
     done: Mutex<u64>,
     wrote: Condvar,
@@ -33,7 +29,7 @@ struct Writer {
 
 /// Prints `line` (already prefixed) on this program's stderr.
 pub(crate) fn line(line: String) {
-    hand_over(Item::Line(line));
+    hand_over(line);
 }
 
 /// Waits at most `bound` until what was handed over so far is written.
@@ -55,21 +51,21 @@ pub(crate) fn flush(bound: Duration) {
     }
 }
 
-fn hand_over(item: Item) {
+fn hand_over(line: String) {
     let Some(writer) = writer() else {
         // No thread could be started: write here rather than lose it.
-        return write(item);
+        return write(line);
     };
     writer.sent.fetch_add(1, Ordering::SeqCst);
-    match writer.queue.try_send(item) {
+    match writer.queue.try_send(line) {
         Ok(()) => {}
         Err(TrySendError::Full(_)) => {
             writer.dropped.fetch_add(1, Ordering::Relaxed);
             finished(writer);
         }
-        Err(TrySendError::Disconnected(item)) => {
+        Err(TrySendError::Disconnected(line)) => {
             finished(writer);
-            write(item);
+            write(line);
         }
     }
 }
@@ -80,17 +76,17 @@ fn finished(writer: &Writer) {
 }
 
 /// The writer, started on first use; `None` when its thread cannot start
-/// (then items are written by whoever hands them over).
+/// (then lines are written by whoever hands them over).
 fn writer() -> Option<&'static Writer> {
     static WRITER: OnceLock<Option<Writer>> = OnceLock::new();
     WRITER
         .get_or_init(|| {
-            let (queue, items) = sync_channel(QUEUE);
+            let (queue, lines) = sync_channel(QUEUE);
             std::thread::Builder::new()
                 .name("chopsticks-output".into())
                 .spawn(move || {
-                    for item in items {
-                        write(item);
+                    for line in lines {
+                        write(line);
                         if let Some(writer) = writer() {
                             let dropped = writer.dropped.swap(0, Ordering::Relaxed);
                             if dropped > 0 {
@@ -116,7 +112,6 @@ fn writer() -> Option<&'static Writer> {
         .as_ref()
 }
 
-fn write(item: Item) {
-    let Item::Line(line) = item;
+fn write(line: String) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }

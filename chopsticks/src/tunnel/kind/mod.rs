@@ -108,7 +108,10 @@ fn validate(builder: &TunnelBuilder) -> Result<()> {
 
 /// Starts a tunnel whose host runs the bootstrap script: the agent is
 /// shipped when the host has no good cached copy.
-fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) -> Result<Tunnel> {
+fn bootstrapped(
+    builder: &TunnelBuilder,
+    way: impl FnOnce(String) -> Result<Way>,
+) -> Result<Tunnel> {
     let host = &builder.host;
     let agent_binary = builder.options.agent_binary();
     let program = match &agent_binary {
@@ -137,21 +140,17 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
         fallback,
     } = way(script)?;
     let link = spawn(host, &program, command)?;
-    let started = Conn::start(Launch {
+    let conn = Conn::start(Launch {
         host: host.clone(),
         program,
         link,
         nonce,
         connect_timeout: builder.options.connect_timeout,
         upload_timeout: builder.options.upload_timeout,
-        ship: Some(Ship {
-            image: Arc::clone(&image),
-            platform: platform.clone(),
-        }),
+        ship: Some(Ship { image, platform }),
         advice,
         fallback,
-    });
-    let conn = started?;
+    })?;
     conn.set_call_timeout(builder.options.call_timeout);
     Ok(Tunnel { conn })
 }
