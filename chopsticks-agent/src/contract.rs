@@ -14,6 +14,11 @@ pub const ENV_LOG_LEVEL: &str = "CHOPSTICKS_LOG_LEVEL";
 /// all before any remote function runs.
 pub const AGENT_ENV: [&str; 3] = [ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL];
 
+/// Set (to `1`) in the environment of a janitor: a copy of the program
+/// that removes the temporary files of the process that started it when
+/// that process dies (see `janitor.rs`).
+pub const ENV_JANITOR: &str = "CHOPSTICKS_JANITOR";
+
 /// The name of the ignored test that `chopsticks::agent_test!()` defines.
 pub const AGENT_ENTRY_FN: &str = "__chopsticks_agent_entry";
 /// The agent's arguments: a libtest filter that selects [`AGENT_ENTRY_FN`]

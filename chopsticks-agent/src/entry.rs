@@ -4,7 +4,7 @@
 use std::process;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-use crate::contract::{AGENT_ENV, ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL};
+use crate::contract::{AGENT_ENV, ENV_AGENT, ENV_AGENT_SHA256, ENV_JANITOR, ENV_LOG_LEVEL};
 
 /// Set once `run_if_requested` ran in this process.
 static ENTERED: AtomicBool = AtomicBool::new(false);
@@ -41,6 +41,9 @@ pub fn has_entry_point() -> bool {
 /// function runs, so processes they start are ordinary processes.
 pub fn run_if_requested() {
     ENTERED.store(true, SeqCst);
+    if std::env::var_os(ENV_JANITOR).is_some() {
+        crate::janitor::serve();
+    }
     let Some(nonce) = std::env::var_os(ENV_AGENT) else {
         return;
     };

@@ -13,10 +13,19 @@ mod agent;
 mod entry;
 
 pub mod contract;
+pub mod flow;
+pub mod janitor;
 pub mod registry;
 pub mod value;
 pub mod wire;
 
 pub use agent::panic_message;
+
+/// The streams of the `#[remote]` call running on this thread (see
+/// `docs/PROTOCOL.md`, "Streams"): what the controller streams to it, and
+/// what it streams back before its reply.
+pub mod stream {
+    pub use crate::agent::streams::{input, output, Input, Output};
+}
 pub use entry::{has_entry_point, run_if_requested, EntryPoint};
 pub use registry::{Registration, Registry, RegistryError};

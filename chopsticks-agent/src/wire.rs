@@ -9,11 +9,18 @@ use std::io::{self, Read, Write};
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any incompatible change of the messages below.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest frame either side accepts (64 MiB). Larger data belongs in a
 /// file transfer, not in a call's arguments or return value.
 pub const MAX_FRAME: usize = 64 << 20;
+
+/// The most bytes one `Data` frame carries.
+pub const DATA_CHUNK: usize = 128 << 10;
+
+/// The credit each stream starts with: how many bytes its sender may send
+/// before the receiver grants more. It bounds what a stream buffers.
+pub const STREAM_WINDOW: u64 = 2 << 20;
 
 /// Controller to agent.
 #[derive(Debug, Serialize, Deserialize)]
@@ -27,14 +34,47 @@ pub enum Request<'a> {
         /// The postcard-encoded argument tuple.
         #[serde(borrow)]
         args: &'a [u8],
+        /// The call has an input stream: `Data` frames of this `req` follow.
+        input: bool,
+        /// The controller takes an output stream: the function may send
+        /// `Data` frames of this `req` before its reply.
+        output: bool,
     },
     /// Exit now; calls still running are abandoned.
     Shutdown,
+    /// Bytes of call `req`'s input stream (at most [`DATA_CHUNK`], within
+    /// the credit the agent granted).
+    Data {
+        /// The call the stream belongs to.
+        req: u64,
+        /// The bytes.
+        #[serde(borrow)]
+        bytes: &'a [u8],
+    },
+    /// Call `req`'s input stream ends: every byte was sent.
+    End {
+        /// The call the stream belongs to.
+        req: u64,
+    },
+    /// The agent may send `bytes` more on call `req`'s output stream.
+    Credit {
+        /// The call the stream belongs to.
+        req: u64,
+        /// How many more bytes.
+        bytes: u64,
+    },
+    /// The controller gave up on call `req` (its deadline passed, its
+    /// handle was dropped, or writing what it sent failed): its streams
+    /// fail at both ends, and its reply, if any, is discarded.
+    Cancel {
+        /// The call given up.
+        req: u64,
+    },
 }
 
 /// Agent to controller.
 #[derive(Debug, Serialize, Deserialize)]
-pub enum Response {
+pub enum Response<'a> {
     /// The first frame: who the agent is.
     Hello(Hello),
     /// The outcome of one call.
@@ -52,6 +92,22 @@ pub enum Response {
         target: String,
         /// The formatted message.
         message: String,
+    },
+    /// Bytes of call `req`'s output stream (at most [`DATA_CHUNK`], within
+    /// the credit the controller granted). The stream ends with the reply.
+    Data {
+        /// The call the stream belongs to.
+        req: u64,
+        /// The bytes.
+        #[serde(borrow)]
+        bytes: &'a [u8],
+    },
+    /// The controller may send `bytes` more on call `req`'s input stream.
+    Credit {
+        /// The call the stream belongs to.
+        req: u64,
+        /// How many more bytes.
+        bytes: u64,
     },
 }
 
@@ -205,15 +261,24 @@ mod tests {
             req: 7,
             fn_id: 42,
             args: &args,
+            input: true,
+            output: false,
         })
         .unwrap();
         let mut buf = Vec::new();
         let mut r = &frame[..];
         assert!(read_frame(&mut r, &mut buf).unwrap());
         match postcard::from_bytes::<Request>(&buf).unwrap() {
-            Request::Call { req, fn_id, args } => {
-                assert_eq!((req, fn_id, args), (7, 42, &[1u8, 2, 3][..]))
-            }
+            Request::Call {
+                req,
+                fn_id,
+                args,
+                input,
+                output,
+            } => assert_eq!(
+                (req, fn_id, args, input, output),
+                (7, 42, &[1u8, 2, 3][..], true, false)
+            ),
             other => panic!("{other:?}"),
         }
         assert!(!read_frame(&mut r, &mut buf).unwrap(), "clean EOF");
@@ -243,6 +308,8 @@ mod tests {
             req: 1,
             fn_id: greet,
             args: &args,
+            input: false,
+            output: false,
         };
         let hex = |frame: Vec<u8>| -> String {
             frame
@@ -254,9 +321,49 @@ mod tests {
         let frames = [
             (
                 encode_frame(&call).unwrap(),
-                "10 00 00 00 00 01 b1 fb aa ea df d8 ab f6 49 04 02 68 69 03",
+                "12 00 00 00 00 01 b1 fb aa ea df d8 ab f6 49 04 02 68 69 03 00 00",
             ),
             (encode_frame(&Request::Shutdown).unwrap(), "01 00 00 00 01"),
+            (
+                encode_frame(&Request::Data {
+                    req: 1,
+                    bytes: b"ab",
+                })
+                .unwrap(),
+                "05 00 00 00 02 01 02 61 62",
+            ),
+            (
+                encode_frame(&Request::End { req: 1 }).unwrap(),
+                "02 00 00 00 03 01",
+            ),
+            (
+                encode_frame(&Request::Credit {
+                    req: 1,
+                    bytes: 524_288,
+                })
+                .unwrap(),
+                "05 00 00 00 04 01 80 80 20",
+            ),
+            (
+                encode_frame(&Request::Cancel { req: 1 }).unwrap(),
+                "02 00 00 00 05 01",
+            ),
+            (
+                encode_frame(&Response::Data {
+                    req: 1,
+                    bytes: b"ab",
+                })
+                .unwrap(),
+                "05 00 00 00 03 01 02 61 62",
+            ),
+            (
+                encode_frame(&Response::Credit {
+                    req: 1,
+                    bytes: 524_288,
+                })
+                .unwrap(),
+                "05 00 00 00 04 01 80 80 20",
+            ),
             (
                 encode_frame(&Response::Reply {
                     req: 1,
@@ -287,7 +394,7 @@ mod tests {
             ),
             (
                 encode_frame(&Response::Hello(Hello {
-                    protocol: 1,
+                    protocol: 2,
                     version: "0.1.0".into(),
                     fingerprint: 0x1234,
                     functions: vec![greet],
@@ -295,7 +402,7 @@ mod tests {
                     pid: 4242,
                 }))
                 .unwrap(),
-                "17 00 00 00 00 01 05 30 2e 31 2e 30 b4 24 01 b1 fb aa ea df d8 ab f6 49 00 92 21",
+                "17 00 00 00 00 02 05 30 2e 31 2e 30 b4 24 01 b1 fb aa ea df d8 ab f6 49 00 92 21",
             ),
         ];
         for (frame, documented) in frames {

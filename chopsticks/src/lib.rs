@@ -93,7 +93,7 @@ pub(crate) use chopsticks_agent::{contract, wire};
 pub mod agent {
     pub use chopsticks_agent::contract::{ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL};
     pub use chopsticks_agent::registry::{Registration, Registry, RegistryError};
-    pub use chopsticks_agent::{has_entry_point, run_if_requested};
+    pub use chopsticks_agent::{has_entry_point, run_if_requested, stream};
 }
 
 /// Adds the entry point that lets [`Tunnel::local`] use a test binary as its

@@ -8,6 +8,7 @@ mod dispatch;
 mod logger;
 mod output;
 mod stdio;
+pub(crate) mod streams;
 mod workers;
 
 use std::process;

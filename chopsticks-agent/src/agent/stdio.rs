@@ -17,6 +17,8 @@ pub(super) fn take_protocol_fds() -> io::Result<Protocol> {
     let _ = io::stdout().flush();
     let input = dup_cloexec(0)?;
     let output = dup_cloexec(1)?;
+    crate::flow::widen_pipe(&input);
+    crate::flow::widen_pipe(&output);
     let null = File::options().read(true).write(true).open("/dev/null")?;
     dup2(null.as_raw_fd(), 0)?;
     // stdout joins stderr, which the controller forwards line by line; with no

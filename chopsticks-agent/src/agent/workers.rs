@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use super::dispatch::dispatch;
 use super::output::Output;
+use super::streams::{self, Table};
 use crate::registry::Registry;
 use crate::wire::{self, Failure, Request, Response};
 
@@ -36,6 +37,8 @@ pub(super) struct Workers {
     /// Only the reader in charge locks it, so it is never contended.
     input: Mutex<BufReader<File>>,
     output: Arc<Output>,
+    /// The streams of running calls.
+    streams: Table,
     /// The sequence number of the call the reader in charge is running, or
     /// [`READING`], or [`TAKEN`].
     in_call: AtomicU64,
@@ -57,6 +60,7 @@ impl Workers {
         Arc::new(Workers {
             registry,
             input: Mutex::new(BufReader::with_capacity(64 * 1024, input)),
+            streams: Table::new(Arc::clone(&output)),
             output,
             in_call: AtomicU64::new(READING),
             calls: AtomicU64::new(0),
@@ -128,14 +132,46 @@ impl Workers {
                 Ok(false) => return self.finish(Ok(())),
                 Err(e) => return self.finish(Err(format!("reading from the controller: {e}"))),
             }
-            let (req, fn_id, args) = match postcard::from_bytes::<Request<'_>>(&buf) {
-                Ok(Request::Call { req, fn_id, args }) => (req, fn_id, args),
+            let (req, fn_id, args, input, output) = match postcard::from_bytes::<Request<'_>>(&buf)
+            {
+                Ok(Request::Call {
+                    req,
+                    fn_id,
+                    args,
+                    input,
+                    output,
+                }) => (req, fn_id, args, input, output),
                 Ok(Request::Shutdown) => return self.finish(Ok(())),
+                Ok(stream) => match self.streams.handle(&stream) {
+                    Ok(()) => continue,
+                    Err(e) => return self.finish(Err(e)),
+                },
                 Err(e) => {
                     let message = format!("undecodable request from the controller: {e}");
                     return self.finish(Err(message));
                 }
             };
+            if input || output {
+                // A call with streams waits for frames this thread must
+                // read: another thread reads from now on, and this one
+                // ends with the call.
+                let streams = self.streams.open(req, input, output);
+                if self.spawn_reader().is_ok() {
+                    let result = streams::with_current(Some(streams), || {
+                        dispatch(self.registry, fn_id, args)
+                    });
+                    self.streams.close(req);
+                    return self.reply(req, result);
+                }
+                // No thread: the call cannot get its stream frames.
+                self.streams.close(req);
+                let result = Err(Failure::Error {
+                    message: "the agent cannot start a thread to read this call's stream".into(),
+                    chain: Vec::new(),
+                });
+                self.reply(req, result);
+                continue;
+            }
             let seq = self.calls.fetch_add(1, SeqCst) + 1;
             self.in_call.store(seq, SeqCst);
             if self.watchdog_asleep.load(SeqCst) {
@@ -226,7 +262,11 @@ impl Workers {
     fn reply(&self, req: u64, result: Result<String, Failure>) {
         let frame = wire::encode_frame(&Response::Reply { req, result }).or_else(|e| {
             let result = Err(Failure::BadReturn {
-                message: e.to_string(),
+                message: format!(
+                    "{e}: send large data through the call's output stream \
+                     (`Tunnel::call_with_output`, `agent::stream::output`) or a file \
+                     (`Tunnel::fetch`)"
+                ),
             });
             wire::encode_frame(&Response::Reply { req, result })
         });

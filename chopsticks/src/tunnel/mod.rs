@@ -12,6 +12,7 @@ mod conn;
 mod kind;
 mod pending;
 mod start;
+mod stream;
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;

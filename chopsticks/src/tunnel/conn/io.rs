@@ -269,6 +269,19 @@ fn handle(conn: &Conn, frame: &[u8]) -> Result<(), String> {
             relog(conn.host(), level, &target, &message);
             Ok(())
         }
+        Ok(Response::Data { req, bytes }) => match conn.pipe(req)? {
+            Some(pipe) => pipe
+                .push(bytes)
+                .map_err(|e| format!("call {req}'s output stream: {e}")),
+            // Nobody waits for the call any more: its bytes are dropped.
+            None => Ok(()),
+        },
+        Ok(Response::Credit { req, bytes }) => {
+            if let Some(pipe) = conn.pipe(req)? {
+                pipe.grant(bytes);
+            }
+            Ok(())
+        }
         Ok(Response::Hello(_)) => Err("the agent said hello twice".to_owned()),
         Err(e) => Err(format!("undecodable reply from the agent: {e}")),
     }

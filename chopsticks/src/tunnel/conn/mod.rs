@@ -11,6 +11,7 @@ mod deadlines;
 mod frames;
 mod io;
 mod open;
+mod pipe;
 mod slot;
 mod transport;
 
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub(crate) use open::Launch;
+pub(crate) use pipe::Pipe;
 pub(crate) use slot::{Lost, Outcome, Slot};
 pub(crate) use transport::{Link, Transport};
 
@@ -41,6 +43,9 @@ pub(super) const LAST_WORDS: Duration = Duration::from_millis(300);
 const OUTPUT_FLUSH: Duration = Duration::from_secs(1);
 /// How long `close` waits for a graceful exit before killing.
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// The request ID of queued frames that are sent whatever became of their
+/// call (credit, cancels): request IDs start at 1.
+const CONTROL: u64 = 0;
 
 pub(crate) struct Conn {
     host: String,
@@ -73,6 +78,8 @@ struct State {
 
 struct Waiting {
     slot: Arc<Slot>,
+    /// The call's streams, when it has any.
+    pipe: Option<Arc<Pipe>>,
     /// When the call fails with a timeout, and the timeout it reports.
     deadline: Option<(Instant, Duration)>,
 }
@@ -86,6 +93,8 @@ struct Outgoing {
 }
 
 struct Queued {
+    /// The call the frame belongs to; [`CONTROL`] for frames sent even
+    /// after their call ended.
     req: u64,
     frame: Vec<u8>,
     /// How much of `frame` is written.
@@ -144,6 +153,37 @@ impl Conn {
         function: &'static str,
         args: &A,
     ) -> Result<(u64, Arc<Slot>)> {
+        self.call_with(fn_id, function, args, None)
+            .map(|(req, slot, _)| (req, slot))
+    }
+
+    /// Sends one call with streams: an input stream (the caller sends it
+    /// with [`send_data`](Conn::send_data) and [`send_end`](Conn::send_end))
+    /// and/or an output stream the agent may send before its reply; both
+    /// pass through the returned [`Pipe`].
+    ///
+    /// # Errors
+    /// As [`call`](Conn::call).
+    pub(crate) fn call_streaming<A: Serialize>(
+        &self,
+        fn_id: u64,
+        function: &'static str,
+        args: &A,
+        input: bool,
+        output: bool,
+    ) -> Result<(u64, Arc<Slot>, Arc<Pipe>)> {
+        let (req, slot, pipe) = self.call_with(fn_id, function, args, Some((input, output)))?;
+        let pipe = pipe.unwrap_or_default();
+        Ok((req, slot, pipe))
+    }
+
+    fn call_with<A: Serialize>(
+        &self,
+        fn_id: u64,
+        function: &'static str,
+        args: &A,
+        streams: Option<(bool, bool)>,
+    ) -> Result<(u64, Arc<Slot>, Option<Arc<Pipe>>)> {
         let host = || self.host.clone();
         if self
             .known
@@ -162,12 +202,16 @@ impl Conn {
         };
         let args = postcard::to_allocvec(args).map_err(|e| encode_error(e.to_string()))?;
         let req = self.next_req.fetch_add(1, Ordering::Relaxed);
+        let (input, output) = streams.unwrap_or((false, false));
         let frame = wire::encode_frame(&Request::Call {
             req,
             fn_id,
             args: &args,
+            input,
+            output,
         })
         .map_err(|e| encode_error(e.to_string()))?;
+        let pipe = streams.map(|_| Arc::new(Pipe::default()));
         let slot;
         let deadline = self
             .call_timeout()
@@ -185,6 +229,7 @@ impl Conn {
             slot = Arc::new(Slot::new(state.waiting.is_empty()));
             let waiting = Waiting {
                 slot: Arc::clone(&slot),
+                pipe: pipe.clone(),
                 deadline,
             };
             state.waiting.insert(req, waiting);
@@ -193,7 +238,38 @@ impl Conn {
         if self.send(req, frame) || sooner {
             self.wake();
         }
-        Ok((req, slot))
+        Ok((req, slot, pipe))
+    }
+
+    /// Sends bytes of call `req`'s input stream (within the credit its
+    /// [`Pipe`] gave). Not sent if the call ends before it is written.
+    pub(crate) fn send_data(&self, req: u64, bytes: &[u8]) {
+        self.send_frame(req, &Request::Data { req, bytes });
+    }
+
+    /// Ends call `req`'s input stream.
+    pub(crate) fn send_end(&self, req: u64) {
+        self.send_frame(req, &Request::End { req });
+    }
+
+    /// Grants the agent `bytes` more credit on call `req`'s output.
+    pub(crate) fn send_credit(&self, req: u64, bytes: u64) {
+        self.send_frame(CONTROL, &Request::Credit { req, bytes });
+    }
+
+    /// Tells the agent nobody waits for call `req` any more, so that its
+    /// streams fail there and the function stops.
+    fn send_cancel(&self, req: u64) {
+        self.send_frame(CONTROL, &Request::Cancel { req });
+    }
+
+    fn send_frame(&self, queued_as: u64, request: &Request<'_>) {
+        // Stream frames are small and well-formed: encoding cannot fail.
+        if let Ok(frame) = wire::encode_frame(request) {
+            if self.send(queued_as, frame) {
+                self.wake();
+            }
+        }
     }
 
     /// Writes `frame` if the agent takes it now, or queues it for the I/O
@@ -242,7 +318,10 @@ impl Conn {
             return;
         };
         while let Some(next) = queue.front_mut() {
-            if next.written == 0 && !self.state().waiting.contains_key(&next.req) {
+            if next.written == 0
+                && next.req != CONTROL
+                && !self.state().waiting.contains_key(&next.req)
+            {
                 queue.pop_front();
                 continue;
             }
@@ -288,19 +367,44 @@ impl Conn {
         }
     }
 
-    /// Drops interest in a call's result.
+    /// Drops interest in a call's result; a call with streams is
+    /// cancelled on the agent.
     pub(crate) fn forget(&self, req: u64) {
-        drop(self.take_waiting(req));
+        if let Some(waiting) = self.take_waiting(req) {
+            if waiting.pipe.is_some() {
+                self.send_cancel(req);
+            }
+        }
     }
 
+    /// Removes call `req` from the waiting calls; its pipe closes.
     fn take_waiting(&self, req: u64) -> Option<Waiting> {
-        self.state().waiting.remove(&req)
+        let waiting = self.state().waiting.remove(&req);
+        if let Some(pipe) = waiting.as_ref().and_then(|w| w.pipe.as_ref()) {
+            pipe.close();
+        }
+        waiting
     }
 
     /// Completes call `req`, if it still waits.
     fn deliver(&self, req: u64, outcome: Outcome) {
         if let Some(waiting) = self.take_waiting(req) {
             waiting.slot.complete(outcome);
+        }
+    }
+
+    /// The pipe of call `req`, while it waits: `Ok(None)` when nobody
+    /// waits for it any more.
+    ///
+    /// # Errors
+    /// When the call waits but was made without streams.
+    fn pipe(&self, req: u64) -> std::result::Result<Option<Arc<Pipe>>, String> {
+        match self.state().waiting.get(&req) {
+            None => Ok(None),
+            Some(Waiting { pipe: Some(p), .. }) => Ok(Some(Arc::clone(p))),
+            Some(_) => Err(format!(
+                "the agent sent stream frames for call {req}, which has no streams"
+            )),
         }
     }
 
@@ -315,13 +419,17 @@ impl Conn {
                     .get(&req)
                     .is_some_and(|w| w.deadline.is_some_and(|(when, _)| when == at));
                 if due {
-                    expired.extend(state.waiting.remove(&req));
+                    expired.extend(state.waiting.remove(&req).map(|w| (req, w)));
                 }
             }
             state.deadlines.next()
         };
-        for waiting in expired {
+        for (req, waiting) in expired {
             let after = waiting.deadline.map_or(Duration::ZERO, |(_, after)| after);
+            if let Some(pipe) = &waiting.pipe {
+                pipe.close();
+                self.send_cancel(req);
+            }
             waiting.slot.complete(Err(Lost::TimedOut(after)));
         }
         next
@@ -342,6 +450,9 @@ impl Conn {
             std::mem::take(&mut state.waiting)
         };
         for waiting in waiting.into_values() {
+            if let Some(pipe) = &waiting.pipe {
+                pipe.close();
+            }
             waiting.slot.complete(Err(Lost::Closed {
                 reason: reason.clone(),
                 stderr: stderr.clone(),

@@ -162,6 +162,8 @@ fn start_io(
     // Nobody blocks on the agent's input: the I/O thread writes what
     // callers could not write at once, and the upload.
     set_nonblocking(&to_agent)?;
+    chopsticks_agent::flow::widen_pipe(&to_agent);
+    chopsticks_agent::flow::widen_pipe(&from_agent);
     let tail = Arc::new(Tail::default());
     let streams = io::Streams {
         frames: super::frames::Frames::new(from_agent),
@@ -233,14 +235,9 @@ fn greeting(
 /// it is the same), once its protocol is ours.
 fn known(hello: &Hello) -> std::result::Result<Option<HashSet<u64>>, Unusable> {
     if hello.protocol != wire::PROTOCOL_VERSION {
-        return Err(Unusable::Refused(Refusal::Stale(format!(
-            "the agent speaks protocol {} (chopsticks {}), this program speaks {} \
-             (chopsticks {}); rebuild the agent binary with the same chopsticks version",
-            hello.protocol,
-            hello.version,
-            wire::PROTOCOL_VERSION,
-            env!("CARGO_PKG_VERSION"),
-        ))));
+        return Err(Unusable::Refused(Refusal::Stale(
+            crate::tunnel::start::greet::protocol_mismatch(hello.protocol, Some(&hello.version)),
+        )));
     }
     let ours = crate::agent::Registry::get()
         .map_err(|e| Unusable::Ours(format!("this program's own registry is broken: {e}")))?;

@@ -128,21 +128,40 @@ impl Greeter {
 fn decode_hello(frame: &[u8]) -> Result<Hello, Refusal> {
     match postcard::from_bytes::<Response>(frame) {
         Ok(Response::Hello(hello)) => Ok(hello),
-        Ok(Response::Reply { .. } | Response::Log { .. }) => {
-            Err("it sent a message before saying hello".into())
-        }
+        Ok(
+            Response::Reply { .. }
+            | Response::Log { .. }
+            | Response::Data { .. }
+            | Response::Credit { .. },
+        ) => Err("it sent a message before saying hello".into()),
         // Another version: the protocol number comes right after the variant tag.
         Err(_) => match postcard::take_from_bytes::<(u8, u32)>(frame) {
             Ok(((0, protocol), _)) if protocol != wire::PROTOCOL_VERSION => {
-                Err(Refusal::Stale(format!(
-                    "the agent speaks protocol {protocol}, this program speaks {}; rebuild the \
-                     agent binary with the same chopsticks version",
-                    wire::PROTOCOL_VERSION
-                )))
+                Err(Refusal::Stale(protocol_mismatch(protocol, None)))
             }
             _ => Err("its hello is undecodable".into()),
         },
     }
+}
+
+/// Why an agent of protocol `theirs` (built with chopsticks
+/// `their_version`, when known) cannot serve this program, and which side
+/// to rebuild.
+pub(crate) fn protocol_mismatch(theirs: u32, their_version: Option<&str>) -> String {
+    let ours = wire::PROTOCOL_VERSION;
+    let version = env!("CARGO_PKG_VERSION");
+    let built = their_version.map_or(String::new(), |v| format!(" (chopsticks {v})"));
+    let advice = if theirs < ours {
+        "the agent is older: rebuild the agent binary from this program's source (or point \
+         `agent_binary` / CHOPSTICKS_AGENT_BINARY at a fresh build)"
+    } else {
+        "the agent is newer: rebuild this program with the chopsticks version the agent was \
+         built with"
+    };
+    format!(
+        "the agent speaks protocol {theirs}{built}, this program speaks {ours} (chopsticks \
+         {version}); {advice}"
+    )
 }
 
 /// What to send for an upload request from a host that runs `platform`
@@ -274,5 +293,37 @@ mod tests {
         assert!(matches!(err, Refusal::Agent(m) if m.contains("without the chopsticks preamble")));
         let g = Greeter::new("n1");
         assert!(matches!(g.ended(), Refusal::Agent(m) if m == "it exited before saying hello"));
+    }
+
+    /// A hello of protocol 1 (before streams) and one of a future protocol
+    /// whose hello this version cannot decode: both name the versions and
+    /// the side to rebuild.
+    #[test]
+    fn another_protocol_says_which_side_to_rebuild() {
+        let mut old = vec![0u8, 1];
+        old.extend(b"\x05garbage that version 1 would have sent");
+        match decode_hello(&old) {
+            Err(Refusal::Stale(m)) => {
+                assert!(m.contains("protocol 1, this program speaks 2"), "{m}");
+                assert!(
+                    m.contains("the agent is older: rebuild the agent binary"),
+                    "{m}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let newer = [0u8, 9, 0xff, 0xff, 0xff];
+        match decode_hello(&newer) {
+            Err(Refusal::Stale(m)) => {
+                assert!(
+                    m.contains("the agent is newer: rebuild this program"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let m = protocol_mismatch(1, Some("0.0.9"));
+        assert!(m.contains("protocol 1 (chopsticks 0.0.9)"), "{m}");
+        assert!(!m.contains("  "), "{m}");
     }
 }
