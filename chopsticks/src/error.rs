@@ -132,6 +132,18 @@ pub enum Error {
         /// The last lines the agent wrote to stderr.
         stderr: Vec<String>,
     },
+    /// A file transfer failed at `path`: on the host, or on this machine
+    /// (`local`). The destination keeps its old content.
+    Transfer {
+        /// The tunnel's host name.
+        host: String,
+        /// Where it failed.
+        path: std::path::PathBuf,
+        /// Whether `path` is on this machine.
+        local: bool,
+        /// What went wrong, and what to do.
+        message: String,
+    },
     /// The agent sent something that breaks the protocol.
     Protocol {
         /// The tunnel's host name.
@@ -169,6 +181,7 @@ impl Error {
             | Error::Timeout { host, .. }
             | Error::Disconnected { host, .. }
             | Error::Protocol { host, .. }
+            | Error::Transfer { host, .. }
             | Error::Controller { host, .. } => host,
         }
     }
@@ -188,6 +201,7 @@ impl Error {
             | Error::Connect { .. }
             | Error::Bootstrap { .. }
             | Error::Handshake { .. }
+            | Error::Transfer { .. }
             | Error::Protocol { .. } => None,
         }
     }
@@ -280,6 +294,15 @@ impl fmt::Display for Error {
                     None => write!(f, "{host}: lost the agent: {reason}")?,
                 }
                 write_tail(f, host, stderr)
+            }
+            Error::Transfer {
+                host,
+                path,
+                local,
+                message,
+            } => {
+                let here = if *local { " (on this machine)" } else { "" };
+                write!(f, "{host}: {}{here}: {message}", path.display())
             }
             Error::Protocol { host, message } => {
                 write!(f, "{host}: protocol error: {message}")

@@ -74,6 +74,7 @@
 extern crate self as chopsticks;
 
 mod error;
+mod files;
 mod group;
 mod output;
 mod remote;
@@ -83,6 +84,7 @@ pub mod facts;
 
 pub use chopsticks_macros::{main, remote};
 pub use error::{Error, RemoteError, Result};
+pub use files::{FileOptions, Transfer};
 pub use group::{Group, GroupError, GroupResult, Host, Queue, Queued, DEFAULT_FORKS};
 pub use remote::RemoteFn;
 pub use tunnel::{Pending, Tunnel, TunnelBuilder, ENV_AGENT_BINARY, LOCALHOST};

@@ -560,6 +560,10 @@ ensure_named_container() {
             -v "$STATE_DIR/rohome:/home/rohome:ro" \
             -e CS_FRESH_HOMES=noexec
         ;;
+    deb12)
+        # a 1 MiB tmpfs anyone may write: the full disk of the file-transfer tests
+        ensure_container deb12 --tmpfs /mnt/small:rw,nosuid,nodev,size=1m,mode=1777
+        ;;
     *) ensure_container "$1" ;;
     esac
 }

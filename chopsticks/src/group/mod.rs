@@ -6,6 +6,7 @@ mod member;
 mod progress;
 mod queue;
 mod result;
+mod transfers;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -155,13 +156,13 @@ impl Group {
 
     /// Connects every host that is not connected yet.
     pub fn connect(&self) -> GroupResult<()> {
-        let results = self.fan_out("connecting", |m| m.tunnel().map(drop));
+        let results = self.fan_out("connecting", |_, m| m.tunnel().map(drop));
         GroupResult::new(results)
     }
 
     /// The connected tunnel of every host (connecting those that are not).
     pub fn tunnels(&self) -> GroupResult<Arc<Tunnel>> {
-        GroupResult::new(self.fan_out("connecting", Member::tunnel))
+        GroupResult::new(self.fan_out("connecting", |_, m| m.tunnel()))
     }
 
     /// Calls `f` on every host at once and waits for all of them.
@@ -178,7 +179,7 @@ impl Group {
         let progress = Progress::new(F::NAME, self.members.len(), self.progress);
         // Connect and send, `forks` hosts at a time; a host whose call is
         // sent is done with its thread.
-        let sent = self.on_threads(self.forks, |m| {
+        let sent = self.on_threads(self.forks, |_, m| {
             let tunnel = m.tunnel()?;
             let mut pending = tunnel.call_async(f, args.clone());
             if let Some(timeout) = self.call_timeout {
@@ -278,17 +279,17 @@ impl Group {
         }
     }
 
-    /// Runs `job` for every member on at most `forks` threads, with a
-    /// progress line; results in member order.
+    /// Runs `job(index, member)` for every member on at most `forks`
+    /// threads, with a progress line; results in member order.
     fn fan_out<T: Send>(
         &self,
         what: &'static str,
-        job: impl Fn(&Member) -> Result<T> + Sync,
+        job: impl Fn(usize, &Member) -> Result<T> + Sync,
     ) -> Vec<(String, Result<T>)> {
         raise_fd_limit();
         let progress = Progress::new(what, self.members.len(), self.progress);
-        let results = self.on_threads(self.forks, |m| {
-            let result = job(m);
+        let results = self.on_threads(self.forks, |i, m| {
+            let result = job(i, m);
             progress.host_done(result.is_ok());
             result
         });
@@ -300,17 +301,18 @@ impl Group {
             .collect()
     }
 
-    /// Runs `job(member)` for every member on at most `workers` threads;
-    /// results in member order. A panicking job fails its host only.
+    /// Runs `job(index, member)` for every member on at most `workers`
+    /// threads; results in member order. A panicking job fails its host
+    /// only.
     fn on_threads<T: Send>(
         &self,
         workers: usize,
-        job: impl Fn(&Member) -> Result<T> + Sync,
+        job: impl Fn(usize, &Member) -> Result<T> + Sync,
     ) -> Vec<Result<T>> {
         fan_out::on_threads(
             self.members.len(),
             workers,
-            |i| job(&self.members[i]),
+            |i| job(i, &self.members[i]),
             |i, message| Error::Controller {
                 host: self.members[i].name.clone(),
                 function: None,

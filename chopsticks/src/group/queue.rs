@@ -1,13 +1,19 @@
 //! `Queue`: per-host FIFO queues of calls; hosts proceed independently.
 
 use std::panic::AssertUnwindSafe;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{lock, Group, GroupError, Member};
 use crate::error::{Error, Result};
+use crate::files::{self, Source};
 use crate::tunnel::Tunnel;
-use crate::RemoteFn;
+use crate::{FileOptions, RemoteFn, Transfer};
+
+/// What a queued put or fetch is called in reports.
+const PUT: &str = "chopsticks::Tunnel::put";
+const FETCH: &str = "chopsticks::Tunnel::fetch";
 
 /// One queued call: run on the host's tunnel (or fail with why there is
 /// none); returns its error, if any.
@@ -143,18 +149,154 @@ impl<'a> Queue<'a> {
         args: F::Args,
         timeout: Option<Duration>,
     ) -> Queued<F::Output> {
-        let queued = Queued::new(name.clone(), F::NAME);
+        self.push_job(name, target, F::NAME, move |tunnel| {
+            let pending = tunnel.call_async(f, args);
+            match timeout {
+                Some(timeout) => pending.wait_from(Instant::now(), timeout),
+                None => pending.wait(),
+            }
+        })
+    }
+
+    /// Queues `put` of the file or tree `local` to `remote` on `tunnel`,
+    /// after what was queued on it before (see [`Tunnel::put`]).
+    pub fn put(
+        &mut self,
+        tunnel: &'a Tunnel,
+        local: impl AsRef<Path>,
+        remote: impl AsRef<Path>,
+    ) -> Queued<Transfer> {
+        self.put_with(tunnel, local, remote, &FileOptions::new())
+    }
+
+    /// [`put`](Queue::put) with options.
+    pub fn put_with(
+        &mut self,
+        tunnel: &'a Tunnel,
+        local: impl AsRef<Path>,
+        remote: impl AsRef<Path>,
+        options: &FileOptions,
+    ) -> Queued<Transfer> {
+        let (local, remote) = (local.as_ref().to_owned(), remote.as_ref().to_owned());
+        let options = options.clone();
+        let name = tunnel.host().to_owned();
+        self.push_job(name, Target::Tunnel(tunnel), PUT, move |tunnel| {
+            files::put(
+                tunnel,
+                Source::Path(&local),
+                &local,
+                &remote,
+                &options,
+                None,
+            )
+        })
+    }
+
+    /// Queues `fetch` of `remote` on `tunnel`'s host to `local` (see
+    /// [`Tunnel::fetch`]).
+    pub fn fetch(
+        &mut self,
+        tunnel: &'a Tunnel,
+        remote: impl AsRef<Path>,
+        local: impl AsRef<Path>,
+    ) -> Queued<Transfer> {
+        self.fetch_with(tunnel, remote, local, &FileOptions::new())
+    }
+
+    /// [`fetch`](Queue::fetch) with options.
+    pub fn fetch_with(
+        &mut self,
+        tunnel: &'a Tunnel,
+        remote: impl AsRef<Path>,
+        local: impl AsRef<Path>,
+        options: &FileOptions,
+    ) -> Queued<Transfer> {
+        let (remote, local) = (remote.as_ref().to_owned(), local.as_ref().to_owned());
+        let options = options.clone();
+        let name = tunnel.host().to_owned();
+        self.push_job(name, Target::Tunnel(tunnel), FETCH, move |tunnel| {
+            files::fetch(tunnel, &remote, &local, &options, None)
+        })
+    }
+
+    /// Queues [`put`](Queue::put) on every host of `group`, bounded by its
+    /// call timeout; one handle per host, in the group's order.
+    pub fn put_group(
+        &mut self,
+        group: &Group,
+        local: impl AsRef<Path>,
+        remote: impl AsRef<Path>,
+        options: &FileOptions,
+    ) -> Vec<(String, Queued<Transfer>)> {
+        let (local, remote) = (local.as_ref(), remote.as_ref());
+        let timeout = group.call_timeout;
+        group
+            .members
+            .iter()
+            .map(|m| {
+                let (local, remote) = (local.to_owned(), remote.to_owned());
+                let options = options.clone();
+                let queued = self.push_job(
+                    m.name.clone(),
+                    Target::Member(Arc::clone(m)),
+                    PUT,
+                    move |tunnel| {
+                        let source = Source::Path(&local);
+                        files::put(tunnel, source, &local, &remote, &options, timeout)
+                    },
+                );
+                (m.name.clone(), queued)
+            })
+            .collect()
+    }
+
+    /// Queues [`fetch`](Queue::fetch) from every host of `group` to
+    /// `local`, which must contain `{host}` (see [`Group::fetch`]).
+    pub fn fetch_group(
+        &mut self,
+        group: &Group,
+        remote: impl AsRef<Path>,
+        local: impl AsRef<Path>,
+        options: &FileOptions,
+    ) -> Vec<(String, Queued<Transfer>)> {
+        let remote = remote.as_ref();
+        let timeout = group.call_timeout;
+        let locals = super::transfers::host_paths(&group.members, local.as_ref());
+        group
+            .members
+            .iter()
+            .zip(locals)
+            .map(|(m, local)| {
+                let remote = remote.to_owned();
+                let options = options.clone();
+                let queued = self.push_job(
+                    m.name.clone(),
+                    Target::Member(Arc::clone(m)),
+                    FETCH,
+                    move |tunnel| {
+                        let local = local?;
+                        files::fetch(tunnel, &remote, &local, &options, timeout)
+                    },
+                );
+                (m.name.clone(), queued)
+            })
+            .collect()
+    }
+
+    /// Queues one job on a host: `run` gets the host's tunnel.
+    fn push_job<R: Send + 'static>(
+        &mut self,
+        name: String,
+        target: Target<'a>,
+        function: &'static str,
+        run: impl FnOnce(&Tunnel) -> Result<R> + Send + 'a,
+    ) -> Queued<R> {
+        let queued = Queued::new(name.clone(), function);
         let state = Arc::clone(&queued.state);
         let host = name.clone();
         let job: Job<'a> = Box::new(move |tunnel| {
             let result = match tunnel {
-                Ok(tunnel) => {
-                    let pending = tunnel.call_async(f, args);
-                    match timeout {
-                        Some(timeout) => pending.wait_from(Instant::now(), timeout),
-                        None => pending.wait(),
-                    }
-                }
+                Ok(tunnel) => run(tunnel),
                 // Each queued call of an unreachable host fails with why.
                 Err(e) => Err(e.clone()),
             };
@@ -173,7 +315,7 @@ impl<'a> Queue<'a> {
                     if let (Err(panic), None) = (ran, &report) {
                         report = Some(Error::Controller {
                             host: host.clone(),
-                            function: Some(F::NAME),
+                            function: Some(function),
                             message: format!(
                                 "a `then` callback panicked: {}",
                                 chopsticks_agent::panic_message(&*panic)

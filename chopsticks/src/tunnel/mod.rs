@@ -142,6 +142,83 @@ impl Tunnel {
         }
     }
 
+    /// Copies the file or directory tree `local` on this machine to
+    /// `remote` on the host: streamed, checked by SHA-256 at both ends, and
+    /// written atomically (each file to a temporary file beside its target,
+    /// made durable, then renamed into place). Files the host has with this
+    /// content already are not sent. Modes are kept; symbolic links inside
+    /// a tree are sent as links. Bounded by the call timeout.
+    ///
+    /// # Errors
+    /// [`Error::Transfer`](crate::Error::Transfer) naming the path and what
+    /// to do (a missing parent directory, permission denied, a full disk
+    /// ...), with the destination unchanged; or any error of a call.
+    pub fn put(
+        &self,
+        local: impl AsRef<std::path::Path>,
+        remote: impl AsRef<std::path::Path>,
+    ) -> Result<crate::Transfer> {
+        self.put_with(local, remote, &crate::FileOptions::new())
+    }
+
+    /// [`put`](Tunnel::put) with options: mode, owner, parent directories.
+    ///
+    /// # Errors
+    /// As [`put`](Tunnel::put).
+    pub fn put_with(
+        &self,
+        local: impl AsRef<std::path::Path>,
+        remote: impl AsRef<std::path::Path>,
+        options: &crate::FileOptions,
+    ) -> Result<crate::Transfer> {
+        let local = local.as_ref();
+        let source = crate::files::Source::Path(local);
+        crate::files::put(self, source, local, remote.as_ref(), options, None)
+    }
+
+    /// Writes `bytes` from memory to the file `remote` on the host, as
+    /// [`put`](Tunnel::put) writes a file (mode `0o644` unless `options`
+    /// say otherwise).
+    ///
+    /// # Errors
+    /// As [`put`](Tunnel::put).
+    pub fn put_bytes(
+        &self,
+        bytes: &[u8],
+        remote: impl AsRef<std::path::Path>,
+        options: &crate::FileOptions,
+    ) -> Result<crate::Transfer> {
+        let source = crate::files::Source::Bytes { bytes, mode: 0o644 };
+        let local = std::path::Path::new("");
+        crate::files::put(self, source, local, remote.as_ref(), options, None)
+    }
+
+    /// Copies the file or tree `remote` on the host to `local` on this
+    /// machine, as [`put`](Tunnel::put) does the other way.
+    ///
+    /// # Errors
+    /// As [`put`](Tunnel::put).
+    pub fn fetch(
+        &self,
+        remote: impl AsRef<std::path::Path>,
+        local: impl AsRef<std::path::Path>,
+    ) -> Result<crate::Transfer> {
+        self.fetch_with(remote, local, &crate::FileOptions::new())
+    }
+
+    /// [`fetch`](Tunnel::fetch) with options.
+    ///
+    /// # Errors
+    /// As [`put`](Tunnel::put).
+    pub fn fetch_with(
+        &self,
+        remote: impl AsRef<std::path::Path>,
+        local: impl AsRef<std::path::Path>,
+        options: &crate::FileOptions,
+    ) -> Result<crate::Transfer> {
+        crate::files::fetch(self, remote.as_ref(), local.as_ref(), options, None)
+    }
+
     /// Starts closing without waiting: asks the agent to exit and closes its
     /// input. Dropping the tunnel then takes no longer than the slowest of
     /// the agents closed this way (a group closes its hosts in parallel).

@@ -7,6 +7,7 @@
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
@@ -170,6 +171,17 @@ impl Tunnel {
 }
 
 impl<T: DeserializeOwned> Streaming<T> {
+    /// Bounds the whole call by `timeout` from `start`, instead of the
+    /// tunnel's call timeout.
+    pub(crate) fn set_timeout_from(&mut self, start: Instant, timeout: Duration) {
+        self.pending.set_timeout_from(start, timeout);
+    }
+
+    /// Whether the call ended (its result is in, or it failed).
+    pub(crate) fn ended(&self) -> bool {
+        self.pipe.is_closed()
+    }
+
     /// Ends the input stream (when there is one) and waits for the result.
     ///
     /// # Errors

@@ -40,6 +40,11 @@ impl Pipe {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether the call ended.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     /// The agent granted `bytes` more credit.
     pub(crate) fn grant(&self, bytes: u64) {
         self.lock().credit.grant(bytes);

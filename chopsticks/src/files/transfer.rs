@@ -1,0 +1,187 @@
+//! The controller's side of transfers: `put` sends from this machine to a
+//! tunnel's host, `fetch` the other way; each is two calls (the receiver
+//! says what it has, then the sender streams the rest).
+
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::fail::FileError;
+use super::send::{self, Source};
+use super::{agent, hex, receive, FileOptions, Transfer};
+use crate::error::{Error, Result};
+use crate::tunnel::Tunnel;
+
+fn transfer_error(host: &str, local: bool, e: FileError) -> Error {
+    Error::Transfer {
+        host: host.to_owned(),
+        path: super::stage::path_of(&e.path),
+        local,
+        message: e.message,
+    }
+}
+
+fn bytes(path: &Path) -> Vec<u8> {
+    path.as_os_str().as_bytes().to_vec()
+}
+
+/// A call bounded by `timeout` (a group's) or else by the tunnel's.
+fn bounded<F: crate::RemoteFn>(
+    tunnel: &Tunnel,
+    f: F,
+    args: F::Args,
+    timeout: Option<Duration>,
+) -> Result<F::Output> {
+    let pending = tunnel.call_async(f, args);
+    match timeout {
+        Some(t) => pending.wait_timeout(t),
+        None => pending.wait(),
+    }
+}
+
+/// Sends `source` (described as `local`) to `remote` on `tunnel`'s host.
+pub(crate) fn put(
+    tunnel: &Tunnel,
+    source: Source<'_>,
+    local: &Path,
+    remote: &Path,
+    opts: &FileOptions,
+    timeout: Option<Duration>,
+) -> Result<Transfer> {
+    let start = Instant::now();
+    let host = tunnel.host();
+    let manifest = send::manifest(&source).map_err(|e| transfer_error(host, true, e))?;
+    let sums = bounded(
+        tunnel,
+        agent::probe,
+        (bytes(remote), manifest.clone()),
+        timeout,
+    )?;
+    let theirs: HashMap<Vec<u8>, super::Sum> = manifest
+        .into_iter()
+        .zip(sums)
+        .filter_map(|((rel, _), sum)| Some((rel, sum?)))
+        .collect();
+    let source = match source {
+        Source::Bytes { bytes, mode } => Source::Bytes {
+            bytes,
+            mode: opts.bytes_mode.unwrap_or(mode),
+        },
+        path => path,
+    };
+    let mut call = tunnel.call_streaming(
+        agent::receive,
+        (bytes(remote), opts.apply.clone()),
+        true,
+        false,
+    )?;
+    if let Some(timeout) = timeout {
+        call.set_timeout_from(start, timeout.saturating_sub(start.elapsed()));
+    }
+    let sent = match send::send(&source, &theirs, &mut call) {
+        Ok(sent) => sent,
+        // The agent ended the call (it failed there, or its deadline
+        // passed): its result says why.
+        Err(_) if call.ended() => {
+            return Err(match call.wait() {
+                Ok(Err(e)) => transfer_error(host, false, e),
+                Err(e) => e,
+                Ok(Ok(_)) => Error::Protocol {
+                    host: host.to_owned(),
+                    message: "the agent took a transfer that broke off".into(),
+                },
+            });
+        }
+        // Failed here: dropping the call cancels it, and the agent writes
+        // nothing.
+        Err(e) => return Err(transfer_error(host, true, e)),
+    };
+    let received = call
+        .finish(true)?
+        .map_err(|e| transfer_error(host, false, e))?;
+    if received.sha256 != sent.sha256 {
+        return Err(Error::Transfer {
+            host: host.to_owned(),
+            path: remote.to_owned(),
+            local: false,
+            message: format!(
+                "the host has SHA-256 {}, this machine sent {}",
+                hex(&received.sha256),
+                hex(&sent.sha256)
+            ),
+        });
+    }
+    Ok(Transfer {
+        local: local.to_owned(),
+        remote: remote.to_owned(),
+        bytes: received.bytes,
+        sha256: hex(&sent.sha256),
+        changed: received.changed,
+        files_sent: received.files,
+        files_skipped: received.same,
+        tree: received.tree,
+        in_place: received.in_place,
+    })
+}
+
+/// Fetches `remote` from `tunnel`'s host to `local`.
+pub(crate) fn fetch(
+    tunnel: &Tunnel,
+    remote: &Path,
+    local: &Path,
+    opts: &FileOptions,
+    timeout: Option<Duration>,
+) -> Result<Transfer> {
+    let start = Instant::now();
+    let host = tunnel.host();
+    let manifest = bounded(tunnel, agent::manifest, (bytes(remote),), timeout)?
+        .map_err(|e| transfer_error(host, false, e))?;
+    let theirs: Vec<(Vec<u8>, super::Sum)> = manifest
+        .iter()
+        .zip(receive::probe(local, &manifest))
+        .filter_map(|((rel, _), sum)| Some((rel.clone(), sum?)))
+        .collect();
+    let mut call = tunnel.call_streaming(agent::send, (bytes(remote), theirs), false, true)?;
+    if let Some(timeout) = timeout {
+        call.set_timeout_from(start, timeout.saturating_sub(start.elapsed()));
+    }
+    let received = match receive::receive(local, &opts.apply, &mut call) {
+        Ok(received) => received,
+        Err(e) if call.ended() => {
+            return Err(match call.wait() {
+                Ok(Err(theirs)) => transfer_error(host, false, theirs),
+                Err(theirs) => theirs,
+                Ok(Ok(_)) => transfer_error(host, true, e),
+            });
+        }
+        // Failed here: dropping the call cancels it on the agent.
+        Err(e) => return Err(transfer_error(host, true, e)),
+    };
+    let sent = call
+        .finish(false)?
+        .map_err(|e| transfer_error(host, false, e))?;
+    if received.sha256 != sent.sha256 {
+        return Err(Error::Transfer {
+            host: host.to_owned(),
+            path: local.to_owned(),
+            local: true,
+            message: format!(
+                "this machine has SHA-256 {}, the host sent {}",
+                hex(&received.sha256),
+                hex(&sent.sha256)
+            ),
+        });
+    }
+    Ok(Transfer {
+        local: local.to_owned(),
+        remote: remote.to_owned(),
+        bytes: received.bytes,
+        sha256: hex(&sent.sha256),
+        changed: received.changed,
+        files_sent: received.files,
+        files_skipped: received.same,
+        tree: received.tree,
+        in_place: received.in_place,
+    })
+}
