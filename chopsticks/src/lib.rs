@@ -84,7 +84,7 @@ pub mod facts;
 
 pub use chopsticks_macros::{main, remote};
 pub use error::{Error, RemoteError, Result};
-pub use files::{FileOptions, Transfer};
+pub use files::{FileOptions, Transfer, TransferHandle};
 pub use group::{Group, GroupError, GroupResult, Host, Queue, Queued, DEFAULT_FORKS};
 pub use remote::RemoteFn;
 pub use tunnel::{Pending, Tunnel, TunnelBuilder, ENV_AGENT_BINARY, LOCALHOST};

@@ -223,6 +223,15 @@ impl std::fmt::Debug for Input {
     }
 }
 
+impl Input {
+    /// What says whether the controller still wants the call (it did not
+    /// cancel it): check it before a step that cannot be undone.
+    pub fn wanted(&self) -> impl Fn() -> bool + Send + Sync + 'static {
+        let streams = Arc::clone(&self.streams);
+        move || !streams.lock().cancelled
+    }
+}
+
 impl Read for Input {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {

@@ -24,7 +24,9 @@ pub(crate) fn probe(dest: Vec<u8>, wanted: Vec<(Vec<u8>, u64)>) -> Vec<Option<Su
 pub(crate) fn receive(dest: Vec<u8>, apply: Apply) -> Outcome<Received> {
     let dest = path_of(&dest);
     let mut input = stream::input().map_err(|e| FileError::new(&dest, e.to_string()))?;
-    receiving::receive(&dest, &apply, &mut input)
+    // A put cancelled before its files replace their targets writes none.
+    let wanted = input.wanted();
+    receiving::receive(&dest, &apply, &mut input, &wanted)
 }
 
 /// The regular files of `source`, with their sizes.

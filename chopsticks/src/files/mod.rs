@@ -34,6 +34,7 @@
 mod agent;
 mod fail;
 mod format;
+mod handle;
 mod receive;
 mod send;
 mod stage;
@@ -41,8 +42,10 @@ mod transfer;
 
 use std::path::PathBuf;
 
+pub(crate) use handle::Cancel;
+pub use handle::TransferHandle;
 pub(crate) use send::Source;
-pub(crate) use transfer::{fetch, put};
+pub(crate) use transfer::{fetch, put, Run};
 
 /// A SHA-256.
 pub(crate) type Sum = [u8; 32];

@@ -223,8 +223,25 @@ fn content(path: &Path, size: u64, r: &mut impl Read, buf: &mut [u8]) -> Outcome
     }
 }
 
-/// Applies the transfer `r` carries to `dest`.
-pub(crate) fn receive(dest: &Path, apply: &Apply, r: &mut impl Read) -> Outcome<Received> {
+/// Refuses to commit when the transfer's caller gave up.
+fn still_wanted(dest: &Path, wanted: &dyn Fn() -> bool) -> Outcome<()> {
+    if wanted() {
+        return Ok(());
+    }
+    Err(FileError::new(
+        dest,
+        "the transfer was cancelled; the target keeps its old content",
+    ))
+}
+
+/// Applies the transfer `r` carries to `dest`, unless `wanted` says the
+/// caller gave up by the time the files would replace their targets.
+pub(crate) fn receive(
+    dest: &Path,
+    apply: &Apply,
+    r: &mut impl Read,
+    wanted: &dyn Fn() -> bool,
+) -> Outcome<Received> {
     let owner = ownership(dest, apply)?;
     let mut got = Received::default();
     let mut buf = vec![0u8; PIECE];
@@ -255,7 +272,12 @@ pub(crate) fn receive(dest: &Path, apply: &Apply, r: &mut impl Read) -> Outcome<
         }
         Item::Dir { path, mode } if path.is_empty() => {
             prepare_parent(dest, apply.parents)?;
-            receive_tree(dest, mode, apply, owner, r, &mut buf, &mut got)?;
+            let how = How {
+                apply,
+                owner,
+                wanted,
+            };
+            receive_tree(dest, mode, &how, r, &mut buf, &mut got)?;
             return Ok(got);
         }
         other => {
@@ -274,15 +296,27 @@ pub(crate) fn receive(dest: &Path, apply: &Apply, r: &mut impl Read) -> Outcome<
     }
 }
 
+/// How a tree is written: the caller's options, the owner they name, and
+/// whether the caller still wants it.
+struct How<'a> {
+    apply: &'a Apply,
+    owner: Ownership,
+    wanted: &'a dyn Fn() -> bool,
+}
+
 fn receive_tree(
     dest: &Path,
     mode: u32,
-    apply: &Apply,
-    owner: Ownership,
+    how: &How<'_>,
     r: &mut impl Read,
     buf: &mut [u8],
     got: &mut Received,
 ) -> Outcome<()> {
+    let How {
+        apply,
+        owner,
+        wanted,
+    } = *how;
     got.tree = true;
     let mut digest = TreeDigest::default();
     digest.dir(b"");
@@ -352,6 +386,7 @@ fn receive_tree(
         sync_filesystem(dest).at(dest, "cannot flush the files to disk")?;
         got.changed = true;
     }
+    still_wanted(dest, wanted)?;
     let mut dirs = BTreeSet::<PathBuf>::new();
     for file in sealed {
         dirs.insert(parent_of(file.dest()).to_owned());

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::fail::FileError;
 use super::send::{self, Source};
-use super::{agent, hex, receive, FileOptions, Transfer};
+use super::{agent, hex, receive, Cancel, FileOptions, Transfer};
 use crate::error::{Error, Result};
 use crate::tunnel::Tunnel;
 
@@ -26,18 +26,34 @@ fn bytes(path: &Path) -> Vec<u8> {
     path.as_os_str().as_bytes().to_vec()
 }
 
-/// A call bounded by `timeout` (a group's) or else by the tunnel's.
+/// A call bounded by `timeout` (a group's) or else by the tunnel's, which
+/// `cancel` can end.
 fn bounded<F: crate::RemoteFn>(
     tunnel: &Tunnel,
     f: F,
     args: F::Args,
     timeout: Option<Duration>,
+    cancel: Option<&Cancel>,
 ) -> Result<F::Output> {
+    if let Some(cancel) = cancel {
+        cancel.check(tunnel.host())?;
+    }
     let pending = tunnel.call_async(f, args);
+    if let Some(cancel) = cancel {
+        cancel.watch(pending.canceller());
+    }
     match timeout {
         Some(t) => pending.wait_timeout(t),
         None => pending.wait(),
     }
+}
+
+/// How one transfer runs: its bound (a group's call timeout, or else the
+/// tunnel's) and what can cancel it.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Run<'a> {
+    pub timeout: Option<Duration>,
+    pub cancel: Option<&'a Cancel>,
 }
 
 /// Sends `source` (described as `local`) to `remote` on `tunnel`'s host.
@@ -47,8 +63,9 @@ pub(crate) fn put(
     local: &Path,
     remote: &Path,
     opts: &FileOptions,
-    timeout: Option<Duration>,
+    run: Run<'_>,
 ) -> Result<Transfer> {
+    let Run { timeout, cancel } = run;
     let start = Instant::now();
     let host = tunnel.host();
     let manifest = send::manifest(&source).map_err(|e| transfer_error(host, true, e))?;
@@ -57,6 +74,7 @@ pub(crate) fn put(
         agent::probe,
         (bytes(remote), manifest.clone()),
         timeout,
+        cancel,
     )?;
     let theirs: HashMap<Vec<u8>, super::Sum> = manifest
         .into_iter()
@@ -70,6 +88,9 @@ pub(crate) fn put(
         },
         path => path,
     };
+    if let Some(cancel) = cancel {
+        cancel.check(host)?;
+    }
     let mut call = tunnel.call_streaming(
         agent::receive,
         (bytes(remote), opts.apply.clone()),
@@ -78,6 +99,9 @@ pub(crate) fn put(
     )?;
     if let Some(timeout) = timeout {
         call.set_timeout_from(start, timeout.saturating_sub(start.elapsed()));
+    }
+    if let Some(cancel) = cancel {
+        cancel.watch(call.canceller());
     }
     let sent = match send::send(&source, &theirs, &mut call) {
         Ok(sent) => sent,
@@ -131,22 +155,31 @@ pub(crate) fn fetch(
     remote: &Path,
     local: &Path,
     opts: &FileOptions,
-    timeout: Option<Duration>,
+    run: Run<'_>,
 ) -> Result<Transfer> {
+    let Run { timeout, cancel } = run;
     let start = Instant::now();
     let host = tunnel.host();
-    let manifest = bounded(tunnel, agent::manifest, (bytes(remote),), timeout)?
+    let manifest = bounded(tunnel, agent::manifest, (bytes(remote),), timeout, cancel)?
         .map_err(|e| transfer_error(host, false, e))?;
     let theirs: Vec<(Vec<u8>, super::Sum)> = manifest
         .iter()
         .zip(receive::probe(local, &manifest))
         .filter_map(|((rel, _), sum)| Some((rel.clone(), sum?)))
         .collect();
+    if let Some(cancel) = cancel {
+        cancel.check(host)?;
+    }
     let mut call = tunnel.call_streaming(agent::send, (bytes(remote), theirs), false, true)?;
     if let Some(timeout) = timeout {
         call.set_timeout_from(start, timeout.saturating_sub(start.elapsed()));
     }
-    let received = match receive::receive(local, &opts.apply, &mut call) {
+    if let Some(cancel) = cancel {
+        cancel.watch(call.canceller());
+    }
+    // A fetch cancelled before its files replace their targets writes none.
+    let wanted = || cancel.is_none_or(|c| !c.is_cancelled());
+    let received = match receive::receive(local, &opts.apply, &mut call, &wanted) {
         Ok(received) => received,
         Err(e) if call.ended() => {
             return Err(match call.wait() {

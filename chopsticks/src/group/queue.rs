@@ -187,7 +187,7 @@ impl<'a> Queue<'a> {
                 &local,
                 &remote,
                 &options,
-                None,
+                files::Run::default(),
             )
         })
     }
@@ -215,7 +215,7 @@ impl<'a> Queue<'a> {
         let options = options.clone();
         let name = tunnel.host().to_owned();
         self.push_job(name, Target::Tunnel(tunnel), FETCH, move |tunnel| {
-            files::fetch(tunnel, &remote, &local, &options, None)
+            files::fetch(tunnel, &remote, &local, &options, files::Run::default())
         })
     }
 
@@ -242,7 +242,17 @@ impl<'a> Queue<'a> {
                     PUT,
                     move |tunnel| {
                         let source = Source::Path(&local);
-                        files::put(tunnel, source, &local, &remote, &options, timeout)
+                        files::put(
+                            tunnel,
+                            source,
+                            &local,
+                            &remote,
+                            &options,
+                            files::Run {
+                                timeout,
+                                cancel: None,
+                            },
+                        )
                     },
                 );
                 (m.name.clone(), queued)
@@ -275,7 +285,16 @@ impl<'a> Queue<'a> {
                     FETCH,
                     move |tunnel| {
                         let local = local?;
-                        files::fetch(tunnel, &remote, &local, &options, timeout)
+                        files::fetch(
+                            tunnel,
+                            &remote,
+                            &local,
+                            &options,
+                            files::Run {
+                                timeout,
+                                cancel: None,
+                            },
+                        )
                     },
                 );
                 (m.name.clone(), queued)

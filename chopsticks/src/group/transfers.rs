@@ -33,14 +33,7 @@ impl Group {
         let (local, remote) = (local.as_ref(), remote.as_ref());
         GroupResult::new(self.fan_out("putting", |_, m| {
             transfer(m, |t| {
-                files::put(
-                    t,
-                    Source::Path(local),
-                    local,
-                    remote,
-                    options,
-                    self.call_timeout,
-                )
+                files::put(t, Source::Path(local), local, remote, options, self.run())
             })
         }))
     }
@@ -72,10 +65,18 @@ impl Group {
         let locals = host_paths(&self.members, local.as_ref());
         GroupResult::new(self.fan_out("fetching", |i, m| {
             let local = locals[i].clone()?;
-            transfer(m, |t| {
-                files::fetch(t, remote, &local, options, self.call_timeout)
-            })
+            transfer(m, |t| files::fetch(t, remote, &local, options, self.run()))
         }))
+    }
+}
+
+impl Group {
+    /// How each host's transfer runs: bounded by the group's call timeout.
+    fn run(&self) -> files::Run<'static> {
+        files::Run {
+            timeout: self.call_timeout,
+            cancel: None,
+        }
     }
 }
 

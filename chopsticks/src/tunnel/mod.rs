@@ -62,6 +62,8 @@ pub const LOCALHOST: &str = "localhost";
 /// ```
 pub struct Tunnel {
     conn: Arc<Conn>,
+    /// Dropping it closes the connection (not so for an [`alias`](Tunnel::alias)).
+    owns: bool,
 }
 
 impl std::fmt::Debug for Tunnel {
@@ -173,7 +175,14 @@ impl Tunnel {
     ) -> Result<crate::Transfer> {
         let local = local.as_ref();
         let source = crate::files::Source::Path(local);
-        crate::files::put(self, source, local, remote.as_ref(), options, None)
+        crate::files::put(
+            self,
+            source,
+            local,
+            remote.as_ref(),
+            options,
+            crate::files::Run::default(),
+        )
     }
 
     /// Writes `bytes` from memory to the file `remote` on the host, as
@@ -190,7 +199,14 @@ impl Tunnel {
     ) -> Result<crate::Transfer> {
         let source = crate::files::Source::Bytes { bytes, mode: 0o644 };
         let local = std::path::Path::new("");
-        crate::files::put(self, source, local, remote.as_ref(), options, None)
+        crate::files::put(
+            self,
+            source,
+            local,
+            remote.as_ref(),
+            options,
+            crate::files::Run::default(),
+        )
     }
 
     /// Copies the file or tree `remote` on the host to `local` on this
@@ -216,7 +232,81 @@ impl Tunnel {
         local: impl AsRef<std::path::Path>,
         options: &crate::FileOptions,
     ) -> Result<crate::Transfer> {
-        crate::files::fetch(self, remote.as_ref(), local.as_ref(), options, None)
+        crate::files::fetch(
+            self,
+            remote.as_ref(),
+            local.as_ref(),
+            options,
+            crate::files::Run::default(),
+        )
+    }
+
+    /// The same connection, for work on another thread that the tunnel
+    /// outlives (a [`TransferHandle`](crate::TransferHandle) borrows the
+    /// tunnel for that); dropping it does not close the tunnel.
+    pub(crate) fn alias(&self) -> Tunnel {
+        Tunnel {
+            conn: Arc::clone(&self.conn),
+            owns: false,
+        }
+    }
+
+    /// [`put_with`](Tunnel::put_with) on a thread of its own: returns at
+    /// once; [`wait`](crate::TransferHandle::wait) for the result, or drop
+    /// the handle to cancel the transfer (the host then keeps its old file
+    /// and no temporary file).
+    ///
+    /// ```
+    /// # use chopsticks::{FileOptions, Tunnel};
+    /// # #[chopsticks::main]
+    /// # fn main() -> chopsticks::Result<()> {
+    /// # let dir = std::env::temp_dir().join(format!("put-async-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// # std::fs::write(dir.join("big"), vec![7u8; 1 << 20]).unwrap();
+    /// let t = Tunnel::local()?;
+    /// let upload = t.put_async(dir.join("big"), dir.join("copy"), &FileOptions::new());
+    /// // ... other calls on `t` meanwhile ...
+    /// let sent = upload.wait()?;
+    /// assert_eq!(sent.bytes, 1 << 20);
+    /// # std::fs::remove_dir_all(dir).unwrap();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn put_async(
+        &self,
+        local: impl AsRef<std::path::Path>,
+        remote: impl AsRef<std::path::Path>,
+        options: &crate::FileOptions,
+    ) -> crate::TransferHandle<'_> {
+        let (local, remote) = (local.as_ref().to_owned(), remote.as_ref().to_owned());
+        let options = options.clone();
+        crate::TransferHandle::start(self, move |t, cancel| {
+            let source = crate::files::Source::Path(&local);
+            let run = crate::files::Run {
+                timeout: None,
+                cancel: Some(cancel),
+            };
+            crate::files::put(t, source, &local, &remote, &options, run)
+        })
+    }
+
+    /// [`fetch_with`](Tunnel::fetch_with) on a thread of its own, as
+    /// [`put_async`](Tunnel::put_async).
+    pub fn fetch_async(
+        &self,
+        remote: impl AsRef<std::path::Path>,
+        local: impl AsRef<std::path::Path>,
+        options: &crate::FileOptions,
+    ) -> crate::TransferHandle<'_> {
+        let (remote, local) = (remote.as_ref().to_owned(), local.as_ref().to_owned());
+        let options = options.clone();
+        crate::TransferHandle::start(self, move |t, cancel| {
+            let run = crate::files::Run {
+                timeout: None,
+                cancel: Some(cancel),
+            };
+            crate::files::fetch(t, &remote, &local, &options, run)
+        })
     }
 
     /// Starts closing without waiting: asks the agent to exit and closes its
@@ -243,7 +333,9 @@ impl Tunnel {
 
 impl Drop for Tunnel {
     fn drop(&mut self) {
-        self.conn.close();
+        if self.owns {
+            self.conn.close();
+        }
     }
 }
 

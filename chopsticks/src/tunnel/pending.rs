@@ -179,6 +179,18 @@ impl<T> Pending<T> {
         }
     }
 
+    /// What ends this call at once with a cancellation (on the agent too,
+    /// for a call with streams); `None` when it is not in flight.
+    pub(crate) fn canceller(&self) -> Option<Box<dyn Fn() + Send>> {
+        match &self.inner {
+            Inner::InFlight { conn, req, .. } => {
+                let (conn, req) = (Arc::clone(conn), *req);
+                Some(Box::new(move || conn.cancel(req)))
+            }
+            Inner::Done(..) => None,
+        }
+    }
+
     /// Tells the tunnel nobody waits for this call any more.
     fn finish(&self) {
         if let Inner::InFlight { conn, req, .. } = &self.inner {
@@ -205,6 +217,11 @@ fn decode<T: DeserializeOwned>(host: &str, function: &'static str, outcome: Outc
             host,
             function,
             after,
+        }),
+        Err(Lost::Cancelled) => Err(Error::Controller {
+            host,
+            function: Some(function),
+            message: "the call was cancelled by its caller".into(),
         }),
         Err(Lost::Closed { reason, stderr }) => Err(Error::Disconnected {
             host,

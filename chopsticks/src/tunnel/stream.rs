@@ -177,6 +177,11 @@ impl<T: DeserializeOwned> Streaming<T> {
         self.pending.set_timeout_from(start, timeout);
     }
 
+    /// What cancels the call at once (see [`Pending`]).
+    pub(crate) fn canceller(&self) -> Option<Box<dyn Fn() + Send>> {
+        self.pending.canceller()
+    }
+
     /// Whether the call ended (its result is in, or it failed).
     pub(crate) fn ended(&self) -> bool {
         self.pipe.is_closed()

@@ -39,6 +39,7 @@ macro_rules! transfer_tests {
             errors_name_the_host_and_the_path,
             a_killed_agent_leaves_the_old_file_and_no_temporary,
             a_transfer_honours_the_call_timeout,
+            dropping_a_transfer_handle_cancels_it,
             other_calls_flow_during_a_transfer,
             streams_reach_remote_functions_both_ways,
         );
@@ -105,6 +106,20 @@ fn remote_listing(t: &Tunnel, path: &Path) -> Vec<Entry> {
         .unwrap()
 }
 
+/// The listing once no temporary file is left, or after 10 s: what a
+/// cancelled or killed transfer leaves is removed when its function (or
+/// the janitor of a killed agent) gets to it, a moment after the failure.
+fn settled_listing(t: &Tunnel, path: &Path) -> Vec<Entry> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let entries = remote_listing(t, path);
+        if temporaries(&entries).is_empty() || Instant::now() > deadline {
+            return entries;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn temporaries(entries: &[Entry]) -> Vec<String> {
     entries
         .iter()
@@ -119,8 +134,8 @@ fn mode_of(path: &Path) -> u32 {
 
 pub fn files_round_trip_with_their_content_and_mode(target: &Target) {
     let t = target.connect();
-    let here = scratch("round-trip");
-    let there = remote_scratch(&t, "round-trip");
+    let here = scratch(&format!("round-trip-{}", target.host));
+    let there = remote_scratch(&t, &format!("round-trip-{}", target.host));
     for (name, len, mode) in [
         ("empty", 0, 0o644),
         ("one", 1, 0o644),
@@ -163,8 +178,8 @@ pub fn files_round_trip_with_their_content_and_mode(target: &Target) {
 
 pub fn identical_content_is_not_sent_again(target: &Target) {
     let t = target.connect();
-    let here = scratch("same");
-    let there = remote_scratch(&t, "same");
+    let here = scratch(&format!("same-{}", target.host));
+    let there = remote_scratch(&t, &format!("same-{}", target.host));
     let src = here.join("f");
     std::fs::write(&src, noise(1 << 20, 1)).unwrap();
     let first = t.put(&src, there.join("f")).unwrap();
@@ -226,8 +241,8 @@ pub fn make_tree(root: &Path, files: usize) {
 
 pub fn a_tree_round_trips_with_links_modes_and_odd_names(target: &Target) {
     let t = target.connect();
-    let here = scratch("tree");
-    let there = remote_scratch(&t, "tree");
+    let here = scratch(&format!("tree-{}", target.host));
+    let there = remote_scratch(&t, &format!("tree-{}", target.host));
     let src = here.join("src");
     make_tree(&src, 1000);
     let want = local_listing(&src);
@@ -291,8 +306,8 @@ fn transfer_error(result: chopsticks::Result<chopsticks::Transfer>) -> (String, 
 
 pub fn errors_name_the_host_and_the_path(target: &Target) {
     let t = target.connect();
-    let here = scratch("errors");
-    let there = remote_scratch(&t, "errors");
+    let here = scratch(&format!("errors-{}", target.host));
+    let there = remote_scratch(&t, &format!("errors-{}", target.host));
     let src = here.join("f");
     std::fs::write(&src, b"data").unwrap();
     let host = target.host;
@@ -331,8 +346,8 @@ pub fn errors_name_the_host_and_the_path(target: &Target) {
 
 pub fn a_killed_agent_leaves_the_old_file_and_no_temporary(target: &Target) {
     let t = target.connect();
-    let here = scratch("killed");
-    let there = remote_scratch(&t, "killed");
+    let here = scratch(&format!("killed-{}", target.host));
+    let there = remote_scratch(&t, &format!("killed-{}", target.host));
     let dest = there.join("f");
     t.put_bytes(b"old", &dest, &FileOptions::new()).unwrap();
     let src = here.join("big");
@@ -346,7 +361,7 @@ pub fn a_killed_agent_leaves_the_old_file_and_no_temporary(target: &Target) {
         assert!(matches!(err, Error::Disconnected { .. }), "{err:?}");
     });
     let t = target.connect();
-    let entries = remote_listing(&t, &there);
+    let entries = settled_listing(&t, &there);
     assert_eq!(temporaries(&entries), Vec::<String>::new(), "{entries:?}");
     let f = entries.iter().find(|e| e.0 == b"f").unwrap();
     assert_eq!(f.3, sha256_hex(b"old"), "the old content is intact");
@@ -355,8 +370,8 @@ pub fn a_killed_agent_leaves_the_old_file_and_no_temporary(target: &Target) {
 
 pub fn a_transfer_honours_the_call_timeout(target: &Target) {
     let t = target.connect();
-    let here = scratch("timeout");
-    let there = remote_scratch(&t, "timeout");
+    let here = scratch(&format!("timeout-{}", target.host));
+    let there = remote_scratch(&t, &format!("timeout-{}", target.host));
     let dest = there.join("f");
     t.put_bytes(b"old", &dest, &FileOptions::new()).unwrap();
     let src = here.join("big");
@@ -372,7 +387,7 @@ pub fn a_transfer_honours_the_call_timeout(target: &Target) {
     );
     t.set_call_timeout(Some(TEST_CALL_TIMEOUT));
     // The agent saw the cancel: the old file stays, no temporary is left.
-    let entries = remote_listing(&t, &there);
+    let entries = settled_listing(&t, &there);
     assert_eq!(temporaries(&entries), Vec::<String>::new(), "{entries:?}");
     let f = entries.iter().find(|e| e.0 == b"f").unwrap();
     assert_eq!(f.3, sha256_hex(b"old"));
@@ -394,10 +409,56 @@ pub fn a_transfer_honours_the_call_timeout(target: &Target) {
     clean(&t, &here, &there);
 }
 
+pub fn dropping_a_transfer_handle_cancels_it(target: &Target) {
+    let t = target.connect();
+    let here = scratch(&format!("cancel-{}", target.host));
+    let there = remote_scratch(&t, &format!("cancel-{}", target.host));
+    let dest = there.join("f");
+    t.put_bytes(b"old", &dest, &FileOptions::new()).unwrap();
+    let src = here.join("big");
+    std::fs::write(&src, noise(256 << 20, 8)).unwrap();
+    let upload = t.put_async(&src, &dest, &FileOptions::new());
+    // Probing or streaming by now: either way the cancel must win.
+    std::thread::sleep(Duration::from_millis(50));
+    if upload.is_finished() {
+        panic!(
+            "the put finished too soon to test its cancel: {:?}",
+            upload.wait()
+        );
+    }
+    let start = Instant::now();
+    drop(upload);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    // The agent saw the cancel; the tunnel goes on.
+    assert_eq!(t.call(add, (1, 1)).unwrap(), 2);
+    let entries = remote_listing(&t, &there);
+    assert_eq!(temporaries(&entries), Vec::<String>::new(), "{entries:?}");
+    let f = entries.iter().find(|e| e.0 == b"f").unwrap();
+    assert_eq!(f.3, sha256_hex(b"old"));
+    // A fetch cancelled likewise leaves nothing here.
+    t.put(&src, there.join("big")).unwrap();
+    let download = t.fetch_async(there.join("big"), here.join("back"), &FileOptions::new());
+    std::thread::sleep(Duration::from_millis(50));
+    drop(download);
+    let left: Vec<String> = local_listing(&here)
+        .into_iter()
+        .map(|e| String::from_utf8_lossy(&e.0).into_owned())
+        .collect();
+    assert_eq!(left, ["", "big"], "nothing of the fetch is left");
+    // Waited for, a handle gives the transfer's result.
+    let again = t.put_async(&src, there.join("big"), &FileOptions::new());
+    assert!(!again.wait().unwrap().changed);
+    clean(&t, &here, &there);
+}
+
 pub fn other_calls_flow_during_a_transfer(target: &Target) {
     let t = target.connect();
-    let here = scratch("flow");
-    let there = remote_scratch(&t, "flow");
+    let here = scratch(&format!("flow-{}", target.host));
+    let there = remote_scratch(&t, &format!("flow-{}", target.host));
     let src = here.join("big");
     std::fs::write(&src, noise(256 << 20, 6)).unwrap();
     let (put, calls) = std::thread::scope(|s| {

@@ -43,6 +43,9 @@ pub(super) const LAST_WORDS: Duration = Duration::from_millis(300);
 const OUTPUT_FLUSH: Duration = Duration::from_secs(1);
 /// How long `close` waits for a graceful exit before killing.
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// How long a cancelled call with streams waits for the agent to say it
+/// stopped (and removed what it was writing).
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
 /// The request ID of queued frames that are sent whatever became of their
 /// call (credit, cancels): request IDs start at 1.
 const CONTROL: u64 = 0;
@@ -373,6 +376,41 @@ impl Conn {
         if let Some(waiting) = self.take_waiting(req) {
             if waiting.pipe.is_some() {
                 self.send_cancel(req);
+            }
+        }
+    }
+
+    /// Cancels call `req`. A call without streams ends now with
+    /// [`Lost::Cancelled`] (it writes nothing its caller waits for). A call
+    /// with streams stops streaming at once and is cancelled on the agent;
+    /// it then ends with the agent's reply, once the function there cleaned
+    /// up (its temporary files), or at the latest after [`CANCEL_GRACE`].
+    pub(crate) fn cancel(&self, req: u64) {
+        let pipe = {
+            let state = self.state();
+            match state.waiting.get(&req) {
+                None => return,
+                Some(waiting) => waiting.pipe.clone(),
+            }
+        };
+        match pipe {
+            None => {
+                if let Some(waiting) = self.take_waiting(req) {
+                    waiting.slot.complete(Err(Lost::Cancelled));
+                }
+            }
+            Some(pipe) => {
+                pipe.close();
+                self.send_cancel(req);
+                let at = Instant::now() + CANCEL_GRACE;
+                let sooner = self
+                    .state()
+                    .waiting
+                    .get(&req)
+                    .is_none_or(|w| w.deadline.is_none_or(|(when, _)| at < when));
+                if sooner {
+                    self.set_deadline(req, at, CANCEL_GRACE);
+                }
             }
         }
     }

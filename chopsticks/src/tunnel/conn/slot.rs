@@ -20,6 +20,8 @@ pub(crate) enum Lost {
     Closed { reason: String, stderr: Vec<String> },
     /// The call's deadline passed; the timeout it had.
     TimedOut(Duration),
+    /// Its caller cancelled it (a dropped transfer handle).
+    Cancelled,
 }
 
 pub(crate) type Outcome = std::result::Result<String, Lost>;

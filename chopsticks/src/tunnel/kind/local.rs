@@ -91,5 +91,5 @@ pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
         fallback: ADVICE,
     })?;
     conn.set_call_timeout(options.call_timeout);
-    Ok(Tunnel { conn })
+    Ok(Tunnel { conn, owns: true })
 }

@@ -152,7 +152,7 @@ fn bootstrapped(
         fallback,
     })?;
     conn.set_call_timeout(builder.options.call_timeout);
-    Ok(Tunnel { conn })
+    Ok(Tunnel { conn, owns: true })
 }
 
 /// Starts `command`; a missing program says so.
