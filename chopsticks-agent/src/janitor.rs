@@ -3,8 +3,10 @@
 //!
 //! Where a file cannot be written unnamed (`O_TMPFILE`: FUSE, overlay
 //! filesystems of older kernels, NFS), a transfer's temporary file has a
-//! name from the start, and a killed process would leave it behind. So the
-//! first time it needs one, a process starts a *janitor*: a copy of its own
+//! name from the start; the files of a tree get theirs when complete and
+//! keep it until the whole tree is there. A killed process would leave
+//! them behind. So the first time it keeps one, a process starts a
+//! *janitor* (only a program with an agent entry point can): a copy of its own
 //! program (`/proc/self/exe`, with [`ENV_JANITOR`] set) in a session of its
 //! own, which reads over a pipe the paths to [`watch`] and to [`forget`].
 //! When the pipe closes, which the kernel does however the process died,
@@ -33,6 +35,12 @@ struct Janitor {
 static JANITOR: Mutex<Option<Option<Janitor>>> = Mutex::new(None);
 
 fn start() -> io::Result<Janitor> {
+    // A copy of a program that cannot serve as an agent would run its main.
+    if !crate::has_entry_point() {
+        return Err(io::Error::other(
+            "this program has no agent entry point (#[chopsticks::main])",
+        ));
+    }
     let exe = Path::new("/proc/self/exe");
     let exe = if exe.exists() {
         exe.to_owned()

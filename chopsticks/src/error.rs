@@ -133,7 +133,10 @@ pub enum Error {
         stderr: Vec<String>,
     },
     /// A file transfer failed at `path`: on the host, or on this machine
-    /// (`local`). The destination keeps its old content.
+    /// (`local`). No file at the destination is half written: each keeps its
+    /// old content unless it was replaced whole (a tree whose last renames
+    /// fail can have some of its files replaced; directories it created
+    /// stay).
     Transfer {
         /// The tunnel's host name.
         host: String,

@@ -2,7 +2,7 @@
 //! ([`probe`]), and writing what arrives ([`receive`]) so that no target
 //! ever holds half a file (`stage`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -28,6 +28,21 @@ pub(crate) struct Apply {
     pub group: Option<String>,
     /// Create missing parent directories of the target.
     pub parents: bool,
+    /// Drop the setuid and setgid bits the sender's modes have (a fetch
+    /// does: a host must not plant setuid programs here), unless `mode`
+    /// names them.
+    pub strip_setid: bool,
+}
+
+impl Apply {
+    /// The mode to give a file the sender sent with `sent`.
+    fn mode_for(&self, sent: u32) -> u32 {
+        match self.mode {
+            Some(mode) => mode,
+            None if self.strip_setid => sent & !0o6000,
+            None => sent,
+        }
+    }
 }
 
 /// What a receiver did.
@@ -54,6 +69,15 @@ pub(crate) fn probe(dest: &Path, wanted: &[(Vec<u8>, u64)]) -> Vec<Option<Sum>> 
     wanted
         .iter()
         .map(|(rel, size)| {
+            // Paths a host names for a fetch stay inside the destination.
+            let sane = !rel.contains(&0)
+                && (rel.is_empty()
+                    || rel
+                        .split(|b| *b == b'/')
+                        .all(|part| !part.is_empty() && part != b"." && part != b".."));
+            if !sane || !real_dirs_on_the_way(dest, rel) {
+                return None;
+            }
             let path = under(dest, rel);
             let meta = fs::symlink_metadata(&path).ok()?;
             if !meta.is_file() || meta.len() != *size {
@@ -62,6 +86,21 @@ pub(crate) fn probe(dest: &Path, wanted: &[(Vec<u8>, u64)]) -> Vec<Option<Sum>> 
             sum_of(&mut File::open(&path).ok()?, &path).ok()
         })
         .collect()
+}
+
+/// Whether every directory between `dest` and `dest/rel` is a directory
+/// and not a link (a probe reads only what the transfer would write).
+fn real_dirs_on_the_way(dest: &Path, rel: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(slash) = rel[at..].iter().position(|b| *b == b'/') {
+        at += slash;
+        let dir = under(dest, &rel[..at]);
+        if !fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+            return false;
+        }
+        at += 1;
+    }
+    true
 }
 
 /// A user or group by name or number.
@@ -147,16 +186,24 @@ fn prepare_parent(dest: &Path, parents: bool) -> Outcome<()> {
 /// changed anything.
 fn fix_meta(path: &Path, mode: u32, owner: Ownership) -> Outcome<bool> {
     let meta = fs::symlink_metadata(path).at(path, "cannot read")?;
-    let mut changed = false;
-    if meta.permissions().mode() & 0o7777 != mode & 0o7777 {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o7777))
-            .at(path, "cannot change the mode")?;
-        changed = true;
+    if !meta.is_file() && !meta.is_dir() {
+        return Err(FileError::new(
+            path,
+            "is not a regular file or a directory, as the transfer says it is; remove it",
+        ));
     }
+    let mut changed = false;
+    // The owner first: changing it clears the setuid and setgid bits.
     let uid = owner.uid.filter(|u| *u != meta.uid());
     let gid = owner.gid.filter(|g| *g != meta.gid());
     if uid.is_some() || gid.is_some() {
-        std::os::unix::fs::chown(path, uid, gid).at(path, "cannot change the owner")?;
+        std::os::unix::fs::lchown(path, uid, gid).at(path, "cannot change the owner")?;
+        changed = true;
+    }
+    let meta = fs::symlink_metadata(path).at(path, "cannot read")?;
+    if meta.permissions().mode() & 0o7777 != mode & 0o7777 {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o7777))
+            .at(path, "cannot change the mode")?;
         changed = true;
     }
     Ok(changed)
@@ -177,6 +224,34 @@ fn ensure_dir(path: &Path, mode: u32, owner: Ownership) -> Outcome<bool> {
         }
         Err(e) => Err(FileError::io(path, "cannot reach", &e)),
     }
+}
+
+/// The directory part of a relative path (`b""` for a name at the root).
+fn parent_rel(rel: &[u8]) -> &[u8] {
+    rel.iter()
+        .rposition(|b| *b == b'/')
+        .map_or(&rel[..0], |at| &rel[..at])
+}
+
+/// Checks that an item's path stays under the destination: relative, no
+/// `.`, `..` or empty components, no NUL, and inside a directory this
+/// transfer created or checked (so never through a link that was there).
+fn checked<'a>(dest: &Path, rel: &'a [u8], dirs: &HashSet<Vec<u8>>) -> Outcome<&'a [u8]> {
+    let bad = rel.is_empty()
+        || rel.contains(&0)
+        || rel
+            .split(|b| *b == b'/')
+            .any(|part| part.is_empty() || part == b"." || part == b"..");
+    if bad || !dirs.contains(parent_rel(rel)) {
+        return Err(FileError::new(
+            dest,
+            format!(
+                "the transfer is corrupt or hostile: the entry {:?} would not stay inside it",
+                String::from_utf8_lossy(rel)
+            ),
+        ));
+    }
+    Ok(rel)
 }
 
 fn broke(dest: &Path, e: &io::Error) -> FileError {
@@ -256,10 +331,11 @@ pub(crate) fn receive(
                 ));
             }
             let (staged, sum) = content(dest, size, r, &mut buf)?;
-            let mode = apply.mode.unwrap_or(mode);
+            let mode = apply.mode_for(mode);
             let sealed = staged
                 .seal(mode, owner, true)
                 .at(dest, "cannot finish the file")?;
+            still_wanted(dest, wanted)?;
             got.in_place = sealed
                 .commit()
                 .at(dest, "cannot move the file into place")?;
@@ -267,7 +343,8 @@ pub(crate) fn receive(
             (got.bytes, got.files, got.changed, got.sha256) = (size, 1, true, sum);
         }
         Item::Same { path, mode, sum } if path.is_empty() => {
-            got.changed = fix_meta(dest, apply.mode.unwrap_or(mode), owner)?;
+            still_wanted(dest, wanted)?;
+            got.changed = fix_meta(dest, apply.mode_for(mode), owner)?;
             (got.same, got.sha256) = (1, sum);
         }
         Item::Dir { path, mode } if path.is_empty() => {
@@ -320,22 +397,39 @@ fn receive_tree(
     got.tree = true;
     let mut digest = TreeDigest::default();
     digest.dir(b"");
-    got.changed |= ensure_dir(dest, mode, owner)?;
+    // The root may be a link to a directory (`/srv/app -> releases/3`); an
+    // existing root keeps its mode and owner (a home directory's matter to
+    // sshd): only what is inside it follows the source.
+    match fs::metadata(dest) {
+        Ok(meta) if meta.is_dir() => {}
+        _ => got.changed |= ensure_dir(dest, mode, owner)?,
+    }
     let mut sealed: Vec<Sealed> = Vec::new();
+    // The directories written or checked so far: each entry must be in one.
+    let mut dirs: HashSet<Vec<u8>> = HashSet::from([Vec::new()]);
     loop {
         match read_item(r).map_err(|e| broke(dest, &e))? {
             Item::Dir { path: rel, mode } => {
+                checked(dest, &rel, &dirs)?;
                 digest.dir(&rel);
                 got.changed |= ensure_dir(&under(dest, &rel), mode, owner)?;
+                dirs.insert(rel);
             }
             Item::File {
                 path: rel,
                 mode,
                 size,
             } => {
+                checked(dest, &rel, &dirs)?;
                 let path = under(dest, &rel);
+                if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                    return Err(FileError::new(
+                        &path,
+                        "is a directory, and a file is sent there; remove it",
+                    ));
+                }
                 let (staged, sum) = content(&path, size, r, buf)?;
-                let mode = apply.mode.unwrap_or(mode);
+                let mode = apply.mode_for(mode);
                 sealed.push(
                     staged
                         .seal(mode, owner, false)
@@ -350,11 +444,13 @@ fn receive_tree(
                 mode,
                 sum,
             } => {
+                checked(dest, &rel, &dirs)?;
                 digest.file(&rel, &sum);
-                got.changed |= fix_meta(&under(dest, &rel), apply.mode.unwrap_or(mode), owner)?;
+                got.changed |= fix_meta(&under(dest, &rel), apply.mode_for(mode), owner)?;
                 got.same += 1;
             }
             Item::Symlink { path: rel, target } => {
+                checked(dest, &rel, &dirs)?;
                 digest.link(&rel, &target);
                 let path = under(dest, &rel);
                 let target = super::stage::path_of(&target);
@@ -387,15 +483,108 @@ fn receive_tree(
         got.changed = true;
     }
     still_wanted(dest, wanted)?;
-    let mut dirs = BTreeSet::<PathBuf>::new();
+    let mut parents = BTreeSet::<PathBuf>::new();
     for file in sealed {
-        dirs.insert(parent_of(file.dest()).to_owned());
+        parents.insert(parent_of(file.dest()).to_owned());
         let path = file.dest().to_owned();
         got.in_place |= file.commit().at(&path, "cannot move the file into place")?;
     }
-    for dir in dirs {
+    for dir in parents {
         sync_dir(&dir);
     }
     got.sha256 = digest.finish();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::format::write_item;
+    use super::*;
+
+    fn tree(items: &[Item]) -> Vec<u8> {
+        let mut stream = Vec::new();
+        write_item(
+            &mut stream,
+            &Item::Dir {
+                path: vec![],
+                mode: 0o755,
+            },
+        )
+        .unwrap();
+        for item in items {
+            write_item(&mut stream, item).unwrap();
+        }
+        write_item(&mut stream, &Item::End).unwrap();
+        stream
+    }
+
+    /// A sender (a compromised host, for a fetch) cannot make the receiver
+    /// write outside the destination, nor through a link in it.
+    #[test]
+    fn entries_that_leave_the_destination_are_refused() {
+        let root = std::env::temp_dir().join(format!("chopsticks-hostile-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("dest")).unwrap();
+        std::os::unix::fs::symlink(&root, root.join("dest/link")).unwrap();
+        let file = |path: &[u8]| Item::Symlink {
+            path: path.to_vec(),
+            target: b"x".to_vec(),
+        };
+        let hostile: [&[u8]; 6] = [
+            b"../escape",
+            b"a/../../escape",
+            b"/tmp/escape",
+            b"./x",
+            b"link/escape",
+            b"",
+        ];
+        for path in hostile {
+            let stream = tree(&[file(path)]);
+            let err = receive(
+                &root.join("dest"),
+                &Apply::default(),
+                &mut &stream[..],
+                &|| true,
+            )
+            .unwrap_err();
+            assert!(
+                err.message.contains("would not stay inside"),
+                "{path:?}: {err:?}"
+            );
+        }
+        // A directory the stream names is checked before anything goes in it.
+        let stream = tree(&[
+            Item::Dir {
+                path: b"link".to_vec(),
+                mode: 0o755,
+            },
+            file(b"link/escape"),
+        ]);
+        let err = receive(
+            &root.join("dest"),
+            &Apply::default(),
+            &mut &stream[..],
+            &|| true,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("is in the way"), "{err:?}");
+        assert!(!root.join("escape").exists());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_fetch_drops_setuid_bits_unless_asked_for() {
+        let fetch = Apply {
+            strip_setid: true,
+            ..Apply::default()
+        };
+        assert_eq!(fetch.mode_for(0o4755), 0o755);
+        assert_eq!(fetch.mode_for(0o2775), 0o775);
+        assert_eq!(Apply::default().mode_for(0o4755), 0o4755);
+        let asked = Apply {
+            mode: Some(0o4711),
+            ..fetch
+        };
+        assert_eq!(asked.mode_for(0o644), 0o4711);
+    }
 }

@@ -144,7 +144,11 @@ pub(crate) fn send(
     w: &mut impl Write,
 ) -> Outcome<Sent> {
     let mut sent = Sent::default();
-    let broke = |e: std::io::Error| FileError::new(Path::new(""), format!("sending: {e}"));
+    let what = match source {
+        Source::Path(root) => root,
+        Source::Bytes { .. } => Path::new("(bytes from memory)"),
+    };
+    let broke = |e: std::io::Error| FileError::new(what, format!("sending: {e}"));
     match source {
         Source::Bytes { bytes, mode } => {
             let sum: Sum = Sha256::digest(bytes).into();

@@ -46,7 +46,9 @@ pub(crate) fn parent_of(path: &Path) -> &Path {
 fn temp_name(dest: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let base = dest.file_name().unwrap_or(OsStr::new("file"));
+    let base = dest.file_name().unwrap_or(OsStr::new("file")).as_bytes();
+    // Within NAME_MAX (255) whatever the name's length.
+    let base = OsStr::from_bytes(&base[..base.len().min(160)]);
     let mut name = OsString::from(".");
     name.push(base);
     name.push(format!(".chopsticks-{}-{n}.tmp", std::process::id()));
@@ -141,11 +143,12 @@ impl Staged {
     /// When the mode or owner cannot be set, or the disk refuses.
     pub(crate) fn seal(mut self, mode: u32, owner: Ownership, sync: bool) -> io::Result<Sealed> {
         self.file.flush()?;
-        self.file
-            .set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
+        // The owner first: changing it clears the setuid and setgid bits.
         if owner.uid.is_some() || owner.gid.is_some() {
             std::os::unix::fs::fchown(&self.file, owner.uid, owner.gid)?;
         }
+        self.file
+            .set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
         if sync {
             self.file.sync_all()?;
         }
@@ -168,7 +171,11 @@ impl Staged {
                 if linked != 0 {
                     return Err(io::Error::last_os_error());
                 }
-                watch(&name);
+                // A file renamed at once needs no janitor; one that waits
+                // for the rest of its tree does.
+                if !sync {
+                    watch(&name);
+                }
                 name
             }
         };
@@ -177,6 +184,7 @@ impl Staged {
             dest: std::mem::take(&mut self.dest),
             mode,
             owner,
+            link: false,
         })
     }
 }
@@ -201,10 +209,12 @@ pub(crate) struct Sealed {
     dest: PathBuf,
     mode: u32,
     owner: Ownership,
+    /// A symbolic link: never written in place.
+    link: bool,
 }
 
 impl Sealed {
-    /// A temporary name for something made by other means (a symlink).
+    /// A symbolic link made under a temporary name.
     pub(crate) fn adopt(temp: PathBuf, dest: PathBuf) -> Sealed {
         watch(&temp);
         Sealed {
@@ -212,6 +222,7 @@ impl Sealed {
             dest,
             mode: 0,
             owner: Ownership::default(),
+            link: true,
         }
     }
 
@@ -237,7 +248,7 @@ impl Sealed {
                 forget(&temp);
                 Ok(false)
             }
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EXDEV)) => {
+            Err(e) if !self.link && matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EXDEV)) => {
                 let written = self.write_in_place(&temp);
                 remove(&temp);
                 written.map(|()| true)
@@ -249,18 +260,30 @@ impl Sealed {
         }
     }
 
-    /// The target cannot be replaced: overwrite its content.
+    /// The target cannot be replaced: overwrite its content. Its space is
+    /// reserved first, so a full disk fails before the old content is
+    /// touched; then the content is written over it and cut to length.
     fn write_in_place(&self, temp: &Path) -> io::Result<()> {
         let mut from = File::open(temp)?;
+        let len = from.metadata()?.len();
         let mut to = OpenOptions::new().write(true).open(&self.dest)?;
-        to.set_len(0)?;
+        // SAFETY: fallocate on a valid descriptor with integer arguments.
+        let reserved = unsafe { libc::fallocate(to.as_raw_fd(), 0, 0, len as libc::off_t) };
+        if reserved != 0 {
+            let e = io::Error::last_os_error();
+            // A filesystem without fallocate goes on without the reserve.
+            if e.raw_os_error() != Some(libc::EOPNOTSUPP) {
+                return Err(e);
+            }
+        }
         to.rewind()?;
         io::copy(&mut from, &mut to)?;
-        if self.mode != 0 {
-            to.set_permissions(fs::Permissions::from_mode(self.mode & 0o7777))?;
-        }
+        to.set_len(len)?;
         if self.owner.uid.is_some() || self.owner.gid.is_some() {
             std::os::unix::fs::fchown(&to, self.owner.uid, self.owner.gid)?;
+        }
+        if self.mode != 0 {
+            to.set_permissions(fs::Permissions::from_mode(self.mode & 0o7777))?;
         }
         to.sync_all()
     }

@@ -26,13 +26,13 @@ fn bytes(path: &Path) -> Vec<u8> {
     path.as_os_str().as_bytes().to_vec()
 }
 
-/// A call bounded by `timeout` (a group's) or else by the tunnel's, which
-/// `cancel` can end.
+/// A call that ends by `start + timeout` (the transfer's bound) at the
+/// latest, which `cancel` can end.
 fn bounded<F: crate::RemoteFn>(
     tunnel: &Tunnel,
     f: F,
     args: F::Args,
-    timeout: Option<Duration>,
+    (start, timeout): (Instant, Option<Duration>),
     cancel: Option<&Cancel>,
 ) -> Result<F::Output> {
     if let Some(cancel) = cancel {
@@ -43,7 +43,7 @@ fn bounded<F: crate::RemoteFn>(
         cancel.watch(pending.canceller());
     }
     match timeout {
-        Some(t) => pending.wait_timeout(t),
+        Some(t) => pending.wait_from(start, t),
         None => pending.wait(),
     }
 }
@@ -67,13 +67,15 @@ pub(crate) fn put(
 ) -> Result<Transfer> {
     let Run { timeout, cancel } = run;
     let start = Instant::now();
+    // One bound for the whole transfer, both of its calls.
+    let timeout = timeout.or(tunnel.call_timeout());
     let host = tunnel.host();
     let manifest = send::manifest(&source).map_err(|e| transfer_error(host, true, e))?;
     let sums = bounded(
         tunnel,
         agent::probe,
         (bytes(remote), manifest.clone()),
-        timeout,
+        (start, timeout),
         cancel,
     )?;
     let theirs: HashMap<Vec<u8>, super::Sum> = manifest
@@ -98,7 +100,7 @@ pub(crate) fn put(
         false,
     )?;
     if let Some(timeout) = timeout {
-        call.set_timeout_from(start, timeout.saturating_sub(start.elapsed()));
+        call.set_timeout_from(start, timeout);
     }
     if let Some(cancel) = cancel {
         cancel.watch(call.canceller());
@@ -159,9 +161,17 @@ pub(crate) fn fetch(
 ) -> Result<Transfer> {
     let Run { timeout, cancel } = run;
     let start = Instant::now();
+    // One bound for the whole transfer, both of its calls.
+    let timeout = timeout.or(tunnel.call_timeout());
     let host = tunnel.host();
-    let manifest = bounded(tunnel, agent::manifest, (bytes(remote),), timeout, cancel)?
-        .map_err(|e| transfer_error(host, false, e))?;
+    let manifest = bounded(
+        tunnel,
+        agent::manifest,
+        (bytes(remote),),
+        (start, timeout),
+        cancel,
+    )?
+    .map_err(|e| transfer_error(host, false, e))?;
     let theirs: Vec<(Vec<u8>, super::Sum)> = manifest
         .iter()
         .zip(receive::probe(local, &manifest))
@@ -172,14 +182,18 @@ pub(crate) fn fetch(
     }
     let mut call = tunnel.call_streaming(agent::send, (bytes(remote), theirs), false, true)?;
     if let Some(timeout) = timeout {
-        call.set_timeout_from(start, timeout.saturating_sub(start.elapsed()));
+        call.set_timeout_from(start, timeout);
     }
     if let Some(cancel) = cancel {
         cancel.watch(call.canceller());
     }
     // A fetch cancelled before its files replace their targets writes none.
     let wanted = || cancel.is_none_or(|c| !c.is_cancelled());
-    let received = match receive::receive(local, &opts.apply, &mut call, &wanted) {
+    let apply = receive::Apply {
+        strip_setid: true,
+        ..opts.apply.clone()
+    };
+    let received = match receive::receive(local, &apply, &mut call, &wanted) {
         Ok(received) => received,
         Err(e) if call.ended() => {
             return Err(match call.wait() {

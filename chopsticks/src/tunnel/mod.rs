@@ -149,7 +149,12 @@ impl Tunnel {
     /// written atomically (each file to a temporary file beside its target,
     /// made durable, then renamed into place). Files the host has with this
     /// content already are not sent. Modes are kept; symbolic links inside
-    /// a tree are sent as links. Bounded by the call timeout.
+    /// a tree are sent as links. Bounded as a whole by the call timeout.
+    ///
+    /// A file replaces what is at `remote`, a symbolic link too (it is not
+    /// written through, as `cp` would). A tree goes into the directory
+    /// `remote` (created when missing), which may be a link to a directory
+    /// and keeps its own mode and owner; what is inside follows the source.
     ///
     /// # Errors
     /// [`Error::Transfer`](crate::Error::Transfer) naming the path and what
@@ -210,7 +215,10 @@ impl Tunnel {
     }
 
     /// Copies the file or tree `remote` on the host to `local` on this
-    /// machine, as [`put`](Tunnel::put) does the other way.
+    /// machine, as [`put`](Tunnel::put) does the other way. Whatever the
+    /// host sends stays inside `local` (no absolute paths, `..`, or paths
+    /// through links), and setuid and setgid bits are dropped unless
+    /// [`FileOptions::mode`](crate::FileOptions::mode) sets them.
     ///
     /// # Errors
     /// As [`put`](Tunnel::put).
