@@ -587,4 +587,31 @@ mod tests {
         };
         assert_eq!(asked.mode_for(0o644), 0o4711);
     }
+
+    /// Content that does not match the sender's SHA-256 never replaces the
+    /// target, and leaves no temporary file.
+    #[test]
+    fn a_checksum_mismatch_keeps_the_old_file() {
+        let root = std::env::temp_dir().join(format!("chopsticks-mismatch-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        let dest = root.join("f");
+        fs::write(&dest, b"old").unwrap();
+        let mut stream = Vec::new();
+        let file = Item::File {
+            path: vec![],
+            mode: 0o644,
+            size: 3,
+        };
+        write_item(&mut stream, &file).unwrap();
+        stream.extend_from_slice(b"new");
+        write_item(&mut stream, &Item::Sum([0; 32])).unwrap();
+        write_item(&mut stream, &Item::End).unwrap();
+        let err = receive(&dest, &Apply::default(), &mut &stream[..], &|| true).unwrap_err();
+        assert!(err.message.contains("but the sender's is 0000"), "{err:?}");
+        assert!(err.message.contains("keeps its old content"), "{err:?}");
+        assert_eq!(fs::read(&dest).unwrap(), b"old");
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 1, "no temporary file");
+        fs::remove_dir_all(&root).unwrap();
+    }
 }
