@@ -6,6 +6,7 @@
 //! what arrived. So what a stream buffers at its receiver never exceeds the
 //! window, whatever the stream's length.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::os::fd::AsRawFd;
 
@@ -138,6 +139,43 @@ impl Grants {
     }
 }
 
+/// What arrived on a stream and was not read yet, chunk by chunk as the
+/// frames brought it.
+#[derive(Debug, Default)]
+pub struct Chunks {
+    queue: VecDeque<Vec<u8>>,
+    /// Bytes of the first chunk already read.
+    front: usize,
+}
+
+impl Chunks {
+    /// Keeps a copy of `bytes`.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.queue.push_back(bytes.to_vec());
+    }
+
+    /// Whether nothing is left to read.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Copies what is there, up to `buf`'s length, out of the first chunk;
+    /// returns how many bytes.
+    pub fn read_into(&mut self, buf: &mut [u8]) -> usize {
+        let Some(chunk) = self.queue.front() else {
+            return 0;
+        };
+        let n = buf.len().min(chunk.len() - self.front);
+        buf[..n].copy_from_slice(&chunk[self.front..self.front + n]);
+        self.front += n;
+        if self.front == chunk.len() {
+            self.queue.pop_front();
+            self.front = 0;
+        }
+        n
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +218,21 @@ mod tests {
             assert!(stalls == 0, "the sender ran out of credit for good");
         }
         assert_eq!(sent, total);
+    }
+
+    #[test]
+    fn chunks_are_read_in_order_across_their_edges() {
+        let mut chunks = Chunks::default();
+        chunks.push(b"hel");
+        chunks.push(b"lo");
+        let mut buf = [0u8; 2];
+        let mut out = Vec::new();
+        while !chunks.is_empty() {
+            let n = chunks.read_into(&mut buf);
+            out.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(out, b"hello");
+        assert_eq!(chunks.read_into(&mut buf), 0);
     }
 
     #[test]

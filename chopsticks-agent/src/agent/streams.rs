@@ -9,12 +9,12 @@
 //! and returns.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::output::Output as Frames;
-use crate::flow::{Credit, Grants};
+use crate::flow::{Chunks, Credit, Grants};
 use crate::wire::{self, Request, Response, DATA_CHUNK};
 
 /// The streams of the calls running now, by request ID.
@@ -35,10 +35,8 @@ pub(crate) struct CallStreams {
 
 #[derive(Default)]
 struct State {
-    /// Input that arrived and was not read yet; `front` bytes of the first
-    /// chunk are read.
-    chunks: VecDeque<Vec<u8>>,
-    front: usize,
+    /// Input that arrived and was not read yet.
+    chunks: Chunks,
     grants: Grants,
     /// The controller sent `End`.
     ended: bool,
@@ -108,7 +106,7 @@ impl Table {
                         .grants
                         .receive(bytes.len())
                         .map_err(|e| format!("call {req}: {e}"))?;
-                    state.chunks.push_back(bytes.to_vec());
+                    state.chunks.push(bytes);
                 }
                 Request::End { .. } => state.ended = true,
                 Request::Credit { bytes, .. } => state.credit.grant(*bytes),
@@ -255,15 +253,7 @@ impl Read for Input {
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner);
             }
-            let State { chunks, front, .. } = &mut *state;
-            let chunk = &chunks[0];
-            let n = buf.len().min(chunk.len() - *front);
-            buf[..n].copy_from_slice(&chunk[*front..*front + n]);
-            *front += n;
-            if *front == chunk.len() {
-                chunks.pop_front();
-                *front = 0;
-            }
+            let n = state.chunks.read_into(buf);
             (n, state.grants.consume(n))
         };
         if let Some(bytes) = grant {

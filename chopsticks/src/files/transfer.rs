@@ -126,29 +126,13 @@ pub(crate) fn put(
     let received = call
         .finish(true)?
         .map_err(|e| transfer_error(host, false, e))?;
-    if received.sha256 != sent.sha256 {
-        return Err(Error::Transfer {
-            host: host.to_owned(),
-            path: remote.to_owned(),
-            local: false,
-            message: format!(
-                "the host has SHA-256 {}, this machine sent {}",
-                hex(&received.sha256),
-                hex(&sent.sha256)
-            ),
-        });
-    }
-    Ok(Transfer {
-        local: local.to_owned(),
-        remote: remote.to_owned(),
-        bytes: received.bytes,
-        sha256: hex(&sent.sha256),
-        changed: received.changed,
-        files_sent: received.files,
-        files_skipped: received.same,
-        tree: received.tree,
-        in_place: received.in_place,
-    })
+    let ends = Ends {
+        host,
+        local,
+        remote,
+        received_here: false,
+    };
+    ends.transfer(&sent, received)
 }
 
 /// Fetches `remote` from `tunnel`'s host to `local`.
@@ -208,27 +192,54 @@ pub(crate) fn fetch(
     let sent = call
         .finish(false)?
         .map_err(|e| transfer_error(host, false, e))?;
-    if received.sha256 != sent.sha256 {
-        return Err(Error::Transfer {
-            host: host.to_owned(),
-            path: local.to_owned(),
-            local: true,
-            message: format!(
-                "this machine has SHA-256 {}, the host sent {}",
-                hex(&received.sha256),
-                hex(&sent.sha256)
-            ),
-        });
+    let ends = Ends {
+        host,
+        local,
+        remote,
+        received_here: true,
+    };
+    ends.transfer(&sent, received)
+}
+
+/// The two ends of a finished transfer.
+struct Ends<'a> {
+    host: &'a str,
+    local: &'a Path,
+    remote: &'a Path,
+    /// A fetch: this machine received.
+    received_here: bool,
+}
+
+impl Ends<'_> {
+    /// The transfer as both ends saw it, when they agree on its SHA-256
+    /// (each end compared every file's already: this compares the totals).
+    fn transfer(&self, sent: &send::Sent, received: receive::Received) -> Result<Transfer> {
+        if received.sha256 != sent.sha256 {
+            let (path, receiver, sender) = match self.received_here {
+                true => (self.local, "this machine", "the host"),
+                false => (self.remote, "the host", "this machine"),
+            };
+            return Err(Error::Transfer {
+                host: self.host.to_owned(),
+                path: path.to_owned(),
+                local: self.received_here,
+                message: format!(
+                    "{receiver} has SHA-256 {}, {sender} sent {}",
+                    hex(&received.sha256),
+                    hex(&sent.sha256)
+                ),
+            });
+        }
+        Ok(Transfer {
+            local: self.local.to_owned(),
+            remote: self.remote.to_owned(),
+            bytes: received.bytes,
+            sha256: hex(&sent.sha256),
+            changed: received.changed,
+            files_sent: received.files,
+            files_skipped: received.same,
+            tree: received.tree,
+            in_place: received.in_place,
+        })
     }
-    Ok(Transfer {
-        local: local.to_owned(),
-        remote: remote.to_owned(),
-        bytes: received.bytes,
-        sha256: hex(&sent.sha256),
-        changed: received.changed,
-        files_sent: received.files,
-        files_skipped: received.same,
-        tree: received.tree,
-        in_place: received.in_place,
-    })
 }

@@ -5,10 +5,9 @@
 //! deadline, a closed tunnel), which wakes whoever waits on it: a peer that
 //! never grants credit holds a sender only until the call's deadline.
 
-use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
-use chopsticks_agent::flow::{Credit, Grants, Overrun};
+use chopsticks_agent::flow::{Chunks, Credit, Grants, Overrun};
 
 #[derive(Default)]
 pub(crate) struct Pipe {
@@ -19,9 +18,7 @@ pub(crate) struct Pipe {
 #[derive(Default)]
 struct State {
     credit: Credit,
-    chunks: VecDeque<Vec<u8>>,
-    /// Bytes of the first chunk already read.
-    front: usize,
+    chunks: Chunks,
     grants: Grants,
     closed: bool,
 }
@@ -60,7 +57,7 @@ impl Pipe {
             let mut state = self.lock();
             state.grants.receive(bytes.len())?;
             if !state.closed {
-                state.chunks.push_back(bytes.to_vec());
+                state.chunks.push(bytes);
             }
         }
         self.changed.notify_all();
@@ -105,15 +102,7 @@ impl Pipe {
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        let State { chunks, front, .. } = &mut *state;
-        let chunk = &chunks[0];
-        let n = buf.len().min(chunk.len() - *front);
-        buf[..n].copy_from_slice(&chunk[*front..*front + n]);
-        *front += n;
-        if *front == chunk.len() {
-            chunks.pop_front();
-            *front = 0;
-        }
+        let n = state.chunks.read_into(buf);
         let grant = if state.closed {
             None
         } else {
