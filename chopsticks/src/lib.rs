@@ -81,6 +81,7 @@ mod remote;
 mod tunnel;
 
 pub mod facts;
+pub mod ops;
 
 pub use chopsticks_macros::{main, remote};
 pub use error::{Error, RemoteError, Result};

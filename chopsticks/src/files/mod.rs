@@ -42,9 +42,12 @@ mod transfer;
 
 use std::path::PathBuf;
 
+pub(crate) use fail::describe;
 pub(crate) use handle::Cancel;
 pub use handle::TransferHandle;
+pub(crate) use receive::resolve;
 pub(crate) use send::Source;
+pub(crate) use stage::{temp_name, Ownership, Staged};
 pub(crate) use transfer::{fetch, put, Run};
 
 /// A SHA-256.

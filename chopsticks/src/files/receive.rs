@@ -104,7 +104,7 @@ fn real_dirs_on_the_way(dest: &Path, rel: &[u8]) -> bool {
 }
 
 /// A user or group by name or number.
-fn resolve(name: &str, group: bool) -> io::Result<u32> {
+pub(crate) fn resolve(name: &str, group: bool) -> io::Result<u32> {
     if let Ok(id) = name.parse() {
         return Ok(id);
     }

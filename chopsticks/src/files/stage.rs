@@ -43,7 +43,8 @@ pub(crate) fn parent_of(path: &Path) -> &Path {
     }
 }
 
-fn temp_name(dest: &Path) -> PathBuf {
+/// A temporary name beside `dest`: `.NAME.chopsticks-PID-N.tmp`.
+pub(crate) fn temp_name(dest: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let base = dest.file_name().unwrap_or(OsStr::new("file")).as_bytes();

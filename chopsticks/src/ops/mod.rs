@@ -1,0 +1,242 @@
+//! Idempotent operations with check and diff modes.
+//!
+//! An operation is an ordinary `#[remote]` function that takes its spec and
+//! a [`Mode`] and returns a [`Change`]: so calls, groups, queues, timeouts
+//! and errors work as for any function, and `Mode::Check` shows what
+//! `Mode::Apply` would do without doing it.
+//!
+//! ```
+//! use chopsticks::{ops, Tunnel};
+//! use chopsticks::ops::Mode;
+//!
+//! #[chopsticks::main]
+//! fn main() -> chopsticks::Result<()> {
+//!     let dir = std::env::temp_dir().join(format!("ops-doc-{}", std::process::id()));
+//!     let t = Tunnel::local()?;
+//!     let motd = ops::File::new(dir.join("motd")).content("hello\n").mode(0o644);
+//!     t.call(ops::directory, (ops::Directory::new(&dir), Mode::Apply))?;
+//!     let preview = t.call(ops::file, (motd.clone(), Mode::Check))?;
+//!     assert!(preview.changed && !dir.join("motd").exists()); // nothing written
+//!     let applied = t.call(ops::file, (motd.clone(), Mode::Apply))?;
+//!     assert_eq!(applied.changed, preview.changed);
+//!     assert!(!t.call(ops::file, (motd, Mode::Apply))?.changed); // idempotent
+//!     # std::fs::remove_dir_all(dir).unwrap();
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Check mode is structural
+//!
+//! Every operation first computes a [`Plan`]: what is there, what would
+//! change, the diff. Only [`Plan::run`] in `Mode::Apply` hands the plan's
+//! apply step a [`Writer`], the value every write helper of this module
+//! needs, and nothing else can make one. So in `Mode::Check` the same code
+//! runs up to the point where it would write, and cannot write.
+//!
+//! # Your own operations
+//!
+//! Plan with reads only, and write only through the [`Writer`]:
+//!
+//! ```
+//! use chopsticks::ops::{self, Change, Mode, OpError, Plan};
+//! use chopsticks::remote;
+//!
+//! /// Makes sure `path` holds `value` followed by a newline.
+//! #[remote]
+//! pub fn sysctl_file(path: String, value: String, mode: Mode) -> Result<Change, OpError> {
+//!     let want = format!("{value}\n");
+//!     let have = std::fs::read_to_string(&path).unwrap_or_default();
+//!     if have == want {
+//!         return Plan::unchanged(format!("{path} holds {value}")).run(mode);
+//!     }
+//!     let diff = ops::diff(&path, have.as_bytes(), want.as_bytes());
+//!     Plan::change(format!("{path}: set to {value}"), diff, move |w| {
+//!         w.write_file(std::path::Path::new(&path), want.as_bytes(), 0o644, &ops::Owner::default())
+//!     })
+//!     .run(mode)
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! Because operations are plain functions, a `#[remote]` function of yours
+//! can run several of them on the agent, one round trip for a whole host's
+//! plan, and collect their changes in a [`Report`].
+
+mod diff;
+mod paths;
+mod write;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use diff::{diff, MAX_DIFF};
+pub use paths::{directory, file, symlink, Directory, File, Symlink};
+pub use write::{Owner, Writer};
+
+/// Whether an operation changes the host or only says what it would change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Mode {
+    /// Make the change.
+    #[default]
+    Apply,
+    /// Compute the change and its diff, change nothing.
+    Check,
+}
+
+/// What an operation changed, or in [`Mode::Check`] would change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// Whether anything changed (would change).
+    pub changed: bool,
+    /// A unified diff of content changes, when there are any and they are
+    /// not secret; `None` otherwise.
+    pub diff: Option<String>,
+    /// One line per thing: what is, or what changes.
+    pub summary: String,
+}
+
+/// Why an operation failed: the operation, its target (a path, a unit ...)
+/// and what to do. The host is named by the [`chopsticks::Error`](crate::Error)
+/// it arrives in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpError {
+    /// The operation, e.g. `ops::file`.
+    pub operation: String,
+    /// What it works on.
+    pub target: String,
+    /// What went wrong, and what to do.
+    pub message: String,
+}
+
+impl OpError {
+    /// An error of `operation` on `target`.
+    pub fn new(
+        operation: impl Into<String>,
+        target: impl fmt::Display,
+        message: impl Into<String>,
+    ) -> OpError {
+        OpError {
+            operation: operation.into(),
+            target: target.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for OpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.operation, self.target, self.message)
+    }
+}
+
+impl std::error::Error for OpError {}
+
+/// The step that makes a planned change, given the means to write.
+type Apply = Box<dyn FnOnce(&Writer) -> Result<(), OpError>>;
+
+/// What an operation found: the [`Change`] it would make and the step that
+/// makes it. Only [`run`](Plan::run) in [`Mode::Apply`] runs that step.
+pub struct Plan {
+    change: Change,
+    apply: Option<Apply>,
+}
+
+impl fmt::Debug for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plan")
+            .field("change", &self.change)
+            .finish()
+    }
+}
+
+impl Plan {
+    /// Nothing to change; `summary` says what is there.
+    pub fn unchanged(summary: impl Into<String>) -> Plan {
+        Plan {
+            change: Change {
+                changed: false,
+                diff: None,
+                summary: summary.into(),
+            },
+            apply: None,
+        }
+    }
+
+    /// A change: what it is, its diff, and the step that makes it.
+    pub fn change(
+        summary: impl Into<String>,
+        diff: Option<String>,
+        apply: impl FnOnce(&Writer) -> Result<(), OpError> + 'static,
+    ) -> Plan {
+        Plan {
+            change: Change {
+                changed: true,
+                diff,
+                summary: summary.into(),
+            },
+            apply: Some(Box::new(apply)),
+        }
+    }
+
+    /// What the plan changes (or would).
+    pub fn planned(&self) -> &Change {
+        &self.change
+    }
+
+    /// In [`Mode::Apply`] makes the change; in [`Mode::Check`] only says
+    /// what it would be.
+    ///
+    /// # Errors
+    /// The apply step's.
+    pub fn run(self, mode: Mode) -> Result<Change, OpError> {
+        if let (Mode::Apply, Some(apply)) = (mode, self.apply) {
+            apply(&Writer::new())?;
+        }
+        Ok(self.change)
+    }
+}
+
+/// The changes of several operations, in order: what a per-host plan run
+/// on the agent returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Each operation's name (as the plan calls it) and its change.
+    pub steps: Vec<(String, Change)>,
+}
+
+impl Report {
+    /// An empty report.
+    pub fn new() -> Report {
+        Report::default()
+    }
+
+    /// Adds one operation's change; returns it, for plans that depend on it.
+    pub fn add(&mut self, name: impl Into<String>, change: Change) -> &Change {
+        self.steps.push((name.into(), change));
+        &self.steps[self.steps.len() - 1].1
+    }
+
+    /// How many operations changed something.
+    pub fn changed(&self) -> usize {
+        self.steps.iter().filter(|(_, c)| c.changed).count()
+    }
+}
+
+impl fmt::Display for Report {
+    /// One line per step (`changed` or `ok`, name, summary), each diff
+    /// after its step.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (name, change) in &self.steps {
+            let state = if change.changed { "changed" } else { "ok" };
+            writeln!(f, "{state:<8} {name}: {}", change.summary)?;
+            if let Some(diff) = &change.diff {
+                f.write_str(diff)?;
+                if !diff.ends_with('\n') {
+                    f.write_str("\n")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,428 @@
+//! Operations on paths: [`file`], [`directory`], [`symlink`].
+
+use std::fs::{self, Metadata};
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{diff, Change, Mode, OpError, Owner, Plan};
+use crate::files::describe;
+use crate::remote;
+
+/// What is at `path` now (not following a link); `None` when nothing.
+fn current(op: &str, path: &Path) -> Result<Option<Metadata>, OpError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) => Ok(Some(meta)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(OpError::new(op, path.display(), describe(&e))),
+    }
+}
+
+/// An owner with the current IDs where the spec names none: a rewritten
+/// file keeps the owner it had.
+fn owner_or_current(owner: &Owner, meta: &Metadata) -> Owner {
+    Owner {
+        user: owner.user.clone().or(Some(meta.uid().to_string())),
+        group: owner.group.clone().or(Some(meta.gid().to_string())),
+    }
+}
+
+/// The owner and mode changes of an existing path, as summary lines.
+fn meta_changes(
+    op: &str,
+    path: &Path,
+    meta: &Metadata,
+    mode: Option<u32>,
+    owner: &Owner,
+    lines: &mut Vec<String>,
+) -> Result<(Option<u32>, bool), OpError> {
+    let ids = owner.ids(op, path)?;
+    let mut owner_changes = false;
+    if let Some(uid) = ids.uid.filter(|u| *u != meta.uid()) {
+        lines.push(format!("owner {} -> {uid}", meta.uid()));
+        owner_changes = true;
+    }
+    if let Some(gid) = ids.gid.filter(|g| *g != meta.gid()) {
+        lines.push(format!("group {} -> {gid}", meta.gid()));
+        owner_changes = true;
+    }
+    let now = meta.permissions().mode() & 0o7777;
+    let mode = mode.filter(|m| *m != now);
+    if let Some(mode) = mode {
+        lines.push(format!("mode {now:04o} -> {mode:04o}"));
+    }
+    Ok((mode, owner_changes))
+}
+
+/// A regular file: its content, mode and owner, or its absence.
+///
+/// ```
+/// let motd = chopsticks::ops::File::new("/etc/motd")
+///     .content("Welcome\n")
+///     .mode(0o644)
+///     .owner("root")
+///     .group("root");
+/// let token = chopsticks::ops::File::new("/etc/app/token").content("s3cr3t").secret();
+/// let gone = chopsticks::ops::File::new("/etc/app/old.conf").absent();
+/// # let _ = (motd, token, gone);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct File {
+    path: PathBuf,
+    content: Option<Vec<u8>>,
+    absent: bool,
+    mode: Option<u32>,
+    owner: Owner,
+    secret: bool,
+}
+
+impl File {
+    /// The file at `path`: present, with whatever content it has (an empty
+    /// file when missing) until [`content`](File::content) says otherwise.
+    pub fn new(path: impl Into<PathBuf>) -> File {
+        File {
+            path: path.into(),
+            content: None,
+            absent: false,
+            mode: None,
+            owner: Owner::default(),
+            secret: false,
+        }
+    }
+
+    /// Its content (text or bytes; render templates with ordinary Rust).
+    pub fn content(mut self, content: impl AsRef<[u8]>) -> File {
+        self.content = Some(content.as_ref().to_vec());
+        self
+    }
+
+    /// Its permission bits (new files: `0o644` unless given).
+    pub fn mode(mut self, mode: u32) -> File {
+        self.mode = Some(mode & 0o7777);
+        self
+    }
+
+    /// Its owner, by name or numeric ID.
+    pub fn owner(mut self, user: impl Into<String>) -> File {
+        self.owner.user = Some(user.into());
+        self
+    }
+
+    /// Its group, by name or numeric ID.
+    pub fn group(mut self, group: impl Into<String>) -> File {
+        self.owner.group = Some(group.into());
+        self
+    }
+
+    /// The content is secret: a change shows as changed, never as a diff.
+    pub fn secret(mut self) -> File {
+        self.secret = true;
+        self
+    }
+
+    /// The file must not exist (it is removed).
+    pub fn absent(mut self) -> File {
+        self.absent = true;
+        self
+    }
+
+    /// What making the file so would change.
+    ///
+    /// # Errors
+    /// When the path holds something else (a directory, a link), a named
+    /// owner does not exist, or the file cannot be read.
+    pub fn plan(self) -> Result<Plan, OpError> {
+        const OP: &str = "ops::file";
+        let path = self.path;
+        let shown = path.display().to_string();
+        let meta = current(OP, &path)?;
+        if let Some(meta) = &meta {
+            let kind = meta.file_type();
+            let what = if kind.is_dir() {
+                Some("is a directory: ops::file does not replace one (remove it with ops::directory(..).absent())")
+            } else if kind.is_symlink() {
+                Some("is a symbolic link: ops::file does not write through links (use ops::symlink, or remove it)")
+            } else if !kind.is_file() {
+                Some("is not a regular file")
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                return Err(OpError::new(OP, &shown, what));
+            }
+        }
+        if self.absent {
+            return Ok(match meta {
+                None => Plan::unchanged(format!("{shown} is absent")),
+                Some(_) => Plan::change(format!("remove {shown}"), None, move |w| {
+                    w.remove_file(&path)
+                }),
+            });
+        }
+        let Some(meta) = meta else {
+            let content = self.content.unwrap_or_default();
+            let mode = self.mode.unwrap_or(0o644);
+            self.owner.ids(OP, &path)?;
+            let diff = (!self.secret)
+                .then(|| diff(&shown, b"", &content))
+                .flatten();
+            let summary = format!("create {shown} ({} bytes, mode {mode:04o})", content.len());
+            let owner = self.owner;
+            return Ok(Plan::change(summary, diff, move |w| {
+                w.write_file(&path, &content, mode, &owner)
+            }));
+        };
+        let mut lines = Vec::new();
+        let mut diff_text = None;
+        let mut new_content = None;
+        if let Some(content) = self.content {
+            let old = fs::read(&path).map_err(|e| OpError::new(OP, &shown, describe(&e)))?;
+            if old != content {
+                lines.push(if self.secret {
+                    "content changed (secret)".to_owned()
+                } else {
+                    format!("content changed ({} -> {} bytes)", old.len(), content.len())
+                });
+                if !self.secret {
+                    diff_text = diff(&shown, &old, &content);
+                }
+                new_content = Some(content);
+            }
+        }
+        let (mode, owner_changes) =
+            meta_changes(OP, &path, &meta, self.mode, &self.owner, &mut lines)?;
+        if lines.is_empty() {
+            return Ok(Plan::unchanged(format!("{shown} is as described")));
+        }
+        let now = meta.permissions().mode() & 0o7777;
+        let owner = owner_or_current(&self.owner, &meta);
+        Ok(Plan::change(
+            format!("{shown}: {}", lines.join(", ")),
+            diff_text,
+            move |w| match new_content {
+                Some(content) => w.write_file(&path, &content, mode.unwrap_or(now), &owner),
+                None => {
+                    if owner_changes {
+                        w.set_owner(&path, &owner)?;
+                    }
+                    w.set_mode(&path, mode.unwrap_or(now))
+                }
+            },
+        ))
+    }
+}
+
+/// Makes a file as [`File`] describes it.
+///
+/// # Errors
+/// [`OpError`] naming the path and what to do.
+#[remote]
+pub fn file(spec: File, mode: Mode) -> Result<Change, OpError> {
+    spec.plan()?.run(mode)
+}
+
+/// A directory: its mode and owner, or its absence (with all it holds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Directory {
+    path: PathBuf,
+    absent: bool,
+    mode: Option<u32>,
+    owner: Owner,
+}
+
+impl Directory {
+    /// The directory at `path`, present (its parent must exist).
+    pub fn new(path: impl Into<PathBuf>) -> Directory {
+        Directory {
+            path: path.into(),
+            absent: false,
+            mode: None,
+            owner: Owner::default(),
+        }
+    }
+
+    /// Its permission bits (new directories: `0o755` unless given).
+    pub fn mode(mut self, mode: u32) -> Directory {
+        self.mode = Some(mode & 0o7777);
+        self
+    }
+
+    /// Its owner, by name or numeric ID.
+    pub fn owner(mut self, user: impl Into<String>) -> Directory {
+        self.owner.user = Some(user.into());
+        self
+    }
+
+    /// Its group, by name or numeric ID.
+    pub fn group(mut self, group: impl Into<String>) -> Directory {
+        self.owner.group = Some(group.into());
+        self
+    }
+
+    /// The directory must not exist: it is removed with all it holds.
+    pub fn absent(mut self) -> Directory {
+        self.absent = true;
+        self
+    }
+
+    /// What making the directory so would change.
+    ///
+    /// # Errors
+    /// When the path holds something else, or a named owner does not exist.
+    pub fn plan(self) -> Result<Plan, OpError> {
+        const OP: &str = "ops::directory";
+        let path = self.path;
+        let shown = path.display().to_string();
+        let meta = current(OP, &path)?;
+        if meta.as_ref().is_some_and(|m| !m.is_dir()) {
+            return Err(OpError::new(
+                OP,
+                &shown,
+                "is not a directory: remove it first (ops::file(..).absent())",
+            ));
+        }
+        if self.absent {
+            return Ok(match meta {
+                None => Plan::unchanged(format!("{shown} is absent")),
+                Some(_) => {
+                    let entries = fs::read_dir(&path).map_or(0, Iterator::count);
+                    Plan::change(
+                        format!("remove {shown} and the {entries} entries in it"),
+                        None,
+                        move |w| w.remove_dir_all(&path),
+                    )
+                }
+            });
+        }
+        let Some(meta) = meta else {
+            let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+            if parent.is_some_and(|p| !p.is_dir()) {
+                return Err(OpError::new(
+                    OP,
+                    &shown,
+                    "its parent directory does not exist: describe it first",
+                ));
+            }
+            let mode = self.mode.unwrap_or(0o755);
+            self.owner.ids(OP, &path)?;
+            let owner = self.owner;
+            return Ok(Plan::change(
+                format!("create {shown} (mode {mode:04o})"),
+                None,
+                move |w| {
+                    w.create_dir(&path, mode)?;
+                    if owner.user.is_some() || owner.group.is_some() {
+                        w.set_owner(&path, &owner)?;
+                        w.set_mode(&path, mode)?;
+                    }
+                    Ok(())
+                },
+            ));
+        };
+        let mut lines = Vec::new();
+        let (mode, owner_changes) =
+            meta_changes(OP, &path, &meta, self.mode, &self.owner, &mut lines)?;
+        if lines.is_empty() {
+            return Ok(Plan::unchanged(format!("{shown} is as described")));
+        }
+        let now = meta.permissions().mode() & 0o7777;
+        let owner = self.owner;
+        Ok(Plan::change(
+            format!("{shown}: {}", lines.join(", ")),
+            None,
+            move |w| {
+                if owner_changes {
+                    w.set_owner(&path, &owner)?;
+                }
+                w.set_mode(&path, mode.unwrap_or(now))
+            },
+        ))
+    }
+}
+
+/// Makes a directory as [`Directory`] describes it.
+///
+/// # Errors
+/// [`OpError`] naming the path and what to do.
+#[remote]
+pub fn directory(spec: Directory, mode: Mode) -> Result<Change, OpError> {
+    spec.plan()?.run(mode)
+}
+
+/// A symbolic link to a target, or its absence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Symlink {
+    path: PathBuf,
+    target: PathBuf,
+    absent: bool,
+}
+
+impl Symlink {
+    /// `path` must be a link to `target` (which need not exist).
+    pub fn new(path: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Symlink {
+        Symlink {
+            path: path.into(),
+            target: target.into(),
+            absent: false,
+        }
+    }
+
+    /// The link must not exist (it is removed; its target is not touched).
+    pub fn absent(mut self) -> Symlink {
+        self.absent = true;
+        self
+    }
+
+    /// What making the link so would change.
+    ///
+    /// # Errors
+    /// When the path holds something that is not a link.
+    pub fn plan(self) -> Result<Plan, OpError> {
+        const OP: &str = "ops::symlink";
+        let Symlink {
+            path,
+            target,
+            absent,
+        } = self;
+        let shown = path.display().to_string();
+        let meta = current(OP, &path)?;
+        if meta.as_ref().is_some_and(|m| !m.file_type().is_symlink()) {
+            return Err(OpError::new(
+                OP,
+                &shown,
+                "is not a symbolic link: ops::symlink does not replace files or directories; \
+                 remove it first",
+            ));
+        }
+        let now = meta.and_then(|_| fs::read_link(&path).ok());
+        Ok(match (absent, now) {
+            (true, None) => Plan::unchanged(format!("{shown} is absent")),
+            (true, Some(_)) => Plan::change(format!("remove the link {shown}"), None, move |w| {
+                w.remove_file(&path)
+            }),
+            (false, Some(now)) if now == target => {
+                Plan::unchanged(format!("{shown} -> {}", target.display()))
+            }
+            (false, now) => {
+                let summary = match now {
+                    Some(now) => {
+                        format!("{shown} -> {} (was -> {})", target.display(), now.display())
+                    }
+                    None => format!("create {shown} -> {}", target.display()),
+                };
+                Plan::change(summary, None, move |w| w.symlink(&target, &path))
+            }
+        })
+    }
+}
+
+/// Makes a link as [`Symlink`] describes it.
+///
+/// # Errors
+/// [`OpError`] naming the path and what to do.
+#[remote]
+pub fn symlink(spec: Symlink, mode: Mode) -> Result<Change, OpError> {
+    spec.plan()?.run(mode)
+}

@@ -1,0 +1,246 @@
+//! Operations against real hosts (a local tunnel; ssh to Debian 12 and to
+//! busybox): check mode changes nothing and says what apply then does,
+//! apply is idempotent, secrets show no diff, errors name the path.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chopsticks::ops::{self, Change, Mode};
+use chopsticks::{Error, Tunnel};
+use chopsticks_tests::*;
+
+chopsticks::agent_test!();
+
+fn connect(host: &str) -> Tunnel {
+    let t = match host {
+        "localhost" => Tunnel::local().unwrap(),
+        alias => Tunnel::builder(alias)
+            .ssh_config(test_ssh_config())
+            .connect_timeout(Duration::from_secs(20))
+            .connect()
+            .unwrap_or_else(|e| panic!("connecting to {alias}: {e}")),
+    };
+    t.set_call_timeout(Some(Duration::from_secs(120)));
+    t
+}
+
+fn listing(t: &Tunnel, path: &Path) -> Vec<Entry> {
+    t.call(tree_listing, (path.as_os_str().as_bytes().to_vec(),))
+        .unwrap()
+}
+
+/// A fresh directory on the host.
+fn scratch(t: &Tunnel, test: &str) -> PathBuf {
+    let dir = PathBuf::from(format!("/tmp/cs-ops-{test}-{}", std::process::id()));
+    t.call(remove_tree, (dir.as_os_str().as_bytes().to_vec(),))
+        .unwrap();
+    t.call(ops::directory, (ops::Directory::new(&dir), Mode::Apply))
+        .unwrap();
+    dir
+}
+
+/// Runs `step` in check mode, asserts the host is unchanged and that apply
+/// then reports the same; returns apply's change after asserting that a
+/// second apply changes nothing.
+fn check_then_apply(
+    t: &Tunnel,
+    root: &Path,
+    step: &dyn Fn(Mode) -> chopsticks::Result<Change>,
+) -> Change {
+    let before = listing(t, root);
+    let check = step(Mode::Check).unwrap();
+    assert_eq!(listing(t, root), before, "check mode changed the host");
+    let apply = step(Mode::Apply).unwrap();
+    assert_eq!(check, apply, "check mode said otherwise than apply did");
+    let again = step(Mode::Apply).unwrap();
+    assert!(
+        !again.changed,
+        "a second apply changed something: {again:?}"
+    );
+    assert_eq!(step(Mode::Check).unwrap(), again);
+    apply
+}
+
+fn every_path_operation_checks_applies_and_settles(host: &str) {
+    let t = connect(host);
+    let root = scratch(&t, host);
+    let file = |m: Mode| {
+        let spec = ops::File::new(root.join("motd"))
+            .content("hello\nworld\n")
+            .mode(0o640);
+        t.call(ops::file, (spec, m))
+    };
+    let created = check_then_apply(&t, &root, &file);
+    assert!(
+        created.changed && created.summary.starts_with("create "),
+        "{created:?}"
+    );
+    assert!(
+        created.diff.as_deref().unwrap().contains("+hello\n"),
+        "{created:?}"
+    );
+
+    let edit = |m: Mode| {
+        let spec = ops::File::new(root.join("motd"))
+            .content("hello\nthere\n")
+            .mode(0o644);
+        t.call(ops::file, (spec, m))
+    };
+    let edited = check_then_apply(&t, &root, &edit);
+    assert!(edited.summary.contains("mode 0640 -> 0644"), "{edited:?}");
+    let diff = edited.diff.unwrap();
+    assert!(
+        diff.contains("-world\n+there\n") && diff.contains(" hello\n"),
+        "{diff}"
+    );
+
+    let secret = |m: Mode| {
+        let spec = ops::File::new(root.join("token"))
+            .content("s3cr3t-v1")
+            .secret();
+        t.call(ops::file, (spec, m))
+    };
+    check_then_apply(&t, &root, &secret);
+    let rotate = |m: Mode| {
+        let spec = ops::File::new(root.join("token"))
+            .content("s3cr3t-v2")
+            .secret();
+        t.call(ops::file, (spec, m))
+    };
+    let rotated = check_then_apply(&t, &root, &rotate);
+    assert_eq!(rotated.diff, None);
+    assert!(!format!("{rotated:?}").contains("s3cr3t"), "{rotated:?}");
+    assert!(rotated.summary.contains("(secret)"), "{rotated:?}");
+
+    let dir = |m: Mode| {
+        let spec = ops::Directory::new(root.join("conf.d")).mode(0o750);
+        t.call(ops::directory, (spec, m))
+    };
+    check_then_apply(&t, &root, &dir);
+    let link = |m: Mode| {
+        let spec = ops::Symlink::new(root.join("current"), "conf.d");
+        t.call(ops::symlink, (spec, m))
+    };
+    check_then_apply(&t, &root, &link);
+    let relink = |m: Mode| {
+        let spec = ops::Symlink::new(root.join("current"), "motd");
+        t.call(ops::symlink, (spec, m))
+    };
+    let relinked = check_then_apply(&t, &root, &relink);
+    assert!(relinked.summary.contains("(was -> conf.d)"), "{relinked:?}");
+
+    let gone = |m: Mode| {
+        let spec = ops::File::new(root.join("token")).absent();
+        t.call(ops::file, (spec, m))
+    };
+    check_then_apply(&t, &root, &gone);
+    let tree_gone = |m: Mode| {
+        let spec = ops::Directory::new(root.join("conf.d")).absent();
+        t.call(ops::directory, (spec, m))
+    };
+    check_then_apply(&t, &root, &tree_gone);
+    let unlinked = |m: Mode| {
+        let spec = ops::Symlink::new(root.join("current"), "motd").absent();
+        t.call(ops::symlink, (spec, m))
+    };
+    check_then_apply(&t, &root, &unlinked);
+    assert_eq!(
+        listing(&t, &root)
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.0).into_owned())
+            .collect::<Vec<_>>(),
+        ["", "motd"]
+    );
+
+    // Errors name the operation and the path, in check mode too.
+    for m in [Mode::Check, Mode::Apply] {
+        let spec = ops::File::new(&root).content("x");
+        let err = t.call(ops::file, (spec, m)).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Remote { .. }), "{err:?}");
+        assert!(text.starts_with(&format!("{host}: ")), "{text}");
+        assert!(
+            text.contains(&format!("ops::file {}: is a directory", root.display())),
+            "{text}"
+        );
+        let spec = ops::File::new(root.join("motd")).owner("nobody-such");
+        let err = t.call(ops::file, (spec, m)).unwrap_err();
+        assert!(err.to_string().contains("no user `nobody-such`"), "{err}");
+        let spec = ops::Directory::new(root.join("no/such/parent"));
+        let err = t.call(ops::directory, (spec, m)).unwrap_err();
+        assert!(
+            err.to_string().contains("parent directory does not exist"),
+            "{err}"
+        );
+    }
+    t.call(remove_tree, (root.as_os_str().as_bytes().to_vec(),))
+        .unwrap();
+}
+
+#[test]
+fn path_operations_on_a_local_tunnel() {
+    every_path_operation_checks_applies_and_settles("localhost");
+}
+
+#[test]
+fn path_operations_on_debian() {
+    every_path_operation_checks_applies_and_settles("cs-deb12");
+}
+
+#[test]
+fn path_operations_on_busybox() {
+    every_path_operation_checks_applies_and_settles("cs-busybox");
+}
+
+/// A whole host's plan in one round trip: a #[remote] function of the
+/// user's runs several operations and reports them together.
+#[chopsticks::remote]
+fn site_plan(root: PathBuf, mode: Mode) -> Result<ops::Report, ops::OpError> {
+    let mut report = ops::Report::new();
+    let conf = root.join("app");
+    report.add(
+        "conf dir",
+        ops::directory(ops::Directory::new(&conf), mode)?,
+    );
+    let changed = report
+        .add(
+            "app.conf",
+            ops::file(
+                ops::File::new(conf.join("app.conf")).content("port = 80\n"),
+                mode,
+            )?,
+        )
+        .changed;
+    if changed {
+        report.add(
+            "reload mark",
+            ops::file(ops::File::new(conf.join("reload")).content(""), mode)?,
+        );
+    }
+    Ok(report)
+}
+
+#[test]
+fn a_host_plan_runs_in_one_call_and_reports_each_step() {
+    let t = connect("cs-deb12");
+    let root = scratch(&t, "plan");
+    let preview = t.call(site_plan, (root.clone(), Mode::Check)).unwrap();
+    assert_eq!(preview.changed(), 3, "{preview}");
+    // In check mode the directory is not made, so its file's plan says
+    // "create" without reading it: the same three steps apply.
+    let applied = t.call(site_plan, (root.clone(), Mode::Apply)).unwrap();
+    assert_eq!(applied.changed(), 3, "{applied}");
+    let text = applied.to_string();
+    assert!(text.contains("changed  app.conf: create "), "{text}");
+    assert!(text.contains("+port = 80\n"), "{text}");
+    let again = t.call(site_plan, (root.clone(), Mode::Apply)).unwrap();
+    assert_eq!(again.changed(), 0, "{again}");
+    assert_eq!(
+        again.steps.len(),
+        2,
+        "no reload when nothing changed: {again}"
+    );
+    t.call(remove_tree, (root.as_os_str().as_bytes().to_vec(),))
+        .unwrap();
+}
