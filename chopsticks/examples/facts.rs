@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use chopsticks::{facts, remote, Tunnel, TunnelBuilder};
+use chopsticks::{facts, remote, Error, Tunnel, TunnelBuilder};
 
 /// The 1-, 5- and 15-minute load averages: a custom `#[remote]` function.
 #[remote]
@@ -33,6 +33,8 @@ struct Row {
     kernel: String,
     uptime: String,
     load: String,
+    /// The facts the host does not have, and why.
+    missing: Vec<String>,
 }
 
 fn facts_of(t: &Tunnel) -> chopsticks::Result<Row> {
@@ -42,12 +44,24 @@ fn facts_of(t: &Tunnel) -> chopsticks::Result<Row> {
     let kernel = t.call_async(facts::kernel, ());
     let uptime = t.call_async(facts::uptime, ());
     let load = t.call_async(loadavg, ());
+    let mut missing = Vec::new();
+    // A fact the host does not have (its function returned an error, such
+    // as no address but loopback) shows as `-`; a lost host fails the row.
+    let mut cell = |name: &str, value: chopsticks::Result<String>| match value {
+        Ok(value) => Ok(value),
+        Err(Error::Remote { error, .. }) => {
+            missing.push(format!("no {name}: {error}"));
+            Ok("-".to_owned())
+        }
+        Err(e) => Err(e),
+    };
     Ok(Row {
-        hostname: hostname.wait()?,
-        ip: ip.wait()?.to_string(),
-        kernel: kernel.wait()?,
-        uptime: human(uptime.wait()?),
-        load: load.wait()?,
+        hostname: cell("hostname", hostname.wait())?,
+        ip: cell("IP", ip.wait().map(|ip| ip.to_string()))?,
+        kernel: cell("kernel", kernel.wait())?,
+        uptime: cell("uptime", uptime.wait().map(human))?,
+        load: cell("load", load.wait())?,
+        missing,
     })
 }
 
@@ -117,10 +131,15 @@ fn main() {
     let mut failed = 0;
     for (host, row) in rows {
         match row {
-            Ok(r) => println!(
-                "{host:<16} {:<20} {:<16} {:<24} {:<10} {}",
-                r.hostname, r.ip, r.kernel, r.uptime, r.load
-            ),
+            Ok(r) => {
+                println!(
+                    "{host:<16} {:<20} {:<16} {:<24} {:<10} {}",
+                    r.hostname, r.ip, r.kernel, r.uptime, r.load
+                );
+                for why in r.missing {
+                    eprintln!("{host}: {why}");
+                }
+            }
             Err(e) => {
                 failed += 1;
                 println!("{host:<16} error: {e}");
