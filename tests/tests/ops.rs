@@ -52,7 +52,15 @@ fn check_then_apply(
     let check = step(Mode::Check).unwrap();
     assert_eq!(listing(t, root), before, "check mode changed the host");
     let apply = step(Mode::Apply).unwrap();
-    assert_eq!(check, apply, "check mode said otherwise than apply did");
+    assert_eq!(
+        (check.changed, &check.diff),
+        (apply.changed, &apply.diff),
+        "check mode said otherwise than apply did: {check:?} / {apply:?}"
+    );
+    if apply.output.is_none() {
+        // A path operation's check says word for word what apply does.
+        assert_eq!(check, apply);
+    }
     let again = step(Mode::Apply).unwrap();
     assert!(
         !again.changed,
@@ -243,4 +251,91 @@ fn a_host_plan_runs_in_one_call_and_reports_each_step() {
     );
     t.call(remove_tree, (root.as_os_str().as_bytes().to_vec(),))
         .unwrap();
+}
+
+fn commands_run_when_their_guards_say_and_report_their_output(host: &str) {
+    let t = connect(host);
+    let root = scratch(&t, &format!("cmd-{host}"));
+    let made = root.join("made");
+    let script = format!("echo made > {}", made.display());
+    let create = |m: Mode| {
+        let spec = ops::Command::new(["sh", "-c", script.as_str()]).creates(&made);
+        t.call(ops::command, (spec, m))
+    };
+    let ran = check_then_apply(&t, &root, &create);
+    assert!(
+        ran.changed && ran.summary.starts_with("ran `sh -c"),
+        "{ran:?}"
+    );
+    assert_eq!(ran.output.as_ref().map(|o| o.status), Some(0));
+    let skipped = create(Mode::Apply).unwrap();
+    assert!(
+        skipped.summary.contains("skipped: ") && skipped.summary.contains("exists"),
+        "{skipped:?}"
+    );
+
+    let list = root.join("list");
+    let append = format!("echo x >> {}", list.display());
+    let list_s = list.display().to_string();
+    let once = |m: Mode| {
+        let spec = ops::Command::new(["sh", "-c", append.as_str()]).unless([
+            "grep",
+            "-q",
+            "x",
+            list_s.as_str(),
+        ]);
+        t.call(ops::command, (spec, m))
+    };
+    check_then_apply(&t, &root, &once);
+    assert_eq!(t.call(read_file, (list_s.clone(),)).unwrap(), "x\n");
+
+    let quiet = ops::Command::new(["echo", "nothing to do"])
+        .changed_when(ops::ChangedWhen::StdoutContains("updated".into()));
+    let change = t.call(ops::command, (quiet, Mode::Apply)).unwrap();
+    assert!(!change.changed, "{change:?}");
+    assert_eq!(change.output.unwrap().stdout, "nothing to do\n");
+    let two = ops::Command::new(["sh", "-c", "exit 2"]).changed_when(ops::ChangedWhen::ExitCode(2));
+    assert!(t.call(ops::command, (two, Mode::Apply)).unwrap().changed);
+
+    let failing = ops::Command::new(["sh", "-c", "echo oops >&2; exit 3"])
+        .changed_when(ops::ChangedWhen::Always);
+    let err = t
+        .call(ops::command, (failing, Mode::Apply))
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with(&format!("{host}: ")), "{err}");
+    assert!(
+        err.contains("ops::command `sh -c echo oops >&2; exit 3`: exited with status 3: oops"),
+        "{err}"
+    );
+    let blind = ops::Command::new(["true"]);
+    let err = t
+        .call(ops::command, (blind, Mode::Check))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("say how its change shows"), "{err}");
+    let missing =
+        ops::Command::new(["no-such-program-here"]).changed_when(ops::ChangedWhen::Always);
+    let err = t
+        .call(ops::command, (missing, Mode::Apply))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot start `no-such-program-here`"), "{err}");
+    t.call(remove_tree, (root.as_os_str().as_bytes().to_vec(),))
+        .unwrap();
+}
+
+#[test]
+fn commands_on_a_local_tunnel() {
+    commands_run_when_their_guards_say_and_report_their_output("localhost");
+}
+
+#[test]
+fn commands_on_debian() {
+    commands_run_when_their_guards_say_and_report_their_output("cs-deb12");
+}
+
+#[test]
+fn commands_on_busybox() {
+    commands_run_when_their_guards_say_and_report_their_output("cs-busybox");
 }

@@ -63,6 +63,7 @@
 //! plan, and collect their changes in a [`Report`].
 
 mod diff;
+mod exec;
 mod paths;
 mod write;
 
@@ -71,6 +72,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use diff::{diff, MAX_DIFF};
+pub use exec::{command, ChangedWhen, Command, Output};
 pub use paths::{directory, file, symlink, Directory, File, Symlink};
 pub use write::{Owner, Writer};
 
@@ -94,6 +96,8 @@ pub struct Change {
     pub diff: Option<String>,
     /// One line per thing: what is, or what changes.
     pub summary: String,
+    /// What a command printed and how it ended ([`command`] only).
+    pub output: Option<Output>,
 }
 
 /// Why an operation failed: the operation, its target (a path, a unit ...)
@@ -158,6 +162,7 @@ impl Plan {
                 changed: false,
                 diff: None,
                 summary: summary.into(),
+                output: None,
             },
             apply: None,
         }
@@ -174,6 +179,7 @@ impl Plan {
                 changed: true,
                 diff,
                 summary: summary.into(),
+                output: None,
             },
             apply: Some(Box::new(apply)),
         }

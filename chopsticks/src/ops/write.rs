@@ -129,6 +129,20 @@ impl Writer {
         })
     }
 
+    /// Runs the program `argv[0]` with the rest as arguments, `env` added
+    /// to its environment, in `cwd`; its output, whatever its status.
+    ///
+    /// # Errors
+    /// When it cannot be started.
+    pub fn run(
+        &self,
+        argv: &[String],
+        env: &[(String, String)],
+        cwd: Option<&std::path::PathBuf>,
+    ) -> Result<super::Output, OpError> {
+        super::exec::run(argv, env, cwd, &format!("`{}`", argv.join(" ")))
+    }
+
     /// Removes the file or link `path`.
     ///
     /// # Errors
