@@ -339,3 +339,82 @@ fn commands_on_debian() {
 fn commands_on_busybox() {
     commands_run_when_their_guards_say_and_report_their_output("cs-busybox");
 }
+
+fn lines_are_put_in_once_replaced_by_regex_and_removed(host: &str) {
+    let t = connect(host);
+    let root = scratch(&t, &format!("line-{host}"));
+    let conf = root.join("sshd_config");
+    let seed = ops::File::new(&conf)
+        .content("Port 22\n#PermitRootLogin yes\nUsePAM yes")
+        .mode(0o600);
+    t.call(ops::file, (seed, Mode::Apply)).unwrap();
+    let set = |m: Mode| {
+        let spec = ops::Line::new(&conf, "PermitRootLogin no").matching(r"^#?PermitRootLogin\b");
+        t.call(ops::line, (spec, m))
+    };
+    let changed = check_then_apply(&t, &root, &set);
+    let diff = changed.diff.unwrap();
+    assert!(
+        diff.contains("-#PermitRootLogin yes\n") && diff.contains("+PermitRootLogin no\n"),
+        "{diff}"
+    );
+    let text = t.call(read_file, (conf.display().to_string(),)).unwrap();
+    assert_eq!(text, "Port 22\nPermitRootLogin no\nUsePAM yes\n");
+    let entries = listing(&t, &conf);
+    assert_eq!(entries[0].2, 0o600, "the file keeps its mode");
+    // Without a match the line is appended, once.
+    let append = |m: Mode| {
+        let spec = ops::Line::new(&conf, "X11Forwarding no");
+        t.call(ops::line, (spec, m))
+    };
+    check_then_apply(&t, &root, &append);
+    let remove = |m: Mode| {
+        let spec = ops::Line::new(&conf, "UsePAM yes").absent();
+        t.call(ops::line, (spec, m))
+    };
+    check_then_apply(&t, &root, &remove);
+    let text = t.call(read_file, (conf.display().to_string(),)).unwrap();
+    assert_eq!(text, "Port 22\nPermitRootLogin no\nX11Forwarding no\n");
+    // A missing file is an error unless asked for.
+    let err = t
+        .call(
+            ops::line,
+            (ops::Line::new(root.join("nope"), "x"), Mode::Check),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ops::line") && err.contains("does not exist"),
+        "{err}"
+    );
+    let create = |m: Mode| {
+        let spec = ops::Line::new(root.join("new"), "x").create(true);
+        t.call(ops::line, (spec, m))
+    };
+    check_then_apply(&t, &root, &create);
+    let err = t
+        .call(
+            ops::line,
+            (ops::Line::new(&conf, "x").matching("("), Mode::Check),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bad regex"), "{err}");
+    t.call(remove_tree, (root.as_os_str().as_bytes().to_vec(),))
+        .unwrap();
+}
+
+#[test]
+fn lines_on_a_local_tunnel() {
+    lines_are_put_in_once_replaced_by_regex_and_removed("localhost");
+}
+
+#[test]
+fn lines_on_debian() {
+    lines_are_put_in_once_replaced_by_regex_and_removed("cs-deb12");
+}
+
+#[test]
+fn lines_on_busybox() {
+    lines_are_put_in_once_replaced_by_regex_and_removed("cs-busybox");
+}

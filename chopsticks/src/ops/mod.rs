@@ -64,6 +64,7 @@
 
 mod diff;
 mod exec;
+mod lines;
 mod paths;
 mod write;
 
@@ -73,6 +74,7 @@ use serde::{Deserialize, Serialize};
 
 pub use diff::{diff, MAX_DIFF};
 pub use exec::{command, ChangedWhen, Command, Output};
+pub use lines::{line, Line};
 pub use paths::{directory, file, symlink, Directory, File, Symlink};
 pub use write::{Owner, Writer};
 

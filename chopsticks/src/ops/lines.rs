@@ -1,0 +1,158 @@
+//! [`line`]: one line of a text file, present once or absent.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+
+use regex_lite::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::{diff, Change, Mode, OpError, Owner, Plan};
+use crate::files::describe;
+use crate::remote;
+
+const OP: &str = "ops::line";
+
+/// A line of a text file: present exactly once, located by a regular
+/// expression (or by the line itself), or absent.
+///
+/// ```
+/// use chopsticks::ops::Line;
+///
+/// // Replaces the line that sets PermitRootLogin, or appends it: never twice.
+/// let sshd = Line::new("/etc/ssh/sshd_config", "PermitRootLogin no").matching(r"^#?PermitRootLogin\b");
+/// let gone = Line::new("/etc/hosts", "10.0.0.9 old-db").absent();
+/// # let _ = (sshd, gone);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    path: PathBuf,
+    line: String,
+    regex: Option<String>,
+    absent: bool,
+    create: bool,
+}
+
+impl Line {
+    /// `text`, one line without its newline, must be in the file at `path`.
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Line {
+        Line {
+            path: path.into(),
+            line: text.into(),
+            regex: None,
+            absent: false,
+            create: false,
+        }
+    }
+
+    /// The line to replace is the last one `regex` matches (syntax of the
+    /// `regex` crate); without a match, the line is appended. Other lines
+    /// it matches are left alone, unless the line is
+    /// [`absent`](Line::absent): then every match goes.
+    pub fn matching(mut self, regex: impl Into<String>) -> Line {
+        self.regex = Some(regex.into());
+        self
+    }
+
+    /// The line must not be there: every line equal to it (or matching the
+    /// regex) is removed.
+    pub fn absent(mut self) -> Line {
+        self.absent = true;
+        self
+    }
+
+    /// A missing file is created (mode `0o644`) instead of being an error.
+    pub fn create(mut self, create: bool) -> Line {
+        self.create = create;
+        self
+    }
+
+    /// What making the file so would change.
+    ///
+    /// # Errors
+    /// A bad regex, a line with a newline, a missing file (without
+    /// [`create`](Line::create)), a file that is not text.
+    pub fn plan(self) -> Result<Plan, OpError> {
+        let path = self.path;
+        let shown = path.display().to_string();
+        let fail = |message: String| OpError::new(OP, &shown, message);
+        if self.line.contains('\n') {
+            return Err(fail(
+                "the line contains a newline: describe one line".into(),
+            ));
+        }
+        let regex = match &self.regex {
+            Some(r) => Some(Regex::new(r).map_err(|e| fail(format!("bad regex {r:?}: {e}")))?),
+            None => None,
+        };
+        let is_it = |l: &str| match &regex {
+            Some(re) => re.is_match(l),
+            None => l == self.line,
+        };
+        let (old, meta) = match fs::read(&path) {
+            Ok(old) => (old, fs::metadata(&path).ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && (self.create || self.absent) => {
+                (Vec::new(), None)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(fail(
+                    "the file does not exist: create it first, or ask for it (`create(true)`)"
+                        .into(),
+                ))
+            }
+            Err(e) => return Err(fail(describe(&e))),
+        };
+        let text = String::from_utf8(old.clone())
+            .map_err(|_| fail("is not UTF-8 text: ops::line edits text files".into()))?;
+        let mut lines: Vec<&str> = text.lines().collect();
+        let modified = if self.absent {
+            let before = lines.len();
+            lines.retain(|l| !is_it(l));
+            lines.len() != before
+        } else if lines.contains(&self.line.as_str()) {
+            false
+        } else {
+            match lines.iter().rposition(|l| is_it(l)) {
+                Some(at) => lines[at] = &self.line,
+                None => lines.push(&self.line),
+            }
+            true
+        };
+        if !modified {
+            let state = if self.absent { "absent from" } else { "in" };
+            return Ok(Plan::unchanged(format!("the line is {state} {shown}")));
+        }
+        let mut new = lines.join("\n");
+        if !lines.is_empty() {
+            new.push('\n');
+        }
+        let diff = diff(&shown, &old, new.as_bytes());
+        let summary = match (self.absent, &meta) {
+            (true, _) => format!("{shown}: remove the line"),
+            (false, None) => format!("create {shown} with the line"),
+            (false, Some(_)) => format!("{shown}: put the line in"),
+        };
+        let (mode, owner) = match &meta {
+            Some(m) => (
+                m.permissions().mode() & 0o7777,
+                Owner {
+                    user: Some(m.uid().to_string()),
+                    group: Some(m.gid().to_string()),
+                },
+            ),
+            None => (0o644, Owner::default()),
+        };
+        Ok(Plan::change(summary, diff, move |w| {
+            w.write_file(&path, new.as_bytes(), mode, &owner)
+        }))
+    }
+}
+
+/// Makes a line of a file as [`Line`] describes it.
+///
+/// # Errors
+/// [`OpError`] naming the path and what to do.
+#[remote]
+pub fn line(spec: Line, mode: Mode) -> Result<Change, OpError> {
+    spec.plan()?.run(mode)
+}
