@@ -13,12 +13,111 @@
 //! }
 //! ```
 
+mod software;
+mod system;
+
 use std::ffi::CStr;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::remote;
+
+pub use software::{packages, service, Package, Packages, Service};
+pub use system::{
+    cpus, disks, interfaces, memory, os, users, Cpus, Disk, Interface, Memory, Os, User,
+};
+
+/// A fact that does not apply on every host (no systemd, no package
+/// database): its value, or why the host has none. Not an error: the host
+/// is fine, it just lacks the thing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fact<T> {
+    /// The value.
+    Known(T),
+    /// Why there is none on this host.
+    NotAvailable(String),
+}
+
+impl<T> Fact<T> {
+    /// The value, if known.
+    pub fn known(self) -> Option<T> {
+        match self {
+            Fact::Known(v) => Some(v),
+            Fact::NotAvailable(_) => None,
+        }
+    }
+
+    /// The value, if known, borrowed.
+    pub fn as_known(&self) -> Option<&T> {
+        match self {
+            Fact::Known(v) => Some(v),
+            Fact::NotAvailable(_) => None,
+        }
+    }
+
+    /// A fact that may be missing, from a lookup that may fail.
+    fn flat(result: io::Result<Fact<T>>) -> Fact<T> {
+        result.unwrap_or_else(|e| Fact::NotAvailable(e.to_string()))
+    }
+
+    /// A fact from a lookup that failed on this host.
+    fn from_result(result: io::Result<T>) -> Fact<T> {
+        result.map_or_else(|e| Fact::NotAvailable(e.to_string()), Fact::Known)
+    }
+}
+
+/// Every fact of this module at once, in one round trip; a fact that
+/// fails on the host is [`Fact::NotAvailable`] with why, the others are
+/// there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct All {
+    /// [`hostname`]
+    pub hostname: Fact<String>,
+    /// [`kernel`]
+    pub kernel: Fact<String>,
+    /// [`arch`]
+    pub arch: Fact<String>,
+    /// [`uptime`]
+    pub uptime: Fact<Duration>,
+    /// [`ip`]
+    pub ip: Fact<IpAddr>,
+    /// [`os`]
+    pub os: Fact<Os>,
+    /// [`cpus`]
+    pub cpus: Fact<Cpus>,
+    /// [`memory`]
+    pub memory: Fact<Memory>,
+    /// [`disks`]
+    pub disks: Fact<Vec<Disk>>,
+    /// [`interfaces`]
+    pub interfaces: Fact<Vec<Interface>>,
+    /// [`users`]
+    pub users: Fact<Vec<User>>,
+    /// [`packages`]
+    pub packages: Fact<Packages>,
+}
+
+/// Gathers every fact in one call.
+#[remote]
+pub fn all() -> All {
+    All {
+        hostname: Fact::from_result(hostname()),
+        kernel: Fact::from_result(kernel()),
+        arch: Fact::from_result(arch()),
+        uptime: Fact::from_result(uptime()),
+        ip: Fact::from_result(ip()),
+        os: Fact::flat(os()),
+        cpus: Fact::from_result(cpus()),
+        memory: Fact::from_result(memory()),
+        disks: Fact::from_result(disks()),
+        interfaces: Fact::from_result(interfaces()),
+        users: Fact::from_result(users()),
+        packages: Fact::flat(packages()),
+    }
+}
 
 /// The host's name (`uname -n`).
 #[remote]

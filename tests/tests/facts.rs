@@ -1,0 +1,129 @@
+//! Typed facts against real hosts: this machine, Debian 12, Debian 11 (the
+//! portable musl agent) and busybox, all over ssh but the first.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use chopsticks::facts::{self, Fact};
+use chopsticks::Tunnel;
+use chopsticks_tests::*;
+
+chopsticks::agent_test!();
+
+fn connect(host: &str) -> Tunnel {
+    if host == "localhost" {
+        return Tunnel::local().unwrap();
+    }
+    let builder = Tunnel::builder(host)
+        .ssh_config(test_ssh_config())
+        .connect_timeout(Duration::from_secs(20));
+    let builder = match host {
+        "cs-deb11" => builder.agent_binary(portable_fixture()),
+        _ => builder,
+    };
+    builder
+        .connect()
+        .unwrap_or_else(|e| panic!("connecting to {host}: {e}"))
+}
+
+/// What every host has, whatever it runs.
+fn facts_are_typed_and_consistent(host: &str, address: Option<&str>) -> facts::All {
+    let t = connect(host);
+    t.set_call_timeout(Some(Duration::from_secs(60)));
+    let all = t.call(facts::all, ()).unwrap();
+    let cpus = all.cpus.as_known().expect("cpus");
+    assert!(
+        cpus.online >= 1 && cpus.usable >= 1 && cpus.usable <= cpus.online,
+        "{cpus:?}"
+    );
+    let memory = all.memory.as_known().expect("memory");
+    assert!(
+        memory.total > 0 && memory.available <= memory.total,
+        "{memory:?}"
+    );
+    let disks = all.disks.as_known().expect("disks");
+    let root = disks
+        .iter()
+        .find(|d| d.mount == "/")
+        .expect("a disk mounted at /");
+    assert!(
+        root.total >= root.free && root.free >= root.available,
+        "{root:?}"
+    );
+    let interfaces = all.interfaces.as_known().expect("interfaces");
+    let lo = interfaces.iter().find(|i| i.name == "lo").expect("lo");
+    assert!(
+        lo.up
+            && lo
+                .addresses
+                .contains(&"127.0.0.1".parse::<IpAddr>().unwrap())
+    );
+    if let Some(address) = address {
+        let address: IpAddr = address.parse().unwrap();
+        let iface = interfaces
+            .iter()
+            .find(|i| i.addresses.contains(&address))
+            .unwrap_or_else(|| panic!("no interface has {address}: {interfaces:?}"));
+        assert!(iface.up && iface.mac.is_some(), "{iface:?}");
+        assert_eq!(all.ip, Fact::Known(address));
+    }
+    let users = all.users.as_known().expect("users");
+    assert!(
+        users.iter().any(|u| u.name == "root" && u.uid == 0),
+        "{users:?}"
+    );
+    // The one-fact functions say the same as `all`.
+    assert_eq!(t.call(facts::os, ()).unwrap(), all.os);
+    assert_eq!(&t.call(facts::users, ()).unwrap(), users);
+    // No container here runs systemd: a typed "not available", not an error.
+    match t.call(facts::service, ("ssh".into(),)).unwrap() {
+        Fact::NotAvailable(why) => assert!(why.contains("systemd does not run"), "{why}"),
+        Fact::Known(service) if host == "localhost" => assert_eq!(service.name, "ssh"),
+        other => panic!("{host}: {other:?}"),
+    }
+    all
+}
+
+#[test]
+fn facts_of_this_machine() {
+    facts_are_typed_and_consistent("localhost", None);
+}
+
+#[test]
+fn facts_of_debian_12() {
+    let all = facts_are_typed_and_consistent("cs-deb12", Some("172.29.155.11"));
+    let os = all.os.known().expect("os-release");
+    assert_eq!(
+        (os.id.as_str(), os.version.as_str(), os.family.as_str()),
+        ("debian", "12", "debian")
+    );
+    let packages = all.packages.known().expect("dpkg");
+    assert_eq!(packages.manager, "dpkg");
+    assert!(
+        packages
+            .installed
+            .iter()
+            .any(|p| p.name == "openssh-server"),
+        "{packages:?}"
+    );
+    assert!(
+        packages
+            .installed
+            .windows(2)
+            .all(|w| w[0].name <= w[1].name),
+        "sorted by name"
+    );
+}
+
+#[test]
+fn facts_of_debian_11_with_the_musl_agent() {
+    let all = facts_are_typed_and_consistent("cs-deb11", Some("172.29.155.12"));
+    let os = all.os.known().expect("os-release");
+    assert_eq!((os.id.as_str(), os.version.as_str()), ("debian", "11"));
+}
+
+#[test]
+fn facts_of_busybox() {
+    let all = facts_are_typed_and_consistent("cs-busybox", Some("172.29.155.13"));
+    assert!(matches!(all.os, Fact::Known(_) | Fact::NotAvailable(_)));
+}
