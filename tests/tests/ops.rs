@@ -418,3 +418,31 @@ fn lines_on_debian() {
 fn lines_on_busybox() {
     lines_are_put_in_once_replaced_by_regex_and_removed("cs-busybox");
 }
+
+#[test]
+fn a_group_run_ends_with_a_recap_per_host() {
+    let config = test_ssh_config();
+    let g = chopsticks::Group::new(["cs-deb12", "cs-busybox", "cs-refused"]).configure(move |b| {
+        b.ssh_config(&config)
+            .connect_timeout(Duration::from_secs(20))
+    });
+    let path = format!("/tmp/cs-ops-recap-{}", std::process::id());
+    let motd = ops::File::new(&path).content("recap\n");
+    let mut recap = ops::Recap::new();
+    recap.add(&g.call(ops::file, (motd.clone(), Mode::Apply)));
+    recap.add(&g.call(ops::file, (motd.mode(0o600), Mode::Check)));
+    let text = recap.to_string();
+    assert!(
+        text.contains("cs-deb12    ok=2  changed=2  unreachable=0  failed=0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cs-refused  ok=0  changed=0  unreachable=1  failed=0"),
+        "{text}"
+    );
+    assert_eq!(recap.exit_code(), 4);
+    let gone = ops::File::new(&path).absent();
+    for (host, result) in g.call(ops::file, (gone, Mode::Apply)).iter() {
+        assert!(host == "cs-refused" || result.is_ok(), "{host}: {result:?}");
+    }
+}

@@ -66,6 +66,7 @@ mod diff;
 mod exec;
 mod lines;
 mod paths;
+mod recap;
 mod write;
 
 use std::fmt;
@@ -76,6 +77,7 @@ pub use diff::{diff, MAX_DIFF};
 pub use exec::{command, ChangedWhen, Command, Output};
 pub use lines::{line, Line};
 pub use paths::{directory, file, symlink, Directory, File, Symlink};
+pub use recap::{Changes, HostRecap, Recap};
 pub use write::{Owner, Writer};
 
 /// Whether an operation changes the host or only says what it would change.

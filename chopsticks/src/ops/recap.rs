@@ -1,0 +1,231 @@
+//! A per-host recap of a run, as Ansible prints at its end: how many
+//! operations were ok, changed or failed on each host, and which hosts
+//! could not be reached.
+
+use std::fmt::{self, Write as _};
+use std::io::IsTerminal;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Change, Report};
+use crate::error::Error;
+use crate::group::GroupResult;
+
+/// One host's line of a [`Recap`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRecap {
+    /// The host.
+    pub host: String,
+    /// Operations that succeeded (changed or not).
+    pub ok: usize,
+    /// Of those, how many changed something.
+    pub changed: usize,
+    /// Operations that failed on the host.
+    pub failed: usize,
+    /// The host could not be reached (or was lost) at least once.
+    pub unreachable: bool,
+}
+
+/// What a step of a run gives per host: one [`Change`], or a [`Report`]
+/// of several.
+pub trait Changes {
+    /// How many operations, and how many of them changed something.
+    fn counts(&self) -> (usize, usize);
+}
+
+impl Changes for Change {
+    fn counts(&self) -> (usize, usize) {
+        (1, usize::from(self.changed))
+    }
+}
+
+impl Changes for Report {
+    fn counts(&self) -> (usize, usize) {
+        (self.steps.len(), self.changed())
+    }
+}
+
+/// The recap of a run over a group: add each step's
+/// [`GroupResult`], then print it or read it as data.
+///
+/// ```no_run
+/// use chopsticks::ops::{self, Mode, Recap};
+/// use chopsticks::Group;
+///
+/// # fn main() {
+/// let web = Group::new(["web1", "web2"]);
+/// let mut recap = Recap::new();
+/// recap.add(&web.call(ops::file, (ops::File::new("/etc/motd").content("hi\n"), Mode::Apply)));
+/// recap.print(); // web1  ok=1  changed=1  unreachable=0  failed=0 ...
+/// std::process::exit(recap.exit_code());
+/// # }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recap {
+    /// One line per host, in the order hosts first appeared.
+    pub hosts: Vec<HostRecap>,
+}
+
+/// Errors that mean the host was not reached, rather than that an
+/// operation failed there.
+fn unreachable(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Spawn { .. }
+            | Error::Connect { .. }
+            | Error::Bootstrap { .. }
+            | Error::Handshake { .. }
+            | Error::Disconnected { .. }
+    )
+}
+
+impl Recap {
+    /// An empty recap.
+    pub fn new() -> Recap {
+        Recap::default()
+    }
+
+    fn host(&mut self, host: &str) -> &mut HostRecap {
+        let at = match self.hosts.iter().position(|h| h.host == host) {
+            Some(at) => at,
+            None => {
+                self.hosts.push(HostRecap {
+                    host: host.to_owned(),
+                    ..HostRecap::default()
+                });
+                self.hosts.len() - 1
+            }
+        };
+        &mut self.hosts[at]
+    }
+
+    /// Counts one step's results, host by host.
+    pub fn add<T: Changes>(&mut self, results: &GroupResult<T>) {
+        for (host, result) in results.iter() {
+            let line = self.host(host);
+            match result {
+                Ok(changes) => {
+                    let (ok, changed) = changes.counts();
+                    line.ok += ok;
+                    line.changed += changed;
+                }
+                Err(e) if unreachable(e) => line.unreachable = true,
+                Err(_) => line.failed += 1,
+            }
+        }
+    }
+
+    /// 0 when every host was reached and nothing failed, 2 when some
+    /// operation failed, 4 when some host could not be reached (Ansible's
+    /// codes).
+    pub fn exit_code(&self) -> i32 {
+        if self.hosts.iter().any(|h| h.unreachable) {
+            4
+        } else if self.hosts.iter().any(|h| h.failed > 0) {
+            2
+        } else {
+            0
+        }
+    }
+
+    /// The recap as text, one line per host, coloured when `colour`.
+    pub fn render(&self, colour: bool) -> String {
+        let width = self.hosts.iter().map(|h| h.host.len()).max().unwrap_or(0);
+        let paint = |code: &str, text: String, on: bool| {
+            if colour && on {
+                format!("\x1b[{code}m{text}\x1b[0m")
+            } else {
+                text
+            }
+        };
+        let mut out = String::new();
+        for h in &self.hosts {
+            let bad = h.unreachable || h.failed > 0;
+            let name = match (bad, h.changed > 0) {
+                (true, _) => paint("31", format!("{:<width$}", h.host), true),
+                (false, true) => paint("33", format!("{:<width$}", h.host), true),
+                (false, false) => paint("32", format!("{:<width$}", h.host), true),
+            };
+            let _ = writeln!(
+                out,
+                "{name}  {}  {}  {}  {}",
+                paint("32", format!("ok={}", h.ok), h.ok > 0),
+                paint("33", format!("changed={}", h.changed), h.changed > 0),
+                paint(
+                    "31",
+                    format!("unreachable={}", u8::from(h.unreachable)),
+                    h.unreachable
+                ),
+                paint("31", format!("failed={}", h.failed), h.failed > 0),
+            );
+        }
+        out
+    }
+
+    /// Prints the recap to stdout, coloured on a terminal (unless
+    /// `NO_COLOR` is set).
+    pub fn print(&self) {
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        print!("{}", self.render(colour));
+    }
+}
+
+impl fmt::Display for Recap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(changed: bool) -> Change {
+        Change {
+            changed,
+            ..Change::default()
+        }
+    }
+
+    #[test]
+    fn hosts_are_counted_and_classified() {
+        let lost = Error::Connect {
+            host: "db1".into(),
+            message: "refused".into(),
+            stderr: vec![],
+        };
+        let failed = Error::Controller {
+            host: "web2".into(),
+            function: None,
+            message: "x".into(),
+        };
+        let mut recap = Recap::new();
+        recap.add(&GroupResult::new(vec![
+            ("web1".into(), Ok(change(true))),
+            ("web2".into(), Err(failed)),
+            ("db1".into(), Err(lost)),
+        ]));
+        recap.add(&GroupResult::new(vec![
+            ("web1".into(), Ok(change(false))),
+            ("web2".into(), Ok(change(true))),
+        ]));
+        let web1 = &recap.hosts[0];
+        assert_eq!(
+            (web1.ok, web1.changed, web1.failed, web1.unreachable),
+            (2, 1, 0, false)
+        );
+        assert_eq!((recap.hosts[1].ok, recap.hosts[1].failed), (1, 1));
+        assert!(recap.hosts[2].unreachable);
+        assert_eq!(recap.exit_code(), 4);
+        let text = recap.to_string();
+        assert!(
+            text.starts_with("web1  ok=2  changed=1  unreachable=0  failed=0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("db1   ok=0  changed=0  unreachable=1  failed=0"),
+            "{text}"
+        );
+        assert!(recap.render(true).contains("\x1b[31m"));
+    }
+}
