@@ -446,3 +446,77 @@ fn a_group_run_ends_with_a_recap_per_host() {
         assert!(host == "cs-refused" || result.is_ok(), "{host}: {result:?}");
     }
 }
+
+fn accounts_are_created_changed_and_removed(host: &str) {
+    let t = connect(host);
+    // Accounts live in /etc: check mode must leave all of it as it was.
+    let etc = Path::new("/etc");
+    let tag = std::process::id() % 100_000;
+    let (team, ops_group, name) = (
+        format!("cst{tag}"),
+        format!("cso{tag}"),
+        format!("csu{tag}"),
+    );
+    let group = |g: &str, m: Mode| t.call(ops::group, (ops::Group::new(g), m));
+    check_then_apply(&t, etc, &|m| group(&team, m));
+    check_then_apply(&t, etc, &|m| group(&ops_group, m));
+    let create = |m: Mode| {
+        let spec = ops::User::new(&name)
+            .groups([team.as_str()])
+            .shell("/bin/sh");
+        t.call(ops::user, (spec, m))
+    };
+    check_then_apply(&t, etc, &create);
+    let users = t.call(chopsticks::facts::users, ()).unwrap();
+    let user = users
+        .iter()
+        .find(|u| u.name == name)
+        .expect("the user exists");
+    assert_eq!(user.shell, "/bin/sh");
+    let change = |m: Mode| {
+        let spec = ops::User::new(&name)
+            .groups([ops_group.as_str(), team.as_str()])
+            .shell("/bin/bash");
+        t.call(ops::user, (spec, m))
+    };
+    let changed = check_then_apply(&t, etc, &change);
+    assert!(
+        changed.summary.contains("shell /bin/sh -> /bin/bash"),
+        "{changed:?}"
+    );
+    assert!(
+        changed
+            .summary
+            .contains(&format!("groups [{team}] -> [{ops_group},{team}]")),
+        "{changed:?}"
+    );
+    let err = t
+        .call(
+            ops::user,
+            (ops::User::new(&name).group("no-such-group"), Mode::Check),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("there is no group `no-such-group`"), "{err}");
+    check_then_apply(&t, etc, &|m| {
+        t.call(ops::user, (ops::User::new(&name).absent(), m))
+    });
+    check_then_apply(&t, etc, &|m| {
+        t.call(ops::group, (ops::Group::new(&team).absent(), m))
+    });
+    check_then_apply(&t, etc, &|m| {
+        t.call(ops::group, (ops::Group::new(&ops_group).absent(), m))
+    });
+    t.call(remove_tree, (format!("/home/{name}").into_bytes(),))
+        .unwrap();
+}
+
+#[test]
+fn accounts_on_debian() {
+    accounts_are_created_changed_and_removed("cs-deb12");
+}
+
+#[test]
+fn accounts_on_busybox() {
+    accounts_are_created_changed_and_removed("cs-busybox");
+}

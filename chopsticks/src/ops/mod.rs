@@ -62,6 +62,7 @@
 //! can run several of them on the agent, one round trip for a whole host's
 //! plan, and collect their changes in a [`Report`].
 
+mod accounts;
 mod diff;
 mod exec;
 mod lines;
@@ -73,6 +74,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use accounts::{group, user, Group, User};
 pub use diff::{diff, MAX_DIFF};
 pub use exec::{command, ChangedWhen, Command, Output};
 pub use lines::{line, Line};

@@ -1,0 +1,355 @@
+//! [`user`] and [`group`]: local accounts, through the system's own tools
+//! (`useradd`, `usermod`, `userdel`, `groupadd`, `groupmod`, `groupdel`;
+//! busybox's `adduser`, `addgroup`, `deluser`, `delgroup` where only those
+//! are), planned from `/etc/passwd` and `/etc/group`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Change, Mode, OpError, Plan, Writer};
+use crate::remote;
+
+/// Where account tools live; `PATH` of an agent started over ssh may lack
+/// the `sbin` directories.
+const DIRS: &[&str] = &["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+
+/// The path of the tool `name`, if the host has it.
+fn tool(name: &str) -> Option<PathBuf> {
+    DIRS.iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+/// Runs a tool; its failure is the operation's error with its stderr.
+fn run(w: &Writer, op: &str, target: &str, argv: Vec<String>) -> Result<(), OpError> {
+    let out = w.run(&argv, &[], None)?;
+    if out.status != 0 {
+        return Err(OpError::new(
+            op,
+            target,
+            format!(
+                "`{}` exited with status {}: {}",
+                argv.join(" "),
+                out.status,
+                out.stderr.trim()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// One of the tools, or an error naming them.
+fn one_of(op: &str, target: &str, tools: &[&str]) -> Result<String, OpError> {
+    tools
+        .iter()
+        .find_map(|t| tool(t))
+        .map(|p| p.display().to_string())
+        .ok_or_else(|| {
+            OpError::new(
+                op,
+                target,
+                format!(
+                    "this host has none of {}: install shadow-utils (passwd)",
+                    tools.join(", ")
+                ),
+            )
+        })
+}
+
+/// A `/etc/group` entry: name, gid, members.
+fn groups_file() -> Result<Vec<(String, u32, Vec<String>)>, OpError> {
+    let text = std::fs::read_to_string("/etc/group")
+        .map_err(|e| OpError::new("ops::group", "/etc/group", crate::files::describe(&e)))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 4).then(|| {
+                let members = f[3].split(',').filter(|m| !m.is_empty()).map(str::to_owned);
+                (
+                    f[0].to_owned(),
+                    f[2].parse().unwrap_or(u32::MAX),
+                    members.collect(),
+                )
+            })
+        })
+        .collect())
+}
+
+/// A local group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    name: String,
+    gid: Option<u32>,
+    absent: bool,
+}
+
+impl Group {
+    /// The group `name`, present.
+    pub fn new(name: impl Into<String>) -> Group {
+        Group {
+            name: name.into(),
+            gid: None,
+            absent: false,
+        }
+    }
+
+    /// Its group ID.
+    pub fn gid(mut self, gid: u32) -> Group {
+        self.gid = Some(gid);
+        self
+    }
+
+    /// The group must not exist.
+    pub fn absent(mut self) -> Group {
+        self.absent = true;
+        self
+    }
+
+    /// What making the group so would change.
+    ///
+    /// # Errors
+    /// When `/etc/group` cannot be read or the host lacks the tools.
+    pub fn plan(self) -> Result<Plan, OpError> {
+        const OP: &str = "ops::group";
+        let Group { name, gid, absent } = self;
+        let now = groups_file()?.into_iter().find(|g| g.0 == name);
+        Ok(match (absent, now) {
+            (true, None) => Plan::unchanged(format!("group {name} is absent")),
+            (true, Some(_)) => {
+                let del = one_of(OP, &name, &["groupdel", "delgroup"])?;
+                Plan::change(format!("remove group {name}"), None, move |w| {
+                    run(w, OP, &name, vec![del, name.clone()])
+                })
+            }
+            (false, None) => {
+                let add = one_of(OP, &name, &["groupadd", "addgroup"])?;
+                let mut argv = vec![add];
+                if let Some(gid) = gid {
+                    argv.extend(["-g".to_owned(), gid.to_string()]);
+                }
+                argv.push(name.clone());
+                let shown = gid.map_or(String::new(), |g| format!(" (gid {g})"));
+                Plan::change(format!("create group {name}{shown}"), None, move |w| {
+                    run(w, OP, &name, argv)
+                })
+            }
+            (false, Some((_, now, _))) => match gid.filter(|g| *g != now) {
+                None => Plan::unchanged(format!("group {name} (gid {now})")),
+                Some(gid) => {
+                    let tool = one_of(OP, &name, &["groupmod"])?;
+                    let argv = vec![tool, "-g".into(), gid.to_string(), name.clone()];
+                    Plan::change(
+                        format!("group {name}: gid {now} -> {gid}"),
+                        None,
+                        move |w| run(w, OP, &name, argv),
+                    )
+                }
+            },
+        })
+    }
+}
+
+/// Makes a group as [`Group`] describes it.
+///
+/// # Errors
+/// [`OpError`] naming the group and what to do.
+#[remote]
+pub fn group(spec: Group, mode: Mode) -> Result<Change, OpError> {
+    spec.plan()?.run(mode)
+}
+
+/// A local user account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    name: String,
+    uid: Option<u32>,
+    group: Option<String>,
+    groups: Option<Vec<String>>,
+    shell: Option<String>,
+    home: Option<String>,
+    absent: bool,
+}
+
+impl User {
+    /// The user `name`, present (a new one gets a home directory).
+    pub fn new(name: impl Into<String>) -> User {
+        User {
+            name: name.into(),
+            uid: None,
+            group: None,
+            groups: None,
+            shell: None,
+            home: None,
+            absent: false,
+        }
+    }
+
+    /// Its user ID.
+    pub fn uid(mut self, uid: u32) -> User {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// Its primary group, by name (it must exist).
+    pub fn group(mut self, primary: impl Into<String>) -> User {
+        self.group = Some(primary.into());
+        self
+    }
+
+    /// Exactly these supplementary groups (they must exist).
+    pub fn groups<S: Into<String>>(mut self, groups: impl IntoIterator<Item = S>) -> User {
+        let mut groups: Vec<String> = groups.into_iter().map(Into::into).collect();
+        groups.sort();
+        groups.dedup();
+        self.groups = Some(groups);
+        self
+    }
+
+    /// Its login shell.
+    pub fn shell(mut self, shell: impl Into<String>) -> User {
+        self.shell = Some(shell.into());
+        self
+    }
+
+    /// Its home directory.
+    pub fn home(mut self, home: impl Into<String>) -> User {
+        self.home = Some(home.into());
+        self
+    }
+
+    /// The user must not exist (its home directory stays).
+    pub fn absent(mut self) -> User {
+        self.absent = true;
+        self
+    }
+
+    /// What making the account so would change.
+    ///
+    /// # Errors
+    /// When `/etc/passwd` or `/etc/group` cannot be read, a named group does
+    /// not exist, or the host lacks the tools.
+    pub fn plan(self) -> Result<Plan, OpError> {
+        const OP: &str = "ops::user";
+        let name = self.name.clone();
+        let users = crate::facts::users()
+            .map_err(|e| OpError::new(OP, "/etc/passwd", crate::files::describe(&e)))?;
+        let now = users.into_iter().find(|u| u.name == name);
+        let groups = groups_file()?;
+        let gid_of = |g: &str| {
+            groups
+                .iter()
+                .find(|(n, _, _)| n == g)
+                .map(|(_, gid, _)| *gid)
+                .ok_or_else(|| {
+                    OpError::new(
+                        OP,
+                        &name,
+                        format!("there is no group `{g}`: describe it first (ops::group)"),
+                    )
+                })
+        };
+        if let Some(primary) = &self.group {
+            gid_of(primary)?;
+        }
+        for g in self.groups.iter().flatten() {
+            gid_of(g)?;
+        }
+        if self.absent {
+            return Ok(match now {
+                None => Plan::unchanged(format!("user {name} is absent")),
+                Some(_) => {
+                    let del = one_of(OP, &name, &["userdel", "deluser"])?;
+                    Plan::change(format!("remove user {name}"), None, move |w| {
+                        run(w, OP, &name, vec![del, name.clone()])
+                    })
+                }
+            });
+        }
+        let mut flags: Vec<String> = Vec::new();
+        let mut lines = Vec::new();
+        let Some(now) = now else {
+            let add = one_of(OP, &name, &["useradd"])?;
+            if let Some(uid) = self.uid {
+                flags.extend(["-u".into(), uid.to_string()]);
+            }
+            if let Some(primary) = &self.group {
+                flags.extend(["-g".into(), primary.clone()]);
+            }
+            if let Some(groups) = self.groups.as_ref().filter(|g| !g.is_empty()) {
+                flags.extend(["-G".into(), groups.join(",")]);
+            }
+            if let Some(shell) = &self.shell {
+                flags.extend(["-s".into(), shell.clone()]);
+            }
+            if let Some(home) = &self.home {
+                flags.extend(["-d".into(), home.clone()]);
+            }
+            let mut argv = vec![add, "-m".into()];
+            argv.extend(flags);
+            argv.push(name.clone());
+            return Ok(Plan::change(
+                format!("create user {name}"),
+                None,
+                move |w| run(w, OP, &name, argv),
+            ));
+        };
+        if let Some(uid) = self.uid.filter(|u| *u != now.uid) {
+            lines.push(format!("uid {} -> {uid}", now.uid));
+            flags.extend(["-u".into(), uid.to_string()]);
+        }
+        if let Some(primary) = &self.group {
+            let gid = gid_of(primary)?;
+            if gid != now.gid {
+                lines.push(format!("primary group {} -> {gid} ({primary})", now.gid));
+                flags.extend(["-g".into(), primary.clone()]);
+            }
+        }
+        if let Some(want) = &self.groups {
+            let mut have: Vec<String> = groups
+                .iter()
+                .filter(|(_, _, members)| members.contains(&name))
+                .map(|(g, _, _)| g.clone())
+                .collect();
+            have.sort();
+            if &have != want {
+                lines.push(format!(
+                    "groups [{}] -> [{}]",
+                    have.join(","),
+                    want.join(",")
+                ));
+                flags.extend(["-G".into(), want.join(",")]);
+            }
+        }
+        if let Some(shell) = self.shell.as_ref().filter(|s| **s != now.shell) {
+            lines.push(format!("shell {} -> {shell}", now.shell));
+            flags.extend(["-s".into(), shell.clone()]);
+        }
+        if let Some(home) = self.home.as_ref().filter(|h| **h != now.home) {
+            lines.push(format!("home {} -> {home}", now.home));
+            flags.extend(["-d".into(), home.clone()]);
+        }
+        if lines.is_empty() {
+            return Ok(Plan::unchanged(format!("user {name} (uid {})", now.uid)));
+        }
+        let tool = one_of(OP, &name, &["usermod"])?;
+        let mut argv = vec![tool];
+        argv.extend(flags);
+        argv.push(name.clone());
+        Ok(Plan::change(
+            format!("user {name}: {}", lines.join(", ")),
+            None,
+            move |w| run(w, OP, &name, argv),
+        ))
+    }
+}
+
+/// Makes a user account as [`User`] describes it.
+///
+/// # Errors
+/// [`OpError`] naming the user and what to do.
+#[remote]
+pub fn user(spec: User, mode: Mode) -> Result<Change, OpError> {
+    spec.plan()?.run(mode)
+}
