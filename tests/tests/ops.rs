@@ -172,16 +172,58 @@ fn every_path_operation_checks_applies_and_settles(host: &str) {
             text.contains(&format!("ops::file {}: is a directory", root.display())),
             "{text}"
         );
-        let spec = ops::File::new(root.join("motd")).owner("nobody-such");
-        let err = t.call(ops::file, (spec, m)).unwrap_err();
-        assert!(err.to_string().contains("no user `nobody-such`"), "{err}");
-        let spec = ops::Directory::new(root.join("no/such/parent"));
-        let err = t.call(ops::directory, (spec, m)).unwrap_err();
-        assert!(
-            err.to_string().contains("parent directory does not exist"),
-            "{err}"
-        );
     }
+    // What an earlier step could still create is noted in check mode, and
+    // refused by apply if it is still missing.
+    let spec = ops::File::new(root.join("motd")).owner("nobody-such");
+    let noted = t.call(ops::file, (spec.clone(), Mode::Check)).unwrap();
+    assert!(noted.summary.contains("must exist by then"), "{noted:?}");
+    let err = t.call(ops::file, (spec, Mode::Apply)).unwrap_err();
+    assert!(err.to_string().contains("no user `nobody-such`"), "{err}");
+    let spec = ops::Directory::new(root.join("no/such/parent"));
+    let noted = t.call(ops::directory, (spec.clone(), Mode::Check)).unwrap();
+    assert!(noted.summary.contains("needs the directory"), "{noted:?}");
+    let err = t.call(ops::directory, (spec, Mode::Apply)).unwrap_err();
+    assert!(
+        err.to_string().contains("no such file or directory"),
+        "{err}"
+    );
+    // A trailing slash names a link, not what it points to.
+    let victim = root.join("victim");
+    t.call(ops::directory, (ops::Directory::new(&victim), Mode::Apply))
+        .unwrap();
+    t.call(
+        ops::file,
+        (ops::File::new(victim.join("keep")), Mode::Apply),
+    )
+    .unwrap();
+    t.call(
+        ops::symlink,
+        (ops::Symlink::new(root.join("ln"), &victim), Mode::Apply),
+    )
+    .unwrap();
+    let through = format!("{}/", root.join("ln").display());
+    let err = t
+        .call(
+            ops::directory,
+            (ops::Directory::new(&through).absent(), Mode::Apply),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("is not a directory"), "{err}");
+    assert!(
+        listing(&t, &victim).iter().any(|e| e.0 == b"keep"),
+        "the link's target is intact"
+    );
+    t.call(remove_tree, (victim.as_os_str().as_bytes().to_vec(),))
+        .unwrap();
+    t.call(
+        ops::symlink,
+        (
+            ops::Symlink::new(root.join("ln"), &victim).absent(),
+            Mode::Apply,
+        ),
+    )
+    .unwrap();
     t.call(remove_tree, (root.as_os_str().as_bytes().to_vec(),))
         .unwrap();
 }
@@ -289,6 +331,14 @@ fn commands_run_when_their_guards_say_and_report_their_output(host: &str) {
     check_then_apply(&t, &root, &once);
     assert_eq!(t.call(read_file, (list_s.clone(),)).unwrap(), "x\n");
 
+    // Guards look where the command runs.
+    let in_dir = |m: Mode| {
+        let spec = ops::Command::new(["sh", "-c", "echo > here"])
+            .cwd(&root)
+            .creates("here");
+        t.call(ops::command, (spec, m))
+    };
+    check_then_apply(&t, &root, &in_dir);
     let quiet = ops::Command::new(["echo", "nothing to do"])
         .changed_when(ops::ChangedWhen::StdoutContains("updated".into()));
     let change = t.call(ops::command, (quiet, Mode::Apply)).unwrap();
@@ -490,14 +540,21 @@ fn accounts_are_created_changed_and_removed(host: &str) {
             .contains(&format!("groups [{team}] -> [{ops_group},{team}]")),
         "{changed:?}"
     );
+    // A group an earlier step could create: noted in check, refused by apply.
+    let spec = ops::User::new(&name).group("no-such-group");
+    let noted = t.call(ops::user, (spec.clone(), Mode::Check)).unwrap();
+    assert!(
+        noted.summary.contains("needs the group no-such-group"),
+        "{noted:?}"
+    );
     let err = t
-        .call(
-            ops::user,
-            (ops::User::new(&name).group("no-such-group"), Mode::Check),
-        )
+        .call(ops::user, (spec, Mode::Apply))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("there is no group `no-such-group`"), "{err}");
+    assert!(
+        err.contains("usermod") && err.contains("no-such-group"),
+        "{err}"
+    );
     check_then_apply(&t, etc, &|m| {
         t.call(ops::user, (ops::User::new(&name).absent(), m))
     });

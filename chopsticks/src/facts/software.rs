@@ -103,6 +103,12 @@ pub fn packages() -> io::Result<Fact<Packages>> {
         let out = std::process::Command::new("rpm")
             .args(["-qa", "--qf", "%{NAME}\\t%{VERSION}-%{RELEASE}\\n"])
             .output()?;
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "rpm -qa failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
         let text = String::from_utf8_lossy(&out.stdout);
         Packages {
             manager: "rpm".into(),
@@ -166,6 +172,12 @@ pub fn service(name: String) -> io::Result<Fact<Service>> {
         ])
         .arg(&name)
         .output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "systemctl show {name} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
     let text = String::from_utf8_lossy(&out.stdout);
     let get = |k: &str| {
         text.lines()

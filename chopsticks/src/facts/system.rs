@@ -20,8 +20,9 @@ pub struct Os {
     pub version: String,
     /// `PRETTY_NAME`, e.g. `Debian GNU/Linux 12 (bookworm)`.
     pub pretty_name: String,
-    /// The family: the last of `ID_LIKE`, else `ID` (`debian`, `rhel`,
-    /// `alpine`, `suse`, `arch` ...).
+    /// The family: the last word of `ID_LIKE`, else `ID` (`debian` for
+    /// Debian and Ubuntu, `fedora` for Fedora, RHEL and Rocky, `alpine`,
+    /// `arch`, `opensuse` ...).
     pub family: String,
 }
 

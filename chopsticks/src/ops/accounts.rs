@@ -1,7 +1,8 @@
 //! [`user`] and [`group`]: local accounts, through the system's own tools
 //! (`useradd`, `usermod`, `userdel`, `groupadd`, `groupmod`, `groupdel`;
-//! busybox's `adduser`, `addgroup`, `deluser`, `delgroup` where only those
-//! are), planned from `/etc/passwd` and `/etc/group`.
+//! to create and remove groups and remove users, busybox's `addgroup`,
+//! `delgroup` and `deluser` do where only those are), planned from
+//! `/etc/passwd` and `/etc/group`.
 
 use std::path::{Path, PathBuf};
 
@@ -242,20 +243,23 @@ impl User {
                 .iter()
                 .find(|(n, _, _)| n == g)
                 .map(|(_, gid, _)| *gid)
-                .ok_or_else(|| {
-                    OpError::new(
-                        OP,
-                        &name,
-                        format!("there is no group `{g}`: describe it first (ops::group)"),
-                    )
-                })
         };
-        if let Some(primary) = &self.group {
-            gid_of(primary)?;
-        }
-        for g in self.groups.iter().flatten() {
-            gid_of(g)?;
-        }
+        // A group an earlier step of the run may create is noted, not
+        // refused; the account tool fails on apply if it is still missing.
+        let missing: Vec<&str> = self
+            .group
+            .iter()
+            .chain(self.groups.iter().flatten())
+            .map(String::as_str)
+            .filter(|g| gid_of(g).is_none())
+            .collect();
+        let needs = match missing.is_empty() {
+            true => String::new(),
+            false => format!(
+                "; needs the group {}, which must exist by then (ops::group)",
+                missing.join(", ")
+            ),
+        };
         if self.absent {
             return Ok(match now {
                 None => Plan::unchanged(format!("user {name} is absent")),
@@ -300,7 +304,7 @@ impl User {
             flags.extend(["-u".into(), uid.to_string()]);
         }
         if let Some(primary) = &self.group {
-            let gid = gid_of(primary)?;
+            let gid = gid_of(primary).unwrap_or(u32::MAX);
             if gid != now.gid {
                 lines.push(format!("primary group {} -> {gid} ({primary})", now.gid));
                 flags.extend(["-g".into(), primary.clone()]);
@@ -338,7 +342,7 @@ impl User {
         argv.extend(flags);
         argv.push(name.clone());
         Ok(Plan::change(
-            format!("user {name}: {}", lines.join(", ")),
+            format!("user {name}: {}{needs}", lines.join(", ")),
             None,
             move |w| run(w, OP, &name, argv),
         ))

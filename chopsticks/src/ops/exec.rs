@@ -20,8 +20,9 @@ pub enum ChangedWhen {
     StdoutContains(String),
     /// Its standard error contains this text.
     StderrContains(String),
-    /// It exits with this status (which then also counts as success); 0
-    /// means unchanged.
+    /// It exits with this status, which then also counts as success and
+    /// means changed; an exit with 0 means unchanged. (A program that says
+    /// "changed" with 2 and "nothing to do" with 0: `ExitCode(2)`.)
     ExitCode(i32),
 }
 
@@ -40,8 +41,9 @@ pub enum ChangedWhen {
 /// ```
 ///
 /// In [`Mode::Check`] the command does not run; its guards do (a `creates`
-/// or `removes` path is looked at, an `unless` or `onlyif` command runs, so
-/// it must not change anything). When the guards decide, check mode says
+/// or `removes` path is looked at, an `unless` or `onlyif` command runs, in
+/// the command's directory and environment): a guard command must only
+/// look, never change anything, since check mode runs it too. When the guards decide, check mode says
 /// exactly what apply does; a command they let run whose `changed` comes
 /// from its output is reported as changed in check mode, since only running
 /// it can tell.
@@ -130,25 +132,35 @@ impl Command {
         format!("`{}`", self.argv.join(" "))
     }
 
-    /// Why the guards skip it, if they do.
+    /// A guard's path, relative ones under the command's directory.
+    fn guard_path(&self, path: &std::path::Path) -> PathBuf {
+        match &self.cwd {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_owned(),
+        }
+    }
+
+    /// Why the guards skip it, if they do. They run as the command would
+    /// (its directory, its environment), in check mode too.
     fn skipped(&self) -> Result<Option<String>, OpError> {
         if let Some(path) = &self.creates {
-            if path.exists() {
+            if self.guard_path(path).exists() {
                 return Ok(Some(format!("{} exists", path.display())));
             }
         }
         if let Some(path) = &self.removes {
-            if !path.exists() {
+            if !self.guard_path(path).exists() {
                 return Ok(Some(format!("{} does not exist", path.display())));
             }
         }
+        let cwd = self.cwd.as_ref();
         if let Some(test) = &self.unless {
-            if run(test, &[], None, &self.shown())?.status == 0 {
+            if run(test, &self.env, cwd, &self.shown())?.status == 0 {
                 return Ok(Some(format!("`{}` succeeds", test.join(" "))));
             }
         }
         if let Some(test) = &self.onlyif {
-            if run(test, &[], None, &self.shown())?.status != 0 {
+            if run(test, &self.env, cwd, &self.shown())?.status != 0 {
                 return Ok(Some(format!("`{}` fails", test.join(" "))));
             }
         }

@@ -1,7 +1,7 @@
 //! [`line`]: one line of a text file, present once or absent.
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use regex_lite::Regex;
@@ -24,25 +24,51 @@ const OP: &str = "ops::line";
 /// let gone = Line::new("/etc/hosts", "10.0.0.9 old-db").absent();
 /// # let _ = (sshd, gone);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Line {
     path: PathBuf,
     line: String,
     regex: Option<String>,
     absent: bool,
     create: bool,
+    secret: bool,
+}
+
+/// A secret line shows as its length only.
+impl std::fmt::Debug for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = match self.secret {
+            true => format!("({} bytes, secret)", self.line.len()),
+            false => format!("{:?}", self.line),
+        };
+        f.debug_struct("Line")
+            .field("path", &self.path)
+            .field("line", &shown)
+            .field("regex", &self.regex)
+            .field("absent", &self.absent)
+            .field("create", &self.create)
+            .finish()
+    }
 }
 
 impl Line {
     /// `text`, one line without its newline, must be in the file at `path`.
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Line {
         Line {
-            path: path.into(),
+            path: super::paths::plain(path.into()),
             line: text.into(),
             regex: None,
             absent: false,
             create: false,
+            secret: false,
         }
+    }
+
+    /// The line is secret (a token in an env file): a change shows as
+    /// changed, never as a diff.
+    pub fn secret(mut self) -> Line {
+        self.secret = true;
+        self
     }
 
     /// The line to replace is the last one `regex` matches (syntax of the
@@ -122,11 +148,16 @@ impl Line {
             let state = if self.absent { "absent from" } else { "in" };
             return Ok(Plan::unchanged(format!("the line is {state} {shown}")));
         }
-        let mut new = lines.join("\n");
+        // A file with CRLF line ends keeps them.
+        let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+        let mut new = lines.join(eol);
         if !lines.is_empty() {
-            new.push('\n');
+            new.push_str(eol);
         }
-        let diff = diff(&shown, &old, new.as_bytes());
+        let diff = match self.secret {
+            true => None,
+            false => diff(&shown, &old, new.as_bytes()),
+        };
         let summary = match (self.absent, &meta) {
             (true, _) => format!("{shown}: remove the line"),
             (false, None) => format!("create {shown} with the line"),
@@ -135,10 +166,7 @@ impl Line {
         let (mode, owner) = match &meta {
             Some(m) => (
                 m.permissions().mode() & 0o7777,
-                Owner {
-                    user: Some(m.uid().to_string()),
-                    group: Some(m.gid().to_string()),
-                },
+                super::paths::owner_or_current(&Owner::default(), m),
             ),
             None => (0o644, Owner::default()),
         };

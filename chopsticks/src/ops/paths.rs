@@ -11,6 +11,12 @@ use super::{diff, Change, Mode, OpError, Owner, Plan};
 use crate::files::describe;
 use crate::remote;
 
+/// `path` without trailing slashes or `.` parts: `/srv/data/` names the
+/// link `/srv/data` itself, not the directory it points to.
+pub(crate) fn plain(path: PathBuf) -> PathBuf {
+    path.components().collect()
+}
+
 /// What is at `path` now (not following a link); `None` when nothing.
 fn current(op: &str, path: &Path) -> Result<Option<Metadata>, OpError> {
     match fs::symlink_metadata(path) {
@@ -20,12 +26,43 @@ fn current(op: &str, path: &Path) -> Result<Option<Metadata>, OpError> {
     }
 }
 
-/// An owner with the current IDs where the spec names none: a rewritten
-/// file keeps the owner it had.
-fn owner_or_current(owner: &Owner, meta: &Metadata) -> Owner {
+/// An owner with the current IDs where the spec names none and the
+/// writer's would differ: a rewritten file keeps the owner it had, and a
+/// file the writer owns needs no chown.
+pub(crate) fn owner_or_current(owner: &Owner, meta: &Metadata) -> Owner {
+    // SAFETY: geteuid and getegid cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     Owner {
-        user: owner.user.clone().or(Some(meta.uid().to_string())),
-        group: owner.group.clone().or(Some(meta.gid().to_string())),
+        user: owner
+            .user
+            .clone()
+            .or((meta.uid() != uid).then(|| meta.uid().to_string())),
+        group: owner
+            .group
+            .clone()
+            .or((meta.gid() != gid).then(|| meta.gid().to_string())),
+    }
+}
+
+/// What creating `path` needs that is not there now (its directory, the
+/// owner's names), as a note for the plan's summary: an earlier step of
+/// the same run may make it, so check mode does not refuse.
+fn needs(path: &Path, owner: &Owner) -> String {
+    let mut missing = Vec::new();
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            missing.push(format!("the directory {}", dir.display()));
+        }
+    }
+    if owner.ids("", path).is_err() {
+        missing.push("the owner or group it names".to_owned());
+    }
+    match missing.is_empty() {
+        true => String::new(),
+        false => format!(
+            "; needs {}, which must exist by then",
+            missing.join(" and ")
+        ),
     }
 }
 
@@ -38,15 +75,23 @@ fn meta_changes(
     owner: &Owner,
     lines: &mut Vec<String>,
 ) -> Result<(Option<u32>, bool), OpError> {
-    let ids = owner.ids(op, path)?;
     let mut owner_changes = false;
-    if let Some(uid) = ids.uid.filter(|u| *u != meta.uid()) {
-        lines.push(format!("owner {} -> {uid}", meta.uid()));
-        owner_changes = true;
-    }
-    if let Some(gid) = ids.gid.filter(|g| *g != meta.gid()) {
-        lines.push(format!("group {} -> {gid}", meta.gid()));
-        owner_changes = true;
+    match owner.ids(op, path) {
+        Ok(ids) => {
+            if let Some(uid) = ids.uid.filter(|u| *u != meta.uid()) {
+                lines.push(format!("owner {} -> {uid}", meta.uid()));
+                owner_changes = true;
+            }
+            if let Some(gid) = ids.gid.filter(|g| *g != meta.gid()) {
+                lines.push(format!("group {} -> {gid}", meta.gid()));
+                owner_changes = true;
+            }
+        }
+        // An earlier step may create the user or group.
+        Err(_) => {
+            lines.push("owner or group as named, which must exist by then".to_owned());
+            owner_changes = true;
+        }
     }
     let now = meta.permissions().mode() & 0o7777;
     let mode = mode.filter(|m| *m != now);
@@ -68,7 +113,7 @@ fn meta_changes(
 /// let gone = chopsticks::ops::File::new("/etc/app/old.conf").absent();
 /// # let _ = (motd, token, gone);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct File {
     path: PathBuf,
     content: Option<Vec<u8>>,
@@ -78,12 +123,29 @@ pub struct File {
     secret: bool,
 }
 
+/// The content shows as its length only: a secret's spec may be logged.
+impl std::fmt::Debug for File {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("File")
+            .field("path", &self.path)
+            .field(
+                "content",
+                &self.content.as_ref().map(|c| format!("{} bytes", c.len())),
+            )
+            .field("absent", &self.absent)
+            .field("mode", &self.mode)
+            .field("owner", &self.owner)
+            .field("secret", &self.secret)
+            .finish()
+    }
+}
+
 impl File {
     /// The file at `path`: present, with whatever content it has (an empty
     /// file when missing) until [`content`](File::content) says otherwise.
     pub fn new(path: impl Into<PathBuf>) -> File {
         File {
-            path: path.into(),
+            path: plain(path.into()),
             content: None,
             absent: false,
             mode: None,
@@ -164,11 +226,16 @@ impl File {
         let Some(meta) = meta else {
             let content = self.content.unwrap_or_default();
             let mode = self.mode.unwrap_or(0o644);
-            self.owner.ids(OP, &path)?;
+            // What an earlier step may yet make (the owner, the directory)
+            // is noted, not refused: apply fails if it is still missing.
+            let needs = needs(&path, &self.owner);
             let diff = (!self.secret)
                 .then(|| diff(&shown, b"", &content))
                 .flatten();
-            let summary = format!("create {shown} ({} bytes, mode {mode:04o})", content.len());
+            let summary = format!(
+                "create {shown} ({} bytes, mode {mode:04o}){needs}",
+                content.len()
+            );
             let owner = self.owner;
             return Ok(Plan::change(summary, diff, move |w| {
                 w.write_file(&path, &content, mode, &owner)
@@ -236,7 +303,7 @@ impl Directory {
     /// The directory at `path`, present (its parent must exist).
     pub fn new(path: impl Into<PathBuf>) -> Directory {
         Directory {
-            path: path.into(),
+            path: plain(path.into()),
             absent: false,
             mode: None,
             owner: Owner::default(),
@@ -280,7 +347,8 @@ impl Directory {
             return Err(OpError::new(
                 OP,
                 &shown,
-                "is not a directory: remove it first (ops::file(..).absent())",
+                "is not a directory: remove it first (ops::file(..).absent(), or \
+                 ops::symlink(..).absent() for a link)",
             ));
         }
         if self.absent {
@@ -297,19 +365,11 @@ impl Directory {
             });
         }
         let Some(meta) = meta else {
-            let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-            if parent.is_some_and(|p| !p.is_dir()) {
-                return Err(OpError::new(
-                    OP,
-                    &shown,
-                    "its parent directory does not exist: describe it first",
-                ));
-            }
             let mode = self.mode.unwrap_or(0o755);
-            self.owner.ids(OP, &path)?;
+            let needs = needs(&path, &self.owner);
             let owner = self.owner;
             return Ok(Plan::change(
-                format!("create {shown} (mode {mode:04o})"),
+                format!("create {shown} (mode {mode:04o}){needs}"),
                 None,
                 move |w| {
                     w.create_dir(&path, mode)?;
@@ -363,7 +423,7 @@ impl Symlink {
     /// `path` must be a link to `target` (which need not exist).
     pub fn new(path: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Symlink {
         Symlink {
-            path: path.into(),
+            path: plain(path.into()),
             target: target.into(),
             absent: false,
         }
