@@ -25,55 +25,54 @@ pub struct Packages {
     pub installed: Vec<Package>,
 }
 
+/// One stanza of a package database: its `Key: value` fields.
+struct Stanza(Vec<(String, String)>);
+
+impl Stanza {
+    fn get(&self, key: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+}
+
 /// Stanzas of `Key: value` lines separated by blank lines (`dpkg`'s
 /// status file; `apk`'s database with `K:value`).
-fn stanzas(text: &str, separator: &str) -> Vec<Vec<(String, String)>> {
-    text.split("\n\n")
-        .map(|stanza| {
+fn stanzas(text: &str) -> impl Iterator<Item = Stanza> + '_ {
+    text.split("\n\n").map(|stanza| {
+        Stanza(
             stanza
                 .lines()
-                .filter_map(|l| l.split_once(separator))
+                .filter_map(|l| l.split_once(':'))
                 .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
-                .collect()
+                .collect(),
+        )
+    })
+}
+
+/// The packages of a database whose stanzas name them with `name` and
+/// `version`, those that `keep` accepts.
+fn listed(text: &str, name: &str, version: &str, keep: impl Fn(&Stanza) -> bool) -> Vec<Package> {
+    stanzas(text)
+        .filter(|s| keep(s))
+        .filter_map(|s| {
+            Some(Package {
+                name: s.get(name)?,
+                version: s.get(version).unwrap_or_default(),
+            })
         })
         .collect()
 }
 
 fn dpkg_of(status: &str) -> Vec<Package> {
-    stanzas(status, ":")
-        .into_iter()
-        .filter_map(|fields| {
-            let get = |k: &str| {
-                fields
-                    .iter()
-                    .find(|(key, _)| key == k)
-                    .map(|(_, v)| v.clone())
-            };
-            let installed = get("Status").is_some_and(|s| s.ends_with(" installed"));
-            installed.then_some(Package {
-                name: get("Package")?,
-                version: get("Version").unwrap_or_default(),
-            })
-        })
-        .collect()
+    listed(status, "Package", "Version", |s| {
+        s.get("Status").is_some_and(|st| st.ends_with(" installed"))
+    })
 }
 
 fn apk_of(db: &str) -> Vec<Package> {
-    stanzas(db, ":")
-        .into_iter()
-        .filter_map(|fields| {
-            let get = |k: &str| {
-                fields
-                    .iter()
-                    .find(|(key, _)| key == k)
-                    .map(|(_, v)| v.clone())
-            };
-            Some(Package {
-                name: get("P")?,
-                version: get("V").unwrap_or_default(),
-            })
-        })
-        .collect()
+    listed(db, "P", "V", |_| true)
 }
 
 /// The installed packages: `dpkg`'s status file, `apk`'s database, or (the
