@@ -11,7 +11,7 @@ use super::fail::FileError;
 use super::send::{self, Source};
 use super::{agent, hex, receive, Cancel, FileOptions, Transfer};
 use crate::error::{Error, Result};
-use crate::tunnel::Tunnel;
+use crate::tunnel::{Streaming, Tunnel};
 
 fn transfer_error(host: &str, local: bool, e: FileError) -> Error {
     Error::Transfer {
@@ -26,25 +26,60 @@ fn bytes(path: &Path) -> Vec<u8> {
     path.as_os_str().as_bytes().to_vec()
 }
 
-/// A call that ends by `start + timeout` (the transfer's bound) at the
-/// latest, which `cancel` can end.
-fn bounded<F: crate::RemoteFn>(
-    tunnel: &Tunnel,
-    f: F,
-    args: F::Args,
-    (start, timeout): (Instant, Option<Duration>),
-    cancel: Option<&Cancel>,
-) -> Result<F::Output> {
-    if let Some(cancel) = cancel {
-        cancel.check(tunnel.host())?;
+/// The calls of one transfer: each ends by `start + timeout` (one bound for
+/// the whole transfer) at the latest, and `cancel` can end it.
+struct Calls<'a> {
+    tunnel: &'a Tunnel,
+    start: Instant,
+    timeout: Option<Duration>,
+    cancel: Option<&'a Cancel>,
+}
+
+impl<'a> Calls<'a> {
+    /// The transfer starts now; without a bound of its own (a group's), the
+    /// tunnel's call timeout bounds it.
+    fn new(tunnel: &'a Tunnel, run: Run<'a>) -> Calls<'a> {
+        Calls {
+            tunnel,
+            start: Instant::now(),
+            timeout: run.timeout.or(tunnel.call_timeout()),
+            cancel: run.cancel,
+        }
     }
-    let pending = tunnel.call_async(f, args);
-    if let Some(cancel) = cancel {
-        cancel.watch(pending.canceller());
+
+    fn check(&self) -> Result<()> {
+        self.cancel.map_or(Ok(()), |c| c.check(self.tunnel.host()))
     }
-    match timeout {
-        Some(t) => pending.wait_from(start, t),
-        None => pending.wait(),
+
+    /// A call, waited for.
+    fn call<F: crate::RemoteFn>(&self, f: F, args: F::Args) -> Result<F::Output> {
+        self.check()?;
+        let pending = self.tunnel.call_async(f, args);
+        if let Some(cancel) = self.cancel {
+            cancel.watch(pending.canceller());
+        }
+        match self.timeout {
+            Some(t) => pending.wait_from(self.start, t),
+            None => pending.wait(),
+        }
+    }
+
+    /// A call with an input or an output stream, started.
+    fn stream<F: crate::RemoteFn>(
+        &self,
+        f: F,
+        args: F::Args,
+        input: bool,
+    ) -> Result<Streaming<F::Output>> {
+        self.check()?;
+        let mut call = self.tunnel.call_streaming(f, args, input, !input)?;
+        if let Some(timeout) = self.timeout {
+            call.set_timeout_from(self.start, timeout);
+        }
+        if let Some(cancel) = self.cancel {
+            cancel.watch(call.canceller());
+        }
+        Ok(call)
     }
 }
 
@@ -65,19 +100,10 @@ pub(crate) fn put(
     opts: &FileOptions,
     run: Run<'_>,
 ) -> Result<Transfer> {
-    let Run { timeout, cancel } = run;
-    let start = Instant::now();
-    // One bound for the whole transfer, both of its calls.
-    let timeout = timeout.or(tunnel.call_timeout());
+    let calls = Calls::new(tunnel, run);
     let host = tunnel.host();
     let manifest = send::manifest(&source).map_err(|e| transfer_error(host, true, e))?;
-    let sums = bounded(
-        tunnel,
-        agent::probe,
-        (bytes(remote), manifest.clone()),
-        (start, timeout),
-        cancel,
-    )?;
+    let sums = calls.call(agent::probe, (bytes(remote), manifest.clone()))?;
     let theirs: HashMap<Vec<u8>, super::Sum> = manifest
         .into_iter()
         .zip(sums)
@@ -90,21 +116,7 @@ pub(crate) fn put(
         },
         path => path,
     };
-    if let Some(cancel) = cancel {
-        cancel.check(host)?;
-    }
-    let mut call = tunnel.call_streaming(
-        agent::receive,
-        (bytes(remote), opts.apply.clone()),
-        true,
-        false,
-    )?;
-    if let Some(timeout) = timeout {
-        call.set_timeout_from(start, timeout);
-    }
-    if let Some(cancel) = cancel {
-        cancel.watch(call.canceller());
-    }
+    let mut call = calls.stream(agent::receive, (bytes(remote), opts.apply.clone()), true)?;
     let sent = match send::send(&source, &theirs, &mut call) {
         Ok(sent) => sent,
         // The agent ended the call (it failed there, or its deadline
@@ -143,36 +155,19 @@ pub(crate) fn fetch(
     opts: &FileOptions,
     run: Run<'_>,
 ) -> Result<Transfer> {
-    let Run { timeout, cancel } = run;
-    let start = Instant::now();
-    // One bound for the whole transfer, both of its calls.
-    let timeout = timeout.or(tunnel.call_timeout());
+    let calls = Calls::new(tunnel, run);
     let host = tunnel.host();
-    let manifest = bounded(
-        tunnel,
-        agent::manifest,
-        (bytes(remote),),
-        (start, timeout),
-        cancel,
-    )?
-    .map_err(|e| transfer_error(host, false, e))?;
+    let manifest = calls
+        .call(agent::manifest, (bytes(remote),))?
+        .map_err(|e| transfer_error(host, false, e))?;
     let theirs: Vec<(Vec<u8>, super::Sum)> = manifest
         .iter()
         .zip(receive::probe(local, &manifest))
         .filter_map(|((rel, _), sum)| Some((rel.clone(), sum?)))
         .collect();
-    if let Some(cancel) = cancel {
-        cancel.check(host)?;
-    }
-    let mut call = tunnel.call_streaming(agent::send, (bytes(remote), theirs), false, true)?;
-    if let Some(timeout) = timeout {
-        call.set_timeout_from(start, timeout);
-    }
-    if let Some(cancel) = cancel {
-        cancel.watch(call.canceller());
-    }
+    let mut call = calls.stream(agent::send, (bytes(remote), theirs), false)?;
     // A fetch cancelled before its files replace their targets writes none.
-    let wanted = || cancel.is_none_or(|c| !c.is_cancelled());
+    let wanted = || calls.cancel.is_none_or(|c| !c.is_cancelled());
     let apply = receive::Apply {
         strip_setid: true,
         ..opts.apply.clone()

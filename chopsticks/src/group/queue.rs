@@ -177,19 +177,8 @@ impl<'a> Queue<'a> {
         remote: impl AsRef<Path>,
         options: &FileOptions,
     ) -> Queued<Transfer> {
-        let (local, remote) = (local.as_ref().to_owned(), remote.as_ref().to_owned());
-        let options = options.clone();
-        let name = tunnel.host().to_owned();
-        self.push_job(name, Target::Tunnel(tunnel), PUT, move |tunnel| {
-            files::put(
-                tunnel,
-                Source::Path(&local),
-                &local,
-                &remote,
-                &options,
-                files::Run::default(),
-            )
-        })
+        let job = put_job(local.as_ref(), remote.as_ref(), options, None);
+        self.push_job(tunnel.host().to_owned(), Target::Tunnel(tunnel), PUT, job)
     }
 
     /// Queues `fetch` of `remote` on `tunnel`'s host to `local` (see
@@ -211,12 +200,13 @@ impl<'a> Queue<'a> {
         local: impl AsRef<Path>,
         options: &FileOptions,
     ) -> Queued<Transfer> {
-        let (remote, local) = (remote.as_ref().to_owned(), local.as_ref().to_owned());
-        let options = options.clone();
-        let name = tunnel.host().to_owned();
-        self.push_job(name, Target::Tunnel(tunnel), FETCH, move |tunnel| {
-            files::fetch(tunnel, &remote, &local, &options, files::Run::default())
-        })
+        let job = fetch_job(
+            remote.as_ref(),
+            Ok(local.as_ref().to_owned()),
+            options,
+            None,
+        );
+        self.push_job(tunnel.host().to_owned(), Target::Tunnel(tunnel), FETCH, job)
     }
 
     /// Queues [`put`](Queue::put) on every host of `group`, bounded by its
@@ -229,32 +219,12 @@ impl<'a> Queue<'a> {
         options: &FileOptions,
     ) -> Vec<(String, Queued<Transfer>)> {
         let (local, remote) = (local.as_ref(), remote.as_ref());
-        let timeout = group.call_timeout;
         group
             .members
             .iter()
             .map(|m| {
-                let (local, remote) = (local.to_owned(), remote.to_owned());
-                let options = options.clone();
-                let queued = self.push_job(
-                    m.name.clone(),
-                    Target::Member(Arc::clone(m)),
-                    PUT,
-                    move |tunnel| {
-                        let source = Source::Path(&local);
-                        files::put(
-                            tunnel,
-                            source,
-                            &local,
-                            &remote,
-                            &options,
-                            files::Run {
-                                timeout,
-                                cancel: None,
-                            },
-                        )
-                    },
-                );
+                let job = put_job(local, remote, options, group.call_timeout);
+                let queued = self.push_job(m.name.clone(), Target::Member(Arc::clone(m)), PUT, job);
                 (m.name.clone(), queued)
             })
             .collect()
@@ -269,34 +239,15 @@ impl<'a> Queue<'a> {
         local: impl AsRef<Path>,
         options: &FileOptions,
     ) -> Vec<(String, Queued<Transfer>)> {
-        let remote = remote.as_ref();
-        let timeout = group.call_timeout;
         let locals = super::transfers::host_paths(&group.members, local.as_ref());
         group
             .members
             .iter()
             .zip(locals)
             .map(|(m, local)| {
-                let remote = remote.to_owned();
-                let options = options.clone();
-                let queued = self.push_job(
-                    m.name.clone(),
-                    Target::Member(Arc::clone(m)),
-                    FETCH,
-                    move |tunnel| {
-                        let local = local?;
-                        files::fetch(
-                            tunnel,
-                            &remote,
-                            &local,
-                            &options,
-                            files::Run {
-                                timeout,
-                                cancel: None,
-                            },
-                        )
-                    },
-                );
+                let job = fetch_job(remote.as_ref(), local, options, group.call_timeout);
+                let queued =
+                    self.push_job(m.name.clone(), Target::Member(Arc::clone(m)), FETCH, job);
                 (m.name.clone(), queued)
             })
             .collect()
@@ -393,6 +344,40 @@ impl<'a> Queue<'a> {
             return Ok(());
         }
         Err(GroupError::of_calls(total, failures))
+    }
+}
+
+/// A queued put, bounded by `timeout` (a group's) or else by its tunnel's.
+fn put_job(
+    local: &Path,
+    remote: &Path,
+    options: &FileOptions,
+    timeout: Option<Duration>,
+) -> impl FnOnce(&Tunnel) -> Result<Transfer> + Send + 'static {
+    let (local, remote, options) = (local.to_owned(), remote.to_owned(), options.clone());
+    move |tunnel| {
+        let run = files::Run {
+            timeout,
+            cancel: None,
+        };
+        files::put(tunnel, Source::Path(&local), &local, &remote, &options, run)
+    }
+}
+
+/// A queued fetch to `local` (or why the host has no local path).
+fn fetch_job(
+    remote: &Path,
+    local: Result<std::path::PathBuf>,
+    options: &FileOptions,
+    timeout: Option<Duration>,
+) -> impl FnOnce(&Tunnel) -> Result<Transfer> + Send + 'static {
+    let (remote, options) = (remote.to_owned(), options.clone());
+    move |tunnel| {
+        let run = files::Run {
+            timeout,
+            cancel: None,
+        };
+        files::fetch(tunnel, &remote, &local?, &options, run)
     }
 }
 

@@ -28,6 +28,7 @@ pub fn images_hashed() -> u64 {
     start::image::hashed()
 }
 pub use pending::Pending;
+pub(crate) use stream::Streaming;
 
 use crate::error::Result;
 use crate::RemoteFn;
