@@ -82,6 +82,15 @@ if [ "${CHOPSTICKS_TEST_DOCKER:-1}" = 1 ]; then
         'cp /bin/true /tmp/t.$$ && /tmp/t.$$ && cp /bin/true /var/tmp/t.$$ && /var/tmp/t.$$ && echo exec-ok; rm -f /tmp/t.$$ /var/tmp/t.$$' '^exec-ok$'
     expect "cs-rohome: ~/.cache cannot be created" cs-rohome 'mkdir -p ~/.cache' 'Read-only file system'
     expect "cs-rohome: /tmp is writable" cs-rohome 'touch /tmp/rohome.$$ && echo tmp-ok && rm /tmp/rohome.$$' '^tmp-ok$'
+    expect "cs-systemd logs in as root" cs-systemd 'id -un' '^root$'
+    expect "cs-systemd: systemd is PID 1 and the system is running" cs-systemd \
+        'cat /proc/1/comm; systemctl is-system-running' '^running$'
+    for a in cs-deb12 cs-systemd; do
+        expect "$a: apt offers cs-hello 1.1 from the local repository" "$a" \
+            'apt-cache policy cs-hello | grep Candidate' 'Candidate: 1\.1$'
+        expect "$a: apt knows cs-hello 1.0 and cs-tool too" "$a" \
+            'apt-cache show cs-hello=1.0 cs-tool | grep -c ^Package:' '^2$'
+    done
 
     # a binary linked here (Debian 12) needs GLIBC_2.34: deb11 must refuse it
     cc=$(command -v cc || command -v gcc || true)

@@ -16,19 +16,26 @@ SELF=$CS_HOSTS_DIR/up.sh
 IMAGE_VERSION=1
 BASE_VERSION=1
 
-# suite -> debootstrap --include list
+# base rootfs -> the Debian suite debootstrap makes it from, and its --include list
+declare -A BASE_SUITE=([bookworm]=bookworm [bullseye]=bullseye [bookworm-systemd]=bookworm)
 # shellcheck disable=SC2054
 declare -A BASE_PACKAGES=(
     [bookworm]=openssh-server,sudo,procps,busybox-static
     [bullseye]=openssh-server,sudo,procps
+    [bookworm-systemd]=openssh-server,sudo,procps,systemd,systemd-sysv,dbus
 )
-# image -> suite it is built from
-declare -A IMAGE_SUITE=([deb12]=bookworm [deb11]=bullseye [busybox]=bookworm)
-IMAGES=(deb12 deb11 busybox)
+# image -> base rootfs it is built from
+declare -A IMAGE_BASE=([deb12]=bookworm [deb11]=bullseye [busybox]=bookworm [systemd]=bookworm-systemd)
+IMAGES=(deb12 deb11 busybox systemd)
 # image -> helper functions its customize_* uses (their text goes into the tag too)
-declare -A IMAGE_HELPERS=([deb12]=add_key_user [deb11]=add_key_user [busybox]=busybox_userland)
+declare -A IMAGE_HELPERS=(
+    [deb12]="add_key_user local_apt_repo make_deb"
+    [deb11]=add_key_user
+    [busybox]=busybox_userland
+    [systemd]="local_apt_repo make_deb"
+)
 # container -> image it runs
-declare -A CONTAINER_IMAGE=([deb12]=deb12 [deb11]=deb11 [busybox]=busybox [noexec]=deb12)
+declare -A CONTAINER_IMAGE=([deb12]=deb12 [deb11]=deb11 [busybox]=busybox [noexec]=deb12 [systemd]=systemd)
 
 PW_PASSWORD=chopsticks-pw   # pwuser's password (sudo asks for it)
 
@@ -253,7 +260,7 @@ trim_rootfs() {
     rm -f "$R"/etc/ssh/ssh_host_*
 }
 
-base_key() { # suite
+base_key() { # base
     { echo "$BASE_VERSION $1 ${BASE_PACKAGES[$1]}"; declare -f trim_rootfs; } | short_hash
 }
 base_tarball() { echo "$CACHE_DIR/base-$1-$(base_key "$1").tar"; }
@@ -262,7 +269,7 @@ base_tarball() { echo "$CACHE_DIR/base-$1-$(base_key "$1").tar"; }
 image_tag() { # image
     local h
     h=$({
-        echo "$IMAGE_VERSION $(base_key "${IMAGE_SUITE[$1]}") $PW_PASSWORD"
+        echo "$IMAGE_VERSION $(base_key "${IMAGE_BASE[$1]}") $PW_PASSWORD"
         # shellcheck disable=SC2086
         declare -f customize_common "customize_$1" ${IMAGE_HELPERS[$1]}
     } | short_hash)
@@ -271,28 +278,28 @@ image_tag() { # image
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
-# Internal: `up.sh __build-base SUITE` (as root). Writes the cached tarball.
+# Internal: `up.sh __build-base BASE` (as root). Writes the cached tarball.
 build_base() {
-    local suite=$1 out tmp mirror
-    out=$(base_tarball "$suite")
+    local base=$1 suite=${BASE_SUITE[$1]} out tmp mirror
+    out=$(base_tarball "$base")
     [ -s "$out" ] && return 0
     mirror=$(detect_mirror)
     mkdir -p "$CACHE_DIR"
-    tmp=$(mktemp -d "$CACHE_DIR/debootstrap-$suite.XXXXXX")
+    tmp=$(mktemp -d "$CACHE_DIR/debootstrap-$base.XXXXXX")
     CLEANUPS+=("rm -rf --one-file-system '$tmp'")
-    log "debootstrap $suite from $mirror (--include=${BASE_PACKAGES[$suite]})"
-    if ! debootstrap --variant=minbase --include="${BASE_PACKAGES[$suite]}" \
+    log "debootstrap $suite from $mirror (--include=${BASE_PACKAGES[$base]})"
+    if ! debootstrap --variant=minbase --include="${BASE_PACKAGES[$base]}" \
         "$suite" "$tmp/root" "$mirror" </dev/null >"$tmp/log" 2>&1; then
         tail -n 20 "$tmp/log" >&2
-        cp "$tmp/log" "$CACHE_DIR/debootstrap-$suite.failed.log" 2>/dev/null || true
-        die "debootstrap $suite from $mirror failed (log: $CACHE_DIR/debootstrap-$suite.failed.log; set CHOPSTICKS_TESTHOSTS_MIRROR to another mirror)"
+        cp "$tmp/log" "$CACHE_DIR/debootstrap-$base.failed.log" 2>/dev/null || true
+        die "debootstrap $suite from $mirror failed (log: $CACHE_DIR/debootstrap-$base.failed.log; set CHOPSTICKS_TESTHOSTS_MIRROR to another mirror)"
     fi
     trim_rootfs "$tmp/root"
     tar -C "$tmp/root" --numeric-owner -cf "$tmp/base.tar" \
         --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' --exclude='./run/*' .
     mv "$tmp/base.tar" "$out"
-    # older bases of this suite
-    find "$CACHE_DIR" -maxdepth 1 -name "base-$suite-*.tar" ! -path "$out" -delete
+    # older tarballs of this base
+    find "$CACHE_DIR" -maxdepth 1 -name "base-$base-*.tar" ! -path "$out" -delete
     log "cached $out ($(du -h "$out" | cut -f1))"
 }
 
@@ -348,8 +355,79 @@ add_key_user() { # root uid name [useradd args...]
     chroot "$R" usermod -p '*' "$name"
 }
 
+# make_deb ROOT NAME VERSION DEPENDS: a tiny package into ROOT/srv/cs-repo, built with
+# this machine's dpkg-deb. cs-hello is a daemon with a systemd unit that logs each start
+# (and reload) with its config to /var/log/cs-hello.log; cs-tool is a command that needs it.
+make_deb() {
+    local R=$1 name=$2 version=$3 depends=$4 tree
+    tree=$(mktemp -d)
+    install -d -m 755 "$tree/DEBIAN" "$tree/usr/bin"
+    {
+        echo "Package: $name"
+        echo "Version: $version"
+        echo "Architecture: all"
+        echo "Maintainer: chopsticks tests <tests@localhost>"
+        [ -z "$depends" ] || echo "Depends: $depends"
+        echo "Description: chopsticks test package $name"
+        echo " Made by tests/hosts/up.sh for the package and service operations."
+    } >"$tree/DEBIAN/control"
+    case $name in
+    cs-hello)
+        install -d -m 755 "$tree/lib/systemd/system"
+        cat >"$tree/usr/bin/cs-hello" <<EOF
+#!/bin/sh
+# cs-hello $version: logs each start and reload with its config, then waits.
+log() { echo "\$(date +%s) \$1 version=$version config=\$(tr '\\n' ' ' </etc/cs-hello.conf 2>/dev/null)" >>/var/log/cs-hello.log; }
+trap 'log reload' HUP
+trap 'exit 0' TERM
+log start
+while :; do sleep 1 & wait \$!; done
+EOF
+        cat >"$tree/lib/systemd/system/cs-hello.service" <<'EOF'
+[Unit]
+Description=chopsticks test daemon
+
+[Service]
+ExecStart=/usr/bin/cs-hello
+ExecReload=/bin/kill -HUP $MAINPID
+
+[Install]
+WantedBy=multi-user.target
+EOF
+        ;;
+    *)
+        printf '#!/bin/sh\necho "%s %s"\n' "$name" "$version" >"$tree/usr/bin/$name"
+        ;;
+    esac
+    chmod 755 "$tree/usr/bin/$name"
+    dpkg-deb -Zgzip --root-owner-group --build "$tree" "$R/srv/cs-repo/${name}_${version}_all.deb" >/dev/null
+    rm -rf "$tree"
+}
+
+# An apt repository in the image, /srv/cs-repo, as its only source (the test network
+# reaches no mirror): cs-hello 1.0 and 1.1, cs-tool 1.0 (depends on cs-hello). The
+# package lists are fetched at build time, so apt knows them without `apt-get update`.
+local_apt_repo() {
+    local R=$1 deb
+    install -d -m 755 "$R/srv/cs-repo"
+    make_deb "$R" cs-hello 1.0 ""
+    make_deb "$R" cs-hello 1.1 ""
+    make_deb "$R" cs-tool 1.0 cs-hello
+    for deb in "$R"/srv/cs-repo/*.deb; do
+        dpkg-deb -f "$deb"
+        echo "Filename: ./${deb##*/}"
+        echo "Size: $(stat -c %s "$deb")"
+        echo "SHA256: $(sha256sum <"$deb" | cut -d' ' -f1)"
+        echo
+    done >"$R/srv/cs-repo/Packages"
+    rm -f "$R/etc/apt/sources.list" "$R"/etc/apt/sources.list.d/*
+    echo 'deb [trusted=yes] file:/srv/cs-repo ./' >"$R/etc/apt/sources.list.d/cs-repo.list"
+    chroot "$R" apt-get update -q </dev/null >/dev/null
+}
+
 customize_deb12() {
     local R=$1
+    local_apt_repo "$R"
     add_key_user "$R" 1001 deploy
     printf 'deploy ALL=(ALL:ALL) NOPASSWD: ALL\n' >"$R/etc/sudoers.d/deploy"
     chmod 440 "$R/etc/sudoers.d/deploy"
@@ -373,6 +451,21 @@ customize_deb12() {
     # an sshd banner too (shown by ssh before authentication, on stderr, at LogLevel INFO and up)
     printf 'chopsticks test host: authorized use only (sshd Banner)\n' >"$R/etc/ssh/banner"
     printf 'Banner /etc/ssh/banner\n' >>"$R/etc/ssh/sshd_config.d/chopsticks.conf"
+}
+
+# Debian 12 with systemd as PID 1 (the container has CAP_SYS_ADMIN) and the local apt
+# repository: the service operations' host. sshd runs as systemd's ssh.service.
+customize_systemd() {
+    local R=$1
+    local_apt_repo "$R"
+    sed -i 's#^exec /usr/sbin/sshd -D -e$#exec /lib/systemd/systemd#' "$R/usr/local/sbin/cs-entry"
+    grep -q '^exec /lib/systemd/systemd$' "$R/usr/local/sbin/cs-entry"
+    # units that have nothing to do in a container
+    local unit
+    for unit in getty@tty1.service systemd-udevd.service systemd-udev-trigger.service \
+        systemd-remount-fs.service systemd-firstboot.service; do
+        ln -sf /dev/null "$R/etc/systemd/system/$unit"
+    done
 }
 
 customize_deb11() {
@@ -422,8 +515,8 @@ build_image() {
     tag=$(image_tag "$name")
     image_exists "$tag" && return 0
     local base
-    base=$(base_tarball "${IMAGE_SUITE[$name]}")
-    [ -s "$base" ] || build_base "${IMAGE_SUITE[$name]}"
+    base=$(base_tarball "${IMAGE_BASE[$name]}")
+    [ -s "$base" ] || build_base "${IMAGE_BASE[$name]}"
     mkdir -p "$CACHE_DIR"
     tmp=$(mktemp -d "$CACHE_DIR/image-$name.XXXXXX")
     CLEANUPS+=("rm -rf --one-file-system '$tmp'")
@@ -450,7 +543,7 @@ run_internal() { # how to run `up.sh __xxx ARG` as root
 }
 
 ensure_images() {
-    local missing=() img suite
+    local missing=() img base
     for img in "${IMAGES[@]}"; do
         image_exists "$(image_tag "$img")" || missing+=("$img")
     done
@@ -461,18 +554,18 @@ ensure_images() {
     fi
     ensure_build_tools
     # debootstrap the missing bases in parallel (network bound)
-    local -A want_suite=()
+    local -A want_base=()
     for img in "${missing[@]}"; do
-        suite=${IMAGE_SUITE[$img]}
-        [ -s "$(base_tarball "$suite")" ] || want_suite[$suite]=1
+        base=${IMAGE_BASE[$img]}
+        [ -s "$(base_tarball "$base")" ] || want_base[$base]=1
     done
     local -A pids=()
-    for suite in "${!want_suite[@]}"; do
-        run_internal __build-base "$suite" &
-        pids[$suite]=$!
+    for base in "${!want_base[@]}"; do
+        run_internal __build-base "$base" &
+        pids[$base]=$!
     done
-    for suite in "${!pids[@]}"; do
-        wait "${pids[$suite]}" || die "building the $suite base failed"
+    for base in "${!pids[@]}"; do
+        wait "${pids[$base]}" || die "building the $base base failed"
     done
     for img in "${missing[@]}"; do
         run_internal __build-image "$img" || die "building image $img failed"
@@ -564,6 +657,13 @@ ensure_named_container() {
         # a 1 MiB tmpfs anyone may write: the full disk of the file-transfer tests
         ensure_container deb12 --tmpfs /mnt/small:rw,nosuid,nodev,size=1m,mode=1777
         ;;
+    systemd)
+        # systemd as PID 1 needs a cgroup hierarchy of its own that it may write: a private
+        # cgroup namespace and CAP_SYS_ADMIN (this engine refuses --privileged)
+        ensure_container systemd --cgroupns=private --cap-add SYS_ADMIN -e container=docker \
+            --tmpfs /run:rw,nosuid,nodev,mode=755 --tmpfs /run/lock:rw,nosuid,nodev \
+            --stop-signal SIGRTMIN+3
+        ;;
     *) ensure_container "$1" ;;
     esac
 }
@@ -594,6 +694,7 @@ host_table() {
     echo "cs-busybox|$ipbb|22|root|busybox userland (sh, coreutils, gzip... are applets), no bash"
     echo "cs-noexec|$ipnx|22|noexec|Debian 12, home and ~/.cache on noexec tmpfs, /dev/shm noexec"
     echo "cs-rohome|$ipnx|22|rohome|Debian 12, read-only home (~/.cache cannot be created)"
+    echo "cs-systemd|$(container_ip systemd)|22|root|Debian 12, systemd as PID 1, local apt repository"
 }
 
 # one Host block of the generated ssh_config
