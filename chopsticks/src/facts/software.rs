@@ -142,6 +142,9 @@ pub struct Service {
     pub sub: String,
     /// `UnitFileState`: `enabled`, `disabled`, `static` ... (empty when none).
     pub enabled: String,
+    /// Whether its unit file changed on disk since systemd read it
+    /// (`NeedDaemonReload`): `systemctl daemon-reload` would pick it up.
+    pub need_daemon_reload: bool,
 }
 
 /// Whether systemd runs this host (as `sd_booted` decides).
@@ -166,7 +169,7 @@ pub fn service(name: String) -> io::Result<Fact<Service>> {
     let out = std::process::Command::new("systemctl")
         .args([
             "show",
-            "--property=LoadState,ActiveState,SubState,UnitFileState",
+            "--property=LoadState,ActiveState,SubState,UnitFileState,NeedDaemonReload",
             "--",
         ])
         .arg(&name)
@@ -189,6 +192,7 @@ pub fn service(name: String) -> io::Result<Fact<Service>> {
         active: get("ActiveState"),
         sub: get("SubState"),
         enabled: get("UnitFileState"),
+        need_daemon_reload: get("NeedDaemonReload") == "yes",
         name,
     }))
 }

@@ -4,58 +4,18 @@
 //! `delgroup` and `deluser` do where only those are), planned from
 //! `/etc/passwd` and `/etc/group`.
 
-use std::path::{Path, PathBuf};
-
 use serde::{Deserialize, Serialize};
 
+use super::tools::{self, one_of};
 use super::{Change, Mode, OpError, Plan, Writer};
 use crate::remote;
 
-/// Where account tools live; `PATH` of an agent started over ssh may lack
-/// the `sbin` directories.
-const DIRS: &[&str] = &["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+/// What provides the account tools.
+const INSTALL: &str = "install the passwd package (shadow-utils)";
 
-/// The path of the tool `name`, if the host has it.
-fn tool(name: &str) -> Option<PathBuf> {
-    DIRS.iter()
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
-}
-
-/// Runs a tool; its failure is the operation's error with its stderr.
+/// Runs an account tool.
 fn run(w: &Writer, op: &str, target: &str, argv: Vec<String>) -> Result<(), OpError> {
-    let out = w.run(&argv, &[], None)?;
-    if out.status != 0 {
-        return Err(OpError::new(
-            op,
-            target,
-            format!(
-                "`{}` exited with status {}: {}",
-                argv.join(" "),
-                out.status,
-                out.stderr.trim()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// One of the tools, or an error naming them.
-fn one_of(op: &str, target: &str, tools: &[&str]) -> Result<String, OpError> {
-    tools
-        .iter()
-        .find_map(|t| tool(t))
-        .map(|p| p.display().to_string())
-        .ok_or_else(|| {
-            OpError::new(
-                op,
-                target,
-                format!(
-                    "this host has none of {}: install shadow-utils (passwd)",
-                    tools.join(", ")
-                ),
-            )
-        })
+    tools::run(w, op, target, argv, &[]).map(drop)
 }
 
 /// A `/etc/group` entry: name, gid, members.
@@ -119,13 +79,13 @@ impl Group {
         Ok(match (absent, now) {
             (true, None) => Plan::unchanged(format!("group {name} is absent")),
             (true, Some(_)) => {
-                let del = one_of(OP, &name, &["groupdel", "delgroup"])?;
+                let del = one_of(OP, &name, &["groupdel", "delgroup"], INSTALL)?;
                 Plan::change(format!("remove group {name}"), None, move |w| {
                     run(w, OP, &name, vec![del, name.clone()])
                 })
             }
             (false, None) => {
-                let add = one_of(OP, &name, &["groupadd", "addgroup"])?;
+                let add = one_of(OP, &name, &["groupadd", "addgroup"], INSTALL)?;
                 let mut argv = vec![add];
                 if let Some(gid) = gid {
                     argv.extend(["-g".to_owned(), gid.to_string()]);
@@ -139,7 +99,7 @@ impl Group {
             (false, Some((_, now, _))) => match gid.filter(|g| *g != now) {
                 None => Plan::unchanged(format!("group {name} (gid {now})")),
                 Some(gid) => {
-                    let tool = one_of(OP, &name, &["groupmod"])?;
+                    let tool = one_of(OP, &name, &["groupmod"], INSTALL)?;
                     let argv = vec![tool, "-g".into(), gid.to_string(), name.clone()];
                     Plan::change(
                         format!("group {name}: gid {now} -> {gid}"),
@@ -264,7 +224,7 @@ impl User {
             return Ok(match now {
                 None => Plan::unchanged(format!("user {name} is absent")),
                 Some(_) => {
-                    let del = one_of(OP, &name, &["userdel", "deluser"])?;
+                    let del = one_of(OP, &name, &["userdel", "deluser"], INSTALL)?;
                     Plan::change(format!("remove user {name}"), None, move |w| {
                         run(w, OP, &name, vec![del, name.clone()])
                     })
@@ -274,7 +234,7 @@ impl User {
         let mut flags: Vec<String> = Vec::new();
         let mut lines = Vec::new();
         let Some(now) = now else {
-            let add = one_of(OP, &name, &["useradd"])?;
+            let add = one_of(OP, &name, &["useradd"], INSTALL)?;
             if let Some(uid) = self.uid {
                 flags.extend(["-u".into(), uid.to_string()]);
             }
@@ -337,7 +297,7 @@ impl User {
         if lines.is_empty() {
             return Ok(Plan::unchanged(format!("user {name} (uid {})", now.uid)));
         }
-        let tool = one_of(OP, &name, &["usermod"])?;
+        let tool = one_of(OP, &name, &["usermod"], INSTALL)?;
         let mut argv = vec![tool];
         argv.extend(flags);
         argv.push(name.clone());

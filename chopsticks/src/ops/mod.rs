@@ -66,8 +66,11 @@ mod accounts;
 mod diff;
 mod exec;
 mod lines;
+mod packages;
 mod paths;
 mod recap;
+mod services;
+mod tools;
 mod write;
 
 use std::fmt;
@@ -78,8 +81,10 @@ pub use accounts::{group, user, Group, User};
 pub use diff::{diff, MAX_DIFF};
 pub use exec::{command, ChangedWhen, Command, Output};
 pub use lines::{line, Line};
+pub use packages::{package, Package};
 pub use paths::{directory, file, symlink, Directory, File, Symlink};
 pub use recap::{Changes, HostRecap, Recap};
+pub use services::{service, Service};
 pub use write::{Owner, Writer};
 
 /// Whether an operation changes the host or only says what it would change.
@@ -188,6 +193,19 @@ impl Plan {
                 output: None,
             },
             apply: Some(Box::new(apply)),
+        }
+    }
+
+    /// A step that refreshes what later planning reads (a package
+    /// manager's lists) and changes nothing the operation describes: it
+    /// runs in [`Mode::Apply`] only, like a change, and reports unchanged.
+    pub fn refresh(
+        summary: impl Into<String>,
+        apply: impl FnOnce(&Writer) -> Result<(), OpError> + 'static,
+    ) -> Plan {
+        Plan {
+            apply: Some(Box::new(apply)),
+            ..Plan::unchanged(summary)
         }
     }
 
