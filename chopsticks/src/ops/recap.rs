@@ -29,19 +29,24 @@ pub struct HostRecap {
 /// What a step of a run gives per host: one [`Change`], or a [`Report`]
 /// of several.
 pub trait Changes {
-    /// How many operations, and how many of them changed something.
-    fn counts(&self) -> (usize, usize);
+    /// How many operations succeeded, how many of them changed something,
+    /// and how many failed.
+    fn counts(&self) -> (usize, usize, usize);
 }
 
 impl Changes for Change {
-    fn counts(&self) -> (usize, usize) {
-        (1, usize::from(self.changed))
+    fn counts(&self) -> (usize, usize, usize) {
+        (1, usize::from(self.changed), 0)
     }
 }
 
 impl Changes for Report {
-    fn counts(&self) -> (usize, usize) {
-        (self.steps.len(), self.changed())
+    fn counts(&self) -> (usize, usize, usize) {
+        (
+            self.steps.len(),
+            self.changed(),
+            usize::from(self.failed.is_some()),
+        )
     }
 }
 
@@ -105,9 +110,10 @@ impl Recap {
             let line = self.host(host);
             match result {
                 Ok(changes) => {
-                    let (ok, changed) = changes.counts();
+                    let (ok, changed, failed) = changes.counts();
                     line.ok += ok;
                     line.changed += changed;
+                    line.failed += failed;
                 }
                 Err(e) if unreachable(e) => line.unreachable = true,
                 Err(_) => line.failed += 1,
@@ -179,6 +185,7 @@ impl fmt::Display for Recap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::OpError;
 
     fn change(changed: bool) -> Change {
         Change {
@@ -209,6 +216,13 @@ mod tests {
             ("web1".into(), Ok(change(false))),
             ("web2".into(), Ok(change(true))),
         ]));
+        let half = Report {
+            steps: vec![("conf".into(), change(true))],
+            failed: Some(("reload".into(), OpError::new("ops::command", "x", "exited"))),
+        };
+        recap.add(&GroupResult::new(vec![("web3".into(), Ok(half))]));
+        let web3 = &recap.hosts[3];
+        assert_eq!((web3.ok, web3.changed, web3.failed), (1, 1, 1));
         let web1 = &recap.hosts[0];
         assert_eq!(
             (web1.ok, web1.changed, web1.failed, web1.unreachable),
