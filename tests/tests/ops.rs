@@ -371,6 +371,63 @@ fn commands_run_when_their_guards_say_and_report_their_output(host: &str) {
         .unwrap_err()
         .to_string();
     assert!(err.contains("cannot start `no-such-program-here`"), "{err}");
+
+    // A secret command shows neither its arguments nor its output, in its
+    // summary, its error or its Debug; the output is still there as data.
+    let token = "hunter2-token";
+    let secret = |script: &str| {
+        ops::Command::new(["sh", "-c", script, token])
+            .env("TOKEN", token)
+            .changed_when(ops::ChangedWhen::Always)
+            .secret()
+    };
+    let ran = t
+        .call(ops::command, (secret("echo \"$0\""), Mode::Apply))
+        .unwrap();
+    assert_eq!(ran.summary, "ran `sh (secret arguments)`: changed");
+    assert_eq!(ran.output.unwrap().stdout, format!("{token}\n"));
+    let err = t
+        .call(
+            ops::command,
+            (secret("echo \"$0\" >&2; exit 1"), Mode::Apply),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        !err.contains(token) && err.contains("`sh (secret arguments)`: exited with status 1"),
+        "{err}"
+    );
+    assert!(!format!("{:?}", secret("x")).contains(token));
+    // A time limit kills what runs longer, and says so.
+    let slow = ops::Command::new(["sleep", "20"])
+        .changed_when(ops::ChangedWhen::Always)
+        .timeout(Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let err = t
+        .call(ops::command, (slow, Mode::Apply))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("did not finish within 0.5 s and was killed"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // Output beyond the bound keeps its head and its tail.
+    let loud = ops::Command::new([
+        "sh",
+        "-c",
+        "echo first; head -c 3000000 /dev/zero | tr '\\0' x; echo; echo last",
+    ])
+    .changed_when(ops::ChangedWhen::Always);
+    let out = t
+        .call(ops::command, (loud, Mode::Apply))
+        .unwrap()
+        .output
+        .unwrap()
+        .stdout;
+    assert!(out.len() <= ops::MAX_OUTPUT + 100, "{}", out.len());
+    assert!(out.starts_with("first\n") && out.ends_with("x\nlast\n"));
+    assert!(out.contains(" bytes not kept ...]"));
     t.call(remove_tree, (root.as_os_str().as_bytes().to_vec(),))
         .unwrap();
 }

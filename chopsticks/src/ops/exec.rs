@@ -2,11 +2,12 @@
 
 use std::cell::RefCell;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::rc::Rc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::process::Run;
 use super::{Change, Mode, OpError, Plan};
 use crate::remote;
 
@@ -47,7 +48,7 @@ pub enum ChangedWhen {
 /// exactly what apply does; a command they let run whose `changed` comes
 /// from its output is reported as changed in check mode, since only running
 /// it can tell.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Command {
     argv: Vec<String>,
     env: Vec<(String, String)>,
@@ -57,6 +58,48 @@ pub struct Command {
     unless: Option<Vec<String>>,
     onlyif: Option<Vec<String>>,
     changed_when: Option<ChangedWhen>,
+    secret: bool,
+    timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Command {
+    /// As derived, but a secret command's arguments and environment values
+    /// show as `(secret)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &[String]| -> Vec<String> {
+            match self.secret {
+                true => v
+                    .iter()
+                    .take(1)
+                    .cloned()
+                    .chain(["(secret)".into()])
+                    .collect(),
+                false => v.to_vec(),
+            }
+        };
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str(),
+                    if self.secret { "(secret)" } else { v.as_str() },
+                )
+            })
+            .collect();
+        f.debug_struct("Command")
+            .field("argv", &hidden(&self.argv))
+            .field("env", &env)
+            .field("cwd", &self.cwd)
+            .field("creates", &self.creates)
+            .field("removes", &self.removes)
+            .field("unless", &self.unless.as_deref().map(hidden))
+            .field("onlyif", &self.onlyif.as_deref().map(hidden))
+            .field("changed_when", &self.changed_when)
+            .field("secret", &self.secret)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// What a command printed and how it ended.
@@ -82,6 +125,8 @@ impl Command {
             unless: None,
             onlyif: None,
             changed_when: None,
+            secret: false,
+            timeout: None,
         }
     }
 
@@ -128,8 +173,45 @@ impl Command {
         self
     }
 
+    /// Its arguments (a password, a token) are secret: summaries and errors
+    /// name only the program, and errors do not quote what it printed.
+    /// (Its output is still in [`Change::output`], for you to read.)
+    pub fn secret(mut self) -> Command {
+        self.secret = true;
+        self
+    }
+
+    /// Kills it (and fails) when it runs longer than `limit`. Guard
+    /// commands get the same limit.
+    pub fn timeout(mut self, limit: Duration) -> Command {
+        self.timeout = Some(limit);
+        self
+    }
+
     fn shown(&self) -> String {
-        format!("`{}`", self.argv.join(" "))
+        match (self.secret, self.argv.first()) {
+            (true, Some(program)) => format!("`{program} (secret arguments)`"),
+            _ => format!("`{}`", self.argv.join(" ")),
+        }
+    }
+
+    /// How a guard command is named: hidden like the command when secret.
+    fn shown_guard(&self, kind: &str, argv: &[String]) -> String {
+        match self.secret {
+            true => format!("its {kind} guard"),
+            false => format!("`{}`", argv.join(" ")),
+        }
+    }
+
+    /// `argv` (the command or a guard) to run as this command runs.
+    fn runner<'a>(&'a self, argv: &'a [String], shown: &'a str) -> Run<'a> {
+        Run {
+            argv,
+            env: &self.env,
+            cwd: self.cwd.as_ref(),
+            shown,
+            timeout: self.timeout,
+        }
     }
 
     /// A guard's path, relative ones under the command's directory.
@@ -153,15 +235,16 @@ impl Command {
                 return Ok(Some(format!("{} does not exist", path.display())));
             }
         }
-        let cwd = self.cwd.as_ref();
         if let Some(test) = &self.unless {
-            if run(test, &self.env, cwd, &self.shown())?.status == 0 {
-                return Ok(Some(format!("`{}` succeeds", test.join(" "))));
+            if self.runner(test, &self.shown()).output(OP)?.status == 0 {
+                let guard = self.shown_guard("unless", test);
+                return Ok(Some(format!("{guard} succeeds")));
             }
         }
         if let Some(test) = &self.onlyif {
-            if run(test, &self.env, cwd, &self.shown())?.status != 0 {
-                return Ok(Some(format!("`{}` fails", test.join(" "))));
+            if self.runner(test, &self.shown()).output(OP)?.status != 0 {
+                let guard = self.shown_guard("onlyif", test);
+                return Ok(Some(format!("{guard} fails")));
             }
         }
         Ok(None)
@@ -203,10 +286,9 @@ impl Command {
             return Ok(Plan::unchanged(format!("{shown} skipped: {why}")));
         }
         let summary = format!("run {shown}");
-        let (argv, env, cwd, when) = (self.argv, self.env, self.cwd, self.changed_when);
         Ok(Plan::change(summary, None, move |w| {
-            let out = w.run(&argv, &env, cwd.as_ref())?;
-            let done = finished(&shown, when.as_ref(), out)?;
+            let out = w.exec(self.runner(&self.argv, &shown), OP)?;
+            let done = finished(&shown, &self, out)?;
             if let Some(ran) = ran {
                 *ran.borrow_mut() = Some(done);
             }
@@ -216,22 +298,21 @@ impl Command {
 }
 
 /// Checks how a run ended: its output, and whether it changed the host.
-fn finished(
-    shown: &str,
-    when: Option<&ChangedWhen>,
-    out: Output,
-) -> Result<(Output, bool), OpError> {
+fn finished(shown: &str, spec: &Command, out: Output) -> Result<(Output, bool), OpError> {
+    let when = spec.changed_when.as_ref();
     let changed_code = match when {
         Some(ChangedWhen::ExitCode(code)) => Some(*code),
         _ => None,
     };
     if out.status != 0 && Some(out.status) != changed_code {
-        let tail: Vec<&str> = out.stderr.lines().rev().take(5).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let said = match spec.secret {
+            true => "its output is not shown, since the command is secret".to_owned(),
+            false => super::tools::tail(&out, 5),
+        };
         return Err(OpError::new(
             OP,
             shown,
-            format!("exited with status {}: {}", out.status, tail.join(" / ")),
+            format!("exited with status {}: {said}", out.status),
         ));
     }
     let changed = match when {
@@ -247,38 +328,6 @@ const OP: &str = "ops::command";
 
 /// Where a run leaves its output and whether it changed the host.
 type Ran = Rc<RefCell<Option<(Output, bool)>>>;
-
-/// Runs `argv` and collects its output.
-pub(super) fn run(
-    argv: &[String],
-    env: &[(String, String)],
-    cwd: Option<&PathBuf>,
-    shown: &str,
-) -> Result<Output, OpError> {
-    let Some((program, args)) = argv.split_first() else {
-        return Err(OpError::new(OP, shown, "an empty guard command"));
-    };
-    let mut child = std::process::Command::new(program);
-    child
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null());
-    if let Some(dir) = cwd {
-        child.current_dir(dir);
-    }
-    let out = child.output().map_err(|e| {
-        OpError::new(
-            OP,
-            shown,
-            format!("cannot start `{program}`: {}", crate::files::describe(&e)),
-        )
-    })?;
-    Ok(Output {
-        status: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
-}
 
 /// Runs a [`Command`] unless its guards skip it; in [`Mode::Check`] only
 /// the guards run. The change's [`output`](Change::output) has what it

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::process::Run;
 use super::tools::{self, tool};
 use super::{Change, Mode, OpError, Plan, Writer};
 use crate::facts::{self, Fact};
@@ -443,8 +444,7 @@ impl Manager {
             _ => "-s",
         });
         let argv = self.argv(&full, names);
-        let out = super::exec::run(&argv, &self.env(), None, &format!("`{}`", argv.join(" ")))
-            .map_err(|e| OpError::new(OP, target, e.message))?;
+        let out = self.read_only(target, &argv)?;
         if out.status != 0 {
             return Err(self.failed(target, &argv, &out));
         }
@@ -453,6 +453,20 @@ impl Manager {
             Manager::Apk => apk_steps(&out.stdout),
             Manager::Dnf => Vec::new(),
         })
+    }
+
+    /// Runs a command that only looks (a simulation, a check for updates),
+    /// in check mode too.
+    fn read_only(self, target: &str, argv: &[String]) -> Result<super::Output, OpError> {
+        let env = self.env();
+        let run = Run {
+            argv,
+            env: &env,
+            cwd: None,
+            shown: target,
+            timeout: None,
+        };
+        run.output(OP)
     }
 
     /// `latest` on dnf: missing packages to install, outdated ones (as
@@ -464,8 +478,7 @@ impl Manager {
         installed: &Installed,
     ) -> Result<Vec<Step>, OpError> {
         let argv = self.argv(&["check-update", "-q"], names);
-        let out = super::exec::run(&argv, &[], None, &format!("`{}`", argv.join(" ")))
-            .map_err(|e| OpError::new(OP, target, e.message))?;
+        let out = self.read_only(target, &argv)?;
         // 100: updates are available; 0: none.
         if out.status != 0 && out.status != 100 {
             return Err(self.failed(target, &argv, &out));

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::process::Run;
 use super::OpError;
 use crate::files::{self, Ownership, Staged};
 
@@ -130,7 +131,8 @@ impl Writer {
     }
 
     /// Runs the program `argv[0]` with the rest as arguments, `env` added
-    /// to its environment, in `cwd`; its output, whatever its status.
+    /// to its environment, in `cwd`; its output (each stream within
+    /// [`MAX_OUTPUT`](super::MAX_OUTPUT)), whatever its status.
     ///
     /// # Errors
     /// When it cannot be started.
@@ -140,7 +142,20 @@ impl Writer {
         env: &[(String, String)],
         cwd: Option<&std::path::PathBuf>,
     ) -> Result<super::Output, OpError> {
-        super::exec::run(argv, env, cwd, &format!("`{}`", argv.join(" ")))
+        let shown = format!("`{}`", argv.join(" "));
+        let run = Run {
+            argv,
+            env,
+            cwd,
+            shown: &shown,
+            timeout: None,
+        };
+        self.exec(run, "run")
+    }
+
+    /// Runs a program as `run` describes it.
+    pub(super) fn exec(&self, run: Run<'_>, op: &str) -> Result<super::Output, OpError> {
+        run.output(op)
     }
 
     /// Removes the file or link `path`.

@@ -1,0 +1,258 @@
+//! Running a program for an operation: its output captured within a bound,
+//! its run within an optional time limit, and no wait on a background
+//! child that keeps its pipes open.
+
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::{Child, ChildStderr, ChildStdout, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{OpError, Output};
+
+/// How much of a program's stdout, and of its stderr, an [`Output`] keeps:
+/// the first and the last half of this; what lies between is counted and
+/// replaced by a line that says how much it was.
+pub const MAX_OUTPUT: usize = 1 << 20;
+
+/// How long output is still read after the program exited: a background
+/// child it started may hold its pipes open for good.
+const GRACE: Duration = Duration::from_millis(500);
+
+/// A stream's bytes, within [`MAX_OUTPUT`].
+#[derive(Default)]
+struct Capped {
+    head: Vec<u8>,
+    tail: VecDeque<u8>,
+    dropped: u64,
+}
+
+impl Capped {
+    fn push(&mut self, mut bytes: &[u8]) {
+        let half = MAX_OUTPUT / 2;
+        if self.head.len() < half {
+            let take = (half - self.head.len()).min(bytes.len());
+            self.head.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+        }
+        self.tail.extend(bytes);
+        if self.tail.len() > half {
+            let over = self.tail.len() - half;
+            self.tail.drain(..over);
+            self.dropped += over as u64;
+        }
+    }
+
+    fn text(mut self) -> String {
+        if self.dropped > 0 {
+            let note = format!("\n[... {} bytes not kept ...]\n", self.dropped);
+            self.head.extend_from_slice(note.as_bytes());
+        }
+        self.head.extend(self.tail);
+        String::from_utf8_lossy(&self.head).into_owned()
+    }
+}
+
+/// What a program was given to run: how it is named in errors, and its
+/// time limit.
+pub(super) struct Run<'a> {
+    pub argv: &'a [String],
+    pub env: &'a [(String, String)],
+    pub cwd: Option<&'a PathBuf>,
+    /// How errors name it (`ops::command` hides a secret's arguments).
+    pub shown: &'a str,
+    /// Killed when it runs longer.
+    pub timeout: Option<Duration>,
+}
+
+impl Run<'_> {
+    /// Runs the program to its end (or its time limit) and collects what
+    /// it printed.
+    ///
+    /// # Errors
+    /// When it cannot be started, or runs past its time limit (it is
+    /// killed then).
+    pub fn output(&self, op: &str) -> Result<Output, OpError> {
+        let fail = |message: String| OpError::new(op, self.shown, message);
+        let Some((program, args)) = self.argv.split_first() else {
+            return Err(fail("an empty command: give the program to run".into()));
+        };
+        let mut command = std::process::Command::new(program);
+        command
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(dir) = self.cwd {
+            command.current_dir(dir);
+        }
+        let mut child = command.spawn().map_err(|e| {
+            fail(format!(
+                "cannot start `{program}`: {}",
+                crate::files::describe(&e)
+            ))
+        })?;
+        let collected = collect(&mut child, self.timeout);
+        let (stdout, stderr, status) = match collected {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(format!("cannot read its output: {e}")));
+            }
+        };
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let limit = self.timeout.unwrap_or_default();
+            return Err(fail(format!(
+                "did not finish within {:.1} s and was killed: raise its timeout, or make it \
+                 finish sooner",
+                limit.as_secs_f64()
+            )));
+        };
+        Ok(Output {
+            status: status.code().unwrap_or(-1),
+            stdout: stdout.text(),
+            stderr: stderr.text(),
+        })
+    }
+}
+
+/// Reads the child's stdout and stderr until both end (or [`GRACE`] after
+/// it exited), and its exit status; `None` for the status when it ran past
+/// `timeout`.
+fn collect(
+    child: &mut Child,
+    timeout: Option<Duration>,
+) -> io::Result<(Capped, Capped, Option<std::process::ExitStatus>)> {
+    let mut out: Option<ChildStdout> = child.stdout.take();
+    let mut err: Option<ChildStderr> = child.stderr.take();
+    let (mut stdout, mut stderr) = (Capped::default(), Capped::default());
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut exited: Option<(std::process::ExitStatus, Instant)> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if exited.is_none() {
+            if let Some(status) = child.try_wait()? {
+                exited = Some((status, Instant::now()));
+            }
+        }
+        let open = out.is_some() || err.is_some();
+        match exited {
+            Some((status, _)) if !open => return Ok((stdout, stderr, Some(status))),
+            Some((status, at)) if at.elapsed() >= GRACE => {
+                return Ok((stdout, stderr, Some(status)))
+            }
+            None if deadline.is_some_and(|d| Instant::now() >= d) => {
+                return Ok((stdout, stderr, None))
+            }
+            _ => {}
+        }
+        if !open {
+            // Both pipes closed, the program still runs: wait for it.
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        let mut fds: Vec<libc::pollfd> = [
+            out.as_ref().map(AsRawFd::as_raw_fd),
+            err.as_ref().map(AsRawFd::as_raw_fd),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+        // Wake at least every 50 ms to see whether it exited or ran out of time.
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 50) };
+        if ready < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        for pfd in fds.iter().filter(|p| p.revents != 0) {
+            let is_out = out.as_ref().map(AsRawFd::as_raw_fd) == Some(pfd.fd);
+            let n = match is_out {
+                true => read_some(&mut out, &mut buf)?,
+                false => read_some(&mut err, &mut buf)?,
+            };
+            match is_out {
+                true => stdout.push(&buf[..n]),
+                false => stderr.push(&buf[..n]),
+            }
+        }
+    }
+}
+
+/// One read from a ready pipe; at its end the pipe is dropped (closed).
+fn read_some<R: Read>(pipe: &mut Option<R>, buf: &mut [u8]) -> io::Result<usize> {
+    let Some(reader) = pipe.as_mut() else {
+        return Ok(0);
+    };
+    match reader.read(buf) {
+        Ok(0) => {
+            *pipe = None;
+            Ok(0)
+        }
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(script: &str, timeout: Option<Duration>) -> Result<Output, OpError> {
+        let argv = ["sh".to_owned(), "-c".to_owned(), script.to_owned()];
+        Run {
+            argv: &argv,
+            env: &[],
+            cwd: None,
+            shown: "`test`",
+            timeout,
+        }
+        .output("ops::command")
+    }
+
+    #[test]
+    fn output_is_kept_within_its_bound_head_and_tail() {
+        let out = run(
+            "echo first; head -c 3000000 /dev/zero | tr '\\0' x; echo; echo last >&2; echo end",
+            None,
+        )
+        .unwrap();
+        assert_eq!(out.status, 0);
+        assert!(
+            out.stdout.starts_with("first\nxxx"),
+            "{}",
+            &out.stdout[..20]
+        );
+        assert!(out.stdout.ends_with("xxx\nend\n"));
+        assert!(out.stdout.contains(" bytes not kept ...]"));
+        assert!(out.stdout.len() < MAX_OUTPUT + 100, "{}", out.stdout.len());
+        assert_eq!(out.stderr, "last\n");
+    }
+
+    #[test]
+    fn a_time_limit_kills_and_a_background_child_does_not_hold_the_run() {
+        let started = Instant::now();
+        let err = run("sleep 30", Some(Duration::from_millis(300))).unwrap_err();
+        assert!(err.message.contains("did not finish within 0.3 s"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The child's child keeps stdout open for 5 s; the run ends sooner.
+        let started = Instant::now();
+        let out = run("sleep 5 & echo started", None).unwrap();
+        assert_eq!((out.status, out.stdout.as_str()), (0, "started\n"));
+        assert!(started.elapsed() < Duration::from_secs(4));
+    }
+}
