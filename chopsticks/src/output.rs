@@ -9,7 +9,7 @@
 //! thread itself, so that a call's records are logged before it returns.)
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -27,9 +27,21 @@ struct Writer {
     dropped: AtomicU64,
 }
 
+/// Whether hosts' stderr lines are printed (they are by default).
+static SHOW: AtomicBool = AtomicBool::new(true);
+
+/// Prints the `[host]` lines of every tunnel's remote stderr on this
+/// program's stderr (`true`, the default), or not. Either way, what a host
+/// wrote last is still quoted in the errors that need it.
+pub fn show_remote_stderr(show: bool) {
+    SHOW.store(show, Ordering::SeqCst);
+}
+
 /// Prints `line` (already prefixed) on this program's stderr.
 pub(crate) fn line(line: String) {
-    hand_over(line);
+    if SHOW.load(Ordering::SeqCst) {
+        hand_over(line);
+    }
 }
 
 /// Waits at most `bound` until what was handed over so far is written.

@@ -175,13 +175,39 @@ impl Group {
         F: RemoteFn,
         F::Args: Clone + Sync,
     {
+        self.call_each(f, |_| args.clone())
+    }
+
+    /// Calls `f` on every host at once with the arguments `args(host)`
+    /// gives for it (a host's own settings, from an inventory), and waits
+    /// for all of them; as [`call`](Group::call) otherwise.
+    ///
+    /// ```no_run
+    /// use chopsticks::{ops, Group};
+    /// use chopsticks::ops::Mode;
+    ///
+    /// # fn main() {
+    /// let web = Group::new(["web1", "web2"]);
+    /// let motds = web.call_each(ops::file, |host| {
+    ///     (ops::File::new("/etc/motd").content(format!("this is {host}\n")), Mode::Apply)
+    /// });
+    /// # }
+    /// ```
+    pub fn call_each<F>(
+        &self,
+        f: F,
+        args: impl Fn(&str) -> F::Args + Sync,
+    ) -> GroupResult<F::Output>
+    where
+        F: RemoteFn,
+    {
         raise_fd_limit();
         let progress = Progress::new(F::NAME, self.members.len(), self.progress);
         // Connect and send, `forks` hosts at a time; a host whose call is
         // sent is done with its thread.
         let sent = self.on_threads(self.forks, |_, m| {
             let tunnel = m.tunnel()?;
-            let mut pending = tunnel.call_async(f, args.clone());
+            let mut pending = tunnel.call_async(f, args(&m.name));
             if let Some(timeout) = self.call_timeout {
                 pending.set_timeout_from(Instant::now(), timeout);
             }
@@ -260,6 +286,25 @@ impl Group {
     pub fn without_failures<T>(&self, results: &GroupResult<T>) -> Group {
         let failed: HashSet<&str> = results.failures().map(|(host, _)| host).collect();
         self.retain(|m| !failed.contains(m.name.as_str()))
+    }
+
+    /// The hosts whose names `keep` accepts, in this group's order,
+    /// sharing its connections and settings.
+    pub fn select(&self, keep: impl Fn(&str) -> bool) -> Group {
+        self.retain(|m| keep(&m.name))
+    }
+
+    /// This group cut into consecutive groups of at most `size` hosts (at
+    /// least 1), in order, sharing its connections and settings: for
+    /// rolling work, one batch after another.
+    pub fn batches(&self, size: usize) -> Vec<Group> {
+        self.members
+            .chunks(size.max(1))
+            .map(|chunk| Group {
+                members: chunk.to_vec(),
+                ..self.settings()
+            })
+            .collect()
     }
 
     /// A group of no hosts with this group's settings.
@@ -387,6 +432,18 @@ mod tests {
         assert_eq!(names(&(&a - &b)), ["b"]);
         assert_eq!(names(&(&a ^ &b)), ["b", "d"]);
         assert_eq!(names(&(a | b)), ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn batches_and_selections_keep_the_order_and_the_settings() {
+        let g = Group::new(["a", "b", "c", "d", "e"]).forks(3);
+        let batches = g.batches(2);
+        let hosts: Vec<Vec<&str>> = batches.iter().map(names).collect();
+        assert_eq!(hosts, [vec!["a", "b"], vec!["c", "d"], vec!["e"]]);
+        assert!(batches.iter().all(|b| b.forks == 3));
+        assert_eq!(g.batches(0).len(), 5, "a size of 0 means 1");
+        assert_eq!(g.batches(9).len(), 1);
+        assert_eq!(names(&g.select(|h| h != "b" && h != "e")), ["a", "c", "d"]);
     }
 
     #[test]

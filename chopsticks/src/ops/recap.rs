@@ -121,6 +121,19 @@ impl Recap {
         }
     }
 
+    /// Counts a step whose results are plain values (a fact, your own
+    /// function's): each success is one ok operation, unchanged.
+    pub fn add_values<T>(&mut self, results: &GroupResult<T>) {
+        for (host, result) in results.iter() {
+            let line = self.host(host);
+            match result {
+                Ok(_) => line.ok += 1,
+                Err(e) if unreachable(e) => line.unreachable = true,
+                Err(_) => line.failed += 1,
+            }
+        }
+    }
+
     /// 0 when every host was reached and nothing failed, 2 when some
     /// operation failed, 4 when some host could not be reached (Ansible's
     /// codes).
