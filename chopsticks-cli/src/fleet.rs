@@ -1,0 +1,453 @@
+//! [`Fleet`]: the flags every ops tool takes, and what they select.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chopsticks::ops::Mode;
+use chopsticks::{Group, Tunnel, TunnelBuilder};
+use clap::ArgAction;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::inventory::{Inventory, Settings};
+use crate::report::Output;
+use crate::{hosts, pattern, CliError};
+
+/// How the output looks: colours on a terminal (`auto`), always or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Color {
+    /// Colours when stdout is a terminal and `NO_COLOR` is not set.
+    #[default]
+    Auto,
+    /// Always colours.
+    Always,
+    /// Never colours.
+    Never,
+}
+
+/// How many hosts a batch of a rolling run has: a number, or a share of
+/// the selection (`25%`, at least one host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serial {
+    /// This many hosts a batch.
+    Hosts(usize),
+    /// This percentage of the selected hosts a batch.
+    Percent(u8),
+}
+
+impl std::str::FromStr for Serial {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Serial, String> {
+        let bad = || format!("`{s}`: a batch size is a number of hosts (2) or a percentage (25%)");
+        match s.strip_suffix('%') {
+            Some(p) => match p.parse::<u8>() {
+                Ok(p) if (1..=100).contains(&p) => Ok(Serial::Percent(p)),
+                _ => Err(bad()),
+            },
+            None => match s.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(Serial::Hosts(n)),
+                _ => Err(bad()),
+            },
+        }
+    }
+}
+
+/// `30s`, `5m`, `1h`, `250ms`, or a plain number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("`{s}`: a duration is a number with ms, s, m or h (30s, 5m)");
+    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = number.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+}
+
+/// The flags of an ops tool, to flatten into its own clap struct:
+///
+/// ```
+/// use clap::Parser;
+///
+/// #[derive(Parser)]
+/// struct Cli {
+///     #[command(flatten)]
+///     fleet: chopsticks_cli::Fleet,
+///     /// What the tool itself takes.
+///     #[arg(long, default_value = "hello")]
+///     greeting: String,
+/// }
+///
+/// let cli = Cli::parse_from(["tool", "-H", "web[1:2],db1", "-l", "web*", "--check"]);
+/// let selection = cli.fleet.selection().unwrap();
+/// assert_eq!(selection.names(), ["web1", "web2"]);
+/// assert_eq!(cli.fleet.mode(), chopsticks::ops::Mode::Check);
+/// ```
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Fleet {
+    /// Hosts: comma lists and ranges (web[01:20].example); added to the inventory's
+    #[arg(short = 'H', long = "hosts", value_name = "HOSTS", action = ArgAction::Append)]
+    pub hosts: Vec<String>,
+    /// An inventory: chopsticks TOML (.toml), Ansible YAML (.yml) or INI (anything else)
+    #[arg(short = 'i', long = "inventory", value_name = "FILE", action = ArgAction::Append)]
+    pub inventory: Vec<PathBuf>,
+    /// Only the hosts an Ansible pattern selects: web:&prod:!db1, web*, ~regex, @FILE
+    #[arg(short = 'l', long = "limit", value_name = "PATTERN")]
+    pub limit: Option<String>,
+    /// Log in as USER (an inventory's own user wins)
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// Connect to this ssh port (an inventory's own port wins)
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Run as USER through sudo (root when no USER is given: --sudo or --sudo=USER)
+    #[arg(long, value_name = "USER", num_args = 0..=1, require_equals = true,
+          default_missing_value = "root")]
+    pub sudo: Option<String>,
+    /// Read this ssh_config instead of ~/.ssh/config
+    #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// Connect to at most N hosts at once
+    #[arg(short = 'f', long, value_name = "N", default_value_t = chopsticks::DEFAULT_FORKS)]
+    pub forks: usize,
+    /// Say what would change, change nothing
+    #[arg(long)]
+    pub check: bool,
+    /// Show content changes as unified diffs
+    #[arg(long)]
+    pub diff: bool,
+    /// Give each host's call at most this long (30s, 5m)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Give each host this long to connect
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub connect_timeout: Duration,
+    /// Keep ssh connections open this long after the run, so a rerun skips the handshake
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, num_args = 0..=1,
+          require_equals = true, default_missing_value = "10m")]
+    pub control_persist: Option<Duration>,
+    /// Show the hosts' stderr (-v) and their debug log records (-vv)
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Show only failures and the recap
+    #[arg(short = 'q', long = "quiet", conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Colours: auto (on a terminal), always, never
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+    /// One JSON object per host per step on stdout, for scripts
+    #[arg(long)]
+    pub json: bool,
+    /// Run in batches of N hosts, or N% of them, one batch after another
+    #[arg(long, value_name = "N|N%")]
+    pub serial: Option<Serial>,
+    /// Stop before the next batch when more than this percentage of a batch failed
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub max_fail_percentage: Option<u8>,
+    /// Write the failed hosts here (default: ~/.local/state/chopsticks/TOOL.retry)
+    #[arg(long, value_name = "FILE")]
+    pub retry_file: Option<PathBuf>,
+}
+
+/// One selected host: its name, how to reach it, its variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selected {
+    /// Its name, as the inventory and the output call it.
+    pub name: String,
+    /// How to reach it.
+    pub settings: Settings,
+    /// Its variables, merged from its groups and its own.
+    pub vars: Map<String, Value>,
+}
+
+/// The hosts a run works on, in inventory order, with their variables.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Selection {
+    hosts: Vec<Selected>,
+}
+
+impl Selection {
+    /// The hosts' names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.hosts.iter().map(|h| h.name.as_str()).collect()
+    }
+
+    /// Every selected host.
+    pub fn hosts(&self) -> &[Selected] {
+        &self.hosts
+    }
+
+    /// A host's variables as JSON values.
+    pub fn vars(&self, host: &str) -> Option<&Map<String, Value>> {
+        self.hosts.iter().find(|h| h.name == host).map(|h| &h.vars)
+    }
+
+    /// A host's variables as your own type (`serde`): what to pass to its
+    /// `#[remote]` functions.
+    ///
+    /// # Errors
+    /// [`CliError::Vars`] naming the host and what does not fit.
+    pub fn vars_as<T: DeserializeOwned>(&self, host: &str) -> Result<T, CliError> {
+        let vars = self.vars(host).cloned().unwrap_or_default();
+        serde_json::from_value(Value::Object(vars)).map_err(|e| CliError::Vars {
+            host: host.to_owned(),
+            message: e.to_string(),
+        })
+    }
+}
+
+impl Fleet {
+    /// Whether no host was given at all (no `-H`, no `-i`): a tool may then
+    /// work on this machine, as `Tunnel::local()`.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty() && self.inventory.is_empty()
+    }
+
+    /// [`Mode::Check`] with `--check`, else [`Mode::Apply`].
+    pub fn mode(&self) -> Mode {
+        match self.check {
+            true => Mode::Check,
+            false => Mode::Apply,
+        }
+    }
+
+    /// The inventories given with `-i`, merged, and the hosts of `-H`.
+    ///
+    /// # Errors
+    /// An inventory that cannot be read (file and line), a bad host range.
+    pub fn inventory(&self) -> Result<Inventory, CliError> {
+        let mut inventory = Inventory::new();
+        for path in &self.inventory {
+            inventory.merge(Inventory::load(path)?);
+        }
+        for list in &self.hosts {
+            for name in hosts::expand_list(list).map_err(CliError::Hosts)? {
+                inventory.host_mut(&name);
+            }
+        }
+        Ok(inventory)
+    }
+
+    /// The hosts to work on: the inventory's, narrowed by `--limit`.
+    ///
+    /// # Errors
+    /// As [`inventory`](Fleet::inventory); a pattern that matches nothing;
+    /// an empty selection.
+    pub fn selection(&self) -> Result<Selection, CliError> {
+        if self.is_empty() {
+            return Err(CliError::NoHosts);
+        }
+        let inventory = self.inventory()?;
+        let names = match &self.limit {
+            Some(limit) => pattern::select(&inventory, limit).map_err(CliError::Pattern)?,
+            None => inventory.group_hosts("all"),
+        };
+        if names.is_empty() {
+            return Err(CliError::Empty(self.limit.clone().unwrap_or_default()));
+        }
+        let hosts = names
+            .into_iter()
+            .map(|name| {
+                let (settings, vars) = inventory.resolve(name);
+                Selected {
+                    name: name.to_owned(),
+                    settings,
+                    vars,
+                }
+            })
+            .collect();
+        Ok(Selection { hosts })
+    }
+
+    /// The selected hosts as a group, each configured from the flags and
+    /// the inventory.
+    ///
+    /// # Errors
+    /// As [`selection`](Fleet::selection).
+    pub fn group(&self) -> Result<Group, CliError> {
+        Ok(self.group_of(&self.selection()?))
+    }
+
+    /// A group of these hosts, configured from the flags.
+    pub fn group_of(&self, selection: &Selection) -> Group {
+        let group = Group::new(selection.hosts.iter().map(|h| self.builder(h)))
+            .forks(self.forks)
+            .progress(!self.json && !self.quiet);
+        match self.timeout {
+            Some(timeout) => group.call_timeout(timeout),
+            None => group,
+        }
+    }
+
+    /// How to reach one host: `docker:NAME` goes into a container, any
+    /// other name through ssh; the inventory's settings win over the flags.
+    fn builder(&self, host: &Selected) -> TunnelBuilder {
+        let s = &host.settings;
+        let mut b = match host.name.strip_prefix("docker:") {
+            Some(container) => TunnelBuilder::docker(container),
+            None => {
+                let mut b = Tunnel::builder(&host.name);
+                if let Some(config) = &self.ssh_config {
+                    b = b.ssh_config(config);
+                }
+                if let Some(address) = &s.address {
+                    b = b.ssh_option(format!("HostName={address}"));
+                }
+                if let Some(port) = s.port.or(self.port) {
+                    b = b.port(port);
+                }
+                if let Some(idle) = self.control_persist {
+                    b = b.control_persist(idle);
+                }
+                b
+            }
+        };
+        b = b.connect_timeout(self.connect_timeout);
+        if let Some(user) = s.user.as_ref().or(self.user.as_ref()) {
+            b = b.user(user);
+        }
+        if let Some(sudo) = s.sudo.as_ref().or(self.sudo.as_ref()) {
+            b = b.sudo(sudo);
+        }
+        b
+    }
+
+    /// The group cut into the batches of `--serial` (one batch without it).
+    pub fn batches(&self, group: &Group) -> Vec<Group> {
+        let size = match self.serial {
+            None => group.len(),
+            Some(Serial::Hosts(n)) => n,
+            Some(Serial::Percent(p)) => (group.len() * usize::from(p)).div_ceil(100),
+        };
+        group.batches(size.max(1))
+    }
+
+    /// The output of a run with these flags: lines or JSON, a recap, the
+    /// exit code. Also applies `-v`/`-q` to the hosts' stderr.
+    pub fn output(&self) -> Output {
+        chopsticks::show_remote_stderr(self.verbose > 0);
+        Output::new(self)
+    }
+
+    /// Runs `steps` over the selected hosts, batch by batch with
+    /// `--serial`, stopping before the next batch when more than
+    /// `--max-fail-percentage` of one failed; then prints the recap, writes
+    /// the failed hosts to the retry file, and returns the exit code:
+    /// 0 all good, 2 some host failed, 4 some host unreachable, 1 when the
+    /// inventory or the selection is bad (said on stderr).
+    pub fn run(&self, mut steps: impl FnMut(&Group, &Selection, &mut Output)) -> i32 {
+        let selection = match self.selection() {
+            Ok(selection) => selection,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return crate::exit::USAGE;
+            }
+        };
+        let group = self.group_of(&selection);
+        let mut out = self.output();
+        let batches = self.batches(&group);
+        let count = batches.len();
+        for (i, batch) in batches.iter().enumerate() {
+            out.begin_batch(batch);
+            steps(batch, &selection, &mut out);
+            let failed = out.batch_failed_percent();
+            if let Some(limit) = self.max_fail_percentage {
+                if failed > f64::from(limit) && i + 1 < count {
+                    let rest: Vec<&str> = batches[i + 1..].iter().flat_map(|b| b.hosts()).collect();
+                    out.stopped(i + 1, failed, limit, &rest);
+                    break;
+                }
+            }
+        }
+        out.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        fleet: Fleet,
+    }
+
+    fn parse(args: &[&str]) -> Fleet {
+        let mut argv = vec!["tool"];
+        argv.extend(args);
+        Cli::try_parse_from(argv).unwrap().fleet
+    }
+
+    #[test]
+    fn flags_parse_as_ops_people_type_them() {
+        let f = parse(&[
+            "-H",
+            "a,b",
+            "-H",
+            "c",
+            "--sudo",
+            "--timeout",
+            "90s",
+            "--serial",
+            "25%",
+        ]);
+        assert_eq!(f.hosts, ["a,b", "c"]);
+        assert_eq!(f.sudo.as_deref(), Some("root"));
+        assert_eq!(f.timeout, Some(Duration::from_secs(90)));
+        assert_eq!(f.serial, Some(Serial::Percent(25)));
+        assert_eq!(f.connect_timeout, Duration::from_secs(30));
+        let f = parse(&[
+            "--sudo=postgres",
+            "--control-persist",
+            "-vv",
+            "--color",
+            "never",
+        ]);
+        assert_eq!(f.sudo.as_deref(), Some("postgres"));
+        assert_eq!(f.control_persist, Some(Duration::from_secs(600)));
+        assert_eq!((f.verbose, f.color), (2, Color::Never));
+        assert!(Cli::try_parse_from(["tool", "-v", "-q"]).is_err());
+        assert!(Cli::try_parse_from(["tool", "--serial", "0"]).is_err());
+        assert!(Cli::try_parse_from(["tool", "--timeout", "5 parsecs"]).is_err());
+        assert!(Cli::try_parse_from(["tool", "--max-fail-percentage", "101"]).is_err());
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn selections_batches_and_typed_vars() {
+        let f = parse(&["-H", "web[1:5]", "--serial", "2"]);
+        let group = f.group().unwrap();
+        let sizes: Vec<usize> = f.batches(&group).iter().map(Group::len).collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        let f = parse(&["-H", "web[1:5]", "--serial", "50%"]);
+        let sizes: Vec<usize> = f
+            .batches(&f.group().unwrap())
+            .iter()
+            .map(Group::len)
+            .collect();
+        assert_eq!(sizes, [3, 2]);
+        assert!(matches!(parse(&[]).selection(), Err(CliError::NoHosts)));
+        let err = parse(&["-H", "a", "-l", "b"]).selection().unwrap_err();
+        assert!(err.to_string().contains("`b` matches no host"), "{err}");
+        let err = parse(&["-H", "a,b", "-l", "a:&b"]).selection().unwrap_err();
+        assert!(matches!(err, CliError::Empty(_)), "{err}");
+
+        #[derive(serde::Deserialize, Debug)]
+        struct Vars {
+            #[serde(default)]
+            port: u16,
+        }
+        let sel = parse(&["-H", "a"]).selection().unwrap();
+        assert_eq!(sel.vars_as::<Vars>("a").unwrap().port, 0);
+    }
+}

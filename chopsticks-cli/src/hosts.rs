@@ -1,0 +1,144 @@
+//! Host lists as people type them: `web1,web2`, and ranges such as
+//! `web[01:20].example` (numbers keep their width), `db[a:c]` and
+//! `node[0:10:5]` (a step), as Ansible and pdsh read them.
+
+/// Every name a comma-separated list stands for, ranges expanded, in order.
+///
+/// # Errors
+/// An empty name or a range that cannot be read, with what is wrong.
+pub fn expand_list(list: &str) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    for part in split_outside_brackets(list) {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err(format!("an empty host name in `{list}`"));
+        }
+        names.extend(expand(part)?);
+    }
+    Ok(names)
+}
+
+/// Commas inside `[...]` belong to the range, not the list.
+fn split_outside_brackets(list: &str) -> Vec<&str> {
+    let (mut parts, mut depth, mut start) = (Vec::new(), 0usize, 0);
+    for (i, c) in list.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                parts.push(&list[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&list[start..]);
+    parts
+}
+
+/// The names one pattern stands for: `web[01:03]` is `web01 web02 web03`.
+///
+/// # Errors
+/// A range that is not `[A:B]` or `[A:B:STEP]` of numbers or of letters,
+/// or that runs backwards.
+pub fn expand(name: &str) -> Result<Vec<String>, String> {
+    let Some(open) = name.find('[') else {
+        if name.contains(']') {
+            return Err(format!("`{name}`: a `]` without its `[`"));
+        }
+        return Ok(vec![name.to_owned()]);
+    };
+    let close = name[open..]
+        .find(']')
+        .map(|i| open + i)
+        .ok_or_else(|| format!("`{name}`: a `[` without its `]`"))?;
+    let (head, range, tail) = (&name[..open], &name[open + 1..close], &name[close + 1..]);
+    let bad = |why: &str| format!("`{name}`: the range [{range}] {why}");
+    let fields: Vec<&str> = range.split(':').collect();
+    let (from, to, step) = match fields.as_slice() {
+        [from, to] => (*from, *to, 1),
+        [from, to, step] => (
+            *from,
+            *to,
+            step.parse::<usize>()
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| bad("has a step that is not a positive number"))?,
+        ),
+        _ => return Err(bad("is not START:END or START:END:STEP")),
+    };
+    let items: Vec<String> = if let (Ok(a), Ok(b)) = (from.parse::<u64>(), to.parse::<u64>()) {
+        if a > b {
+            return Err(bad("runs backwards"));
+        }
+        if b - a > 100_000 {
+            return Err(bad("stands for more than 100000 hosts"));
+        }
+        // `01` keeps two digits; `1` none.
+        let width = if from.starts_with('0') && from.len() > 1 {
+            from.len()
+        } else {
+            0
+        };
+        (a..=b)
+            .step_by(step)
+            .map(|n| format!("{n:0width$}"))
+            .collect()
+    } else {
+        let letter = |s: &str| {
+            let mut chars = s.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if c.is_ascii_alphabetic() => Some(c),
+                _ => None,
+            }
+        };
+        match (letter(from), letter(to)) {
+            (Some(a), Some(b)) if a <= b => (a..=b).step_by(step).map(String::from).collect(),
+            (Some(_), Some(_)) => return Err(bad("runs backwards")),
+            _ => return Err(bad("is neither numbers nor single letters")),
+        }
+    };
+    let mut names = Vec::new();
+    for item in items {
+        for rest in expand(tail)? {
+            names.push(format!("{head}{item}{rest}"));
+        }
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_and_ranges_expand_in_order() {
+        assert_eq!(expand_list("a, b,c").unwrap(), ["a", "b", "c"]);
+        assert_eq!(
+            expand_list("web[08:10].example,db1").unwrap(),
+            ["web08.example", "web09.example", "web10.example", "db1"]
+        );
+        assert_eq!(expand("n[1:3]").unwrap(), ["n1", "n2", "n3"]);
+        assert_eq!(expand("n[0:10:5]").unwrap(), ["n0", "n5", "n10"]);
+        assert_eq!(expand("db-[a:c]").unwrap(), ["db-a", "db-b", "db-c"]);
+        assert_eq!(
+            expand("r[1:2]c[1:2]").unwrap(),
+            ["r1c1", "r1c2", "r2c1", "r2c2"]
+        );
+    }
+
+    #[test]
+    fn bad_ranges_say_what_is_wrong() {
+        for (bad, says) in [
+            ("web[3:1]", "runs backwards"),
+            ("web[1-3]", "is not START:END"),
+            ("web[1:3", "without its `]`"),
+            ("web[a:9]", "neither numbers nor single letters"),
+            ("web[1:9:0]", "step that is not a positive number"),
+            ("a,,b", "an empty host name"),
+        ] {
+            let err = expand_list(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+}

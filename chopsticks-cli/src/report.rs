@@ -1,0 +1,283 @@
+//! [`Output`]: what a run shows, host by host and step by step, and how it
+//! ends (recap, retry file, exit code).
+
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use chopsticks::ops::{Change, Changes, Recap, Report};
+use chopsticks::{Error, Group, GroupResult};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::fleet::{Color, Fleet};
+
+/// What a step of operations gives per host, for [`Output::changes`]: a
+/// [`Change`] or a [`Report`] of several.
+pub trait StepChanges: Changes + Serialize {
+    /// Its lines: each operation's state (`ok`, `changed`, `failed`),
+    /// name and summary, and its diff.
+    fn lines(&self, step: &str) -> Vec<(&'static str, String, Option<String>)>;
+}
+
+impl StepChanges for Change {
+    fn lines(&self, step: &str) -> Vec<(&'static str, String, Option<String>)> {
+        let state = if self.changed { "changed" } else { "ok" };
+        vec![(
+            state,
+            format!("{step}: {}", self.summary),
+            self.diff.clone(),
+        )]
+    }
+}
+
+impl StepChanges for Report {
+    fn lines(&self, step: &str) -> Vec<(&'static str, String, Option<String>)> {
+        let mut lines: Vec<_> = self
+            .steps
+            .iter()
+            .map(|(name, c)| {
+                let state = if c.changed { "changed" } else { "ok" };
+                (
+                    state,
+                    format!("{step}/{name}: {}", c.summary),
+                    c.diff.clone(),
+                )
+            })
+            .collect();
+        if let Some((name, error)) = &self.failed {
+            lines.push(("failed", format!("{step}/{name}: {error}"), None));
+        }
+        lines
+    }
+}
+
+/// Errors that mean the host was not reached, rather than that something
+/// failed on it.
+fn unreachable(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Spawn { .. }
+            | Error::Connect { .. }
+            | Error::Bootstrap { .. }
+            | Error::Handshake { .. }
+            | Error::Disconnected { .. }
+    )
+}
+
+/// The output of a run: a line per host and step (or one JSON object with
+/// `--json`), then a recap; the failed hosts go to a retry file, and the
+/// exit code says how it went.
+#[derive(Debug)]
+pub struct Output {
+    json: bool,
+    quiet: bool,
+    diff: bool,
+    colour: bool,
+    recap: Recap,
+    failed: BTreeSet<String>,
+    batch: Vec<String>,
+    retry_file: Option<PathBuf>,
+}
+
+impl Output {
+    pub(crate) fn new(fleet: &Fleet) -> Output {
+        let colour = match fleet.color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        };
+        Output {
+            json: fleet.json,
+            quiet: fleet.quiet,
+            diff: fleet.diff,
+            colour,
+            recap: Recap::new(),
+            failed: BTreeSet::new(),
+            batch: Vec::new(),
+            retry_file: fleet.retry_file.clone().or_else(default_retry_file),
+        }
+    }
+
+    fn paint(&self, state: &str) -> String {
+        let code = match state {
+            "ok" => "32",
+            "changed" => "33",
+            _ => "31",
+        };
+        match self.colour {
+            true => format!("\x1b[{code}m{state:<11}\x1b[0m"),
+            false => format!("{state:<11}"),
+        }
+    }
+
+    fn emit(&self, line: String) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+    }
+
+    /// A failed host: counted, and its line or object.
+    fn failure(&mut self, host: &str, step: &str, error: &Error) {
+        self.failed.insert(host.to_owned());
+        let state = if unreachable(error) {
+            "unreachable"
+        } else {
+            "failed"
+        };
+        if self.json {
+            let object =
+                json!({"host": host, "step": step, "status": state, "error": error.to_string()});
+            self.emit(object.to_string());
+        } else {
+            self.emit(format!("{} {host}  {step}: {error}", self.paint(state)));
+        }
+    }
+
+    /// Reports a step whose hosts return plain values: `ok` and the value,
+    /// or `failed`/`unreachable` and the error.
+    pub fn step<T: Serialize>(&mut self, step: &str, results: &GroupResult<T>) {
+        for (host, result) in results.iter() {
+            match result {
+                Ok(value) => {
+                    let value = serde_json::to_value(value).unwrap_or(Value::Null);
+                    if self.json {
+                        let object =
+                            json!({"host": host, "step": step, "status": "ok", "value": value});
+                        self.emit(object.to_string());
+                    } else if !self.quiet {
+                        let shown = match &value {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        self.emit(format!("{} {host}  {step}: {shown}", self.paint("ok")));
+                    }
+                }
+                Err(e) => self.failure(host, step, e),
+            }
+        }
+        self.recap.add_values(results);
+    }
+
+    /// Reports a step of operations: each host's changes (`ok`, `changed`,
+    /// `failed`), their diffs with `--diff`.
+    pub fn changes<T: StepChanges>(&mut self, step: &str, results: &GroupResult<T>) {
+        for (host, result) in results.iter() {
+            let Ok(value) = result else {
+                if let Err(e) = result {
+                    self.failure(host, step, e);
+                }
+                continue;
+            };
+            let (_, _, failed) = value.counts();
+            if failed > 0 {
+                self.failed.insert(host.to_owned());
+            }
+            if self.json {
+                let (_, changed, _) = value.counts();
+                let status = match (failed, changed) {
+                    (1.., _) => "failed",
+                    (0, 1..) => "changed",
+                    _ => "ok",
+                };
+                let object = json!({"host": host, "step": step, "status": status, "value": value});
+                self.emit(object.to_string());
+                continue;
+            }
+            for (state, text, diff) in value.lines(step) {
+                if self.quiet && state != "failed" {
+                    continue;
+                }
+                self.emit(format!("{} {host}  {text}", self.paint(state)));
+                if let (true, Some(diff)) = (self.diff, diff) {
+                    for line in diff.lines() {
+                        self.emit(format!("    {line}"));
+                    }
+                }
+            }
+        }
+        self.recap.add(results);
+    }
+
+    pub(crate) fn begin_batch(&mut self, batch: &Group) {
+        self.batch = batch.hosts().map(str::to_owned).collect();
+    }
+
+    /// The percentage of the current batch's hosts that failed.
+    pub(crate) fn batch_failed_percent(&self) -> f64 {
+        if self.batch.is_empty() {
+            return 0.0;
+        }
+        let failed = self
+            .batch
+            .iter()
+            .filter(|h| self.failed.contains(*h))
+            .count();
+        100.0 * failed as f64 / self.batch.len() as f64
+    }
+
+    pub(crate) fn stopped(&mut self, batch: usize, failed: f64, limit: u8, rest: &[&str]) {
+        let message = format!(
+            "stopped after batch {batch}: {failed:.0}% of its hosts failed, more than \
+             --max-fail-percentage {limit}; not run: {}",
+            rest.join(", ")
+        );
+        if self.json {
+            self.emit(json!({"stopped": message, "not_run": rest}).to_string());
+        } else {
+            eprintln!("{message}");
+        }
+    }
+
+    /// The recap so far, as data.
+    pub fn recap(&self) -> &Recap {
+        &self.recap
+    }
+
+    /// 0 when every host was reached and nothing failed, 2 when something
+    /// failed, 4 when a host could not be reached (Ansible's codes).
+    pub fn exit_code(&self) -> i32 {
+        match self.recap.exit_code() {
+            0 if !self.failed.is_empty() => crate::exit::FAILED,
+            code => code,
+        }
+    }
+
+    /// Prints the recap (not with `--json`), writes the failed hosts to the
+    /// retry file, and returns the exit code.
+    pub fn finish(self) -> i32 {
+        if !self.json {
+            self.emit(String::new());
+            print!("{}", self.recap.render(self.colour));
+        }
+        if let (false, Some(path)) = (self.failed.is_empty(), &self.retry_file) {
+            let hosts: String = self.failed.iter().map(|h| format!("{h}\n")).collect();
+            let written = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(path, hosts));
+            match written {
+                Ok(()) => eprintln!(
+                    "failed hosts written to {0}: rerun them with --limit @{0}",
+                    path.display()
+                ),
+                Err(e) => eprintln!("cannot write the failed hosts to {}: {e}", path.display()),
+            }
+        }
+        self.exit_code()
+    }
+}
+
+/// `$XDG_STATE_HOME/chopsticks/TOOL.retry`, or under `~/.local/state`.
+fn default_retry_file() -> Option<PathBuf> {
+    let tool = std::env::current_exe()
+        .ok()?
+        .file_stem()?
+        .to_string_lossy()
+        .into_owned();
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+    Some(state.join("chopsticks").join(format!("{tool}.retry")))
+}
