@@ -192,14 +192,31 @@ impl Selection {
     /// A host's variables as your own type (`serde`): what to pass to its
     /// `#[remote]` functions.
     ///
+    /// Ansible INI inventories give `[group:vars]` values as text, as
+    /// Ansible reads them; where your type asks for a number or a boolean
+    /// and the strict reading fails, text that reads as one (`5432`,
+    /// `true`) is taken as one.
+    ///
     /// # Errors
     /// [`CliError::Vars`] naming the host and what does not fit.
     pub fn vars_as<T: DeserializeOwned>(&self, host: &str) -> Result<T, CliError> {
         let vars = self.vars(host).cloned().unwrap_or_default();
-        serde_json::from_value(Value::Object(vars)).map_err(|e| CliError::Vars {
-            host: host.to_owned(),
-            message: e.to_string(),
-        })
+        let strict = serde_json::from_value(Value::Object(vars.clone()));
+        strict
+            .or_else(|strict| {
+                let read = vars
+                    .into_iter()
+                    .map(|(k, v)| match v {
+                        Value::String(text) => (k, crate::inventory::literal(&text)),
+                        other => (k, other),
+                    })
+                    .collect();
+                serde_json::from_value(Value::Object(read)).map_err(|_| strict)
+            })
+            .map_err(|e| CliError::Vars {
+                host: host.to_owned(),
+                message: e.to_string(),
+            })
     }
 }
 
@@ -449,5 +466,14 @@ mod tests {
         }
         let sel = parse(&["-H", "a"]).selection().unwrap();
         assert_eq!(sel.vars_as::<Vars>("a").unwrap().port, 0);
+        let mut typed = sel.clone();
+        typed.hosts[0].vars.insert("port".into(), "5432".into());
+        assert_eq!(typed.vars_as::<Vars>("a").unwrap().port, 5432);
+        typed.hosts[0].vars.insert("port".into(), "http".into());
+        let err = typed.vars_as::<Vars>("a").unwrap_err().to_string();
+        assert!(
+            err.contains("a: its inventory variables do not fit"),
+            "{err}"
+        );
     }
 }

@@ -77,6 +77,7 @@ pub struct Output {
     recap: Recap,
     failed: BTreeSet<String>,
     batch: Vec<String>,
+    width: usize,
     retry_file: Option<PathBuf>,
 }
 
@@ -97,6 +98,7 @@ impl Output {
             recap: Recap::new(),
             failed: BTreeSet::new(),
             batch: Vec::new(),
+            width: 0,
             retry_file: fleet.retry_file.clone().or_else(default_retry_file),
         }
     }
@@ -111,6 +113,12 @@ impl Output {
             true => format!("\x1b[{code}m{state:<11}\x1b[0m"),
             false => format!("{state:<11}"),
         }
+    }
+
+    /// Pads host names to the widest of a step's.
+    fn widen<T>(&mut self, results: &GroupResult<T>) {
+        let widest = results.iter().map(|(h, _)| h.len()).max().unwrap_or(0);
+        self.width = self.width.max(widest);
     }
 
     fn emit(&self, line: String) {
@@ -131,13 +139,18 @@ impl Output {
                 json!({"host": host, "step": step, "status": state, "error": error.to_string()});
             self.emit(object.to_string());
         } else {
-            self.emit(format!("{} {host}  {step}: {error}", self.paint(state)));
+            let width = self.width;
+            self.emit(format!(
+                "{} {host:<width$}  {step}: {error}",
+                self.paint(state)
+            ));
         }
     }
 
     /// Reports a step whose hosts return plain values: `ok` and the value,
     /// or `failed`/`unreachable` and the error.
     pub fn step<T: Serialize>(&mut self, step: &str, results: &GroupResult<T>) {
+        self.widen(results);
         for (host, result) in results.iter() {
             match result {
                 Ok(value) => {
@@ -151,7 +164,11 @@ impl Output {
                             Value::String(s) => s.clone(),
                             other => other.to_string(),
                         };
-                        self.emit(format!("{} {host}  {step}: {shown}", self.paint("ok")));
+                        let width = self.width;
+                        self.emit(format!(
+                            "{} {host:<width$}  {step}: {shown}",
+                            self.paint("ok")
+                        ));
                     }
                 }
                 Err(e) => self.failure(host, step, e),
@@ -163,6 +180,7 @@ impl Output {
     /// Reports a step of operations: each host's changes (`ok`, `changed`,
     /// `failed`), their diffs with `--diff`.
     pub fn changes<T: StepChanges>(&mut self, step: &str, results: &GroupResult<T>) {
+        self.widen(results);
         for (host, result) in results.iter() {
             let Ok(value) = result else {
                 if let Err(e) = result {
@@ -189,7 +207,8 @@ impl Output {
                 if self.quiet && state != "failed" {
                     continue;
                 }
-                self.emit(format!("{} {host}  {text}", self.paint(state)));
+                let width = self.width;
+                self.emit(format!("{} {host:<width$}  {text}", self.paint(state)));
                 if let (true, Some(diff)) = (self.diff, diff) {
                     for line in diff.lines() {
                         self.emit(format!("    {line}"));
@@ -248,8 +267,8 @@ impl Output {
     /// retry file, and returns the exit code.
     pub fn finish(self) -> i32 {
         if !self.json {
-            self.emit(String::new());
-            print!("{}", self.recap.render(self.colour));
+            let recap = self.recap.render(self.colour);
+            self.emit(format!("\n{}", recap.trim_end()));
         }
         if let (false, Some(path)) = (self.failed.is_empty(), &self.retry_file) {
             let hosts: String = self.failed.iter().map(|h| format!("{h}\n")).collect();

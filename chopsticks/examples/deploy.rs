@@ -1,7 +1,9 @@
 //! A deploy: brings hosts to a described state, one round trip per host.
+//! Built on the CLI kit: hosts come from `-H` or an inventory (`-i`), and
+//! `--check`, `--diff`, `--serial`, `--json` ... work as ops people expect.
 //!
 //! ```text
-//! cargo run --example deploy -- [--check] [--diff] [-F SSH_CONFIG] [--greeting TEXT] HOST...
+//! cargo run --example deploy -- [FLEET FLAGS] [--greeting TEXT]
 //! ```
 //!
 //! On each host: the package `cs-hello` installed (the test images carry it
@@ -9,23 +11,24 @@
 //! configuration file rendered here from typed values, a line in
 //! `/etc/environment`, and the `cs-hello` service running and enabled,
 //! restarted only when its configuration changed (skipped where systemd
-//! does not run). `--check` prints the plan and changes nothing; `--diff`
-//! shows content changes as unified diffs. The exit code is the recap's:
-//! 0 all good, 2 some host failed, 4 some host unreachable.
+//! does not run). A host's inventory variables `greeting` and `port`
+//! override the flag and the default for that host. `--check` prints the
+//! plan and changes nothing; `--diff` shows content changes as unified
+//! diffs. The exit code is the recap's: 0 all good, 2 some host failed, 4
+//! some host unreachable, 1 bad flags or inventory.
 //!
 //! Against the test hosts (`tests/setup.sh` starts them):
 //!
 //! ```text
-//! cargo run --example deploy -- -F target/testhosts/ssh_config --check --diff cs-systemd cs-deb12
-//! cargo run --example deploy -- -F target/testhosts/ssh_config cs-systemd cs-deb12
-//! cargo run --example deploy -- -F target/testhosts/ssh_config cs-systemd cs-deb12   # 0 changed
+//! cargo run --example deploy -- -F target/testhosts/ssh_config -H cs-systemd,cs-deb12 --check --diff
+//! cargo run --example deploy -- -F target/testhosts/ssh_config -H cs-systemd,cs-deb12
+//! cargo run --example deploy -- -F target/testhosts/ssh_config -H cs-systemd,cs-deb12   # 0 changed
 //! ```
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
-use chopsticks::ops::{Mode, Recap, Report};
-use chopsticks::Group;
+use chopsticks::ops::Mode;
+use clap::Parser;
 use serde::{Deserialize, Serialize};
 
 /// What the site should look like: typed values, rendered into the
@@ -121,94 +124,60 @@ mod plan {
     }
 }
 
-struct Args {
-    mode: Mode,
-    diff: bool,
-    ssh_config: Option<String>,
-    site: Site,
-    hosts: Vec<String>,
+/// Brings hosts to the described state: package, user, config file,
+/// environment line, service.
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    fleet: chopsticks_cli::Fleet,
+    /// The greeting in the config file (a host's `greeting` variable wins)
+    #[arg(long, default_value = "hello from chopsticks")]
+    greeting: String,
 }
 
-const USAGE: &str = "usage: deploy [--check] [--diff] [-F SSH_CONFIG] [--greeting TEXT] HOST...";
-
-fn parse() -> Result<Args, String> {
-    let mut args = Args {
-        mode: Mode::Apply,
-        diff: false,
-        ssh_config: None,
-        site: Site {
-            greeting: "hello from chopsticks".into(),
-            port: 8080,
-            workers: 4,
-            debug: false,
-            admins: vec!["alice".into(), "bob".into()],
-        },
-        hosts: Vec::new(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |flag: &str| it.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
-        match arg.as_str() {
-            "--check" => args.mode = Mode::Check,
-            "--diff" => args.diff = true,
-            "-F" => args.ssh_config = Some(value("-F")?),
-            "--greeting" => args.site.greeting = value("--greeting")?,
-            "-h" | "--help" => return Err(USAGE.into()),
-            flag if flag.starts_with('-') => return Err(format!("unknown flag {flag}\n{USAGE}")),
-            host => args.hosts.push(host.to_owned()),
-        }
-    }
-    if args.hosts.is_empty() {
-        return Err(format!("no host given\n{USAGE}"));
-    }
-    Ok(args)
+/// What a host's inventory variables may change.
+#[derive(Debug, Default, Deserialize)]
+struct HostVars {
+    greeting: Option<String>,
+    port: Option<u16>,
 }
 
 #[chopsticks::main]
 fn main() {
-    let args = match parse() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(1);
-        }
+    let cli: Cli = chopsticks_cli::parse();
+    let site = Site {
+        greeting: cli.greeting.clone(),
+        port: 8080,
+        workers: 4,
+        debug: false,
+        admins: vec!["alice".into(), "bob".into()],
     };
-    let ssh_config = args.ssh_config.clone();
-    let group = Group::new(args.hosts.iter().map(String::as_str))
-        .configure(move |b| {
-            let b = b.connect_timeout(Duration::from_secs(20));
-            match &ssh_config {
-                Some(path) => b.ssh_config(path),
-                None => b,
-            }
-        })
-        .call_timeout(Duration::from_secs(300));
-    let results = group.call(
-        plan::converge,
-        (args.site.clone(), args.site.render(), args.mode),
-    );
-
-    if args.mode == Mode::Check {
-        println!("check mode: the plan below changed nothing");
+    let mode = cli.fleet.mode();
+    if mode == Mode::Check && !cli.fleet.json {
+        println!("check mode: the plan below changes nothing");
     }
-    for (host, result) in results.iter() {
-        println!("{host}:");
-        match result {
-            Ok(report) => {
-                let mut shown = report.clone();
-                if !args.diff {
-                    shown.steps.iter_mut().for_each(|(_, c)| c.diff = None);
+    let code = cli.fleet.run(|hosts, selection, out| {
+        // Each host's site: the flags, then its inventory variables.
+        let mut sites = std::collections::HashMap::new();
+        for host in hosts.hosts() {
+            let vars: HostVars = match selection.vars_as(host) {
+                Ok(vars) => vars,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(chopsticks_cli::exit::USAGE);
                 }
-                for line in shown.to_string().lines() {
-                    println!("  {line}");
-                }
-            }
-            Err(e) => println!("  error: {e}"),
+            };
+            let mut own = site.clone();
+            own.greeting = vars.greeting.unwrap_or(own.greeting);
+            own.port = vars.port.unwrap_or(own.port);
+            let config = own.render();
+            sites.insert(host.to_owned(), (own, config));
         }
-    }
-    let mut recap = Recap::new();
-    recap.add::<Report>(&results);
-    println!();
-    recap.print();
-    std::process::exit(recap.exit_code());
+        let results = hosts.call_each(plan::converge, |host| {
+            let (site, config) = sites[host].clone();
+            (site, config, mode)
+        });
+        out.changes("deploy", &results);
+    });
+    std::process::exit(code);
 }

@@ -531,3 +531,18 @@ pub fn portable_fixture() -> std::path::PathBuf {
     );
     path
 }
+
+/// A setting of the test hosts from the `env` file `tests/setup.sh` writes
+/// beside their ssh_config (`CHOPSTICKS_TEST_FLEET_PORT` ...).
+///
+/// # Panics
+/// When the file or the setting is missing, with what to run to get it.
+pub fn test_env(key: &str) -> String {
+    let path = test_ssh_config().with_file_name("env");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}; run `tests/setup.sh`", path.display()));
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .map(|v| v.trim_matches('"').to_owned())
+        .unwrap_or_else(|| panic!("no {key} in {}; run `tests/setup.sh`", path.display()))
+}
