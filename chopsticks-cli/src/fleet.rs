@@ -347,9 +347,12 @@ impl Fleet {
     }
 
     /// The output of a run with these flags: lines or JSON, a recap, the
-    /// exit code. Also applies `-v`/`-q` to the hosts' stderr.
+    /// exit code. Also applies `-v` to the hosts' stderr (shown only with
+    /// it) and log records (a logger on stderr at info, debug with `-vv`,
+    /// when the tool has none); call it before the first call to a host.
     pub fn output(&self) -> Output {
         chopsticks::show_remote_stderr(self.verbose > 0);
+        crate::logger::install(self.verbose);
         Output::new(self)
     }
 

@@ -43,6 +43,7 @@
 mod fleet;
 pub mod hosts;
 pub mod inventory;
+mod logger;
 pub mod pattern;
 mod report;
 

@@ -37,6 +37,9 @@ fn describe(role: Role) -> std::io::Result<String> {
         chopsticks::facts::Fact::NotAvailable(why) => format!("OS unknown ({why})"),
     };
     let what = role.role.unwrap_or_else(|| "no role".into());
+    // What a host says along the way: shown with -v.
+    eprintln!("read /etc/os-release");
+    log::info!("described as {what}");
     Ok(match role.http_port {
         Some(port) => format!("{what} on port {port}, {os}"),
         None => format!("{what}, {os}"),

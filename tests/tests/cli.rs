@@ -381,6 +381,27 @@ fn serial_batches_stop_after_a_failed_batch_and_the_retry_file_reruns_the_failed
 }
 
 #[test]
+fn verbose_shows_the_hosts_stderr_and_log_records() {
+    let dir = scratch("verbose");
+    let quiet = inventory(&["-H", "cs-many-1"], &dir);
+    assert_eq!(quiet.code, 0, "{}", quiet.text());
+    assert!(!quiet.stderr.contains("os-release"), "{}", quiet.text());
+    let loud = inventory(&["-H", "cs-many-1", "-v"], &dir);
+    assert_eq!(loud.code, 0, "{}", loud.text());
+    assert!(
+        loud.stderr.contains("[cs-many-1] read /etc/os-release"),
+        "{}",
+        loud.text()
+    );
+    assert!(
+        loud.stderr
+            .contains("INFO  inventory: [cs-many-1] described as no role"),
+        "{}",
+        loud.text()
+    );
+}
+
+#[test]
 fn quiet_shows_only_failures_and_the_recap() {
     let dir = scratch("quiet");
     let run = inventory(&["-H", "cs-many-1,cs-refused", "-q"], &dir);
