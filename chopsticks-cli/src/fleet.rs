@@ -92,7 +92,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// ```
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Fleet {
-    /// Hosts: comma lists and ranges (web[01:20].example); added to the inventory's
+    /// Hosts: comma lists and ranges (`web[01:20].example`); added to the inventory's
     #[arg(short = 'H', long = "hosts", value_name = "HOSTS", action = ArgAction::Append)]
     pub hosts: Vec<String>,
     /// An inventory: chopsticks TOML (.toml), Ansible YAML (.yml) or INI (anything else)

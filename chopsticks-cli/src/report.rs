@@ -52,19 +52,6 @@ impl StepChanges for Report {
     }
 }
 
-/// Errors that mean the host was not reached, rather than that something
-/// failed on it.
-fn unreachable(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::Spawn { .. }
-            | Error::Connect { .. }
-            | Error::Bootstrap { .. }
-            | Error::Handshake { .. }
-            | Error::Disconnected { .. }
-    )
-}
-
 /// The output of a run: a line per host and step (or one JSON object with
 /// `--json`), then a recap; the failed hosts go to a retry file, and the
 /// exit code says how it went.
@@ -129,7 +116,7 @@ impl Output {
     /// A failed host: counted, and its line or object.
     fn failure(&mut self, host: &str, step: &str, error: &Error) {
         self.failed.insert(host.to_owned());
-        let state = if unreachable(error) {
+        let state = if error.is_unreachable() {
             "unreachable"
         } else {
             "failed"

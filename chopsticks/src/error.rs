@@ -208,6 +208,19 @@ impl Error {
             | Error::Protocol { .. } => None,
         }
     }
+
+    /// Whether the host was not reached (or was lost), rather than that
+    /// something failed on it: what a recap counts as unreachable.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Error::Spawn { .. }
+                | Error::Connect { .. }
+                | Error::Bootstrap { .. }
+                | Error::Handshake { .. }
+                | Error::Disconnected { .. }
+        )
+    }
 }
 
 impl fmt::Display for Error {

@@ -76,16 +76,18 @@ fn package(t: &Tunnel, spec: Package, mode: Mode) -> chopsticks::Result<Change> 
     t.call(ops::package, (spec, mode))
 }
 
+/// cs-deb12 without the test packages, for this test alone.
+fn bare_deb12() -> (MutexGuard<'static, ()>, Tunnel) {
+    let one = deb12_packages();
+    let t = connect("cs-deb12");
+    let gone = Package::new(["cs-tool", "cs-hello"]).absent();
+    package(&t, gone, Mode::Apply).unwrap();
+    (one, t)
+}
+
 #[test]
 fn packages_install_with_dependencies_upgrade_and_remove_with_dependents() {
-    let _one = deb12_packages();
-    let t = connect("cs-deb12");
-    package(
-        &t,
-        Package::new(["cs-tool", "cs-hello"]).absent(),
-        Mode::Apply,
-    )
-    .unwrap();
+    let (_one, t) = bare_deb12();
     let state = || installed(&t);
 
     let tool = |m| package(&t, Package::new(["cs-tool"]), m);
@@ -142,14 +144,7 @@ fn packages_install_with_dependencies_upgrade_and_remove_with_dependents() {
 
 #[test]
 fn package_errors_name_host_package_and_what_to_do() {
-    let _one = deb12_packages();
-    let t = connect("cs-deb12");
-    package(
-        &t,
-        Package::new(["cs-tool", "cs-hello"]).absent(),
-        Mode::Apply,
-    )
-    .unwrap();
+    let (_one, t) = bare_deb12();
     for m in [Mode::Check, Mode::Apply] {
         let err = package(&t, Package::new(["cs-hello", "cs-nope"]), m).unwrap_err();
         let text = err.to_string();

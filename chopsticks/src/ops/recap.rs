@@ -8,7 +8,6 @@ use std::io::IsTerminal;
 use serde::{Deserialize, Serialize};
 
 use super::{Change, Report};
-use crate::error::Error;
 use crate::group::GroupResult;
 
 /// One host's line of a [`Recap`].
@@ -71,19 +70,6 @@ pub struct Recap {
     pub hosts: Vec<HostRecap>,
 }
 
-/// Errors that mean the host was not reached, rather than that an
-/// operation failed there.
-fn unreachable(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::Spawn { .. }
-            | Error::Connect { .. }
-            | Error::Bootstrap { .. }
-            | Error::Handshake { .. }
-            | Error::Disconnected { .. }
-    )
-}
-
 impl Recap {
     /// An empty recap.
     pub fn new() -> Recap {
@@ -115,7 +101,7 @@ impl Recap {
                     line.changed += changed;
                     line.failed += failed;
                 }
-                Err(e) if unreachable(e) => line.unreachable = true,
+                Err(e) if e.is_unreachable() => line.unreachable = true,
                 Err(_) => line.failed += 1,
             }
         }
@@ -128,7 +114,7 @@ impl Recap {
             let line = self.host(host);
             match result {
                 Ok(_) => line.ok += 1,
-                Err(e) if unreachable(e) => line.unreachable = true,
+                Err(e) if e.is_unreachable() => line.unreachable = true,
                 Err(_) => line.failed += 1,
             }
         }
@@ -198,6 +184,7 @@ impl fmt::Display for Recap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use crate::ops::OpError;
 
     fn change(changed: bool) -> Change {
