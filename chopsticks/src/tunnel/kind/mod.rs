@@ -107,11 +107,11 @@ fn validate(builder: &TunnelBuilder) -> Result<()> {
 }
 
 /// Starts a tunnel whose host runs the bootstrap script: the agent is
-/// shipped when the host has no good cached copy.
-fn bootstrapped(
-    builder: &TunnelBuilder,
-    way: impl FnOnce(String) -> Result<Way>,
-) -> Result<Tunnel> {
+/// shipped when the host has no good cached copy. A start that looks like a
+/// lost race for the cache (another program's upload removed this agent
+/// between the script's check and its `exec`) is tried once more, which
+/// uploads it anew.
+fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) -> Result<Tunnel> {
     let host = &builder.host;
     let agent_binary = builder.options.agent_binary();
     let program = match &agent_binary {
@@ -131,28 +131,57 @@ fn bootstrapped(
     let platform = agent_binary
         .is_none()
         .then(|| (uname_s().to_owned(), std::env::consts::ARCH.to_owned()));
-    let nonce = nonce();
-    let script = bootstrap::script(&image, &nonce, builder.options.log_level());
-    let Way {
-        program,
-        command,
-        advice,
-        fallback,
-    } = way(script)?;
-    let link = spawn(host, &program, command)?;
-    let conn = Conn::start(Launch {
-        host: host.clone(),
-        program,
-        link,
-        nonce,
-        connect_timeout: builder.options.connect_timeout,
-        upload_timeout: builder.options.upload_timeout,
-        ship: Some(Ship { image, platform }),
-        advice,
-        fallback,
-    })?;
+    let start = || {
+        let nonce = nonce();
+        let script = bootstrap::script(&image, &nonce, builder.options.log_level());
+        let Way {
+            program,
+            command,
+            advice,
+            fallback,
+        } = way(script)?;
+        let link = spawn(host, &program, command)?;
+        Conn::start(Launch {
+            host: host.clone(),
+            program,
+            link,
+            nonce,
+            connect_timeout: builder.options.connect_timeout,
+            upload_timeout: builder.options.upload_timeout,
+            ship: Some(Ship {
+                image: Arc::clone(&image),
+                platform: platform.clone(),
+            }),
+            advice,
+            fallback,
+        })
+    };
+    let conn = match start() {
+        Err(e) if lost_race(&e, &image.sha256) => start()?,
+        started => started?,
+    };
     conn.set_call_timeout(builder.options.call_timeout);
     Ok(Tunnel { conn, owns: true })
+}
+
+/// Whether a start looks like a lost race for the cache rather than a
+/// reason that would fail again: the agent exited before its hello and its
+/// host said nothing at all, or said that the cached agent `sha256` was not
+/// there to `exec` (dash: `exec: PATH: not found`; bash: `No such file or
+/// directory`), which another program's upload can cause.
+fn lost_race(error: &Error, sha256: &str) -> bool {
+    let Error::Handshake {
+        message, stderr, ..
+    } = error
+    else {
+        return false;
+    };
+    let vanished = stderr.iter().any(|line| {
+        line.contains(&format!("{sha256}: not found"))
+            || line.contains(&format!("{sha256}: No such file"))
+    });
+    let silent = stderr.iter().all(|line| line.trim().is_empty());
+    message.contains("exited before saying hello") && (vanished || silent)
 }
 
 /// Starts `command`; a missing program says so.
@@ -220,5 +249,47 @@ fn uname_s() -> &'static str {
         "macos" => "Darwin",
         "freebsd" => "FreeBSD",
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(message: &str, stderr: &[&str]) -> Error {
+        Error::Handshake {
+            host: "h".into(),
+            message: message.into(),
+            stderr: stderr.iter().map(|l| (*l).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn only_a_lost_race_is_tried_again() {
+        let gone = "it exited before saying hello (the agent exited with status 127)";
+        for said in [
+            "sh: 1: exec: /root/.cache/chopsticks-0/abc123: not found",
+            "bash: line 1: /tmp/chopsticks-0/abc123: No such file or directory",
+        ] {
+            assert!(lost_race(&refused(gone, &[said]), "abc123"), "{said}");
+        }
+        assert!(lost_race(&refused(gone, &[]), "abc123"));
+        // What would fail again is reported at once.
+        let glibc = "/x/abc123: version `GLIBC_2.34' not found";
+        assert!(!lost_race(&refused(gone, &[glibc]), "abc123"));
+        assert!(!lost_race(
+            &refused(gone, &["usage: tool [OPTIONS]"]),
+            "abc123"
+        ));
+        assert!(!lost_race(
+            &refused("it sent a message before saying hello", &[]),
+            "abc123"
+        ));
+        let bootstrap = Error::Bootstrap {
+            host: "h".into(),
+            message: "no cache directory".into(),
+            stderr: Vec::new(),
+        };
+        assert!(!lost_race(&bootstrap, "abc123"));
     }
 }

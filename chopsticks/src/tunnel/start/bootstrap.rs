@@ -48,27 +48,30 @@ pub(crate) fn script(image: &Image, nonce: &str, log_level: u8) -> String {
         // whose hash was checked since it last changed: `.H.ok`, made after
         // a check, is newer than the file. A file changed since (truncated,
         // tampered) is hashed again; one that fails is removed, and the cold
-        // path below uploads a good copy in the same session.
+        // path below uploads a good copy in the same session. Each start
+        // renews the mark: what pruning reads as "in use".
         format!(
             "for c in {dirs}; do p=$c/chopsticks-$u; [ -L \"$p\" ] && continue; \
              if [ -f \"$p/$H\" ] && [ -x \"$p/$H\" ] && [ -O \"$p\" ] \
              && [ $(wc -c <\"$p/$H\") -eq $N ]; then \
              if [ \"$p/.$H.ok\" -nt \"$p/$H\" ] || {{ set -- $(sha256sum \"$p/$H\" 2>/dev/null); \
-             [ \"$1\" = \"$H\" ] && : >\"$p/.$H.ok\"; }}; then exec \"$p/$H\" {args}; fi; \
+             [ \"$1\" = \"$H\" ]; }}; then {{ : >\"$p/.$H.ok\"; }} 2>/dev/null; \
+             exec \"$p/$H\" {args}; fi; \
              rm -f \"$p/$H\" \"$p/.$H.ok\"; fi; done"
         ),
         // Cold: the first directory we own, can write and can execute in.
-        // The probe is an empty file: where exec works, sh runs it as an
-        // empty script; on a noexec mount exec fails (busybox `test -x`
-        // would not notice).
+        // The probe is an empty file of this session's (another session
+        // writing a shared one while this one runs it would fail with "text
+        // file busy"): where exec works, sh runs it as an empty script; on a
+        // noexec mount exec fails (busybox `test -x` would not notice).
         "d=".into(),
         format!(
             "for c in {dirs}; do p=$c/chopsticks-$u; mkdir -p \"$c\" 2>/dev/null; \
              mkdir -m 700 \"$p\" 2>/dev/null; [ -L \"$p\" ] && continue; \
              [ -d \"$p\" ] && [ -O \"$p\" ] && [ -w \"$p\" ] || continue; \
-             chmod 700 \"$p\" 2>/dev/null; f=$p/.probe; \
-             {{ : >\"$f\" && chmod 700 \"$f\" && \"$f\"; }} 2>/dev/null || continue; \
-             d=$p; break; done"
+             chmod 700 \"$p\" 2>/dev/null; f=$p/.probe.$T; \
+             {{ : >\"$f\" && chmod 700 \"$f\" && \"$f\"; }} 2>/dev/null; r=$?; rm -f \"$f\"; \
+             [ $r -eq 0 ] || continue; d=$p; break; done"
         ),
         format!(
             "[ -n \"$d\" ] || {{ echo \"{ERROR_MARKER} $T no cache directory that is ours, \
@@ -93,9 +96,12 @@ pub(crate) fn script(image: &Image, nonce: &str, log_level: u8) -> String {
         ),
         // Checked just now: the mark is newer than the file.
         ": >\"$d/.$H.ok\"".into(),
-        // Keep the three newest agents (dotfiles are not listed), and the
-        // marks of those that are left.
-        "ls -t \"$d\" | tail -n +4 | while read o; do [ \"$o\" = \"$H\" ] || rm -f \"$d/$o\"; done"
+        // Keep the three newest agents (dotfiles are not listed) and any
+        // other that started within the hour (its mark is that recent:
+        // another program may be about to exec it), and the marks of those
+        // that are left.
+        "ls -t \"$d\" | tail -n +4 | while read o; do [ \"$o\" = \"$H\" ] && continue; \
+         [ -n \"$(find \"$d/.$o.ok\" -mmin -60 2>/dev/null)\" ] || rm -f \"$d/$o\"; done"
             .into(),
         "for m in \"$d\"/.*.ok; do o=${m#\"$d\"/.}; [ -f \"$d/${o%.ok}\" ] || rm -f \"$m\"; done"
             .into(),
