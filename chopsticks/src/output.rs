@@ -27,6 +27,31 @@ struct Writer {
     dropped: AtomicU64,
 }
 
+/// `text` without the control characters a terminal acts on, for what a
+/// host sends that reaches this program's terminal (stderr lines, log
+/// records): C0 controls and DEL in caret notation (`^[` for ESC, `^G` for
+/// BEL), C1 controls as `\u{9b}`; tabs stay. So a host can neither colour
+/// our output nor move the cursor, set a title or ring the bell.
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let control = |c: char| (c.is_control() && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c);
+    if !text.contains(control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\u{7f}' => out.push_str("^?"),
+            c if (c as u32) < 0x20 && c != '\t' => {
+                out.push('^');
+                out.push(char::from(c as u8 + 0x40));
+            }
+            c if control(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Whether hosts' stderr lines are printed (they are by default).
 static SHOW: AtomicBool = AtomicBool::new(true);
 
@@ -126,4 +151,18 @@ fn writer() -> Option<&'static Writer> {
 
 fn write(line: String) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_become_visible_and_tabs_stay() {
+        assert_eq!(printable("plain\ttext é"), "plain\ttext é");
+        assert_eq!(
+            printable("\x1b[31mred\x1b[0m \x1b]0;t\x07 \u{9b}2J \x7f\r"),
+            "^[[31mred^[[0m ^[]0;t^G \\u{9b}2J ^?^M"
+        );
+    }
 }

@@ -382,3 +382,32 @@ fn a_program_without_an_entry_point_refuses_before_starting_anything() {
     assert!(stderr.contains("cannot be its own agent"), "{stderr}");
     assert!(stderr.contains("#[chopsticks::main]"), "{stderr}");
 }
+
+/// Whatever a host writes on stderr or logs reaches this terminal without
+/// its control characters (shown as `^[`, `^G` ...; tabs kept): a host can
+/// neither colour our output nor move the cursor, set the title or ring.
+#[test]
+fn a_host_cannot_send_terminal_escapes() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_escapes"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ok",
+        "{stderr}"
+    );
+    let said: Vec<&str> = stderr.lines().filter(|l| l.contains("red:")).collect();
+    assert_eq!(said.len(), 2, "a stderr line and a log record: {stderr}");
+    for line in said {
+        assert!(
+            !line.contains(['\x1b', '\x07', '\u{9b}']),
+            "a control character got through: {line:?}"
+        );
+        assert!(
+            line.contains("red:^[[31mX^[[0m title:^[]0;pwned^G bell:^G up:^[[2A")
+                && line.contains("csi:\\u{9b}2J tab:\tend"),
+            "{line:?}"
+        );
+    }
+}

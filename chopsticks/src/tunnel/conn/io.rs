@@ -298,12 +298,18 @@ fn relog(host: &str, level: u8, target: &str, message: &str) {
     // The logger is this program's code, run on the I/O thread: its panic
     // must not end that thread.
     let _ = panic::catch_unwind(|| {
-        let metadata = log::Metadata::builder().level(level).target(target).build();
+        // What the host sent reaches a terminal: no control characters.
+        let target = crate::output::printable(target);
+        let message = crate::output::printable(message);
+        let metadata = log::Metadata::builder()
+            .level(level)
+            .target(&target)
+            .build();
         if log::logger().enabled(&metadata) {
             log::logger().log(
                 &log::Record::builder()
                     .level(level)
-                    .target(target)
+                    .target(&target)
                     .args(format_args!("[{host}] {message}"))
                     .build(),
             );

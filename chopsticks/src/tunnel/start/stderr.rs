@@ -142,11 +142,11 @@ impl Lines {
 
     fn line(&self, bytes: &[u8]) {
         let line = String::from_utf8_lossy(bytes);
-        let line = line.trim_end_matches(['\n', '\r']);
+        let line = crate::output::printable(line.trim_end_matches(['\n', '\r']));
         if self.tail.live.load(std::sync::atomic::Ordering::SeqCst) {
             crate::output::line(format!("{}{line}", self.prefix));
         }
-        self.tail.push(line.to_owned());
+        self.tail.push(line.into_owned());
     }
 }
 
