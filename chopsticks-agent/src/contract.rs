@@ -10,9 +10,26 @@ pub const ENV_AGENT_SHA256: &str = "CHOPSTICKS_AGENT_SHA256";
 /// Set by the controller to its `log::max_level()` (0 = off ... 5 = trace),
 /// so the agent does not format records nobody wants.
 pub const ENV_LOG_LEVEL: &str = "CHOPSTICKS_LOG_LEVEL";
+/// Set by the controller to how deep the agent sits: 1 for an agent that
+/// a program started, 2 for one that agent's functions started ...
+pub const ENV_DEPTH: &str = "CHOPSTICKS_DEPTH";
+/// The deepest an agent may sit. A program reads it from its environment
+/// (unset: [`DEFAULT_MAX_DEPTH`]); the controller passes its limit on to
+/// the agents it starts.
+pub const ENV_MAX_DEPTH: &str = "CHOPSTICKS_MAX_DEPTH";
+/// The deepest an agent may sit when nothing says otherwise: an agent's
+/// functions may start agents, whose functions may not (as Python
+/// chopsticks).
+pub const DEFAULT_MAX_DEPTH: u32 = 2;
 /// Every variable the controller sets for an agent; the agent removes them
 /// all before any remote function runs.
-pub const AGENT_ENV: [&str; 3] = [ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL];
+pub const AGENT_ENV: [&str; 5] = [
+    ENV_AGENT,
+    ENV_AGENT_SHA256,
+    ENV_LOG_LEVEL,
+    ENV_DEPTH,
+    ENV_MAX_DEPTH,
+];
 
 /// Set (to `1`) in the environment of a janitor: a copy of the program
 /// that removes the temporary files of the process that started it when

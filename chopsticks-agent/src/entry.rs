@@ -2,12 +2,37 @@
 //! instead of running the program's own `main`.
 
 use std::process;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 
-use crate::contract::{AGENT_ENV, ENV_AGENT, ENV_AGENT_SHA256, ENV_JANITOR, ENV_LOG_LEVEL};
+use crate::contract::{
+    AGENT_ENV, DEFAULT_MAX_DEPTH, ENV_AGENT, ENV_AGENT_SHA256, ENV_DEPTH, ENV_JANITOR,
+    ENV_LOG_LEVEL, ENV_MAX_DEPTH,
+};
 
 /// Set once `run_if_requested` ran in this process.
 static ENTERED: AtomicBool = AtomicBool::new(false);
+/// How deep this process sits: 0 for a program, 1 for its agent ...
+static DEPTH: AtomicU32 = AtomicU32::new(0);
+/// The limit an agent was given by its controller (0: none given).
+static MAX_DEPTH: AtomicU32 = AtomicU32::new(0);
+
+/// How deep this process sits: 0 for a program a person started, 1 for an
+/// agent it started, 2 for an agent that agent's functions started ...
+pub fn depth() -> u32 {
+    DEPTH.load(SeqCst)
+}
+
+/// The deepest an agent may sit: the limit this agent's controller passed
+/// on, or in a program `CHOPSTICKS_MAX_DEPTH`, or [`DEFAULT_MAX_DEPTH`].
+pub fn max_depth() -> u32 {
+    match MAX_DEPTH.load(SeqCst) {
+        0 => std::env::var(ENV_MAX_DEPTH)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(DEFAULT_MAX_DEPTH),
+        limit => limit,
+    }
+}
 
 /// The mark of an agent entry point compiled into a binary:
 /// `#[chopsticks::main]` and `chopsticks::agent_test!()` register one.
@@ -55,6 +80,9 @@ pub fn run_if_requested() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
     };
+    let number = |var| std::env::var(var).ok().and_then(|v| v.parse::<u32>().ok());
+    DEPTH.store(number(ENV_DEPTH).unwrap_or(1), SeqCst);
+    MAX_DEPTH.store(number(ENV_MAX_DEPTH).unwrap_or(DEFAULT_MAX_DEPTH), SeqCst);
     for var in AGENT_ENV {
         std::env::remove_var(var);
     }

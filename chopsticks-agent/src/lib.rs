@@ -27,5 +27,5 @@ pub use agent::panic_message;
 pub mod stream {
     pub use crate::agent::streams::{input, output, Input, Output};
 }
-pub use entry::{has_entry_point, run_if_requested, EntryPoint};
+pub use entry::{depth, has_entry_point, max_depth, run_if_requested, EntryPoint};
 pub use registry::{Registration, Registry, RegistryError};

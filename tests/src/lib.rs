@@ -546,3 +546,19 @@ pub fn test_env(key: &str) -> String {
         .map(|v| v.trim_matches('"').to_owned())
         .unwrap_or_else(|| panic!("no {key} in {}; run `tests/setup.sh`", path.display()))
 }
+
+/// Opens a local tunnel and calls itself there, `levels` times: the depth
+/// the last agent sits at, or the error that stopped the nesting.
+#[remote]
+pub fn nest(levels: u32, max_depth: Option<u32>) -> Result<u32, String> {
+    if levels == 0 {
+        return Ok(chopsticks::agent::depth());
+    }
+    let mut builder = chopsticks::TunnelBuilder::local();
+    if let Some(max) = max_depth {
+        builder = builder.max_depth(max);
+    }
+    let t = builder.connect().map_err(|e| e.to_string())?;
+    t.call(nest, (levels - 1, max_depth))
+        .map_err(|e| e.to_string())
+}

@@ -411,3 +411,37 @@ fn a_host_cannot_send_terminal_escapes() {
         );
     }
 }
+
+/// A function that opens a tunnel to its own host nests agents; nesting
+/// stops at the limit (2 by default) with an error that says so, instead
+/// of forking without end.
+#[test]
+fn nesting_stops_at_the_depth_limit() {
+    let t = Tunnel::local().unwrap();
+    t.set_call_timeout(Some(Duration::from_secs(60)));
+    assert_eq!(chopsticks::agent::depth(), 0, "the test program itself");
+    assert_eq!(t.call(nest, (0, None)).unwrap(), 1);
+    assert_eq!(t.call(nest, (1, None)).unwrap(), 2);
+    let refused = t.call(nest, (50, None)).unwrap_err().to_string();
+    assert!(
+        refused.contains("agents nest too deep: this agent, at depth 2, would start one at depth 3, beyond the limit of 2"),
+        "{refused}"
+    );
+    // The limit is the first controller's, passed on; a tunnel may set its own.
+    let deeper = chopsticks::TunnelBuilder::local()
+        .max_depth(3)
+        .connect()
+        .unwrap();
+    assert_eq!(deeper.call(nest, (2, None)).unwrap(), 3);
+    let refused = deeper.call(nest, (50, None)).unwrap_err().to_string();
+    assert!(refused.contains("beyond the limit of 3"), "{refused}");
+    let none = chopsticks::TunnelBuilder::local()
+        .max_depth(0)
+        .connect()
+        .unwrap_err();
+    assert!(
+        none.to_string()
+            .contains("this program would start one at depth 1, beyond the limit of 0"),
+        "{none}"
+    );
+}

@@ -79,6 +79,8 @@ pub(crate) struct Options {
     pub log_level: Option<log::LevelFilter>,
     /// Ship the executable with its debug sections.
     pub ship_debug_info: bool,
+    /// The deepest an agent may sit; `None`: what this process was given.
+    pub max_depth: Option<u32>,
 }
 
 impl Options {
@@ -144,6 +146,7 @@ impl TunnelBuilder {
                 agent_binary: None,
                 log_level: None,
                 ship_debug_info: false,
+                max_depth: None,
             },
             ssh: SshOptions::default(),
         }
@@ -236,6 +239,18 @@ impl TunnelBuilder {
     /// file itself either way.
     pub fn ship_debug_info(mut self, ship: bool) -> Self {
         self.options.ship_debug_info = ship;
+        self
+    }
+
+    /// How deep agents may nest: an agent's `#[remote]` functions may open
+    /// tunnels, whose agents may open tunnels ... up to `depth` agents
+    /// deep (default [`DEFAULT_MAX_DEPTH`](crate::agent::DEFAULT_MAX_DEPTH),
+    /// 2, or `CHOPSTICKS_MAX_DEPTH`; the limit is passed on to the agent).
+    /// A tunnel that would start an agent deeper fails with
+    /// [`Error::Config`](crate::Error::Config), so a function that opens a
+    /// tunnel to its own host cannot fork without end.
+    pub fn max_depth(mut self, depth: u32) -> Self {
+        self.options.max_depth = Some(depth);
         self
     }
 

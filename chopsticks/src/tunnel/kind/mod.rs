@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use super::builder::{plain_name, Kind, TunnelBuilder};
+use super::builder::{plain_name, Kind, Options, TunnelBuilder};
 use super::conn::{Conn, Launch, Link};
 use super::start::advice::KindAdvice;
 use super::start::image::Image;
@@ -122,6 +122,7 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
     if agent_binary.is_none() {
         refuse_without_entry(host)?;
     }
+    let (depth, max_depth) = nesting(host, &builder.options)?;
     let strip = !builder.options.ship_debug_info;
     let image = Image::of(&program, strip).map_err(|e| Error::Config {
         host: host.clone(),
@@ -133,7 +134,8 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
         .then(|| (uname_s().to_owned(), std::env::consts::ARCH.to_owned()));
     let start = || {
         let nonce = nonce();
-        let script = bootstrap::script(&image, &nonce, builder.options.log_level());
+        let nest = (depth, max_depth);
+        let script = bootstrap::script(&image, &nonce, builder.options.log_level(), nest);
         let Way {
             program,
             command,
@@ -225,6 +227,28 @@ pub(crate) fn refuse_recursion(host: &str, program: &Path) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// How deep an agent this process starts would sit, and the limit to pass
+/// on to it; refused when that is beyond the limit.
+pub(crate) fn nesting(host: &str, options: &Options) -> Result<(u32, u32)> {
+    let depth = crate::agent::depth() + 1;
+    let max = options.max_depth.unwrap_or_else(crate::agent::max_depth);
+    if depth <= max {
+        return Ok((depth, max));
+    }
+    let here = match depth - 1 {
+        0 => "this program".to_owned(),
+        d => format!("this agent, at depth {d},"),
+    };
+    Err(Error::Config {
+        host: host.into(),
+        message: format!(
+            "agents nest too deep: {here} would start one at depth {depth}, beyond the limit \
+             of {max}; do the work in this function instead, or raise the limit \
+             (TunnelBuilder::max_depth, CHOPSTICKS_MAX_DEPTH) if the nesting is meant"
+        ),
+    })
 }
 
 /// This program is about to start a copy of itself as an agent: without an

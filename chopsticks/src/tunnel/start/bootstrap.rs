@@ -5,7 +5,8 @@
 
 use super::image::Image;
 use crate::contract::{
-    AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL, ERROR_MARKER, UPLOAD_MARKER,
+    AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_SHA256, ENV_DEPTH, ENV_LOG_LEVEL, ENV_MAX_DEPTH,
+    ERROR_MARKER, UPLOAD_MARKER,
 };
 
 /// The command for a login shell (ssh): `exec /bin/sh -c '<script>'`,
@@ -35,15 +36,22 @@ pub(crate) fn sh_argv(script: String, sudo: Option<&str>) -> Vec<String> {
 }
 
 /// The script for one session: `image` is what the host should run,
-/// `nonce` the session's, `log_level` the controller's (0 = off ... 5).
-pub(crate) fn script(image: &Image, nonce: &str, log_level: u8) -> String {
+/// `nonce` the session's, `log_level` the controller's (0 = off ... 5),
+/// `(depth, max_depth)` where the agent sits and how deep agents may nest.
+pub(crate) fn script(image: &Image, nonce: &str, log_level: u8, nest: (u32, u32)) -> String {
+    let (depth, max_depth) = nest;
     let args = AGENT_ENTRY_ARGS.join(" ");
     let dirs = r#""${XDG_CACHE_HOME:-$HOME/.cache}" /dev/shm /tmp /var/tmp"#;
     [
         format!("H={} N={} T={nonce}", image.sha256, image.size),
         "u=$(id -u) || exit 1".into(),
-        format!("{ENV_AGENT}=$T {ENV_AGENT_SHA256}=$H {ENV_LOG_LEVEL}={log_level}"),
-        format!("export {ENV_AGENT} {ENV_AGENT_SHA256} {ENV_LOG_LEVEL}"),
+        format!(
+            "{ENV_AGENT}=$T {ENV_AGENT_SHA256}=$H {ENV_LOG_LEVEL}={log_level} \
+             {ENV_DEPTH}={depth} {ENV_MAX_DEPTH}={max_depth}"
+        ),
+        format!(
+            "export {ENV_AGENT} {ENV_AGENT_SHA256} {ENV_LOG_LEVEL} {ENV_DEPTH} {ENV_MAX_DEPTH}"
+        ),
         // Warm: a cached agent of the right size in a directory we own,
         // whose hash was checked since it last changed: `.H.ok`, made after
         // a check, is newer than the file. A file changed since (truncated,
@@ -116,7 +124,7 @@ mod tests {
 
     fn test_script() -> String {
         let image = Image::of(&std::env::current_exe().unwrap(), true).unwrap();
-        script(&image, "0123456789abcdef", 3)
+        script(&image, "0123456789abcdef", 3, (1, 2))
     }
 
     #[test]
