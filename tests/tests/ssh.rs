@@ -541,3 +541,39 @@ fn distinct_agents_bootstrapping_one_host_at_once_all_start() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Another user who can write the cache directory (its mode was loosened)
+/// plants a file of the agent's name and size, with a fresh mark so that
+/// no hash check would run: the warm path must not run it, and the cold
+/// path makes the directory private again and installs our own agent.
+#[test]
+fn a_planted_agent_of_another_user_does_not_run() {
+    let _cache = cache_lock();
+    let t = connect("cs-deb12-deploy");
+    let hash = t
+        .agent_sha256()
+        .expect("an ssh tunnel reports its agent's hash")
+        .to_owned();
+    t.close();
+    let dir = "/home/deploy/.cache/chopsticks-1001";
+    let marker = format!("/tmp/cs-planted-{}", std::process::id());
+    let plant = format!(
+        "set -e; f={dir}/{hash}; n=$(wc -c <$f); rm -f {marker}; chmod 777 {dir}; rm -f $f; \
+         printf '#!/bin/sh\\ntouch {marker}\\nexit 0\\n' >$f; \
+         head -c $((n - $(wc -c <$f))) /dev/zero | tr '\\0' '#' >>$f; chmod 755 $f; \
+         : >{dir}/.{hash}.ok; stat -c '%s %U' $f"
+    );
+    let planted = remote_sh("cs-deb12", &plant);
+    assert!(planted.trim().ends_with(" root"), "{planted}");
+    let t = connect("cs-deb12-deploy");
+    assert_eq!(t.call(add, (2, 3)).unwrap(), 5);
+    let after = remote_sh(
+        "cs-deb12",
+        &format!("test -e {marker} && echo RAN || echo clean; stat -c '%a %U' {dir} {dir}/{hash}"),
+    );
+    assert_eq!(
+        after.lines().collect::<Vec<_>>(),
+        ["clean", "700 deploy", "700 deploy"],
+        "the planted file ran, or the cache was not made private and ours again"
+    );
+}

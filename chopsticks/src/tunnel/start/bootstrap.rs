@@ -52,7 +52,9 @@ pub(crate) fn script(image: &Image, nonce: &str, log_level: u8, nest: (u32, u32)
         format!(
             "export {ENV_AGENT} {ENV_AGENT_SHA256} {ENV_LOG_LEVEL} {ENV_DEPTH} {ENV_MAX_DEPTH}"
         ),
-        // Warm: a cached agent of the right size in a directory we own,
+        // Warm: a cached agent of the right size, a file (not a link) that
+        // we own (another user who can write the directory could plant one,
+        // with a fresh mark) in a directory we own,
         // whose hash was checked since it last changed: `.H.ok`, made after
         // a check, is newer than the file. A file changed since (truncated,
         // tampered) is hashed again; one that fails is removed, and the cold
@@ -60,7 +62,8 @@ pub(crate) fn script(image: &Image, nonce: &str, log_level: u8, nest: (u32, u32)
         // renews the mark: what pruning reads as "in use".
         format!(
             "for c in {dirs}; do p=$c/chopsticks-$u; [ -L \"$p\" ] && continue; \
-             if [ -f \"$p/$H\" ] && [ -x \"$p/$H\" ] && [ -O \"$p\" ] \
+             [ -L \"$p/$H\" ] && continue; \
+             if [ -f \"$p/$H\" ] && [ -O \"$p/$H\" ] && [ -x \"$p/$H\" ] && [ -O \"$p\" ] \
              && [ $(wc -c <\"$p/$H\") -eq $N ]; then \
              if [ \"$p/.$H.ok\" -nt \"$p/$H\" ] || {{ set -- $(sha256sum \"$p/$H\" 2>/dev/null); \
              [ \"$1\" = \"$H\" ]; }}; then {{ : >\"$p/.$H.ok\"; }} 2>/dev/null; \
