@@ -395,7 +395,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Each tunnel holds a few descriptors; big groups need more than the usual
-/// soft limit of 1024. Raised to the hard limit once.
+/// soft limit of 1024. Raised to the hard limit once, and logged (at info),
+/// since it is the whole program's limit.
 fn raise_fd_limit() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -408,8 +409,16 @@ fn raise_fd_limit() {
             if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
                 && limit.rlim_cur < limit.rlim_max
             {
+                let was = limit.rlim_cur;
                 limit.rlim_cur = limit.rlim_max;
-                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    // It is the whole program's limit: say so.
+                    log::info!(
+                        "raised this program's open-file limit (RLIMIT_NOFILE) from {was} to \
+                         its hard limit {} for group work",
+                        limit.rlim_max
+                    );
+                }
             }
         }
     });
