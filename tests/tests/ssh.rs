@@ -577,3 +577,34 @@ fn a_planted_agent_of_another_user_does_not_run() {
         "the planted file ran, or the cache was not made private and ours again"
     );
 }
+
+/// What a host wrote on stderr before its last reply is printed before the
+/// tunnel is gone, even when the program exits right after closing it.
+#[test]
+fn a_hosts_last_stderr_lines_are_not_lost_on_close() {
+    for args in [
+        vec![],
+        vec![ssh_config().display().to_string(), "cs-deb12".into()],
+    ] {
+        for round in 0..3 {
+            let out = Command::new(env!("CARGO_BIN_EXE_last_words"))
+                .args(&args)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                "ok",
+                "{stderr}"
+            );
+            let said = stderr.lines().filter(|l| l.contains("last words ")).count();
+            let shouted = stderr.lines().filter(|l| l.ends_with("xxxxxxxxxx")).count();
+            assert_eq!(
+                (said, shouted),
+                (20, 3000),
+                "{args:?}, round {round}: lines were lost (the last 3: {:?})",
+                stderr.lines().rev().take(3).collect::<Vec<_>>()
+            );
+        }
+    }
+}

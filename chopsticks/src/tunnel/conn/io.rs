@@ -187,6 +187,9 @@ fn serve(conn: &Conn, streams: &mut Streams) {
         }
         let next = conn.expire(Instant::now());
         if conn.is_closed() {
+            // What the host wrote last is still in the pipe: read it (a
+            // bounded while; a child of the agent may hold stderr open).
+            last_words(streams, LAST_WORDS);
             return;
         }
         let writing = conn.queued.load(Ordering::SeqCst);

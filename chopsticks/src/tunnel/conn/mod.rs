@@ -543,6 +543,13 @@ impl Conn {
             }
         }
         self.shut("the tunnel was closed".into(), Vec::new());
+        // The I/O thread reads the host's last stderr lines (for at most
+        // LAST_WORDS): they are printed before the tunnel is gone, so a
+        // program that exits right after closing loses none of them.
+        let _ = self
+            .tail
+            .lines_after_eof(LAST_WORDS + Duration::from_millis(100));
+        crate::output::flush(OUTPUT_FLUSH);
     }
 
     /// Stops the agent now.

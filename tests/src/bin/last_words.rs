@@ -1,0 +1,25 @@
+//! A tool whose host writes stderr lines just before its last reply, and
+//! which exits right after closing the tunnel: every line must be on this
+//! program's stderr by then. `last_words [SSH_CONFIG HOST]` (a local
+//! tunnel without arguments).
+
+use chopsticks::Tunnel;
+use chopsticks_tests::{say, shout};
+
+#[chopsticks::main]
+fn main() -> chopsticks::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let t = match args.as_slice() {
+        [config, host] => Tunnel::builder(host).ssh_config(config).connect()?,
+        _ => Tunnel::local()?,
+    };
+    for i in 0..20 {
+        t.call(say, (format!("last words {i}"),))?;
+    }
+    // A burst just before the last reply: much of it is still in the pipe
+    // when the reply arrives.
+    t.call(shout, (3000,))?;
+    t.close();
+    println!("ok");
+    std::process::exit(0)
+}
