@@ -127,3 +127,24 @@ fn every_kind_works_in_one_group_with_shared_options() {
         ]
     );
 }
+
+/// The agent that greets must be the one the controller shipped: a host
+/// whose shell starts the agent with another hash than the bootstrap
+/// installed (here a wrapper rewrites what the script tells the agent) is
+/// refused at the handshake, before any call.
+#[test]
+fn an_agent_that_reports_another_hash_than_was_shipped_is_refused() {
+    // The kind appends `sh -c <script>`: $1 $2 $3 in the wrapper.
+    let wrapper = r#"s=$(printf '%s' "$3" | sed 's/CHOPSTICKS_AGENT_SHA256=\$H/CHOPSTICKS_AGENT_SHA256=0000/'); exec sh -c "$s""#;
+    let err = Tunnel::command("rewritten", ["sh", "-c", wrapper, "wrapper"]).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Handshake { .. }), "{err:?}");
+    assert!(
+        text.contains("the agent runs the executable 0000") && text.contains("this program sent"),
+        "{text}"
+    );
+    // The same wrapper leaving the script alone starts fine.
+    let plain = r#"exec sh -c "$3""#;
+    let t = Tunnel::command("plain", ["sh", "-c", plain, "wrapper"]).unwrap();
+    assert_eq!(t.call(add, (1, 1)).unwrap(), 2);
+}

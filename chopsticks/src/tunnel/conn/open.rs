@@ -55,6 +55,9 @@ impl Conn {
             fallback,
         } = launch;
         let mut transport = link.transport;
+        // The agent that greets must be the one shipped (the bootstrap tells
+        // it the hash it checked).
+        let shipped = ship.as_ref().map(|s| s.image.sha256.clone());
         let started = start_io(
             &host,
             link.to_agent,
@@ -113,6 +116,22 @@ impl Conn {
                 });
             }
         };
+        if let Some(shipped) = shipped.filter(|s| *s != hello.exe_sha256) {
+            give_up(&mut transport);
+            let runs = match hello.exe_sha256.as_str() {
+                "" => "an executable it does not know the hash of".to_owned(),
+                other => format!("the executable {other}"),
+            };
+            return Err(Error::Handshake {
+                host,
+                message: format!(
+                    "the agent runs {runs}, but this program sent {shipped}: the host started \
+                     another agent than the bootstrap installed (a wrapper or shell that \
+                     changes the command?); nothing was called"
+                ),
+                stderr: Vec::new(),
+            });
+        }
         tail.go_live();
         let conn = Arc::new(Conn {
             host,
