@@ -21,14 +21,21 @@ pub const ENV_MAX_DEPTH: &str = "CHOPSTICKS_MAX_DEPTH";
 /// functions may start agents, whose functions may not (as Python
 /// chopsticks).
 pub const DEFAULT_MAX_DEPTH: u32 = 2;
+/// Set by the controller to how many calls the agent may run on threads
+/// of their own at once (unset: [`DEFAULT_MAX_CALL_THREADS`]).
+pub const ENV_MAX_CALL_THREADS: &str = "CHOPSTICKS_MAX_CALL_THREADS";
+/// How many calls an agent runs on threads of their own at once, unless
+/// its controller says otherwise: past it, requests wait for a call to end.
+pub const DEFAULT_MAX_CALL_THREADS: usize = 1024;
 /// Every variable the controller sets for an agent; the agent removes them
 /// all before any remote function runs.
-pub const AGENT_ENV: [&str; 5] = [
+pub const AGENT_ENV: [&str; 6] = [
     ENV_AGENT,
     ENV_AGENT_SHA256,
     ENV_LOG_LEVEL,
     ENV_DEPTH,
     ENV_MAX_DEPTH,
+    ENV_MAX_CALL_THREADS,
 ];
 
 /// Set (to `1`) in the environment of a janitor: a copy of the program

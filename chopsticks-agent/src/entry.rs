@@ -5,8 +5,8 @@ use std::process;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 
 use crate::contract::{
-    AGENT_ENV, DEFAULT_MAX_DEPTH, ENV_AGENT, ENV_AGENT_SHA256, ENV_DEPTH, ENV_JANITOR,
-    ENV_LOG_LEVEL, ENV_MAX_DEPTH,
+    AGENT_ENV, DEFAULT_MAX_CALL_THREADS, DEFAULT_MAX_DEPTH, ENV_AGENT, ENV_AGENT_SHA256, ENV_DEPTH,
+    ENV_JANITOR, ENV_LOG_LEVEL, ENV_MAX_CALL_THREADS, ENV_MAX_DEPTH,
 };
 
 /// Set once `run_if_requested` ran in this process.
@@ -79,6 +79,10 @@ pub fn run_if_requested() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
+        max_call_threads: std::env::var(ENV_MAX_CALL_THREADS)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_MAX_CALL_THREADS),
     };
     let number = |var| std::env::var(var).ok().and_then(|v| v.parse::<u32>().ok());
     DEPTH.store(number(ENV_DEPTH).unwrap_or(1), SeqCst);

@@ -96,7 +96,8 @@ pub(crate) use chopsticks_agent::{contract, wire};
 /// Agent mode: what a process needs to serve as an agent.
 pub mod agent {
     pub use chopsticks_agent::contract::{
-        DEFAULT_MAX_DEPTH, ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL, ENV_MAX_DEPTH,
+        DEFAULT_MAX_CALL_THREADS, DEFAULT_MAX_DEPTH, ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL,
+        ENV_MAX_DEPTH,
     };
     pub use chopsticks_agent::registry::{Registration, Registry, RegistryError};
     pub use chopsticks_agent::{depth, has_entry_point, max_depth, run_if_requested, stream};

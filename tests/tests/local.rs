@@ -445,3 +445,56 @@ fn nesting_stops_at_the_depth_limit() {
         "{none}"
     );
 }
+
+/// The agent's threads on this machine (local tunnels run here).
+fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Slow calls get threads of their own up to the agent's limit; past it
+/// the requests behind a slow call wait their turn, and every call still
+/// completes.
+#[test]
+fn slow_calls_beyond_the_thread_limit_wait_their_turn() {
+    let t = chopsticks::TunnelBuilder::local()
+        .max_call_threads(4)
+        .call_timeout(Duration::from_secs(60))
+        .connect()
+        .unwrap();
+    t.call(add, (1, 1)).unwrap();
+    let idle = threads_of(t.agent_pid());
+    let pending: Vec<_> = (0..12).map(|_| t.call_async(sleep_ms, (300,))).collect();
+    let mut most = idle;
+    let until = std::time::Instant::now() + Duration::from_millis(700);
+    while std::time::Instant::now() < until {
+        most = most.max(threads_of(t.agent_pid()));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for p in pending {
+        assert_eq!(p.wait().unwrap(), 300);
+    }
+    // The reader's and a standby thread may come and go beside the four.
+    assert!(
+        most <= idle + 4 + 1,
+        "{most} threads with a limit of 4 call threads (idle: {idle})"
+    );
+    assert!(most > idle, "the slow calls got threads of their own");
+}
+
+/// A thousand slow calls at once on one tunnel all complete, within the
+/// default thread limit.
+#[test]
+fn a_thousand_concurrent_slow_calls_on_one_tunnel_complete() {
+    let t = Tunnel::local().unwrap();
+    t.set_call_timeout(Some(Duration::from_secs(120)));
+    let pending: Vec<_> = (0..1000).map(|_| t.call_async(sleep_ms, (200,))).collect();
+    for p in pending {
+        assert_eq!(p.wait().unwrap(), 200);
+    }
+    assert_eq!(t.call(add, (2, 2)).unwrap(), 4, "the tunnel is intact");
+}

@@ -29,6 +29,8 @@ pub(crate) struct Settings {
     pub exe_sha256: String,
     /// The controller's log level (0 = off ... 5 = trace).
     pub log_level: u8,
+    /// How many calls may run on threads of their own at once.
+    pub max_call_threads: usize,
 }
 
 /// Serves until the controller leaves (`Ok`) or the protocol breaks.
@@ -54,9 +56,15 @@ pub(crate) fn serve(settings: Settings) -> Result<(), String> {
         .map_err(|e| format!("cannot greet the controller: {e}"))?;
     logger::install(&output, settings.log_level);
     let (exit_tx, exit_rx) = mpsc::channel();
-    Workers::new(registry, protocol.input, output, exit_tx)
-        .start()
-        .map_err(|e| format!("cannot start the agent's threads: {e}"))?;
+    Workers::new(
+        registry,
+        protocol.input,
+        output,
+        exit_tx,
+        settings.max_call_threads,
+    )
+    .start()
+    .map_err(|e| format!("cannot start the agent's threads: {e}"))?;
     exit_rx
         .recv()
         .unwrap_or_else(|_| Err("every worker thread ended".into()))

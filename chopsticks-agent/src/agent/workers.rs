@@ -5,10 +5,16 @@
 //! call delays the next request by at most about [`TICK`] and never blocks
 //! it. The slow call's thread sends its reply and ends. With no calls for a
 //! while, the watchdog sleeps until the next call starts.
+//!
+//! At most `max_call_threads` calls run on threads of their own at once
+//! (slow calls whose reader job was taken, and calls with streams). Past
+//! it, a slow call keeps the reader's job, so the requests behind it wait
+//! until a call ends instead of each getting a thread; a call with streams,
+//! which needs a reader of its own, fails with an error that says so.
 
 use std::fs::File;
 use std::io::BufReader;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
@@ -48,6 +54,9 @@ pub(super) struct Workers {
     watchdog_lock: Mutex<()>,
     watchdog_wake: Condvar,
     exit: Mutex<Sender<Exit>>,
+    /// Calls running on threads of their own, and how many may.
+    busy: AtomicUsize,
+    max_busy: usize,
 }
 
 impl Workers {
@@ -56,6 +65,7 @@ impl Workers {
         input: File,
         output: Arc<Output>,
         exit: Sender<Exit>,
+        max_busy: usize,
     ) -> Arc<Workers> {
         Arc::new(Workers {
             registry,
@@ -68,6 +78,8 @@ impl Workers {
             watchdog_lock: Mutex::new(()),
             watchdog_wake: Condvar::new(),
             exit: Mutex::new(exit),
+            busy: AtomicUsize::new(0),
+            max_busy,
         })
     }
 
@@ -156,17 +168,30 @@ impl Workers {
                 // read: another thread reads from now on, and this one
                 // ends with the call.
                 let streams = self.streams.open(req, input, output);
-                if self.spawn_reader().is_ok() {
+                let room = self.busy.fetch_add(1, SeqCst) < self.max_busy;
+                if room && self.spawn_reader().is_ok() {
                     let result = streams::with_current(Some(streams), || {
                         dispatch(self.registry, fn_id, args)
                     });
                     self.streams.close(req);
-                    return self.reply(req, result);
+                    self.reply(req, result);
+                    self.busy.fetch_sub(1, SeqCst);
+                    return;
                 }
+                self.busy.fetch_sub(1, SeqCst);
                 // No thread: the call cannot get its stream frames.
                 self.streams.close(req);
+                let message = match room {
+                    true => "the agent cannot start a thread to read this call's stream".into(),
+                    false => format!(
+                        "the agent runs {} calls on threads of their own already, its limit \
+                         (TunnelBuilder::max_call_threads): a call with streams cannot start \
+                         until some end",
+                        self.max_busy
+                    ),
+                };
                 let result = Err(Failure::Error {
-                    message: "the agent cannot start a thread to read this call's stream".into(),
+                    message,
                     chain: Vec::new(),
                 });
                 self.reply(req, result);
@@ -192,6 +217,7 @@ impl Workers {
             self.reply(req, result);
             if !still_in_charge {
                 // The watchdog gave the reader's job to another thread.
+                self.busy.fetch_sub(1, SeqCst);
                 return;
             }
         }
@@ -207,15 +233,25 @@ impl Workers {
             let calls = self.calls.load(SeqCst);
             let in_call = self.in_call.load(SeqCst);
             if in_call != READING && in_call != TAKEN && in_call == last_seen {
+                if self.busy.load(SeqCst) >= self.max_busy {
+                    // At the limit: this call keeps the reader's job, and
+                    // requests wait for a call to end.
+                    continue;
+                }
                 // The same call for a whole tick: give its job to a new
                 // reader. The thread exists before the job is taken, so the
-                // job is never taken without someone to do it.
+                // job is never taken without someone to do it. Counted
+                // before it is taken: the call may end at once.
                 match self.spawn_standby() {
                     Ok(go) => {
+                        self.busy.fetch_add(1, SeqCst);
                         let taken = self
                             .in_call
                             .compare_exchange(in_call, TAKEN, SeqCst, SeqCst)
                             .is_ok();
+                        if !taken {
+                            self.busy.fetch_sub(1, SeqCst);
+                        }
                         let _ = go.send(taken);
                     }
                     Err(e) => {

@@ -81,6 +81,8 @@ pub(crate) struct Options {
     pub ship_debug_info: bool,
     /// The deepest an agent may sit; `None`: what this process was given.
     pub max_depth: Option<u32>,
+    /// Calls the agent may run on threads of their own at once.
+    pub max_call_threads: Option<usize>,
 }
 
 impl Options {
@@ -147,6 +149,7 @@ impl TunnelBuilder {
                 log_level: None,
                 ship_debug_info: false,
                 max_depth: None,
+                max_call_threads: None,
             },
             ssh: SshOptions::default(),
         }
@@ -251,6 +254,18 @@ impl TunnelBuilder {
     /// tunnel to its own host cannot fork without end.
     pub fn max_depth(mut self, depth: u32) -> Self {
         self.options.max_depth = Some(depth);
+        self
+    }
+
+    /// How many calls the agent runs on threads of their own at once
+    /// (default [`DEFAULT_MAX_CALL_THREADS`](crate::agent::DEFAULT_MAX_CALL_THREADS),
+    /// 1024). A call that runs longer than about a millisecond gets a
+    /// thread, so the requests behind it do not wait; past this many, a
+    /// slow call keeps the agent's reader, the requests behind it wait for
+    /// a call to end, and a call with streams fails with an error that says
+    /// so.
+    pub fn max_call_threads(mut self, threads: usize) -> Self {
+        self.options.max_call_threads = Some(threads.max(1));
         self
     }
 

@@ -5,9 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::{nesting, refuse_recursion, refuse_without_entry, spawn};
-use crate::contract::{
-    AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_SHA256, ENV_DEPTH, ENV_LOG_LEVEL, ENV_MAX_DEPTH,
-};
+use crate::contract::{AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL};
 use crate::error::{Error, Result};
 use crate::tunnel::builder::TunnelBuilder;
 use crate::tunnel::conn::{Conn, Launch};
@@ -71,7 +69,7 @@ pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
         }
     };
     refuse_recursion(LOCALHOST, &program)?;
-    let (depth, max_depth) = nesting(LOCALHOST, options)?;
+    let limits = nesting(LOCALHOST, options)?;
     let nonce = nonce();
     let level = options.log_level().to_string();
     let mut command = Command::new(&program);
@@ -79,8 +77,7 @@ pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
         .args(AGENT_ENTRY_ARGS)
         .env(ENV_AGENT, &nonce)
         .env(ENV_LOG_LEVEL, &level)
-        .env(ENV_DEPTH, depth.to_string())
-        .env(ENV_MAX_DEPTH, max_depth.to_string())
+        .envs(limits.env())
         .env_remove(ENV_AGENT_SHA256);
     let shown = program.display().to_string();
     let link = spawn(LOCALHOST, &shown, command)?;

@@ -15,7 +15,7 @@ use super::builder::{plain_name, Kind, Options, TunnelBuilder};
 use super::conn::{Conn, Launch, Link};
 use super::start::advice::KindAdvice;
 use super::start::image::Image;
-use super::start::{bootstrap, Ship};
+use super::start::{bootstrap, Limits, Ship};
 use super::{nonce, Tunnel};
 use crate::contract::ENV_AGENT;
 use crate::error::{Error, Result};
@@ -122,7 +122,7 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
     if agent_binary.is_none() {
         refuse_without_entry(host)?;
     }
-    let (depth, max_depth) = nesting(host, &builder.options)?;
+    let limits = nesting(host, &builder.options)?;
     let strip = !builder.options.ship_debug_info;
     let image = Image::of(&program, strip).map_err(|e| Error::Config {
         host: host.clone(),
@@ -134,8 +134,7 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
         .then(|| (uname_s().to_owned(), std::env::consts::ARCH.to_owned()));
     let start = || {
         let nonce = nonce();
-        let nest = (depth, max_depth);
-        let script = bootstrap::script(&image, &nonce, builder.options.log_level(), nest);
+        let script = bootstrap::script(&image, &nonce, builder.options.log_level(), limits);
         let Way {
             program,
             command,
@@ -229,13 +228,19 @@ pub(crate) fn refuse_recursion(host: &str, program: &Path) -> Result<()> {
     Ok(())
 }
 
-/// How deep an agent this process starts would sit, and the limit to pass
-/// on to it; refused when that is beyond the limit.
-pub(crate) fn nesting(host: &str, options: &Options) -> Result<(u32, u32)> {
+/// The limits of an agent this process starts; refused when it would sit
+/// deeper than agents may nest.
+pub(crate) fn nesting(host: &str, options: &Options) -> Result<Limits> {
     let depth = crate::agent::depth() + 1;
     let max = options.max_depth.unwrap_or_else(crate::agent::max_depth);
     if depth <= max {
-        return Ok((depth, max));
+        return Ok(Limits {
+            depth,
+            max_depth: max,
+            max_call_threads: options
+                .max_call_threads
+                .unwrap_or(crate::agent::DEFAULT_MAX_CALL_THREADS),
+        });
     }
     let here = match depth - 1 {
         0 => "this program".to_owned(),

@@ -4,9 +4,9 @@
 //! commands as an argument of `sh -c`. `docs/BOOTSTRAP.md` walks through it.
 
 use super::image::Image;
+use super::Limits;
 use crate::contract::{
-    AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_SHA256, ENV_DEPTH, ENV_LOG_LEVEL, ENV_MAX_DEPTH,
-    ERROR_MARKER, UPLOAD_MARKER,
+    AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL, ERROR_MARKER, UPLOAD_MARKER,
 };
 
 /// The command for a login shell (ssh): `exec /bin/sh -c '<script>'`,
@@ -37,20 +37,29 @@ pub(crate) fn sh_argv(script: String, sudo: Option<&str>) -> Vec<String> {
 
 /// The script for one session: `image` is what the host should run,
 /// `nonce` the session's, `log_level` the controller's (0 = off ... 5),
-/// `(depth, max_depth)` where the agent sits and how deep agents may nest.
-pub(crate) fn script(image: &Image, nonce: &str, log_level: u8, nest: (u32, u32)) -> String {
-    let (depth, max_depth) = nest;
+/// `limits` where the agent sits and its bounds.
+pub(crate) fn script(image: &Image, nonce: &str, log_level: u8, limits: Limits) -> String {
+    let limits: Vec<String> = limits
+        .env()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let names: Vec<&str> = limits
+        .iter()
+        .filter_map(|kv| kv.split('=').next())
+        .collect();
     let args = AGENT_ENTRY_ARGS.join(" ");
     let dirs = r#""${XDG_CACHE_HOME:-$HOME/.cache}" /dev/shm /tmp /var/tmp"#;
     [
         format!("H={} N={} T={nonce}", image.sha256, image.size),
         "u=$(id -u) || exit 1".into(),
         format!(
-            "{ENV_AGENT}=$T {ENV_AGENT_SHA256}=$H {ENV_LOG_LEVEL}={log_level} \
-             {ENV_DEPTH}={depth} {ENV_MAX_DEPTH}={max_depth}"
+            "{ENV_AGENT}=$T {ENV_AGENT_SHA256}=$H {ENV_LOG_LEVEL}={log_level} {}",
+            limits.join(" ")
         ),
         format!(
-            "export {ENV_AGENT} {ENV_AGENT_SHA256} {ENV_LOG_LEVEL} {ENV_DEPTH} {ENV_MAX_DEPTH}"
+            "export {ENV_AGENT} {ENV_AGENT_SHA256} {ENV_LOG_LEVEL} {}",
+            names.join(" ")
         ),
         // Warm: a cached agent of the right size, a file (not a link) that
         // we own (another user who can write the directory could plant one,
@@ -127,7 +136,12 @@ mod tests {
 
     fn test_script() -> String {
         let image = Image::of(&std::env::current_exe().unwrap(), true).unwrap();
-        script(&image, "0123456789abcdef", 3, (1, 2))
+        let limits = Limits {
+            depth: 1,
+            max_depth: 2,
+            max_call_threads: 1024,
+        };
+        script(&image, "0123456789abcdef", 3, limits)
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub(crate) mod strip;
 use std::process::ExitStatus;
 use std::sync::Arc;
 
+use crate::contract::{ENV_DEPTH, ENV_MAX_CALL_THREADS, ENV_MAX_DEPTH};
+
 use image::Image;
 
 /// A start that did not reach the agent's hello.
@@ -51,4 +53,27 @@ impl From<&str> for Refusal {
 pub(crate) struct Ship {
     pub image: Arc<Image>,
     pub platform: Option<(String, String)>,
+}
+
+/// What the controller tells an agent it starts about its place and its
+/// bounds (environment variables of the contract).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// How deep the agent sits.
+    pub depth: u32,
+    /// How deep agents may nest.
+    pub max_depth: u32,
+    /// Calls it may run on threads of their own at once.
+    pub max_call_threads: usize,
+}
+
+impl Limits {
+    /// The variables, as `NAME` and value.
+    pub(crate) fn env(&self) -> [(&'static str, String); 3] {
+        [
+            (ENV_DEPTH, self.depth.to_string()),
+            (ENV_MAX_DEPTH, self.max_depth.to_string()),
+            (ENV_MAX_CALL_THREADS, self.max_call_threads.to_string()),
+        ]
+    }
 }
