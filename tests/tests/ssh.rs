@@ -608,3 +608,49 @@ fn a_hosts_last_stderr_lines_are_not_lost_on_close() {
         }
     }
 }
+
+/// A controller killed with a call in flight leaves no agent behind: the
+/// agent sees its input end, locally and through ssh, and exits although
+/// its call still runs.
+#[test]
+fn a_killed_controller_leaves_no_agent_behind() {
+    use std::io::BufRead;
+    for args in [
+        vec![],
+        vec![ssh_config().display().to_string(), "cs-deb12".into()],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_orphan"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let stdout = child.stdout.take().unwrap();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        let pid: u32 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{args:?}: {line:?}"));
+        let alive = || match args.is_empty() {
+            true => std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            false => remote_sh(
+                "cs-deb12",
+                &format!("kill -0 {pid} 2>/dev/null && echo alive || echo gone"),
+            )
+            .contains("alive"),
+        };
+        assert!(alive(), "{args:?}: no agent {pid} to begin with");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while alive() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            !alive(),
+            "{args:?}: the agent {pid} outlived its killed controller"
+        );
+    }
+}
