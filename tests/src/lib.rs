@@ -562,3 +562,15 @@ pub fn nest(levels: u32, max_depth: Option<u32>) -> Result<u32, String> {
     t.call(nest, (levels - 1, max_depth))
         .map_err(|e| e.to_string())
 }
+
+/// Starts `sleep SECONDS` in the background with the agent's stderr, and
+/// returns: the child keeps the agent's stderr open after the agent exits.
+#[remote]
+pub fn leave_child(seconds: u32) -> io::Result<u32> {
+    let child = std::process::Command::new("sleep")
+        .arg(seconds.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    Ok(child.id())
+}

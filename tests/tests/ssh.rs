@@ -654,3 +654,25 @@ fn a_killed_controller_leaves_no_agent_behind() {
         );
     }
 }
+
+/// A background child of a remote function that keeps the agent's stderr
+/// open does not hold up closing the tunnel, locally or over ssh.
+#[test]
+fn a_child_holding_stderr_open_does_not_hold_up_close() {
+    for t in [Tunnel::local().unwrap(), connect("cs-deb12")] {
+        let child = t.call(leave_child, (20,)).unwrap();
+        assert!(child > 0);
+        let started = Instant::now();
+        t.close();
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(8),
+            "{}: closing took {took:?} with a child holding stderr",
+            t.host()
+        );
+        assert!(
+            t.call(add, (1, 1)).is_err(),
+            "a closed tunnel takes no calls"
+        );
+    }
+}
