@@ -35,15 +35,50 @@ pub fn decode_args<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Failure> {
     })
 }
 
-/// Encodes a return value as JSON.
+/// Encodes a return value as JSON, in at most a frame's worth of memory:
+/// a value whose JSON outgrows [`MAX_FRAME`](crate::wire::MAX_FRAME) is
+/// refused as soon as it does, not after it was written out whole.
 ///
 /// # Errors
 /// [`Failure::BadReturn`] when serde_json refuses the value (a map with
-/// non-string keys, a failing `Serialize` impl).
+/// non-string keys, a failing `Serialize` impl) or its JSON is larger than
+/// a frame.
 pub fn encode_return<T: Serialize + ?Sized>(value: &T) -> Result<String, Failure> {
-    serde_json::to_string(value).map_err(|e| Failure::BadReturn {
-        message: e.to_string(),
-    })
+    let mut out = Bounded(Vec::new());
+    match serde_json::to_writer(&mut out, value) {
+        // serde_json writes valid UTF-8.
+        Ok(()) => Ok(String::from_utf8(out.0).unwrap_or_default()),
+        Err(_) if out.0.len() >= crate::wire::MAX_FRAME => Err(Failure::BadReturn {
+            message: format!(
+                "the result's JSON is larger than the frame limit of {} bytes: send large \
+                 data through the call's output stream (`Tunnel::call_with_output`, \
+                 `agent::stream::output`) or a file (`Tunnel::fetch`)",
+                crate::wire::MAX_FRAME
+            ),
+        }),
+        Err(e) => Err(Failure::BadReturn {
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// A buffer that refuses to grow past a frame.
+struct Bounded(Vec<u8>);
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > crate::wire::MAX_FRAME {
+            self.0
+                .extend_from_slice(&buf[..crate::wire::MAX_FRAME - self.0.len()]);
+            return Err(std::io::Error::other("over the frame limit"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A return type whose `Err` becomes a remote error: `Result<T, E: Display>`.

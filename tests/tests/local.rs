@@ -498,3 +498,54 @@ fn a_thousand_concurrent_slow_calls_on_one_tunnel_complete() {
     }
     assert_eq!(t.call(add, (2, 2)).unwrap(), 4, "the tunnel is intact");
 }
+
+/// The peak memory of a process on this machine, in bytes (`VmHWM`).
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// A 100 MiB return value is a clear error that says what to do, made in
+/// bounded memory on the agent (its JSON would be about 400 MB); the
+/// tunnel goes on.
+#[test]
+fn a_hundred_mib_return_value_is_a_clear_error_in_bounded_memory() {
+    let t = Tunnel::local().unwrap();
+    t.set_call_timeout(Some(Duration::from_secs(120)));
+    let err = t.call(make_bytes, (100 << 20,)).unwrap_err().to_string();
+    assert!(
+        err.contains("larger than the frame limit") && err.contains("call_with_output"),
+        "{err}"
+    );
+    // The function's own 100 MiB, the frame's 64 MiB, and the rest.
+    let peak = peak_rss(t.agent_pid());
+    assert!(peak < 230 << 20, "the agent peaked at {} MiB", peak >> 20);
+    assert_eq!(t.call(add, (1, 2)).unwrap(), 3);
+}
+
+/// An agent frozen mid-call (SIGSTOP) fails the call within its deadline;
+/// thawed, the tunnel goes on.
+#[test]
+fn a_frozen_agent_fails_the_call_within_its_deadline() {
+    let t = Tunnel::local().unwrap();
+    t.set_call_timeout(Some(Duration::from_millis(800)));
+    let pid = t.agent_pid() as libc::pid_t;
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let started = std::time::Instant::now();
+    let err = t.call(add, (1, 2)).unwrap_err();
+    let took = started.elapsed();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert!(matches!(err, chopsticks::Error::Timeout { .. }), "{err:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "the deadline held for {took:?}"
+    );
+    t.set_call_timeout(Some(Duration::from_secs(30)));
+    assert_eq!(t.call(add, (2, 2)).unwrap(), 4);
+}
