@@ -526,26 +526,3 @@ fn a_hundred_mib_return_value_is_a_clear_error_in_bounded_memory() {
     assert!(peak < 230 << 20, "the agent peaked at {} MiB", peak >> 20);
     assert_eq!(t.call(add, (1, 2)).unwrap(), 3);
 }
-
-/// An agent frozen mid-call (SIGSTOP) fails the call within its deadline;
-/// thawed, the tunnel goes on.
-#[test]
-fn a_frozen_agent_fails_the_call_within_its_deadline() {
-    let t = Tunnel::local().unwrap();
-    t.set_call_timeout(Some(Duration::from_millis(800)));
-    let pid = t.agent_pid() as libc::pid_t;
-    // SAFETY: signalling our own child process.
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
-    let started = std::time::Instant::now();
-    let err = t.call(add, (1, 2)).unwrap_err();
-    let took = started.elapsed();
-    // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGCONT) };
-    assert!(matches!(err, chopsticks::Error::Timeout { .. }), "{err:?}");
-    assert!(
-        took < Duration::from_secs(5),
-        "the deadline held for {took:?}"
-    );
-    t.set_call_timeout(Some(Duration::from_secs(30)));
-    assert_eq!(t.call(add, (2, 2)).unwrap(), 4);
-}
