@@ -126,7 +126,9 @@ impl Output {
                 json!({"host": host, "step": step, "status": state, "error": error.to_string()});
             self.emit(object.to_string());
         } else {
+            // What the host said reaches a terminal: no control characters.
             let width = self.width;
+            let error = chopsticks::printable(&error.to_string()).into_owned();
             self.emit(format!(
                 "{} {host:<width$}  {step}: {error}",
                 self.paint(state)
@@ -148,7 +150,7 @@ impl Output {
                         self.emit(object.to_string());
                     } else if !self.quiet {
                         let shown = match &value {
-                            Value::String(s) => s.clone(),
+                            Value::String(s) => chopsticks::printable(s).into_owned(),
                             other => other.to_string(),
                         };
                         let width = self.width;
@@ -195,10 +197,11 @@ impl Output {
                     continue;
                 }
                 let width = self.width;
+                let text = chopsticks::printable(&text).into_owned();
                 self.emit(format!("{} {host:<width$}  {text}", self.paint(state)));
                 if let (true, Some(diff)) = (self.diff, diff) {
                     for line in diff.lines() {
-                        self.emit(format!("    {line}"));
+                        self.emit(format!("    {}", chopsticks::printable(line)));
                     }
                 }
             }

@@ -87,7 +87,7 @@ pub use chopsticks_macros::{main, remote};
 pub use error::{Error, RemoteError, Result};
 pub use files::{FileOptions, Transfer, TransferHandle};
 pub use group::{Group, GroupError, GroupResult, Host, Queue, Queued, DEFAULT_FORKS};
-pub use output::show_remote_stderr;
+pub use output::{printable, show_remote_stderr};
 pub use remote::RemoteFn;
 pub use tunnel::{Pending, Tunnel, TunnelBuilder, ENV_AGENT_BINARY, LOCALHOST};
 

@@ -32,7 +32,7 @@ struct Writer {
 /// records): C0 controls and DEL in caret notation (`^[` for ESC, `^G` for
 /// BEL), C1 controls as `\u{9b}`; tabs stay. So a host can neither colour
 /// our output nor move the cursor, set a title or ring the bell.
-pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     let control = |c: char| (c.is_control() && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c);
     if !text.contains(control) {
         return std::borrow::Cow::Borrowed(text);

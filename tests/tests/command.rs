@@ -140,7 +140,8 @@ fn an_agent_that_reports_another_hash_than_was_shipped_is_refused() {
     let text = err.to_string();
     assert!(matches!(err, Error::Handshake { .. }), "{err:?}");
     assert!(
-        text.contains("the agent runs the executable 0000") && text.contains("this program sent"),
+        text.contains("the agent was started for the executable 0000")
+            && text.contains("this program sent"),
         "{text}"
     );
     // The same wrapper leaving the script alone starts fine.

@@ -6,11 +6,11 @@
 //! it. The slow call's thread sends its reply and ends. With no calls for a
 //! while, the watchdog sleeps until the next call starts.
 //!
-//! At most `max_call_threads` calls run on threads of their own at once
-//! (slow calls whose reader job was taken, and calls with streams). Past
-//! it, a slow call keeps the reader's job, so the requests behind it wait
-//! until a call ends instead of each getting a thread; a call with streams,
-//! which needs a reader of its own, fails with an error that says so.
+//! At most `max_call_threads` slow calls run on threads of their own at
+//! once. Past it, a slow call keeps the reader's job, so the requests
+//! behind it wait until a call ends instead of each getting a thread;
+//! except while calls with streams run (each on a thread of its own),
+//! whose frames the reader must go on reading.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -54,9 +54,11 @@ pub(super) struct Workers {
     watchdog_lock: Mutex<()>,
     watchdog_wake: Condvar,
     exit: Mutex<Sender<Exit>>,
-    /// Calls running on threads of their own, and how many may.
+    /// Slow calls running on threads of their own, and how many may.
     busy: AtomicUsize,
     max_busy: usize,
+    /// Calls with streams running (each on a thread of its own).
+    streaming: AtomicUsize,
 }
 
 impl Workers {
@@ -80,6 +82,7 @@ impl Workers {
             exit: Mutex::new(exit),
             busy: AtomicUsize::new(0),
             max_busy,
+            streaming: AtomicUsize::new(0),
         })
     }
 
@@ -168,30 +171,21 @@ impl Workers {
                 // read: another thread reads from now on, and this one
                 // ends with the call.
                 let streams = self.streams.open(req, input, output);
-                let room = self.busy.fetch_add(1, SeqCst) < self.max_busy;
-                if room && self.spawn_reader().is_ok() {
+                self.streaming.fetch_add(1, SeqCst);
+                if self.spawn_reader().is_ok() {
                     let result = streams::with_current(Some(streams), || {
                         dispatch(self.registry, fn_id, args)
                     });
                     self.streams.close(req);
                     self.reply(req, result);
-                    self.busy.fetch_sub(1, SeqCst);
+                    self.streaming.fetch_sub(1, SeqCst);
                     return;
                 }
-                self.busy.fetch_sub(1, SeqCst);
+                self.streaming.fetch_sub(1, SeqCst);
                 // No thread: the call cannot get its stream frames.
                 self.streams.close(req);
-                let message = match room {
-                    true => "the agent cannot start a thread to read this call's stream".into(),
-                    false => format!(
-                        "the agent runs {} calls on threads of their own already, its limit \
-                         (TunnelBuilder::max_call_threads): a call with streams cannot start \
-                         until some end",
-                        self.max_busy
-                    ),
-                };
                 let result = Err(Failure::Error {
-                    message,
+                    message: "the agent cannot start a thread to read this call's stream".into(),
                     chain: Vec::new(),
                 });
                 self.reply(req, result);
@@ -233,9 +227,10 @@ impl Workers {
             let calls = self.calls.load(SeqCst);
             let in_call = self.in_call.load(SeqCst);
             if in_call != READING && in_call != TAKEN && in_call == last_seen {
-                if self.busy.load(SeqCst) >= self.max_busy {
+                if self.busy.load(SeqCst) >= self.max_busy && self.streaming.load(SeqCst) == 0 {
                     // At the limit: this call keeps the reader's job, and
-                    // requests wait for a call to end.
+                    // requests wait for a call to end. (Not while calls with
+                    // streams run: their frames must go on being read.)
                     continue;
                 }
                 // The same call for a whole tick: give its job to a new

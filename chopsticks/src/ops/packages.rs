@@ -93,18 +93,22 @@ impl Package {
                 "no package named: give at least one",
             ));
         }
+        // apt reads `name-` as "remove name" and `name:arch` as another
+        // package than the database's `name`: neither is taken.
         let valid = |n: &str| {
             n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
                 && n.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-._:".contains(c))
+                    .all(|c| c.is_ascii_alphanumeric() || "+-._".contains(c))
+                && !n.ends_with(['-', '_'])
         };
         match self.names.iter().find(|n| !valid(n)) {
             None => Ok(()),
             Some(bad) => Err(OpError::new(
                 OP,
                 bad,
-                "not a package name: names start with a letter or digit and hold only \
-                 letters, digits and + - . _ : (versions cannot be pinned here)",
+                "not a package name: names start with a letter or digit, hold only letters, \
+                 digits and + - . _, and do not end in - or _ (no versions, architectures or \
+                 apt's own suffixes)",
             )),
         }
     }
@@ -239,12 +243,16 @@ impl Manager {
 
     fn env(self) -> Vec<(String, String)> {
         match self {
+            // English messages (their advice is read from them); no
+            // prompts; needrestart lists, never restarts what the plan
+            // does not say.
             Manager::Apt => vec![
+                ("LC_ALL".into(), "C".into()),
                 ("DEBIAN_FRONTEND".into(), "noninteractive".into()),
                 ("APT_LISTCHANGES_FRONTEND".into(), "none".into()),
-                ("NEEDRESTART_MODE".into(), "a".into()),
+                ("NEEDRESTART_MODE".into(), "l".into()),
             ],
-            Manager::Dnf | Manager::Apk => Vec::new(),
+            Manager::Dnf | Manager::Apk => vec![("LC_ALL".into(), "C".into())],
         }
     }
 
@@ -295,7 +303,7 @@ impl Manager {
                 if there.is_empty() {
                     return Ok(Plan::unchanged(format!("packages absent: {target}")));
                 }
-                let steps = match self {
+                let steps: Vec<Step> = match self {
                     Manager::Apt => self.simulate(&target, &["remove"], &there)?,
                     Manager::Apk => self.simulate(&target, &["del"], &there)?,
                     Manager::Dnf => there
@@ -306,6 +314,23 @@ impl Manager {
                         })
                         .collect(),
                 };
+                let kept: Vec<&String> = there
+                    .iter()
+                    .filter(|n| !steps.iter().any(|st| st.name() == n.as_str()))
+                    .collect();
+                if !kept.is_empty() {
+                    let kept: Vec<&str> = kept.iter().map(|n| n.as_str()).collect();
+                    return Err(OpError::new(
+                        OP,
+                        &target,
+                        format!(
+                            "{} would not remove {} (other packages need it?): remove those \
+                             too, or leave it installed",
+                            self.program(),
+                            kept.join(", ")
+                        ),
+                    ));
+                }
                 let args: &[&str] = match self {
                     Manager::Apt => &["remove", "-y", "-q"],
                     Manager::Dnf => &["remove", "-y", "-q"],
@@ -684,12 +709,20 @@ mod tests {
 
     #[test]
     fn names_that_are_options_or_words_are_refused() {
-        for bad in ["-oAPT::x=1", "a b", "", "x;y", "pkg=1.0"] {
+        for bad in [
+            "-oAPT::x=1",
+            "a b",
+            "",
+            "x;y",
+            "pkg=1.0",
+            "nginx-",
+            "libc6:amd64",
+        ] {
             let err = Package::new([bad]).checked().unwrap_err();
             assert!(err.message.contains("not a package name"), "{bad}: {err}");
         }
         assert!(Package::new(Vec::<String>::new()).checked().is_err());
-        Package::new(["libc6:amd64", "g++", "python3.11", "perl_base"])
+        Package::new(["libc6", "g++", "python3.11", "perl_base"])
             .checked()
             .unwrap();
     }

@@ -1,6 +1,6 @@
 //! Running a program for an operation: its output captured within a bound,
-//! its run within an optional time limit, and no wait on a background
-//! child that keeps its pipes open.
+//! its run within an optional time limit (which stops its whole process
+//! group), and no wait on a background child that keeps its pipes open.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
@@ -88,6 +88,9 @@ impl Run<'_> {
         if let Some(dir) = self.cwd {
             command.current_dir(dir);
         }
+        // A group of its own: a time limit stops what it started too
+        // (`sh -c`'s children, apt's dpkg).
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut child = command.spawn().map_err(|e| {
             fail(format!(
                 "cannot start `{program}`: {}",
@@ -104,6 +107,8 @@ impl Run<'_> {
             }
         };
         let Some(status) = status else {
+            // SAFETY: signals the process group this child leads.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
             let _ = child.kill();
             let _ = child.wait();
             let limit = self.timeout.unwrap_or_default();

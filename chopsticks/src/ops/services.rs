@@ -194,7 +194,8 @@ impl Service {
 /// Runs the planned `systemctl` calls in order.
 fn apply(w: &Writer, name: &str, argvs: Vec<Vec<String>>) -> Result<(), OpError> {
     for argv in argvs {
-        let out = w.run(&argv, &[], None)?;
+        // English messages: the advice is read from them.
+        let out = w.run(&argv, &[("LC_ALL".into(), "C".into())], None)?;
         if out.status == 0 {
             continue;
         }

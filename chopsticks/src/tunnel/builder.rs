@@ -261,9 +261,9 @@ impl TunnelBuilder {
     /// (default [`DEFAULT_MAX_CALL_THREADS`](crate::agent::DEFAULT_MAX_CALL_THREADS),
     /// 1024). A call that runs longer than about a millisecond gets a
     /// thread, so the requests behind it do not wait; past this many, a
-    /// slow call keeps the agent's reader, the requests behind it wait for
-    /// a call to end, and a call with streams fails with an error that says
-    /// so.
+    /// slow call keeps the agent's reader and the requests behind it wait
+    /// for a call to end (unless calls with streams run, which always get
+    /// their frames).
     pub fn max_call_threads(mut self, threads: usize) -> Self {
         self.options.max_call_threads = Some(threads.max(1));
         self

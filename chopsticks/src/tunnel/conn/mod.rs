@@ -544,11 +544,13 @@ impl Conn {
         }
         self.shut("the tunnel was closed".into(), Vec::new());
         // The I/O thread reads the host's last stderr lines (for at most
-        // LAST_WORDS): they are printed before the tunnel is gone, so a
-        // program that exits right after closing loses none of them.
+        // LAST_WORDS, and within the close's deadline): they are printed
+        // before the tunnel is gone, so a program that exits right after
+        // closing loses none of them.
+        let left = deadline.saturating_duration_since(Instant::now());
         let _ = self
             .tail
-            .lines_after_eof(LAST_WORDS + Duration::from_millis(100));
+            .lines_after_eof(left.min(LAST_WORDS + Duration::from_millis(100)));
         crate::output::flush(OUTPUT_FLUSH);
     }
 

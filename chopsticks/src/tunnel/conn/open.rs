@@ -55,8 +55,9 @@ impl Conn {
             fallback,
         } = launch;
         let mut transport = link.transport;
-        // The agent that greets must be the one shipped (the bootstrap tells
-        // it the hash it checked).
+        // The agent must be started for what was shipped: the bootstrap
+        // tells it the hash it checked, and the hello says it back. (The
+        // agent does not hash itself: a host that lies can lie here too.)
         let shipped = ship.as_ref().map(|s| s.image.sha256.clone());
         let started = start_io(
             &host,
@@ -119,15 +120,15 @@ impl Conn {
         if let Some(shipped) = shipped.filter(|s| *s != hello.exe_sha256) {
             give_up(&mut transport);
             let runs = match hello.exe_sha256.as_str() {
-                "" => "an executable it does not know the hash of".to_owned(),
+                "" => "no executable hash".to_owned(),
                 other => format!("the executable {other}"),
             };
             return Err(Error::Handshake {
                 host,
                 message: format!(
-                    "the agent runs {runs}, but this program sent {shipped}: the host started \
-                     another agent than the bootstrap installed (a wrapper or shell that \
-                     changes the command?); nothing was called"
+                    "the agent was started for {runs}, but this program sent {shipped}: \
+                     something between the bootstrap and the agent (a wrapper or shell that \
+                     changes the command?) started it otherwise; nothing was called"
                 ),
                 stderr: Vec::new(),
             });
