@@ -10,20 +10,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::inventory::{Inventory, Settings};
-use crate::report::Output;
+use crate::report::{Color, Output};
 use crate::{hosts, pattern, CliError};
-
-/// How the output looks: colours on a terminal (`auto`), always or never.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Color {
-    /// Colours when stdout is a terminal and `NO_COLOR` is not set.
-    #[default]
-    Auto,
-    /// Always colours.
-    Always,
-    /// Never colours.
-    Never,
-}
 
 /// How many hosts a batch of a rolling run has: a number, or a share of
 /// the selection (`25%`, at least one host).
@@ -353,7 +341,13 @@ impl Fleet {
     pub fn output(&self) -> Output {
         chopsticks::show_remote_stderr(self.verbose > 0);
         crate::logger::install(self.verbose);
-        Output::new(self)
+        Output::new(
+            self.json,
+            self.quiet,
+            self.diff,
+            self.color,
+            self.retry_file.clone(),
+        )
     }
 
     /// Runs `steps` over the selected hosts, batch by batch with

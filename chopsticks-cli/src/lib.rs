@@ -49,9 +49,9 @@ mod report;
 
 use std::fmt;
 
-pub use fleet::{Color, Fleet, Selected, Selection, Serial};
+pub use fleet::{Fleet, Selected, Selection, Serial};
 pub use inventory::{Inventory, InventoryError, Settings};
-pub use report::{Output, StepChanges};
+pub use report::{Color, Output, StepChanges};
 
 /// The exit codes of a tool built with this kit, as Ansible's.
 pub mod exit {

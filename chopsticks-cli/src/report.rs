@@ -10,7 +10,17 @@ use chopsticks::{Error, Group, GroupResult};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::fleet::{Color, Fleet};
+/// How the output looks: colours on a terminal (`auto`), always or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Color {
+    /// Colours when stdout is a terminal and `NO_COLOR` is not set.
+    #[default]
+    Auto,
+    /// Always colours.
+    Always,
+    /// Never colours.
+    Never,
+}
 
 /// What a step of operations gives per host, for [`Output::changes`]: a
 /// [`Change`] or a [`Report`] of several.
@@ -69,8 +79,14 @@ pub struct Output {
 }
 
 impl Output {
-    pub(crate) fn new(fleet: &Fleet) -> Output {
-        let colour = match fleet.color {
+    pub(crate) fn new(
+        json: bool,
+        quiet: bool,
+        diff: bool,
+        color: Color,
+        retry_file: Option<PathBuf>,
+    ) -> Output {
+        let colour = match color {
             Color::Always => true,
             Color::Never => false,
             Color::Auto => {
@@ -78,15 +94,15 @@ impl Output {
             }
         };
         Output {
-            json: fleet.json,
-            quiet: fleet.quiet,
-            diff: fleet.diff,
+            json,
+            quiet,
+            diff,
             colour,
             recap: Recap::new(),
             failed: BTreeSet::new(),
             batch: Vec::new(),
             width: 0,
-            retry_file: fleet.retry_file.clone().or_else(default_retry_file),
+            retry_file: retry_file.or_else(default_retry_file),
         }
     }
 

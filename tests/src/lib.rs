@@ -574,3 +574,18 @@ pub fn leave_child(seconds: u32) -> io::Result<u32> {
         .spawn()?;
     Ok(child.id())
 }
+
+/// The tunnel a fixture binary's arguments name: `SSH_CONFIG HOST`, or a
+/// local tunnel without arguments.
+///
+/// # Errors
+/// When it cannot connect.
+pub fn tunnel_from_args() -> chopsticks::Result<chopsticks::Tunnel> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [config, host] => chopsticks::Tunnel::builder(host)
+            .ssh_config(config)
+            .connect(),
+        _ => chopsticks::Tunnel::local(),
+    }
+}

@@ -3,16 +3,11 @@
 //! program's stderr by then. `last_words [SSH_CONFIG HOST]` (a local
 //! tunnel without arguments).
 
-use chopsticks::Tunnel;
 use chopsticks_tests::{say, shout};
 
 #[chopsticks::main]
 fn main() -> chopsticks::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let t = match args.as_slice() {
-        [config, host] => Tunnel::builder(host).ssh_config(config).connect()?,
-        _ => Tunnel::local()?,
-    };
+    let t = chopsticks_tests::tunnel_from_args()?;
     for i in 0..20 {
         t.call(say, (format!("last words {i}"),))?;
     }

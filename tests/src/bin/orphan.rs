@@ -5,16 +5,11 @@
 use std::io::Write;
 use std::time::Duration;
 
-use chopsticks::Tunnel;
 use chopsticks_tests::sleep_ms;
 
 #[chopsticks::main]
 fn main() -> chopsticks::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let t = match args.as_slice() {
-        [config, host] => Tunnel::builder(host).ssh_config(config).connect()?,
-        _ => Tunnel::local()?,
-    };
+    let t = chopsticks_tests::tunnel_from_args()?;
     let _call = t.call_async(sleep_ms, (600_000,));
     // Give the call time to reach the agent before saying so.
     std::thread::sleep(Duration::from_millis(200));
