@@ -8,7 +8,7 @@
 /// An empty name or a range that cannot be read, with what is wrong.
 pub fn expand_list(list: &str) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
-    for part in split_outside_brackets(list) {
+    for part in split_outside_brackets(list, ',') {
         let part = part.trim();
         if part.is_empty() {
             return Err(format!("an empty host name in `{list}`"));
@@ -18,14 +18,15 @@ pub fn expand_list(list: &str) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-/// Commas inside `[...]` belong to the range, not the list.
-fn split_outside_brackets(list: &str) -> Vec<&str> {
+/// `list` split on `sep` where it stands outside `[...]` (a range's or a
+/// subscript's own `,` and `:` stay).
+pub(crate) fn split_outside_brackets(list: &str, sep: char) -> Vec<&str> {
     let (mut parts, mut depth, mut start) = (Vec::new(), 0usize, 0);
     for (i, c) in list.char_indices() {
         match c {
             '[' => depth += 1,
             ']' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
+            c if c == sep && depth == 0 => {
                 parts.push(&list[start..i]);
                 start = i + 1;
             }

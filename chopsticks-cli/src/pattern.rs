@@ -50,21 +50,7 @@ fn split(pattern: &str) -> Vec<&str> {
     if pattern.contains(',') {
         return pattern.split(',').collect();
     }
-    let mut terms = Vec::new();
-    let (mut depth, mut start) = (0usize, 0);
-    for (i, c) in pattern.char_indices() {
-        match c {
-            '[' => depth += 1,
-            ']' => depth = depth.saturating_sub(1),
-            ':' if depth == 0 => {
-                terms.push(&pattern[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    terms.push(&pattern[start..]);
-    terms
+    crate::hosts::split_outside_brackets(pattern, ':')
 }
 
 /// The hosts one term stands for.
