@@ -225,6 +225,9 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Much of the text comes from the host: it reaches the terminal
+        // without control characters (line feeds stay).
+        let clean = crate::output::printable_lines;
         match self {
             Error::Spawn {
                 host,
@@ -237,7 +240,7 @@ impl fmt::Display for Error {
                 message,
                 stderr,
             } => {
-                write!(f, "{host}: {message}")?;
+                write!(f, "{host}: {}", clean(message))?;
                 write_tail(f, host, stderr)
             }
             Error::Bootstrap {
@@ -245,7 +248,7 @@ impl fmt::Display for Error {
                 message,
                 stderr,
             } => {
-                write!(f, "{host}: cannot install the agent: {message}")?;
+                write!(f, "{host}: cannot install the agent: {}", clean(message))?;
                 write_tail(f, host, stderr)
             }
             Error::Handshake {
@@ -253,7 +256,7 @@ impl fmt::Display for Error {
                 message,
                 stderr,
             } => {
-                write!(f, "{host}: the agent did not start: {message}")?;
+                write!(f, "{host}: the agent did not start: {}", clean(message))?;
                 write_tail(f, host, stderr)
             }
             Error::UnknownFunction { host, function } => write!(
@@ -273,7 +276,7 @@ impl fmt::Display for Error {
                 host,
                 function,
                 message,
-            } => write!(f, "{host}: cannot decode `{function}`: {message}"),
+            } => write!(f, "{host}: cannot decode `{function}`: {}", clean(message)),
             Error::Remote {
                 host,
                 function,
@@ -285,8 +288,13 @@ impl fmt::Display for Error {
                 message,
                 location,
             } => match location {
-                Some(at) => write!(f, "{host}: `{function}` panicked at {at}: {message}"),
-                None => write!(f, "{host}: `{function}` panicked: {message}"),
+                Some(at) => write!(
+                    f,
+                    "{host}: `{function}` panicked at {}: {}",
+                    clean(at),
+                    clean(message)
+                ),
+                None => write!(f, "{host}: `{function}` panicked: {}", clean(message)),
             },
             Error::Timeout {
                 host,
@@ -304,10 +312,12 @@ impl fmt::Display for Error {
                 stderr,
             } => {
                 match function {
-                    Some(function) => {
-                        write!(f, "{host}: lost the agent during `{function}`: {reason}")?
-                    }
-                    None => write!(f, "{host}: lost the agent: {reason}")?,
+                    Some(function) => write!(
+                        f,
+                        "{host}: lost the agent during `{function}`: {}",
+                        clean(reason)
+                    )?,
+                    None => write!(f, "{host}: lost the agent: {}", clean(reason))?,
                 }
                 write_tail(f, host, stderr)
             }
@@ -318,10 +328,10 @@ impl fmt::Display for Error {
                 message,
             } => {
                 let here = if *local { " (on this machine)" } else { "" };
-                write!(f, "{host}: {}{here}: {message}", path.display())
+                write!(f, "{host}: {}{here}: {}", path.display(), clean(message))
             }
             Error::Protocol { host, message } => {
-                write!(f, "{host}: protocol error: {message}")
+                write!(f, "{host}: protocol error: {}", clean(message))
             }
             Error::Controller {
                 host,
@@ -403,10 +413,12 @@ impl RemoteError {
 
 impl fmt::Display for RemoteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
+        // The host's text, without control characters (line feeds stay).
+        let clean = crate::output::printable_lines;
+        f.write_str(&clean(&self.message))?;
         if f.alternate() {
             for cause in self.chain().skip(1) {
-                write!(f, ": {cause}")?;
+                write!(f, ": {}", clean(cause))?;
             }
         }
         Ok(())
@@ -444,5 +456,33 @@ mod tests {
         assert!(e
             .to_string()
             .starts_with("web1: `tasks::slow` timed out after 50ms"));
+    }
+
+    /// A host's text reaches the terminal without escapes; its lines stay.
+    #[test]
+    fn host_text_in_errors_carries_no_control_characters() {
+        let hostile = "title\x1b]0;owned\x07\r\nline two\u{9b}2J";
+        let remote = Error::Remote {
+            host: "web1".into(),
+            function: "f",
+            error: RemoteError::new(hostile.into(), vec![hostile.into()]),
+        };
+        let panic = Error::Panic {
+            host: "web1".into(),
+            function: "f",
+            message: hostile.into(),
+            location: Some(hostile.into()),
+        };
+        let lost = Error::Disconnected {
+            host: "web1".into(),
+            function: None,
+            reason: hostile.into(),
+            stderr: Vec::new(),
+        };
+        for e in [remote, panic, lost] {
+            let text = format!("{e:?}");
+            assert!(!text.contains(['\x1b', '\x07', '\r', '\u{9b}']), "{text:?}");
+            assert!(text.contains("title^[]0;owned^G^M\nline two"), "{text:?}");
+        }
     }
 }

@@ -144,6 +144,11 @@ pub mod __private {
     pub use inventory;
 }
 
+// Not public API: the fuzz targets' entry points (`fuzz/`).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use tunnel::fuzz as __fuzz;
+
 #[cfg(test)]
 mod tests {
     agent_test!();

@@ -52,6 +52,15 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// [`printable`] for text of several lines: its line feeds stay.
+pub(crate) fn printable_lines(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('\n') {
+        return printable(text);
+    }
+    let lines: Vec<_> = text.split('\n').map(printable).collect();
+    std::borrow::Cow::Owned(lines.join("\n"))
+}
+
 /// Whether hosts' stderr lines are printed (they are by default).
 static SHOW: AtomicBool = AtomicBool::new(true);
 

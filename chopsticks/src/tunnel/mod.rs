@@ -9,6 +9,8 @@
 
 mod builder;
 mod conn;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 mod kind;
 mod pending;
 mod start;

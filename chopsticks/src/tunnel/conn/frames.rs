@@ -111,6 +111,74 @@ impl Frames {
     }
 }
 
+/// Cuts `stream`, what an agent wrote after its hello, into frames as the
+/// I/O thread does, checking the cut against the protocol's definition and
+/// the buffer against its bound. Returns how many frames it cut, or why the
+/// stream is refused. For fuzzing and property tests.
+///
+/// # Panics
+/// When the cut or the buffer's size is wrong: a bug to fix.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn check_cut(stream: &[u8]) -> Result<usize, String> {
+    use std::io::{Seek, Write};
+    // SAFETY: a plain system call with a valid, NUL-terminated name.
+    let fd = unsafe { libc::memfd_create(c"frames".as_ptr(), libc::MFD_CLOEXEC) };
+    assert!(fd >= 0, "memfd_create: {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` was just opened and is owned by nothing else.
+    let mut file = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    file.write_all(stream).expect("writing the memfd");
+    file.rewind().expect("rewinding the memfd");
+    let mut frames = Frames::new(file);
+    frames.framed = true;
+    let mut at = 0;
+    let mut count = 0;
+    loop {
+        loop {
+            let next = frames.next();
+            // What the protocol says comes next.
+            let expected = stream
+                .get(at..at + 4)
+                .map(|h| u32::from_le_bytes(h.try_into().expect("4 bytes")) as usize);
+            match next {
+                Ok(Some(range)) => {
+                    let len = expected.expect("a frame without a header");
+                    assert_eq!(range.len(), len, "frame {count} has the wrong length");
+                    assert_eq!(
+                        &frames.buf[range],
+                        &stream[at + 4..at + 4 + len],
+                        "frame {count} has the wrong bytes"
+                    );
+                    at += 4 + len;
+                    count += 1;
+                }
+                Ok(None) => break,
+                Err(why) => {
+                    assert!(expected.is_some_and(|len| len > wire::MAX_FRAME), "{why}");
+                    return Err(why);
+                }
+            }
+        }
+        let bound = (4 + wire::MAX_FRAME).max(MAX_READ) + 2 * MIN_READ;
+        assert!(
+            frames.buf.len() <= bound,
+            "a buffer of {} bytes",
+            frames.buf.len()
+        );
+        if frames.fill().expect("reading the memfd") == 0 {
+            break;
+        }
+    }
+    let rest = &stream[at..];
+    let whole = rest
+        .get(..4)
+        .map(|h| 4 + u32::from_le_bytes(h.try_into().expect("4 bytes")) as usize);
+    assert!(
+        whole.is_none_or(|w| w > rest.len()),
+        "a whole frame was left uncut"
+    );
+    Ok(count)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

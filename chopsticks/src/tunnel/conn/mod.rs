@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use frames::check_cut;
 pub(crate) use open::Launch;
 pub(crate) use pipe::Pipe;
 pub(crate) use slot::{Lost, Outcome, Slot};

@@ -12,6 +12,15 @@ use crate::wire::{self, Hello, Response};
 
 /// Junk (login banners, test-harness chatter) tolerated before the preamble.
 pub(crate) const MAX_JUNK: usize = 64 * 1024;
+/// The longest line the bootstrap's markers make (a longer one is junk).
+const MAX_MARKER_LINE: usize = 4096;
+
+/// A line without its line end (`\n`, and any `\r` before it).
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let end = line.iter().rposition(|b| *b != b'\r').map_or(0, |i| i + 1);
+    &line[..end]
+}
 
 /// What the I/O thread tells the thread that waits for a connection.
 pub(crate) enum Event {
@@ -40,6 +49,10 @@ pub(crate) struct Greeter {
     junk: Vec<u8>,
     /// The preamble was seen: the hello frame is next.
     greeted: bool,
+    /// How much of the unfinished line was searched for its end already
+    /// (a host that writes a byte at a time costs no more than one that
+    /// writes lines).
+    searched: usize,
 }
 
 impl Greeter {
@@ -50,10 +63,12 @@ impl Greeter {
             error: format!("{ERROR_MARKER} {nonce} "),
             junk: Vec::new(),
             greeted: false,
+            searched: 0,
         }
     }
 
-    /// Looks at `input`, what the agent wrote and nobody consumed yet.
+    /// Looks at `input`, what the agent wrote and nobody consumed yet
+    /// (what the last call left unconsumed, then what came since).
     /// Returns how many bytes it consumed, and what they said, if anything
     /// (`None`: more output is needed).
     ///
@@ -64,8 +79,14 @@ impl Greeter {
         let mut used = 0;
         while !self.greeted {
             let rest = &input[used..];
-            let Some(end) = rest.iter().position(|b| *b == b'\n') else {
-                if self.junk.len() + rest.len() > MAX_JUNK {
+            let from = self.searched.min(rest.len());
+            let end = rest[from..].iter().position(|b| *b == b'\n');
+            let Some(end) = end.map(|at| from + at) else {
+                self.searched = rest.len();
+                // An unfinished line counts as junk as soon as it can be
+                // nothing else, so the outcome never depends on where the
+                // reads cut the output.
+                if !self.may_be_marker(rest) && self.junk.len() + rest.len() > MAX_JUNK {
                     self.junk.extend_from_slice(rest);
                     return Err(self.too_much_junk());
                 }
@@ -73,19 +94,23 @@ impl Greeter {
             };
             let line = &rest[..=end];
             used += line.len();
-            let text = String::from_utf8_lossy(line);
-            let text = text.trim_end_matches(['\n', '\r']);
-            if text == self.preamble {
+            self.searched = 0;
+            let text = trim_line_end(line);
+            if text.len() > MAX_MARKER_LINE {
+                // Too long for a line of ours.
+            } else if text == self.preamble.as_bytes() {
                 self.greeted = true;
-            } else if let Some(message) = text.strip_prefix(&self.error) {
-                return Err(Refusal::Script(message.to_owned()));
-            } else if let Some(platform) = text.strip_prefix(&self.upload) {
-                return Ok((used, Some(Said::Upload(platform.to_owned()))));
-            } else {
-                self.junk.extend_from_slice(line);
-                if self.junk.len() > MAX_JUNK {
-                    return Err(self.too_much_junk());
-                }
+                continue;
+            } else if let Some(message) = text.strip_prefix(self.error.as_bytes()) {
+                let message = String::from_utf8_lossy(message).into_owned();
+                return Err(Refusal::Script(message));
+            } else if let Some(platform) = text.strip_prefix(self.upload.as_bytes()) {
+                let platform = String::from_utf8_lossy(platform).into_owned();
+                return Ok((used, Some(Said::Upload(platform))));
+            }
+            self.junk.extend_from_slice(line);
+            if self.junk.len() > MAX_JUNK {
+                return Err(self.too_much_junk());
             }
         }
         let rest = &input[used..];
@@ -101,6 +126,20 @@ impl Greeter {
         };
         let hello = decode_hello(frame)?;
         Ok((used + 4 + len, Some(Said::Hello(hello))))
+    }
+
+    /// Whether the unfinished line `part` may still become the preamble or
+    /// a marker line.
+    fn may_be_marker(&self, part: &[u8]) -> bool {
+        let part = trim_line_end(part);
+        let begins = |line: &str| {
+            let line = line.as_bytes();
+            line.starts_with(part) || part.starts_with(line)
+        };
+        part.len() <= MAX_MARKER_LINE
+            && (self.preamble.as_bytes().starts_with(part)
+                || begins(&self.upload)
+                || begins(&self.error))
     }
 
     /// Why there is no greeting when the agent's output ended.
