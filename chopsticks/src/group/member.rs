@@ -66,7 +66,11 @@ impl Member {
     pub(super) fn tunnel(&self) -> Result<Arc<Tunnel>> {
         let mut slot = lock(&self.tunnel);
         if let Some(tunnel) = &*slot {
-            return Ok(Arc::clone(tunnel));
+            // A tunnel whose agent is gone since its last call (the host
+            // rebooted, ssh died) is replaced before a call is lost on it.
+            if tunnel.is_connected() || self.builder.is_none() {
+                return Ok(Arc::clone(tunnel));
+            }
         }
         let Some(builder) = &self.builder else {
             return Err(Error::Disconnected {

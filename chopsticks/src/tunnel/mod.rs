@@ -89,6 +89,14 @@ impl Tunnel {
         self.conn.hello().pid
     }
 
+    /// Whether the tunnel takes calls: `false` once it was closed, or once
+    /// its agent is known to be gone (it exited, its connection ended, or
+    /// it broke the protocol). A `true` is no promise: a host cut off from
+    /// the network is noticed only when a call or ssh's keepalive times out.
+    pub fn is_connected(&self) -> bool {
+        !self.conn.is_closed()
+    }
+
     /// Bounds each call made on this tunnel from now on to `timeout`,
     /// counted from the call ([`call`](Tunnel::call) or
     /// [`call_async`](Tunnel::call_async)), whether it is waited for or

@@ -475,7 +475,8 @@ impl Conn {
         next
     }
 
-    fn is_closed(&self) -> bool {
+    /// The tunnel was closed or its agent is gone: it takes no calls.
+    pub(crate) fn is_closed(&self) -> bool {
         self.state().closed.is_some()
     }
 
