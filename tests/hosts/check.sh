@@ -83,6 +83,7 @@ if [ "${CHOPSTICKS_TEST_DOCKER:-1}" = 1 ]; then
     expect "cs-rohome: ~/.cache cannot be created" cs-rohome 'mkdir -p ~/.cache' 'Read-only file system'
     expect "cs-rohome: /tmp is writable" cs-rohome 'touch /tmp/rohome.$$ && echo tmp-ok && rm /tmp/rohome.$$' '^tmp-ok$'
     expect "cs-systemd logs in as root" cs-systemd 'id -un' '^root$'
+    expect "cs-fault logs in as root" cs-fault 'id -un' '^root$'
     expect "cs-systemd: systemd is PID 1 and the system is running" cs-systemd \
         'cat /proc/1/comm; systemctl is-system-running' '^running$'
     for a in cs-deb12 cs-systemd; do

@@ -30,8 +30,8 @@ NET_PREFIX=${CHOPSTICKS_TESTHOSTS_NET_PREFIX:-172.29.155}   # a /24
 CONTAINER_PREFIX=chopsticks-test-
 IMAGE_REPO=chopsticks-testhosts
 # container name (after the prefix) -> last octet of its IP
-CONTAINERS=(deb12 deb11 busybox noexec systemd)
-declare -A CONTAINER_OCTET=([deb12]=11 [deb11]=12 [busybox]=13 [noexec]=14 [systemd]=15)
+CONTAINERS=(deb12 deb11 busybox noexec systemd fault)
+declare -A CONTAINER_OCTET=([deb12]=11 [deb11]=12 [busybox]=13 [noexec]=14 [systemd]=15 [fault]=16)
 
 # How long to wait for one host to accept ssh.
 WAIT_SECS=${CHOPSTICKS_TESTHOSTS_WAIT:-30}

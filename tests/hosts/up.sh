@@ -35,7 +35,7 @@ declare -A IMAGE_HELPERS=(
     [systemd]="local_apt_repo make_deb"
 )
 # container -> image it runs
-declare -A CONTAINER_IMAGE=([deb12]=deb12 [deb11]=deb11 [busybox]=busybox [noexec]=deb12 [systemd]=systemd)
+declare -A CONTAINER_IMAGE=([deb12]=deb12 [deb11]=deb11 [busybox]=busybox [noexec]=deb12 [systemd]=systemd [fault]=deb12)
 
 PW_PASSWORD=chopsticks-pw   # pwuser's password (sudo asks for it)
 
@@ -695,6 +695,7 @@ host_table() {
     echo "cs-noexec|$ipnx|22|noexec|Debian 12, home and ~/.cache on noexec tmpfs, /dev/shm noexec"
     echo "cs-rohome|$ipnx|22|rohome|Debian 12, read-only home (~/.cache cannot be created)"
     echo "cs-systemd|$(container_ip systemd)|22|root|Debian 12, systemd as PID 1, local apt repository"
+    echo "cs-fault|$(container_ip fault)|22|root|Debian 12, for the fault tests: they cut its network and restart it"
 }
 
 # one Host block of the generated ssh_config
@@ -758,6 +759,8 @@ write_client_files() {
                 echo "CHOPSTICKS_TEST_$(echo "$c" | tr '[:lower:]' '[:upper:]')_IP=\"$(container_ip "$c")\""
             done
             echo "CHOPSTICKS_TEST_PWUSER_PASSWORD=\"$PW_PASSWORD\""
+            echo "CHOPSTICKS_TEST_NETWORK=\"$NET_NAME\""
+            echo "CHOPSTICKS_TEST_FAULT_CONTAINER=\"${CONTAINER_PREFIX}fault\""
         fi
     } >"$STATE_DIR/env.tmp"
     mv "$STATE_DIR/env.tmp" "$STATE_DIR/env"
