@@ -10,6 +10,8 @@ use std::time::Duration;
 use chopsticks::remote;
 use serde::{Deserialize, Serialize};
 
+pub mod soak;
+
 /// Returns its argument: one function per shape of data.
 macro_rules! echoes {
     ($($name:ident: $ty:ty;)*) => {$(
