@@ -102,6 +102,9 @@ pub struct Fleet {
     /// Read this ssh_config instead of ~/.ssh/config
     #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
+    /// Reach the hosts through these jump hosts (ssh -J: [user@]host[:port],...)
+    #[arg(short = 'J', long = "jump", value_name = "HOSTS")]
+    pub jump: Option<String>,
     /// Connect to at most N hosts at once
     #[arg(short = 'f', long, value_name = "N", default_value_t = chopsticks::DEFAULT_FORKS)]
     pub forks: usize,
@@ -310,6 +313,9 @@ impl Fleet {
                 }
                 if let Some(idle) = self.control_persist {
                     b = b.control_persist(idle);
+                }
+                if let Some(jumps) = &self.jump {
+                    b = b.proxy_jump(jumps);
                 }
                 b
             }

@@ -84,6 +84,11 @@ if [ "${CHOPSTICKS_TEST_DOCKER:-1}" = 1 ]; then
     expect "cs-rohome: /tmp is writable" cs-rohome 'touch /tmp/rohome.$$ && echo tmp-ok && rm /tmp/rohome.$$' '^tmp-ok$'
     expect "cs-systemd logs in as root" cs-systemd 'id -un' '^root$'
     expect "cs-fault logs in as root" cs-fault 'id -un' '^root$'
+    expect "cs-jump logs in as root" cs-jump 'id -un' '^root$'
+    expect "cs-inner is reached through cs-jump" cs-inner 'cat /etc/cs-role' '^cs-inner$'
+    if ssh -F "$SSH_CONFIG" -o ConnectTimeout=3 cs-inner-nojump true </dev/null >/dev/null 2>&1; then
+        bad "cs-inner-nojump is unreachable without a jump host" "it answered"
+    else ok "cs-inner-nojump is unreachable without a jump host"; fi
     expect "cs-systemd: systemd is PID 1 and the system is running" cs-systemd \
         'cat /proc/1/comm; systemctl is-system-running' '^running$'
     for a in cs-deb12 cs-systemd; do

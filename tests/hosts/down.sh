@@ -32,7 +32,7 @@ fi
 if command -v docker >/dev/null 2>&1; then
     if docker_usable; then
         names=()
-        for c in "${CONTAINERS[@]}"; do
+        for c in "${SIDECARS[@]}" "${CONTAINERS[@]}"; do
             if docker container inspect "$CONTAINER_PREFIX$c" >/dev/null 2>&1; then names+=("$CONTAINER_PREFIX$c"); fi
         done
         if [ ${#names[@]} -gt 0 ]; then

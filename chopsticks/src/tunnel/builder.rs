@@ -108,6 +108,7 @@ pub(crate) struct SshOptions {
     pub ssh_options: Vec<String>,
     pub control_persist: Option<Duration>,
     pub ssh_program: Option<PathBuf>,
+    pub proxy_jump: Option<String>,
 }
 
 impl SshOptions {
@@ -120,6 +121,7 @@ impl SshOptions {
             ssh_options,
             control_persist,
             ssh_program,
+            proxy_jump,
         } = self;
         [
             ("port", port.is_some()),
@@ -128,6 +130,7 @@ impl SshOptions {
             ("ssh_option", !ssh_options.is_empty()),
             ("control_persist", control_persist.is_some()),
             ("ssh_program", ssh_program.is_some()),
+            ("proxy_jump", proxy_jump.is_some()),
         ]
         .into_iter()
         .find_map(|(name, set)| set.then_some(name))

@@ -60,7 +60,7 @@ pub(super) fn way(builder: &TunnelBuilder, argv: &[OsString], script: String) ->
     Ok(Way {
         program: program.to_string_lossy().into_owned(),
         command,
-        advice,
+        advice: Box::new(advice),
         fallback: FALLBACK,
     })
 }

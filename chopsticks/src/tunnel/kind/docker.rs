@@ -42,7 +42,7 @@ pub(super) fn way(builder: &TunnelBuilder, container: &str, script: String) -> R
     Ok(Way {
         program: DOCKER.to_owned(),
         command,
-        advice,
+        advice: Box::new(advice),
         fallback: NOT_AN_AGENT,
     })
 }

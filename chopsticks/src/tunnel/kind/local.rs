@@ -89,7 +89,7 @@ pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
         connect_timeout: options.connect_timeout,
         upload_timeout: options.upload_timeout,
         ship: None,
-        advice: |_, _, _| None,
+        advice: Box::new(|_, _, _| None),
         fallback: ADVICE,
     })?;
     conn.set_call_timeout(options.call_timeout);

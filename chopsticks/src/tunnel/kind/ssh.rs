@@ -1,7 +1,7 @@
 //! SSH tunnels: the system `ssh`, its options, and what its failures mean.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -76,6 +76,16 @@ impl TunnelBuilder {
         self
     }
 
+    /// Reaches the host through these jump hosts (`ssh -J`, the same as
+    /// `ProxyJump` in an ssh config): `[user@]host[:port]`, several
+    /// separated by commas, each an alias your ssh config may define. A
+    /// connect error names the jump host, and says whether it could not be
+    /// reached or could not reach the host.
+    pub fn proxy_jump(mut self, jumps: impl Into<String>) -> Self {
+        self.ssh.proxy_jump = Some(jumps.into());
+        self
+    }
+
     /// Uses this program instead of `ssh` from `PATH`.
     pub fn ssh_program(mut self, path: impl Into<PathBuf>) -> Self {
         self.ssh.ssh_program = Some(path.into());
@@ -95,12 +105,47 @@ pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
         builder,
         login_command(&script, builder.options.sudo.as_deref()),
     ));
+    // The jump hosts, for a connect error: the builder's, or (read only
+    // when connecting failed) those of the user's ssh config.
+    let given = builder.ssh.proxy_jump.clone();
+    let (ssh, args) = (program.clone(), ssh_args(builder, String::new()));
+    let jumps = move || given.clone().or_else(|| configured_jumps(&ssh, &args));
     Ok(Way {
         program: program.display().to_string(),
         command,
-        advice,
+        advice: Box::new(move |host, message, failed| advice(host, message, failed, &jumps)),
         fallback: NOT_AN_AGENT,
     })
+}
+
+/// The `ProxyJump` that ssh reads from its configuration for the command
+/// `ssh -G ...` (which connects nowhere), within a second.
+fn configured_jumps(ssh: &Path, args: &[OsString]) -> Option<String> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(ssh)
+        .arg("-G")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while child.try_wait().ok()?.is_none() {
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut out = String::new();
+    child.stdout.take()?.read_to_string(&mut out).ok()?;
+    out.lines()
+        .find_map(|l| l.strip_prefix("proxyjump "))
+        .filter(|j| *j != "none")
+        .map(str::to_owned)
 }
 
 /// The whole `ssh` argument vector.
@@ -120,6 +165,9 @@ fn ssh_args(builder: &TunnelBuilder, remote: String) -> Vec<OsString> {
     }
     if let Some(key) = &ssh.identity_file {
         args.extend(["-i".into(), key.into()]);
+    }
+    if let Some(jumps) = &ssh.proxy_jump {
+        args.extend(["-J".into(), jumps.into()]);
     }
     // For each option ssh keeps the first value it sees: the user's
     // options go before chopsticks' defaults.
@@ -149,6 +197,21 @@ fn ssh_args(builder: &TunnelBuilder, remote: String) -> Vec<OsString> {
 
 /// Refuses ssh options that ssh could take for something else.
 pub(super) fn validate(builder: &TunnelBuilder) -> Result<()> {
+    if let Some(jumps) = &builder.ssh.proxy_jump {
+        let bad = |c: char| c.is_whitespace() || c.is_control();
+        if jumps.is_empty()
+            || jumps.split(',').any(|j| j.is_empty() || j.starts_with('-'))
+            || jumps.contains(bad)
+        {
+            return Err(Error::Config {
+                host: builder.host.clone(),
+                message: format!(
+                    "refusing jump hosts {jumps:?}: expected [user@]host[:port], several \
+                     separated by commas, none starting with `-` and without spaces"
+                ),
+            });
+        }
+    }
     for option in &builder.ssh.ssh_options {
         if option.starts_with('-') || option.chars().any(char::is_control) {
             return Err(Error::Config {
@@ -189,7 +252,12 @@ fn control_dir() -> Option<PathBuf> {
 
 /// What ssh's own failure means: ssh exits with 255 when it could not
 /// connect or log in.
-pub(super) fn advice(host: &str, message: &str, failed: &Failed) -> Option<Error> {
+fn advice(
+    host: &str,
+    message: &str,
+    failed: &Failed,
+    jumps: &dyn Fn() -> Option<String>,
+) -> Option<Error> {
     let ssh_failed = failed.status.is_some_and(|s| s.code() == Some(255));
     let silent_hang =
         failed.status.is_none() && failed.stderr.is_empty() && message.contains("no answer");
@@ -197,10 +265,20 @@ pub(super) fn advice(host: &str, message: &str, failed: &Failed) -> Option<Error
         return None;
     }
     let message = if ssh_failed {
-        let advice = connect_advice(&failed.stderr)
-            .map(|advice| format!(": {advice}"))
-            .unwrap_or_default();
-        format!("ssh could not connect or log in{advice}")
+        let said = |needle: &str| failed.stderr.iter().any(|l| l.contains(needle));
+        let jumps = jumps();
+        let advice = match &jumps {
+            // The jump host connected, and the host could not be reached
+            // from there.
+            Some(_) if said("stdio forwarding failed") || said("open failed") => Some(
+                "the jump host could not reach the host: check the host's address and port \
+                 as the jump host sees them, and that sshd runs there",
+            ),
+            _ => connect_advice(&failed.stderr),
+        };
+        let through = jumps.map_or(String::new(), |j| format!(" through the jump host {j}"));
+        let advice = advice.map(|a| format!(": {a}")).unwrap_or_default();
+        format!("ssh could not connect or log in{through}{advice}")
     } else {
         format!("{message}: ssh did not connect, or the remote shell hangs")
     };
@@ -327,5 +405,21 @@ mod tests {
             .ssh_option("ProxyJump=bastion")
             .check()
             .unwrap();
+    }
+
+    #[test]
+    fn jump_hosts_pass_as_dash_j_and_options_are_refused() {
+        let b = Tunnel::builder("inner").proxy_jump("admin@bastion:2222,gate");
+        let args = args_of(&b);
+        let j = args.iter().position(|a| a == "-J").unwrap();
+        assert_eq!(args[j + 1], "admin@bastion:2222,gate");
+        assert!(j < args.iter().position(|a| a == "--").unwrap());
+        for bad in ["", "-oProxyCommand=x", "a,-b", "a b", "a,,b", "a\nb"] {
+            let err = Tunnel::builder("inner")
+                .proxy_jump(bad)
+                .check()
+                .unwrap_err();
+            assert!(matches!(err, Error::Config { .. }), "{bad:?}: {err:?}");
+        }
     }
 }

@@ -10,7 +10,7 @@ use crate::error::Error;
 
 /// What a kind of tunnel makes of a failed start before the common advice:
 /// `Some` error when its own program (not the agent) failed.
-pub(crate) type KindAdvice = fn(host: &str, message: &str, failed: &Failed) -> Option<Error>;
+pub(crate) type KindAdvice = Box<dyn Fn(&str, &str, &Failed) -> Option<Error> + Send + Sync>;
 
 /// Advice when nothing more specific fits: the agent started, but not as
 /// an agent.
@@ -100,8 +100,9 @@ mod tests {
 
     #[test]
     fn the_advice_follows_what_the_host_said() {
-        let none: KindAdvice = |_, _, _| None;
-        let message = |lines: &[&str]| explain("h", failed(lines), none, NOT_AN_AGENT).to_string();
+        let message = |lines: &[&str]| {
+            explain("h", failed(lines), Box::new(|_, _, _| None), NOT_AN_AGENT).to_string()
+        };
         assert!(message(&["sudo: a password is required"]).contains("NOPASSWD"));
         assert!(message(&["./agent: version `GLIBC_2.34' not found"]).contains("musl"));
         assert!(message(&["sh: ./agent: Exec format error"]).contains("architecture"));
@@ -111,7 +112,7 @@ mod tests {
             ..failed(&[])
         };
         assert!(matches!(
-            explain("h", script, none, NOT_AN_AGENT),
+            explain("h", script, Box::new(|_, _, _| None), NOT_AN_AGENT),
             Error::Bootstrap { .. }
         ));
     }
