@@ -5,7 +5,10 @@
 # - a static x86_64-unknown-linux-musl build (rustup target add), or, when
 #   that target cannot be had,
 # - a glibc build linked against glibc 2.28 symbols with cargo-zigbuild and
-#   zig from PyPI.
+#   zig from PyPI;
+# and an aarch64 build of the same fixture, at target/testhosts/agents/fixture-aarch64,
+# with qemu-user registered in binfmt_misc so that it runs on cs-arm (whose uname says
+# aarch64): the per-architecture agent tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,4 +41,33 @@ else
         --target x86_64-unknown-linux-gnu.2.28
     cp -f target/x86_64-unknown-linux-gnu/debug/fixture "$agents/fixture"
     echo "setup: test hosts up, glibc-2.28 fixture agent built"
+fi
+
+# The aarch64 agent: rust-std for aarch64-unknown-linux-musl (rustup), linked by the
+# toolchain's own rust-lld (no cross C toolchain needed), run by qemu-user-static
+# through binfmt_misc. Without any of it the per-architecture tests fail and say why.
+arm=aarch64-unknown-linux-musl
+setup_arm() {
+    local conf=/usr/lib/binfmt.d/qemu-aarch64.conf
+    if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+        if [ ! -e "$conf" ]; then
+            apt-get install -y -q qemu-user-static >/dev/null ||
+                { apt-get update -q >/dev/null && apt-get install -y -q qemu-user-static >/dev/null; }
+        fi
+        [ -e /proc/sys/fs/binfmt_misc/register ] ||
+            mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+        # Debian's entry has the F flag: the interpreter is opened now, so
+        # containers run aarch64 programs too.
+        cat "$conf" >/proc/sys/fs/binfmt_misc/register
+    fi
+    rustup target list --installed 2>/dev/null | grep -qx "$arm" || rustup target add "$arm"
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
+        cargo build --quiet -p chopsticks-tests --bin fixture --target "$arm"
+    cp -f "target/$arm/debug/fixture" "$agents/fixture-aarch64"
+}
+if setup_arm; then
+    echo "setup: aarch64 fixture agent built, qemu-user registered for aarch64"
+else
+    rm -f "$agents/fixture-aarch64"
+    echo "setup: WARNING: no aarch64 agent or no qemu-user for it; the per-architecture tests will fail and say why" >&2
 fi

@@ -61,6 +61,12 @@ pub enum Role {
     Proxy { upstreams: Vec<String> },
 }
 
+/// The machine the agent was built for, as Rust names it.
+#[remote]
+pub fn machine() -> String {
+    std::env::consts::ARCH.to_owned()
+}
+
 /// Adds two numbers; several arguments.
 #[remote]
 pub fn add(a: i64, b: i64) -> i64 {

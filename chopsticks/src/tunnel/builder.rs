@@ -2,9 +2,12 @@
 //! with the options every kind shares. What is particular to a kind lives
 //! in `kind/`.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use super::arch::rust_arch;
 
 /// Names the agent binary to ship instead of this executable.
 pub const ENV_AGENT_BINARY: &str = "CHOPSTICKS_AGENT_BINARY";
@@ -75,6 +78,9 @@ pub(crate) struct Options {
     pub user: Option<String>,
     pub sudo: Option<String>,
     pub agent_binary: Option<PathBuf>,
+    /// Agent binaries for hosts of other machines, by Rust's name of the
+    /// architecture (`aarch64`).
+    pub agent_binaries: BTreeMap<String, PathBuf>,
     /// `None`: the controller's `log::max_level()` when connecting.
     pub log_level: Option<log::LevelFilter>,
     /// Ship the executable with its debug sections.
@@ -91,6 +97,21 @@ impl Options {
         self.agent_binary
             .clone()
             .or_else(|| std::env::var_os(ENV_AGENT_BINARY).map(PathBuf::from))
+    }
+
+    /// The agent binaries by architecture: those set here, then those of
+    /// `CHOPSTICKS_AGENT_BINARY_<ARCH>` ([`ENV_AGENT_BINARY`] with the
+    /// architecture in capitals after `_`).
+    pub(crate) fn agent_binaries(&self) -> BTreeMap<String, PathBuf> {
+        let prefix = format!("{ENV_AGENT_BINARY}_");
+        let mut all: BTreeMap<String, PathBuf> = std::env::vars_os()
+            .filter_map(|(key, value)| {
+                let arch = key.to_str()?.strip_prefix(&prefix)?.to_ascii_lowercase();
+                Some((rust_arch(&arch)?.to_owned(), PathBuf::from(value)))
+            })
+            .collect();
+        all.extend(self.agent_binaries.clone());
+        all
     }
 
     /// The log level agents forward records up to, as its wire number.
@@ -149,6 +170,7 @@ impl TunnelBuilder {
                 user: None,
                 sudo: None,
                 agent_binary: None,
+                agent_binaries: BTreeMap::new(),
                 log_level: None,
                 ship_debug_info: false,
                 max_depth: None,
@@ -237,6 +259,25 @@ impl TunnelBuilder {
         self
     }
 
+    /// Ships `path` to hosts whose machine is `arch`, e.g. an
+    /// `aarch64-unknown-linux-musl` build of the same program for ARM hosts
+    /// managed from an x86_64 machine. `arch` is Rust's name
+    /// (`std::env::consts::ARCH`: `aarch64`, `x86_64`, `arm`, `riscv64`
+    /// ...) or what `uname -m` says (`arm64`, `armv7l`). The bootstrap picks
+    /// by the host's `uname -m`, in the same round trip; hosts of other
+    /// machines get [`agent_binary`](Self::agent_binary) or this program.
+    /// The environment sets it too, for every tunnel that does not set that
+    /// architecture here: `CHOPSTICKS_AGENT_BINARY_AARCH64=path` (the
+    /// architecture in capitals).
+    ///
+    /// An unknown architecture is an [`Error::Config`](crate::Error::Config)
+    /// when connecting.
+    pub fn agent_binary_for(mut self, arch: &str, path: impl Into<PathBuf>) -> Self {
+        let key = rust_arch(arch).map_or_else(|| format!("unknown:{arch}"), str::to_owned);
+        self.options.agent_binaries.insert(key, path.into());
+        self
+    }
+
     /// Ships the agent binary as it is, with its debug sections (DWARF),
     /// for a debugger or symbolised backtraces on the host. By default they
     /// are left out of what is shipped: a debug build is about eight times
@@ -297,4 +338,35 @@ pub(crate) fn plain_name(what: &str, value: &str) -> std::result::Result<(), Str
         return Ok(());
     };
     Err(format!("refusing {what} {value:?}: {why}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The builder's map wins over the environment's, and both take `uname
+    /// -m` names. (RISCV64: no other test reads that variable.)
+    #[test]
+    fn agent_binaries_come_from_the_builder_and_the_environment() {
+        std::env::set_var("CHOPSTICKS_AGENT_BINARY_RISCV64", "/env/riscv");
+        std::env::set_var("CHOPSTICKS_AGENT_BINARY_PPC64LE", "/env/power");
+        let b = TunnelBuilder::ssh("h")
+            .agent_binary_for("arm64", "/built/arm")
+            .agent_binary_for("riscv64", "/built/riscv");
+        let all = b.options.agent_binaries();
+        std::env::remove_var("CHOPSTICKS_AGENT_BINARY_RISCV64");
+        std::env::remove_var("CHOPSTICKS_AGENT_BINARY_PPC64LE");
+        let all: Vec<(&str, &str)> = all
+            .iter()
+            .map(|(arch, path)| (arch.as_str(), path.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                ("aarch64", "/built/arm"),
+                ("powerpc64", "/env/power"),
+                ("riscv64", "/built/riscv"),
+            ]
+        );
+    }
 }

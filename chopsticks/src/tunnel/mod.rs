@@ -7,6 +7,7 @@
 //! - `conn/`: a started agent: its I/O thread, calls, deadlines, closing;
 //! - `pending`: a call in flight, as the caller sees it.
 
+mod arch;
 mod builder;
 mod conn;
 #[cfg(any(test, feature = "fuzzing"))]

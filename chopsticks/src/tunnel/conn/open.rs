@@ -58,7 +58,7 @@ impl Conn {
         // The agent must be started for what was shipped: the bootstrap
         // tells it the hash it checked, and the hello says it back. (The
         // agent does not hash itself: a host that lies can lie here too.)
-        let shipped = ship.as_ref().map(|s| s.image.sha256.clone());
+        let shipped = ship.as_ref().map(Ship::hashes);
         let started = start_io(
             &host,
             link.to_agent,
@@ -117,7 +117,8 @@ impl Conn {
                 });
             }
         };
-        if let Some(shipped) = shipped.filter(|s| *s != hello.exe_sha256) {
+        if let Some(shipped) = shipped.filter(|s| !s.contains(&hello.exe_sha256)) {
+            let shipped = shipped.join(" or ");
             give_up(&mut transport);
             let runs = match hello.exe_sha256.as_str() {
                 "" => "no executable hash".to_owned(),

@@ -132,9 +132,11 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
     let platform = agent_binary
         .is_none()
         .then(|| (uname_s().to_owned(), std::env::consts::ARCH.to_owned()));
+    let others = other_machines(builder, platform.as_ref(), strip)?;
     let start = || {
         let nonce = nonce();
-        let script = bootstrap::script(&image, &nonce, builder.options.log_level(), limits);
+        let log_level = builder.options.log_level();
+        let script = bootstrap::script(&image, &others, &nonce, log_level, limits);
         let Way {
             program,
             command,
@@ -152,17 +154,59 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
             ship: Some(Ship {
                 image: Arc::clone(&image),
                 platform: platform.clone(),
+                others: others.clone(),
             }),
             advice,
             fallback,
         })
     };
+    let lost = |e: &Error| {
+        let hashes = std::iter::once(&image).chain(others.iter().map(|(_, i)| i));
+        hashes.into_iter().any(|i| lost_race(e, &i.sha256))
+    };
     let conn = match start() {
-        Err(e) if lost_race(&e, &image.sha256) => start()?,
+        Err(e) if lost(&e) => start()?,
         started => started?,
     };
     conn.set_call_timeout(builder.options.call_timeout);
     Ok(Tunnel { conn, owns: true })
+}
+
+/// The agents for hosts of other machines than `platform` (this
+/// program's, when it is the agent), read and hashed.
+///
+/// # Errors
+/// An architecture nobody knows, or a binary that cannot be read.
+fn other_machines(
+    builder: &TunnelBuilder,
+    platform: Option<&(String, String)>,
+    strip: bool,
+) -> Result<Vec<(String, Arc<Image>)>> {
+    let ours = platform.map(|(_, arch)| arch.as_str());
+    let config = |message: String| Error::Config {
+        host: builder.host.clone(),
+        message,
+    };
+    let mut others = Vec::new();
+    for (arch, path) in builder.options.agent_binaries() {
+        if let Some(unknown) = arch.strip_prefix("unknown:") {
+            return Err(config(format!(
+                "`agent_binary_for(\"{unknown}\", ...)`: no such architecture; use Rust's \
+                 name (aarch64, x86_64, arm, riscv64 ...) or what `uname -m` says"
+            )));
+        }
+        if Some(arch.as_str()) == ours {
+            continue;
+        }
+        let image = Image::of(&path, strip).map_err(|e| {
+            config(format!(
+                "cannot read the {arch} agent binary {}: {e}",
+                path.display()
+            ))
+        })?;
+        others.push((arch, image));
+    }
+    Ok(others)
 }
 
 /// Whether a start looks like a lost race for the cache rather than a

@@ -3,11 +3,33 @@
 //! local one runs it on the host: ssh through the login shell, docker and
 //! commands as an argument of `sh -c`. `docs/BOOTSTRAP.md` walks through it.
 
+use std::sync::Arc;
+
 use super::image::Image;
 use super::Limits;
 use crate::contract::{
     AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL, ERROR_MARKER, UPLOAD_MARKER,
 };
+use crate::tunnel::arch::uname_pattern;
+
+/// The first line: which agent (its hash `H` and size `N`) the host runs,
+/// by its `uname -m` when there are agents for other machines.
+fn which_agent(image: &Image, others: &[(String, Arc<Image>)], nonce: &str) -> String {
+    if others.is_empty() {
+        return format!("H={} N={} T={nonce}", image.sha256, image.size);
+    }
+    let cases: String = others
+        .iter()
+        .map(|(arch, other)| {
+            let pattern = uname_pattern(arch);
+            format!("{pattern}) H={} N={};; ", other.sha256, other.size)
+        })
+        .collect();
+    format!(
+        "T={nonce}; case $(uname -m) in {cases}*) H={} N={};; esac",
+        image.sha256, image.size
+    )
+}
 
 /// The command for a login shell (ssh): `exec /bin/sh -c '<script>'`,
 /// through `sudo -n` when asked. The script contains no `'`, `!` or
@@ -35,10 +57,17 @@ pub(crate) fn sh_argv(script: String, sudo: Option<&str>) -> Vec<String> {
     }
 }
 
-/// The script for one session: `image` is what the host should run,
-/// `nonce` the session's, `log_level` the controller's (0 = off ... 5),
-/// `limits` where the agent sits and its bounds.
-pub(crate) fn script(image: &Image, nonce: &str, log_level: u8, limits: Limits) -> String {
+/// The script for one session: `image` is what the host should run (or,
+/// on a machine of `others`, that machine's agent), `nonce` the session's,
+/// `log_level` the controller's (0 = off ... 5), `limits` where the agent
+/// sits and its bounds.
+pub(crate) fn script(
+    image: &Image,
+    others: &[(String, Arc<Image>)],
+    nonce: &str,
+    log_level: u8,
+    limits: Limits,
+) -> String {
     let limits: Vec<String> = limits
         .env()
         .iter()
@@ -51,7 +80,7 @@ pub(crate) fn script(image: &Image, nonce: &str, log_level: u8, limits: Limits) 
     let args = AGENT_ENTRY_ARGS.join(" ");
     let dirs = r#""${XDG_CACHE_HOME:-$HOME/.cache}" /dev/shm /tmp /var/tmp"#;
     [
-        format!("H={} N={} T={nonce}", image.sha256, image.size),
+        which_agent(image, others, nonce),
         "u=$(id -u) || exit 1".into(),
         format!(
             "{ENV_AGENT}=$T {ENV_AGENT_SHA256}=$H {ENV_LOG_LEVEL}={log_level} {}",
@@ -132,6 +161,8 @@ pub(crate) fn script(image: &Image, nonce: &str, log_level: u8, limits: Limits) 
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn test_script() -> String {
@@ -141,7 +172,7 @@ mod tests {
             max_depth: 2,
             max_call_threads: 1024,
         };
-        script(&image, "0123456789abcdef", 3, limits)
+        script(&image, &[], "0123456789abcdef", 3, limits)
     }
 
     #[test]
@@ -167,5 +198,28 @@ mod tests {
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// With agents for other machines, the first line picks `H` and `N` by
+    /// `uname -m`; this machine gets the default.
+    #[test]
+    fn the_script_picks_the_agent_by_machine() {
+        let image = Image::of(&std::env::current_exe().unwrap(), true).unwrap();
+        let arm = Image::of(Path::new("/bin/sh"), true).unwrap();
+        let line = which_agent(&image, &[("aarch64".into(), Arc::clone(&arm))], "n0");
+        assert!(!line.contains(['\'', '!', '\n']), "{line}");
+        for (machine, (h, n)) in [
+            ("arm64", (&arm.sha256, arm.size)),
+            ("aarch64", (&arm.sha256, arm.size)),
+            ("x86_64", (&image.sha256, image.size)),
+        ] {
+            let probe = format!("uname() {{ echo {machine}; }}; {line}; echo \"$H $N $T\"");
+            let out = std::process::Command::new("sh")
+                .args(["-c", &probe])
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(said.trim(), format!("{h} {n} n0"), "{machine}: {line}");
+        }
     }
 }

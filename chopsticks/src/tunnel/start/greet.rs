@@ -8,6 +8,7 @@ use std::fs::File;
 
 use super::{Refusal, Ship};
 use crate::contract::{ERROR_MARKER, PREAMBLE, UPLOAD_MARKER};
+use crate::tunnel::arch::rust_arch;
 use crate::wire::{self, Hello, Response};
 
 /// Junk (login banners, test-harness chatter) tolerated before the preamble.
@@ -216,46 +217,47 @@ pub(crate) fn upload(ship: Option<&Ship>, platform: &str) -> Result<Vec<u8>, Ref
     };
     let mut words = platform.split_whitespace();
     let (os, machine) = (words.next().unwrap_or("?"), words.next().unwrap_or("?"));
-    if let Some((our_os, our_arch)) = &ship.platform {
-        let arch = rust_arch(machine);
-        if os != our_os || arch.is_some_and(|arch| arch != our_arch) {
-            let target = match (os, arch) {
-                ("Linux", Some(arch)) => format!(" (e.g. `--target {arch}-unknown-linux-musl`)"),
-                _ => String::new(),
+    let arch = rust_arch(machine);
+    let other = ship
+        .others
+        .iter()
+        .find(|(other, _)| os == "Linux" && Some(other.as_str()) == arch);
+    let image = match (other, &ship.platform) {
+        (Some((_, image)), _) => image,
+        (None, Some((our_os, our_arch)))
+            if os != our_os || arch.is_some_and(|arch| arch != our_arch) =>
+        {
+            let build = match (os, arch) {
+                ("Linux", Some(arch)) => format!(
+                    ": build it with `cargo build --release --target \
+                     {arch}-unknown-linux-musl` (`cargo zigbuild` when no linker for it is \
+                     installed) and pass it with `agent_binary_for(\"{arch}\", path)` or \
+                     CHOPSTICKS_AGENT_BINARY_{}=path",
+                    arch.to_ascii_uppercase()
+                ),
+                _ => ": build the agent for it and set it with `agent_binary`".to_owned(),
             };
+            let have: Vec<&str> = std::iter::once(our_arch.as_str())
+                .chain(ship.others.iter().map(|(arch, _)| arch.as_str()))
+                .collect();
             return Err(Refusal::Script(format!(
-                "the host runs {os} {machine}, and this program is built for {our_os} \
-                 {our_arch}: build the agent for the host{target} and set it with \
-                 `agent_binary` or CHOPSTICKS_AGENT_BINARY"
+                "the host runs {os} {machine}, and there is no agent for it (this program \
+                 has agents for {}){build}",
+                have.join(", ")
             )));
         }
-    }
-    let gz = ship.image.gzip().map_err(Refusal::Script)?;
+        (None, _) => &ship.image,
+    };
+    let gz = image.gzip().map_err(Refusal::Script)?;
     log::debug!(
         "chopsticks: uploading {} ({} bytes, {} compressed)",
-        ship.image.path.display(),
-        ship.image.size,
+        image.path.display(),
+        image.size,
         gz.len()
     );
     let mut bytes = format!("{}\n", gz.len()).into_bytes();
     bytes.extend_from_slice(&gz);
     Ok(bytes)
-}
-
-/// Rust's name (`std::env::consts::ARCH`) for a `uname -m` machine name,
-/// when known.
-fn rust_arch(machine: &str) -> Option<&'static str> {
-    Some(match machine {
-        "x86_64" | "amd64" => "x86_64",
-        "aarch64" | "arm64" => "aarch64",
-        "i386" | "i486" | "i586" | "i686" => "x86",
-        m if m.starts_with("armv") => "arm",
-        "riscv64" => "riscv64",
-        "ppc64le" | "ppc64" => "powerpc64",
-        "s390x" => "s390x",
-        "loongarch64" => "loongarch64",
-        _ => return None,
-    })
 }
 
 fn preview(bytes: &[u8]) -> String {
@@ -266,19 +268,6 @@ fn preview(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uname_machines_map_to_rust_arches() {
-        assert_eq!(rust_arch("x86_64"), Some("x86_64"));
-        assert_eq!(rust_arch("arm64"), Some("aarch64"));
-        assert_eq!(rust_arch("armv7l"), Some("arm"));
-        assert_eq!(rust_arch("i686"), Some("x86"));
-        assert_eq!(rust_arch("vax"), None);
-        assert_eq!(
-            rust_arch(std::env::consts::ARCH),
-            Some(std::env::consts::ARCH)
-        );
-    }
 
     fn hello_frame() -> Vec<u8> {
         wire::encode_frame(&Response::Hello(Hello {

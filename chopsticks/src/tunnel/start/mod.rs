@@ -49,10 +49,22 @@ impl From<&str> for Refusal {
 }
 
 /// What to upload when the bootstrap asks, and what platform it is for
-/// (`uname -s`, `uname -m`), when known.
+/// (`uname -s`, `uname -m`), when known; and the agents for other machines,
+/// by Rust's name of their architecture.
 pub(crate) struct Ship {
     pub image: Arc<Image>,
     pub platform: Option<(String, String)>,
+    pub others: Vec<(String, Arc<Image>)>,
+}
+
+impl Ship {
+    /// The SHA-256 of every image it may ship.
+    pub(crate) fn hashes(&self) -> Vec<String> {
+        std::iter::once(&self.image)
+            .chain(self.others.iter().map(|(_, image)| image))
+            .map(|image| image.sha256.clone())
+            .collect()
+    }
 }
 
 /// What the controller tells an agent it starts about its place and its
