@@ -43,6 +43,18 @@ pub const AGENT_ENV: [&str; 6] = [
 /// that process dies (see `janitor.rs`).
 pub const ENV_JANITOR: &str = "CHOPSTICKS_JANITOR";
 
+/// Set in the environment of a copy of the program that answers ssh's
+/// password prompt (`SSH_ASKPASS`): the path of the controller's socket that
+/// gives the answer (see `askpass.rs`).
+pub const ENV_ASKPASS: &str = "CHOPSTICKS_ASKPASS";
+/// ssh's prompt, passed on to the answering copy (ssh gives it as the
+/// askpass program's argument).
+pub const ENV_ASKPASS_PROMPT: &str = "CHOPSTICKS_ASKPASS_PROMPT";
+
+/// What sudo prints when it asks for a password in the bootstrap (`sudo -S
+/// -p`); the controller answers it from its password source.
+pub const SUDO_PROMPT: &str = "chopsticks-sudo-password:";
+
 /// The name of the ignored test that `chopsticks::agent_test!()` defines.
 pub const AGENT_ENTRY_FN: &str = "__chopsticks_agent_entry";
 /// The agent's arguments: a libtest filter that selects [`AGENT_ENTRY_FN`]

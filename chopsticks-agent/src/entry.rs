@@ -5,8 +5,8 @@ use std::process;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 
 use crate::contract::{
-    AGENT_ENV, DEFAULT_MAX_CALL_THREADS, DEFAULT_MAX_DEPTH, ENV_AGENT, ENV_AGENT_SHA256, ENV_DEPTH,
-    ENV_JANITOR, ENV_LOG_LEVEL, ENV_MAX_CALL_THREADS, ENV_MAX_DEPTH,
+    AGENT_ENV, DEFAULT_MAX_CALL_THREADS, DEFAULT_MAX_DEPTH, ENV_AGENT, ENV_AGENT_SHA256,
+    ENV_ASKPASS, ENV_DEPTH, ENV_JANITOR, ENV_LOG_LEVEL, ENV_MAX_CALL_THREADS, ENV_MAX_DEPTH,
 };
 
 /// Set once `run_if_requested` ran in this process.
@@ -68,6 +68,9 @@ pub fn run_if_requested() {
     ENTERED.store(true, SeqCst);
     if std::env::var_os(ENV_JANITOR).is_some() {
         crate::janitor::serve();
+    }
+    if std::env::var_os(ENV_ASKPASS).is_some() {
+        crate::askpass::answer();
     }
     let Some(nonce) = std::env::var_os(ENV_AGENT) else {
         return;

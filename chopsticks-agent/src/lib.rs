@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod agent;
+mod askpass;
 mod entry;
 
 pub mod contract;

@@ -1,6 +1,7 @@
 //! [`Fleet`]: the flags every ops tool takes, and what they select.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chopsticks::ops::Mode;
@@ -102,7 +103,10 @@ pub struct Fleet {
     /// Read this ssh_config instead of ~/.ssh/config
     #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
-    /// Reach the hosts through these jump hosts (ssh -J: [user@]host[:port],...)
+    /// Ask once, on the terminal, for the password ssh and sudo want
+    #[arg(short = 'k', long = "ask-pass")]
+    pub ask_pass: bool,
+    /// Reach the hosts through these jump hosts (ssh -J: USER@HOST:PORT, several separated by commas)
     #[arg(short = 'J', long = "jump", value_name = "HOSTS")]
     pub jump: Option<String>,
     /// Connect to at most N hosts at once
@@ -327,6 +331,10 @@ impl Fleet {
         if let Some(sudo) = s.sudo.as_ref().or(self.sudo.as_ref()) {
             b = b.sudo(sudo);
         }
+        if self.ask_pass {
+            let source = Arc::clone(terminal_passwords());
+            b = b.password_source(move |prompt| source(prompt));
+        }
         b
     }
 
@@ -389,6 +397,15 @@ impl Fleet {
         out.finish()
     }
 }
+
+/// The terminal's password source of `--ask-pass`, one for the whole run:
+/// asked once, whatever the number of hosts.
+fn terminal_passwords() -> &'static PasswordSource {
+    static SOURCE: std::sync::OnceLock<PasswordSource> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(|| Arc::new(chopsticks::passwords::terminal()))
+}
+
+type PasswordSource = Arc<dyn Fn(&chopsticks::PasswordPrompt<'_>) -> Option<String> + Send + Sync>;
 
 #[cfg(test)]
 mod tests {

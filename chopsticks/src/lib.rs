@@ -82,12 +82,14 @@ mod tunnel;
 
 pub mod facts;
 pub mod ops;
+pub mod passwords;
 
 pub use chopsticks_macros::{main, remote};
 pub use error::{Error, RemoteError, Result};
 pub use files::{FileOptions, Transfer, TransferHandle};
 pub use group::{Group, GroupError, GroupResult, Host, Queue, Queued, DEFAULT_FORKS};
 pub use output::{printable, show_remote_stderr};
+pub use passwords::{PasswordFor, PasswordPrompt};
 pub use remote::RemoteFn;
 pub use tunnel::{Pending, Tunnel, TunnelBuilder, ENV_AGENT_BINARY, LOCALHOST};
 

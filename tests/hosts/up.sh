@@ -451,6 +451,11 @@ customize_deb12() {
     # an sshd banner too (shown by ssh before authentication, on stderr, at LogLevel INFO and up)
     printf 'chopsticks test host: authorized use only (sshd Banner)\n' >"$R/etc/ssh/banner"
     printf 'Banner /etc/ssh/banner\n' >>"$R/etc/ssh/sshd_config.d/chopsticks.conf"
+    # pwlogin: logs in with its password only (no key is accepted for it)
+    chroot "$R" useradd -m -u 1006 -U -s /bin/bash pwlogin
+    printf 'pwlogin:%s\n' "$PW_PASSWORD" | chroot "$R" chpasswd
+    printf '%s\n' 'Match User pwlogin' '    PasswordAuthentication yes' \
+        '    PubkeyAuthentication no' >>"$R/etc/ssh/sshd_config.d/chopsticks.conf"
 }
 
 # Debian 12 with systemd as PID 1 (the container has CAP_SYS_ADMIN) and the local apt
@@ -729,6 +734,7 @@ host_table() {
     echo "cs-deb12-deploy|$ip12|22|deploy|Debian 12, bash, sudo NOPASSWD"
     echo "cs-deb12-pw|$ip12|22|pwuser|Debian 12, sudo asks for a password ($PW_PASSWORD)"
     echo "cs-deb12-noisy|$ip12|22|noisy|Debian 12, ~/.bashrc prints junk on stdout/stderr"
+    echo "cs-deb12-pwlogin|$ip12|22|pwlogin|Debian 12, password login only ($PW_PASSWORD), no key accepted"
     echo "cs-deb11|$ip11|22|root|Debian 11 (glibc 2.31: no GLIBC_2.34), root"
     echo "cs-deb11-user|$ip11|22|user|Debian 11, a normal user"
     echo "cs-busybox|$ipbb|22|root|busybox userland (sh, coreutils, gzip... are applets), no bash"
@@ -854,12 +860,12 @@ wait_all() {
     # fast path: probe every host at once; wait below only for those that failed
     local -A probe=()
     while IFS='|' read -r alias host port user desc; do
-        case $alias in cs-local | cs-refused | cs-inner-nojump) continue ;; esac
+        case $alias in cs-local | cs-refused | cs-inner-nojump | cs-deb12-pwlogin) continue ;; esac
         ssh -F "$SSH_CONFIG" -o ConnectTimeout=3 "$alias" true </dev/null >/dev/null 2>&1 &
         probe[$alias]=$!
     done < <(host_table)
     while IFS='|' read -r alias host port user desc; do
-        case $alias in cs-local | cs-refused | cs-inner-nojump) continue ;; esac
+        case $alias in cs-local | cs-refused | cs-inner-nojump | cs-deb12-pwlogin) continue ;; esac
         wait "${probe[$alias]}" && continue
         name=""
         for c in "${CONTAINERS[@]}"; do

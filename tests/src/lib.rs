@@ -61,6 +61,31 @@ pub enum Role {
     Proxy { upstreams: Vec<String> },
 }
 
+/// The processes on the agent's host whose command line (or, where it may
+/// be read, environment) contains `needle`: `pid: what`.
+#[remote]
+pub fn processes_mentioning(needle: String) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in dir.flatten() {
+        for file in ["cmdline", "environ"] {
+            let Ok(bytes) = std::fs::read(entry.path().join(file)) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&bytes).replace('\0', " ");
+            if text.contains(&needle) {
+                found.push(format!(
+                    "{}: {file}: {text}",
+                    entry.file_name().to_string_lossy()
+                ));
+            }
+        }
+    }
+    found
+}
+
 /// The machine the agent was built for, as Rust names it.
 #[remote]
 pub fn machine() -> String {

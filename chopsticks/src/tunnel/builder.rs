@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::arch::rust_arch;
+use super::start::bootstrap::Sudo;
+use crate::passwords::PasswordPrompt;
 
 /// Names the agent binary to ship instead of this executable.
 pub const ENV_AGENT_BINARY: &str = "CHOPSTICKS_AGENT_BINARY";
@@ -77,6 +79,8 @@ pub(crate) struct Options {
     /// Log in (ssh) or run (docker) as this user.
     pub user: Option<String>,
     pub sudo: Option<String>,
+    /// Where ssh's and sudo's passwords come from, if anywhere.
+    pub passwords: Option<crate::passwords::Source>,
     pub agent_binary: Option<PathBuf>,
     /// Agent binaries for hosts of other machines, by Rust's name of the
     /// architecture (`aarch64`).
@@ -97,6 +101,14 @@ impl Options {
         self.agent_binary
             .clone()
             .or_else(|| std::env::var_os(ENV_AGENT_BINARY).map(PathBuf::from))
+    }
+
+    /// How the agent runs as another user, if it does.
+    pub(crate) fn sudo(&self) -> Option<Sudo<'_>> {
+        self.sudo.as_deref().map(|user| Sudo {
+            user,
+            password: self.passwords.is_some(),
+        })
     }
 
     /// The agent binaries by architecture: those set here, then those of
@@ -169,6 +181,7 @@ impl TunnelBuilder {
                 call_timeout: None,
                 user: None,
                 sudo: None,
+                passwords: None,
                 agent_binary: None,
                 agent_binaries: BTreeMap::new(),
                 log_level: None,
@@ -246,6 +259,28 @@ impl TunnelBuilder {
     /// login user needs `NOPASSWD` for this).
     pub fn sudo(mut self, user: impl Into<String>) -> Self {
         self.options.sudo = Some(user.into());
+        self
+    }
+
+    /// Answers the passwords ssh and sudo ask for from `source`: called
+    /// with the host and what is asked, it returns the password (or `None`
+    /// to refuse). See [`passwords`](crate::passwords) for ready sources
+    /// (the terminal, an environment variable). Without one, ssh never
+    /// prompts (`BatchMode=yes`) and sudo must not need a password (`-n`).
+    ///
+    /// ssh gets the password through `SSH_ASKPASS`: this program, started
+    /// again in a mode of its own, asks for it over a socket in a private
+    /// directory (so the program needs an agent entry point, as for any
+    /// tunnel). sudo gets it once over the tunnel's channel when it prints
+    /// its prompt (`sudo -S`). It is in no argument vector, environment,
+    /// log record or error; ssh asks once (`NumberOfPasswordPrompts=1`), and
+    /// sudo is answered once, so a wrong password is a connect error, not a
+    /// lockout.
+    pub fn password_source(
+        mut self,
+        source: impl Fn(&PasswordPrompt<'_>) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.options.passwords = Some(crate::passwords::Source(std::sync::Arc::new(source)));
         self
     }
 

@@ -8,6 +8,7 @@
 //! - `pending`: a call in flight, as the caller sees it.
 
 mod arch;
+mod askpass;
 mod builder;
 mod conn;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use super::frames::Frames;
 use super::{Conn, Lost, LAST_WORDS};
+use crate::contract::SUDO_PROMPT;
+use crate::passwords::{PasswordFor, Source};
 use crate::tunnel::start::greet::{self, Event, Greeter, Said};
 use crate::tunnel::start::stderr::Lines;
 use crate::tunnel::start::{Refusal, Ship};
@@ -38,6 +40,9 @@ pub(super) struct Greeting {
     /// The agent's input (non-blocking), handed back with the hello.
     pub to_agent: File,
     pub ship: Option<Ship>,
+    /// The host and where sudo's password comes from, when the bootstrap
+    /// runs sudo and a password source is given.
+    pub sudo_password: Option<(String, Source)>,
     /// Where the connecting thread waits.
     pub events: Sender<Event>,
     /// The connection, once the connecting thread made it.
@@ -51,10 +56,15 @@ pub(super) fn run(mut streams: Streams, greeting: Greeting) {
         greeter,
         to_agent,
         ship,
+        sudo_password,
         events,
         conn,
     } = greeting;
-    match greet(&mut streams, greeter, to_agent, ship.as_ref(), &events) {
+    let asks = Asks {
+        ship: ship.as_ref(),
+        sudo_password: sudo_password.as_ref(),
+    };
+    match greet(&mut streams, greeter, to_agent, asks, &events) {
         Ok(greeted) => {
             let _ = events.send(Event::Done(Ok(greeted)));
             drop(events);
@@ -78,12 +88,15 @@ fn greet(
     streams: &mut Streams,
     mut greeter: Greeter,
     mut to_agent: File,
-    ship: Option<&Ship>,
+    asks: Asks<'_>,
     events: &Sender<Event>,
 ) -> Result<(wire::Hello, File, bool), Refusal> {
+    // What goes to the host's input before the agent runs: the upload, or
+    // sudo's password.
     let mut upload: Vec<u8> = Vec::new();
     let mut sent = 0;
     let mut uploaded = false;
+    let mut sudo_asked = false;
     // A failed upload is reported once the host's output ends: the script
     // says why first (disk full, no gzip ...).
     let mut failed_upload = None;
@@ -99,7 +112,7 @@ fn greet(
                 Some(Said::Upload(platform)) => {
                     // Compressing is part of the upload (and of its time bound).
                     let _ = events.send(Event::Uploading);
-                    upload = greet::upload(ship, &platform)?;
+                    upload = greet::upload(asks.ship, &platform)?;
                     uploaded = true;
                 }
                 None => break,
@@ -131,12 +144,23 @@ fn greet(
                 }
             }
             if sent == upload.len() {
+                upload.fill(0);
                 upload = Vec::new();
                 sent = 0;
             }
         }
         if ready[1] {
             read_stderr(streams);
+            let asked = streams
+                .stderr
+                .as_mut()
+                .is_some_and(|l| l.take_prompt(SUDO_PROMPT));
+            if asked {
+                let password = sudo_answer(asks.sudo_password, sudo_asked)?;
+                sudo_asked = true;
+                upload = password;
+                sent = 0;
+            }
         }
         if ready[0] {
             match streams.frames.fill() {
@@ -147,6 +171,39 @@ fn greet(
             }
         }
     }
+}
+
+/// What the host may ask for while it starts the agent.
+#[derive(Clone, Copy)]
+struct Asks<'a> {
+    ship: Option<&'a Ship>,
+    sudo_password: Option<&'a (String, Source)>,
+}
+
+/// sudo's password and a line end, when sudo asks for it the first time.
+fn sudo_answer(source: Option<&(String, Source)>, asked_before: bool) -> Result<Vec<u8>, Refusal> {
+    let Some((host, source)) = source else {
+        return Err(Refusal::Script(
+            "sudo asks for a password, and this tunnel has no password source: give one \
+             (`password_source`), or allow the user NOPASSWD in sudoers"
+                .into(),
+        ));
+    };
+    if asked_before {
+        return Err(Refusal::Script(
+            "sudo refused the password the password source gave (it is answered once, so a \
+             wrong password cannot lock the account)"
+                .into(),
+        ));
+    }
+    let Some(password) = source.ask(host, PasswordFor::Sudo, "[sudo] password") else {
+        return Err(Refusal::Script(
+            "sudo asks for a password, and the password source gave none".into(),
+        ));
+    };
+    let mut line = password.into_bytes();
+    line.push(b'\n');
+    Ok(line)
 }
 
 /// A panic in here (our bug, a logger's or a waker's) fails the tunnel's

@@ -35,6 +35,8 @@ pub(crate) struct Launch {
     pub advice: advice::KindAdvice,
     /// The advice when nothing more specific fits.
     pub fallback: &'static str,
+    /// Answers sudo's password prompt in the bootstrap, when it runs sudo.
+    pub sudo_password: Option<crate::passwords::Source>,
 }
 
 impl Conn {
@@ -53,6 +55,7 @@ impl Conn {
             ship,
             advice,
             fallback,
+            sudo_password,
         } = launch;
         let mut transport = link.transport;
         // The agent must be started for what was shipped: the bootstrap
@@ -66,6 +69,7 @@ impl Conn {
             link.stderr,
             &nonce,
             ship,
+            sudo_password,
         );
         let Started {
             events,
@@ -178,6 +182,7 @@ fn start_io(
     stderr: File,
     nonce: &str,
     ship: Option<Ship>,
+    sudo_password: Option<crate::passwords::Source>,
 ) -> std::io::Result<Started> {
     let (wake_rx, wake) = wake_pipe()?;
     // Nobody blocks on the agent's input: the I/O thread writes what
@@ -197,6 +202,7 @@ fn start_io(
         greeter: Greeter::new(nonce),
         to_agent,
         ship,
+        sudo_password: sudo_password.map(|source| (host.to_owned(), source)),
         events: events_tx,
         conn: conn_rx,
     };

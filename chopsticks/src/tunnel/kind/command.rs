@@ -55,13 +55,14 @@ pub(super) fn way(builder: &TunnelBuilder, argv: &[OsString], script: String) ->
         .args(args)
         .args(crate::tunnel::start::bootstrap::sh_argv(
             script,
-            builder.options.sudo.as_deref(),
+            builder.options.sudo(),
         ));
     Ok(Way {
         program: program.to_string_lossy().into_owned(),
         command,
         advice: Box::new(advice),
         fallback: FALLBACK,
+        askpass: None,
     })
 }
 

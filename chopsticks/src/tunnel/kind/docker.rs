@@ -38,12 +38,13 @@ pub(super) fn way(builder: &TunnelBuilder, container: &str, script: String) -> R
     command
         .arg("--")
         .arg(container)
-        .args(sh_argv(script, builder.options.sudo.as_deref()));
+        .args(sh_argv(script, builder.options.sudo()));
     Ok(Way {
         program: DOCKER.to_owned(),
         command,
         advice: Box::new(advice),
         fallback: NOT_AN_AGENT,
+        askpass: None,
     })
 }
 

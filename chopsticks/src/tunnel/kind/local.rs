@@ -91,6 +91,7 @@ pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
         ship: None,
         advice: Box::new(|_, _, _| None),
         fallback: ADVICE,
+        sudo_password: None,
     })?;
     conn.set_call_timeout(options.call_timeout);
     Ok(Tunnel { conn, owns: true })

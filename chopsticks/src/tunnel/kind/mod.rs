@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+use super::askpass::Askpass;
 use super::builder::{plain_name, Kind, Options, TunnelBuilder};
 use super::conn::{Conn, Launch, Link};
 use super::start::advice::KindAdvice;
@@ -30,6 +31,8 @@ struct Way {
     advice: KindAdvice,
     /// The advice when nothing more specific fits.
     fallback: &'static str,
+    /// Answers ssh's password prompts while the tunnel connects.
+    askpass: Option<Askpass>,
 }
 
 impl TunnelBuilder {
@@ -142,7 +145,10 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
             command,
             advice,
             fallback,
+            askpass,
         } = way(script)?;
+        // Until the hello: ssh asks for passwords while it connects.
+        let _askpass = askpass;
         let link = spawn(host, &program, command)?;
         Conn::start(Launch {
             host: host.clone(),
@@ -158,6 +164,11 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
             }),
             advice,
             fallback,
+            sudo_password: builder
+                .options
+                .sudo
+                .as_ref()
+                .and(builder.options.passwords.clone()),
         })
     };
     let lost = |e: &Error| {

@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use super::Way;
 use crate::error::{Error, Result};
+use crate::tunnel::askpass::Askpass;
 use crate::tunnel::builder::TunnelBuilder;
 use crate::tunnel::start::advice::NOT_AN_AGENT;
 use crate::tunnel::start::bootstrap::login_command;
@@ -103,19 +106,64 @@ pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
     let mut command = Command::new(&program);
     command.args(ssh_args(
         builder,
-        login_command(&script, builder.options.sudo.as_deref()),
+        login_command(&script, builder.options.sudo()),
     ));
+    let askpass = match &builder.options.passwords {
+        Some(source) => Some(askpass(builder, source)?),
+        None => None,
+    };
+    if let Some(askpass) = &askpass {
+        command.envs(askpass.env());
+    }
     // The jump hosts, for a connect error: the builder's, or (read only
     // when connecting failed) those of the user's ssh config.
     let given = builder.ssh.proxy_jump.clone();
     let (ssh, args) = (program.clone(), ssh_args(builder, String::new()));
     let jumps = move || given.clone().or_else(|| configured_jumps(&ssh, &args));
+    let asked = askpass.as_ref().map(Askpass::counter);
     Ok(Way {
         program: program.display().to_string(),
         command,
-        advice: Box::new(move |host, message, failed| advice(host, message, failed, &jumps)),
+        advice: Box::new(move |host, message, failed| {
+            let said = Said {
+                jumps: &jumps,
+                asked: asked.as_deref(),
+            };
+            advice(host, message, failed, &said)
+        }),
         fallback: NOT_AN_AGENT,
+        askpass,
     })
+}
+
+/// Answers ssh's password prompts for this connection from `source`.
+fn askpass(builder: &TunnelBuilder, source: &crate::passwords::Source) -> Result<Askpass> {
+    let config = |message: String| Error::Config {
+        host: builder.host.clone(),
+        message,
+    };
+    if !crate::agent::has_entry_point() {
+        return Err(config(
+            "a password source needs this program's agent entry point (`#[chopsticks::main]` \
+             on `main`): ssh asks it for the password"
+                .into(),
+        ));
+    }
+    let exe = std::env::current_exe().map_err(|e| {
+        config(format!(
+            "cannot find the running executable for askpass: {e}"
+        ))
+    })?;
+    Askpass::start(&builder.host, source.clone(), &exe)
+        .map_err(|e| config(format!("cannot set up the askpass socket: {e}")))
+}
+
+/// What the advice for a failed ssh knows besides ssh's own words.
+struct Said<'a> {
+    /// The jump hosts, looked up when needed.
+    jumps: &'a dyn Fn() -> Option<String>,
+    /// How many password prompts were answered, with a password source.
+    asked: Option<&'a AtomicUsize>,
 }
 
 /// The `ProxyJump` that ssh reads from its configuration for the command
@@ -151,9 +199,12 @@ fn configured_jumps(ssh: &Path, args: &[OsString]) -> Option<String> {
 /// The whole `ssh` argument vector.
 fn ssh_args(builder: &TunnelBuilder, remote: String) -> Vec<OsString> {
     let (ssh, options) = (&builder.ssh, &builder.options);
-    let mut args: Vec<OsString> = ["-T", "-e", "none", "-o", "BatchMode=yes"]
-        .map(OsString::from)
-        .to_vec();
+    let mut args: Vec<OsString> = ["-T", "-e", "none", "-o"].map(OsString::from).to_vec();
+    // Prompts only with a password source, and then once.
+    match options.passwords {
+        Some(_) => args.extend(["BatchMode=no", "-o", "NumberOfPasswordPrompts=1"].map(Into::into)),
+        None => args.push("BatchMode=yes".into()),
+    }
     if let Some(config) = &ssh.ssh_config {
         args.extend(["-F".into(), config.into()]);
     }
@@ -252,12 +303,7 @@ fn control_dir() -> Option<PathBuf> {
 
 /// What ssh's own failure means: ssh exits with 255 when it could not
 /// connect or log in.
-fn advice(
-    host: &str,
-    message: &str,
-    failed: &Failed,
-    jumps: &dyn Fn() -> Option<String>,
-) -> Option<Error> {
+fn advice(host: &str, message: &str, failed: &Failed, known: &Said<'_>) -> Option<Error> {
     let ssh_failed = failed.status.is_some_and(|s| s.code() == Some(255));
     let silent_hang =
         failed.status.is_none() && failed.stderr.is_empty() && message.contains("no answer");
@@ -266,13 +312,23 @@ fn advice(
     }
     let message = if ssh_failed {
         let said = |needle: &str| failed.stderr.iter().any(|l| l.contains(needle));
-        let jumps = jumps();
-        let advice = match &jumps {
+        let jumps = (known.jumps)();
+        let asked = known.asked.map(|n| n.load(Ordering::SeqCst));
+        let advice = match (&jumps, asked) {
             // The jump host connected, and the host could not be reached
             // from there.
-            Some(_) if said("stdio forwarding failed") || said("open failed") => Some(
+            (Some(_), _) if said("stdio forwarding failed") || said("open failed") => Some(
                 "the jump host could not reach the host: check the host's address and port \
                  as the jump host sees them, and that sshd runs there",
+            ),
+            (_, Some(1..)) if said("Permission denied") => Some(
+                "the host refused the password the password source gave (ssh asks once, so a \
+                 wrong password cannot lock the account)",
+            ),
+            (_, Some(0)) if said("Permission denied") => Some(
+                "the host refused the login without asking for a password, or the password \
+                 source gave none: check the user, and that the host takes passwords \
+                 (PasswordAuthentication)",
             ),
             _ => connect_advice(&failed.stderr),
         };

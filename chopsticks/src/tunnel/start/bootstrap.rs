@@ -8,7 +8,8 @@ use std::sync::Arc;
 use super::image::Image;
 use super::Limits;
 use crate::contract::{
-    AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL, ERROR_MARKER, UPLOAD_MARKER,
+    AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL, ERROR_MARKER, SUDO_PROMPT,
+    UPLOAD_MARKER,
 };
 use crate::tunnel::arch::uname_pattern;
 
@@ -31,26 +32,51 @@ fn which_agent(image: &Image, others: &[(String, Arc<Image>)], nonce: &str) -> S
     )
 }
 
+/// How the agent runs as another user: `sudo -u user`, non-interactive
+/// (`-n`), or answering sudo's password prompt from the tunnel's password
+/// source (`-S`, the prompt [`SUDO_PROMPT`] on stderr, the password once on
+/// the agent's stdin).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sudo<'a> {
+    pub user: &'a str,
+    pub password: bool,
+}
+
+impl Sudo<'_> {
+    fn args(self) -> Vec<&'static str> {
+        match self.password {
+            true => vec!["sudo", "-S", "-p", SUDO_PROMPT],
+            false => vec!["sudo", "-n"],
+        }
+    }
+}
+
 /// The command for a login shell (ssh): `exec /bin/sh -c '<script>'`,
-/// through `sudo -n` when asked. The script contains no `'`, `!` or
-/// newline, so any login shell passes it to `sh` intact.
-pub(crate) fn login_command(script: &str, sudo: Option<&str>) -> String {
+/// through sudo when asked. The script contains no `'`, `!` or newline,
+/// so any login shell passes it to `sh` intact.
+pub(crate) fn login_command(script: &str, sudo: Option<Sudo<'_>>) -> String {
     debug_assert!(!script.contains(['\'', '!', '\n']), "{script}");
     match sudo {
-        Some(user) => format!("exec sudo -n -u {user} -- /bin/sh -c '{script}'"),
+        Some(sudo) => format!(
+            "exec {} -u {} -- /bin/sh -c '{script}'",
+            sudo.args().join(" "),
+            sudo.user
+        ),
         None => format!("exec /bin/sh -c '{script}'"),
     }
 }
 
 /// The same as argument vector, for what runs a program directly
-/// (`docker exec`, a user's command): `sh -c <script>`, through `sudo -n`
-/// when asked.
-pub(crate) fn sh_argv(script: String, sudo: Option<&str>) -> Vec<String> {
+/// (`docker exec`, a user's command): `sh -c <script>`, through sudo when
+/// asked.
+pub(crate) fn sh_argv(script: String, sudo: Option<Sudo<'_>>) -> Vec<String> {
     let sh = ["sh".to_owned(), "-c".to_owned(), script];
     match sudo {
-        Some(user) => ["sudo", "-n", "-u", user, "--"]
-            .map(str::to_owned)
+        Some(sudo) => sudo
+            .args()
             .into_iter()
+            .chain(["-u", sudo.user, "--"])
+            .map(str::to_owned)
             .chain(sh)
             .collect(),
         None => sh.into(),
@@ -178,7 +204,11 @@ mod tests {
     #[test]
     fn the_script_survives_any_login_shell() {
         let script = test_script();
-        for sudo in [None, Some("root")] {
+        let root = Sudo {
+            user: "root",
+            password: false,
+        };
+        for sudo in [None, Some(root)] {
             let command = login_command(&script, sudo);
             let quoted = command.split_once('\'').unwrap().1.trim_end_matches('\'');
             assert_eq!(quoted, script);
@@ -186,9 +216,20 @@ mod tests {
         }
         assert_eq!(sh_argv(script.clone(), None), ["sh", "-c", &script]);
         assert_eq!(
-            sh_argv(script.clone(), Some("root"))[..5],
+            sh_argv(script.clone(), Some(root))[..5],
             ["sudo", "-n", "-u", "root", "--"]
         );
+        let asking = Sudo {
+            user: "root",
+            password: true,
+        };
+        assert_eq!(
+            sh_argv(script.clone(), Some(asking))[..7],
+            ["sudo", "-S", "-p", SUDO_PROMPT, "-u", "root", "--"]
+        );
+        assert!(login_command(&script, Some(asking)).starts_with(&format!(
+            "exec sudo -S -p {SUDO_PROMPT} -u root -- /bin/sh -c '"
+        )));
     }
 
     #[test]

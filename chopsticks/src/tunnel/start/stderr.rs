@@ -98,6 +98,17 @@ impl Lines {
         self.file.as_raw_fd()
     }
 
+    /// Whether the unfinished line ends with `prompt` (a program waits for
+    /// an answer to it); if so, the prompt is taken out of the stream.
+    pub(crate) fn take_prompt(&mut self, prompt: &str) -> bool {
+        let Some(before) = self.partial.strip_suffix(prompt.as_bytes()) else {
+            return false;
+        };
+        let before = before.len();
+        self.partial.truncate(before);
+        true
+    }
+
     /// Reads what is there (the I/O thread polled for it) and passes on
     /// every finished line. Returns `false` at the end of the stream (or an
     /// error), after passing on an unfinished last line.

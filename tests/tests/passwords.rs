@@ -1,0 +1,183 @@
+//! Passwords from a password source: ssh's through askpass (this test
+//! binary, started again in its askpass mode), sudo's once over the
+//! channel. The password is in no process's argument vector or environment
+//! on either side, and a wrong one is a clear error within the connect
+//! bound.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chopsticks::{Error, PasswordFor, Tunnel, TunnelBuilder};
+use chopsticks_tests::{processes_mentioning, test_env, test_ssh_config, whoami};
+
+chopsticks::agent_test!();
+
+fn password() -> String {
+    test_env("CHOPSTICKS_TEST_PWUSER_PASSWORD")
+}
+
+fn builder(alias: &str) -> TunnelBuilder {
+    Tunnel::builder(alias)
+        .ssh_config(test_ssh_config())
+        .connect_timeout(Duration::from_secs(20))
+}
+
+/// A source that answers `answer` and records what it was asked.
+fn recording(answer: String) -> (Asked, Source) {
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&asked);
+    let source = move |p: &chopsticks::PasswordPrompt<'_>| {
+        log.lock().unwrap().push((p.host.to_owned(), p.purpose));
+        Some(answer.clone())
+    };
+    (asked, Box::new(source))
+}
+
+/// What a source was asked: host and purpose.
+type Asked = Arc<Mutex<Vec<(String, PasswordFor)>>>;
+
+type Source = Box<dyn Fn(&chopsticks::PasswordPrompt<'_>) -> Option<String> + Send + Sync>;
+
+/// What on this machine mentions `needle` in its command line or (where
+/// readable) its environment.
+fn local_processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        for file in ["cmdline", "environ"] {
+            if let Ok(bytes) = std::fs::read(entry.path().join(file)) {
+                if String::from_utf8_lossy(&bytes).contains(needle) {
+                    found.push(format!("{}/{file}", entry.path().display()));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_password_login_goes_through_askpass_and_shows_nowhere() {
+    let (asked, source) = recording(password());
+    let t = builder("cs-deb12-pwlogin")
+        .password_source(source)
+        .connect()
+        .unwrap();
+    let (_, uid) = t.call(whoami, ()).unwrap();
+    assert_eq!(uid, 1006, "logged in as pwlogin");
+    assert_eq!(
+        *asked.lock().unwrap(),
+        [("cs-deb12-pwlogin".to_owned(), PasswordFor::Login)]
+    );
+    assert_eq!(
+        local_processes_mentioning(&password()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        t.call(processes_mentioning, (password(),)).unwrap(),
+        Vec::<String>::new(),
+        "on the host"
+    );
+}
+
+#[test]
+fn a_wrong_password_is_a_connect_error_within_the_bound() {
+    let started = Instant::now();
+    let (asked, source) = recording("not-the-password".into());
+    let err = builder("cs-deb12-pwlogin")
+        .password_source(source)
+        .connect()
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("refused the password the password source gave"),
+        "{text}"
+    );
+    assert!(!text.contains("not-the-password"), "{text}");
+    assert_eq!(asked.lock().unwrap().len(), 1, "ssh asks once");
+}
+
+#[test]
+fn without_a_source_nothing_prompts_and_a_refusing_source_is_an_error() {
+    let err = builder("cs-deb12-pwlogin").connect().unwrap_err();
+    assert!(err.to_string().contains("Permission denied"), "{err}");
+    let err = builder("cs-deb12-pwlogin")
+        .password_source(|_| None)
+        .connect()
+        .unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("the password source gave none"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sudo_asks_the_source_once_over_the_channel() {
+    let (asked, source) = recording(password());
+    let t = builder("cs-deb12-pw")
+        .sudo("root")
+        .password_source(source)
+        .connect()
+        .unwrap();
+    let (_, uid) = t.call(whoami, ()).unwrap();
+    assert_eq!(uid, 0, "the agent runs as root");
+    // The login is by key: only sudo asked.
+    assert_eq!(
+        *asked.lock().unwrap(),
+        [("cs-deb12-pw".to_owned(), PasswordFor::Sudo)]
+    );
+    assert_eq!(
+        local_processes_mentioning(&password()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        t.call(processes_mentioning, (password(),)).unwrap(),
+        Vec::<String>::new(),
+        "on the host"
+    );
+}
+
+#[test]
+fn a_wrong_sudo_password_is_an_error_within_the_bound() {
+    let started = Instant::now();
+    let (asked, source) = recording("not-the-password".into());
+    let err = builder("cs-deb12-pw")
+        .sudo("root")
+        .password_source(source)
+        .connect()
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(20), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("sudo refused the password"), "{text}");
+    assert!(!text.contains("not-the-password"), "{text}");
+    assert_eq!(asked.lock().unwrap().len(), 1);
+}
+
+/// A tool on the CLI kit asks once on the terminal with `-k`, as
+/// `ansible -k` does (`script` gives it a terminal here).
+#[test]
+fn a_kit_tool_asks_on_the_terminal_with_dash_k() {
+    use std::io::Write;
+    let config = test_ssh_config();
+    let command = format!(
+        "{} -k -F {} -H cs-deb12-pwlogin",
+        env!("CARGO_BIN_EXE_facts"),
+        config.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1), from util-linux, gives the tool a terminal");
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{}", password()).unwrap();
+    // stdin stays open until the tool is done: `script` ends with it.
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("password for cs-deb12-pwlogin: "), "{text}");
+    assert!(text.contains("cs-deb12-pwlogin cs-deb12"), "{text}");
+}
