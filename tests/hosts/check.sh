@@ -88,6 +88,7 @@ if [ "${CHOPSTICKS_TEST_DOCKER:-1}" = 1 ]; then
     if ssh -F "$SSH_CONFIG" -o ConnectTimeout=3 cs-deb12-pwlogin true </dev/null >/dev/null 2>&1; then
         bad "cs-deb12-pwlogin refuses key logins" "it let the key in"
     else ok "cs-deb12-pwlogin refuses key logins"; fi
+    expect "cs-memonly: /tmp is noexec" cs-memonly 'grep " /tmp " /proc/mounts' 'noexec'
     expect "cs-arm says it is an aarch64 machine" cs-arm 'uname -s -m' '^Linux aarch64$'
     expect "cs-inner is reached through cs-jump" cs-inner 'cat /etc/cs-role' '^cs-inner$'
     if ssh -F "$SSH_CONFIG" -o ConnectTimeout=3 cs-inner-nojump true </dev/null >/dev/null 2>&1; then

@@ -35,7 +35,7 @@ declare -A IMAGE_HELPERS=(
     [systemd]="local_apt_repo make_deb"
 )
 # container -> image it runs
-declare -A CONTAINER_IMAGE=([deb12]=deb12 [deb11]=deb11 [busybox]=busybox [noexec]=deb12 [systemd]=systemd [fault]=deb12 [jump]=deb12 [arm]=deb12)
+declare -A CONTAINER_IMAGE=([deb12]=deb12 [deb11]=deb11 [busybox]=busybox [noexec]=deb12 [systemd]=systemd [fault]=deb12 [jump]=deb12 [arm]=deb12 [memonly]=deb12)
 
 PW_PASSWORD=chopsticks-pw   # pwuser's password (sudo asks for it)
 
@@ -669,6 +669,16 @@ ensure_named_container() {
             --tmpfs /run:rw,nosuid,nodev,mode=755 --tmpfs /run/lock:rw,nosuid,nodev \
             --stop-signal SIGRTMIN+3
         ;;
+    memonly)
+        # nothing the noexec user can write may hold a program: home, /tmp, /var/tmp and
+        # /dev/shm are noexec tmpfs mounts, so the agent can only run from memory
+        ensure_container memonly \
+            --tmpfs /home/noexec:rw,noexec,nosuid,nodev,size=64m,mode=0755 \
+            --tmpfs /tmp:rw,noexec,nosuid,nodev,size=64m,mode=1777 \
+            --tmpfs /var/tmp:rw,noexec,nosuid,nodev,size=64m,mode=1777 \
+            --tmpfs /dev/shm:rw,noexec,nosuid,nodev,size=64m,mode=1777 \
+            -e CS_FRESH_HOMES=noexec
+        ;;
     arm)
         # says it is an aarch64 machine: its `uname` turns x86_64 into aarch64. The
         # aarch64 agents shipped to it run under qemu-user, through the binfmt_misc
@@ -743,6 +753,7 @@ host_table() {
     echo "cs-systemd|$(container_ip systemd)|22|root|Debian 12, systemd as PID 1, local apt repository"
     echo "cs-fault|$(container_ip fault)|22|root|Debian 12, for the fault tests: they cut its network and restart it"
     echo "cs-jump|$(container_ip jump)|22|root|Debian 12, the jump host in front of cs-inner"
+    echo "cs-memonly|$(container_ip memonly)|22|noexec|Debian 12 where home, /tmp, /var/tmp and /dev/shm are all noexec: the agent runs from memory"
     echo "cs-arm|$(container_ip arm)|22|root|Debian 12 whose uname -m says aarch64: aarch64 agents run there under qemu-user"
     echo "cs-inner|127.0.0.1|$INNER_PORT|root|Debian 12 that only cs-jump reaches (ProxyJump cs-jump)"
     echo "cs-inner-nojump|127.0.0.1|$INNER_PORT|root|cs-inner's address without ProxyJump: unreachable unless a jump host is given"

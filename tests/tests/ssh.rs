@@ -426,6 +426,29 @@ fn a_noexec_home_falls_back_to_tmp() {
     );
 }
 
+/// Where everything the user may write is noexec (home, /tmp, /var/tmp,
+/// /dev/shm), the agent runs from memory: each session uploads it again,
+/// and nothing is left on the host's disks.
+#[test]
+fn an_all_noexec_host_runs_the_agent_from_memory() {
+    for round in 0..2 {
+        let t = connect("cs-memonly");
+        assert!(
+            t.uploaded(),
+            "round {round}: nowhere to cache it, so uploaded"
+        );
+        let (exe, uid) = t.call(whoami, ()).unwrap();
+        assert!(exe.starts_with("/memfd:chopsticks"), "{exe}");
+        assert_eq!(uid, 1004, "the noexec user");
+        assert_eq!(t.call(add, (2, 3)).unwrap(), 5);
+    }
+    let left = remote_sh(
+        "cs-memonly",
+        "ls -a ~/.cache/chopsticks-* /dev/shm/chopsticks-* /tmp/chopsticks-* /var/tmp/chopsticks-* 2>/dev/null | grep -v '^\\.*$' | grep -v ':$' | grep -v '^$' || true",
+    );
+    assert_eq!(left.trim(), "", "files left in the cache directories");
+}
+
 #[test]
 fn a_read_only_home_falls_back() {
     let t = connect("cs-rohome");

@@ -83,6 +83,45 @@ pub(crate) fn sh_argv(script: String, sudo: Option<Sudo<'_>>) -> Vec<String> {
     }
 }
 
+/// Where no cache directory can hold the agent (every candidate is
+/// noexec or read-only), the bootstrap receives it into a `memfd_create`
+/// file and runs it from there. A shell cannot make such a file, so perl
+/// does (perl-base is part of every Debian and Ubuntu and of most other
+/// distributions): it asks the kernel for the file (by the system call's
+/// number for the host's machine), writes the unpacked upload into it,
+/// checks its SHA-256 with `sha256sum`, and `exec`s it with the
+/// session's input, which it gets on fd 3. Each session uploads the agent
+/// again: there is nowhere to keep it. `vm.memfd_noexec=2` forbids this,
+/// and is said so. ([`MEMORY`] is the template: `%UPLOAD%` and `%ERROR%`
+/// the markers, `%ARGS%` the agent's arguments.)
+fn from_memory(args: &str) -> String {
+    let error = format!("{ERROR_MARKER} $T");
+    MEMORY
+        .replace("%UPLOAD%", UPLOAD_MARKER)
+        .replace("%ERROR%", &error)
+        .replace("%ARGS%", args)
+}
+
+/// See [`from_memory`].
+const MEMORY: &str = concat!(
+    r#"w="no cache directory that is ours, writable and not mounted noexec (tried chopsticks-$u in ${XDG_CACHE_HOME:-$HOME/.cache}, /dev/shm, /tmp and /var/tmp)"; "#,
+    r#"command -v perl >/dev/null 2>&1 || { echo "%ERROR% $w, and no perl to run the agent from memory"; exit 1; }; "#,
+    r#"[ "$(cat /proc/sys/vm/memfd_noexec 2>/dev/null)" = 2 ] && { echo "%ERROR% $w, and vm.memfd_noexec=2 forbids running it from memory"; exit 1; }; "#,
+    r#"case $(uname -m) in x86_64) m=319;; aarch64|arm64) m=279;; i?86) m=356;; armv*) m=385;; riscv64) m=279;; ppc64*) m=360;; s390x) m=350;; loongarch64) m=279;; "#,
+    r#"*) echo "%ERROR% $w, and running it from memory is not known on $(uname -m)"; exit 1;; esac; "#,
+    r#"echo "%UPLOAD% $T $(uname -s) $(uname -m)"; read z || exit 1; "#,
+    r#"{ head -c "$z" | gzip -dc | perl -e "sub f { print STDOUT \"%ERROR% \", @_, \"\n\"; exit 1 } "#,
+    r#"\$n=\"chopsticks\"; \$f=syscall($m,\$n,16); \$f=syscall($m,\$n,0) if \$f<0; "#,
+    r#"\$f>=0 or f(\"$w; running it from memory failed: memfd_create: \$^E\"); "#,
+    r#"open(\$o,\">&=\",\$f) or f(\"memfd: \$^E\"); binmode STDIN; "#,
+    r#"while (read(STDIN,\$b,65536)) { syswrite(\$o,\$b)==length(\$b) or f(\"writing the agent into memory: \$^E\") } "#,
+    r#"\$h=(split / /, qx{sha256sum /proc/\$\$/fd/\$f})[0]; "#,
+    r#"\$h eq \"$H\" or f(\"the agent received into memory does not match: sha256 \$h, expected $H\"); "#,
+    r#"open(STDIN,\"<&3\") or f(\"stdin: \$^E\"); "#,
+    r#"exec {\"/proc/self/fd/\$f\"} \"chopsticks-agent\", @ARGV; "#,
+    r#"f(\"running the agent from memory failed (exec: \$^E)\")" -- %ARGS%; } 3<&0; exit 1"#,
+);
+
 /// The script for one session: `image` is what the host should run (or,
 /// on a machine of `others`, that machine's agent), `nonce` the session's,
 /// `log_level` the controller's (0 = off ... 5), `limits` where the agent
@@ -148,11 +187,8 @@ pub(crate) fn script(
              {{ : >\"$f\" && chmod 700 \"$f\" && \"$f\"; }} 2>/dev/null; r=$?; rm -f \"$f\"; \
              [ $r -eq 0 ] || continue; d=$p; break; done"
         ),
-        format!(
-            "[ -n \"$d\" ] || {{ echo \"{ERROR_MARKER} $T no cache directory that is ours, \
-             writable and not mounted noexec: tried chopsticks-$u in ${{XDG_CACHE_HOME:-$HOME/.cache}}, \
-             /dev/shm, /tmp and /var/tmp\"; exit 1; }}"
-        ),
+        // No such directory: run the agent from memory.
+        format!("[ -n \"$d\" ] || {{ {}; }}", from_memory(&args)),
         format!("echo \"{UPLOAD_MARKER} $T $(uname -s) $(uname -m)\""),
         "read z || exit 1".into(),
         "t=$d/.$H.$$".into(),
@@ -239,6 +275,25 @@ mod tests {
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// Without perl, the memory path says what it lacks.
+    #[test]
+    fn the_memory_path_names_what_it_lacks() {
+        let probe = format!("PATH=/nonexistent; T=n0; u=7; {}", from_memory("ARGS"));
+        let out = std::process::Command::new("sh")
+            .args(["-c", &probe])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.starts_with("chopsticks-error n0 no cache directory that is ours")
+                && said
+                    .trim_end()
+                    .ends_with("and no perl to run the agent from memory"),
+            "{said}"
+        );
+        assert!(!out.status.success());
     }
 
     /// With agents for other machines, the first line picks `H` and `N` by
