@@ -690,6 +690,17 @@ ensure_named_container() {
         chmod 755 "$STATE_DIR/arm-uname"
         ensure_container arm -v "$STATE_DIR/arm-uname:/usr/local/bin/uname:ro"
         ;;
+    jump)
+        # the bastion of the via tests: it reaches cs-inner as `inner` (and `inner-N`, any
+        # number of names for it) with the test key, by its own ssh config
+        printf '%s\n' 'Host inner inner-*' '    HostName 127.0.0.1' "    Port $INNER_PORT" \
+            '    User root' '    IdentityFile /root/.ssh/cs_test_key' '    StrictHostKeyChecking no' \
+            '    UserKnownHostsFile /dev/null' '    LogLevel ERROR' >"$STATE_DIR/jump-ssh_config"
+        chmod 644 "$STATE_DIR/jump-ssh_config"
+        ensure_container jump \
+            -v "$STATE_DIR/jump-ssh_config:/root/.ssh/config:ro" \
+            -v "$STATE_DIR/id_ed25519:/root/.ssh/cs_test_key:ro"
+        ;;
     *) ensure_container "$1" ;;
     esac
 }
@@ -708,7 +719,9 @@ ensure_inner() {
     image=$(image_tag deb12)
     jump_id=$(docker inspect -f '{{.Id}}' "$jump")
     conf=$STATE_DIR/inner-sshd.conf
-    printf 'Port %s\nListenAddress 127.0.0.1\n' "$INNER_PORT" >"$conf"
+    # many inner hosts at once through one bastion (MaxStartups: sshd's default drops
+    # unauthenticated connections beyond 10)
+    printf 'Port %s\nListenAddress 127.0.0.1\nMaxStartups 256\n' "$INNER_PORT" >"$conf"
     # what the tests read to tell it from cs-jump, whose hostname it shares
     echo cs-inner >"$STATE_DIR/inner-role"
     local args=(
@@ -719,7 +732,8 @@ ensure_inner() {
         -e "CS_AUTHORIZED_KEYS=$(cat "$STATE_DIR/id_ed25519.pub")"
         -e "CS_HOST_KEY=$(cat "$STATE_DIR/ssh_host_ed25519_key")"
     )
-    cfg=$(printf '%s\n' "${args[@]}" "$(docker image inspect -f '{{.Id}}' "$image")" "$jump_id" | short_hash)
+    cfg=$(printf '%s\n' "${args[@]}" "$(docker image inspect -f '{{.Id}}' "$image")" "$jump_id" \
+        "$(cat "$conf")" | short_hash)
     cur=$(docker inspect -f '{{index .Config.Labels "chopsticks.cfg"}} {{.State.Running}}' "$cname" 2>/dev/null || true)
     [ "$cur" = "$cfg true" ] && return 0
     [ -z "$cur" ] || docker rm -f "$cname" >/dev/null

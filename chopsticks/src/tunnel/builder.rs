@@ -142,6 +142,7 @@ pub(crate) struct SshOptions {
     pub control_persist: Option<Duration>,
     pub ssh_program: Option<PathBuf>,
     pub proxy_jump: Option<String>,
+    pub via: Option<super::kind::via::Via>,
 }
 
 impl SshOptions {
@@ -155,6 +156,7 @@ impl SshOptions {
             control_persist,
             ssh_program,
             proxy_jump,
+            via,
         } = self;
         [
             ("port", port.is_some()),
@@ -164,6 +166,7 @@ impl SshOptions {
             ("control_persist", control_persist.is_some()),
             ("ssh_program", ssh_program.is_some()),
             ("proxy_jump", proxy_jump.is_some()),
+            ("via", via.is_some()),
         ]
         .into_iter()
         .find_map(|(name, set)| set.then_some(name))

@@ -254,6 +254,74 @@ impl<T> Write for Streaming<T> {
     }
 }
 
+/// The input half of a call with streams, apart from its output half (see
+/// [`Streaming::split`]).
+pub(crate) struct StreamIn {
+    conn: Arc<Conn>,
+    req: u64,
+    pipe: Arc<Pipe>,
+}
+
+/// The output half of a call with streams.
+pub(crate) struct StreamOut {
+    conn: Arc<Conn>,
+    req: u64,
+    pipe: Arc<Pipe>,
+}
+
+impl<T> Streaming<T> {
+    /// The call's input and output apart, for two threads (a relay), and
+    /// its result. Nothing may have been written yet.
+    pub(crate) fn split(self) -> (StreamIn, StreamOut, Pending<T>) {
+        debug_assert!(self.out.is_empty());
+        let input = StreamIn {
+            conn: Arc::clone(&self.conn),
+            req: self.req,
+            pipe: Arc::clone(&self.pipe),
+        };
+        let output = StreamOut {
+            conn: self.conn,
+            req: self.req,
+            pipe: self.pipe,
+        };
+        (input, output, self.pending)
+    }
+}
+
+impl StreamIn {
+    /// Ends the input stream: every byte was sent.
+    pub(crate) fn end(&self) {
+        self.conn.send_end(self.req);
+    }
+}
+
+impl Write for StreamIn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Some(n) = self.pipe.spend(buf.len().min(DATA_CHUNK)) else {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the call ended before its input was sent",
+            ));
+        };
+        self.conn.send_data(self.req, &buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for StreamOut {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.pipe.read(buf);
+        if let Some(bytes) = read.grant {
+            self.conn.send_credit(self.req, bytes);
+        }
+        Ok(read.n)
+    }
+}
+
 impl<T> Read for Streaming<T> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let read = self.pipe.read(buf);

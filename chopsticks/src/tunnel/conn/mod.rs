@@ -69,6 +69,8 @@ pub(crate) struct Conn {
     known: Option<HashSet<u64>>,
     hello: Hello,
     uploaded: bool,
+    /// How deep the agent sits (1: started by a program).
+    depth: u32,
     tail: Arc<Tail>,
 }
 
@@ -113,6 +115,12 @@ impl Conn {
 
     pub(crate) fn hello(&self) -> &Hello {
         &self.hello
+    }
+
+    /// How deep the agent sits: 1 when a program started it, 2 through a
+    /// bastion or from an agent's function ...
+    pub(crate) fn depth(&self) -> u32 {
+        self.depth
     }
 
     pub(crate) fn uploaded(&self) -> bool {

@@ -37,6 +37,8 @@ pub(crate) struct Launch {
     pub fallback: &'static str,
     /// Answers sudo's password prompt in the bootstrap, when it runs sudo.
     pub sudo_password: Option<crate::passwords::Source>,
+    /// How deep the agent sits.
+    pub depth: u32,
 }
 
 impl Conn {
@@ -56,6 +58,7 @@ impl Conn {
             advice,
             fallback,
             sudo_password,
+            depth,
         } = launch;
         let mut transport = link.transport;
         // The agent must be started for what was shipped: the bootstrap
@@ -155,6 +158,7 @@ impl Conn {
             known,
             hello,
             uploaded,
+            depth,
             tail,
         });
         // The I/O thread waits for this, so it cannot fail.

@@ -59,7 +59,7 @@ pub(super) fn way(builder: &TunnelBuilder, argv: &[OsString], script: String) ->
         ));
     Ok(Way {
         program: program.to_string_lossy().into_owned(),
-        command,
+        start: super::Start::Command(command),
         advice: Box::new(advice),
         fallback: FALLBACK,
         askpass: None,

@@ -41,7 +41,7 @@ pub(super) fn way(builder: &TunnelBuilder, container: &str, script: String) -> R
         .args(sh_argv(script, builder.options.sudo()));
     Ok(Way {
         program: DOCKER.to_owned(),
-        command,
+        start: super::Start::Command(command),
         advice: Box::new(advice),
         fallback: NOT_AN_AGENT,
         askpass: None,

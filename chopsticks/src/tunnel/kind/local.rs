@@ -69,7 +69,7 @@ pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
         }
     };
     refuse_recursion(LOCALHOST, &program)?;
-    let limits = nesting(LOCALHOST, options)?;
+    let limits = nesting(LOCALHOST, options, None)?;
     let nonce = nonce();
     let level = options.log_level().to_string();
     let mut command = Command::new(&program);
@@ -92,6 +92,7 @@ pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
         advice: Box::new(|_, _, _| None),
         fallback: ADVICE,
         sudo_password: None,
+        depth: limits.depth,
     })?;
     conn.set_call_timeout(options.call_timeout);
     Ok(Tunnel { conn, owns: true })

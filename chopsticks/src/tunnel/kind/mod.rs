@@ -6,6 +6,7 @@ mod command;
 mod docker;
 pub(crate) mod local;
 pub(crate) mod ssh;
+pub(crate) mod via;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,12 +22,20 @@ use super::{nonce, Tunnel};
 use crate::contract::ENV_AGENT;
 use crate::error::{Error, Result};
 
+/// How the bootstrap is started.
+enum Start {
+    /// A program here.
+    Command(Command),
+    /// A program on a bastion, through its agent.
+    Relay { via: via::Via, argv: Vec<String> },
+}
+
 /// What a kind that runs the bootstrap on its host supplies.
 struct Way {
     /// What is started, for errors (`ssh`, `docker`, the command's program).
     program: String,
-    /// The command that runs `script` on the host.
-    command: Command,
+    /// What runs `script` on the host.
+    start: Start,
     /// What the kind makes of its own program's failures.
     advice: KindAdvice,
     /// The advice when nothing more specific fits.
@@ -125,7 +134,9 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
     if agent_binary.is_none() {
         refuse_without_entry(host)?;
     }
-    let limits = nesting(host, &builder.options)?;
+    // Through a bastion, the agent sits below the bastion's.
+    let parent = builder.ssh.via.as_ref().map(via::Via::depth);
+    let limits = nesting(host, &builder.options, parent)?;
     let strip = !builder.options.ship_debug_info;
     let image = Image::of(&program, strip).map_err(|e| Error::Config {
         host: host.clone(),
@@ -142,14 +153,21 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
         let script = bootstrap::script(&image, &others, &nonce, log_level, limits);
         let Way {
             program,
-            command,
+            start,
             advice,
             fallback,
             askpass,
         } = way(script)?;
         // Until the hello: ssh asks for passwords while it connects.
         let _askpass = askpass;
-        let link = spawn(host, &program, command)?;
+        let link = match start {
+            Start::Command(command) => spawn(host, &program, command)?,
+            Start::Relay { via, argv } => via::link(&via, argv).map_err(|e| Error::Spawn {
+                host: host.clone(),
+                program: program.clone(),
+                source: Arc::new(e),
+            })?,
+        };
         Conn::start(Launch {
             host: host.clone(),
             program,
@@ -169,6 +187,7 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
                 .sudo
                 .as_ref()
                 .and(builder.options.passwords.clone()),
+            depth: limits.depth,
         })
     };
     let lost = |e: &Error| {
@@ -285,8 +304,10 @@ pub(crate) fn refuse_recursion(host: &str, program: &Path) -> Result<()> {
 
 /// The limits of an agent this process starts; refused when it would sit
 /// deeper than agents may nest.
-pub(crate) fn nesting(host: &str, options: &Options) -> Result<Limits> {
-    let depth = crate::agent::depth() + 1;
+/// `parent`: the depth of the agent that starts this one (a bastion's),
+/// when it is not this process.
+pub(crate) fn nesting(host: &str, options: &Options, parent: Option<u32>) -> Result<Limits> {
+    let depth = parent.unwrap_or_else(crate::agent::depth) + 1;
     let max = options.max_depth.unwrap_or_else(crate::agent::max_depth);
     if depth <= max {
         return Ok(Limits {
@@ -297,9 +318,10 @@ pub(crate) fn nesting(host: &str, options: &Options) -> Result<Limits> {
                 .unwrap_or(crate::agent::DEFAULT_MAX_CALL_THREADS),
         });
     }
-    let here = match depth - 1 {
-        0 => "this program".to_owned(),
-        d => format!("this agent, at depth {d},"),
+    let here = match (parent, depth - 1) {
+        (Some(d), _) => format!("the bastion's agent, at depth {d},"),
+        (None, 0) => "this program".to_owned(),
+        (None, d) => format!("this agent, at depth {d},"),
     };
     Err(Error::Config {
         host: host.into(),

@@ -89,6 +89,24 @@ impl TunnelBuilder {
         self
     }
 
+    /// Reaches the host from `bastion`, a connected tunnel, instead of from
+    /// here: the bastion's agent runs `ssh` to the host (the bastion's ssh,
+    /// with its configuration, keys and known hosts) and relays the
+    /// session over the bastion's connection. The tunnel is an ordinary
+    /// one (calls, groups, files, deadlines); many share the bastion's one
+    /// connection, and the bastion, not this machine, does their ssh
+    /// handshakes. Through a bastion the agent sits one level deeper, so the
+    /// nesting limit applies ([`max_depth`](Self::max_depth)).
+    ///
+    /// Options that name files here (`ssh_config`, `identity_file`), a
+    /// password source and `control_persist` do not apply through a
+    /// bastion, and are refused; `port`, `user`, `ssh_option`, `proxy_jump`
+    /// and `sudo` apply on the bastion's ssh.
+    pub fn via(mut self, bastion: &Tunnel) -> Self {
+        self.ssh.via = Some(super::via::Via::of(bastion));
+        self
+    }
+
     /// Uses this program instead of `ssh` from `PATH`.
     pub fn ssh_program(mut self, path: impl Into<PathBuf>) -> Self {
         self.ssh.ssh_program = Some(path.into());
@@ -98,6 +116,9 @@ impl TunnelBuilder {
 
 /// How an ssh tunnel runs the bootstrap `script`.
 pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
+    if let Some(via) = &builder.ssh.via {
+        return way_via(builder, via, script);
+    }
     let program = builder
         .ssh
         .ssh_program
@@ -123,7 +144,7 @@ pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
     let asked = askpass.as_ref().map(Askpass::counter);
     Ok(Way {
         program: program.display().to_string(),
-        command,
+        start: super::Start::Command(command),
         advice: Box::new(move |host, message, failed| {
             let said = Said {
                 jumps: &jumps,
@@ -133,6 +154,65 @@ pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
         }),
         fallback: NOT_AN_AGENT,
         askpass,
+    })
+}
+
+/// How a tunnel through a bastion runs the bootstrap: the bastion's
+/// `ssh`, started by its agent.
+fn way_via(builder: &TunnelBuilder, via: &super::via::Via, script: String) -> Result<Way> {
+    let refused = [
+        ("ssh_config", builder.ssh.ssh_config.is_some()),
+        ("identity_file", builder.ssh.identity_file.is_some()),
+        ("control_persist", builder.ssh.control_persist.is_some()),
+        ("ssh_program", builder.ssh.ssh_program.is_some()),
+        ("password_source", builder.options.passwords.is_some()),
+    ];
+    if let Some((option, _)) = refused.iter().find(|(_, set)| *set) {
+        return Err(Error::Config {
+            host: builder.host.clone(),
+            message: format!(
+                "`{option}` does not apply through a bastion ({}): the bastion's ssh uses \
+                 its own configuration and keys",
+                via.host()
+            ),
+        });
+    }
+    let remote = login_command(&script, builder.options.sudo());
+    let argv: Vec<String> = std::iter::once("ssh".to_owned())
+        .chain(
+            ssh_args(builder, remote)
+                .into_iter()
+                .map(|a| a.to_string_lossy().into_owned()),
+        )
+        .collect();
+    let bastion = via.host().to_owned();
+    Ok(Way {
+        program: format!("ssh on {bastion}"),
+        start: super::Start::Relay {
+            via: via.clone(),
+            argv,
+        },
+        advice: Box::new(move |host, message, failed| {
+            let none = || None;
+            let said = Said {
+                jumps: &none,
+                asked: None,
+            };
+            advice(host, message, failed, &said).map(|e| match e {
+                Error::Connect {
+                    host,
+                    message,
+                    stderr,
+                } => Error::Connect {
+                    host,
+                    message: format!("from {bastion}: {message}"),
+                    stderr,
+                },
+                other => other,
+            })
+        }),
+        fallback: NOT_AN_AGENT,
+        askpass: None,
     })
 }
 

@@ -1,0 +1,134 @@
+//! Through a bastion's agent: `cs-jump`'s agent runs `ssh` to `cs-inner`
+//! (reachable only from `cs-jump`, as `inner` or `inner-N` in the bastion's
+//! own ssh config) and relays the session over the bastion's connection.
+
+use std::time::{Duration, Instant};
+
+use chopsticks::{Error, Group, Tunnel, TunnelBuilder};
+use chopsticks_tests::{add, read_file, sleep_ms, test_ssh_config};
+
+chopsticks::agent_test!();
+
+/// One test at a time: they count this process's ssh children.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn bastion() -> Tunnel {
+    Tunnel::builder("cs-jump")
+        .ssh_config(test_ssh_config())
+        .connect_timeout(Duration::from_secs(20))
+        .connect()
+        .unwrap()
+}
+
+fn inner(name: &str, bastion: &Tunnel) -> TunnelBuilder {
+    Tunnel::builder(name)
+        .via(bastion)
+        .connect_timeout(Duration::from_secs(30))
+}
+
+fn role(t: &Tunnel) -> String {
+    t.call(read_file, ("/etc/cs-role".into(),))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn an_inner_host_is_an_ordinary_tunnel_through_the_bastion() {
+    let _one = serial();
+    let bastion = bastion();
+    let t = inner("inner", &bastion).connect().unwrap();
+    assert_eq!(role(&t), "cs-inner");
+    assert_eq!(t.call(add, (40, 2)).unwrap(), 42);
+    // Files and deadlines work as on any tunnel.
+    let data = vec![7u8; 3 << 20];
+    t.put_bytes(&data, "/tmp/via-put", &chopsticks::FileOptions::default())
+        .unwrap();
+    let back = t.call(chopsticks_tests::digest, (data.clone(),)).unwrap();
+    assert_eq!(back.0, data.len());
+    t.set_call_timeout(Some(Duration::from_millis(300)));
+    let err = t.call(sleep_ms, (5_000,)).unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    t.set_call_timeout(None);
+    assert_eq!(t.call(add, (1, 1)).unwrap(), 2, "usable after a timeout");
+}
+
+#[test]
+fn a_group_of_inner_hosts_shares_one_bastion_connection() {
+    let _one = serial();
+    let bastion = bastion();
+    let hosts: Vec<String> = (1..=12).map(|i| format!("inner-{i}")).collect();
+    let group = Group::new(hosts.iter().map(|h| inner(h, &bastion)).collect::<Vec<_>>());
+    let results = group.call(add, (2, 3));
+    for (host, result) in &results {
+        assert_eq!(result.as_ref().ok(), Some(&5), "{host}: {result:?}");
+    }
+    // Still one ssh here: the bastion's.
+    assert_eq!(ssh_children(), 1, "only the bastion's ssh runs here");
+}
+
+/// This process's `ssh` children.
+fn ssh_children() -> usize {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(") ")
+                .and_then(|(_, r)| r.split(' ').nth(1).map(str::to_owned));
+            let exe = std::fs::read_link(e.path().join("exe")).unwrap_or_default();
+            ppid.as_deref() == Some(me.as_str()) && exe.ends_with("ssh")
+        })
+        .count()
+}
+
+#[test]
+fn the_bastion_lost_mid_call_fails_inner_calls_at_once() {
+    let _one = serial();
+    let bastion = bastion();
+    let t = inner("inner", &bastion)
+        .call_timeout(Duration::from_secs(30))
+        .connect()
+        .unwrap();
+    let call = t.call_async(sleep_ms, (20_000,));
+    std::thread::sleep(Duration::from_millis(300));
+    let cut = Instant::now();
+    bastion.close();
+    let err = call.wait().unwrap_err();
+    assert!(cut.elapsed() < Duration::from_secs(5), "{err}");
+    assert!(matches!(err, Error::Disconnected { .. }), "{err:?}");
+    assert_eq!(err.host(), "inner");
+}
+
+#[test]
+fn errors_name_the_bastion_and_nesting_is_bounded() {
+    let _one = serial();
+    let bastion = bastion();
+    let err = inner("no-such-host.invalid", &bastion)
+        .connect()
+        .unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("from cs-jump: ssh could not connect"),
+        "{text}"
+    );
+    assert!(text.contains("does not resolve"), "{text}");
+
+    let err = inner("inner", &bastion)
+        .ssh_config("/etc/ssh/ssh_config")
+        .connect()
+        .unwrap_err();
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
+
+    // Through an inner tunnel again: one level too deep.
+    let t = inner("inner", &bastion).connect().unwrap();
+    let err = inner("inner-2", &t).connect().unwrap_err();
+    assert!(err.to_string().contains("agents nest too deep"), "{err}");
+}
