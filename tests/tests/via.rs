@@ -132,3 +132,23 @@ fn errors_name_the_bastion_and_nesting_is_bounded() {
     let err = inner("inner-2", &t).connect().unwrap_err();
     assert!(err.to_string().contains("agents nest too deep"), "{err}");
 }
+
+/// The bastion runs this program, so it sends its own copy to an inner
+/// host that has none: the agent crosses the link to the bastion once.
+#[test]
+fn the_bastion_ships_its_own_agent_to_inner_hosts() {
+    let _one = serial();
+    let bastion = bastion();
+    let wipe = std::process::Command::new("ssh")
+        .args(["-F", test_ssh_config().to_str().unwrap(), "cs-jump"])
+        .arg("ssh inner 'rm -rf ~/.cache/chopsticks-* /dev/shm/chopsticks-* /tmp/chopsticks-*'")
+        .output()
+        .unwrap();
+    assert!(wipe.status.success(), "{wipe:?}");
+    let t = inner("inner", &bastion).connect().unwrap();
+    assert!(!t.uploaded(), "this program sent no agent: the bastion did");
+    let (exe, _) = t.call(chopsticks_tests::whoami, ()).unwrap();
+    let sha256 = t.agent_sha256().unwrap().to_owned();
+    assert!(exe.ends_with(&sha256), "{exe} is the cached agent {sha256}");
+    assert_eq!(t.call(add, (1, 2)).unwrap(), 3);
+}

@@ -162,11 +162,15 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
         let _askpass = askpass;
         let link = match start {
             Start::Command(command) => spawn(host, &program, command)?,
-            Start::Relay { via, argv } => via::link(&via, argv).map_err(|e| Error::Spawn {
-                host: host.clone(),
-                program: program.clone(),
-                source: Arc::new(e),
-            })?,
+            Start::Relay { via, argv } => {
+                // The bastion sends the agent itself when it runs this one.
+                let serve = Some((nonce.clone(), image.sha256.clone()));
+                via::link(&via, argv, serve).map_err(|e| Error::Spawn {
+                    host: host.clone(),
+                    program: program.clone(),
+                    source: Arc::new(e),
+                })?
+            }
         };
         Conn::start(Launch {
             host: host.clone(),

@@ -18,6 +18,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::agent::stream;
+use crate::contract::{PREAMBLE, UPLOAD_MARKER};
 use crate::remote;
 use crate::tunnel::conn::{Link, Transport};
 use crate::tunnel::{Pending, Tunnel};
@@ -71,8 +72,13 @@ impl PartialEq for Via {
 /// call's: the input stream to its stdin, its stdout and stderr to the
 /// output stream as records. Returns its exit code (128 + the signal that
 /// ended it). Cancelling the call stops it.
+///
+/// `serve` is the inner session's nonce and the agent it runs: when the
+/// inner bootstrap asks for that agent and it is this very program (the
+/// bastion runs the controller's own executable), the bastion sends its
+/// own copy, and the request never crosses the slow link.
 #[remote]
-pub fn relay(argv: Vec<String>) -> io::Result<i32> {
+pub fn relay(argv: Vec<String>, serve: Option<(String, String)>) -> io::Result<i32> {
     let Some((program, args)) = argv.split_first() else {
         return Err(io::Error::other("nothing to relay"));
     };
@@ -85,35 +91,49 @@ pub fn relay(argv: Vec<String>) -> io::Result<i32> {
         .stderr(Stdio::piped())
         .spawn()?;
     let pid = child.id() as libc::pid_t;
-    let (Some(mut stdin), Some(stdout), Some(stderr)) =
+    let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
         let _ = child.kill();
         let _ = child.wait();
         return Err(io::Error::other("a piped stream is missing"));
     };
+    let stdin = Arc::new(Mutex::new(Some(stdin)));
     // The controller gone (the call cancelled, the tunnel lost): stop ssh.
     let stop = move || {
         // SAFETY: a plain system call on our own child, not yet waited for.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     };
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match input.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if stdin.write_all(&buf[..n]).is_err() {
-                        break;
+    {
+        let stdin = Arc::clone(&stdin);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match input.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        let mut stdin = stdin.lock().unwrap_or_else(PoisonError::into_inner);
+                        let written = stdin.as_mut().map(|s| s.write_all(&buf[..n]));
+                        if !matches!(written, Some(Ok(()))) {
+                            break;
+                        }
                     }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return stop(),
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return stop(),
             }
-        }
-        // Dropping stdin ends the inner agent's input.
+            // Dropping stdin ends the inner agent's input.
+            stdin.lock().unwrap_or_else(PoisonError::into_inner).take();
+        });
+    }
+    let upload = serve.map(|(nonce, sha256)| Upload {
+        marker: format!("{UPLOAD_MARKER} {nonce} "),
+        preamble: format!("{PREAMBLE} {nonce}"),
+        sha256,
+        line: Vec::new(),
+        stdin: Arc::clone(&stdin),
     });
-    let pump = |tag: u8, mut from: Box<dyn Read + Send>| {
+    let pump = |tag: u8, mut from: Box<dyn Read + Send>, mut upload: Option<Upload>| {
         let output = Arc::clone(&output);
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
@@ -122,8 +142,21 @@ pub fn relay(argv: Vec<String>) -> io::Result<i32> {
                     Ok(0) | Err(_) => return,
                     Ok(n) => n,
                 };
+                let data = match &mut upload {
+                    Some(serving) => {
+                        let (kept, done) = serving.look(&buf[..n]);
+                        if done {
+                            upload = None;
+                        }
+                        kept
+                    }
+                    None => buf[..n].to_vec(),
+                };
+                if data.is_empty() {
+                    continue;
+                }
                 let mut out = output.lock().unwrap_or_else(PoisonError::into_inner);
-                let record = [&[tag][..], &(n as u32).to_le_bytes(), &buf[..n]].concat();
+                let record = [&[tag][..], &(data.len() as u32).to_le_bytes(), &data].concat();
                 if out.write_all(&record).and_then(|()| out.flush()).is_err() {
                     return stop();
                 }
@@ -131,8 +164,8 @@ pub fn relay(argv: Vec<String>) -> io::Result<i32> {
         })
     };
     let threads = [
-        pump(STDOUT, Box::new(stdout)),
-        pump(STDERR, Box::new(stderr)),
+        pump(STDOUT, Box::new(stdout), upload),
+        pump(STDERR, Box::new(stderr), None),
     ];
     for thread in threads {
         let _ = thread.join();
@@ -141,6 +174,95 @@ pub fn relay(argv: Vec<String>) -> io::Result<i32> {
     Ok(status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+/// The inner bootstrap's stdout, watched for its upload request until its
+/// agent greets.
+struct Upload {
+    /// `chopsticks-upload NONCE ` (then `uname -s -m`).
+    marker: String,
+    /// `chopsticks-agent NONCE`: past it, nothing more is looked at.
+    preamble: String,
+    /// The agent the inner host asks for.
+    sha256: String,
+    /// The unfinished line.
+    line: Vec<u8>,
+    stdin: Arc<Mutex<Option<std::process::ChildStdin>>>,
+}
+
+impl Upload {
+    /// Passes on what `data` holds but an upload request this bastion can
+    /// answer itself (it answers it); and whether the watch is over.
+    fn look(&mut self, data: &[u8]) -> (Vec<u8>, bool) {
+        let mut kept = Vec::with_capacity(data.len());
+        let mut rest = data;
+        while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+            self.line.extend_from_slice(&rest[..=end]);
+            rest = &rest[end + 1..];
+            let line = std::mem::take(&mut self.line);
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim_end();
+            if text == self.preamble {
+                kept.extend_from_slice(&line);
+                kept.extend_from_slice(rest);
+                return (kept, true);
+            }
+            let answered = text
+                .strip_prefix(&self.marker)
+                .is_some_and(|platform| self.answer(platform));
+            if !answered {
+                kept.extend_from_slice(&line);
+            }
+        }
+        self.line.extend_from_slice(rest);
+        if self.line.len() > 64 * 1024 {
+            // Not a bootstrap's output: stop looking.
+            kept.append(&mut self.line);
+            return (kept, true);
+        }
+        (kept, false)
+    }
+
+    /// Sends this program to the inner bootstrap when it is the agent asked
+    /// for, on this machine; whether it did.
+    fn answer(&self, platform: &str) -> bool {
+        let mut words = platform.split_whitespace();
+        let same_machine = words.next() == Some("Linux")
+            && words.next().and_then(crate::tunnel::arch::rust_arch)
+                == Some(std::env::consts::ARCH);
+        let Some((sha256, gz)) = own_agent() else {
+            return false;
+        };
+        if !same_machine || *sha256 != self.sha256 {
+            return false;
+        }
+        let mut stdin = self.stdin.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(stdin) = stdin.as_mut() else {
+            return false;
+        };
+        let sent = stdin
+            .write_all(format!("{}\n", gz.len()).as_bytes())
+            .and_then(|()| stdin.write_all(gz));
+        sent.is_ok()
+    }
+}
+
+/// This program's executable, as this host runs it: its SHA-256 and its
+/// gzip, made once.
+fn own_agent() -> Option<&'static (String, Vec<u8>)> {
+    static OWN: std::sync::OnceLock<Option<(String, Vec<u8>)>> = std::sync::OnceLock::new();
+    OWN.get_or_init(|| {
+        use sha2::Digest;
+        let data = std::fs::read("/proc/self/exe").ok()?;
+        let sha256: String = sha2::Sha256::digest(&data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        gz.write_all(&data).ok()?;
+        Some((sha256, gz.finish().ok()?))
+    })
+    .as_ref()
 }
 
 /// What carries an inner tunnel: the relay call on the bastion.
@@ -164,11 +286,16 @@ impl Transport for Relay {
     }
 }
 
-/// Starts `argv` on the bastion and makes a link of its streams.
-pub(crate) fn link(via: &Via, argv: Vec<String>) -> io::Result<Link> {
+/// Starts `argv` on the bastion and makes a link of its streams; `serve`
+/// as [`relay`] takes it.
+pub(crate) fn link(
+    via: &Via,
+    argv: Vec<String>,
+    serve: Option<(String, String)>,
+) -> io::Result<Link> {
     let call = via
         .0
-        .call_streaming(relay, (argv,), true, true)
+        .call_streaming(relay, (argv, serve), true, true)
         .map_err(|e| io::Error::other(e.to_string()))?;
     let cancel = call.canceller();
     let (mut up, mut down, pending) = call.split();
