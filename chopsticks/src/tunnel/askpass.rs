@@ -81,10 +81,10 @@ impl Askpass {
 
 impl Drop for Askpass {
     fn drop(&mut self) {
+        // The thread ends at its next look at the flag; it is not waited
+        // for, as it may be waiting for a person at a password prompt.
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        drop(self.thread.take());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

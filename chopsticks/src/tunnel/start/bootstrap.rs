@@ -119,7 +119,7 @@ const MEMORY: &str = concat!(
     r#"\$h eq \"$H\" or f(\"the agent received into memory does not match: sha256 \$h, expected $H\"); "#,
     r#"open(STDIN,\"<&3\") or f(\"stdin: \$^E\"); "#,
     r#"exec {\"/proc/self/fd/\$f\"} \"chopsticks-agent\", @ARGV; "#,
-    r#"f(\"running the agent from memory failed (exec: \$^E)\")" -- %ARGS%; } 3<&0; exit 1"#,
+    r#"f(\"running the agent from memory failed (exec: \$^E)\")" -- %ARGS%; } 3<&0; exit $?"#,
 );
 
 /// The script for one session: `image` is what the host should run (or,
