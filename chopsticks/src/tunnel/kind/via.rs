@@ -99,13 +99,20 @@ pub fn relay(argv: Vec<String>, serve: Option<(String, String)>) -> io::Result<i
         return Err(io::Error::other("a piped stream is missing"));
     };
     let stdin = Arc::new(Mutex::new(Some(stdin)));
-    // The controller gone (the call cancelled, the tunnel lost): stop ssh.
-    let stop = move || {
-        // SAFETY: a plain system call on our own child, not yet waited for.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+    // The controller gone (the call cancelled, the tunnel lost): stop ssh,
+    // unless it was reaped already (its pid may be another's by then).
+    let reaped = Arc::new(Mutex::new(false));
+    let stop: Arc<dyn Fn() + Send + Sync> = {
+        let reaped = Arc::clone(&reaped);
+        Arc::new(move || {
+            if !*reaped.lock().unwrap_or_else(PoisonError::into_inner) {
+                // SAFETY: a plain system call on our own child, not reaped.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        })
     };
     {
-        let stdin = Arc::clone(&stdin);
+        let (stdin, stop) = (Arc::clone(&stdin), Arc::clone(&stop));
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
             loop {
@@ -134,7 +141,7 @@ pub fn relay(argv: Vec<String>, serve: Option<(String, String)>) -> io::Result<i
         stdin: Arc::clone(&stdin),
     });
     let pump = |tag: u8, mut from: Box<dyn Read + Send>, mut upload: Option<Upload>| {
-        let output = Arc::clone(&output);
+        let (output, stop) = (Arc::clone(&output), Arc::clone(&stop));
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
             loop {
@@ -170,6 +177,20 @@ pub fn relay(argv: Vec<String>, serve: Option<(String, String)>) -> io::Result<i
     for thread in threads {
         let _ = thread.join();
     }
+    // Wait for the exit without reaping, so that `stop` never signals a
+    // reused pid; then reap.
+    // SAFETY: siginfo_t is plain data that waitid fills.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pid of our child and a valid siginfo_t.
+    unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        )
+    };
+    *reaped.lock().unwrap_or_else(PoisonError::into_inner) = true;
     let status = child.wait()?;
     Ok(status
         .code()
