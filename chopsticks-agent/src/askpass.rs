@@ -27,6 +27,12 @@ pub(crate) fn answer() -> ! {
     let asked = || -> std::io::Result<Vec<u8>> {
         let mut stream = UnixStream::connect(&socket)?;
         stream.set_read_timeout(Some(WAIT))?;
+        // The ssh that asks: the target's, or a jump host's (`ssh -W`,
+        // which ProxyJump starts), whose login is not the target's.
+        let parent = std::os::unix::process::parent_id();
+        let argv = std::fs::read(format!("/proc/{parent}/cmdline")).unwrap_or_default();
+        let hop = argv.split(|b| *b == 0).any(|arg| arg == b"-W");
+        stream.write_all(if hop { b"hop\n" } else { b"target\n" })?;
         stream.write_all(prompt.replace('\n', " ").as_bytes())?;
         stream.write_all(b"\n")?;
         stream.shutdown(std::net::Shutdown::Write)?;

@@ -181,3 +181,26 @@ fn a_kit_tool_asks_on_the_terminal_with_dash_k() {
     assert!(text.contains("password for cs-deb12-pwlogin: "), "{text}");
     assert!(text.contains("cs-deb12-pwlogin cs-deb12"), "{text}");
 }
+
+/// A jump host's ssh asks for its own login: the source is not asked, and
+/// the target's password never goes to the jump host.
+#[test]
+fn a_jump_hosts_prompt_is_not_answered_with_the_targets_password() {
+    let (asked, source) = recording(password());
+    let err = builder("cs-inner-nojump")
+        .proxy_jump("cs-deb12-pwlogin")
+        .password_source(source)
+        .connect()
+        .unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("through the jump host cs-deb12-pwlogin"),
+        "{err}"
+    );
+    assert_eq!(
+        *asked.lock().unwrap(),
+        Vec::new(),
+        "the source was not asked"
+    );
+}

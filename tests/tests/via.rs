@@ -152,3 +152,15 @@ fn the_bastion_ships_its_own_agent_to_inner_hosts() {
     assert!(exe.ends_with(&sha256), "{exe} is the cached agent {sha256}");
     assert_eq!(t.call(add, (1, 2)).unwrap(), 3);
 }
+
+/// The bastion's call timeout bounds calls, not the inner tunnels' lives:
+/// the relay under an inner tunnel has no deadline.
+#[test]
+fn an_inner_tunnel_outlives_the_bastions_call_timeout() {
+    let _one = serial();
+    let bastion = bastion();
+    bastion.set_call_timeout(Some(Duration::from_secs(1)));
+    let t = inner("inner", &bastion).connect().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(t.call(add, (2, 2)).unwrap(), 4);
+}

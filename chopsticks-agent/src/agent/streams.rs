@@ -77,9 +77,15 @@ impl Table {
         streams
     }
 
-    /// The call ended: what still arrives for it is dropped.
+    /// The call ended: what still arrives for it is dropped, and a thread
+    /// of the call still reading its input or waiting to write (a helper
+    /// the function left behind) is woken with an error instead of waiting
+    /// for frames that will never come.
     pub(crate) fn close(&self, req: u64) {
-        self.calls().remove(&req);
+        if let Some(streams) = self.calls().remove(&req) {
+            streams.lock().cancelled = true;
+            streams.changed.notify_all();
+        }
     }
 
     /// Acts on a stream frame from the controller. A frame for a call that

@@ -124,8 +124,12 @@ fn answer(mut stream: UnixStream, host: &str, source: &Source) -> bool {
         return false;
     }
     let prompt = String::from_utf8_lossy(&prompt);
-    // Only a password prompt gets the password: not a question about an
-    // unknown host key, nor a key's passphrase.
+    // Only the target's ssh gets the password, not a jump host's (its
+    // login is another), and only for a password prompt: not a question
+    // about an unknown host key, nor a key's passphrase.
+    let Some(("target", prompt)) = prompt.split_once('\n') else {
+        return false;
+    };
     if !prompt.to_ascii_lowercase().contains("password") {
         return false;
     }

@@ -152,6 +152,7 @@ mod tests {
             Just(b"chopsticks-agent n0\r\r\n".to_vec()),
             Just(b"chopsticks-agent n1\n".to_vec()),
             Just(b"chopsticks-agent n0".to_vec()),
+            Just([&b"chopsticks-agent n0"[..], &[b'\r'; 5000], b"\n"].concat()),
             (0..MAX_JUNK + 2000).prop_map(|n| {
                 let mut junk = vec![b'x'; n];
                 junk.push(b'\n');

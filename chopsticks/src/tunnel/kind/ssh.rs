@@ -61,7 +61,9 @@ impl TunnelBuilder {
     /// over chopsticks' defaults (`ConnectTimeout` from
     /// [`connect_timeout`](Self::connect_timeout), `ServerAliveInterval=15`,
     /// `ServerAliveCountMax=3`), which in turn win over the configuration
-    /// files. `BatchMode=yes` always applies: ssh must never prompt.
+    /// files. `BatchMode=yes` always applies unless a password source is
+    /// given ([`password_source`](Self::password_source)): ssh must never
+    /// prompt a person.
     pub fn ssh_option(mut self, option: impl Into<String>) -> Self {
         self.ssh.ssh_options.push(option.into());
         self
@@ -100,8 +102,11 @@ impl TunnelBuilder {
     ///
     /// Options that name files here (`ssh_config`, `identity_file`), a
     /// password source and `control_persist` do not apply through a
-    /// bastion, and are refused; `port`, `user`, `ssh_option`, `proxy_jump`
-    /// and `sudo` apply on the bastion's ssh.
+    /// bastion, and are refused; `port`, `user`, `ssh_option` and
+    /// `proxy_jump` go to the bastion's ssh, and `sudo` applies on the
+    /// inner host. When the bastion sends the agent itself (it runs the
+    /// same program), that upload counts against the connect timeout, not
+    /// the upload timeout.
     pub fn via(mut self, bastion: &Tunnel) -> Self {
         self.ssh.via = Some(super::via::Via::of(bastion));
         self

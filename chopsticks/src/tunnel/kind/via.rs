@@ -27,6 +27,8 @@ use crate::tunnel::{Pending, Tunnel};
 const STDOUT: u8 = 0;
 /// A record's tag: its stderr.
 const STDERR: u8 = 1;
+/// The longest record a relay writes (one read of its child's output).
+const MAX_RECORD: usize = 64 * 1024;
 
 /// The bastion a tunnel is reached through: a handle on its tunnel that
 /// does not close it.
@@ -105,7 +107,9 @@ pub fn relay(argv: Vec<String>, serve: Option<(String, String)>) -> io::Result<i
     let stop: Arc<dyn Fn() + Send + Sync> = {
         let reaped = Arc::clone(&reaped);
         Arc::new(move || {
-            if !*reaped.lock().unwrap_or_else(PoisonError::into_inner) {
+            // Held across the kill: the child cannot be reaped meanwhile.
+            let reaped = reaped.lock().unwrap_or_else(PoisonError::into_inner);
+            if !*reaped {
                 // SAFETY: a plain system call on our own child, not reaped.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
@@ -318,6 +322,10 @@ pub(crate) fn link(
         .0
         .call_streaming(relay, (argv, serve), true, true)
         .map_err(|e| io::Error::other(e.to_string()))?;
+    let mut call = call;
+    // The relay lasts as long as the inner tunnel: the bastion's call
+    // timeout bounds the inner tunnel's calls, not its life.
+    call.set_timeout_from(std::time::Instant::now(), std::time::Duration::MAX);
     let cancel = call.canceller();
     let (mut up, mut down, pending) = call.split();
     let (to_agent_r, to_agent) = pipe()?;
@@ -384,6 +392,10 @@ fn demux(down: &mut impl Read, mut stdout: File, mut stderr: File) {
         let mut at = 0;
         while let Some(header) = buf.get(at..at + 5) {
             let len = u32::from_le_bytes([header[1], header[2], header[3], header[4]]) as usize;
+            if len > MAX_RECORD {
+                // Not what a relay writes: the stream is corrupt.
+                return;
+            }
             let Some(bytes) = buf.get(at + 5..at + 5 + len) else {
                 break;
             };

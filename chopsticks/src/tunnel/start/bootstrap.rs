@@ -104,7 +104,7 @@ fn from_memory(args: &str) -> String {
 
 /// See [`from_memory`].
 const MEMORY: &str = concat!(
-    r#"w="no cache directory that is ours, writable and not mounted noexec (tried chopsticks-$u in ${XDG_CACHE_HOME:-$HOME/.cache}, /dev/shm, /tmp and /var/tmp)"; "#,
+    r#"w="no cache directory that is ours, writable and not mounted noexec (tried chopsticks-$u in ${XDG_CACHE_HOME:-$HOME/.cache}, /dev/shm, /tmp and /var/tmp)"; export w; "#,
     r#"command -v perl >/dev/null 2>&1 || { echo "%ERROR% $w, and no perl to run the agent from memory"; exit 1; }; "#,
     r#"[ "$(cat /proc/sys/vm/memfd_noexec 2>/dev/null)" = 2 ] && { echo "%ERROR% $w, and vm.memfd_noexec=2 forbids running it from memory"; exit 1; }; "#,
     r#"case $(uname -m) in x86_64) m=319;; aarch64|arm64) m=279;; i?86) m=356;; armv*) m=385;; riscv64) m=279;; ppc64*) m=360;; s390x) m=350;; loongarch64) m=279;; "#,
@@ -112,7 +112,7 @@ const MEMORY: &str = concat!(
     r#"echo "%UPLOAD% $T $(uname -s) $(uname -m)"; read z || exit 1; "#,
     r#"{ head -c "$z" | gzip -dc | perl -e "sub f { print STDOUT \"%ERROR% \", @_, \"\n\"; exit 1 } "#,
     r#"\$n=\"chopsticks\"; \$f=syscall($m,\$n,16); \$f=syscall($m,\$n,0) if \$f<0; "#,
-    r#"\$f>=0 or f(\"$w; running it from memory failed: memfd_create: \$^E\"); "#,
+    r#"\$f>=0 or f(\$ENV{w}, \"; running it from memory failed: memfd_create: \$^E\"); "#,
     r#"open(\$o,\">&=\",\$f) or f(\"memfd: \$^E\"); binmode STDIN; "#,
     r#"while (read(STDIN,\$b,65536)) { syswrite(\$o,\$b)==length(\$b) or f(\"writing the agent into memory: \$^E\") } "#,
     r#"\$h=(split / /, qx{sha256sum /proc/\$\$/fd/\$f})[0]; "#,

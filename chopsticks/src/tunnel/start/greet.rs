@@ -97,7 +97,7 @@ impl Greeter {
             used += line.len();
             self.searched = 0;
             let text = trim_line_end(line);
-            if text.len() > MAX_MARKER_LINE {
+            if line.len() > MAX_MARKER_LINE {
                 // Too long for a line of ours.
             } else if text == self.preamble.as_bytes() {
                 self.greeted = true;
@@ -132,15 +132,15 @@ impl Greeter {
     /// Whether the unfinished line `part` may still become the preamble or
     /// a marker line.
     fn may_be_marker(&self, part: &[u8]) -> bool {
+        if part.len() > MAX_MARKER_LINE {
+            return false;
+        }
         let part = trim_line_end(part);
         let begins = |line: &str| {
             let line = line.as_bytes();
             line.starts_with(part) || part.starts_with(line)
         };
-        part.len() <= MAX_MARKER_LINE
-            && (self.preamble.as_bytes().starts_with(part)
-                || begins(&self.upload)
-                || begins(&self.error))
+        self.preamble.as_bytes().starts_with(part) || begins(&self.upload) || begins(&self.error)
     }
 
     /// Why there is no greeting when the agent's output ended.
