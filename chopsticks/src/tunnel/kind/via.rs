@@ -85,6 +85,7 @@ pub fn relay(argv: Vec<String>, serve: Option<(String, String)>) -> io::Result<i
         return Err(io::Error::other("nothing to relay"));
     };
     let mut input = stream::input()?;
+    let wanted = input.wanted();
     let output = Arc::new(Mutex::new(stream::output()?));
     let mut child = Command::new(program)
         .args(args)
@@ -135,6 +136,19 @@ pub fn relay(argv: Vec<String>, serve: Option<(String, String)>) -> io::Result<i
             }
             // Dropping stdin ends the inner agent's input.
             stdin.lock().unwrap_or_else(PoisonError::into_inner).take();
+        });
+    }
+    // A cancel after the input ended (ssh silent, its pumps waiting in
+    // `read`) stops ssh too.
+    {
+        let (reaped, stop) = (Arc::clone(&reaped), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !*reaped.lock().unwrap_or_else(PoisonError::into_inner) {
+                if !wanted() {
+                    return stop();
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
         });
     }
     let upload = serve.map(|(nonce, sha256)| Upload {
