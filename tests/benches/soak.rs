@@ -16,7 +16,10 @@ fn report(what: &str, took: Duration, count: u64, before: &Usage) {
         took.as_secs_f64() * 1e6 / count as f64
     );
     if (after.fds, after.threads, after.children) != (before.fds, before.threads, 0) {
-        println!("  NOT RETURNED: {:?}", soak::children());
+        println!(
+            "  NOT RETURNED: {:?}",
+            chopsticks_tests::children::children()
+        );
     }
 }
 

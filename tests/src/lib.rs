@@ -10,6 +10,7 @@ use std::time::Duration;
 use chopsticks::remote;
 use serde::{Deserialize, Serialize};
 
+pub mod children;
 pub mod soak;
 
 /// Returns its argument: one function per shape of data.
@@ -84,6 +85,18 @@ pub fn processes_mentioning(needle: String) -> Vec<String> {
         }
     }
     found
+}
+
+/// What `/etc/cs-role` says on `t`'s host (`cs-inner` there; the test
+/// hosts of `tests/setup.sh` that share a hostname are told apart by it).
+///
+/// # Panics
+/// When the host has no such file.
+pub fn role(t: &chopsticks::Tunnel) -> String {
+    t.call(read_file, ("/etc/cs-role".into(),))
+        .expect("/etc/cs-role on the host")
+        .trim()
+        .to_owned()
 }
 
 /// The machine the agent was built for, as Rust names it.

@@ -53,25 +53,8 @@ pub fn usage() -> Usage {
         fds: std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count()),
         threads: field("Threads:") as usize,
         rss_kib: field("VmRSS:"),
-        children: children().len(),
+        children: crate::children::children().len(),
     }
-}
-
-/// This process's children (`pid (state)`), zombies included.
-pub fn children() -> Vec<String> {
-    let me = std::process::id().to_string();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|entry| {
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            let (head, rest) = stat.rsplit_once(") ")?;
-            let mut fields = rest.split(' ');
-            let state = fields.next()?;
-            (fields.next()? == me).then(|| format!("{} ({state})", head.replace(" (", " ")))
-        })
-        .collect()
 }
 
 /// Waits up to `bound` for threads and children to fall back to

@@ -73,29 +73,11 @@ fn eventually(bound: Duration, mut done: impl FnMut() -> bool) -> bool {
 
 /// The process IDs of this process's `ssh` children for `host`.
 fn ssh_children(host: &str) -> Vec<u32> {
-    let me = std::process::id().to_string();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let ppid = stat
-            .rsplit_once(") ")
-            .map(|(_, rest)| rest.split(' ').nth(1));
-        if ppid.flatten() != Some(me.as_str()) {
-            continue;
-        }
-        let argv = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let mut words = argv.split(|b| *b == 0);
-        let is_ssh = words.next().is_some_and(|w| w.ends_with(b"ssh"));
-        if is_ssh && words.any(|w| w == host.as_bytes()) {
-            found.push(pid);
-        }
-    }
-    found
+    chopsticks_tests::children::children()
+        .into_iter()
+        .filter(|c| c.is_ssh_to(host))
+        .map(|c| c.pid)
+        .collect()
 }
 
 /// Two runs of a tool with `--control-persist` share one master: the

@@ -32,27 +32,11 @@ fn builder(args: &[&str]) -> TunnelBuilder {
 
 /// This process's children still running the fake agent, or not reaped.
 fn fake_agents_left() -> Vec<String> {
-    let me = std::process::id().to_string();
-    let mut left = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let dir = entry.path();
-        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...
-        let Some(after) = stat.rsplit_once(") ").map(|(_, rest)| rest) else {
-            continue;
-        };
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        if fields.get(1) != Some(&me.as_str()) {
-            continue;
-        }
-        let exe = std::fs::read_link(dir.join("exe")).unwrap_or_default();
-        if fields[0] == "Z" || exe == Path::new(HOSTILE) {
-            left.push(format!("{} ({})", dir.display(), fields[0]));
-        }
-    }
-    left
+    chopsticks_tests::children::children()
+        .into_iter()
+        .filter(|c| c.is_zombie() || c.exe == Path::new(HOSTILE))
+        .map(|c| c.to_string())
+        .collect()
 }
 
 /// No fake agent outlives its tunnel by more than the close grace.

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use chopsticks::{Error, Group, Tunnel, TunnelBuilder};
-use chopsticks_tests::{add, read_file, test_ssh_config};
+use chopsticks_tests::{add, role, test_ssh_config};
 
 chopsticks::agent_test!();
 
@@ -14,14 +14,6 @@ fn builder(alias: &str) -> TunnelBuilder {
     Tunnel::builder(alias)
         .ssh_config(test_ssh_config())
         .connect_timeout(Duration::from_secs(20))
-}
-
-/// `cs-inner` says so in `/etc/cs-role`; `cs-jump` has no such file.
-fn role(t: &Tunnel) -> String {
-    t.call(read_file, ("/etc/cs-role".into(),))
-        .unwrap()
-        .trim()
-        .to_owned()
 }
 
 #[test]

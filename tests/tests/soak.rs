@@ -25,7 +25,7 @@ fn assert_returned(what: &str, before: &Usage, after: &Usage) {
         after.children,
         before.children,
         "{what}: processes left: {:?}",
-        soak::children()
+        chopsticks_tests::children::children()
     );
     assert!(
         after.rss_kib <= before.rss_kib + RSS_SLACK_KIB,

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use chopsticks::{Error, Group, Tunnel, TunnelBuilder};
-use chopsticks_tests::{add, read_file, sleep_ms, test_ssh_config};
+use chopsticks_tests::{add, role, sleep_ms, test_ssh_config};
 
 chopsticks::agent_test!();
 
@@ -28,13 +28,6 @@ fn inner(name: &str, bastion: &Tunnel) -> TunnelBuilder {
     Tunnel::builder(name)
         .via(bastion)
         .connect_timeout(Duration::from_secs(30))
-}
-
-fn role(t: &Tunnel) -> String {
-    t.call(read_file, ("/etc/cs-role".into(),))
-        .unwrap()
-        .trim()
-        .to_owned()
 }
 
 #[test]
@@ -73,18 +66,9 @@ fn a_group_of_inner_hosts_shares_one_bastion_connection() {
 
 /// This process's `ssh` children.
 fn ssh_children() -> usize {
-    let me = std::process::id().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-            let ppid = stat
-                .rsplit_once(") ")
-                .and_then(|(_, r)| r.split(' ').nth(1).map(str::to_owned));
-            let exe = std::fs::read_link(e.path().join("exe")).unwrap_or_default();
-            ppid.as_deref() == Some(me.as_str()) && exe.ends_with("ssh")
-        })
+    chopsticks_tests::children::children()
+        .iter()
+        .filter(|c| c.exe.ends_with("ssh"))
         .count()
 }
 

@@ -29,7 +29,7 @@ pub(crate) use frames::check_cut;
 pub(crate) use open::Launch;
 pub(crate) use pipe::Pipe;
 pub(crate) use slot::{Lost, Outcome, Slot};
-pub(crate) use transport::{Link, Transport};
+pub(crate) use transport::{pipe, Link, Transport};
 
 use super::start::advice::describe;
 use super::start::stderr::Tail;

@@ -90,14 +90,19 @@ pub(crate) fn set_nonblocking(file: &File) -> io::Result<()> {
     Ok(())
 }
 
+/// A close-on-exec pipe as `(read end, write end)`.
+pub(crate) fn pipe() -> io::Result<(File, File)> {
+    let (read, write) = io::pipe()?;
+    Ok((
+        File::from(OwnedFd::from(read)),
+        File::from(OwnedFd::from(write)),
+    ))
+}
+
 /// A non-blocking, close-on-exec pipe: `(read end, write end)`. The I/O
 /// thread of a tunnel polls the read end; writing a byte wakes it.
 pub(crate) fn wake_pipe() -> io::Result<(File, File)> {
-    let (read, write) = io::pipe()?;
-    let (read, write) = (
-        File::from(OwnedFd::from(read)),
-        File::from(OwnedFd::from(write)),
-    );
+    let (read, write) = pipe()?;
     set_nonblocking(&read)?;
     set_nonblocking(&write)?;
     Ok((read, write))

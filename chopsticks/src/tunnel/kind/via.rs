@@ -12,7 +12,6 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::agent::stream;
 use crate::contract::{PREAMBLE, UPLOAD_MARKER};
 use crate::remote;
-use crate::tunnel::conn::{Link, Transport};
+use crate::tunnel::conn::{pipe, Link, Transport};
 use crate::tunnel::{Pending, Tunnel};
 
 /// A record's tag: the inner ssh's stdout.
@@ -425,13 +424,4 @@ fn demux(down: &mut impl Read, mut stdout: File, mut stderr: File) {
         }
         buf.drain(..at);
     }
-}
-
-/// A pipe as `(read end, write end)`, close-on-exec.
-fn pipe() -> io::Result<(File, File)> {
-    let (read, write) = io::pipe()?;
-    Ok((
-        File::from(OwnedFd::from(read)),
-        File::from(OwnedFd::from(write)),
-    ))
 }
