@@ -8,6 +8,7 @@
 
 mod args;
 mod check;
+mod doc;
 mod expand;
 mod main_attr;
 
@@ -26,10 +27,13 @@ use proc_macro::TokenStream;
 ///
 /// The function's name becomes a zero-sized handle (a unit struct with the
 /// function's visibility and docs) that derefs to the function, so local
-/// calls work unchanged, and implements `chopsticks::RemoteFn`. Arguments
-/// and the return value must be `Serialize + DeserializeOwned`; a return
-/// type whose last path segment is `Result` is fallible (`Err(e)` arrives as
-/// a remote error with `e`'s message and sources).
+/// calls work unchanged, and implements `chopsticks::RemoteFn`. Its docs end
+/// with a "Remote function" section that shows the signature and how to
+/// call it (left out on a `pub` function without docs, so `missing_docs`
+/// still says so). Arguments and the return value must be
+/// `Serialize + DeserializeOwned`; a return type whose last path segment is
+/// `Result` is fallible (`Err(e)` arrives as a remote error with `e`'s
+/// message and sources).
 ///
 /// Arguments:
 /// - `fallible`: the return type is a `Result` alias with another name;
