@@ -15,13 +15,14 @@
 //! Records on the pipe: one byte (`+` watch, `-` forget), a 4-byte
 //! little-endian length, the path's bytes.
 
+use crate::sync::Unpoisoned;
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 use crate::contract::{AGENT_ENTRY_ARGS, AGENT_ENV, ENV_JANITOR};
 
@@ -67,7 +68,7 @@ fn start() -> io::Result<Janitor> {
 }
 
 fn send(op: u8, path: &Path) -> io::Result<()> {
-    let mut janitor = JANITOR.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut janitor = JANITOR.lock().unpoisoned();
     if janitor.is_none() {
         *janitor = Some(start().ok());
     }
@@ -94,10 +95,7 @@ pub fn watch(path: &Path) -> io::Result<()> {
 
 /// Stops watching `path` (it was renamed or removed).
 pub fn forget(path: &Path) {
-    let started = matches!(
-        &*JANITOR.lock().unwrap_or_else(PoisonError::into_inner),
-        Some(Some(_))
-    );
+    let started = matches!(&*JANITOR.lock().unpoisoned(), Some(Some(_)));
     if started {
         let _ = send(b'-', path);
     }

@@ -17,6 +17,7 @@ pub mod contract;
 pub mod flow;
 pub mod janitor;
 pub mod registry;
+pub mod sync;
 pub mod value;
 pub mod wire;
 

@@ -8,10 +8,11 @@
 //! be written. (The agents' `log` records go to the logger from the I/O
 //! thread itself, so that a call's records are logged before it returns.)
 
+use chopsticks_agent::sync::Unpoisoned;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Lines waiting for the writer at most.
@@ -83,17 +84,13 @@ pub(crate) fn flush(bound: Duration) {
     let Some(writer) = writer() else { return };
     let until = writer.sent.load(Ordering::SeqCst);
     let deadline = Instant::now() + bound;
-    let mut done = writer.done.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut done = writer.done.lock().unpoisoned();
     while *done < until {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return;
         }
-        done = writer
-            .wrote
-            .wait_timeout(done, left)
-            .unwrap_or_else(PoisonError::into_inner)
-            .0;
+        done = writer.wrote.wait_timeout(done, left).unpoisoned().0;
     }
 }
 
@@ -117,7 +114,7 @@ fn hand_over(line: String) {
 }
 
 fn finished(writer: &Writer) {
-    *writer.done.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+    *writer.done.lock().unpoisoned() += 1;
     writer.wrote.notify_all();
 }
 

@@ -26,9 +26,10 @@
 //! # Ok(()) }
 //! ```
 
+use chopsticks_agent::sync::Unpoisoned;
 use std::fmt;
 use std::io::{BufRead, Write};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 /// What a password is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,7 +90,7 @@ pub fn from_env(name: &str) -> impl Fn(&PasswordPrompt<'_>) -> Option<String> + 
 pub fn terminal() -> impl Fn(&PasswordPrompt<'_>) -> Option<String> + Send + Sync {
     let known: Mutex<Option<String>> = Mutex::new(None);
     move |prompt| {
-        let mut known = known.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut known = known.lock().unpoisoned();
         if known.is_none() {
             *known = read_from_terminal(&format!("password for {}: ", prompt.host));
         }

@@ -1,8 +1,9 @@
 //! The agent's one writer to the controller: whole frames, one at a time.
 
+use crate::sync::Unpoisoned;
 use std::fs::File;
 use std::io::{self, Write};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 /// The protocol's output; replies and log records share it.
 pub(crate) struct Output(Mutex<File>);
@@ -15,7 +16,7 @@ impl Output {
     /// Writes `bytes` (whole frames) and flushes. A failed write means the
     /// controller is gone; the reader then sees EOF and the agent ends.
     pub(crate) fn send(&self, bytes: &[u8]) -> io::Result<()> {
-        let mut out = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out = self.0.lock().unpoisoned();
         out.write_all(bytes)?;
         out.flush()
     }

@@ -8,10 +8,11 @@
 //! fails at the function's end with an error, so the function cleans up
 //! and returns.
 
+use crate::sync::Unpoisoned;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::output::Output as Frames;
 use crate::flow::{Chunks, Credit, Grants};
@@ -56,7 +57,7 @@ impl Table {
     }
 
     fn calls(&self) -> MutexGuard<'_, HashMap<u64, Arc<CallStreams>>> {
-        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+        self.calls.lock().unpoisoned()
     }
 
     fn get(&self, req: u64) -> Option<Arc<CallStreams>> {
@@ -126,7 +127,7 @@ impl Table {
 
 impl CallStreams {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock().unpoisoned()
     }
 
     fn cancelled() -> io::Error {
@@ -254,10 +255,7 @@ impl Read for Input {
                 if state.ended {
                     return Ok(0);
                 }
-                state = streams
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
+                state = streams.changed.wait(state).unpoisoned();
             }
             let n = state.chunks.read_into(buf);
             (n, state.grants.consume(n))
@@ -315,12 +313,7 @@ impl Output {
                     return Err(CallStreams::cancelled());
                 }
                 match state.credit.spend(bytes.len()) {
-                    0 => {
-                        state = streams
-                            .changed
-                            .wait(state)
-                            .unwrap_or_else(PoisonError::into_inner)
-                    }
+                    0 => state = streams.changed.wait(state).unpoisoned(),
                     n => break n,
                 }
             }

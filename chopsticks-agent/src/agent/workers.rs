@@ -12,11 +12,12 @@
 //! except while calls with streams run (each on a thread of its own),
 //! whose frames the reader must go on reading.
 
+use crate::sync::Unpoisoned;
 use std::fs::File;
 use std::io::BufReader;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -120,11 +121,7 @@ impl Workers {
     }
 
     fn finish(&self, exit: Exit) {
-        let _ = self
-            .exit
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(exit);
+        let _ = self.exit.lock().unpoisoned().send(exit);
     }
 
     /// The reader in charge: read a request, run it, repeat, until the
@@ -138,7 +135,7 @@ impl Workers {
             .compare_exchange(TAKEN, READING, SeqCst, SeqCst);
         loop {
             let read = {
-                let mut input = self.input.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut input = self.input.lock().unpoisoned();
                 wire::read_frame(&mut *input, &mut buf)
             };
             match read {
@@ -194,10 +191,7 @@ impl Workers {
             let seq = self.calls.fetch_add(1, SeqCst) + 1;
             self.in_call.store(seq, SeqCst);
             if self.watchdog_asleep.load(SeqCst) {
-                let _guard = self
-                    .watchdog_lock
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
+                let _guard = self.watchdog_lock.lock().unpoisoned();
                 self.watchdog_asleep.store(false, SeqCst);
                 self.watchdog_wake.notify_one();
             }
@@ -271,20 +265,14 @@ impl Workers {
             // `in_call` before it reads `watchdog_asleep`, and this thread
             // sets `watchdog_asleep` before it reads `in_call` again, so one
             // of the two always sees the other.
-            let mut guard = self
-                .watchdog_lock
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut guard = self.watchdog_lock.lock().unpoisoned();
             self.watchdog_asleep.store(true, SeqCst);
             if self.in_call.load(SeqCst) != READING || self.calls.load(SeqCst) != calls {
                 self.watchdog_asleep.store(false, SeqCst);
                 continue;
             }
             while self.watchdog_asleep.load(SeqCst) {
-                guard = self
-                    .watchdog_wake
-                    .wait(guard)
-                    .unwrap_or_else(PoisonError::into_inner);
+                guard = self.watchdog_wake.wait(guard).unpoisoned();
             }
             idle_ticks = 0;
         }

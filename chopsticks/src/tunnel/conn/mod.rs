@@ -15,11 +15,12 @@ mod pipe;
 mod slot;
 mod transport;
 
+use chopsticks_agent::sync::Unpoisoned;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -140,11 +141,11 @@ impl Conn {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock().unpoisoned()
     }
 
     fn outgoing(&self) -> MutexGuard<'_, Outgoing> {
-        self.out.lock().unwrap_or_else(PoisonError::into_inner)
+        self.out.lock().unpoisoned()
     }
 
     /// Wakes the I/O thread (to write, to sleep less, or to stop).
@@ -544,10 +545,7 @@ impl Conn {
     /// not, and fails the calls still waiting.
     pub(crate) fn finish_close_by(&self, deadline: Instant) {
         {
-            let mut transport = self
-                .transport
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut transport = self.transport.lock().unpoisoned();
             let grace = deadline.saturating_duration_since(Instant::now());
             if wait_exit(transport.as_mut(), grace).is_none() {
                 transport.kill();
@@ -567,10 +565,7 @@ impl Conn {
 
     /// Stops the agent now.
     fn kill(&self) {
-        self.transport
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .kill();
+        self.transport.lock().unpoisoned().kill();
     }
 
     /// The agent's output ended (`why` is `None`) or broke the protocol;
@@ -580,10 +575,7 @@ impl Conn {
             return self.shut("the tunnel was closed".into(), Vec::new());
         }
         let status = {
-            let mut transport = self
-                .transport
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut transport = self.transport.lock().unpoisoned();
             wait_exit(transport.as_mut(), LAST_WORDS)
         };
         let stderr = self.tail.lines_after_eof(Duration::ZERO);
@@ -614,10 +606,7 @@ impl State {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        let transport = self
-            .transport
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
+        let transport = self.transport.get_mut().unpoisoned();
         if matches!(transport.try_wait(), Ok(None)) {
             transport.kill();
         }

@@ -5,7 +5,8 @@
 //! deadline, a closed tunnel), which wakes whoever waits on it: a peer that
 //! never grants credit holds a sender only until the call's deadline.
 
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use chopsticks_agent::sync::Unpoisoned;
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use chopsticks_agent::flow::{Chunks, Credit, Grants, Overrun};
 
@@ -34,7 +35,7 @@ pub(crate) struct Read {
 
 impl Pipe {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock().unpoisoned()
     }
 
     /// Whether the call ended.
@@ -79,12 +80,7 @@ impl Pipe {
                 return None;
             }
             match state.credit.spend(wanted) {
-                0 => {
-                    state = self
-                        .changed
-                        .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner)
-                }
+                0 => state = self.changed.wait(state).unpoisoned(),
                 n => return Some(n),
             }
         }
@@ -97,10 +93,7 @@ impl Pipe {
             if state.closed || buf.is_empty() {
                 return Read { n: 0, grant: None };
             }
-            state = self
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = self.changed.wait(state).unpoisoned();
         }
         let n = state.chunks.read_into(buf);
         let grant = if state.closed {

@@ -1,8 +1,9 @@
 //! Where the I/O thread puts a call's outcome, and where its waiter sleeps
 //! (a blocking thread on the condvar, a future through its waker).
 
+use chopsticks_agent::sync::Unpoisoned;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -59,7 +60,7 @@ impl Slot {
     }
 
     fn lock(&self) -> MutexGuard<'_, SlotState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock().unpoisoned()
     }
 
     /// Stores the outcome (the first one wins) and wakes the waiter.
@@ -101,10 +102,7 @@ impl Slot {
         let mut state = self.lock();
         while state.outcome.is_none() && !state.taken {
             state.sleeping = true;
-            state = self
-                .ready
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = self.ready.wait(state).unpoisoned();
         }
         state.sleeping = false;
         state.taken = true;

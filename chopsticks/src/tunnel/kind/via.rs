@@ -9,12 +9,13 @@
 //! records: a tag byte (`0` stdout, `1` stderr), a little-endian `u32`
 //! length, the bytes.
 
+use chopsticks_agent::sync::Unpoisoned;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use crate::agent::stream;
 use crate::contract::{PREAMBLE, UPLOAD_MARKER};
@@ -108,7 +109,7 @@ pub fn relay(argv: Vec<String>, serve: Option<(String, String)>) -> io::Result<i
         let reaped = Arc::clone(&reaped);
         Arc::new(move || {
             // Held across the kill: the child cannot be reaped meanwhile.
-            let reaped = reaped.lock().unwrap_or_else(PoisonError::into_inner);
+            let reaped = reaped.lock().unpoisoned();
             if !*reaped {
                 // SAFETY: a plain system call on our own child, not reaped.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -123,7 +124,7 @@ pub fn relay(argv: Vec<String>, serve: Option<(String, String)>) -> io::Result<i
                 match input.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
-                        let mut stdin = stdin.lock().unwrap_or_else(PoisonError::into_inner);
+                        let mut stdin = stdin.lock().unpoisoned();
                         let written = stdin.as_mut().map(|s| s.write_all(&buf[..n]));
                         if !matches!(written, Some(Ok(()))) {
                             break;
@@ -134,7 +135,7 @@ pub fn relay(argv: Vec<String>, serve: Option<(String, String)>) -> io::Result<i
                 }
             }
             // Dropping stdin ends the inner agent's input.
-            stdin.lock().unwrap_or_else(PoisonError::into_inner).take();
+            stdin.lock().unpoisoned().take();
         });
     }
     // A cancel after the input ended (ssh silent, its pumps waiting in
@@ -142,7 +143,7 @@ pub fn relay(argv: Vec<String>, serve: Option<(String, String)>) -> io::Result<i
     {
         let (reaped, stop) = (Arc::clone(&reaped), Arc::clone(&stop));
         std::thread::spawn(move || {
-            while !*reaped.lock().unwrap_or_else(PoisonError::into_inner) {
+            while !*reaped.lock().unpoisoned() {
                 if !wanted() {
                     return stop();
                 }
@@ -179,7 +180,7 @@ pub fn relay(argv: Vec<String>, serve: Option<(String, String)>) -> io::Result<i
                 if data.is_empty() {
                     continue;
                 }
-                let mut out = output.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut out = output.lock().unpoisoned();
                 let record = [&[tag][..], &(data.len() as u32).to_le_bytes(), &data].concat();
                 if out.write_all(&record).and_then(|()| out.flush()).is_err() {
                     return stop();
@@ -207,7 +208,7 @@ pub fn relay(argv: Vec<String>, serve: Option<(String, String)>) -> io::Result<i
             libc::WEXITED | libc::WNOWAIT,
         )
     };
-    *reaped.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    *reaped.lock().unpoisoned() = true;
     let status = child.wait()?;
     Ok(status
         .code()
@@ -274,7 +275,7 @@ impl Upload {
         if !same_machine || *sha256 != self.sha256 {
             return false;
         }
-        let mut stdin = self.stdin.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stdin = self.stdin.lock().unpoisoned();
         let Some(stdin) = stdin.as_mut() else {
             return false;
         };
@@ -312,14 +313,14 @@ struct Relay {
 
 impl Transport for Relay {
     fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        Ok(*self.status.lock().unwrap_or_else(PoisonError::into_inner))
+        Ok(*self.status.lock().unpoisoned())
     }
 
     fn kill(&mut self) {
         if let Some(cancel) = &self.cancel {
             cancel();
         }
-        let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut status = self.status.lock().unpoisoned();
         status.get_or_insert(ExitStatus::from_raw(libc::SIGKILL));
     }
 }
@@ -373,10 +374,7 @@ pub(crate) fn link(
                     Some(code) => ExitStatus::from_raw((code & 0xff) << 8),
                     None => ExitStatus::from_raw(libc::SIGKILL),
                 };
-                status
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get_or_insert(code);
+                status.lock().unpoisoned().get_or_insert(code);
             })?;
     }
     Ok(Link {

@@ -10,12 +10,13 @@
 //! the hash on the host, and a change of the file changes its key (a write
 //! always moves its change time, which nobody can set back).
 
+use chopsticks_agent::sync::Unpoisoned;
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use chopsticks_agent::value::sha256_hex;
@@ -107,7 +108,7 @@ impl Image {
         let key = FileKey::from(&file.metadata()?);
         let images = IMAGES.get_or_init(Default::default);
         // Held while hashing, so that concurrent tunnels hash once.
-        let mut images = images.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut images = images.lock().unpoisoned();
         let id = (path.to_owned(), strip);
         if let Some(image) = images.get(&id).filter(|image| image.key == key) {
             return Ok(Arc::clone(image));

@@ -3,12 +3,13 @@
 //! The tunnel's I/O thread reads it; the connecting thread and the error
 //! for a lost agent read the [`Tail`].
 
+use chopsticks_agent::sync::Unpoisoned;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::{self, IsTerminal, Read};
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How many stderr lines an error quotes.
@@ -32,7 +33,7 @@ struct TailState {
 
 impl Tail {
     fn push(&self, line: String) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock().unpoisoned();
         if state.lines.len() == KEEP {
             state.lines.pop_front();
         }
@@ -45,10 +46,7 @@ impl Tail {
     }
 
     pub(crate) fn finish(&self) {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .eof = true;
+        self.state.lock().unpoisoned().eof = true;
         self.closed.notify_all();
     }
 
@@ -56,7 +54,7 @@ impl Tail {
     /// dying agent's last words are in).
     pub(crate) fn lines_after_eof(&self, bound: Duration) -> Vec<String> {
         let deadline = Instant::now() + bound;
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock().unpoisoned();
         while !state.eof {
             let now = Instant::now();
             if now >= deadline {
@@ -65,7 +63,7 @@ impl Tail {
             state = self
                 .closed
                 .wait_timeout(state, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
+                .unpoisoned()
                 .0;
         }
         state.lines.iter().cloned().collect()
