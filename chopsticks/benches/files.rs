@@ -390,8 +390,8 @@ fn child(spec: &str) {
     let (me_before, ssh_before) = (ticks_of(&[me]), ticks_of(&ssh));
     let start = Instant::now();
     let done = match op {
-        "put" => t.put(from, to),
-        _ => t.fetch(from, to),
+        "put" => t.put(from, to).run(),
+        _ => t.fetch(from, to).run(),
     };
     let secs = start.elapsed().as_secs_f64();
     let (me_after, ssh_after) = (ticks_of(&[me]), ticks_of(&ssh));
@@ -877,7 +877,7 @@ fn trees(t: &Tunnel, ssh: &Ssh, tree: &Path, remote_dir: &str, digest: &str) -> 
             match (k + round) % 4 {
                 0 => {
                     let start = Instant::now();
-                    let done = guarded(format!("put tree ({host})"), || t.put(tree, &dest))
+                    let done = guarded(format!("put tree ({host})"), || t.put(tree, &dest).run())
                         .unwrap_or_else(|e| fail(&format!("put tree ({host})"), e));
                     put.push(start.elapsed());
                     if !done.tree || done.files_sent != TREE_FILES as u64 || !done.changed {
@@ -901,13 +901,15 @@ fn trees(t: &Tunnel, ssh: &Ssh, tree: &Path, remote_dir: &str, digest: &str) -> 
         }
     }
     ssh.run(&format!("rm -rf {dest}"));
-    guarded(format!("put tree ({host})"), || t.put(tree, &dest))
+    guarded(format!("put tree ({host})"), || t.put(tree, &dest).run())
         .unwrap_or_else(|e| fail(&format!("put tree ({host})"), e));
     let again: Vec<Duration> = (0..ROUNDS)
         .map(|_| {
             let start = Instant::now();
-            let done = guarded(format!("put tree again ({host})"), || t.put(tree, &dest))
-                .unwrap_or_else(|e| fail(&format!("put tree again ({host})"), e));
+            let done = guarded(format!("put tree again ({host})"), || {
+                t.put(tree, &dest).run()
+            })
+            .unwrap_or_else(|e| fail(&format!("put tree again ({host})"), e));
             let took = start.elapsed();
             if done.changed || done.files_skipped != TREE_FILES as u64 {
                 fail(&format!("put tree again ({host})"), format!("{done:?}"));

@@ -86,8 +86,8 @@ pub mod passwords;
 
 pub use chopsticks_macros::{main, remote};
 pub use error::{Error, RemoteError, Result};
-pub use files::{FileOptions, Transfer, TransferHandle};
-pub use group::{Group, GroupError, GroupResult, Host, Queue, Queued, DEFAULT_FORKS};
+pub use files::{Enqueue, Fetch, Outcome, Put, Source, Transfer, TransferHandle, TransferTarget};
+pub use group::{Group, GroupError, GroupResult, Host, Queue, QueueTarget, Queued, DEFAULT_FORKS};
 pub use output::{printable, show_remote_stderr};
 pub use passwords::{PasswordFor, PasswordPrompt};
 pub use remote::RemoteFn;

@@ -10,7 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chopsticks::{Error, FileOptions, Group, Queue, Tunnel, TunnelBuilder};
+use chopsticks::{Error, Group, Queue, Source, Tunnel, TunnelBuilder};
 use chopsticks_tests::*;
 use transfers::{noise, remote_scratch, scratch};
 
@@ -75,11 +75,11 @@ fn a_full_disk_leaves_the_old_file_and_no_temporary() {
     // What an earlier, failed run may have left.
     t.call(remove_tree, (b"/mnt/small/tree".to_vec(),)).unwrap();
     let dest = PathBuf::from("/mnt/small/f");
-    t.put_bytes(b"old", &dest, &FileOptions::new()).unwrap();
+    t.put(Source::bytes(b"old"), &dest).run().unwrap();
     let here = scratch("full");
     let src = here.join("big");
     std::fs::write(&src, noise(4 << 20, 9)).unwrap();
-    let err = t.put(&src, &dest).unwrap_err();
+    let err = t.put(&src, &dest).run().unwrap_err();
     let text = err.to_string();
     assert!(
         matches!(err, Error::Transfer { local: false, .. }),
@@ -99,10 +99,9 @@ fn a_full_disk_leaves_the_old_file_and_no_temporary() {
     std::fs::create_dir_all(&tree).unwrap();
     std::fs::write(tree.join("f"), b"new").unwrap();
     std::fs::write(tree.join("g"), noise(2 << 20, 10)).unwrap();
-    let err = t.put(&tree, "/mnt/small/tree").unwrap_err();
+    let err = t.put(&tree, "/mnt/small/tree").run().unwrap_err();
     assert!(err.to_string().contains("no space left"), "{err}");
-    t.put_bytes(b"", "/mnt/small/f", &FileOptions::new())
-        .unwrap();
+    t.put(Source::bytes(b""), "/mnt/small/f").run().unwrap();
     std::fs::remove_dir_all(here).unwrap();
 }
 
@@ -110,7 +109,8 @@ fn a_full_disk_leaves_the_old_file_and_no_temporary() {
 fn a_user_without_rights_gets_permission_denied_with_the_path() {
     let t = connect("cs-deb12-deploy");
     let err = t
-        .put_bytes(b"x", "/etc/chopsticks-denied", &FileOptions::new())
+        .put(Source::bytes(b"x"), "/etc/chopsticks-denied")
+        .run()
         .unwrap_err();
     let text = err.to_string();
     assert!(
@@ -123,19 +123,15 @@ fn a_user_without_rights_gets_permission_denied_with_the_path() {
     );
     // Changing the owner needs the right to.
     let err = t
-        .put_bytes(
-            b"x",
-            "/tmp/chopsticks-owned",
-            &FileOptions::new().owner("root"),
-        )
+        .put(Source::bytes(b"x"), "/tmp/chopsticks-owned")
+        .owner("root")
+        .run()
         .unwrap_err();
     assert!(err.to_string().contains("permission denied"), "{err}");
     let err = t
-        .put_bytes(
-            b"x",
-            "/tmp/chopsticks-owned",
-            &FileOptions::new().owner("nobody-here"),
-        )
+        .put(Source::bytes(b"x"), "/tmp/chopsticks-owned")
+        .owner("nobody-here")
+        .run()
         .unwrap_err();
     assert!(err.to_string().contains("no user `nobody-here`"), "{err}");
 }
@@ -144,8 +140,11 @@ fn a_user_without_rights_gets_permission_denied_with_the_path() {
 fn owner_and_group_are_set_by_name_or_id() {
     let t = connect("cs-deb12");
     let there = remote_scratch(&t, "owner");
-    let opts = FileOptions::new().owner("deploy").group("0");
-    t.put_bytes(b"x", there.join("f"), &opts).unwrap();
+    t.put(Source::bytes(b"x"), there.join("f"))
+        .owner("deploy")
+        .group("0")
+        .run()
+        .unwrap();
     let (owner, group) = t
         .call(owner_of, (there.join("f").to_string_lossy().into_owned(),))
         .unwrap();
@@ -162,12 +161,14 @@ fn a_bind_mounted_file_is_written_in_place_and_says_so() {
     let old = t.call(read_file, ("/etc/hosts".into(),)).unwrap();
     let new = format!("{old}# chopsticks test\n");
     let put = t
-        .put_bytes(new.as_bytes(), "/etc/hosts", &FileOptions::new())
+        .put(Source::bytes(new.as_bytes()), "/etc/hosts")
+        .run()
         .unwrap();
     assert!(put.in_place && put.changed, "{put:?}");
     assert_eq!(t.call(read_file, ("/etc/hosts".into(),)).unwrap(), new);
     let back = t
-        .put_bytes(old.as_bytes(), "/etc/hosts", &FileOptions::new())
+        .put(Source::bytes(old.as_bytes()), "/etc/hosts")
+        .run()
         .unwrap();
     assert!(back.in_place);
     assert_eq!(t.call(read_file, ("/etc/hosts".into(),)).unwrap(), old);
@@ -194,14 +195,14 @@ fn a_group_puts_to_every_host_and_fetches_to_host_paths() {
     let src = here.join("conf");
     std::fs::write(&src, noise(100_000, 11)).unwrap();
     let dest = format!("/tmp/cs-files-group-dest-{}", std::process::id());
-    let put = g.put(&src, &dest);
+    let put = g.put(&src, &dest).run();
     assert!(put.is_ok(), "{:?}", put.failures().collect::<Vec<_>>());
     assert_eq!(put.len(), 4);
     for (_, t) in put.successful() {
         assert!(t.changed);
     }
     let pattern = here.join("fetched/{host}.conf");
-    let fetched = g.fetch_with(&dest, &pattern, &FileOptions::new().parents(true));
+    let fetched = g.fetch(&dest, &pattern).parents(true).run();
     assert!(
         fetched.is_ok(),
         "{:?}",
@@ -212,11 +213,71 @@ fn a_group_puts_to_every_host_and_fetches_to_host_paths() {
         assert!(got == std::fs::read(&src).unwrap(), "{host}");
     }
     // A local path without {host} would put every host's file in one place.
-    let refused = g.fetch(&dest, here.join("one.conf"));
+    let refused = g.fetch(&dest, here.join("one.conf")).run();
     for (host, result) in refused.iter() {
         let err = result.as_ref().unwrap_err();
         assert!(matches!(err, Error::Config { .. }), "{host}: {err:?}");
         assert!(err.to_string().contains("{host}"), "{err}");
+    }
+    for (_, t) in g.tunnels().successful() {
+        t.call(remove_tree, (dest.clone().into_bytes(),)).unwrap();
+    }
+    std::fs::remove_dir_all(here).unwrap();
+}
+
+/// What a new user tried first: bytes to every host, then each host's
+/// copy fetched in the background into a directory of its own that does
+/// not exist yet, as Ansible's fetch makes it; the results as JSON.
+#[test]
+fn a_group_takes_bytes_and_fetches_in_the_background_into_host_directories() {
+    let g = group(["cs-deb12", "cs-busybox", "cs-local"]);
+    let here = scratch("group-bytes");
+    let dest = format!("/tmp/cs-group-bytes-dest-{}", std::process::id());
+    let put = g.put(Source::bytes("rendered\n"), &dest).mode(0o600).run();
+    assert!(put.is_ok(), "{:?}", put.failures().collect::<Vec<_>>());
+    let fetching = g.fetch(&dest, here.join("logs/{host}/copy")).spawn();
+    let fetched = fetching.wait();
+    assert!(
+        fetched.is_ok(),
+        "{:?}",
+        fetched.failures().collect::<Vec<_>>()
+    );
+    for host in ["cs-deb12", "cs-busybox", "cs-local"] {
+        let copy = here.join(format!("logs/{host}/copy"));
+        assert_eq!(std::fs::read(&copy).unwrap(), b"rendered\n", "{host}");
+    }
+    // The directories down to the host's are made; those below it are asked for.
+    let deeper = g.fetch(&dest, here.join("more/{host}/missing/copy")).run();
+    for (host, result) in deeper.iter() {
+        let err = result.as_ref().unwrap_err().to_string();
+        assert!(err.contains("parents(true)"), "{host}: {err}");
+    }
+    let json = serde_json::to_value(fetched.get("cs-local").unwrap().as_ref().unwrap()).unwrap();
+    assert_eq!(json["remote"], dest.as_str());
+    assert_eq!(json["bytes"], 9);
+    for (_, t) in g.tunnels().successful() {
+        t.call(remove_tree, (dest.clone().into_bytes(),)).unwrap();
+    }
+    std::fs::remove_dir_all(here).unwrap();
+}
+
+/// A queue's put and fetch go on every host of a group, in order with the
+/// calls queued there, whether or not their handles are asked for.
+#[test]
+fn a_queue_puts_and_fetches_on_every_host_of_a_group() {
+    let g = group(["cs-deb12", "cs-local"]);
+    let here = scratch("queue-group");
+    let dest = format!("/tmp/cs-queue-group-dest-{}", std::process::id());
+    let mut queue = Queue::new();
+    queue.put(&g, Source::bytes("queued\n"), &dest).mode(0o640);
+    let reads = queue.call(&g, read_file, (dest.clone(),));
+    let fetches = queue.fetch(&g, &dest, here.join("{host}/copy")).queued();
+    queue.run().unwrap();
+    for ((host, read), (_, fetch)) in reads.into_iter().zip(fetches) {
+        assert_eq!(read.result().unwrap(), "queued\n", "{host}");
+        assert_eq!(fetch.result().unwrap().bytes, 7, "{host}");
+        let copy = here.join(format!("{host}/copy"));
+        assert_eq!(std::fs::read(copy).unwrap(), b"queued\n");
     }
     for (_, t) in g.tunnels().successful() {
         t.call(remove_tree, (dest.clone().into_bytes(),)).unwrap();
@@ -232,9 +293,9 @@ fn a_queue_runs_puts_calls_and_fetches_in_order() {
     std::fs::write(&src, b"hello from the queue").unwrap();
     let dest = format!("/tmp/cs-files-queue-dest-{}", std::process::id());
     let mut queue = Queue::new();
-    let put = queue.put(&t, &src, &dest);
+    let put = queue.put(&t, &src, &dest).queued();
     let read = queue.call(&t, read_file, (dest.clone(),));
-    let fetch = queue.fetch(&t, &dest, here.join("back"));
+    let fetch = queue.fetch(&t, &dest, here.join("back")).queued();
     queue.run().unwrap();
     assert!(put.result().unwrap().changed);
     assert_eq!(read.result().unwrap(), "hello from the queue");

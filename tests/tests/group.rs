@@ -232,8 +232,8 @@ fn a_panicking_callback_fails_its_call_and_the_queue_goes_on() {
 fn a_queue_obeys_its_groups_call_timeout() {
     let g = Group::from(Tunnel::local().unwrap()).call_timeout(Duration::from_millis(300));
     let mut queue = Queue::new();
-    let slow = queue.call_group(&g, sleep_ms, (10_000,));
-    let after = queue.call_group(&g, add, (1, 2));
+    let slow = queue.call(&g, sleep_ms, (10_000,));
+    let after = queue.call(&g, add, (1, 2));
     let start = Instant::now();
     let err = queue.run().unwrap_err();
     assert!(
@@ -298,8 +298,8 @@ fn a_queue_dropped_before_running_says_so() {
 fn a_queue_runs_on_group_hosts_and_reports_unreachable_ones() {
     let g = group(["cs-deb12", "cs-refused", "cs-busybox"]);
     let mut queue = Queue::new();
-    let pushes = queue.call_group(&g, journal_push, (7,));
-    let takes = queue.call_group(&g, journal_take, ());
+    let pushes = queue.call(&g, journal_push, (7,));
+    let takes = queue.call(&g, journal_take, ());
     let err = queue.run().unwrap_err();
     assert_eq!(pushes.len(), 3);
     let by_host: Vec<(String, Option<Vec<u32>>)> = takes

@@ -39,7 +39,8 @@ fn an_inner_host_is_an_ordinary_tunnel_through_the_bastion() {
     assert_eq!(t.call(add, (40, 2)).unwrap(), 42);
     // Files and deadlines work as on any tunnel.
     let data = vec![7u8; 3 << 20];
-    t.put_bytes(&data, "/tmp/via-put", &chopsticks::FileOptions::default())
+    t.put(chopsticks::Source::bytes(data.clone()), "/tmp/via-put")
+        .run()
         .unwrap();
     let back = t.call(chopsticks_tests::digest, (data.clone(),)).unwrap();
     assert_eq!(back.0, data.len());

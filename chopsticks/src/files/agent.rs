@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::fail::{FileError, Outcome};
 use super::receive::{self as receiving, Apply, Received};
-use super::send::{self as sending, Sent, Source};
+use super::send::{self as sending, Sending, Sent};
 use super::stage::path_of;
 use super::Sum;
 use crate::agent::stream;
@@ -32,7 +32,7 @@ pub(crate) fn receive(dest: Vec<u8>, apply: Apply) -> Outcome<Received> {
 /// The regular files of `source`, with their sizes.
 #[remote(plain)]
 pub(crate) fn manifest(source: Vec<u8>) -> Outcome<Vec<(Vec<u8>, u64)>> {
-    sending::manifest(&Source::Path(&path_of(&source)))
+    sending::manifest(&Sending::Path(&path_of(&source)))
 }
 
 /// Streams `source` to the controller, skipping the files it has.
@@ -41,5 +41,5 @@ pub(crate) fn send(source: Vec<u8>, theirs: Vec<(Vec<u8>, Sum)>) -> Outcome<Sent
     let source = path_of(&source);
     let mut output = stream::output().map_err(|e| FileError::new(&source, e.to_string()))?;
     let theirs: HashMap<Vec<u8>, Sum> = theirs.into_iter().collect();
-    sending::send(&Source::Path(Path::new(&source)), &theirs, &mut output)
+    sending::send(&Sending::Path(Path::new(&source)), &theirs, &mut output)
 }

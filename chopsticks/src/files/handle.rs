@@ -1,16 +1,18 @@
 //! A transfer running on a thread of its own: wait for it, or drop it to
 //! cancel it (the host then writes nothing and removes its temporary file).
 
+use chopsticks_agent::sync::Unpoisoned;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use super::Transfer;
 use crate::error::{Error, Result};
-use crate::tunnel::Tunnel;
+use crate::group::GroupResult;
 
-/// Cancels a transfer: whichever of its calls is in flight ends at once.
+/// Cancels one host's transfer: whichever of its calls is in flight ends
+/// at once.
 #[derive(Default)]
 pub(crate) struct Cancel {
     cancelled: AtomicBool,
@@ -22,7 +24,7 @@ impl Cancel {
     /// The call in flight is the one `stop` ends; if the transfer was
     /// cancelled already, it ends now.
     pub(crate) fn watch(&self, stop: Option<Box<dyn Fn() + Send>>) {
-        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut current = self.current.lock().unpoisoned();
         *current = stop;
         if self.cancelled.load(Ordering::SeqCst) {
             if let Some(stop) = current.take() {
@@ -33,11 +35,7 @@ impl Cancel {
 
     fn cancel(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
-        let stop = self
-            .current
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let stop = self.current.lock().unpoisoned().take();
         if let Some(stop) = stop {
             stop();
         }
@@ -60,60 +58,104 @@ impl Cancel {
     }
 }
 
-/// A [`put`](Tunnel::put_async) or [`fetch`](Tunnel::fetch_async) running
-/// on a thread of its own. [`wait`](TransferHandle::wait) for its result;
-/// dropping the handle cancels the transfer: the host stops, writes nothing
-/// and removes its temporary file (a fetch likewise on this machine), and
-/// the drop returns once the transfer stopped. Other calls on the tunnel go
-/// on meanwhile.
-#[must_use = "dropping the handle cancels the transfer"]
-pub struct TransferHandle<'t> {
-    host: String,
-    cancel: Arc<Cancel>,
-    thread: Option<JoinHandle<Result<Transfer>>>,
-    /// Why no thread runs it.
-    failed: Option<Error>,
-    _tunnel: PhantomData<&'t Tunnel>,
+/// What a spawned transfer gives: one host's `Result<Transfer>`, or a
+/// group's `GroupResult<Transfer>`.
+pub trait Outcome: Send + 'static + private::Sealed {}
+
+impl Outcome for Result<Transfer> {}
+impl Outcome for GroupResult<Transfer> {}
+
+pub(crate) mod private {
+    use super::*;
+
+    pub trait Sealed: Sized {
+        /// The outcome when the transfer's thread could not run it (or
+        /// panicked): every host failed with `message`.
+        fn lost(hosts: &[String], message: &str) -> Self;
+    }
+
+    fn lost(host: &str, message: &str) -> Error {
+        Error::Controller {
+            host: host.to_owned(),
+            function: None,
+            message: message.to_owned(),
+        }
+    }
+
+    impl Sealed for Result<Transfer> {
+        fn lost(hosts: &[String], message: &str) -> Self {
+            Err(lost(hosts.first().map_or("", String::as_str), message))
+        }
+    }
+
+    impl Sealed for GroupResult<Transfer> {
+        fn lost(hosts: &[String], message: &str) -> Self {
+            GroupResult::new(
+                hosts
+                    .iter()
+                    .map(|h| (h.clone(), Err(lost(h, message))))
+                    .collect(),
+            )
+        }
+    }
 }
 
-impl std::fmt::Debug for TransferHandle<'_> {
+/// A put or fetch running on a thread of its own, made by the `spawn` of a
+/// [`Put`](crate::Put) or [`Fetch`](crate::Fetch): `R` is a tunnel's
+/// `Result<Transfer>` or a group's `GroupResult<Transfer>`.
+/// [`wait`](TransferHandle::wait) for the result; dropping the handle
+/// cancels the transfer: each host stops, writes nothing and removes its
+/// temporary file (a fetch likewise on this machine), and the drop returns
+/// once every host stopped. Other calls on the tunnels go on meanwhile.
+#[must_use = "dropping the handle cancels the transfer"]
+pub struct TransferHandle<'t, R: Outcome = Result<Transfer>> {
+    hosts: Vec<String>,
+    cancels: Arc<[Cancel]>,
+    thread: Option<JoinHandle<R>>,
+    /// Why no thread runs it.
+    failed: Option<String>,
+    _borrows: PhantomData<&'t ()>,
+}
+
+impl<R: Outcome> std::fmt::Debug for TransferHandle<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TransferHandle")
-            .field("host", &self.host)
+            .field("hosts", &self.hosts)
             .field("finished", &self.is_finished())
             .finish()
     }
 }
 
-impl<'t> TransferHandle<'t> {
-    /// Runs `transfer` on a thread with an alias of `tunnel`.
+impl<'t, R: Outcome> TransferHandle<'t, R> {
+    /// Runs `transfer` on a thread of its own, with one [`Cancel`] per
+    /// host; what it works on must be owned by it (an alias of a tunnel, a
+    /// clone of a group), while the handle borrows the originals for `'t`.
     pub(crate) fn start(
-        tunnel: &'t Tunnel,
-        transfer: impl FnOnce(&Tunnel, &Cancel) -> Result<Transfer> + Send + 'static,
-    ) -> TransferHandle<'t> {
-        let cancel = Arc::new(Cancel::default());
-        let alias = tunnel.alias();
-        let theirs = Arc::clone(&cancel);
+        hosts: Vec<String>,
+        transfer: impl FnOnce(&[Cancel]) -> R + Send + 'static,
+    ) -> TransferHandle<'t, R> {
+        let cancels: Arc<[Cancel]> = hosts.iter().map(|_| Cancel::default()).collect();
+        let theirs = Arc::clone(&cancels);
+        let name = match hosts.as_slice() {
+            [one] => format!("chopsticks-transfer-{one}"),
+            _ => format!("chopsticks-transfer-{}-hosts", hosts.len()),
+        };
         let thread = std::thread::Builder::new()
-            .name(format!("chopsticks-transfer-{}", tunnel.host()))
-            .spawn(move || transfer(&alias, &theirs));
+            .name(name)
+            .spawn(move || transfer(&theirs));
         let (thread, failed) = match thread {
             Ok(thread) => (Some(thread), None),
             Err(e) => (
                 None,
-                Some(Error::Controller {
-                    host: tunnel.host().to_owned(),
-                    function: None,
-                    message: format!("cannot start a thread for the transfer: {e}"),
-                }),
+                Some(format!("cannot start a thread for the transfer: {e}")),
             ),
         };
         TransferHandle {
-            host: tunnel.host().to_owned(),
-            cancel,
+            hosts,
+            cancels,
             thread,
             failed,
-            _tunnel: PhantomData,
+            _borrows: PhantomData,
         }
     }
 
@@ -125,34 +167,29 @@ impl<'t> TransferHandle<'t> {
     /// Waits for the transfer's result.
     ///
     /// # Errors
-    /// As [`Tunnel::put`].
-    pub fn wait(mut self) -> Result<Transfer> {
-        let thread = self.thread.take();
-        match (thread, self.failed.take()) {
+    /// As the spec's `run`: [`Error::Transfer`] and the errors of a call,
+    /// for each host.
+    pub fn wait(mut self) -> R {
+        match (self.thread.take(), self.failed.take()) {
             (Some(thread), _) => thread.join().unwrap_or_else(|panic| {
-                Err(Error::Controller {
-                    host: self.host.clone(),
-                    function: None,
-                    message: format!(
-                        "the transfer's thread panicked: {}",
-                        chopsticks_agent::panic_message(&*panic)
-                    ),
-                })
+                let message = format!(
+                    "the transfer's thread panicked: {}",
+                    chopsticks_agent::panic_message(&*panic)
+                );
+                R::lost(&self.hosts, &message)
             }),
-            (None, Some(e)) => Err(e),
-            (None, None) => Err(Error::Controller {
-                host: self.host.clone(),
-                function: None,
-                message: "the transfer was waited for twice".into(),
-            }),
+            (None, Some(message)) => R::lost(&self.hosts, &message),
+            (None, None) => R::lost(&self.hosts, "the transfer was waited for twice"),
         }
     }
 }
 
-impl Drop for TransferHandle<'_> {
+impl<R: Outcome> Drop for TransferHandle<'_, R> {
     fn drop(&mut self) {
         if let Some(thread) = self.thread.take() {
-            self.cancel.cancel();
+            for cancel in self.cancels.iter() {
+                cancel.cancel();
+            }
             let _ = thread.join();
         }
     }

@@ -1,26 +1,12 @@
-//! Files: streamed, checksummed, atomic `put` and `fetch` of files, trees
-//! and bytes, for tunnels ([`Tunnel::put`](crate::Tunnel::put),
-//! [`Tunnel::fetch`](crate::Tunnel::fetch)), groups and queues.
-//!
-//! ```
-//! use chopsticks::{FileOptions, Tunnel};
-//!
-//! #[chopsticks::main]
-//! fn main() -> chopsticks::Result<()> {
-//!     let dir = std::env::temp_dir().join(format!("files-doc-{}", std::process::id()));
-//!     let t = Tunnel::local()?;
-//!     let opts = FileOptions::new().mode(0o600).parents(true);
-//!     let sent = t.put_bytes(b"key = 1\n", dir.join("app/app.conf"), &opts)?;
-//!     assert!(sent.changed);
-//!     // The same content again: nothing is sent.
-//!     let again = t.put_bytes(b"key = 1\n", dir.join("app/app.conf"), &opts)?;
-//!     assert!(!again.changed && again.files_skipped == 1);
-//!     let back = t.fetch(dir.join("app/app.conf"), dir.join("copy.conf"))?;
-//!     assert_eq!(back.sha256, sent.sha256);
-//!     # std::fs::remove_dir_all(dir).unwrap();
-//!     Ok(())
-//! }
-//! ```
+//! Files: streamed, checksummed, atomic transfers of files, trees and
+//! bytes. One verb per direction, the same on every target:
+//! [`Tunnel::put`](crate::Tunnel::put) / [`Tunnel::fetch`](crate::Tunnel::fetch),
+//! [`Group::put`](crate::Group::put) / [`Group::fetch`](crate::Group::fetch)
+//! and [`Queue::put`](crate::Queue::put) / [`Queue::fetch`](crate::Queue::fetch)
+//! each give a spec ([`Put`], [`Fetch`]) that its methods configure and a
+//! verb ends: `run()` (a tunnel's `Result<Transfer>`, a group's
+//! `GroupResult<Transfer>`), `spawn()` (a [`TransferHandle`]), or, on a
+//! queue, queued with the calls around it.
 //!
 //! How a transfer works: the receiving end first says which of the files
 //! it has with the same size, and their SHA-256 (one round trip); the
@@ -34,21 +20,28 @@
 mod agent;
 mod fail;
 mod format;
+mod group;
 mod handle;
+mod host_path;
+mod queue;
 mod receive;
 mod send;
+mod spec;
 mod stage;
 mod transfer;
+mod tunnel;
 
 use std::path::PathBuf;
 
+use serde::{Serialize, Serializer};
+
 pub(crate) use fail::describe;
 pub(crate) use handle::Cancel;
-pub use handle::TransferHandle;
+pub use handle::{Outcome, TransferHandle};
+pub use queue::Enqueue;
 pub(crate) use receive::resolve;
-pub(crate) use send::Source;
+pub use spec::{Fetch, Put, Source, TransferTarget};
 pub(crate) use stage::{temp_name, Ownership, Staged};
-pub(crate) use transfer::{fetch, put, Run};
 
 /// A SHA-256.
 pub(crate) type Sum = [u8; 32];
@@ -58,14 +51,15 @@ pub(crate) fn hex(sum: &Sum) -> String {
     sum.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// What one [`put`](crate::Tunnel::put) or [`fetch`](crate::Tunnel::fetch)
-/// did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What one host's put or fetch did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Transfer {
     /// The path on this machine (empty for bytes sent from memory).
+    #[serde(serialize_with = "lossy")]
     pub local: PathBuf,
     /// The path on the host.
+    #[serde(serialize_with = "lossy")]
     pub remote: PathBuf,
     /// Content bytes sent.
     pub bytes: u64,
@@ -89,56 +83,7 @@ pub struct Transfer {
     pub in_place: bool,
 }
 
-/// How a transfer writes at its destination.
-///
-/// ```
-/// let opts = chopsticks::FileOptions::new()
-///     .mode(0o640)
-///     .owner("root")
-///     .group("adm")
-///     .parents(true);
-/// # let _ = opts;
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FileOptions {
-    apply: receive::Apply,
-    bytes_mode: Option<u32>,
-}
-
-impl FileOptions {
-    /// The defaults: each file keeps its source's mode (bytes sent from
-    /// memory get `0o644`), the writing user owns new files, and a missing
-    /// parent directory is an error.
-    pub fn new() -> FileOptions {
-        FileOptions::default()
-    }
-
-    /// Every file's mode (permission bits), instead of its source's.
-    /// Directories keep theirs.
-    pub fn mode(mut self, mode: u32) -> FileOptions {
-        self.apply.mode = Some(mode & 0o7777);
-        self.bytes_mode = Some(mode & 0o7777);
-        self
-    }
-
-    /// The owner of what is written, by name or numeric ID (`"0"`); needs
-    /// the right to change owners there (root: see
-    /// [`TunnelBuilder::sudo`](crate::TunnelBuilder::sudo)).
-    pub fn owner(mut self, user: impl Into<String>) -> FileOptions {
-        self.apply.owner = Some(user.into());
-        self
-    }
-
-    /// The group of what is written, by name or numeric ID.
-    pub fn group(mut self, group: impl Into<String>) -> FileOptions {
-        self.apply.group = Some(group.into());
-        self
-    }
-
-    /// Whether to create the destination's missing parent directories
-    /// (default: no, a missing one is an error).
-    pub fn parents(mut self, create: bool) -> FileOptions {
-        self.apply.parents = create;
-        self
-    }
+/// A path as text (a name that is not UTF-8 with replacement characters).
+fn lossy<S: Serializer>(path: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
 }

@@ -20,7 +20,7 @@ use super::{hex, Sum};
 
 /// What the receiving end applies, as the caller chose.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Apply {
+pub struct Apply {
     /// Every file's mode instead of the sender's.
     pub mode: Option<u32>,
     /// Owner and group, by name or number.
@@ -176,7 +176,7 @@ fn prepare_parent(dest: &Path, parents: bool) -> Outcome<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(FileError::new(
             dir,
             "the directory does not exist: create it first, or ask for parent directories \
-             (`FileOptions::parents(true)`)",
+             (`.parents(true)` on the put or fetch)",
         )),
         Err(e) => Err(FileError::io(dir, "cannot reach the directory", &e)),
     }

@@ -19,7 +19,7 @@ use super::Sum;
 pub(crate) const PIECE: usize = 128 << 10;
 
 /// What is sent: a file or tree on this host, or bytes in memory.
-pub(crate) enum Source<'a> {
+pub(crate) enum Sending<'a> {
     Path(&'a Path),
     Bytes { bytes: &'a [u8], mode: u32 },
 }
@@ -117,10 +117,10 @@ fn not_sendable(path: &Path) -> FileError {
 
 /// The regular files of `source`: relative paths and sizes, for the
 /// receiver to say which it has already ([`super::receive::probe`]).
-pub(crate) fn manifest(source: &Source<'_>) -> Outcome<Vec<(Vec<u8>, u64)>> {
+pub(crate) fn manifest(source: &Sending<'_>) -> Outcome<Vec<(Vec<u8>, u64)>> {
     let root = match source {
-        Source::Bytes { bytes, .. } => return Ok(vec![(Vec::new(), bytes.len() as u64)]),
-        Source::Path(root) => root,
+        Sending::Bytes { bytes, .. } => return Ok(vec![(Vec::new(), bytes.len() as u64)]),
+        Sending::Path(root) => root,
     };
     let mut files = Vec::new();
     walk(root, &mut |rel, path, meta| {
@@ -139,18 +139,18 @@ pub(crate) fn manifest(source: &Source<'_>) -> Outcome<Vec<(Vec<u8>, u64)>> {
 /// the receiver has (`theirs`: its SHA-256 of the files of the same size).
 /// `mode` overrides a file's own mode.
 pub(crate) fn send(
-    source: &Source<'_>,
+    source: &Sending<'_>,
     theirs: &HashMap<Vec<u8>, Sum>,
     w: &mut impl Write,
 ) -> Outcome<Sent> {
     let mut sent = Sent::default();
     let what = match source {
-        Source::Path(root) => root,
-        Source::Bytes { .. } => Path::new("(bytes from memory)"),
+        Sending::Path(root) => root,
+        Sending::Bytes { .. } => Path::new("(bytes from memory)"),
     };
     let broke = |e: std::io::Error| FileError::new(what, format!("sending: {e}"));
     match source {
-        Source::Bytes { bytes, mode } => {
+        Sending::Bytes { bytes, mode } => {
             let sum: Sum = Sha256::digest(bytes).into();
             sent.sha256 = sum;
             if theirs.get(&b""[..]) == Some(&sum) {
@@ -181,7 +181,7 @@ pub(crate) fn send(
                 sent.bytes = size;
             }
         }
-        Source::Path(root) => {
+        Sending::Path(root) => {
             let mut digest = TreeDigest::default();
             let mut buf = vec![0u8; PIECE];
             walk(root, &mut |rel, path, meta| {

@@ -1,6 +1,7 @@
-//! The controller's side of transfers: `put` sends from this machine to a
-//! tunnel's host, `fetch` the other way; each is two calls (the receiver
-//! says what it has, then the sender streams the rest).
+//! The controller's side of one host's transfer, whatever verb started
+//! it: `put` sends from this machine to a tunnel's host, `fetch` the other
+//! way; each is two calls (the receiver says what it has, then the sender
+//! streams the rest).
 
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
@@ -8,8 +9,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::fail::FileError;
-use super::send::{self, Source};
-use super::{agent, hex, receive, Cancel, FileOptions, Transfer};
+use super::send::{self, Sending};
+use super::spec::{Origin, Source};
+use super::{agent, hex, receive, Cancel, Transfer};
 use crate::error::{Error, Result};
 use crate::tunnel::{Streaming, Tunnel};
 
@@ -38,12 +40,12 @@ struct Calls<'a> {
 impl<'a> Calls<'a> {
     /// The transfer starts now; without a bound of its own (a group's), the
     /// tunnel's call timeout bounds it.
-    fn new(tunnel: &'a Tunnel, run: Run<'a>) -> Calls<'a> {
+    fn new(tunnel: &'a Tunnel, bounds: Bounds<'a>) -> Calls<'a> {
         Calls {
             tunnel,
             start: Instant::now(),
-            timeout: run.timeout.or(tunnel.call_timeout()),
-            cancel: run.cancel,
+            timeout: bounds.timeout.or(tunnel.call_timeout()),
+            cancel: bounds.cancel,
         }
     }
 
@@ -83,25 +85,42 @@ impl<'a> Calls<'a> {
     }
 }
 
-/// How one transfer runs: its bound (a group's call timeout, or else the
-/// tunnel's) and what can cancel it.
+/// How one transfer is bounded: by a time (a group's call timeout, or else
+/// the tunnel's) and by what can cancel it.
 #[derive(Default, Clone, Copy)]
-pub(crate) struct Run<'a> {
+pub(crate) struct Bounds<'a> {
     pub timeout: Option<Duration>,
     pub cancel: Option<&'a Cancel>,
 }
 
-/// Sends `source` (described as `local`) to `remote` on `tunnel`'s host.
+impl<'a> Bounds<'a> {
+    /// No bound but the tunnel's call timeout, and `cancel`.
+    pub(crate) fn cancelled_by(cancel: &'a Cancel) -> Bounds<'a> {
+        Bounds {
+            timeout: None,
+            cancel: Some(cancel),
+        }
+    }
+}
+
+/// Sends `source` to `remote` on `tunnel`'s host.
 pub(crate) fn put(
     tunnel: &Tunnel,
-    source: Source<'_>,
-    local: &Path,
+    source: &Source,
     remote: &Path,
-    opts: &FileOptions,
-    run: Run<'_>,
+    apply: &receive::Apply,
+    bounds: Bounds<'_>,
 ) -> Result<Transfer> {
-    let calls = Calls::new(tunnel, run);
+    let calls = Calls::new(tunnel, bounds);
     let host = tunnel.host();
+    let local = source.local();
+    let source = match &source.0 {
+        Origin::Path(path) => Sending::Path(path),
+        Origin::Bytes(bytes) => Sending::Bytes {
+            bytes,
+            mode: apply.mode.unwrap_or(0o644),
+        },
+    };
     let manifest = send::manifest(&source).map_err(|e| transfer_error(host, true, e))?;
     let sums = calls.call(agent::probe, (bytes(remote), manifest.clone()))?;
     let theirs: HashMap<Vec<u8>, super::Sum> = manifest
@@ -109,14 +128,7 @@ pub(crate) fn put(
         .zip(sums)
         .filter_map(|((rel, _), sum)| Some((rel, sum?)))
         .collect();
-    let source = match source {
-        Source::Bytes { bytes, mode } => Source::Bytes {
-            bytes,
-            mode: opts.bytes_mode.unwrap_or(mode),
-        },
-        path => path,
-    };
-    let mut call = calls.stream(agent::receive, (bytes(remote), opts.apply.clone()), true)?;
+    let mut call = calls.stream(agent::receive, (bytes(remote), apply.clone()), true)?;
     let sent = match send::send(&source, &theirs, &mut call) {
         Ok(sent) => sent,
         // The agent ended the call (it failed there, or its deadline
@@ -152,10 +164,10 @@ pub(crate) fn fetch(
     tunnel: &Tunnel,
     remote: &Path,
     local: &Path,
-    opts: &FileOptions,
-    run: Run<'_>,
+    apply: &receive::Apply,
+    bounds: Bounds<'_>,
 ) -> Result<Transfer> {
-    let calls = Calls::new(tunnel, run);
+    let calls = Calls::new(tunnel, bounds);
     let host = tunnel.host();
     let manifest = calls
         .call(agent::manifest, (bytes(remote),))?
@@ -170,7 +182,7 @@ pub(crate) fn fetch(
     let wanted = || calls.cancel.is_none_or(|c| !c.is_cancelled());
     let apply = receive::Apply {
         strip_setid: true,
-        ..opts.apply.clone()
+        ..apply.clone()
     };
     let received = match receive::receive(local, &apply, &mut call, &wanted) {
         Ok(received) => received,

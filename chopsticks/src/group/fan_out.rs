@@ -2,13 +2,13 @@
 //! blocks (connecting), and one waiting thread for calls in flight, woken
 //! by each as it completes (their deadlines are their tunnels').
 
+use chopsticks_agent::sync::Unpoisoned;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
-use super::lock;
 use crate::error::{Error, Result};
 use crate::tunnel::Pending;
 
@@ -32,7 +32,7 @@ pub(super) fn on_threads<T: Send>(
             }
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(i)))
                 .unwrap_or_else(|panic| Err(panicked(i, chopsticks_agent::panic_message(&*panic))));
-            *lock(&slots[i]) = Some(result);
+            *slots[i].lock().unpoisoned() = Some(result);
         };
         let started = (0..workers.min(count))
             .take_while(|_| std::thread::Builder::new().spawn_scoped(s, work).is_ok())
@@ -47,7 +47,7 @@ pub(super) fn on_threads<T: Send>(
         .into_iter()
         .enumerate()
         .map(|(i, slot)| {
-            let result = slot.into_inner().unwrap_or_else(PoisonError::into_inner);
+            let result = slot.into_inner().unpoisoned();
             // Every item was taken by a worker that stored its result, or
             // the worker's thread was lost with it.
             result.unwrap_or_else(|| Err(panicked(i, "its worker thread ended".into())))
@@ -74,7 +74,7 @@ impl Wake for Ping {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        lock(&self.latch.ready).push(self.index);
+        self.latch.ready.lock().unpoisoned().push(self.index);
         self.latch.wake.notify_one();
     }
 }
@@ -117,12 +117,9 @@ pub(super) fn collect<T: serde::de::DeserializeOwned>(
         if left == 0 {
             break;
         }
-        let mut ready = lock(&latch.ready);
+        let mut ready = latch.ready.lock().unpoisoned();
         while ready.is_empty() {
-            ready = latch
-                .wake
-                .wait(ready)
-                .unwrap_or_else(PoisonError::into_inner);
+            ready = latch.wake.wait(ready).unpoisoned();
         }
         look.append(&mut ready);
     }

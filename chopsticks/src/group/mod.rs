@@ -6,20 +6,21 @@ mod member;
 mod progress;
 mod queue;
 mod result;
-mod transfers;
 
+use chopsticks_agent::sync::Unpoisoned;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use member::Host;
-pub use queue::{Queue, Queued};
+pub(crate) use member::Member;
+pub(crate) use queue::Place;
+pub use queue::{Queue, QueueTarget, Queued};
 pub use result::{GroupError, GroupResult};
 
 use crate::error::{Error, Result};
 use crate::tunnel::{Tunnel, TunnelBuilder};
 use crate::RemoteFn;
-use member::Member;
 use progress::Progress;
 
 /// How many hosts connect at once, by default.
@@ -100,7 +101,7 @@ impl Group {
         self.members = std::mem::take(&mut self.members)
             .into_iter()
             .map(|m| match &m.builder {
-                Some(b) if lock(&m.tunnel).is_none() => Arc::new(Member {
+                Some(b) if m.tunnel.lock().unpoisoned().is_none() => Arc::new(Member {
                     name: m.name.clone(),
                     builder: Some(f(b.clone())),
                     tunnel: Mutex::new(None),
@@ -324,9 +325,14 @@ impl Group {
         }
     }
 
+    /// The bound of each host's call ([`call_timeout`](Group::call_timeout)).
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        self.call_timeout
+    }
+
     /// Runs `job(index, member)` for every member on at most `forks`
     /// threads, with a progress line; results in member order.
-    fn fan_out<T: Send>(
+    pub(crate) fn fan_out<T: Send>(
         &self,
         what: &'static str,
         job: impl Fn(usize, &Member) -> Result<T> + Sync,
@@ -373,11 +379,7 @@ impl Drop for Group {
     fn drop(&mut self) {
         let mut closing = Vec::new();
         for member in std::mem::take(&mut self.members) {
-            let tunnel = Arc::into_inner(member).and_then(|m| {
-                m.tunnel
-                    .into_inner()
-                    .unwrap_or_else(PoisonError::into_inner)
-            });
+            let tunnel = Arc::into_inner(member).and_then(|m| m.tunnel.into_inner().unpoisoned());
             if let Some(tunnel) = tunnel.and_then(Arc::into_inner) {
                 tunnel.begin_close();
                 closing.push(tunnel);
@@ -388,10 +390,6 @@ impl Drop for Group {
             tunnel.finish_close_by(deadline);
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Each tunnel holds a few descriptors; big groups need more than the usual

@@ -1,19 +1,14 @@
 //! `Queue`: per-host FIFO queues of calls; hosts proceed independently.
 
+use chopsticks_agent::sync::Unpoisoned;
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{lock, Group, GroupError, Member};
+use super::{Group, GroupError, Member};
 use crate::error::{Error, Result};
-use crate::files::{self, Source};
 use crate::tunnel::Tunnel;
-use crate::{FileOptions, RemoteFn, Transfer};
-
-/// What a queued put or fetch is called in reports.
-const PUT: &str = "chopsticks::Tunnel::put";
-const FETCH: &str = "chopsticks::Tunnel::fetch";
+use crate::RemoteFn;
 
 /// One queued call: run on the host's tunnel (or fail with why there is
 /// none); returns its error, if any.
@@ -29,10 +24,11 @@ type Job<'a> = Box<dyn FnOnce(std::result::Result<&Tunnel, &Error>) -> Option<Er
 /// fn main() -> Result<(), chopsticks::GroupError> {
 ///     let web = Group::new(["web1", "web2"]);
 ///     let mut queue = Queue::new();
-///     for (host, kernel) in queue.call_group(&web, facts::kernel, ()) {
+///     for (host, kernel) in queue.call(&web, facts::kernel, ()) {
 ///         kernel.then(move |r| println!("{host}: {r:?}"));
 ///     }
-///     queue.call_group(&web, facts::uptime, ()); // runs after kernel, per host
+///     queue.put(&web, "app.conf", "/etc/app.conf"); // after kernel, per host
+///     queue.call(&web, facts::uptime, ()); // after the put
 ///     queue.run()
 /// }
 /// ```
@@ -43,22 +39,94 @@ pub struct Queue<'a> {
 
 struct HostQueue<'a> {
     name: String,
-    target: Target<'a>,
+    place: Place<'a>,
     jobs: Vec<Job<'a>>,
 }
 
-enum Target<'a> {
-    Tunnel(&'a Tunnel),
-    /// A group's host.
-    Member(Arc<Member>),
+/// What [`Queue`]'s verbs queue on: a [`Tunnel`] (its host: one handle)
+/// or a [`Group`] (every host, each bounded by the group's
+/// [`call_timeout`](Group::call_timeout): a handle per host). Implemented
+/// by this crate only.
+pub trait QueueTarget: private::Sealed {
+    /// The handles of what was queued: one [`Queued`] for a tunnel,
+    /// `(host, Queued)` for each host of a group, in its order.
+    type Handles<R>;
+
+    #[doc(hidden)]
+    fn gather<R>(handles: Vec<(String, Queued<R>)>) -> Self::Handles<R>;
 }
 
-impl Target<'_> {
-    fn same(&self, other: &Target<'_>) -> bool {
+pub(crate) mod private {
+    use super::*;
+
+    /// One host of a queue: a tunnel, or a group's host (then bounded by
+    /// the group's call timeout).
+    #[derive(Debug)]
+    pub enum Place<'a> {
+        Tunnel(&'a Tunnel),
+        Member(Arc<Member>, Option<Duration>),
+    }
+
+    pub trait Sealed {
+        /// The hosts, in order.
+        fn places(&self) -> Vec<(String, Place<'_>)>;
+    }
+
+    impl Sealed for Tunnel {
+        fn places(&self) -> Vec<(String, Place<'_>)> {
+            vec![(self.host().to_owned(), Place::Tunnel(self))]
+        }
+    }
+
+    impl Sealed for Group {
+        fn places(&self) -> Vec<(String, Place<'_>)> {
+            self.members
+                .iter()
+                .map(|m| {
+                    let place = Place::Member(Arc::clone(m), self.call_timeout);
+                    (m.name.clone(), place)
+                })
+                .collect()
+        }
+    }
+}
+
+pub(crate) use private::Place;
+
+impl QueueTarget for Tunnel {
+    type Handles<R> = Queued<R>;
+
+    fn gather<R>(handles: Vec<(String, Queued<R>)>) -> Queued<R> {
+        match handles.into_iter().next() {
+            Some((_, queued)) => queued,
+            // A tunnel is one place: never reached.
+            None => Queued::new(String::new(), "chopsticks::Queue"),
+        }
+    }
+}
+
+impl QueueTarget for Group {
+    type Handles<R> = Vec<(String, Queued<R>)>;
+
+    fn gather<R>(handles: Vec<(String, Queued<R>)>) -> Vec<(String, Queued<R>)> {
+        handles
+    }
+}
+
+impl Place<'_> {
+    fn same(&self, other: &Place<'_>) -> bool {
         match (self, other) {
-            (Target::Tunnel(a), Target::Tunnel(b)) => std::ptr::eq(*a, *b),
-            (Target::Member(a), Target::Member(b)) => Arc::ptr_eq(a, b),
+            (Place::Tunnel(a), Place::Tunnel(b)) => std::ptr::eq(*a, *b),
+            (Place::Member(a, _), Place::Member(b, _)) => Arc::ptr_eq(a, b),
             _ => false,
+        }
+    }
+
+    /// What bounds a job here: a group's call timeout, or else the tunnel's.
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        match self {
+            Place::Tunnel(_) => None,
+            Place::Member(_, timeout) => *timeout,
         }
     }
 }
@@ -99,165 +167,39 @@ impl<'a> Queue<'a> {
         self
     }
 
-    /// Queues `f(args)` on `tunnel`, after the calls queued on it before.
-    pub fn call<F: RemoteFn>(
-        &mut self,
-        tunnel: &'a Tunnel,
-        f: F,
-        args: F::Args,
-    ) -> Queued<F::Output> {
-        let name = tunnel.host().to_owned();
-        self.push(name, Target::Tunnel(tunnel), f, args, None)
-    }
-
-    /// Queues `f(args)` on every host of `group` (connecting them when the
-    /// queue runs); one handle per host, in the group's order. The group's
-    /// [`call_timeout`](Group::call_timeout) bounds each call.
-    pub fn call_group<F>(
-        &mut self,
-        group: &Group,
-        f: F,
-        args: F::Args,
-    ) -> Vec<(String, Queued<F::Output>)>
+    /// Queues `f(args)` on `on`: a tunnel, or every host of a group
+    /// (connecting them when the queue runs), after what was queued on each
+    /// host before. A group's [`call_timeout`](Group::call_timeout) bounds
+    /// each of its hosts' calls, else the tunnel's does.
+    pub fn call<On, F>(&mut self, on: &'a On, f: F, args: F::Args) -> On::Handles<F::Output>
     where
+        On: QueueTarget,
         F: RemoteFn,
         F::Args: Clone,
     {
-        group
-            .members
-            .iter()
-            .map(|m| {
-                let queued = self.push(
-                    m.name.clone(),
-                    Target::Member(Arc::clone(m)),
-                    f,
-                    args.clone(),
-                    group.call_timeout,
-                );
-                (m.name.clone(), queued)
+        let handles = on
+            .places()
+            .into_iter()
+            .map(|(name, place)| {
+                let (timeout, args) = (place.timeout(), args.clone());
+                let queued = self.push_job(name.clone(), place, F::NAME, move |tunnel| {
+                    let pending = tunnel.call_async(f, args);
+                    match timeout {
+                        Some(timeout) => pending.wait_from(Instant::now(), timeout),
+                        None => pending.wait(),
+                    }
+                });
+                (name, queued)
             })
-            .collect()
-    }
-
-    /// Queues one call, bounded by `timeout` (a group's call timeout) or
-    /// else by its tunnel's.
-    fn push<F: RemoteFn>(
-        &mut self,
-        name: String,
-        target: Target<'a>,
-        f: F,
-        args: F::Args,
-        timeout: Option<Duration>,
-    ) -> Queued<F::Output> {
-        self.push_job(name, target, F::NAME, move |tunnel| {
-            let pending = tunnel.call_async(f, args);
-            match timeout {
-                Some(timeout) => pending.wait_from(Instant::now(), timeout),
-                None => pending.wait(),
-            }
-        })
-    }
-
-    /// Queues `put` of the file or tree `local` to `remote` on `tunnel`,
-    /// after what was queued on it before (see [`Tunnel::put`]).
-    pub fn put(
-        &mut self,
-        tunnel: &'a Tunnel,
-        local: impl AsRef<Path>,
-        remote: impl AsRef<Path>,
-    ) -> Queued<Transfer> {
-        self.put_with(tunnel, local, remote, &FileOptions::new())
-    }
-
-    /// [`put`](Queue::put) with options.
-    pub fn put_with(
-        &mut self,
-        tunnel: &'a Tunnel,
-        local: impl AsRef<Path>,
-        remote: impl AsRef<Path>,
-        options: &FileOptions,
-    ) -> Queued<Transfer> {
-        let job = put_job(local.as_ref(), remote.as_ref(), options, None);
-        self.push_job(tunnel.host().to_owned(), Target::Tunnel(tunnel), PUT, job)
-    }
-
-    /// Queues `fetch` of `remote` on `tunnel`'s host to `local` (see
-    /// [`Tunnel::fetch`]).
-    pub fn fetch(
-        &mut self,
-        tunnel: &'a Tunnel,
-        remote: impl AsRef<Path>,
-        local: impl AsRef<Path>,
-    ) -> Queued<Transfer> {
-        self.fetch_with(tunnel, remote, local, &FileOptions::new())
-    }
-
-    /// [`fetch`](Queue::fetch) with options.
-    pub fn fetch_with(
-        &mut self,
-        tunnel: &'a Tunnel,
-        remote: impl AsRef<Path>,
-        local: impl AsRef<Path>,
-        options: &FileOptions,
-    ) -> Queued<Transfer> {
-        let job = fetch_job(
-            remote.as_ref(),
-            Ok(local.as_ref().to_owned()),
-            options,
-            None,
-        );
-        self.push_job(tunnel.host().to_owned(), Target::Tunnel(tunnel), FETCH, job)
-    }
-
-    /// Queues [`put`](Queue::put) on every host of `group`, bounded by its
-    /// call timeout; one handle per host, in the group's order.
-    pub fn put_group(
-        &mut self,
-        group: &Group,
-        local: impl AsRef<Path>,
-        remote: impl AsRef<Path>,
-        options: &FileOptions,
-    ) -> Vec<(String, Queued<Transfer>)> {
-        let (local, remote) = (local.as_ref(), remote.as_ref());
-        group
-            .members
-            .iter()
-            .map(|m| {
-                let job = put_job(local, remote, options, group.call_timeout);
-                let queued = self.push_job(m.name.clone(), Target::Member(Arc::clone(m)), PUT, job);
-                (m.name.clone(), queued)
-            })
-            .collect()
-    }
-
-    /// Queues [`fetch`](Queue::fetch) from every host of `group` to
-    /// `local`, which must contain `{host}` (see [`Group::fetch`]).
-    pub fn fetch_group(
-        &mut self,
-        group: &Group,
-        remote: impl AsRef<Path>,
-        local: impl AsRef<Path>,
-        options: &FileOptions,
-    ) -> Vec<(String, Queued<Transfer>)> {
-        let locals = super::transfers::host_paths(&group.members, local.as_ref());
-        group
-            .members
-            .iter()
-            .zip(locals)
-            .map(|(m, local)| {
-                let job = fetch_job(remote.as_ref(), local, options, group.call_timeout);
-                let queued =
-                    self.push_job(m.name.clone(), Target::Member(Arc::clone(m)), FETCH, job);
-                (m.name.clone(), queued)
-            })
-            .collect()
+            .collect();
+        On::gather(handles)
     }
 
     /// Queues one job on a host: `run` gets the host's tunnel.
-    fn push_job<R: Send + 'static>(
+    pub(crate) fn push_job<R: Send + 'static>(
         &mut self,
         name: String,
-        target: Target<'a>,
+        place: Place<'a>,
         function: &'static str,
         run: impl FnOnce(&Tunnel) -> Result<R> + Send + 'a,
     ) -> Queued<R> {
@@ -272,11 +214,11 @@ impl<'a> Queue<'a> {
             };
             let mut report = result.as_ref().err().cloned();
             let callbacks = {
-                let mut state = lock(&state);
+                let mut state = state.lock().unpoisoned();
                 state.result = Some(result);
                 std::mem::take(&mut state.callbacks)
             };
-            let state = lock(&state);
+            let state = state.lock().unpoisoned();
             if let Some(result) = &state.result {
                 for callback in callbacks {
                     // A panicking callback is this call's failure; the
@@ -296,11 +238,11 @@ impl<'a> Queue<'a> {
             }
             report
         });
-        match self.hosts.iter_mut().find(|h| h.target.same(&target)) {
+        match self.hosts.iter_mut().find(|h| h.place.same(&place)) {
             Some(host) => host.jobs.push(job),
             None => self.hosts.push(HostQueue {
                 name,
-                target,
+                place,
                 jobs: vec![job],
             }),
         }
@@ -326,7 +268,14 @@ impl<'a> Queue<'a> {
         let reports = super::fan_out::on_threads(
             hosts.len(),
             self.forks,
-            |i| Ok(lock(&hosts[i]).take().map(run_host).unwrap_or_default()),
+            |i| {
+                Ok(hosts[i]
+                    .lock()
+                    .unpoisoned()
+                    .take()
+                    .map(run_host)
+                    .unwrap_or_default())
+            },
             |i, message| Error::Controller {
                 host: names[i].clone(),
                 function: None,
@@ -347,45 +296,11 @@ impl<'a> Queue<'a> {
     }
 }
 
-/// A queued put, bounded by `timeout` (a group's) or else by its tunnel's.
-fn put_job(
-    local: &Path,
-    remote: &Path,
-    options: &FileOptions,
-    timeout: Option<Duration>,
-) -> impl FnOnce(&Tunnel) -> Result<Transfer> + Send + 'static {
-    let (local, remote, options) = (local.to_owned(), remote.to_owned(), options.clone());
-    move |tunnel| {
-        let run = files::Run {
-            timeout,
-            cancel: None,
-        };
-        files::put(tunnel, Source::Path(&local), &local, &remote, &options, run)
-    }
-}
-
-/// A queued fetch to `local` (or why the host has no local path).
-fn fetch_job(
-    remote: &Path,
-    local: Result<std::path::PathBuf>,
-    options: &FileOptions,
-    timeout: Option<Duration>,
-) -> impl FnOnce(&Tunnel) -> Result<Transfer> + Send + 'static {
-    let (remote, options) = (remote.to_owned(), options.clone());
-    move |tunnel| {
-        let run = files::Run {
-            timeout,
-            cancel: None,
-        };
-        files::fetch(tunnel, &remote, &local?, &options, run)
-    }
-}
-
 /// Runs one host's queue in order; returns its calls' errors.
 fn run_host(host: HostQueue<'_>) -> Vec<Error> {
-    let connected = match &host.target {
-        Target::Tunnel(t) => Ok(TunnelRef::Borrowed(t)),
-        Target::Member(m) => m.tunnel().map(TunnelRef::Shared),
+    let connected = match &host.place {
+        Place::Tunnel(t) => Ok(TunnelRef::Borrowed(t)),
+        Place::Member(m, _) => m.tunnel().map(TunnelRef::Shared),
     };
     let mut errors = Vec::new();
     for job in host.jobs {
@@ -395,8 +310,8 @@ fn run_host(host: HostQueue<'_>) -> Vec<Error> {
         };
         if let Some(error) = report {
             // A lost agent: the group reconnects next time.
-            if let (Error::Disconnected { .. }, Ok(TunnelRef::Shared(t)), Target::Member(m)) =
-                (&error, &connected, &host.target)
+            if let (Error::Disconnected { .. }, Ok(TunnelRef::Shared(t)), Place::Member(m, _)) =
+                (&error, &connected, &host.place)
             {
                 m.forget_tunnel(t);
             }
@@ -460,7 +375,7 @@ impl<R> Queued<R> {
     /// callback that panics does not stop the queue: [`Queue::run`] reports
     /// it as this call's failure ([`Error::Controller`]).
     pub fn then(&self, callback: impl FnOnce(&Result<R>) + Send + 'static) -> &Self {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock().unpoisoned();
         match &state.result {
             Some(result) => callback(result),
             None => state.callbacks.push(Box::new(callback)),
@@ -474,12 +389,17 @@ impl<R> Queued<R> {
     /// The call's own error, or [`Error::Controller`] if the queue has not
     /// run the call (it was dropped before [`Queue::run`]).
     pub fn result(self) -> Result<R> {
-        lock(&self.state).result.take().unwrap_or_else(|| {
-            Err(Error::Controller {
-                host: self.host.clone(),
-                function: Some(self.function),
-                message: "queued, but the queue was dropped before `run`".into(),
+        self.state
+            .lock()
+            .unpoisoned()
+            .result
+            .take()
+            .unwrap_or_else(|| {
+                Err(Error::Controller {
+                    host: self.host.clone(),
+                    function: Some(self.function),
+                    message: "queued, but the queue was dropped before `run`".into(),
+                })
             })
-        })
     }
 }

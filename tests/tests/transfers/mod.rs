@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chopsticks::{Error, FileOptions, Tunnel};
+use chopsticks::{Error, Source, Tunnel};
 use chopsticks_tests::*;
 
 /// Where the suite runs.
@@ -67,7 +67,9 @@ pub fn remote_scratch(t: &Tunnel, test: &str) -> PathBuf {
         "/tmp/cs-files-remote-{test}-{}",
         std::process::id()
     ));
-    t.put_bytes(b"", dir.join("x"), &FileOptions::new().parents(true))
+    t.put(Source::bytes(b""), dir.join("x"))
+        .parents(true)
+        .run()
         .unwrap();
     dir
 }
@@ -146,7 +148,7 @@ pub fn files_round_trip_with_their_content_and_mode(target: &Target) {
         let src = here.join(name);
         std::fs::write(&src, &data).unwrap();
         std::fs::set_permissions(&src, std::fs::Permissions::from_mode(mode)).unwrap();
-        let put = t.put(&src, there.join(name)).unwrap();
+        let put = t.put(&src, there.join(name)).run().unwrap();
         assert_eq!(
             (put.bytes, put.changed, put.files_sent, put.tree),
             (len as u64, true, 1, false),
@@ -155,7 +157,7 @@ pub fn files_round_trip_with_their_content_and_mode(target: &Target) {
         assert_eq!(put.sha256, sha256_hex(&data), "{name}");
         assert_eq!(put.remote, there.join(name));
         let back = here.join(format!("{name}.back"));
-        let fetched = t.fetch(there.join(name), &back).unwrap();
+        let fetched = t.fetch(there.join(name), &back).run().unwrap();
         assert_eq!(fetched.sha256, put.sha256, "{name}");
         assert!(std::fs::read(&back).unwrap() == data, "{name}: content");
         assert_eq!(mode_of(&back), mode, "{name}: mode kept both ways");
@@ -165,9 +167,13 @@ pub fn files_round_trip_with_their_content_and_mode(target: &Target) {
         Vec::<String>::new()
     );
     // From memory, with options.
-    let opts = FileOptions::new().mode(0o640).parents(true);
     let conf = there.join("deep/er/app.conf");
-    let put = t.put_bytes(b"key = 1\n", &conf, &opts).unwrap();
+    let put = t
+        .put(Source::bytes("key = 1\n"), &conf)
+        .mode(0o640)
+        .parents(true)
+        .run()
+        .unwrap();
     assert!(put.changed && put.local.as_os_str().is_empty());
     let entries = remote_listing(&t, &conf);
     assert_eq!(entries[0].1, 'f');
@@ -182,9 +188,9 @@ pub fn identical_content_is_not_sent_again(target: &Target) {
     let there = remote_scratch(&t, &format!("same-{}", target.host));
     let src = here.join("f");
     std::fs::write(&src, noise(1 << 20, 1)).unwrap();
-    let first = t.put(&src, there.join("f")).unwrap();
+    let first = t.put(&src, there.join("f")).run().unwrap();
     assert!(first.changed);
-    let again = t.put(&src, there.join("f")).unwrap();
+    let again = t.put(&src, there.join("f")).run().unwrap();
     assert_eq!(
         (
             again.changed,
@@ -197,19 +203,17 @@ pub fn identical_content_is_not_sent_again(target: &Target) {
     );
     assert_eq!(again.sha256, first.sha256);
     // Only the mode differs: nothing is sent, but the file changed.
-    let chmod = t
-        .put_with(&src, there.join("f"), &FileOptions::new().mode(0o600))
-        .unwrap();
+    let chmod = t.put(&src, there.join("f")).mode(0o600).run().unwrap();
     assert_eq!((chmod.changed, chmod.bytes), (true, 0), "{chmod:?}");
     assert_eq!(remote_listing(&t, &there.join("f"))[0].2, 0o600);
     // Same size, other content: sent.
     std::fs::write(&src, noise(1 << 20, 2)).unwrap();
-    let other = t.put(&src, there.join("f")).unwrap();
+    let other = t.put(&src, there.join("f")).run().unwrap();
     assert_eq!((other.changed, other.files_sent), (true, 1), "{other:?}");
     // Fetching onto an identical local copy sends nothing either.
     let back = here.join("back");
-    assert!(t.fetch(there.join("f"), &back).unwrap().changed);
-    let again = t.fetch(there.join("f"), &back).unwrap();
+    assert!(t.fetch(there.join("f"), &back).run().unwrap().changed);
+    let again = t.fetch(there.join("f"), &back).run().unwrap();
     assert_eq!((again.changed, again.bytes), (false, 0), "{again:?}");
     clean(&t, &here, &there);
 }
@@ -246,16 +250,16 @@ pub fn a_tree_round_trips_with_links_modes_and_odd_names(target: &Target) {
     let src = here.join("src");
     make_tree(&src, 1000);
     let want = local_listing(&src);
-    let put = t.put(&src, there.join("tree")).unwrap();
+    let put = t.put(&src, there.join("tree")).run().unwrap();
     assert!(put.tree && put.changed, "{put:?}");
     assert_eq!(put.files_sent, 1002, "{put:?}");
     assert_eq!(remote_listing(&t, &there.join("tree")), want);
     let back = here.join("back");
-    let fetched = t.fetch(there.join("tree"), &back).unwrap();
+    let fetched = t.fetch(there.join("tree"), &back).run().unwrap();
     assert_eq!(fetched.sha256, put.sha256);
     assert_eq!(local_listing(&back), want);
     // Unchanged: nothing is sent.
-    let again = t.put(&src, there.join("tree")).unwrap();
+    let again = t.put(&src, there.join("tree")).run().unwrap();
     assert_eq!(
         (
             again.changed,
@@ -268,7 +272,7 @@ pub fn a_tree_round_trips_with_links_modes_and_odd_names(target: &Target) {
     );
     // One file changed: only it is sent.
     std::fs::write(src.join("d05/f0005"), b"changed").unwrap();
-    let one = t.put(&src, there.join("tree")).unwrap();
+    let one = t.put(&src, there.join("tree")).run().unwrap();
     assert_eq!(
         (one.changed, one.files_sent, one.bytes),
         (true, 1, 7),
@@ -312,7 +316,7 @@ pub fn errors_name_the_host_and_the_path(target: &Target) {
     std::fs::write(&src, b"data").unwrap();
     let host = target.host;
 
-    let (text, path, local) = transfer_error(t.put(&src, there.join("missing/f")));
+    let (text, path, local) = transfer_error(t.put(&src, there.join("missing/f")).run());
     assert_eq!((path, local), (there.join("missing"), false));
     assert!(text.starts_with(&format!("{host}: ")), "{text}");
     assert!(
@@ -320,23 +324,23 @@ pub fn errors_name_the_host_and_the_path(target: &Target) {
         "{text}"
     );
 
-    let (text, path, _) = transfer_error(t.put(&src, &there));
+    let (text, path, _) = transfer_error(t.put(&src, &there).run());
     assert_eq!(path, there);
     assert!(text.contains("is a directory"), "{text}");
 
-    let (text, path, local) = transfer_error(t.put(here.join("nope"), there.join("f")));
+    let (text, path, local) = transfer_error(t.put(here.join("nope"), there.join("f")).run());
     assert_eq!((path, local), (here.join("nope"), true));
     assert!(
         text.contains("(on this machine)") && text.contains("no such file"),
         "{text}"
     );
 
-    let (text, path, local) = transfer_error(t.fetch(there.join("nope"), here.join("g")));
+    let (text, path, local) = transfer_error(t.fetch(there.join("nope"), here.join("g")).run());
     assert_eq!((path, local), (there.join("nope"), false));
     assert!(text.contains("no such file"), "{text}");
 
     // Not a regular file: a FIFO on the host.
-    let (text, _, _) = transfer_error(t.fetch("/dev/null", here.join("null")));
+    let (text, _, _) = transfer_error(t.fetch("/dev/null", here.join("null")).run());
     assert!(text.contains("not a regular file"), "{text}");
     assert!(!here.join("null").exists());
     // The tunnel is still fine.
@@ -349,11 +353,11 @@ pub fn a_killed_agent_leaves_the_old_file_and_no_temporary(target: &Target) {
     let here = scratch(&format!("killed-{}", target.host));
     let there = remote_scratch(&t, &format!("killed-{}", target.host));
     let dest = there.join("f");
-    t.put_bytes(b"old", &dest, &FileOptions::new()).unwrap();
+    t.put(Source::bytes(b"old"), &dest).run().unwrap();
     let src = here.join("big");
     std::fs::write(&src, noise(256 << 20, 3)).unwrap();
     std::thread::scope(|s| {
-        let put = s.spawn(|| t.put(&src, &dest));
+        let put = s.spawn(|| t.put(&src, &dest).run());
         // Kill the agent once the content streams: calls still flow.
         std::thread::sleep(Duration::from_millis(300));
         let _ = t.call(kill_agent, ());
@@ -373,12 +377,12 @@ pub fn a_transfer_honours_the_call_timeout(target: &Target) {
     let here = scratch(&format!("timeout-{}", target.host));
     let there = remote_scratch(&t, &format!("timeout-{}", target.host));
     let dest = there.join("f");
-    t.put_bytes(b"old", &dest, &FileOptions::new()).unwrap();
+    t.put(Source::bytes(b"old"), &dest).run().unwrap();
     let src = here.join("big");
     std::fs::write(&src, noise(256 << 20, 4)).unwrap();
     t.set_call_timeout(Some(Duration::from_millis(300)));
     let start = Instant::now();
-    let err = t.put(&src, &dest).unwrap_err();
+    let err = t.put(&src, &dest).run().unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
     assert!(
         start.elapsed() < Duration::from_secs(60),
@@ -414,10 +418,10 @@ pub fn dropping_a_transfer_handle_cancels_it(target: &Target) {
     let here = scratch(&format!("cancel-{}", target.host));
     let there = remote_scratch(&t, &format!("cancel-{}", target.host));
     let dest = there.join("f");
-    t.put_bytes(b"old", &dest, &FileOptions::new()).unwrap();
+    t.put(Source::bytes(b"old"), &dest).run().unwrap();
     let src = here.join("big");
     std::fs::write(&src, noise(256 << 20, 8)).unwrap();
-    let upload = t.put_async(&src, &dest, &FileOptions::new());
+    let upload = t.put(&src, &dest).spawn();
     // Probing or streaming by now: either way the cancel must win.
     std::thread::sleep(Duration::from_millis(50));
     if upload.is_finished() {
@@ -440,8 +444,8 @@ pub fn dropping_a_transfer_handle_cancels_it(target: &Target) {
     let f = entries.iter().find(|e| e.0 == b"f").unwrap();
     assert_eq!(f.3, sha256_hex(b"old"));
     // A fetch cancelled likewise leaves nothing here.
-    t.put(&src, there.join("big")).unwrap();
-    let download = t.fetch_async(there.join("big"), here.join("back"), &FileOptions::new());
+    t.put(&src, there.join("big")).run().unwrap();
+    let download = t.fetch(there.join("big"), here.join("back")).spawn();
     std::thread::sleep(Duration::from_millis(50));
     drop(download);
     let left: Vec<String> = local_listing(&here)
@@ -450,7 +454,7 @@ pub fn dropping_a_transfer_handle_cancels_it(target: &Target) {
         .collect();
     assert_eq!(left, ["", "big"], "nothing of the fetch is left");
     // Waited for, a handle gives the transfer's result.
-    let again = t.put_async(&src, there.join("big"), &FileOptions::new());
+    let again = t.put(&src, there.join("big")).spawn();
     assert!(!again.wait().unwrap().changed);
     clean(&t, &here, &there);
 }
@@ -463,7 +467,7 @@ pub fn other_calls_flow_during_a_transfer(target: &Target) {
     std::fs::write(&src, noise(256 << 20, 6)).unwrap();
     let (put, calls) = std::thread::scope(|s| {
         let put = s.spawn(|| {
-            let put = t.put(&src, there.join("big"));
+            let put = t.put(&src, there.join("big")).run();
             (put, Instant::now())
         });
         let mut worst = Duration::ZERO;
