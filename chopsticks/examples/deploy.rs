@@ -75,7 +75,9 @@ mod plan {
         report.run("package", || {
             ops::package(ops::Package::new(["cs-hello"]), mode)
         });
-        report.run("group", || ops::group(ops::Group::new("cs-hello"), mode));
+        report.run("group", || {
+            ops::unix_group(ops::UnixGroup::new("cs-hello"), mode)
+        });
         report.run("user", || {
             let user = ops::User::new("cs-hello")
                 .group("cs-hello")

@@ -66,8 +66,8 @@ fn reset(t: &Tunnel, systemd: bool) {
         (ops::User::new("cs-hello").absent(), Mode::Apply),
     ));
     apply(t.call(
-        ops::group,
-        (ops::Group::new("cs-hello").absent(), Mode::Apply),
+        ops::unix_group,
+        (ops::UnixGroup::new("cs-hello").absent(), Mode::Apply),
     ));
     let conf = ops::File::new("/etc/cs-hello.conf").absent();
     apply(t.call(ops::file, (conf, Mode::Apply)));

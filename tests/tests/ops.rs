@@ -564,7 +564,7 @@ fn accounts_are_created_changed_and_removed(host: &str) {
         format!("cso{tag}"),
         format!("csu{tag}"),
     );
-    let group = |g: &str, m: Mode| t.call(ops::group, (ops::Group::new(g), m));
+    let group = |g: &str, m: Mode| t.call(ops::unix_group, (ops::UnixGroup::new(g), m));
     check_then_apply(&t, etc, &|m| group(&team, m));
     check_then_apply(&t, etc, &|m| group(&ops_group, m));
     let create = |m: Mode| {
@@ -616,10 +616,13 @@ fn accounts_are_created_changed_and_removed(host: &str) {
         t.call(ops::user, (ops::User::new(&name).absent(), m))
     });
     check_then_apply(&t, etc, &|m| {
-        t.call(ops::group, (ops::Group::new(&team).absent(), m))
+        t.call(ops::unix_group, (ops::UnixGroup::new(&team).absent(), m))
     });
     check_then_apply(&t, etc, &|m| {
-        t.call(ops::group, (ops::Group::new(&ops_group).absent(), m))
+        t.call(
+            ops::unix_group,
+            (ops::UnixGroup::new(&ops_group).absent(), m),
+        )
     });
     t.call(remove_tree, (format!("/home/{name}").into_bytes(),))
         .unwrap();

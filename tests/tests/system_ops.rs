@@ -185,7 +185,7 @@ fn package_errors_name_host_package_and_what_to_do() {
 }
 
 /// cs-hello's state as systemd reports it, and its log of starts and reloads.
-fn unit_state(t: &Tunnel) -> (facts::Service, Vec<String>) {
+fn unit_state(t: &Tunnel) -> (facts::ServiceState, Vec<String>) {
     let unit = t
         .call(facts::service, ("cs-hello".to_owned(),))
         .unwrap()

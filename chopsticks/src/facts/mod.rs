@@ -25,9 +25,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::remote;
 
-pub use software::{packages, service, Package, Packages, Service};
+pub(crate) use software::systemd_runs;
+pub use software::{packages, service, InstalledPackage, Packages, ServiceState};
 pub use system::{
-    cpus, disks, interfaces, memory, os, users, Cpus, Disk, Interface, Memory, Os, User,
+    cpus, disks, interfaces, memory, os, users, Account, Cpus, Disk, Interface, Memory, Os,
 };
 
 /// A fact that does not apply on every host (no systemd, no package
@@ -95,7 +96,7 @@ pub struct All {
     /// [`interfaces`]
     pub interfaces: Fact<Vec<Interface>>,
     /// [`users`]
-    pub users: Fact<Vec<User>>,
+    pub users: Fact<Vec<Account>>,
     /// [`packages`]
     pub packages: Fact<Packages>,
 }

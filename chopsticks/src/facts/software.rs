@@ -9,7 +9,7 @@ use crate::remote;
 
 /// One installed package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Package {
+pub struct InstalledPackage {
     /// Its name.
     pub name: String,
     /// Its version.
@@ -22,7 +22,7 @@ pub struct Packages {
     /// `dpkg`, `apk` or `rpm`.
     pub manager: String,
     /// The installed packages, by name.
-    pub installed: Vec<Package>,
+    pub installed: Vec<InstalledPackage>,
 }
 
 /// One stanza of a package database: its `Key: value` fields.
@@ -53,11 +53,16 @@ fn stanzas(text: &str) -> impl Iterator<Item = Stanza> + '_ {
 
 /// The packages of a database whose stanzas name them with `name` and
 /// `version`, those that `keep` accepts.
-fn listed(text: &str, name: &str, version: &str, keep: impl Fn(&Stanza) -> bool) -> Vec<Package> {
+fn listed(
+    text: &str,
+    name: &str,
+    version: &str,
+    keep: impl Fn(&Stanza) -> bool,
+) -> Vec<InstalledPackage> {
     stanzas(text)
         .filter(|s| keep(s))
         .filter_map(|s| {
-            Some(Package {
+            Some(InstalledPackage {
                 name: s.get(name)?,
                 version: s.get(version).unwrap_or_default(),
             })
@@ -65,13 +70,13 @@ fn listed(text: &str, name: &str, version: &str, keep: impl Fn(&Stanza) -> bool)
         .collect()
 }
 
-fn dpkg_of(status: &str) -> Vec<Package> {
+fn dpkg_of(status: &str) -> Vec<InstalledPackage> {
     listed(status, "Package", "Version", |s| {
         s.get("Status").is_some_and(|st| st.ends_with(" installed"))
     })
 }
 
-fn apk_of(db: &str) -> Vec<Package> {
+fn apk_of(db: &str) -> Vec<InstalledPackage> {
     listed(db, "P", "V", |_| true)
 }
 
@@ -114,7 +119,7 @@ pub fn packages() -> io::Result<Fact<Packages>> {
             installed: text
                 .lines()
                 .filter_map(|l| l.split_once('\t'))
-                .map(|(n, v)| Package {
+                .map(|(n, v)| InstalledPackage {
                     name: n.to_owned(),
                     version: v.to_owned(),
                 })
@@ -131,7 +136,7 @@ pub fn packages() -> io::Result<Fact<Packages>> {
 
 /// A systemd unit's state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Service {
+pub struct ServiceState {
     /// The unit's name as asked for.
     pub name: String,
     /// Whether systemd knows the unit (`LoadState=loaded`).
@@ -158,7 +163,7 @@ pub(crate) fn systemd_runs() -> bool {
 /// # Errors
 /// When `systemctl` cannot be run.
 #[remote]
-pub fn service(name: String) -> io::Result<Fact<Service>> {
+pub fn service(name: String) -> io::Result<Fact<ServiceState>> {
     if !systemd_runs() {
         let init = std::fs::read_to_string("/proc/1/comm").unwrap_or_default();
         return Ok(Fact::NotAvailable(format!(
@@ -187,7 +192,7 @@ pub fn service(name: String) -> io::Result<Fact<Service>> {
             .unwrap_or_default()
             .to_owned()
     };
-    Ok(Fact::Known(Service {
+    Ok(Fact::Known(ServiceState {
         loaded: get("LoadState") == "loaded",
         active: get("ActiveState"),
         sub: get("SubState"),

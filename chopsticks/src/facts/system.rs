@@ -315,7 +315,7 @@ pub fn interfaces() -> io::Result<Vec<Interface>> {
 
 /// A local account, from `/etc/passwd`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
+pub struct Account {
     /// Its name.
     pub name: String,
     /// Its user ID.
@@ -328,7 +328,7 @@ pub struct User {
     pub shell: String,
 }
 
-fn users_of(passwd: &str) -> Vec<User> {
+fn users_of(passwd: &str) -> Vec<Account> {
     passwd
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -337,7 +337,7 @@ fn users_of(passwd: &str) -> Vec<User> {
             if f.len() < 7 {
                 return None;
             }
-            Some(User {
+            Some(Account {
                 name: f[0].to_owned(),
                 uid: f[2].parse().ok()?,
                 gid: f[3].parse().ok()?,
@@ -354,7 +354,7 @@ fn users_of(passwd: &str) -> Vec<User> {
 /// # Errors
 /// When `/etc/passwd` cannot be read.
 #[remote]
-pub fn users() -> io::Result<Vec<User>> {
+pub fn users() -> io::Result<Vec<Account>> {
     Ok(users_of(&std::fs::read_to_string("/etc/passwd")?))
 }
 

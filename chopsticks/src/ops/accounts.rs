@@ -21,7 +21,7 @@ fn run(w: &Writer, op: &str, target: &str, argv: Vec<String>) -> Result<(), OpEr
 /// A `/etc/group` entry: name, gid, members.
 fn groups_file() -> Result<Vec<(String, u32, Vec<String>)>, OpError> {
     let text = std::fs::read_to_string("/etc/group")
-        .map_err(|e| OpError::new("ops::group", "/etc/group", crate::files::describe(&e)))?;
+        .map_err(|e| OpError::new("ops::unix_group", "/etc/group", crate::files::describe(&e)))?;
     Ok(text
         .lines()
         .filter_map(|l| {
@@ -40,16 +40,16 @@ fn groups_file() -> Result<Vec<(String, u32, Vec<String>)>, OpError> {
 
 /// A local group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Group {
+pub struct UnixGroup {
     name: String,
     gid: Option<u32>,
     absent: bool,
 }
 
-impl Group {
+impl UnixGroup {
     /// The group `name`, present.
-    pub fn new(name: impl Into<String>) -> Group {
-        Group {
+    pub fn new(name: impl Into<String>) -> UnixGroup {
+        UnixGroup {
             name: name.into(),
             gid: None,
             absent: false,
@@ -57,13 +57,13 @@ impl Group {
     }
 
     /// Its group ID.
-    pub fn gid(mut self, gid: u32) -> Group {
+    pub fn gid(mut self, gid: u32) -> UnixGroup {
         self.gid = Some(gid);
         self
     }
 
     /// The group must not exist.
-    pub fn absent(mut self) -> Group {
+    pub fn absent(mut self) -> UnixGroup {
         self.absent = true;
         self
     }
@@ -73,8 +73,8 @@ impl Group {
     /// # Errors
     /// When `/etc/group` cannot be read or the host lacks the tools.
     pub fn plan(self) -> Result<Plan, OpError> {
-        const OP: &str = "ops::group";
-        let Group { name, gid, absent } = self;
+        const OP: &str = "ops::unix_group";
+        let UnixGroup { name, gid, absent } = self;
         let now = groups_file()?.into_iter().find(|g| g.0 == name);
         Ok(match (absent, now) {
             (true, None) => Plan::unchanged(format!("group {name} is absent")),
@@ -112,12 +112,12 @@ impl Group {
     }
 }
 
-/// Makes a group as [`Group`] describes it.
+/// Makes a group as [`UnixGroup`] describes it.
 ///
 /// # Errors
 /// [`OpError`] naming the group and what to do.
 #[remote]
-pub fn group(spec: Group, mode: Mode) -> Result<Change, OpError> {
+pub fn unix_group(spec: UnixGroup, mode: Mode) -> Result<Change, OpError> {
     spec.plan()?.run(mode)
 }
 
@@ -216,7 +216,7 @@ impl User {
         let needs = match missing.is_empty() {
             true => String::new(),
             false => format!(
-                "; needs the group {}, which must exist by then (ops::group)",
+                "; needs the group {}, which must exist by then (ops::unix_group)",
                 missing.join(", ")
             ),
         };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::process::Run;
+use super::process::Program;
 use super::{Change, Mode, OpError, Plan};
 use crate::remote;
 
@@ -104,7 +104,7 @@ impl std::fmt::Debug for Command {
 
 /// What a command printed and how it ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Output {
+pub struct CommandOutput {
     /// Its exit status (`-1` when a signal ended it).
     pub status: i32,
     /// Its standard output (invalid UTF-8 replaced).
@@ -204,8 +204,8 @@ impl Command {
     }
 
     /// `argv` (the command or a guard) to run as this command runs.
-    fn runner<'a>(&'a self, argv: &'a [String], shown: &'a str) -> Run<'a> {
-        Run {
+    fn runner<'a>(&'a self, argv: &'a [String], shown: &'a str) -> Program<'a> {
+        Program {
             argv,
             env: &self.env,
             cwd: self.cwd.as_ref(),
@@ -298,7 +298,11 @@ impl Command {
 }
 
 /// Checks how a run ended: its output, and whether it changed the host.
-fn finished(shown: &str, spec: &Command, out: Output) -> Result<(Output, bool), OpError> {
+fn finished(
+    shown: &str,
+    spec: &Command,
+    out: CommandOutput,
+) -> Result<(CommandOutput, bool), OpError> {
     let when = spec.changed_when.as_ref();
     let changed_code = match when {
         Some(ChangedWhen::ExitCode(code)) => Some(*code),
@@ -327,7 +331,7 @@ fn finished(shown: &str, spec: &Command, out: Output) -> Result<(Output, bool), 
 const OP: &str = "ops::command";
 
 /// Where a run leaves its output and whether it changed the host.
-type Ran = Rc<RefCell<Option<(Output, bool)>>>;
+type Ran = Rc<RefCell<Option<(CommandOutput, bool)>>>;
 
 /// Runs a [`Command`] unless its guards skip it; in [`Mode::Check`] only
 /// the guards run. The change's [`output`](Change::output) has what it

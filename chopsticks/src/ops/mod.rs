@@ -78,9 +78,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use accounts::{group, user, Group, User};
+pub use accounts::{unix_group, user, UnixGroup, User};
 pub use diff::{diff, MAX_DIFF};
-pub use exec::{command, ChangedWhen, Command, Output};
+pub use exec::{command, ChangedWhen, Command, CommandOutput};
 pub use lines::{line, Line};
 pub use packages::{package, Package};
 pub use paths::{directory, file, symlink, Directory, File, Symlink};
@@ -110,7 +110,7 @@ pub struct Change {
     /// One line per thing: what is, or what changes.
     pub summary: String,
     /// What a command printed and how it ended ([`command`] only).
-    pub output: Option<Output>,
+    pub output: Option<CommandOutput>,
 }
 
 /// Why an operation failed: the operation, its target (a path, a unit ...)

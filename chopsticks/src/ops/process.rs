@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStderr, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{OpError, Output};
+use super::{CommandOutput, OpError};
 
-/// How much of a program's stdout, and of its stderr, an [`Output`] keeps:
+/// How much of a program's stdout, and of its stderr, an [`CommandOutput`] keeps:
 /// the first and the last half of this; what lies between is counted and
 /// replaced by a line that says how much it was.
 pub const MAX_OUTPUT: usize = 1 << 20;
@@ -56,7 +56,7 @@ impl Capped {
 
 /// What a program was given to run: how it is named in errors, and its
 /// time limit.
-pub(super) struct Run<'a> {
+pub(super) struct Program<'a> {
     pub argv: &'a [String],
     pub env: &'a [(String, String)],
     pub cwd: Option<&'a PathBuf>,
@@ -66,14 +66,14 @@ pub(super) struct Run<'a> {
     pub timeout: Option<Duration>,
 }
 
-impl Run<'_> {
+impl Program<'_> {
     /// Runs the program to its end (or its time limit) and collects what
     /// it printed.
     ///
     /// # Errors
     /// When it cannot be started, or runs past its time limit (it is
     /// killed then).
-    pub fn output(&self, op: &str) -> Result<Output, OpError> {
+    pub fn output(&self, op: &str) -> Result<CommandOutput, OpError> {
         let fail = |message: String| OpError::new(op, self.shown, message);
         let Some((program, args)) = self.argv.split_first() else {
             return Err(fail("an empty command: give the program to run".into()));
@@ -118,7 +118,7 @@ impl Run<'_> {
                 limit.as_secs_f64()
             )));
         };
-        Ok(Output {
+        Ok(CommandOutput {
             status: status.code().unwrap_or(-1),
             stdout: stdout.text(),
             stderr: stderr.text(),
@@ -217,9 +217,9 @@ fn read_some<R: Read>(pipe: &mut Option<R>, buf: &mut [u8]) -> io::Result<usize>
 mod tests {
     use super::*;
 
-    fn run(script: &str, timeout: Option<Duration>) -> Result<Output, OpError> {
+    fn run(script: &str, timeout: Option<Duration>) -> Result<CommandOutput, OpError> {
         let argv = ["sh".to_owned(), "-c".to_owned(), script.to_owned()];
-        Run {
+        Program {
             argv: &argv,
             env: &[],
             cwd: None,

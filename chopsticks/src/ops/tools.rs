@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{OpError, Output, Writer};
+use super::{CommandOutput, OpError, Writer};
 
 /// Where system tools live.
 const DIRS: &[&str] = &["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
@@ -40,7 +40,7 @@ pub(super) fn one_of(
 
 /// The last `n` lines of a tool's stderr (or stdout, when stderr is
 /// empty), joined with ` / `.
-pub(super) fn tail(out: &Output, n: usize) -> String {
+pub(super) fn tail(out: &CommandOutput, n: usize) -> String {
     let text = match out.stderr.trim() {
         "" => out.stdout.trim(),
         err => err,
@@ -57,7 +57,7 @@ pub(super) fn run(
     target: &str,
     argv: Vec<String>,
     env: &[(String, String)],
-) -> Result<Output, OpError> {
+) -> Result<CommandOutput, OpError> {
     let out = w.run(&argv, env, None)?;
     if out.status != 0 {
         return Err(OpError::new(

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::process::Run;
+use super::process::Program;
 use super::OpError;
 use crate::files::{self, Ownership, Staged};
 
@@ -141,9 +141,9 @@ impl Writer {
         argv: &[String],
         env: &[(String, String)],
         cwd: Option<&std::path::PathBuf>,
-    ) -> Result<super::Output, OpError> {
+    ) -> Result<super::CommandOutput, OpError> {
         let shown = format!("`{}`", argv.join(" "));
-        let run = Run {
+        let run = Program {
             argv,
             env,
             cwd,
@@ -154,7 +154,7 @@ impl Writer {
     }
 
     /// Runs a program as `run` describes it.
-    pub(super) fn exec(&self, run: Run<'_>, op: &str) -> Result<super::Output, OpError> {
+    pub(super) fn exec(&self, run: Program<'_>, op: &str) -> Result<super::CommandOutput, OpError> {
         run.output(op)
     }
 

@@ -1,109 +1,20 @@
-//! [`service`]: a systemd unit running or stopped, enabled or not,
-//! through `systemctl`, planned from the unit's state as systemd reports it.
+//! systemd: units planned from their state as `systemctl show` reports
+//! it, changed through `systemctl`.
 
-use serde::{Deserialize, Serialize};
-
-use super::tools::{self, one_of};
-use super::{Change, Mode, OpError, Plan, Writer};
+use super::{InitSystem, Service, State, OP};
 use crate::facts::{self, Fact};
-use crate::remote;
+use crate::ops::tools::{self, one_of};
+use crate::ops::{OpError, Plan, Writer};
 
-const OP: &str = "ops::service";
+pub(super) struct Systemd;
 
-/// What the unit should be doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum Run {
-    Running,
-    Stopped,
-    Restarted,
-    Reloaded,
-}
-
-/// A systemd unit: running or stopped (or restarted, or reloaded, which
-/// always count as a change), enabled at boot or not.
-///
-/// ```
-/// use chopsticks::ops::Service;
-///
-/// let web = Service::new("nginx").running().enabled(true);
-/// let bounce = Service::new("nginx").restarted(); // e.g. after its config changed
-/// let off = Service::new("telnet.socket").stopped().enabled(false);
-/// # let _ = (web, bounce, off);
-/// ```
-///
-/// A unit file that changed on disk (`NeedDaemonReload`) is picked up
-/// first with `systemctl daemon-reload`. In [`Mode::Check`] a unit that
-/// does not exist yet (its package is installed by an earlier step of the
-/// same run) is planned as that step would leave it, with a note: apply
-/// fails if it is still missing then.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Service {
-    name: String,
-    run: Option<Run>,
-    enabled: Option<bool>,
-}
-
-impl Service {
-    /// The unit `name` (`nginx` means `nginx.service`), left as it is
-    /// until a method says otherwise.
-    pub fn new(name: impl Into<String>) -> Service {
-        Service {
-            name: name.into(),
-            run: None,
-            enabled: None,
-        }
+impl InitSystem for Systemd {
+    fn detect(&self) -> bool {
+        facts::systemd_runs()
     }
 
-    /// Running (started if it is not).
-    pub fn running(mut self) -> Service {
-        self.run = Some(Run::Running);
-        self
-    }
-
-    /// Stopped (stopped if it runs).
-    pub fn stopped(mut self) -> Service {
-        self.run = Some(Run::Stopped);
-        self
-    }
-
-    /// Restarted, or started if it is not running: always a change.
-    pub fn restarted(mut self) -> Service {
-        self.run = Some(Run::Restarted);
-        self
-    }
-
-    /// Reloaded (`systemctl reload`), or started if it is not running:
-    /// always a change.
-    pub fn reloaded(mut self) -> Service {
-        self.run = Some(Run::Reloaded);
-        self
-    }
-
-    /// Started at boot, or not.
-    pub fn enabled(mut self, enabled: bool) -> Service {
-        self.enabled = Some(enabled);
-        self
-    }
-
-    /// What making the unit so would change.
-    ///
-    /// # Errors
-    /// When systemd does not run this host, the name is not a unit name,
-    /// or the unit is masked and should be enabled.
-    pub fn plan(self) -> Result<Plan, OpError> {
-        let Service { name, run, enabled } = self;
-        let valid = !name.is_empty()
-            && !name.starts_with('-')
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || ":_.@\\-".contains(c));
-        if !valid {
-            return Err(OpError::new(
-                OP,
-                &name,
-                "not a unit name: letters, digits and : _ . @ \\ - only, not starting with -",
-            ));
-        }
+    fn plan(&self, spec: Service) -> Result<Plan, OpError> {
+        let Service { name, run, enabled } = spec;
         let now = match facts::service(name.clone()) {
             Ok(Fact::Known(now)) => now,
             Ok(Fact::NotAvailable(why)) => {
@@ -146,13 +57,15 @@ impl Service {
         }
         let was = format!("was {}", now.active);
         match run {
-            Some(Run::Running) if !active => steps.push((format!("start ({was})"), vec!["start"])),
-            Some(Run::Stopped) if active || now.active == "deactivating" => {
+            Some(State::Running) if !active => {
+                steps.push((format!("start ({was})"), vec!["start"]))
+            }
+            Some(State::Stopped) if active || now.active == "deactivating" => {
                 steps.push(("stop".into(), vec!["stop"]))
             }
-            Some(Run::Restarted) if active => steps.push(("restart".into(), vec!["restart"])),
-            Some(Run::Reloaded) if active => steps.push(("reload".into(), vec!["reload"])),
-            Some(Run::Restarted | Run::Reloaded) => {
+            Some(State::Restarted) if active => steps.push(("restart".into(), vec!["restart"])),
+            Some(State::Reloaded) if active => steps.push(("reload".into(), vec!["reload"])),
+            Some(State::Restarted | State::Reloaded) => {
                 steps.push((format!("start ({was})"), vec!["start"]))
             }
             _ => {}
@@ -219,15 +132,4 @@ fn apply(w: &Writer, name: &str, argvs: Vec<Vec<String>>) -> Result<(), OpError>
         ));
     }
     Ok(())
-}
-
-/// Makes a systemd unit run (or not) and start at boot (or not) as
-/// [`Service`] says.
-///
-/// # Errors
-/// [`OpError`] naming the unit: systemd does not run the host, the unit is
-/// missing or masked, or `systemctl` failed (quoted).
-#[remote]
-pub fn service(spec: Service, mode: Mode) -> Result<Change, OpError> {
-    spec.plan()?.run(mode)
 }
