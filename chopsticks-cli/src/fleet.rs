@@ -6,13 +6,16 @@ use std::time::Duration;
 
 use chopsticks::ops::Mode;
 use chopsticks::{Group, Tunnel, TunnelBuilder};
+use clap::builder::TypedValueParser as _;
 use clap::ArgAction;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use chopsticks::Color;
+
 use crate::inventory::{Inventory, Settings};
-use crate::report::{Color, Output};
-use crate::{hosts, pattern, CliError};
+use crate::printer::Printer;
+use crate::{hosts, pattern, CliError, ExitCode};
 
 /// How many hosts a batch of a rolling run has: a number, or a share of
 /// the selection (`25%`, at least one host).
@@ -134,8 +137,10 @@ pub struct Fleet {
     /// Show only failures and the recap
     #[arg(short = 'q', long = "quiet", conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Colours: auto (on a terminal), always, never
-    #[arg(long, value_name = "WHEN", value_enum, default_value_t = Color::Auto)]
+    /// Colours (and the progress line): auto (on a terminal, unless NO_COLOR is set), always, never
+    #[arg(long, value_name = "WHEN", default_value = "auto",
+          value_parser = clap::builder::PossibleValuesParser::new(["auto", "always", "never"])
+              .try_map(|s| s.parse::<Color>()))]
     pub color: Color,
     /// One JSON object per host per step on stdout, for scripts
     #[arg(long)]
@@ -348,38 +353,38 @@ impl Fleet {
         group.batches(size.max(1))
     }
 
-    /// The output of a run with these flags: lines or JSON, a recap, the
-    /// exit code. Also applies `-v` to the hosts' stderr (shown only with
-    /// it) and log records (a logger on stderr at info, debug with `-vv`,
-    /// when the tool has none); call it before the first call to a host.
-    pub fn output(&self) -> Output {
+    /// The printer of a run with these flags: lines or JSON, a recap, the
+    /// exit code. Also applies, for the whole program, `--color` (the
+    /// hosts' `[host]` prefixes and the progress line too), `-q` and
+    /// `--json` (no progress line), and `-v` (the hosts' stderr, shown
+    /// only with it, and log records: a logger on stderr at info, debug
+    /// with `-vv`, when the tool has none); call it before the first call
+    /// to a host.
+    pub fn printer(&self) -> Printer {
+        chopsticks::set_color(self.color);
+        chopsticks::show_progress(!self.quiet && !self.json);
         chopsticks::show_remote_stderr(self.verbose > 0);
         crate::logger::install(self.verbose);
-        Output::new(
-            self.json,
-            self.quiet,
-            self.diff,
-            self.color,
-            self.retry_file.clone(),
-        )
+        Printer::new(self.json, self.quiet, self.diff, self.retry_file.clone())
     }
 
     /// Runs `steps` over the selected hosts, batch by batch with
     /// `--serial`, stopping before the next batch when more than
     /// `--max-fail-percentage` of one failed; then prints the recap, writes
-    /// the failed hosts to the retry file, and returns the exit code:
-    /// 0 all good, 2 some host failed, 4 some host unreachable, 1 when the
-    /// inventory or the selection is bad (said on stderr).
-    pub fn run(&self, mut steps: impl FnMut(&Group, &Selection, &mut Output)) -> i32 {
+    /// the failed hosts to the retry file, and returns the exit code
+    /// ([`ExitCode`]): 0 all good, 2 some host failed, 4 some host
+    /// unreachable, 1 when the inventory or the selection is bad (said on
+    /// stderr).
+    pub fn run(&self, mut steps: impl FnMut(&Group, &Selection, &mut Printer)) -> ExitCode {
         let selection = match self.selection() {
             Ok(selection) => selection,
             Err(e) => {
                 eprintln!("error: {e}");
-                return crate::exit::USAGE;
+                return ExitCode::Usage;
             }
         };
         let group = self.group_of(&selection);
-        let mut out = self.output();
+        let mut out = self.printer();
         let batches = self.batches(&group);
         let count = batches.len();
         for (i, batch) in batches.iter().enumerate() {

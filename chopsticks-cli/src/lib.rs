@@ -17,14 +17,13 @@
 //! }
 //!
 //! #[chopsticks::main]
-//! fn main() {
+//! fn main() -> chopsticks_cli::ExitCode {
 //!     let cli: Cli = chopsticks_cli::parse();
-//!     let code = cli.fleet.run(|hosts, _selection, out| {
+//!     cli.fleet.run(|hosts, _selection, out| {
 //!         out.step("kernel", &hosts.call(facts::kernel, ()));
 //!         let motd = ops::File::new("/etc/motd").content(format!("{}\n", cli.motd));
 //!         out.changes("motd", &hosts.call(ops::file, (motd, cli.fleet.mode())));
-//!     });
-//!     std::process::exit(code);
+//!     })
 //! }
 //! ```
 //!
@@ -34,9 +33,8 @@
 //! [`Fleet`] for every flag.
 //!
 //! # Exit codes
-//! [`exit::OK`] 0, [`exit::USAGE`] 1 (bad flags, inventory or pattern),
-//! [`exit::FAILED`] 2 (something failed on a host), [`exit::UNREACHABLE`] 4
-//! (a host could not be reached), as Ansible's.
+//! [`ExitCode`]: 0 all good, 1 bad flags, inventory or pattern, 2 something
+//! failed on a host, 4 a host could not be reached, as Ansible's.
 
 #![warn(missing_docs)]
 
@@ -45,24 +43,60 @@ pub mod hosts;
 pub mod inventory;
 mod logger;
 pub mod pattern;
-mod report;
+mod printer;
 
 use std::fmt;
 
+use chopsticks::ops::Recap;
+
 pub use fleet::{Fleet, Selected, Selection, Serial};
 pub use inventory::{Inventory, InventoryError, Settings};
-pub use report::{Color, Output, StepChanges};
+pub use printer::{Printer, StepChanges};
 
-/// The exit codes of a tool built with this kit, as Ansible's.
-pub mod exit {
-    /// Every host reached, nothing failed.
-    pub const OK: i32 = 0;
-    /// Bad flags, an unreadable inventory, a pattern that matches nothing.
-    pub const USAGE: i32 = 1;
-    /// Something failed on some host.
-    pub const FAILED: i32 = 2;
-    /// Some host could not be reached.
-    pub const UNREACHABLE: i32 = 4;
+/// How a tool built with this kit exits, as Ansible does: the one place
+/// these numbers are defined. `main` may return it (`fn main() ->
+/// ExitCode`), or pass [`code`](ExitCode::code) to `std::process::exit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExitCode {
+    /// 0: every host reached, nothing failed.
+    Ok = 0,
+    /// 1: bad flags, an unreadable inventory, a pattern that matches
+    /// nothing.
+    Usage = 1,
+    /// 2: something failed on some host.
+    Failed = 2,
+    /// 4: some host could not be reached.
+    Unreachable = 4,
+}
+
+impl ExitCode {
+    /// The process exit status.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+
+    /// How a run with this recap went: `Unreachable` before `Failed`
+    /// before `Ok`.
+    pub fn of(recap: &Recap) -> ExitCode {
+        if recap.unreachable() {
+            ExitCode::Unreachable
+        } else if recap.failed() {
+            ExitCode::Failed
+        } else {
+            ExitCode::Ok
+        }
+    }
+
+    /// Exits the process with this code.
+    pub fn exit(self) -> ! {
+        std::process::exit(self.code())
+    }
+}
+
+impl std::process::Termination for ExitCode {
+    fn report(self) -> std::process::ExitCode {
+        std::process::ExitCode::from(self as u8)
+    }
 }
 
 /// Why a tool cannot start its run.
@@ -114,15 +148,14 @@ impl From<InventoryError> for CliError {
 }
 
 /// Parses the command line into `T`, as `T::parse()` does, but exits with
-/// [`exit::USAGE`] (1) on a usage error, not clap's 2, which means "a host
-/// failed" here (`--help` and `--version` still exit 0).
+/// [`ExitCode::Usage`] (1) on a usage error, not clap's 2, which means "a
+/// host failed" here (`--help` and `--version` still exit 0).
 pub fn parse<T: clap::Parser>() -> T {
     T::try_parse().unwrap_or_else(|e| {
         let _ = e.print();
-        std::process::exit(if e.use_stderr() {
-            exit::USAGE
-        } else {
-            exit::OK
-        })
+        match e.use_stderr() {
+            true => ExitCode::Usage.exit(),
+            false => ExitCode::Ok.exit(),
+        }
     })
 }

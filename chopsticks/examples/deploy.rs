@@ -28,6 +28,7 @@
 use std::fmt::Write as _;
 
 use chopsticks::ops::Mode;
+use chopsticks_cli::ExitCode;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 
@@ -145,7 +146,7 @@ struct HostVars {
 }
 
 #[chopsticks::main]
-fn main() {
+fn main() -> ExitCode {
     let cli: Cli = chopsticks_cli::parse();
     let site = Site {
         greeting: cli.greeting.clone(),
@@ -158,7 +159,7 @@ fn main() {
     if mode == Mode::Check && !cli.fleet.json {
         println!("check mode: the plan below changes nothing");
     }
-    let code = cli.fleet.run(|hosts, selection, out| {
+    cli.fleet.run(|hosts, selection, out| {
         // Each host's site: the flags, then its inventory variables.
         let mut sites = std::collections::HashMap::new();
         for host in hosts.hosts() {
@@ -166,7 +167,7 @@ fn main() {
                 Ok(vars) => vars,
                 Err(e) => {
                     eprintln!("error: {e}");
-                    std::process::exit(chopsticks_cli::exit::USAGE);
+                    ExitCode::Usage.exit();
                 }
             };
             let mut own = site.clone();
@@ -180,6 +181,5 @@ fn main() {
             (site, config, mode)
         });
         out.changes("deploy", &results);
-    });
-    std::process::exit(code);
+    })
 }

@@ -16,6 +16,7 @@
 
 use chopsticks::ops::Recap;
 use chopsticks::{facts, remote, Group, Tunnel};
+use chopsticks_cli::ExitCode;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 
@@ -72,14 +73,14 @@ fn human(d: std::time::Duration) -> String {
 }
 
 #[chopsticks::main]
-fn main() {
+fn main() -> ExitCode {
     let cli: Cli = chopsticks_cli::parse();
     let group = if cli.fleet.is_empty() {
         match Tunnel::local() {
             Ok(t) => Group::from(t),
             Err(e) => {
                 eprintln!("error: {e}");
-                std::process::exit(chopsticks_cli::exit::UNREACHABLE);
+                return ExitCode::Unreachable;
             }
         }
     } else {
@@ -87,15 +88,15 @@ fn main() {
             Ok(group) => group,
             Err(e) => {
                 eprintln!("error: {e}");
-                std::process::exit(chopsticks_cli::exit::USAGE);
+                return ExitCode::Usage;
             }
         }
     };
     let rows = group.call(row, ());
     if cli.fleet.json {
-        let mut out = cli.fleet.output();
+        let mut out = cli.fleet.printer();
         out.step("facts", &rows);
-        std::process::exit(out.finish());
+        return out.finish();
     }
     println!(
         "{:<16} {:<20} {:<16} {:<24} {:<10} LOAD",
@@ -117,5 +118,5 @@ fn main() {
     }
     let mut recap = Recap::new();
     recap.add_values(&rows);
-    std::process::exit(recap.exit_code());
+    ExitCode::of(&recap)
 }

@@ -10,6 +10,7 @@
 //! merges them) reach the host's `#[remote]` function as a typed struct.
 
 use chopsticks::{facts, remote};
+use chopsticks_cli::ExitCode;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 
@@ -47,16 +48,16 @@ fn describe(role: Role) -> std::io::Result<String> {
 }
 
 #[chopsticks::main]
-fn main() {
+fn main() -> ExitCode {
     let cli: Cli = chopsticks_cli::parse();
-    let code = cli.fleet.run(|hosts, selection, out| {
+    cli.fleet.run(|hosts, selection, out| {
         let mut roles = std::collections::HashMap::new();
         for host in hosts.hosts() {
             match selection.vars_as::<Role>(host) {
                 Ok(role) => roles.insert(host.to_owned(), role),
                 Err(e) => {
                     eprintln!("error: {e}");
-                    std::process::exit(chopsticks_cli::exit::USAGE);
+                    ExitCode::Usage.exit();
                 }
             };
         }
@@ -65,6 +66,5 @@ fn main() {
             "describe",
             &hosts.call_each(describe, |host| (roles[host].clone(),)),
         );
-    });
-    std::process::exit(code);
+    })
 }

@@ -78,6 +78,7 @@ mod files;
 mod group;
 mod output;
 mod remote;
+mod terminal;
 mod tunnel;
 
 pub mod facts;
@@ -91,6 +92,7 @@ pub use group::{Group, GroupError, GroupResult, Host, Queue, QueueTarget, Queued
 pub use output::{printable, show_remote_stderr};
 pub use passwords::{PasswordFor, PasswordPrompt};
 pub use remote::RemoteFn;
+pub use terminal::{color, set_color, show_progress, Color};
 pub use tunnel::{Pending, Tunnel, TunnelBuilder, ENV_AGENT_BINARY, LOCALHOST};
 
 pub(crate) use chopsticks_agent::{contract, wire};

@@ -8,13 +8,13 @@ use std::process::Command;
 
 use chopsticks_tests::*;
 
-struct Run {
+struct ToolRun {
     code: i32,
     stdout: String,
     stderr: String,
 }
 
-impl Run {
+impl ToolRun {
     fn text(&self) -> String {
         format!(
             "exit {}\n--- stdout ---\n{}--- stderr ---\n{}",
@@ -40,7 +40,7 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn tool(exe: &str, args: &[&str], state: &Path) -> Run {
+fn tool(exe: &str, args: &[&str], state: &Path) -> ToolRun {
     let out = Command::new(exe)
         .arg("-F")
         .arg(test_ssh_config())
@@ -48,18 +48,18 @@ fn tool(exe: &str, args: &[&str], state: &Path) -> Run {
         .env("XDG_STATE_HOME", state)
         .output()
         .expect("the example runs");
-    Run {
+    ToolRun {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
-fn facts(args: &[&str], state: &Path) -> Run {
+fn facts(args: &[&str], state: &Path) -> ToolRun {
     tool(env!("CARGO_BIN_EXE_facts"), args, state)
 }
 
-fn inventory(args: &[&str], state: &Path) -> Run {
+fn inventory(args: &[&str], state: &Path) -> ToolRun {
     tool(env!("CARGO_BIN_EXE_inventory"), args, state)
 }
 
@@ -417,4 +417,46 @@ fn quiet_shows_only_failures_and_the_recap() {
         run.text()
     );
     assert_eq!(run.recap_hosts(), ["cs-many-1", "cs-refused"]);
+}
+
+/// `--color` decides for everything the tool draws, through one setting:
+/// the `[host]` prefixes of the hosts' stderr and the progress line too,
+/// which a pipe gets with `always` and never gets with `never` or `-q`.
+#[test]
+fn color_reaches_host_prefixes_and_the_progress_line_and_quiet_silences_progress() {
+    let state = scratch("color");
+    let hosts = ["-H", "cs-many-1,cs-many-2,cs-many-3"];
+    let progress = "\r\x1b[2K";
+    let always = inventory(&[&hosts[..], &["-v", "--color", "always"]].concat(), &state);
+    assert_eq!(always.code, 0, "{}", always.text());
+    let prefixed = always
+        .stderr
+        .lines()
+        .find(|l| l.contains("read /etc/os-release"))
+        .unwrap_or_else(|| panic!("no host line: {}", always.text()));
+    assert!(
+        prefixed.contains("\x1b[") && prefixed.contains("[cs-many-"),
+        "{prefixed:?}"
+    );
+    assert!(always.stderr.contains(progress), "{}", always.text());
+    assert!(always.stdout.contains("\x1b[32m"), "{}", always.text());
+    let never = inventory(&[&hosts[..], &["-v", "--color", "never"]].concat(), &state);
+    assert_eq!(never.code, 0, "{}", never.text());
+    assert!(!never.stderr.contains('\x1b') && !never.stdout.contains('\x1b'));
+    assert!(never.stderr.contains("[cs-many-1] read /etc/os-release"));
+    let quiet = inventory(&[&hosts[..], &["-q", "--color", "always"]].concat(), &state);
+    assert_eq!(quiet.code, 0, "{}", quiet.text());
+    assert!(!quiet.stderr.contains(progress), "{}", quiet.text());
+    // NO_COLOR is honoured by auto, here where nothing is a terminal anyway.
+    let out = Command::new(env!("CARGO_BIN_EXE_inventory"))
+        .args(["-F"])
+        .arg(test_ssh_config())
+        .args(hosts)
+        .args(["-v", "--color", "auto"])
+        .env("XDG_STATE_HOME", &state)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains('\x1b'));
+    std::fs::remove_dir_all(state).unwrap();
 }

@@ -128,8 +128,10 @@ impl Group {
         self
     }
 
-    /// Shows a progress line on stderr during group calls when stderr is a
-    /// terminal (the default); `false` turns it off.
+    /// Shows a progress line on stderr during group calls where stderr
+    /// takes one (a terminal: see [`Color`](crate::Color) and
+    /// [`show_progress`](crate::show_progress)), the default; `false` turns
+    /// it off for this group.
     pub fn progress(mut self, show: bool) -> Group {
         self.progress = show;
         self

@@ -1,8 +1,8 @@
-//! A one-line progress display for group work, on stderr when it is a
-//! terminal; nothing otherwise. (Hand-written: a bar crate would add half a
+//! A one-line progress display for group work, on stderr where it takes
+//! terminal controls (`crate::terminal`); nothing otherwise. (Hand-written: a bar crate would add half a
 //! dozen dependencies to a binary that ships itself.)
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub(crate) struct Progress {
@@ -15,10 +15,11 @@ pub(crate) struct Progress {
 
 impl Progress {
     /// A display for `total` hosts doing `what`; shown only when `wanted`,
-    /// stderr is a terminal and there is more than one host.
+    /// progress lines are allowed (stderr is a terminal, or `--color
+    /// always`; not quiet) and there is more than one host.
     pub(crate) fn new(what: &'static str, total: usize, wanted: bool) -> Progress {
         Progress {
-            enabled: wanted && total > 1 && std::io::stderr().is_terminal(),
+            enabled: wanted && total > 1 && crate::terminal::progress_allowed(),
             what,
             total,
             done: AtomicUsize::new(0),

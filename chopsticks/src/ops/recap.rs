@@ -1,9 +1,9 @@
 //! A per-host recap of a run, as Ansible prints at its end: how many
 //! operations were ok, changed or failed on each host, and which hosts
-//! could not be reached.
+//! could not be reached. The counts only: a kit draws them (colours, exit
+//! codes); `Display` is plain text.
 
-use std::fmt::{self, Write as _};
-use std::io::IsTerminal;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -60,8 +60,10 @@ impl Changes for Report {
 /// let web = Group::new(["web1", "web2"]);
 /// let mut recap = Recap::new();
 /// recap.add(&web.call(ops::file, (ops::File::new("/etc/motd").content("hi\n"), Mode::Apply)));
-/// recap.print(); // web1  ok=1  changed=1  unreachable=0  failed=0 ...
-/// std::process::exit(recap.exit_code());
+/// print!("{recap}"); // web1  ok=1  changed=1  unreachable=0  failed=0 ...
+/// if recap.unreachable() || recap.failed() {
+///     std::process::exit(2);
+/// }
 /// # }
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,64 +122,34 @@ impl Recap {
         }
     }
 
-    /// 0 when every host was reached and nothing failed, 2 when some
-    /// operation failed, 4 when some host could not be reached (Ansible's
-    /// codes).
-    pub fn exit_code(&self) -> i32 {
-        if self.hosts.iter().any(|h| h.unreachable) {
-            4
-        } else if self.hosts.iter().any(|h| h.failed > 0) {
-            2
-        } else {
-            0
-        }
+    /// Whether some host could not be reached (or was lost).
+    pub fn unreachable(&self) -> bool {
+        self.hosts.iter().any(|h| h.unreachable)
     }
 
-    /// The recap as text, one line per host, coloured when `colour`.
-    pub fn render(&self, colour: bool) -> String {
-        let width = self.hosts.iter().map(|h| h.host.len()).max().unwrap_or(0);
-        let paint = |code: &str, text: String, on: bool| {
-            if colour && on {
-                format!("\x1b[{code}m{text}\x1b[0m")
-            } else {
-                text
-            }
-        };
-        let mut out = String::new();
-        for h in &self.hosts {
-            let bad = h.unreachable || h.failed > 0;
-            let name = match (bad, h.changed > 0) {
-                (true, _) => paint("31", format!("{:<width$}", h.host), true),
-                (false, true) => paint("33", format!("{:<width$}", h.host), true),
-                (false, false) => paint("32", format!("{:<width$}", h.host), true),
-            };
-            let _ = writeln!(
-                out,
-                "{name}  {}  {}  {}  {}",
-                paint("32", format!("ok={}", h.ok), h.ok > 0),
-                paint("33", format!("changed={}", h.changed), h.changed > 0),
-                paint(
-                    "31",
-                    format!("unreachable={}", u8::from(h.unreachable)),
-                    h.unreachable
-                ),
-                paint("31", format!("failed={}", h.failed), h.failed > 0),
-            );
-        }
-        out
-    }
-
-    /// Prints the recap to stdout, coloured on a terminal (unless
-    /// `NO_COLOR` is set).
-    pub fn print(&self) {
-        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        print!("{}", self.render(colour));
+    /// Whether some operation failed on a host.
+    pub fn failed(&self) -> bool {
+        self.hosts.iter().any(|h| h.failed > 0)
     }
 }
 
+/// One line per host, names padded to the widest:
+/// `web1  ok=2  changed=1  unreachable=0  failed=0`.
 impl fmt::Display for Recap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.render(false))
+        let width = self.hosts.iter().map(|h| h.host.len()).max().unwrap_or(0);
+        for h in &self.hosts {
+            writeln!(
+                f,
+                "{:<width$}  ok={}  changed={}  unreachable={}  failed={}",
+                h.host,
+                h.ok,
+                h.changed,
+                u8::from(h.unreachable),
+                h.failed
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -230,7 +202,7 @@ mod tests {
         );
         assert_eq!((recap.hosts[1].ok, recap.hosts[1].failed), (1, 1));
         assert!(recap.hosts[2].unreachable);
-        assert_eq!(recap.exit_code(), 4);
+        assert!(recap.unreachable() && recap.failed());
         let text = recap.to_string();
         assert!(
             text.starts_with("web1  ok=2  changed=1  unreachable=0  failed=0\n"),
@@ -240,6 +212,5 @@ mod tests {
             text.contains("db1   ok=0  changed=0  unreachable=1  failed=0"),
             "{text}"
         );
-        assert!(recap.render(true).contains("\x1b[31m"));
     }
 }

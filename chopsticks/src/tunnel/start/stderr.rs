@@ -7,7 +7,7 @@ use chopsticks_agent::sync::Unpoisoned;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::hash::{Hash, Hasher};
-use std::io::{self, IsTerminal, Read};
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -83,7 +83,7 @@ pub(crate) struct Lines {
 
 impl Lines {
     pub(crate) fn new(host: &str, file: File, tail: Arc<Tail>) -> Lines {
-        let colour = io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let colour = crate::terminal::stderr_colours();
         Lines {
             file,
             prefix: prefix(host, colour),

@@ -1,5 +1,6 @@
-//! [`Output`]: what a run shows, host by host and step by step, and how it
-//! ends (recap, retry file, exit code).
+//! [`Printer`]: what a run shows, host by host and step by step, and how
+//! it ends (recap, retry file, exit code). The one place that draws: the
+//! steps and the library never print a line of the run's output.
 
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
@@ -10,19 +11,9 @@ use chopsticks::{Error, Group, GroupResult};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-/// How the output looks: colours on a terminal (`auto`), always or never.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Color {
-    /// Colours when stdout is a terminal and `NO_COLOR` is not set.
-    #[default]
-    Auto,
-    /// Always colours.
-    Always,
-    /// Never colours.
-    Never,
-}
+use crate::ExitCode;
 
-/// What a step of operations gives per host, for [`Output::changes`]: a
+/// What a step of operations gives per host, for [`Printer::changes`]: a
 /// [`Change`] or a [`Report`] of several.
 pub trait StepChanges: Changes + Serialize {
     /// Its lines: each operation's state (`ok`, `changed`, `failed`),
@@ -64,9 +55,10 @@ impl StepChanges for Report {
 
 /// The output of a run: a line per host and step (or one JSON object with
 /// `--json`), then a recap; the failed hosts go to a retry file, and the
-/// exit code says how it went.
+/// exit code says how it went. Colours follow [`chopsticks::color`] (the
+/// kit's `--color`, `NO_COLOR`, whether stdout is a terminal).
 #[derive(Debug)]
-pub struct Output {
+pub struct Printer {
     json: bool,
     quiet: bool,
     diff: bool,
@@ -78,22 +70,10 @@ pub struct Output {
     retry_file: Option<PathBuf>,
 }
 
-impl Output {
-    pub(crate) fn new(
-        json: bool,
-        quiet: bool,
-        diff: bool,
-        color: Color,
-        retry_file: Option<PathBuf>,
-    ) -> Output {
-        let colour = match color {
-            Color::Always => true,
-            Color::Never => false,
-            Color::Auto => {
-                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-            }
-        };
-        Output {
+impl Printer {
+    pub(crate) fn new(json: bool, quiet: bool, diff: bool, retry_file: Option<PathBuf>) -> Printer {
+        let colour = chopsticks::color().enabled(std::io::stdout().is_terminal());
+        Printer {
             json,
             quiet,
             diff,
@@ -260,21 +240,61 @@ impl Output {
         &self.recap
     }
 
-    /// 0 when every host was reached and nothing failed, 2 when something
-    /// failed, 4 when a host could not be reached (Ansible's codes).
-    pub fn exit_code(&self) -> i32 {
-        match self.recap.exit_code() {
-            0 if !self.failed.is_empty() => crate::exit::FAILED,
+    /// How the run went so far: [`ExitCode::Unreachable`] when a host
+    /// could not be reached, [`ExitCode::Failed`] when something failed,
+    /// else [`ExitCode::Ok`].
+    pub fn exit_code(&self) -> ExitCode {
+        match ExitCode::of(&self.recap) {
+            ExitCode::Ok if !self.failed.is_empty() => ExitCode::Failed,
             code => code,
         }
     }
 
+    /// The recap as text, one line per host, coloured when `colour`.
+    fn recap_text(&self) -> String {
+        let width = self
+            .recap
+            .hosts
+            .iter()
+            .map(|h| h.host.len())
+            .max()
+            .unwrap_or(0);
+        let paint = |code: &str, text: String, on: bool| match self.colour && on {
+            true => format!("\x1b[{code}m{text}\x1b[0m"),
+            false => text,
+        };
+        let lines: Vec<String> = self
+            .recap
+            .hosts
+            .iter()
+            .map(|h| {
+                let name = format!("{:<width$}", h.host);
+                let name = match (h.unreachable || h.failed > 0, h.changed > 0) {
+                    (true, _) => paint("31", name, true),
+                    (false, true) => paint("33", name, true),
+                    (false, false) => paint("32", name, true),
+                };
+                format!(
+                    "{name}  {}  {}  {}  {}",
+                    paint("32", format!("ok={}", h.ok), h.ok > 0),
+                    paint("33", format!("changed={}", h.changed), h.changed > 0),
+                    paint(
+                        "31",
+                        format!("unreachable={}", u8::from(h.unreachable)),
+                        h.unreachable
+                    ),
+                    paint("31", format!("failed={}", h.failed), h.failed > 0),
+                )
+            })
+            .collect();
+        lines.join("\n")
+    }
+
     /// Prints the recap (not with `--json`), writes the failed hosts to the
     /// retry file, and returns the exit code.
-    pub fn finish(self) -> i32 {
+    pub fn finish(self) -> ExitCode {
         if !self.json {
-            let recap = self.recap.render(self.colour);
-            self.emit(format!("\n{}", recap.trim_end()));
+            self.emit(format!("\n{}", self.recap_text()));
         }
         if let (false, Some(path)) = (self.failed.is_empty(), &self.retry_file) {
             let hosts: String = self.failed.iter().map(|h| format!("{h}\n")).collect();
