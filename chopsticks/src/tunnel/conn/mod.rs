@@ -12,11 +12,12 @@ mod frames;
 mod io;
 mod open;
 mod pipe;
+mod send;
 mod slot;
 mod transport;
 
 use chopsticks_agent::sync::Unpoisoned;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,6 +38,7 @@ use super::start::stderr::Tail;
 use crate::error::{Error, Result};
 use crate::wire::{self, Hello, Request};
 use deadlines::Deadlines;
+use send::Outgoing;
 use transport::wait_exit;
 
 /// How long a dying agent gets to finish its stderr and exit before an
@@ -49,10 +51,6 @@ pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// How long a cancelled call with streams waits for the agent to say it
 /// stopped (and removed what it was writing).
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
-/// The request ID of queued frames that are sent whatever became of their
-/// call (credit, cancels): request IDs start at 1.
-const CONTROL: u64 = 0;
-
 pub(crate) struct Conn {
     host: String,
     state: Mutex<State>,
@@ -92,23 +90,6 @@ struct Waiting {
     deadline: Option<(Instant, Duration)>,
 }
 
-/// What goes to the agent: frames are written whole, in order.
-struct Outgoing {
-    /// `None` once the tunnel is closing.
-    to_agent: Option<File>,
-    /// Frames not (fully) written yet, oldest first.
-    queue: VecDeque<Queued>,
-}
-
-struct Queued {
-    /// The call the frame belongs to; [`CONTROL`] for frames sent even
-    /// after their call ended.
-    req: u64,
-    frame: Vec<u8>,
-    /// How much of `frame` is written.
-    written: usize,
-}
-
 impl Conn {
     pub(crate) fn host(&self) -> &str {
         &self.host
@@ -144,10 +125,6 @@ impl Conn {
         self.state.lock().unpoisoned()
     }
 
-    fn outgoing(&self) -> MutexGuard<'_, Outgoing> {
-        self.out.lock().unpoisoned()
-    }
-
     /// Wakes the I/O thread (to write, to sleep less, or to stop).
     fn wake(&self) {
         // A full pipe already wakes it; nothing else can go wrong here.
@@ -167,7 +144,7 @@ impl Conn {
         function: &'static str,
         args: &A,
     ) -> Result<(u64, Arc<Slot>)> {
-        self.call_with(fn_id, function, args, None)
+        self.send_call(fn_id, function, args, None)
             .map(|(req, slot, _)| (req, slot))
     }
 
@@ -186,12 +163,14 @@ impl Conn {
         input: bool,
         output: bool,
     ) -> Result<(u64, Arc<Slot>, Arc<Pipe>)> {
-        let (req, slot, pipe) = self.call_with(fn_id, function, args, Some((input, output)))?;
+        let (req, slot, pipe) = self.send_call(fn_id, function, args, Some((input, output)))?;
         let pipe = pipe.unwrap_or_default();
         Ok((req, slot, pipe))
     }
 
-    fn call_with<A: Serialize>(
+    /// Encodes and sends one call, with streams when `streams` says which
+    /// (input, output), and registers its slot and deadline.
+    fn send_call<A: Serialize>(
         &self,
         fn_id: u64,
         function: &'static str,
@@ -253,109 +232,6 @@ impl Conn {
             self.wake();
         }
         Ok((req, slot, pipe))
-    }
-
-    /// Sends bytes of call `req`'s input stream (within the credit its
-    /// [`Pipe`] gave). Not sent if the call ends before it is written.
-    pub(crate) fn send_data(&self, req: u64, bytes: &[u8]) {
-        self.send_frame(req, &Request::Data { req, bytes });
-    }
-
-    /// Ends call `req`'s input stream.
-    pub(crate) fn send_end(&self, req: u64) {
-        self.send_frame(req, &Request::End { req });
-    }
-
-    /// Grants the agent `bytes` more credit on call `req`'s output.
-    pub(crate) fn send_credit(&self, req: u64, bytes: u64) {
-        self.send_frame(CONTROL, &Request::Credit { req, bytes });
-    }
-
-    /// Tells the agent nobody waits for call `req` any more, so that its
-    /// streams fail there and the function stops.
-    fn send_cancel(&self, req: u64) {
-        self.send_frame(CONTROL, &Request::Cancel { req });
-    }
-
-    fn send_frame(&self, queued_as: u64, request: &Request<'_>) {
-        // Stream frames are small and well-formed: encoding cannot fail.
-        if let Ok(frame) = wire::encode_frame(request) {
-            if self.send(queued_as, frame) {
-                self.wake();
-            }
-        }
-    }
-
-    /// Writes `frame` if the agent takes it now, or queues it for the I/O
-    /// thread. Returns whether the I/O thread must be woken to write.
-    fn send(&self, req: u64, frame: Vec<u8>) -> bool {
-        let mut out = self.outgoing();
-        let Outgoing { to_agent, queue } = &mut *out;
-        // Closing: the call fails with the tunnel.
-        let Some(to_agent) = to_agent else {
-            return false;
-        };
-        let mut written = 0;
-        if queue.is_empty() {
-            while written < frame.len() {
-                match to_agent.write(&frame[written..]) {
-                    Ok(n) => written += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    // The agent is gone: the I/O thread sees its output end
-                    // and fails every waiting call, this one included.
-                    Err(_) => return false,
-                }
-            }
-            if written == frame.len() {
-                return false;
-            }
-        }
-        let first = queue.is_empty();
-        queue.push_back(Queued {
-            req,
-            frame,
-            written,
-        });
-        self.queued.store(true, Ordering::SeqCst);
-        first
-    }
-
-    /// Writes queued frames until the agent stops taking them. Frames of
-    /// calls nobody waits for any more (timed out, dropped) are not sent.
-    fn flush(&self) {
-        let mut out = self.outgoing();
-        let Outgoing { to_agent, queue } = &mut *out;
-        let Some(to_agent) = to_agent else {
-            queue.clear();
-            self.queued.store(false, Ordering::SeqCst);
-            return;
-        };
-        while let Some(next) = queue.front_mut() {
-            if next.written == 0
-                && next.req != CONTROL
-                && !self.state().waiting.contains_key(&next.req)
-            {
-                queue.pop_front();
-                continue;
-            }
-            match to_agent.write(&next.frame[next.written..]) {
-                Ok(n) => {
-                    next.written += n;
-                    if next.written == next.frame.len() {
-                        queue.pop_front();
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                // Gone: the end of its output fails the calls.
-                Err(_) => {
-                    queue.clear();
-                    break;
-                }
-            }
-        }
-        self.queued.store(false, Ordering::SeqCst);
     }
 
     /// Fails call `req` with a timeout of `after` at `at`, instead of at
@@ -524,13 +400,7 @@ impl Conn {
     /// Asks the agent to exit and closes its input, without waiting.
     pub(crate) fn begin_close(&self) {
         self.closing.store(true, Ordering::SeqCst);
-        let (to_agent, midframe) = {
-            let mut out = self.outgoing();
-            let midframe = out.queue.front().is_some_and(|q| q.written > 0);
-            out.queue.clear();
-            self.queued.store(false, Ordering::SeqCst);
-            (out.to_agent.take(), midframe)
-        };
+        let (to_agent, midframe) = self.stop_sending();
         // After half a frame, a Shutdown would read as garbage: closing the
         // input alone ends the agent.
         if let Some(mut to_agent) = to_agent.filter(|_| !midframe) {

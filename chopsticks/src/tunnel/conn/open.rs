@@ -1,7 +1,7 @@
 //! Opening a connection: the I/O thread starts and greets the agent while
 //! this thread waits, bounded, then checks the hello and makes the `Conn`.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -145,10 +145,7 @@ impl Conn {
         let conn = Arc::new(Conn {
             host,
             state: Mutex::new(State::default()),
-            out: Mutex::new(Outgoing {
-                to_agent: Some(to_agent),
-                queue: VecDeque::new(),
-            }),
+            out: Mutex::new(Outgoing::new(to_agent)),
             queued: AtomicBool::new(false),
             wake,
             next_req: AtomicU64::new(1),
