@@ -27,7 +27,7 @@ pub use agent::panic_message;
 /// `docs/PROTOCOL.md`, "Streams"): what the controller streams to it, and
 /// what it streams back before its reply.
 pub mod stream {
-    pub use crate::agent::streams::{input, output, Input, Output};
+    pub use crate::agent::streams::{input, output, InputStream, OutputStream};
 }
 pub use entry::{depth, has_entry_point, max_depth, run_if_requested, EntryPoint};
 pub use registry::{Registration, Registry, RegistryError};

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use super::output::Output;
+use super::output::Frames;
 use crate::wire::{self, Response};
 
-struct Forward(Arc<Output>);
+struct Forward(Arc<Frames>);
 
 impl log::Log for Forward {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
@@ -35,7 +35,7 @@ impl log::Log for Forward {
 
 /// Installs the forwarding logger at `level` (the wire's number), unless
 /// the program set a logger already.
-pub(super) fn install(output: &Arc<Output>, level: u8) {
+pub(super) fn install(output: &Arc<Frames>, level: u8) {
     let filter =
         wire::level_from_wire(level).map_or(log::LevelFilter::Off, |l| l.to_level_filter());
     if log::set_boxed_logger(Box::new(Forward(Arc::clone(output)))).is_ok() {

@@ -19,7 +19,7 @@ pub use dispatch::panic_message;
 use crate::contract::PREAMBLE;
 use crate::registry::Registry;
 use crate::wire::{self, Hello, Response};
-use output::Output;
+use output::Frames;
 use workers::Workers;
 
 /// What the controller told this agent through its environment.
@@ -50,7 +50,7 @@ pub(crate) fn serve(settings: Settings) -> Result<(), String> {
     });
     let mut first = format!("{PREAMBLE} {}\n", settings.nonce).into_bytes();
     first.extend(wire::encode_frame(&hello).map_err(|e| e.to_string())?);
-    let output = Arc::new(Output::new(protocol.output));
+    let output = Arc::new(Frames::new(protocol.output));
     output
         .send(&first)
         .map_err(|e| format!("cannot greet the controller: {e}"))?;

@@ -6,11 +6,11 @@ use std::io::{self, Write};
 use std::sync::Mutex;
 
 /// The protocol's output; replies and log records share it.
-pub(crate) struct Output(Mutex<File>);
+pub(crate) struct Frames(Mutex<File>);
 
-impl Output {
-    pub(crate) fn new(file: File) -> Output {
-        Output(Mutex::new(file))
+impl Frames {
+    pub(crate) fn new(file: File) -> Frames {
+        Frames(Mutex::new(file))
     }
 
     /// Writes `bytes` (whole frames) and flushes. A failed write means the

@@ -1,6 +1,6 @@
 //! The agent's end of call streams: the bytes the controller sends a call
-//! (`Request::Data`, read by the function through [`Input`]) and the bytes
-//! a function sends back before its reply ([`Output`]), each under credit
+//! (`Request::Data`, read by the function through [`InputStream`]) and the bytes
+//! a function sends back before its reply ([`OutputStream`]), each under credit
 //! (`crate::flow`).
 //!
 //! The reader thread files what arrives into the call's [`CallStreams`];
@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use super::output::Output as Frames;
+use super::output::Frames;
 use crate::flow::{Chunks, Credit, Grants};
 use crate::wire::{self, Request, Response, DATA_CHUNK};
 
@@ -175,7 +175,7 @@ fn current(what: &str, caller: &str) -> io::Result<Arc<CallStreams>> {
 /// # Errors
 /// When this thread runs no call, the call was made without an input
 /// stream, or the stream was taken already.
-pub fn input() -> io::Result<Input> {
+pub fn input() -> io::Result<InputStream> {
     let streams = current("input", "chopsticks::agent::stream::input")?;
     {
         let mut state = streams.lock();
@@ -187,7 +187,7 @@ pub fn input() -> io::Result<Input> {
         }
         state.input_taken = true;
     }
-    Ok(Input { streams })
+    Ok(InputStream { streams })
 }
 
 /// The output stream of the `#[remote]` call running on this thread: bytes
@@ -197,7 +197,7 @@ pub fn input() -> io::Result<Input> {
 /// # Errors
 /// When this thread runs no call, the controller does not take an output
 /// stream for this call, or the stream was taken already.
-pub fn output() -> io::Result<Output> {
+pub fn output() -> io::Result<OutputStream> {
     let streams = current("output", "chopsticks::agent::stream::output")?;
     {
         let mut state = streams.lock();
@@ -209,26 +209,26 @@ pub fn output() -> io::Result<Output> {
         }
         state.output_taken = true;
     }
-    Ok(Output {
+    Ok(OutputStream {
         streams,
         pending: Vec::with_capacity(DATA_CHUNK),
     })
 }
 
 /// What the controller streams to a call; reads end at the stream's end.
-pub struct Input {
+pub struct InputStream {
     streams: Arc<CallStreams>,
 }
 
-impl std::fmt::Debug for Input {
+impl std::fmt::Debug for InputStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Input")
+        f.debug_struct("InputStream")
             .field("req", &self.streams.req)
             .finish()
     }
 }
 
-impl Input {
+impl InputStream {
     /// What says whether the controller still wants the call (it did not
     /// cancel it): check it before a step that cannot be undone.
     pub fn wanted(&self) -> impl Fn() -> bool + Send + Sync + 'static {
@@ -237,7 +237,7 @@ impl Input {
     }
 }
 
-impl Read for Input {
+impl Read for InputStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -270,21 +270,21 @@ impl Read for Input {
 }
 
 /// Bytes a call streams to the controller before its reply.
-pub struct Output {
+pub struct OutputStream {
     streams: Arc<CallStreams>,
     /// Written and not sent yet (up to a chunk).
     pending: Vec<u8>,
 }
 
-impl std::fmt::Debug for Output {
+impl std::fmt::Debug for OutputStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Output")
+        f.debug_struct("OutputStream")
             .field("req", &self.streams.req)
             .finish()
     }
 }
 
-impl Output {
+impl OutputStream {
     /// Sends what is pending, as credit allows (waiting for more).
     fn send_pending(&mut self) -> io::Result<()> {
         let pending = std::mem::take(&mut self.pending);
@@ -327,7 +327,7 @@ impl Output {
     }
 }
 
-impl Write for Output {
+impl Write for OutputStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.len() >= DATA_CHUNK / 2 {
             // Large: framed straight from `buf`, after what is pending.
@@ -347,7 +347,7 @@ impl Write for Output {
     }
 }
 
-impl Drop for Output {
+impl Drop for OutputStream {
     fn drop(&mut self) {
         let _ = self.send_pending();
     }

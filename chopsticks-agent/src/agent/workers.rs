@@ -22,7 +22,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::dispatch::dispatch;
-use super::output::Output;
+use super::output::Frames;
 use super::streams::{self, Table};
 use crate::registry::Registry;
 use crate::wire::{self, Failure, Request, Response};
@@ -43,7 +43,7 @@ pub(super) struct Workers {
     registry: &'static Registry,
     /// Only the reader in charge locks it, so it is never contended.
     input: Mutex<BufReader<File>>,
-    output: Arc<Output>,
+    output: Arc<Frames>,
     /// The streams of running calls.
     streams: Table,
     /// The sequence number of the call the reader in charge is running, or
@@ -66,7 +66,7 @@ impl Workers {
     pub(super) fn new(
         registry: &'static Registry,
         input: File,
-        output: Arc<Output>,
+        output: Arc<Frames>,
         exit: Sender<Exit>,
         max_busy: usize,
     ) -> Arc<Workers> {
