@@ -1,0 +1,74 @@
+# shellcheck shell=bash
+# Part of tests/hosts/up.sh, which sources it (don't run it): the apt repository baked into
+# the deb12 and systemd images (customize.sh), with packages built on this machine. These
+# functions are IMAGE_HELPERS of those images: their text is part of the images' tags.
+
+# make_deb ROOT NAME VERSION DEPENDS: a tiny package into ROOT/srv/cs-repo, built with
+# this machine's dpkg-deb. cs-hello is a daemon with a systemd unit that logs each start
+# (and reload) with its config to /var/log/cs-hello.log; cs-tool is a command that needs it.
+make_deb() {
+    local R=$1 name=$2 version=$3 depends=$4 tree
+    tree=$(mktemp -d)
+    install -d -m 755 "$tree/DEBIAN" "$tree/usr/bin"
+    {
+        echo "Package: $name"
+        echo "Version: $version"
+        echo "Architecture: all"
+        echo "Maintainer: chopsticks tests <tests@localhost>"
+        [ -z "$depends" ] || echo "Depends: $depends"
+        echo "Description: chopsticks test package $name"
+        echo " Made by tests/hosts/up.sh for the package and service operations."
+    } >"$tree/DEBIAN/control"
+    case $name in
+    cs-hello)
+        install -d -m 755 "$tree/lib/systemd/system"
+        cat >"$tree/usr/bin/cs-hello" <<EOF
+#!/bin/sh
+# cs-hello $version: logs each start and reload with its config, then waits.
+log() { echo "\$(date +%s) \$1 version=$version config=\$(tr '\\n' ' ' </etc/cs-hello.conf 2>/dev/null)" >>/var/log/cs-hello.log; }
+trap 'log reload' HUP
+trap 'exit 0' TERM
+log start
+while :; do sleep 1 & wait \$!; done
+EOF
+        cat >"$tree/lib/systemd/system/cs-hello.service" <<'EOF'
+[Unit]
+Description=chopsticks test daemon
+
+[Service]
+ExecStart=/usr/bin/cs-hello
+ExecReload=/bin/kill -HUP $MAINPID
+
+[Install]
+WantedBy=multi-user.target
+EOF
+        ;;
+    *)
+        printf '#!/bin/sh\necho "%s %s"\n' "$name" "$version" >"$tree/usr/bin/$name"
+        ;;
+    esac
+    chmod 755 "$tree/usr/bin/$name"
+    dpkg-deb -Zgzip --root-owner-group --build "$tree" "$R/srv/cs-repo/${name}_${version}_all.deb" >/dev/null
+    rm -rf "$tree"
+}
+
+# An apt repository in the image, /srv/cs-repo, as its only source (the test network
+# reaches no mirror): cs-hello 1.0 and 1.1, cs-tool 1.0 (depends on cs-hello). The
+# package lists are fetched at build time, so apt knows them without `apt-get update`.
+local_apt_repo() {
+    local R=$1 deb
+    install -d -m 755 "$R/srv/cs-repo"
+    make_deb "$R" cs-hello 1.0 ""
+    make_deb "$R" cs-hello 1.1 ""
+    make_deb "$R" cs-tool 1.0 cs-hello
+    for deb in "$R"/srv/cs-repo/*.deb; do
+        dpkg-deb -f "$deb"
+        echo "Filename: ./${deb##*/}"
+        echo "Size: $(stat -c %s "$deb")"
+        echo "SHA256: $(sha256sum <"$deb" | cut -d' ' -f1)"
+        echo
+    done >"$R/srv/cs-repo/Packages"
+    rm -f "$R/etc/apt/sources.list" "$R"/etc/apt/sources.list.d/*
+    echo 'deb [trusted=yes] file:/srv/cs-repo ./' >"$R/etc/apt/sources.list.d/cs-repo.list"
+    chroot "$R" apt-get update -q </dev/null >/dev/null
+}
