@@ -87,7 +87,9 @@ pub mod passwords;
 
 pub use chopsticks_macros::{main, remote};
 pub use error::{Error, RemoteError, Result};
-pub use files::{Enqueue, Fetch, Outcome, Put, Source, Transfer, TransferHandle, TransferTarget};
+pub use files::{
+    Enqueue, Fetch, Put, Source, Transfer, TransferHandle, TransferOutcome, TransferTarget,
+};
 pub use group::{Group, GroupError, GroupResult, Host, Queue, QueueTarget, Queued, DEFAULT_FORKS};
 pub use output::{printable, show_remote_stderr};
 pub use passwords::{PasswordFor, PasswordPrompt};

@@ -60,10 +60,10 @@ impl Cancel {
 
 /// What a spawned transfer gives: one host's `Result<Transfer>`, or a
 /// group's `GroupResult<Transfer>`.
-pub trait Outcome: Send + 'static + private::Sealed {}
+pub trait TransferOutcome: Send + 'static + private::Sealed {}
 
-impl Outcome for Result<Transfer> {}
-impl Outcome for GroupResult<Transfer> {}
+impl TransferOutcome for Result<Transfer> {}
+impl TransferOutcome for GroupResult<Transfer> {}
 
 pub(crate) mod private {
     use super::*;
@@ -108,7 +108,7 @@ pub(crate) mod private {
 /// temporary file (a fetch likewise on this machine), and the drop returns
 /// once every host stopped. Other calls on the tunnels go on meanwhile.
 #[must_use = "dropping the handle cancels the transfer"]
-pub struct TransferHandle<'t, R: Outcome = Result<Transfer>> {
+pub struct TransferHandle<'t, R: TransferOutcome = Result<Transfer>> {
     hosts: Vec<String>,
     cancels: Arc<[Cancel]>,
     thread: Option<JoinHandle<R>>,
@@ -117,7 +117,7 @@ pub struct TransferHandle<'t, R: Outcome = Result<Transfer>> {
     _borrows: PhantomData<&'t ()>,
 }
 
-impl<R: Outcome> std::fmt::Debug for TransferHandle<'_, R> {
+impl<R: TransferOutcome> std::fmt::Debug for TransferHandle<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TransferHandle")
             .field("hosts", &self.hosts)
@@ -126,7 +126,7 @@ impl<R: Outcome> std::fmt::Debug for TransferHandle<'_, R> {
     }
 }
 
-impl<'t, R: Outcome> TransferHandle<'t, R> {
+impl<'t, R: TransferOutcome> TransferHandle<'t, R> {
     /// Runs `transfer` on a thread of its own, with one [`Cancel`] per
     /// host; what it works on must be owned by it (an alias of a tunnel, a
     /// clone of a group), while the handle borrows the originals for `'t`.
@@ -184,7 +184,7 @@ impl<'t, R: Outcome> TransferHandle<'t, R> {
     }
 }
 
-impl<R: Outcome> Drop for TransferHandle<'_, R> {
+impl<R: TransferOutcome> Drop for TransferHandle<'_, R> {
     fn drop(&mut self) {
         if let Some(thread) = self.thread.take() {
             for cancel in self.cancels.iter() {

@@ -37,7 +37,7 @@ use serde::{Serialize, Serializer};
 
 pub(crate) use fail::describe;
 pub(crate) use handle::Cancel;
-pub use handle::{Outcome, TransferHandle};
+pub use handle::{TransferHandle, TransferOutcome};
 pub use queue::Enqueue;
 pub(crate) use receive::resolve;
 pub use spec::{Fetch, Put, Source, TransferTarget};
