@@ -269,15 +269,22 @@ impl Fleet {
         if names.is_empty() {
             return Err(CliError::Empty(self.limit.clone().unwrap_or_default()));
         }
+        if names.len() > hosts::MAX_HOSTS {
+            return Err(CliError::Pattern(format!(
+                "the selection has {} hosts, more than the {} one run takes: narrow it with \
+                 --limit, or run in parts",
+                names.len(),
+                hosts::MAX_HOSTS
+            )));
+        }
+        let resolved = inventory.resolve_all(&names);
         let hosts = names
             .into_iter()
-            .map(|name| {
-                let (settings, vars) = inventory.resolve(name);
-                Selected {
-                    name: name.to_owned(),
-                    settings,
-                    vars,
-                }
+            .zip(resolved)
+            .map(|(name, (settings, vars))| Selected {
+                name: name.to_owned(),
+                settings,
+                vars,
             })
             .collect();
         Ok(Selection { hosts })
@@ -483,6 +490,14 @@ mod tests {
         assert!(err.to_string().contains("`b` matches no host"), "{err}");
         let err = parse(&["-H", "a,b", "-l", "a:&b"]).selection().unwrap_err();
         assert!(matches!(err, CliError::Empty(_)), "{err}");
+        let err = parse(&["-H", "a[0:59999]", "-H", "b[0:59999]"])
+            .selection()
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("more than the 100000 one run takes"),
+            "{err}"
+        );
 
         #[derive(serde::Deserialize, Debug)]
         struct Vars {

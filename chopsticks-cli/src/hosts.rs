@@ -2,6 +2,14 @@
 //! `web[01:20].example` (numbers keep their width), `db[a:c]` and
 //! `node[0:10:5]` (a step), as Ansible and pdsh read them.
 
+/// The most names one list (or one name with ranges, `h[0:9][0:9]`
+/// counting as their product) may stand for: past it, the list is refused
+/// before anything is made.
+pub const MAX_HOSTS: usize = 100_000;
+
+/// The most ranges one name may have (`r[1:2]c[1:2]` has two).
+pub const MAX_RANGES: usize = 8;
+
 /// Every name a comma-separated list stands for, ranges expanded, in order.
 ///
 /// # Errors
@@ -14,6 +22,11 @@ pub fn expand_list(list: &str) -> Result<Vec<String>, String> {
             return Err(format!("an empty host name in `{list}`"));
         }
         names.extend(expand(part)?);
+        if names.len() > MAX_HOSTS {
+            return Err(format!(
+                "`{list}` stands for more than {MAX_HOSTS} hosts, the most one list may name"
+            ));
+        }
     }
     Ok(names)
 }
@@ -43,6 +56,11 @@ pub(crate) fn split_outside_brackets(list: &str, sep: char) -> Vec<&str> {
 /// A range that is not `[A:B]` or `[A:B:STEP]` of numbers or of letters,
 /// or that runs backwards.
 pub fn expand(name: &str) -> Result<Vec<String>, String> {
+    if name.matches('[').count() > MAX_RANGES {
+        return Err(format!(
+            "`{name}` has more than {MAX_RANGES} ranges, the most one name may have"
+        ));
+    }
     let Some(open) = name.find('[') else {
         if name.contains(']') {
             return Err(format!("`{name}`: a `]` without its `[`"));
@@ -72,8 +90,8 @@ pub fn expand(name: &str) -> Result<Vec<String>, String> {
         if a > b {
             return Err(bad("runs backwards"));
         }
-        if b - a > 100_000 {
-            return Err(bad("stands for more than 100000 hosts"));
+        if b - a >= MAX_HOSTS as u64 {
+            return Err(bad(&format!("stands for more than {MAX_HOSTS} hosts")));
         }
         // `01` keeps two digits; `1` none.
         let width = if from.starts_with('0') && from.len() > 1 {
@@ -99,9 +117,17 @@ pub fn expand(name: &str) -> Result<Vec<String>, String> {
             _ => return Err(bad("is neither numbers nor single letters")),
         }
     };
-    let mut names = Vec::new();
+    let rests = expand(tail)?;
+    if items.len().saturating_mul(rests.len()) > MAX_HOSTS {
+        return Err(format!(
+            "`{name}` stands for {} x {} hosts, more than the {MAX_HOSTS} one name may",
+            items.len(),
+            rests.len()
+        ));
+    }
+    let mut names = Vec::with_capacity(items.len() * rests.len());
     for item in items {
-        for rest in expand(tail)? {
+        for rest in &rests {
             names.push(format!("{head}{item}{rest}"));
         }
     }
@@ -137,6 +163,11 @@ mod tests {
             ("web[a:9]", "neither numbers nor single letters"),
             ("web[1:9:0]", "step that is not a positive number"),
             ("a,,b", "an empty host name"),
+            ("web[0:100000]", "more than 100000 hosts"),
+            ("h[0:99999][0:99999]", "more than the 100000 one name may"),
+            ("h[0:999]x[0:999]", "1000 x 1000 hosts"),
+            ("a[0:60000],b[0:60000]", "the most one list may name"),
+            (&"x[1:1]".repeat(9), "more than 8 ranges"),
         ] {
             let err = expand_list(bad).unwrap_err();
             assert!(err.contains(says), "{bad}: {err}");

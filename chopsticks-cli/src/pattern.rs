@@ -75,7 +75,7 @@ fn term_hosts<'a>(inv: &'a Inventory, term: &str) -> Result<Vec<&'a str>, String
         }
         hosts
     } else if let Some(regex) = term.strip_prefix('~') {
-        let re = regex_lite::Regex::new(regex).map_err(|e| format!("`{term}`: {e}"))?;
+        let re = bounded_regex(term, regex)?;
         by_name(inv, |name| re.is_match(name))
     } else if let Some((group, subscript)) = subscripted(inv, term) {
         let hosts = inv.group_hosts(group);
@@ -98,6 +98,32 @@ fn term_hosts<'a>(inv: &'a Inventory, term: &str) -> Result<Vec<&'a str>, String
         return Err(no_match());
     }
     Ok(found)
+}
+
+/// The longest `~regex` a pattern may hold, in bytes.
+pub const MAX_REGEX: usize = 1024;
+
+/// The most memory a pattern's regex may compile to.
+const REGEX_SIZE: usize = 256 << 10;
+
+/// The regex of `term` (`~regex`), compiled within its bounds.
+fn bounded_regex(term: &str, regex: &str) -> Result<regex_lite::Regex, String> {
+    if regex.len() > MAX_REGEX {
+        return Err(format!(
+            "`~...`: the regex is {} bytes long, more than the {MAX_REGEX} a pattern's may be",
+            regex.len()
+        ));
+    }
+    regex_lite::RegexBuilder::new(regex)
+        .size_limit(REGEX_SIZE)
+        .build()
+        .map_err(|e| match e.to_string() {
+            e if e.contains("size limit") => format!(
+                "`{term}`: the regex compiles to more than {} KiB, the most a pattern's may",
+                REGEX_SIZE >> 10
+            ),
+            e => format!("`{term}`: {e}"),
+        })
 }
 
 /// Hosts whose name matches, and the hosts of groups whose name matches.
@@ -249,6 +275,11 @@ mod tests {
             ("web[7]", "the subscript [7]"),
             ("~(", "`~(`"),
             ("@/no/such/file", "cannot read the host list"),
+            ("~(a{1000}){1000}", "more than 256 KiB"),
+            (
+                &format!("~{}", "a".repeat(MAX_REGEX + 1)),
+                "more than the 1024",
+            ),
         ] {
             let err = select(&inv, pattern).unwrap_err();
             assert!(err.contains(says), "{pattern}: {err}");

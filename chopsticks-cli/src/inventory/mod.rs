@@ -6,7 +6,7 @@ mod ini;
 mod native;
 mod yaml;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -111,6 +111,9 @@ pub struct Inventory {
     host_index: HashMap<String, usize>,
     groups: Vec<GroupEntry>,
     group_index: HashMap<String, usize>,
+    /// (group, host) indices of the hosts `add_to_group` put in groups:
+    /// adding is one lookup, not a scan of the group's list.
+    listed: HashSet<(usize, usize)>,
 }
 
 impl Inventory {
@@ -142,16 +145,20 @@ impl Inventory {
     /// Adds the hosts and groups of `other`; a host or group in both gets
     /// `other`'s settings and variables over ours.
     pub fn merge(&mut self, other: Inventory) {
+        if self.hosts.is_empty() && self.groups.is_empty() {
+            *self = other;
+            return;
+        }
         for host in other.hosts {
             let entry = self.host_mut(&host.name);
             entry.settings.overlay(&host.settings);
             entry.vars.extend(host.vars);
         }
         for group in other.groups {
-            let entry = self.group_mut(&group.name);
-            for h in group.hosts {
-                push_once(&mut entry.hosts, h);
+            for h in &group.hosts {
+                self.add_to_group(&group.name, h);
             }
+            let entry = self.group_mut(&group.name);
             for c in group.children {
                 push_once(&mut entry.children, c);
             }
@@ -194,10 +201,14 @@ impl Inventory {
         &mut self.groups[i]
     }
 
-    /// Puts `host` in `group` (both made if missing).
+    /// Puts `host` in `group` (both made if missing), once.
     pub fn add_to_group(&mut self, group: &str, host: &str) {
         self.host_mut(host);
-        push_once(&mut self.group_mut(group).hosts, host.to_owned());
+        self.group_mut(group);
+        let (g, h) = (self.group_index[group], self.host_index[host]);
+        if self.listed.insert((g, h)) {
+            self.groups[g].hosts.push(host.to_owned());
+        }
     }
 
     /// Makes `child` a child group of `parent` (both made if missing).
@@ -240,21 +251,29 @@ impl Inventory {
     /// The hosts of a group and of its children, in inventory order.
     pub fn group_hosts(&self, name: &str) -> Vec<&str> {
         match name {
-            "all" => return self.hosts.iter().map(|h| h.name.as_str()).collect(),
+            "all" => self.hosts.iter().map(|h| h.name.as_str()).collect(),
             "ungrouped" => {
-                return self
-                    .hosts
+                let grouped = self.memberships();
+                self.hosts
                     .iter()
-                    .filter(|h| {
-                        self.groups_of(&h.name)
-                            .iter()
-                            .all(|(g, _)| *g == "all" || *g == "ungrouped")
-                    })
                     .map(|h| h.name.as_str())
+                    .filter(|h| grouped.get(h).is_none_or(Vec::is_empty))
                     .collect()
             }
-            _ => {}
+            _ => {
+                let members = self.members(name);
+                self.hosts
+                    .iter()
+                    .map(|h| h.name.as_str())
+                    .filter(|h| members.contains(h))
+                    .collect()
+            }
         }
+    }
+
+    /// The hosts of group `name` (not `all` or `ungrouped`) and of its
+    /// children, in no order.
+    fn members(&self, name: &str) -> HashSet<&str> {
         let mut members = HashSet::new();
         let mut seen = HashSet::new();
         let mut todo = vec![name];
@@ -267,18 +286,30 @@ impl Inventory {
                 todo.extend(entry.children.iter().map(String::as_str));
             }
         }
-        self.hosts
-            .iter()
-            .map(|h| h.name.as_str())
-            .filter(|h| members.contains(h))
-            .collect()
+        members
     }
 
-    /// The groups `host` is in, each with its depth below `all` (a group
-    /// named as a child is deeper than its parent), `all` first.
-    fn groups_of(&self, host: &str) -> Vec<(&str, usize)> {
-        // Depth of every group: 1 for top-level ones, parent's + 1 for children.
-        let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
+    /// The groups each host is in (of its own or through children), but
+    /// `all` and `ungrouped`: computed once for all hosts, so that
+    /// resolving many hosts costs one pass over the groups, not one each.
+    fn memberships(&self) -> HashMap<&str, Vec<&str>> {
+        let mut of: HashMap<&str, Vec<&str>> = HashMap::new();
+        for group in &self.groups {
+            let name = group.name.as_str();
+            if name == "all" || name == "ungrouped" {
+                continue;
+            }
+            for host in self.members(name) {
+                of.entry(host).or_default().push(name);
+            }
+        }
+        of
+    }
+
+    /// The depth of every group below `all`: 1 for top-level ones, a
+    /// parent's + 1 for its children (the deepest path counts).
+    fn depths(&self) -> HashMap<&str, usize> {
+        let mut depth: HashMap<&str, usize> = HashMap::new();
         let parents: HashSet<&str> = self
             .groups
             .iter()
@@ -303,41 +334,54 @@ impl Inventory {
                 todo.extend(entry.children.iter().map(|c| (c.as_str(), d + 1)));
             }
         }
-        let mut found: Vec<(&str, usize)> = vec![("all", 0)];
-        found.extend(
-            self.groups
-                .iter()
-                .map(|g| g.name.as_str())
-                .filter(|g| *g != "all" && self.group_hosts(g).contains(&host))
-                .map(|g| (g, depth.get(g).copied().unwrap_or(1))),
-        );
-        found
+        depth
     }
 
     /// A host's variables and settings, as Ansible merges them: `all`'s,
     /// then its groups' from the shallowest to the deepest (by name where
     /// equally deep), then its own.
     pub fn resolve(&self, host: &str) -> (Settings, Map<String, Value>) {
-        let mut groups = self.groups_of(host);
-        groups.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(b.0)));
-        let mut vars = Map::new();
-        let mut settings = Settings::default();
-        for (name, _) in groups {
-            if let Some(g) = self.group(name) {
-                vars.extend(g.vars.clone());
-                settings.overlay(&g.settings);
-            }
-        }
-        if let Some(h) = self.host(host) {
-            vars.extend(h.vars.clone());
-        }
-        // Ansible's connection variables, then native settings over them.
-        let mut resolved = from_ansible_vars(&vars);
-        resolved.overlay(&settings);
-        if let Some(h) = self.host(host) {
-            resolved.overlay(&h.settings);
-        }
-        (resolved, vars)
+        let mut resolved = self.resolve_all(&[host]);
+        resolved.pop().unwrap_or_default()
+    }
+
+    /// [`resolve`](Inventory::resolve) for each of `hosts`, in their order:
+    /// the groups are walked once for all of them.
+    pub fn resolve_all(&self, hosts: &[&str]) -> Vec<(Settings, Map<String, Value>)> {
+        let memberships = self.memberships();
+        let depths = self.depths();
+        let (all, ungrouped) = (self.group("all"), self.group("ungrouped"));
+        hosts
+            .iter()
+            .map(|host| {
+                let mut groups: Vec<(&str, usize)> = memberships
+                    .get(host)
+                    .into_iter()
+                    .flatten()
+                    .map(|g| (*g, depths.get(g).copied().unwrap_or(1)))
+                    .collect();
+                groups.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(b.0)));
+                // A host in no other group is in `ungrouped`, which may have variables.
+                let alone = ungrouped.filter(|_| groups.is_empty());
+                let mut vars = Map::new();
+                let mut settings = Settings::default();
+                let entries = groups.iter().filter_map(|(g, _)| self.group(g));
+                for g in all.into_iter().chain(alone).chain(entries) {
+                    vars.extend(g.vars.clone());
+                    settings.overlay(&g.settings);
+                }
+                if let Some(h) = self.host(host) {
+                    vars.extend(h.vars.clone());
+                }
+                // Ansible's connection variables, then native settings over them.
+                let mut resolved = from_ansible_vars(&vars);
+                resolved.overlay(&settings);
+                if let Some(h) = self.host(host) {
+                    resolved.overlay(&h.settings);
+                }
+                (resolved, vars)
+            })
+            .collect()
     }
 
     /// Refuses children that name no group and groups that contain

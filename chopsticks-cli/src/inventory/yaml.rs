@@ -73,62 +73,122 @@ fn plain(s: &str) -> Value {
     }
 }
 
+/// How deep YAML may nest (maps and lists within each other).
+pub const MAX_DEPTH: usize = 128;
+
+/// The most nodes a YAML inventory may make, aliases counted at what they
+/// copy (a few anchors aliased in each other would otherwise grow
+/// exponentially: the "billion laughs").
+pub const MAX_NODES: usize = 2_000_000;
+
+/// A map or list being read: its items, line, anchor, and the nodes in it.
 enum Frame {
-    Seq(Vec<Node>, usize, usize),
-    Map(Vec<(Node, Node)>, Option<Node>, usize, usize),
+    Seq(Vec<Node>, usize, usize, usize),
+    Map(Vec<(Node, Node)>, Option<Node>, usize, usize, usize),
 }
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
     docs: Vec<Node>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchor's node and how many nodes it holds.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// The nodes made so far.
+    nodes: usize,
+    /// Why reading stopped (a bound), and where.
+    refused: Option<(usize, String)>,
 }
 
 impl Builder {
-    fn push(&mut self, node: Node, anchor: usize) {
+    /// Adds `node` (of `size` nodes) to what is being read.
+    fn push(&mut self, node: Node, size: usize, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.docs.push(node),
-            Some(Frame::Seq(items, _, _)) => items.push(node),
-            Some(Frame::Map(pairs, key, _, _)) => match key.take() {
-                None => *key = Some(node),
-                Some(k) => pairs.push((k, node)),
-            },
+            Some(Frame::Seq(items, _, _, inside)) => {
+                items.push(node);
+                *inside += size;
+            }
+            Some(Frame::Map(pairs, key, _, _, inside)) => {
+                *inside += size;
+                match key.take() {
+                    None => *key = Some(node),
+                    Some(k) => pairs.push((k, node)),
+                }
+            }
         }
+    }
+
+    /// Counts `size` more nodes; false (and reading stops) past the bound.
+    fn count(&mut self, size: usize, line: usize) -> bool {
+        self.nodes = self.nodes.saturating_add(size);
+        if self.nodes > MAX_NODES {
+            self.refuse(
+                line,
+                format!("the YAML makes more than {MAX_NODES} nodes (aliases counted at what they copy)"),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn refuse(&mut self, line: usize, why: String) {
+        if self.refused.is_none() {
+            self.refused = Some((line, why));
+        }
+        self.stack.clear();
     }
 }
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.refused.is_some() {
+            return;
+        }
         let line = mark.line();
         match ev {
-            Event::Scalar(value, style, anchor, _) => {
+            Event::Scalar(value, style, anchor, _) if self.count(1, line) => {
                 let node = Node::Scalar(value, style == TScalarStyle::Plain, line);
-                self.push(node, anchor);
+                self.push(node, 1, anchor);
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                self.refuse(
+                    line,
+                    format!("the YAML nests deeper than {MAX_DEPTH} levels"),
+                );
             }
             Event::SequenceStart(anchor, _) => {
-                self.stack.push(Frame::Seq(Vec::new(), line, anchor))
+                self.stack.push(Frame::Seq(Vec::new(), line, anchor, 0))
             }
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map(Vec::new(), None, line, anchor))
+                self.stack
+                    .push(Frame::Map(Vec::new(), None, line, anchor, 0))
             }
-            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Seq(items, line, anchor)) => self.push(Node::Seq(items, line), anchor),
-                Some(Frame::Map(pairs, _, line, anchor)) => {
-                    self.push(Node::Map(pairs, line), anchor)
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, size, anchor) = match self.stack.pop() {
+                    Some(Frame::Seq(items, line, anchor, inside)) => {
+                        (Node::Seq(items, line), inside + 1, anchor)
+                    }
+                    Some(Frame::Map(pairs, _, line, anchor, inside)) => {
+                        (Node::Map(pairs, line), inside + 1, anchor)
+                    }
+                    None => return,
+                };
+                if self.count(1, line) {
+                    self.push(node, size, anchor);
                 }
-                None => {}
-            },
+            }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().unwrap_or(Node::Scalar(
-                    String::new(),
-                    true,
-                    line,
-                ));
-                self.push(node, 0);
+                let (node, size) = self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or((Node::Scalar(String::new(), true, line), 1));
+                if self.count(size, line) {
+                    self.push(node, size, 0);
+                }
             }
             _ => {}
         }
@@ -137,9 +197,19 @@ impl MarkedEventReceiver for Builder {
 
 pub(super) fn read(text: &str, file: &Path, inv: &mut Inventory) -> Result<(), InventoryError> {
     let mut builder = Builder::default();
-    Parser::new_from_str(text)
-        .load(&mut builder, false)
-        .map_err(|e| InventoryError::at(file, Some(e.marker().line()), e.info().to_owned()))?;
+    let loaded = Parser::new_from_str(text).load(&mut builder, false);
+    // A bound the builder met comes first: the parser may fail after it.
+    if let Some((line, why)) = builder.refused {
+        return Err(InventoryError::at(file, Some(line), why));
+    }
+    loaded.map_err(|e| {
+        let why = match e.info() {
+            // The scanner's own bound on [ { nesting (255).
+            "recursion limit exceeded" => format!("the YAML nests deeper than {MAX_DEPTH} levels"),
+            info => info.to_owned(),
+        };
+        InventoryError::at(file, Some(e.marker().line()), why)
+    })?;
     let Some(root) = builder.docs.into_iter().next() else {
         return Ok(());
     };
@@ -323,5 +393,50 @@ all:
             assert_eq!(err.line, Some(line), "{text}: {err}");
             assert!(err.message.contains(says), "{text}: {err}");
         }
+    }
+
+    fn read_text(text: &str) -> Result<Inventory, InventoryError> {
+        let mut inv = Inventory::new();
+        read(text, Path::new("hosts.yml"), &mut inv).map(|()| inv)
+    }
+
+    #[test]
+    fn deep_nesting_and_alias_bombs_are_refused_with_their_bound() {
+        let deep = format!(
+            "all:\n  vars:\n    x: {}1{}\n",
+            "[".repeat(500),
+            "]".repeat(500)
+        );
+        let err = read_text(&deep).unwrap_err().to_string();
+        assert!(err.contains("deeper than 128 levels"), "{err}");
+        let mut block = String::from("all:\n  vars:\n");
+        for level in 0..200 {
+            block.push_str(&format!("{}k{level}:\n", "  ".repeat(level + 2)));
+        }
+        let err = read_text(&block).unwrap_err().to_string();
+        assert!(err.contains("deeper than 128 levels"), "{err}");
+        // Each anchor aliases the one before ten times: 10^9 nodes.
+        let mut bomb = String::from("all:\n  vars:\n    a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            bomb.push_str(&format!(
+                "    a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = read_text(&bomb).unwrap_err().to_string();
+        assert!(err.contains("more than 2000000 nodes"), "{err}");
+    }
+
+    /// The inventory guide's first YAML example names `ungrouped` itself.
+    #[test]
+    fn an_explicit_ungrouped_group_is_read() {
+        let inv = read_text(
+            "ungrouped:\n  hosts:\n    mail.example.com:\n  vars:\n    relay: yes\n\
+             webservers:\n  hosts:\n    foo.example.com:\n",
+        )
+        .unwrap();
+        assert_eq!(inv.group_hosts("ungrouped"), ["mail.example.com"]);
+        assert_eq!(inv.resolve("mail.example.com").1["relay"], true);
+        assert!(!inv.resolve("foo.example.com").1.contains_key("relay"));
     }
 }

@@ -108,7 +108,7 @@ impl Line {
             ));
         }
         let regex = match &self.regex {
-            Some(r) => Some(Regex::new(r).map_err(|e| fail(format!("bad regex {r:?}: {e}")))?),
+            Some(r) => Some(bounded_regex(r).map_err(fail)?),
             None => None,
         };
         let is_it = |l: &str| match &regex {
@@ -183,4 +183,51 @@ impl Line {
 #[remote]
 pub fn line(spec: Line, mode: Mode) -> Result<Change, OpError> {
     spec.plan()?.run(mode)
+}
+
+/// The longest regex [`Line`] takes, in bytes.
+pub const MAX_REGEX: usize = 1024;
+
+/// The most memory a regex may compile to: with the length, what bounds
+/// the time a match over a big file takes (linear in the file, times this).
+const REGEX_SIZE: usize = 256 << 10;
+
+/// `pattern` compiled within [`MAX_REGEX`] and `REGEX_SIZE`.
+fn bounded_regex(pattern: &str) -> Result<Regex, String> {
+    if pattern.len() > MAX_REGEX {
+        return Err(format!(
+            "the regex is {} bytes long, more than the {MAX_REGEX} a line's regex may be",
+            pattern.len()
+        ));
+    }
+    regex_lite::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE)
+        .build()
+        .map_err(|e| match e.to_string() {
+            e if e.contains("size limit") => format!(
+                "the regex {pattern:?} compiles to more than {} KiB, the most a line's regex \
+                 may: make it simpler",
+                REGEX_SIZE >> 10
+            ),
+            e => format!("bad regex {pattern:?}: {e}"),
+        })
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regexes_are_bounded_in_length_and_in_size() {
+        assert!(bounded_regex("^PermitRootLogin").is_ok());
+        let long = "a".repeat(MAX_REGEX + 1);
+        let err = bounded_regex(&long).unwrap_err();
+        assert!(err.contains("more than the 1024"), "{err}");
+        // Short, but it compiles to megabytes.
+        let err = bounded_regex("(?:a{1000}){1000}").unwrap_err();
+        assert!(err.contains("more than 256 KiB"), "{err}");
+        let err = bounded_regex("(").unwrap_err();
+        assert!(err.starts_with("bad regex"), "{err}");
+    }
 }

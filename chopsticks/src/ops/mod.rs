@@ -81,7 +81,7 @@ use serde::{Deserialize, Serialize};
 pub use accounts::{unix_group, user, UnixGroup, User};
 pub use diff::{diff, MAX_DIFF};
 pub use exec::{command, ChangedWhen, Command, CommandOutput};
-pub use lines::{line, Line};
+pub use lines::{line, Line, MAX_REGEX};
 pub use packages::{package, Package};
 pub use paths::{directory, file, symlink, Directory, File, Symlink};
 pub use process::MAX_OUTPUT;
