@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 use chopsticks::ops::{self, Mode};
 
 fn main() {
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     println!("bounds bench ({profile} build)");
     let dir = std::env::temp_dir().join(format!("cs-bounds-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a scratch directory");

@@ -82,6 +82,7 @@ mod terminal;
 mod tunnel;
 
 pub mod facts;
+pub mod names;
 pub mod ops;
 pub mod passwords;
 

@@ -94,9 +94,8 @@ mod tests {
     /// is cut at its time bound, or its text at its length bound.
     #[test]
     fn a_full_rewrite_of_a_big_file_is_bounded() {
-        let lines = |tag: &str| -> String {
-            (0..60_000).map(|i| format!("{tag} line {i}\n")).collect()
-        };
+        let lines =
+            |tag: &str| -> String { (0..60_000).map(|i| format!("{tag} line {i}\n")).collect() };
         let (old, new) = (lines("old"), lines("new"));
         let start = Instant::now();
         let d = diff("/big", old.as_bytes(), new.as_bytes()).unwrap();

@@ -213,7 +213,6 @@ fn bounded_regex(pattern: &str) -> Result<Regex, String> {
         })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -364,20 +364,6 @@ impl TunnelBuilder {
     }
 }
 
-/// Checks a user-given name that becomes a command-line argument.
-pub(crate) fn plain_name(what: &str, value: &str) -> std::result::Result<(), String> {
-    let why = if value.is_empty() {
-        "it is empty"
-    } else if value.starts_with('-') {
-        "it starts with `-` and would be taken for an option"
-    } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        "it contains whitespace or control characters"
-    } else {
-        return Ok(());
-    };
-    Err(format!("refusing {what} {value:?}: {why}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

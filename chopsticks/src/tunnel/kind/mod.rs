@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use super::askpass::Askpass;
-use super::builder::{plain_name, Kind, Options, TunnelBuilder};
+use super::builder::{Kind, Options, TunnelBuilder};
 use super::conn::{Conn, Launch, Link};
 use super::start::advice::KindAdvice;
 use super::start::image::Image;
@@ -21,6 +21,7 @@ use super::start::{bootstrap, Limits, Ship};
 use super::{nonce, Tunnel};
 use crate::contract::ENV_AGENT;
 use crate::error::{Error, Result};
+use crate::names;
 
 /// How the bootstrap is started.
 enum Start {
@@ -83,16 +84,32 @@ fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
 }
 
 /// Refuses settings that the programs started could take for something
-/// else (a leading `-`, whitespace), and options of another kind. Nothing
-/// has run yet.
+/// else (a leading `-`), that a shell could act on where ssh hands them to
+/// one (`%h`, `%r` in a `ProxyCommand`), and options of another kind.
+/// Nothing has run yet.
 fn validate(builder: &TunnelBuilder) -> Result<()> {
     let config = |message: String| Error::Config {
-        host: builder.host.clone(),
-        message,
+        host: crate::output::printable(&builder.host).into_owned(),
+        message: format!("refusing {message}"),
     };
-    plain_name("host", &builder.host).map_err(config)?;
+    // `user@host` is ssh's own way to name the login.
+    match (&builder.kind, builder.host.rsplit_once('@')) {
+        (Kind::Ssh, Some((user, host))) => {
+            names::user(user).map_err(config)?;
+            names::host(host).map_err(config)?;
+        }
+        _ => names::host(&builder.host).map_err(config)?,
+    }
+    if let Kind::Docker { container } = &builder.kind {
+        names::host(container).map_err(config)?;
+    }
     if let Some(user) = &builder.options.user {
-        plain_name("user", user).map_err(config)?;
+        match builder.kind {
+            // docker's -u takes user[:group], by name or number.
+            Kind::Docker { .. } => user.split(':').try_for_each(names::user),
+            _ => names::user(user),
+        }
+        .map_err(config)?;
     }
     if let Some(user) = &builder.options.sudo {
         let ok = !user.starts_with('-')
@@ -102,17 +119,20 @@ fn validate(builder: &TunnelBuilder) -> Result<()> {
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
         if !ok {
             return Err(config(format!(
-                "refusing sudo user {user:?}: expected a user name"
+                "sudo user {user:?}: expected a user name (A-Z a-z 0-9 . _ -)"
             )));
         }
     }
     match builder.kind {
         Kind::Ssh => ssh::validate(builder),
         _ => match builder.ssh.first_set() {
-            Some(option) => Err(config(format!(
-                "`{option}` is an ssh option, and this is a {} tunnel; set it only on ssh hosts",
-                builder.kind.name()
-            ))),
+            Some(option) => Err(Error::Config {
+                host: builder.host.clone(),
+                message: format!(
+                    "`{option}` is an ssh option, and this is a {} tunnel; set it only on ssh hosts",
+                    builder.kind.name()
+                ),
+            }),
             None => Ok(()),
         },
     }

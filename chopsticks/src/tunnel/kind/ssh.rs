@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Way;
 use crate::error::{Error, Result};
+use crate::names;
 use crate::tunnel::askpass::Askpass;
 use crate::tunnel::builder::TunnelBuilder;
 use crate::tunnel::start::advice::NOT_AN_AGENT;
@@ -331,32 +332,36 @@ fn ssh_args(builder: &TunnelBuilder, remote: String) -> Vec<OsString> {
     args
 }
 
-/// Refuses ssh options that ssh could take for something else.
+/// Refuses ssh options that ssh could take for something else, and values
+/// it hands a shell: jump hosts and the host names, users and jump hosts
+/// given as `-o` options are checked as [`names`] checks them.
 pub(super) fn validate(builder: &TunnelBuilder) -> Result<()> {
+    let refuse = |message: String| Error::Config {
+        host: crate::output::printable(&builder.host).into_owned(),
+        message: format!("refusing {message}"),
+    };
     if let Some(jumps) = &builder.ssh.proxy_jump {
-        let bad = |c: char| c.is_whitespace() || c.is_control();
-        if jumps.is_empty()
-            || jumps.split(',').any(|j| j.is_empty() || j.starts_with('-'))
-            || jumps.contains(bad)
-        {
-            return Err(Error::Config {
-                host: builder.host.clone(),
-                message: format!(
-                    "refusing jump hosts {jumps:?}: expected [user@]host[:port], several \
-                     separated by commas, none starting with `-` and without spaces"
-                ),
-            });
-        }
+        names::jump_hosts(jumps).map_err(refuse)?;
     }
     for option in &builder.ssh.ssh_options {
-        if option.starts_with('-') || option.chars().any(char::is_control) {
-            return Err(Error::Config {
-                host: builder.host.clone(),
-                message: format!(
-                    "refusing ssh option {option:?}: expected `Key=value` without control characters"
-                ),
+        let (key, value) = option
+            .split_once(['=', ' '])
+            .map_or((option.as_str(), ""), |(k, v)| {
+                (k, v.trim_start_matches(['=', ' ']))
             });
+        let key_ok = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric());
+        if !key_ok || option.chars().any(char::is_control) {
+            return Err(refuse(format!(
+                "the ssh option {option:?}: expected `Key=value` without control characters"
+            )));
         }
+        let checked = match key.to_ascii_lowercase().as_str() {
+            "hostname" => names::host(value),
+            "user" => names::user(value),
+            "proxyjump" if value != "none" => names::jump_hosts(value),
+            _ => Ok(()),
+        };
+        checked.map_err(|e| refuse(format!("the ssh option {key}: {e}")))?;
     }
     Ok(())
 }
@@ -544,6 +549,50 @@ mod tests {
             .user("deploy")
             .sudo("root")
             .ssh_option("ProxyJump=bastion")
+            .check()
+            .unwrap();
+    }
+
+    /// What ssh substitutes into a `ProxyCommand` (`%h`, `%r`, and `-J`'s
+    /// own) reaches `/bin/sh` here: none of it may carry shell words.
+    #[test]
+    fn values_ssh_hands_a_shell_are_refused() {
+        for bad in [
+            "x$(touch /tmp/pwned)",
+            "x`id`",
+            "x;id",
+            "x'y",
+            "x\"y",
+            "x\\y",
+            "x y",
+            "x\ny",
+        ] {
+            let host = Tunnel::builder(bad).check().unwrap_err().to_string();
+            assert!(host.contains("not a host name"), "{bad:?}: {host}");
+            let at = Tunnel::builder(format!("{bad}@web1")).check().unwrap_err();
+            assert!(at.to_string().contains("not a user name"), "{bad:?}: {at}");
+            let user = Tunnel::builder("web1").user(bad).check().unwrap_err();
+            assert!(
+                user.to_string().contains("not a user name"),
+                "{bad:?}: {user}"
+            );
+            let jump = Tunnel::builder("web1").proxy_jump(format!("ops@{bad}:22"));
+            let jump = jump.check().unwrap_err().to_string();
+            assert!(jump.contains("jump host"), "{bad:?}: {jump}");
+            let address = Tunnel::builder("web1").ssh_option(format!("HostName={bad}"));
+            let address = address.check().unwrap_err().to_string();
+            assert!(address.contains("ssh option"), "{bad:?}: {address}");
+            let docker = TunnelBuilder::docker(bad).check().unwrap_err().to_string();
+            assert!(docker.contains("not a host name"), "{bad:?}: {docker}");
+            let command = TunnelBuilder::command(bad, ["true"]).check().unwrap_err();
+            assert!(
+                command.to_string().contains("not a host name"),
+                "{bad:?}: {command}"
+            );
+        }
+        Tunnel::builder("[2001:db8::1]")
+            .proxy_jump("ops@[2001:db8::2]:2222,gate")
+            .ssh_option("HostName=fe80::1%eth0")
             .check()
             .unwrap();
     }
