@@ -246,10 +246,31 @@ impl Fleet {
         }
         for list in &self.hosts {
             for name in hosts::expand_list(list).map_err(CliError::Hosts)? {
+                crate::inventory::check_host(&name)
+                    .map_err(|e| CliError::Hosts(format!("-H {list}: {e}")))?;
                 inventory.host_mut(&name);
             }
         }
+        self.check_flags()?;
         Ok(inventory)
+    }
+
+    /// Refuses flag values ssh or sudo could misread (see
+    /// [`chopsticks::names`]), before any host is reached.
+    fn check_flags(&self) -> Result<(), CliError> {
+        let flag = |name: &str, checked: Result<(), String>| {
+            checked.map_err(|e| CliError::Flag(format!("{name}: {e}")))
+        };
+        if let Some(jumps) = &self.jump {
+            flag("-J", chopsticks::names::jump_hosts(jumps))?;
+        }
+        if let Some(user) = &self.user {
+            flag("-u", chopsticks::names::user(user))?;
+        }
+        if let Some(sudo) = &self.sudo {
+            flag("--sudo", chopsticks::names::user(sudo))?;
+        }
+        Ok(())
     }
 
     /// The hosts to work on: the inventory's, narrowed by `--limit`.

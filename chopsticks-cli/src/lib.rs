@@ -107,6 +107,9 @@ pub enum CliError {
     NoHosts,
     /// A host list or range that cannot be read.
     Hosts(String),
+    /// A flag's value that cannot be used (`-J`, `-u`, `--sudo`): which,
+    /// and why.
+    Flag(String),
     /// An inventory that cannot be read.
     Inventory(InventoryError),
     /// A `--limit` pattern that cannot be used.
@@ -126,7 +129,7 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::NoHosts => f.write_str("no hosts: give -H HOSTS or -i INVENTORY"),
-            CliError::Hosts(e) | CliError::Pattern(e) => f.write_str(e),
+            CliError::Hosts(e) | CliError::Pattern(e) | CliError::Flag(e) => f.write_str(e),
             CliError::Inventory(e) => e.fmt(f),
             CliError::Empty(limit) => write!(
                 f,

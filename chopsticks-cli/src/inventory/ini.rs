@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{literal, Inventory, InventoryError};
+use super::{check_host, check_var, literal, Inventory, InventoryError};
 use crate::hosts;
 
 enum Section {
@@ -64,9 +64,12 @@ pub(super) fn read(text: &str, file: &Path, inv: &mut Inventory) -> Result<(), I
                             "`{word}`: variables on a host's line are key=value"
                         ))
                     })?;
-                    parsed.push((k.to_owned(), literal(v)));
+                    let value = literal(v);
+                    check_var(k, &value).map_err(&err)?;
+                    parsed.push((k.to_owned(), value));
                 }
                 for name in names {
+                    check_host(&name).map_err(&err)?;
                     if group != "ungrouped" {
                         inv.add_to_group(group, &name);
                     }
@@ -86,9 +89,9 @@ pub(super) fn read(text: &str, file: &Path, inv: &mut Inventory) -> Result<(), I
                     .strip_prefix('"')
                     .and_then(|v| v.strip_suffix('"'))
                     .unwrap_or(value);
-                inv.group_mut(group)
-                    .vars
-                    .insert(k.trim().to_owned(), Value::String(value.to_owned()));
+                let value = Value::String(value.to_owned());
+                check_var(k.trim(), &value).map_err(&err)?;
+                inv.group_mut(group).vars.insert(k.trim().to_owned(), value);
             }
             Section::Children(group) => {
                 if !valid_group(line) {

@@ -448,6 +448,43 @@ fn from_ansible_vars(vars: &Map<String, Value>) -> Settings {
     }
 }
 
+/// Refuses a host name that is not one (see [`chopsticks::names::host`]):
+/// it becomes ssh's destination. `docker:NAME` names a container.
+pub(crate) fn check_host(name: &str) -> Result<(), String> {
+    chopsticks::names::host(name.strip_prefix("docker:").unwrap_or(name))
+}
+
+/// Refuses a connection variable whose value ssh would hand to a shell
+/// (`%h`, `%r` in a `ProxyCommand`) or read as an option: the address,
+/// the user and the become user, by [`chopsticks::names`]' rules, and a
+/// port that is not one.
+pub(crate) fn check_var(key: &str, value: &Value) -> Result<(), String> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Ok(()),
+    };
+    let checked = match key {
+        "ansible_host" | "ansible_ssh_host" => chopsticks::names::host(&text),
+        "ansible_user" | "ansible_ssh_user" | "ansible_become_user" => {
+            chopsticks::names::user(&text)
+        }
+        "ansible_port" | "ansible_ssh_port" => match text.parse::<u16>() {
+            Ok(p) if p > 0 => Ok(()),
+            _ => Err(format!("{text:?} is not a port (1 to 65535)")),
+        },
+        _ => Ok(()),
+    };
+    checked.map_err(|e| format!("{key}: {e}"))
+}
+
+/// [`check_var`] for every variable of a map.
+pub(crate) fn check_vars<'a>(
+    vars: impl IntoIterator<Item = (&'a String, &'a Value)>,
+) -> Result<(), String> {
+    vars.into_iter().try_for_each(|(k, v)| check_var(k, v))
+}
+
 /// A scalar as Ansible reads one written on a host's line of an INI
 /// inventory: numbers, booleans and quoted strings as such, the rest text.
 pub(crate) fn literal(text: &str) -> Value {
@@ -477,6 +514,83 @@ pub(crate) fn literal(text: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What ssh would hand a shell through a ProxyCommand's `%h` or `%r`.
+    const HOSTILE: [&str; 7] = [
+        "x$(touch /tmp/cs-pwned)",
+        "x`id`",
+        "x;id",
+        "x\\y",
+        "x y",
+        "-oProxyCommand=id",
+        "x'y",
+    ];
+
+    fn load_text(name: &str, text: &str) -> Result<Inventory, InventoryError> {
+        let dir = std::env::temp_dir().join(format!("cs-inv-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let loaded = Inventory::load(&path);
+        std::fs::remove_dir_all(dir).unwrap();
+        loaded
+    }
+
+    /// An address, user or host name that a shell could act on is refused
+    /// with the inventory's file and line, in every format.
+    #[test]
+    fn values_that_reach_ssh_are_checked_with_file_and_line() {
+        for bad in HOSTILE {
+            let quoted = serde_json::to_string(bad).unwrap();
+            let cases = [
+                (
+                    "hosts",
+                    format!("[web]\nok1\nweb1 ansible_host={quoted}\n"),
+                    3,
+                ),
+                (
+                    "hosts",
+                    format!("[web]\nweb1\n[web:vars]\nansible_user={quoted}\n"),
+                    4,
+                ),
+                (
+                    "hosts.yml",
+                    format!("all:\n  hosts:\n    web1:\n      ansible_host: {quoted}\n"),
+                    3,
+                ),
+                (
+                    "hosts.yml",
+                    format!("all:\n  vars:\n    ansible_become_user: {quoted}\n"),
+                    3,
+                ),
+                (
+                    "hosts.toml",
+                    format!("[hosts.web1]\naddress = {quoted}\n"),
+                    1,
+                ),
+                ("hosts.toml", format!("[groups.web]\nuser = {quoted}\n"), 1),
+            ];
+            for (file, text, line) in cases {
+                let err = load_text(file, &text).unwrap_err();
+                assert_eq!(err.line, Some(line), "{file} {bad:?}: {err}");
+                assert!(
+                    err.to_string().contains("is not a"),
+                    "{file} {bad:?}: {err}"
+                );
+            }
+        }
+        // Host names themselves are ssh's destination.
+        let err = load_text("hosts", "[web]\nx`id`\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("hosts:2: \"x`id`\" is not a host name"),
+            "{err}"
+        );
+        let err = load_text("hosts.yml", "all:\n  hosts:\n    x;id:\n").unwrap_err();
+        assert!(err.to_string().contains("is not a host name"), "{err}");
+        let ok = "[web]\nweb1 ansible_host=10.0.0.5 ansible_user=deploy ansible_port=2222\n";
+        load_text("hosts", ok).unwrap();
+    }
 
     #[test]
     fn groups_children_and_variable_precedence() {

@@ -28,7 +28,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Inventory, InventoryError, Settings};
+use super::{check_host, check_vars, Inventory, InventoryError, Settings};
 use crate::hosts;
 
 #[derive(Deserialize)]
@@ -86,9 +86,17 @@ pub(super) fn read(text: &str, file: &Path, inv: &mut Inventory) -> Result<(), I
     host_names.sort_by_key(|n| line_naming(text, n));
     for pattern in host_names {
         let host = &parsed.hosts[pattern];
-        let names = hosts::expand(pattern)
-            .map_err(|e| InventoryError::at(file, line_naming(text, pattern), e))?;
+        let line = line_naming(text, pattern);
+        let names = hosts::expand(pattern).map_err(|e| InventoryError::at(file, line, e))?;
+        check_settings(
+            host.address.as_deref(),
+            host.user.as_deref(),
+            host.sudo.as_deref(),
+        )
+        .and_then(|()| check_vars(&host.vars))
+        .map_err(|e| InventoryError::at(file, line, format!("the host {pattern}: {e}")))?;
         for name in names {
+            check_host(&name).map_err(|e| InventoryError::at(file, line, e))?;
             let entry = inv.host_mut(&name);
             entry.settings = Settings {
                 address: host.address.clone(),
@@ -104,6 +112,9 @@ pub(super) fn read(text: &str, file: &Path, inv: &mut Inventory) -> Result<(), I
     for name in group_names {
         let group = &parsed.groups[name];
         let line = line_naming(text, name);
+        check_settings(None, group.user.as_deref(), group.sudo.as_deref())
+            .and_then(|()| check_vars(&group.vars))
+            .map_err(|e| InventoryError::at(file, line, format!("the group {name}: {e}")))?;
         for pattern in &group.hosts {
             let names = hosts::expand(pattern).map_err(|e| InventoryError::at(file, line, e))?;
             for host in names {
@@ -128,6 +139,25 @@ pub(super) fn read(text: &str, file: &Path, inv: &mut Inventory) -> Result<(), I
             sudo: group.sudo.clone(),
         };
         entry.vars.extend(group.vars.clone());
+    }
+    Ok(())
+}
+
+/// Refuses an address, user or sudo user ssh or sudo could misread (see
+/// [`chopsticks::names`]).
+fn check_settings(
+    address: Option<&str>,
+    user: Option<&str>,
+    sudo: Option<&str>,
+) -> Result<(), String> {
+    if let Some(address) = address {
+        chopsticks::names::host(address).map_err(|e| format!("address: {e}"))?;
+    }
+    if let Some(user) = user {
+        chopsticks::names::user(user).map_err(|e| format!("user: {e}"))?;
+    }
+    if let Some(sudo) = sudo {
+        chopsticks::names::user(sudo).map_err(|e| format!("sudo: {e}"))?;
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use super::{Inventory, InventoryError};
+use super::{check_host, check_vars, Inventory, InventoryError};
 use crate::hosts;
 
 /// A YAML node and the line it starts on.
@@ -264,7 +264,9 @@ fn group(
                     let pattern = key_text(host);
                     let names = hosts::expand(&pattern).map_err(|e| err(host, e))?;
                     let vars = vars_of(vars, &format!("the host {pattern}"), file)?;
+                    check_vars(&vars).map_err(|e| err(host, e))?;
                     for h in names {
+                        check_host(&h).map_err(|e| err(host, e))?;
                         if name != "all" && name != "ungrouped" {
                             inv.add_to_group(name, &h);
                         }
@@ -274,6 +276,7 @@ fn group(
             }
             "vars" => {
                 let vars = vars_of(value, &format!("{name}.vars"), file)?;
+                check_vars(&vars).map_err(|e| err(value, e))?;
                 inv.group_mut(name).vars.extend(vars);
             }
             "children" => {
