@@ -75,13 +75,14 @@ impl UnixGroup {
     pub fn plan(self) -> Result<Plan, OpError> {
         const OP: &str = "ops::unix_group";
         let UnixGroup { name, gid, absent } = self;
+        tools::account_name(OP, "group", &name)?;
         let now = groups_file()?.into_iter().find(|g| g.0 == name);
         Ok(match (absent, now) {
             (true, None) => Plan::unchanged(format!("group {name} is absent")),
             (true, Some(_)) => {
                 let del = one_of(OP, &name, &["groupdel", "delgroup"], INSTALL)?;
                 Plan::change(format!("remove group {name}"), None, move |w| {
-                    run(w, OP, &name, vec![del, name.clone()])
+                    run(w, OP, &name, vec![del, "--".into(), name.clone()])
                 })
             }
             (false, None) => {
@@ -90,7 +91,7 @@ impl UnixGroup {
                 if let Some(gid) = gid {
                     argv.extend(["-g".to_owned(), gid.to_string()]);
                 }
-                argv.push(name.clone());
+                argv.extend(["--".to_owned(), name.clone()]);
                 let shown = gid.map_or(String::new(), |g| format!(" (gid {g})"));
                 Plan::change(format!("create group {name}{shown}"), None, move |w| {
                     run(w, OP, &name, argv)
@@ -100,7 +101,13 @@ impl UnixGroup {
                 None => Plan::unchanged(format!("group {name} (gid {now})")),
                 Some(gid) => {
                     let tool = one_of(OP, &name, &["groupmod"], INSTALL)?;
-                    let argv = vec![tool, "-g".into(), gid.to_string(), name.clone()];
+                    let argv = vec![
+                        tool,
+                        "-g".into(),
+                        gid.to_string(),
+                        "--".into(),
+                        name.clone(),
+                    ];
                     Plan::change(
                         format!("group {name}: gid {now} -> {gid}"),
                         None,
@@ -194,6 +201,16 @@ impl User {
     pub fn plan(self) -> Result<Plan, OpError> {
         const OP: &str = "ops::user";
         let name = self.name.clone();
+        tools::account_name(OP, "user", &name)?;
+        for group in self.group.iter().chain(self.groups.iter().flatten()) {
+            tools::account_name(OP, "group", group)?;
+        }
+        if let Some(shell) = &self.shell {
+            tools::passwd_path(OP, &name, "shell", shell)?;
+        }
+        if let Some(home) = &self.home {
+            tools::passwd_path(OP, &name, "home", home)?;
+        }
         let users = crate::facts::users()
             .map_err(|e| OpError::new(OP, "/etc/passwd", crate::files::describe(&e)))?;
         let now = users.into_iter().find(|u| u.name == name);
@@ -226,7 +243,7 @@ impl User {
                 Some(_) => {
                     let del = one_of(OP, &name, &["userdel", "deluser"], INSTALL)?;
                     Plan::change(format!("remove user {name}"), None, move |w| {
-                        run(w, OP, &name, vec![del, name.clone()])
+                        run(w, OP, &name, vec![del, "--".into(), name.clone()])
                     })
                 }
             });
@@ -252,7 +269,7 @@ impl User {
             }
             let mut argv = vec![add, "-m".into()];
             argv.extend(flags);
-            argv.push(name.clone());
+            argv.extend(["--".into(), name.clone()]);
             return Ok(Plan::change(
                 format!("create user {name}"),
                 None,
@@ -300,7 +317,7 @@ impl User {
         let tool = one_of(OP, &name, &["usermod"], INSTALL)?;
         let mut argv = vec![tool];
         argv.extend(flags);
-        argv.push(name.clone());
+        argv.extend(["--".into(), name.clone()]);
         Ok(Plan::change(
             format!("user {name}: {}{needs}", lines.join(", ")),
             None,
@@ -316,4 +333,41 @@ impl User {
 #[remote]
 pub fn user(spec: User, mode: Mode) -> Result<Change, OpError> {
     spec.plan()?.run(mode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Refused before any tool runs: nothing here needs the tools.
+    #[test]
+    fn names_a_tool_could_read_as_options_are_refused() {
+        for bad in [
+            "--help", "-r", "", ".hidden", "a:b", "a,b", "a\nb", "a b", "../x", "1000",
+        ] {
+            let err = User::new(bad).plan().unwrap_err();
+            assert!(err.message.contains("not a user name"), "{bad:?}: {err}");
+            let err = User::new(bad).absent().plan().unwrap_err();
+            assert!(err.message.contains("not a user name"), "{bad:?}: {err}");
+            let err = UnixGroup::new(bad).plan().unwrap_err();
+            assert!(err.message.contains("not a group name"), "{bad:?}: {err}");
+            let err = UnixGroup::new(bad).absent().plan().unwrap_err();
+            assert!(err.message.contains("not a group name"), "{bad:?}: {err}");
+            let err = User::new("app").group(bad).plan().unwrap_err();
+            assert!(err.message.contains("not a group name"), "{bad:?}: {err}");
+            let err = User::new("app").groups(["adm", bad]).plan().unwrap_err();
+            assert!(err.message.contains("not a group name"), "{bad:?}: {err}");
+        }
+        for (shell, home) in [
+            ("-c", "/home/a"),
+            ("/bin/sh", "relative"),
+            ("/bin/sh", "/a:b"),
+        ] {
+            let err = User::new("app").shell(shell).home(home).plan().unwrap_err();
+            assert!(err.message.contains("not an absolute path"), "{err}");
+        }
+        for good in ["app", "www-data", "svc_1", "MACHINE$", "a.b"] {
+            tools::account_name("ops::user", "user", good).unwrap();
+        }
+    }
 }

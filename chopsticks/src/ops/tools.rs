@@ -1,7 +1,8 @@
 //! The system's own tools, as the account, package and service operations
 //! run them: found in the usual directories (an agent started over ssh may
-//! lack the `sbin` ones on its `PATH`), run through a [`Writer`], their
-//! failure an [`OpError`] quoting what they said.
+//! lack the `sbin` ones on its `PATH`), given only names they cannot read
+//! as options (checked here, and after `--`), run through a [`Writer`],
+//! their failure an [`OpError`] quoting what they said.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,45 @@ pub(super) fn one_of(
                 format!("this host has none of {}: {install}", tools.join(", ")),
             )
         })
+}
+
+/// Refuses an account name (of a user or a group) that a tool could read
+/// as an option, or that `/etc/passwd` and `/etc/group` cannot hold: 1 to
+/// 32 of `A-Z a-z 0-9 . _ -`, not starting with `-` or `.`, a trailing `$`
+/// allowed (machine accounts), not all digits (a number reads as an ID).
+pub(super) fn account_name(op: &str, what: &str, name: &str) -> Result<(), OpError> {
+    let body = name.strip_suffix('$').unwrap_or(name);
+    let valid = (1..=32).contains(&name.len())
+        && !body.is_empty()
+        && !body.starts_with(['-', '.'])
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && !body.chars().all(|c| c.is_ascii_digit());
+    match valid {
+        true => Ok(()),
+        false => Err(OpError::new(
+            op,
+            format!("{name:?}"),
+            format!(
+                "not a {what} name: 1 to 32 of A-Z a-z 0-9 . _ -, not starting with - or ., \
+                 not all digits (a trailing $ is allowed)"
+            ),
+        )),
+    }
+}
+
+/// Refuses a path for `/etc/passwd` (a home, a shell) that is not absolute
+/// or that the file cannot hold (`:`, control characters).
+pub(super) fn passwd_path(op: &str, target: &str, what: &str, path: &str) -> Result<(), OpError> {
+    if path.starts_with('/') && !path.contains(':') && !path.contains(char::is_control) {
+        return Ok(());
+    }
+    Err(OpError::new(
+        op,
+        target,
+        format!("the {what} {path:?} is not an absolute path without `:` or control characters"),
+    ))
 }
 
 /// The last `n` lines of a tool's stderr (or stdout, when stderr is
