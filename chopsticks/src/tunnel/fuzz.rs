@@ -109,6 +109,22 @@ pub fn response(frame: &[u8]) -> &'static str {
     }
 }
 
+/// Strips `elf` of its debug sections as a tunnel does before shipping it
+/// (a hostile `agent_binary` may be anything). Returns the stripped size.
+///
+/// # Panics
+/// When stripping grows the file.
+pub fn strip(elf: &[u8]) -> Option<usize> {
+    let out = super::start::strip::without_debug_info(elf)?;
+    assert!(
+        out.len() <= elf.len(),
+        "stripping grew {} bytes to {}",
+        elf.len(),
+        out.len()
+    );
+    Some(out.len())
+}
+
 /// The same checks at a fixed budget per test run, over inputs built to
 /// reach past the first byte: greetings of junk, markers and hello frames;
 /// streams of frames, huge lengths and truncations; replies of every kind.
@@ -285,6 +301,7 @@ mod tests {
             greeting(&bytes);
             let _ = frames(&bytes);
             response(&bytes);
+            let _ = strip(&bytes);
         }
     }
 }

@@ -70,6 +70,12 @@ pub(crate) fn without_debug_info(elf: &[u8]) -> Option<Vec<u8>> {
         pad_to(&mut out, s.align.max(1));
         s.offset = out.len();
         out.extend_from_slice(bytes);
+        // Stripping never grows a file: sections that overlap (a hostile
+        // file's thousands of headers over the same bytes) are not a
+        // layout this rewrites.
+        if out.len() > elf.len() {
+            return None;
+        }
     }
     pad_to(&mut out, 8);
     let shoff = out.len();
@@ -80,7 +86,7 @@ pub(crate) fn without_debug_info(elf: &[u8]) -> Option<Vec<u8>> {
         out.extend_from_slice(&header);
     }
     layout.set_shoff(&mut out, shoff);
-    Some(out)
+    (out.len() <= elf.len()).then_some(out)
 }
 
 /// One section header, as far as stripping needs it.
@@ -318,6 +324,49 @@ mod tests {
         let mut bad = elf.clone();
         bad[0x20..0x28].copy_from_slice(&(u64::MAX - 40).to_le_bytes());
         let _ = without_debug_info(&bad);
+    }
+
+    /// A hostile file whose section headers all cover the same bytes
+    /// would be copied once per header: refused, never grown.
+    #[test]
+    fn overlapping_sections_do_not_grow_the_file() {
+        let elf = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let layout = Layout::of(&elf).unwrap();
+        assert!(layout.wide, "this test patches ELF64 headers");
+        // The unloaded sections but the names all cover everything after
+        // the loaded image; the debug ones (still dropped) are emptied.
+        let loaded_end = (0..layout.phnum)
+            .map(|i| layout.segment_end(&elf, i).unwrap())
+            .fold(layout.headers_end, usize::max);
+        let offset = loaded_end.next_multiple_of(8);
+        let size = (elf.len() - offset) as u64;
+        let names = layout.section(&elf, layout.shstrndx).unwrap();
+        let name_of = |s: &Section| {
+            let table = &elf[names.offset..names.offset + names.size];
+            let name = &table[s.name..];
+            name[..name.iter().position(|b| *b == 0).unwrap()].to_vec()
+        };
+        let mut bad = elf.clone();
+        let mut patched = 0;
+        for i in 1..layout.shnum {
+            let s = layout.section(&elf, i).unwrap();
+            if i == layout.shstrndx || s.kind == SHT_NOBITS || s.flags & SHF_ALLOC != 0 {
+                continue;
+            }
+            let at = layout.shoff + i * layout.shentsize;
+            let (offset, size) = match name_of(&s).starts_with(b".debug") {
+                true => (offset as u64, 0),
+                false => (offset as u64, size),
+            };
+            bad[at + 24..at + 32].copy_from_slice(&offset.to_le_bytes());
+            bad[at + 32..at + 40].copy_from_slice(&size.to_le_bytes());
+            bad[at + 48..at + 56].copy_from_slice(&1u64.to_le_bytes());
+            patched += 1;
+        }
+        assert!(patched > 2, "{patched}");
+        if let Some(out) = without_debug_info(&bad) {
+            assert!(out.len() <= bad.len(), "{} > {}", out.len(), bad.len());
+        }
     }
 
     #[test]
