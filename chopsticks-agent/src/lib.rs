@@ -21,6 +21,7 @@ pub mod sync;
 pub mod value;
 pub mod wire;
 
+pub use agent::cancel::{cancelled, CancelToken};
 pub use agent::panic_message;
 
 /// The streams of the `#[remote]` call running on this thread (see

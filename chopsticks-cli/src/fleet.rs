@@ -382,13 +382,16 @@ impl Fleet {
     }
 
     /// The printer of a run with these flags: lines or JSON, a recap, the
-    /// exit code. Also applies, for the whole program, `--color` (the
+    /// exit code. Also installs the Ctrl-C handler (the first stops the
+    /// run and its hosts' work, see [`ExitCode::Interrupted`]; a second
+    /// quits) and applies, for the whole program, `--color` (the
     /// hosts' `[host]` prefixes and the progress line too), `-q` and
     /// `--json` (no progress line), and `-v` (the hosts' stderr, shown
     /// only with it, and log records: a logger on stderr at info, debug
     /// with `-vv`, when the tool has none); call it before the first call
     /// to a host.
     pub fn printer(&self) -> Printer {
+        crate::interrupt::install();
         chopsticks::set_color(self.color);
         chopsticks::show_progress(!self.quiet && !self.json);
         chopsticks::show_remote_stderr(self.verbose > 0);
@@ -418,6 +421,11 @@ impl Fleet {
         for (i, batch) in batches.iter().enumerate() {
             out.begin_batch(batch);
             steps(batch, &selection, &mut out);
+            if chopsticks::interrupted() {
+                let rest: Vec<&str> = batches[i + 1..].iter().flat_map(|b| b.hosts()).collect();
+                out.interrupted(i + 1, &rest);
+                break;
+            }
             let failed = out.batch_failed_percent();
             if let Some(limit) = self.max_fail_percentage {
                 if failed > f64::from(limit) && i + 1 < count {

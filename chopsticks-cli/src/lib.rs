@@ -34,12 +34,16 @@
 //!
 //! # Exit codes
 //! [`ExitCode`]: 0 all good, 1 bad flags, inventory or pattern, 2 something
-//! failed on a host, 4 a host could not be reached, as Ansible's.
+//! failed on a host, 4 a host could not be reached, as Ansible's; 130 after
+//! Ctrl-C (the first stops the run: no new host or batch starts, the calls
+//! in flight are cancelled on their hosts, the recap names the interrupted
+//! hosts; a second one quits at once).
 
 #![warn(missing_docs)]
 
 mod fleet;
 pub mod hosts;
+mod interrupt;
 pub mod inventory;
 mod logger;
 pub mod pattern;
@@ -67,6 +71,8 @@ pub enum ExitCode {
     Failed = 2,
     /// 4: some host could not be reached.
     Unreachable = 4,
+    /// 130: the run was interrupted (Ctrl-C), as a shell reports SIGINT.
+    Interrupted = 130,
 }
 
 impl ExitCode {
@@ -75,10 +81,12 @@ impl ExitCode {
         self as i32
     }
 
-    /// How a run with this recap went: `Unreachable` before `Failed`
-    /// before `Ok`.
+    /// How a run with this recap went: `Interrupted` before `Unreachable`
+    /// before `Failed` before `Ok`.
     pub fn of(recap: &Recap) -> ExitCode {
-        if recap.unreachable() {
+        if recap.interrupted() || chopsticks::interrupted() {
+            ExitCode::Interrupted
+        } else if recap.unreachable() {
             ExitCode::Unreachable
         } else if recap.failed() {
             ExitCode::Failed

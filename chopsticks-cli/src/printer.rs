@@ -112,10 +112,10 @@ impl Printer {
     /// A failed host: counted, and its line or object.
     fn failure(&mut self, host: &str, step: &str, error: &Error) {
         self.failed.insert(host.to_owned());
-        let state = if error.is_unreachable() {
-            "unreachable"
-        } else {
-            "failed"
+        let state = match error {
+            Error::Interrupted { .. } => "interrupted",
+            e if e.is_unreachable() => "unreachable",
+            _ => "failed",
         };
         if self.json {
             let object =
@@ -222,6 +222,24 @@ impl Printer {
         100.0 * failed as f64 / self.batch.len() as f64
     }
 
+    /// The run was interrupted before the batches after `batch` (`rest`
+    /// their hosts) started.
+    pub(crate) fn interrupted(&mut self, batch: usize, rest: &[&str]) {
+        if rest.is_empty() {
+            return;
+        }
+        self.failed.extend(rest.iter().map(|h| (*h).to_owned()));
+        let message = format!(
+            "interrupted after batch {batch}; not run: {}",
+            rest.join(", ")
+        );
+        if self.json {
+            self.emit(json!({"interrupted": message, "not_run": rest}).to_string());
+        } else {
+            eprintln!("{message}");
+        }
+    }
+
     pub(crate) fn stopped(&mut self, batch: usize, failed: f64, limit: u8, rest: &[&str]) {
         let message = format!(
             "stopped after batch {batch}: {failed:.0}% of its hosts failed, more than \
@@ -245,6 +263,7 @@ impl Printer {
     /// else [`ExitCode::Ok`].
     pub fn exit_code(&self) -> ExitCode {
         match ExitCode::of(&self.recap) {
+            ExitCode::Ok if chopsticks::interrupted() => ExitCode::Interrupted,
             ExitCode::Ok if !self.failed.is_empty() => ExitCode::Failed,
             code => code,
         }
@@ -275,7 +294,7 @@ impl Printer {
                     (false, false) => paint("32", name, true),
                 };
                 format!(
-                    "{name}  {}  {}  {}  {}",
+                    "{name}  {}  {}  {}  {}{}",
                     paint("32", format!("ok={}", h.ok), h.ok > 0),
                     paint("33", format!("changed={}", h.changed), h.changed > 0),
                     paint(
@@ -284,6 +303,10 @@ impl Printer {
                         h.unreachable
                     ),
                     paint("31", format!("failed={}", h.failed), h.failed > 0),
+                    match h.interrupted {
+                        true => paint("31", "  (interrupted)".into(), true),
+                        false => String::new(),
+                    },
                 )
             })
             .collect();

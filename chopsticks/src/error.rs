@@ -110,8 +110,10 @@ pub enum Error {
         /// `file:line:column` of the panic, when known.
         location: Option<String>,
     },
-    /// No result arrived in time. The tunnel stays usable; the remote call
-    /// may still be running and its late result is discarded.
+    /// No result arrived in time. The tunnel stays usable; the call is
+    /// cancelled on the host (the function sees
+    /// [`agent::cancelled`](crate::agent::cancelled)) and its late result is
+    /// discarded.
     Timeout {
         /// The tunnel's host name.
         host: String,
@@ -119,6 +121,17 @@ pub enum Error {
         function: &'static str,
         /// How long the caller waited.
         after: Duration,
+    },
+    /// The program was interrupted ([`interrupt`](crate::interrupt), the
+    /// kit's Ctrl-C) before the call finished or was made: the call was
+    /// cancelled on the host, whose function sees
+    /// [`agent::cancelled`](crate::agent::cancelled).
+    Interrupted {
+        /// The tunnel's host name.
+        host: String,
+        /// The function's path, when a call was interrupted (not a
+        /// connection).
+        function: Option<&'static str>,
     },
     /// The agent went away (exited, was killed, or the tunnel was closed)
     /// before the call finished.
@@ -182,6 +195,7 @@ impl Error {
             | Error::Remote { host, .. }
             | Error::Panic { host, .. }
             | Error::Timeout { host, .. }
+            | Error::Interrupted { host, .. }
             | Error::Disconnected { host, .. }
             | Error::Protocol { host, .. }
             | Error::Transfer { host, .. }
@@ -198,7 +212,9 @@ impl Error {
             | Error::Remote { function, .. }
             | Error::Panic { function, .. }
             | Error::Timeout { function, .. } => Some(function),
-            Error::Disconnected { function, .. } | Error::Controller { function, .. } => *function,
+            Error::Disconnected { function, .. }
+            | Error::Interrupted { function, .. }
+            | Error::Controller { function, .. } => *function,
             Error::Spawn { .. }
             | Error::Config { .. }
             | Error::Connect { .. }
@@ -302,9 +318,20 @@ impl fmt::Display for Error {
                 after,
             } => write!(
                 f,
-                "{host}: `{function}` timed out after {after:?}; it may still be running there, \
-                 and its result will be discarded"
+                "{host}: `{function}` timed out after {after:?}; the host was told to stop it, and \
+                 a late result will be discarded"
             ),
+            Error::Interrupted {
+                host,
+                function: Some(function),
+            } => write!(
+                f,
+                "{host}: `{function}` was interrupted: the call was cancelled on the host"
+            ),
+            Error::Interrupted {
+                host,
+                function: None,
+            } => write!(f, "{host}: interrupted before the host was reached"),
             Error::Disconnected {
                 host,
                 function,

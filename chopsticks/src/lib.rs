@@ -96,7 +96,9 @@ pub use output::{printable, show_remote_stderr};
 pub use passwords::{PasswordFor, PasswordPrompt};
 pub use remote::RemoteFn;
 pub use terminal::{color, set_color, show_progress, Color};
-pub use tunnel::{Pending, Tunnel, TunnelBuilder, ENV_AGENT_BINARY, LOCALHOST};
+pub use tunnel::{
+    interrupt, interrupted, Pending, Tunnel, TunnelBuilder, ENV_AGENT_BINARY, LOCALHOST,
+};
 
 pub(crate) use chopsticks_agent::{contract, wire};
 
@@ -107,7 +109,9 @@ pub mod agent {
         ENV_MAX_DEPTH,
     };
     pub use chopsticks_agent::registry::{Registration, Registry, RegistryError};
-    pub use chopsticks_agent::{depth, has_entry_point, max_depth, run_if_requested, stream};
+    pub use chopsticks_agent::{
+        cancelled, depth, has_entry_point, max_depth, run_if_requested, stream, CancelToken,
+    };
 }
 
 /// Adds the entry point that lets [`Tunnel::local`] use a test binary as its

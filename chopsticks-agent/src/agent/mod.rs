@@ -4,6 +4,7 @@
 //! is the one writer back, `logger` forwards `log` records through it, and
 //! `stdio` moves the protocol off the standard streams first.
 
+pub(crate) mod cancel;
 mod dispatch;
 mod logger;
 mod output;
@@ -13,6 +14,7 @@ mod workers;
 
 use std::process;
 use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 pub use dispatch::panic_message;
 
@@ -33,7 +35,13 @@ pub(crate) struct Settings {
     pub max_call_threads: usize,
 }
 
-/// Serves until the controller leaves (`Ok`) or the protocol breaks.
+/// How long the calls still running when the controller leaves get to see
+/// that they are cancelled and stop (killing what they started) before the
+/// agent exits.
+const EXIT_GRACE: Duration = Duration::from_secs(1);
+
+/// Serves until the controller leaves (`Ok`) or the protocol breaks; then
+/// the calls still running are cancelled, and get [`EXIT_GRACE`] to stop.
 pub(crate) fn serve(settings: Settings) -> Result<(), String> {
     let registry = Registry::get().map_err(|e| e.to_string())?;
     let protocol = stdio::take_protocol_fds()
@@ -56,16 +64,19 @@ pub(crate) fn serve(settings: Settings) -> Result<(), String> {
         .map_err(|e| format!("cannot greet the controller: {e}"))?;
     logger::install(&output, settings.log_level);
     let (exit_tx, exit_rx) = mpsc::channel();
-    Workers::new(
+    let workers = Workers::new(
         registry,
         protocol.input,
         output,
         exit_tx,
         settings.max_call_threads,
-    )
-    .start()
-    .map_err(|e| format!("cannot start the agent's threads: {e}"))?;
-    exit_rx
+    );
+    workers
+        .start()
+        .map_err(|e| format!("cannot start the agent's threads: {e}"))?;
+    let exit = exit_rx
         .recv()
-        .unwrap_or_else(|_| Err("every worker thread ended".into()))
+        .unwrap_or_else(|_| Err("every worker thread ended".into()));
+    workers.cancels.cancel_all(EXIT_GRACE);
+    exit
 }

@@ -21,6 +21,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use super::cancel::{self, Cancels};
 use super::dispatch::dispatch;
 use super::output::Frames;
 use super::streams::{self, Table};
@@ -46,6 +47,8 @@ pub(super) struct Workers {
     output: Arc<Frames>,
     /// The streams of running calls.
     streams: Table,
+    /// The cancellation flags of running calls.
+    pub(super) cancels: Cancels,
     /// The sequence number of the call the reader in charge is running, or
     /// [`READING`], or [`TAKEN`].
     in_call: AtomicU64,
@@ -74,6 +77,7 @@ impl Workers {
             registry,
             input: Mutex::new(BufReader::with_capacity(64 * 1024, input)),
             streams: Table::new(Arc::clone(&output)),
+            cancels: Cancels::default(),
             output,
             in_call: AtomicU64::new(READING),
             calls: AtomicU64::new(0),
@@ -154,7 +158,10 @@ impl Workers {
                     output,
                 }) => (req, fn_id, args, input, output),
                 Ok(Request::Shutdown) => return self.finish(Ok(())),
-                Ok(stream) => match self.streams.handle(&stream) {
+                Ok(stream) => match self
+                    .cancel(&stream)
+                    .and_then(|()| self.streams.handle(&stream))
+                {
                     Ok(()) => continue,
                     Err(e) => return self.finish(Err(e)),
                 },
@@ -170,8 +177,10 @@ impl Workers {
                 let streams = self.streams.open(req, input, output);
                 self.streaming.fetch_add(1, SeqCst);
                 if self.spawn_reader().is_ok() {
-                    let result = streams::with_current(Some(streams), || {
-                        dispatch(self.registry, fn_id, args)
+                    let result = self.run(req, || {
+                        streams::with_current(Some(streams), || {
+                            dispatch(self.registry, fn_id, args)
+                        })
                     });
                     self.streams.close(req);
                     self.reply(req, result);
@@ -195,7 +204,7 @@ impl Workers {
                 self.watchdog_asleep.store(false, SeqCst);
                 self.watchdog_wake.notify_one();
             }
-            let result = dispatch(self.registry, fn_id, args);
+            let result = self.run(req, || dispatch(self.registry, fn_id, args));
             // The call is over: a reply blocked by a controller that reads
             // slowly is no reason for another reader (it would block too).
             let still_in_charge = self
@@ -276,6 +285,24 @@ impl Workers {
             }
             idle_ticks = 0;
         }
+    }
+
+    /// Runs call `req` with its cancellation flag, which a `Cancel` frame
+    /// sets while it runs.
+    fn run<R>(&self, req: u64, call: impl FnOnce() -> R) -> R {
+        let flag = self.cancels.start(req);
+        let result = cancel::with_current(flag, call);
+        self.cancels.end(req);
+        result
+    }
+
+    /// A `Cancel` frame sets its call's flag (its streams, if any, fail
+    /// too: `streams.handle`).
+    fn cancel(&self, request: &Request<'_>) -> Result<(), String> {
+        if let Request::Cancel { req } = request {
+            self.cancels.cancel(*req);
+        }
+        Ok(())
     }
 
     fn reply(&self, req: u64, result: Result<String, Failure>) {

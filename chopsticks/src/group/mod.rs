@@ -120,7 +120,7 @@ impl Group {
 
     /// Bounds how long [`call`](Group::call) waits for each host's result,
     /// counted from when its call was sent; a host that misses it fails with
-    /// [`Error::Timeout`] (its call keeps running there; the tunnel stays
+    /// [`Error::Timeout`] (its call is cancelled there; the tunnel stays
     /// usable). The connect timeout is separate: see
     /// [`TunnelBuilder::connect_timeout`] and [`configure`](Group::configure).
     pub fn call_timeout(mut self, timeout: Duration) -> Group {

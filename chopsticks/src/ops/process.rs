@@ -1,6 +1,7 @@
 //! Running a program for an operation: its output captured within a bound,
-//! its run within an optional time limit (which stops its whole process
-//! group), and no wait on a background child that keeps its pipes open.
+//! its run within an optional time limit, and stopped when the call is
+//! cancelled (either stops its whole process group), and no wait on a
+//! background child that keeps its pipes open.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
@@ -106,17 +107,25 @@ impl Program<'_> {
                 return Err(fail(format!("cannot read its output: {e}")));
             }
         };
-        let Some(status) = status else {
-            // SAFETY: signals the process group this child leads.
-            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-            let _ = child.kill();
-            let _ = child.wait();
-            let limit = self.timeout.unwrap_or_default();
-            return Err(fail(format!(
-                "did not finish within {:.1} s and was killed: raise its timeout, or make it \
-                 finish sooner",
-                limit.as_secs_f64()
-            )));
+        let status = match status {
+            Ended::Exited(status) => status,
+            stopped => {
+                // SAFETY: signals the process group this child leads.
+                unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+                let _ = child.kill();
+                let _ = child.wait();
+                let limit = self.timeout.unwrap_or_default();
+                return Err(fail(match stopped {
+                    Ended::Cancelled => "was killed, with what it started: the call was \
+                        cancelled (its caller stopped waiting, or was interrupted)"
+                        .into(),
+                    _ => format!(
+                        "did not finish within {:.1} s and was killed: raise its timeout, or \
+                         make it finish sooner",
+                        limit.as_secs_f64()
+                    ),
+                }));
+            }
         };
         Ok(CommandOutput {
             status: status.code().unwrap_or(-1),
@@ -126,13 +135,19 @@ impl Program<'_> {
     }
 }
 
+/// How a program's run ended.
+enum Ended {
+    Exited(std::process::ExitStatus),
+    /// It ran past its time limit.
+    TimedOut,
+    /// The call running it was cancelled (`agent::cancelled`).
+    Cancelled,
+}
+
 /// Reads the child's stdout and stderr until both end (or [`GRACE`] after
-/// it exited), and its exit status; `None` for the status when it ran past
-/// `timeout`.
-fn collect(
-    child: &mut Child,
-    timeout: Option<Duration>,
-) -> io::Result<(Capped, Capped, Option<std::process::ExitStatus>)> {
+/// it exited), and how it ended: its exit status, or that it ran past
+/// `timeout`, or that the call was cancelled (polled as its output is).
+fn collect(child: &mut Child, timeout: Option<Duration>) -> io::Result<(Capped, Capped, Ended)> {
     let mut out: Option<ChildStdout> = child.stdout.take();
     let mut err: Option<ChildStderr> = child.stderr.take();
     let (mut stdout, mut stderr) = (Capped::default(), Capped::default());
@@ -147,13 +162,14 @@ fn collect(
         }
         let open = out.is_some() || err.is_some();
         match exited {
-            Some((status, _)) if !open => return Ok((stdout, stderr, Some(status))),
+            Some((status, _)) if !open => return Ok((stdout, stderr, Ended::Exited(status))),
             Some((status, at)) if at.elapsed() >= GRACE => {
-                return Ok((stdout, stderr, Some(status)))
+                return Ok((stdout, stderr, Ended::Exited(status)))
             }
             None if deadline.is_some_and(|d| Instant::now() >= d) => {
-                return Ok((stdout, stderr, None))
+                return Ok((stdout, stderr, Ended::TimedOut))
             }
+            None if crate::agent::cancelled() => return Ok((stdout, stderr, Ended::Cancelled)),
             _ => {}
         }
         if !open {
@@ -173,7 +189,8 @@ fn collect(
             revents: 0,
         })
         .collect();
-        // Wake at least every 50 ms to see whether it exited or ran out of time.
+        // Wake at least every 50 ms to see whether it exited, ran out of
+        // time or was cancelled.
         // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
         let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 50) };
         if ready < 0 {

@@ -23,6 +23,9 @@ pub struct HostRecap {
     pub failed: usize,
     /// The host could not be reached (or was lost) at least once.
     pub unreachable: bool,
+    /// The run was interrupted while it worked for this host
+    /// ([`interrupt`](crate::interrupt)); the step counts as failed too.
+    pub interrupted: bool,
 }
 
 /// What a step of a run gives per host: one [`Change`], or a [`Report`]
@@ -103,8 +106,7 @@ impl Recap {
                     line.changed += changed;
                     line.failed += failed;
                 }
-                Err(e) if e.is_unreachable() => line.unreachable = true,
-                Err(_) => line.failed += 1,
+                Err(e) => line.count_error(e),
             }
         }
     }
@@ -116,8 +118,7 @@ impl Recap {
             let line = self.host(host);
             match result {
                 Ok(_) => line.ok += 1,
-                Err(e) if e.is_unreachable() => line.unreachable = true,
-                Err(_) => line.failed += 1,
+                Err(e) => line.count_error(e),
             }
         }
     }
@@ -131,6 +132,24 @@ impl Recap {
     pub fn failed(&self) -> bool {
         self.hosts.iter().any(|h| h.failed > 0)
     }
+
+    /// Whether the run was interrupted while it worked for some host.
+    pub fn interrupted(&self) -> bool {
+        self.hosts.iter().any(|h| h.interrupted)
+    }
+}
+
+impl HostRecap {
+    fn count_error(&mut self, e: &crate::Error) {
+        match e {
+            e if e.is_unreachable() => self.unreachable = true,
+            crate::Error::Interrupted { .. } => {
+                self.interrupted = true;
+                self.failed += 1;
+            }
+            _ => self.failed += 1,
+        }
+    }
 }
 
 /// One line per host, names padded to the widest:
@@ -141,12 +160,13 @@ impl fmt::Display for Recap {
         for h in &self.hosts {
             writeln!(
                 f,
-                "{:<width$}  ok={}  changed={}  unreachable={}  failed={}",
+                "{:<width$}  ok={}  changed={}  unreachable={}  failed={}{}",
                 h.host,
                 h.ok,
                 h.changed,
                 u8::from(h.unreachable),
-                h.failed
+                h.failed,
+                if h.interrupted { "  (interrupted)" } else { "" }
             )?;
         }
         Ok(())

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 pub use builder::{TunnelBuilder, ENV_AGENT_BINARY};
 pub(crate) use conn::CLOSE_GRACE;
+pub use conn::{interrupt, interrupted};
 
 /// How many times this process read and hashed an executable to ship it:
 /// an unchanged executable is hashed once per build, not once per run.
@@ -103,10 +104,11 @@ impl Tunnel {
     /// counted from the call ([`call`](Tunnel::call) or
     /// [`call_async`](Tunnel::call_async)), whether it is waited for or
     /// `.await`ed; `None` (the default) waits as long as the call runs. A
-    /// call that times out gives [`Error::Timeout`](crate::Error::Timeout);
-    /// it keeps running on the host if it was sent (one that could not even
-    /// be sent in time is not sent at all), its late result is discarded,
-    /// and the tunnel stays usable. [`Pending::wait_timeout`] overrides it
+    /// call that times out gives [`Error::Timeout`](crate::Error::Timeout)
+    /// and is cancelled on the host if it was sent (the function sees
+    /// [`agent::cancelled`](crate::agent::cancelled); one that could not
+    /// even be sent in time is not sent at all), its late result is
+    /// discarded, and the tunnel stays usable. [`Pending::wait_timeout`] overrides it
     /// for one call.
     pub fn set_call_timeout(&self, timeout: Option<Duration>) {
         self.conn.set_call_timeout(timeout);

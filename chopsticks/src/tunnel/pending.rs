@@ -109,7 +109,8 @@ impl<T: DeserializeOwned> Pending<T> {
     ///
     /// # Errors
     /// [`Error::Timeout`] when no result arrived in time (the tunnel stays
-    /// usable; the remote call may still be running and its late result is
+    /// usable; the call is cancelled on the host, where the function sees
+    /// [`agent::cancelled`](crate::agent::cancelled), and its late result is
     /// discarded), or any other [`Error`] of a call.
     pub fn wait_timeout(self, timeout: Duration) -> Result<T> {
         self.wait_from(Instant::now(), timeout)
@@ -217,6 +218,10 @@ fn decode<T: DeserializeOwned>(host: &str, function: &'static str, outcome: Outc
             host,
             function,
             after,
+        }),
+        Err(Lost::Interrupted) => Err(Error::Interrupted {
+            host,
+            function: Some(function),
         }),
         Err(Lost::Cancelled) => Err(Error::Controller {
             host,

@@ -9,6 +9,7 @@
 
 mod deadlines;
 mod frames;
+mod interrupt;
 mod io;
 mod open;
 mod pipe;
@@ -28,6 +29,7 @@ use serde::Serialize;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use frames::check_cut;
+pub use interrupt::{interrupt, interrupted};
 pub(crate) use open::Launch;
 pub(crate) use pipe::Pipe;
 pub(crate) use slot::{Lost, Outcome, Slot};
@@ -178,6 +180,12 @@ impl Conn {
         streams: Option<(bool, bool)>,
     ) -> Result<(u64, Arc<Slot>, Option<Arc<Pipe>>)> {
         let host = || self.host.clone();
+        if interrupted() {
+            return Err(Error::Interrupted {
+                host: host(),
+                function: Some(function),
+            });
+        }
         if self
             .known
             .as_ref()
@@ -257,18 +265,17 @@ impl Conn {
         }
     }
 
-    /// Drops interest in a call's result; a call with streams is
-    /// cancelled on the agent.
+    /// Drops interest in a call's result, and cancels it on the agent
+    /// (`agent::cancelled` says so there).
     pub(crate) fn forget(&self, req: u64) {
-        if let Some(waiting) = self.take_waiting(req) {
-            if waiting.pipe.is_some() {
-                self.send_cancel(req);
-            }
+        if self.take_waiting(req).is_some() {
+            self.send_cancel(req);
         }
     }
 
-    /// Cancels call `req`. A call without streams ends now with
-    /// [`Lost::Cancelled`] (it writes nothing its caller waits for). A call
+    /// Cancels call `req`, on the agent too. A call without streams ends
+    /// now with [`Lost::Cancelled`] (it writes nothing its caller waits
+    /// for). A call
     /// with streams stops streaming at once and is cancelled on the agent;
     /// it then ends with the agent's reply, once the function there cleaned
     /// up (its temporary files), or at the latest after [`CANCEL_GRACE`].
@@ -283,6 +290,7 @@ impl Conn {
         match pipe {
             None => {
                 if let Some(waiting) = self.take_waiting(req) {
+                    self.send_cancel(req);
                     waiting.slot.complete(Err(Lost::Cancelled));
                 }
             }
@@ -353,11 +361,25 @@ impl Conn {
             let after = waiting.deadline.map_or(Duration::ZERO, |(_, after)| after);
             if let Some(pipe) = &waiting.pipe {
                 pipe.close();
-                self.send_cancel(req);
             }
+            // Nobody waits for it: the agent's function may stop.
+            self.send_cancel(req);
             waiting.slot.complete(Err(Lost::TimedOut(after)));
         }
         next
+    }
+
+    /// Cancels every call waiting, on the agent too, and fails it with
+    /// [`Lost::Interrupted`] (see [`interrupt`]).
+    fn interrupt(&self) {
+        let waiting = std::mem::take(&mut self.state().waiting);
+        for (req, waiting) in waiting {
+            if let Some(pipe) = &waiting.pipe {
+                pipe.close();
+            }
+            self.send_cancel(req);
+            waiting.slot.complete(Err(Lost::Interrupted));
+        }
     }
 
     /// The tunnel was closed or its agent is gone: it takes no calls.

@@ -114,6 +114,13 @@ impl Conn {
         let (known, hello, to_agent, uploaded) = match greeted {
             Ok(greeted) => greeted,
             Err(Unusable::Refused(refusal)) => return Err(fail(&mut transport, refusal)),
+            Err(Unusable::Interrupted) => {
+                give_up(&mut transport);
+                return Err(Error::Interrupted {
+                    host,
+                    function: None,
+                });
+            }
             Err(Unusable::Ours(message)) => {
                 give_up(&mut transport);
                 let stderr = Vec::new();
@@ -160,6 +167,7 @@ impl Conn {
         });
         // The I/O thread waits for this, so it cannot fail.
         let _ = conn_tx.send(Arc::clone(&conn));
+        super::interrupt::register(&conn);
         Ok(conn)
     }
 }
@@ -224,7 +232,13 @@ enum Unusable {
     Refused(Refusal),
     /// This program's own registry is broken.
     Ours(String),
+    /// The program was interrupted meanwhile.
+    Interrupted,
 }
+
+/// How often a connection being made looks whether the program was
+/// interrupted.
+const INTERRUPT_POLL: Duration = Duration::from_millis(100);
 
 /// Waits for the greeting: `connect_timeout`, then `upload_timeout` once
 /// an upload starts.
@@ -235,10 +249,21 @@ fn greeting(
 ) -> std::result::Result<(Hello, File, bool), Unusable> {
     let mut bound = connect_timeout;
     let mut uploading = false;
+    let mut since = std::time::Instant::now();
     loop {
-        match events.recv_timeout(bound) {
+        // Waited in slices: an interrupted program stops connecting.
+        let left = bound.saturating_sub(since.elapsed());
+        let event = match events.recv_timeout(left.min(INTERRUPT_POLL)) {
+            Err(mpsc::RecvTimeoutError::Timeout) if super::interrupted() => {
+                return Err(Unusable::Interrupted)
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => continue,
+            other => other,
+        };
+        match event {
             Ok(Event::Uploading) => {
                 bound = upload_timeout;
+                since = std::time::Instant::now();
                 uploading = true;
             }
             Ok(Event::Done(greeting)) => return greeting.map_err(Unusable::Refused),

@@ -23,6 +23,8 @@ pub(crate) enum Lost {
     TimedOut(Duration),
     /// Its caller cancelled it (a dropped transfer handle).
     Cancelled,
+    /// The program was interrupted (`interrupt`).
+    Interrupted,
 }
 
 pub(crate) type Outcome = std::result::Result<String, Lost>;

@@ -41,11 +41,15 @@ pub(crate) struct Link {
 
 impl Link {
     /// Starts `command` with its three standard streams piped to us.
+    /// It runs in a process group of its own: a terminal's Ctrl-C reaches
+    /// this program only, which then cancels the calls over the still open
+    /// connection (`interrupt`), rather than killing `ssh` under them.
     pub(crate) fn spawn(mut command: Command) -> io::Result<Link> {
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut child = command.spawn()?;
         match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
             (Some(i), Some(o), Some(e)) => Ok(Link {

@@ -71,6 +71,12 @@ impl TunnelBuilder {
 /// Connects `builder`'s tunnel.
 fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
     validate(builder)?;
+    if crate::tunnel::conn::interrupted() {
+        return Err(Error::Interrupted {
+            host: builder.host.clone(),
+            function: None,
+        });
+    }
     match &builder.kind {
         Kind::Local => local::connect(builder),
         Kind::Ssh => bootstrapped(builder, |script| ssh::way(builder, script)),
