@@ -18,6 +18,7 @@
 //! and renamed into place (`stage`).
 
 mod agent;
+mod at;
 mod fail;
 mod format;
 mod group;
@@ -35,6 +36,7 @@ use std::path::PathBuf;
 
 use serde::{Serialize, Serializer};
 
+pub(crate) use at::{entry_at, follow_at, parent_and_name, read_at, Dir, Entry, Kind};
 pub(crate) use fail::describe;
 pub(crate) use handle::Cancel;
 pub use handle::{TransferHandle, TransferOutcome};

@@ -1,21 +1,26 @@
 //! The receiving end of a transfer: saying which files it has already
 //! ([`probe`]), and writing what arrives ([`receive`]) so that no target
-//! ever holds half a file (`stage`).
+//! ever holds half a file (`stage`). Every write is relative to a
+//! directory held open (`at`): the destination as it was named, and below
+//! it each directory opened without following a link, so a directory
+//! swapped for a link while the transfer streams redirects nothing.
 
-use std::collections::{BTreeSet, HashSet};
-use std::ffi::CString;
+use std::collections::{HashMap, HashSet};
+use std::ffi::{CString, OsStr};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use super::at::{Dir, Kind};
 use super::fail::{At, FileError, Outcome};
 use super::format::{read_item, Item};
 use super::send::{sum_of, under, TreeDigest, PIECE};
-use super::stage::{parent_of, sync_dir, sync_filesystem, Ownership, Sealed, Staged};
+use super::stage::{parent_of, Ownership, Sealed, Staged};
 use super::{hex, Sum};
 
 /// What the receiving end applies, as the caller chose.
@@ -41,6 +46,15 @@ impl Apply {
             Some(mode) => mode,
             None if self.strip_setid => sent & !0o6000,
             None => sent,
+        }
+    }
+
+    /// The mode to give a directory the sender sent with `sent`: its own,
+    /// without setuid and setgid bits for a fetch.
+    fn dir_mode_for(&self, sent: u32) -> u32 {
+        match self.strip_setid {
+            true => sent & !0o6000,
+            false => sent,
         }
     }
 }
@@ -164,65 +178,164 @@ fn ownership(dest: &Path, apply: &Apply) -> Outcome<Ownership> {
     })
 }
 
-/// Makes sure `dest`'s directory exists (creating it when `parents`).
-fn prepare_parent(dest: &Path, parents: bool) -> Outcome<()> {
+/// `dest`'s directory, held open (made first, with its missing parents,
+/// when `parents`), and `dest`'s name in it.
+fn parent_dir(dest: &Path, parents: bool) -> Outcome<(Arc<Dir>, &OsStr)> {
+    let name = match dest.file_name() {
+        Some(name) if !dest.as_os_str().as_bytes().ends_with(b"/..") => name,
+        _ => {
+            return Err(FileError::new(
+                dest,
+                "names no file: give the path of the file or directory to write",
+            ))
+        }
+    };
     let dir = parent_of(dest);
     match fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(FileError::new(dir, "is not a directory")),
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return Err(FileError::new(dir, "is not a directory")),
         Err(e) if e.kind() == io::ErrorKind::NotFound && parents => {
-            fs::create_dir_all(dir).at(dir, "cannot create the directory")
+            fs::create_dir_all(dir).at(dir, "cannot create the directory")?
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(FileError::new(
-            dir,
-            "the directory does not exist: create it first, or ask for parent directories \
-             (`.parents(true)` on the put or fetch)",
-        )),
-        Err(e) => Err(FileError::io(dir, "cannot reach the directory", &e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(FileError::new(
+                dir,
+                "the directory does not exist: create it first, or ask for parent directories \
+                 (`.parents(true)` on the put or fetch)",
+            ))
+        }
+        Err(e) => return Err(FileError::io(dir, "cannot reach the directory", &e)),
     }
+    let held = Dir::open(dir).at(dir, "cannot open the directory")?;
+    Ok((Arc::new(held), name))
 }
 
-/// Gives an existing `path` `mode` and the owner; returns whether that
-/// changed anything.
-fn fix_meta(path: &Path, mode: u32, owner: Ownership) -> Outcome<bool> {
-    let meta = fs::symlink_metadata(path).at(path, "cannot read")?;
-    if !meta.is_file() && !meta.is_dir() {
+/// Gives the entry `name` of `dir` (never through a link) `mode` and the
+/// owner; returns whether that changed anything.
+fn fix_meta(dir: &Dir, name: &OsStr, mode: u32, owner: Ownership) -> Outcome<bool> {
+    let path = dir.join(name);
+    let read = |dir: &Dir| dir.entry(name).at(&path, "cannot read");
+    let Some(entry) = read(dir)?.filter(|e| matches!(e.kind, Kind::File | Kind::Dir)) else {
         return Err(FileError::new(
-            path,
+            &path,
             "is not a regular file or a directory, as the transfer says it is; remove it",
         ));
-    }
+    };
     let mut changed = false;
     // The owner first: changing it clears the setuid and setgid bits.
-    let uid = owner.uid.filter(|u| *u != meta.uid());
-    let gid = owner.gid.filter(|g| *g != meta.gid());
+    let uid = owner.uid.filter(|u| *u != entry.uid);
+    let gid = owner.gid.filter(|g| *g != entry.gid);
     if uid.is_some() || gid.is_some() {
-        std::os::unix::fs::lchown(path, uid, gid).at(path, "cannot change the owner")?;
+        dir.set_owner(name, uid, gid)
+            .at(&path, "cannot change the owner")?;
         changed = true;
     }
-    let meta = fs::symlink_metadata(path).at(path, "cannot read")?;
-    if meta.permissions().mode() & 0o7777 != mode & 0o7777 {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o7777))
-            .at(path, "cannot change the mode")?;
+    let entry = match changed {
+        true => read(dir)?.unwrap_or(entry),
+        false => entry,
+    };
+    if entry.mode != mode & 0o7777 {
+        dir.set_mode(name, mode)
+            .at(&path, "cannot change the mode")?;
         changed = true;
     }
     Ok(changed)
 }
 
-/// Makes `path` a directory with `mode`; returns whether it changed.
-fn ensure_dir(path: &Path, mode: u32, owner: Ownership) -> Outcome<bool> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => fix_meta(path, mode, owner),
-        Ok(_) => Err(FileError::new(
-            path,
-            "is in the way: it is not a directory, and a directory is sent there; remove it",
-        )),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir(path).at(path, "cannot create the directory")?;
-            fix_meta(path, mode, owner)?;
-            Ok(true)
+/// Makes the entry `name` of `parent` a directory with `mode` and the
+/// owner, and holds it open (never through a link); returns it and whether
+/// anything changed.
+fn ensure_dir(parent: &Dir, name: &OsStr, mode: u32, owner: Ownership) -> Outcome<(Dir, bool)> {
+    let path = parent.join(name);
+    let made =
+        match parent.entry(name).at(&path, "cannot reach")? {
+            Some(e) if e.kind == Kind::Dir => false,
+            Some(_) => return Err(FileError::new(
+                &path,
+                "is in the way: it is not a directory, and a directory is sent there; remove it",
+            )),
+            None => {
+                parent
+                    .mkdir(name, 0o700)
+                    .at(&path, "cannot create the directory")?;
+                true
+            }
+        };
+    let dir = parent.sub(name).at(&path, "cannot open the directory")?;
+    let changed = fix_dir(&dir, mode, owner)?;
+    Ok((dir, made || changed))
+}
+
+/// Gives the held directory `dir` `mode` and the owner; returns whether
+/// that changed anything.
+fn fix_dir(dir: &Dir, mode: u32, owner: Ownership) -> Outcome<bool> {
+    let path = dir.path();
+    let entry = dir.own_entry().at(path, "cannot read")?;
+    let mut changed = false;
+    let uid = owner.uid.filter(|u| *u != entry.uid);
+    let gid = owner.gid.filter(|g| *g != entry.gid);
+    if uid.is_some() || gid.is_some() {
+        dir.set_own_owner(uid, gid)
+            .at(path, "cannot change the owner")?;
+        changed = true;
+    }
+    let entry = dir.own_entry().at(path, "cannot read")?;
+    if entry.mode != mode & 0o7777 {
+        dir.set_own_mode(mode).at(path, "cannot change the mode")?;
+        changed = true;
+    }
+    Ok(changed)
+}
+
+/// The last component of a relative path.
+fn name_rel(rel: &[u8]) -> &OsStr {
+    OsStr::from_bytes(rel.rsplit(|b| *b == b'/').next().unwrap_or(rel))
+}
+
+/// The directories of a tree being received, held open: the root as it
+/// was named, each other one opened from its parent without following a
+/// link. Reopened from the root (the same way) when no longer held.
+struct Dirs {
+    root: Arc<Dir>,
+    held: HashMap<Vec<u8>, Arc<Dir>>,
+}
+
+impl Dirs {
+    /// At most this many directories are held at once.
+    const HELD: usize = 256;
+
+    fn new(root: Arc<Dir>) -> Dirs {
+        Dirs {
+            root,
+            held: HashMap::new(),
         }
-        Err(e) => Err(FileError::io(path, "cannot reach", &e)),
+    }
+
+    fn hold(&mut self, rel: Vec<u8>, dir: Arc<Dir>) {
+        if self.held.len() >= Self::HELD {
+            self.held.clear();
+        }
+        self.held.insert(rel, dir);
+    }
+
+    /// The directory `rel` (`b""`: the root).
+    fn get(&mut self, rel: &[u8]) -> Outcome<Arc<Dir>> {
+        if rel.is_empty() {
+            return Ok(Arc::clone(&self.root));
+        }
+        if let Some(dir) = self.held.get(rel) {
+            return Ok(Arc::clone(dir));
+        }
+        let mut dir = Arc::clone(&self.root);
+        for part in rel.split(|b| *b == b'/') {
+            let name = OsStr::from_bytes(part);
+            let next = dir
+                .sub(name)
+                .at(&dir.join(name), "cannot open the directory")?;
+            dir = Arc::new(next);
+        }
+        self.hold(rel.to_vec(), Arc::clone(&dir));
+        Ok(dir)
     }
 }
 
@@ -259,9 +372,18 @@ fn broke(dest: &Path, e: &io::Error) -> FileError {
 }
 
 /// Writes the `size` bytes of content that follow into a temporary file
-/// for `path`, and checks them against the [`Item::Sum`] after them.
-fn content(path: &Path, size: u64, r: &mut impl Read, buf: &mut [u8]) -> Outcome<(Staged, Sum)> {
-    let mut staged = Staged::create(path).at(path, "cannot create a temporary file beside it")?;
+/// for the entry `name` of `dir`, and checks them against the
+/// [`Item::Sum`] after them.
+fn content(
+    dir: &Arc<Dir>,
+    name: &OsStr,
+    size: u64,
+    r: &mut impl Read,
+    buf: &mut [u8],
+) -> Outcome<(Staged, Sum)> {
+    let path = &dir.join(name);
+    let mut staged =
+        Staged::create(dir, name).at(path, "cannot create a temporary file beside it")?;
     let mut hasher = Sha256::new();
     let mut left = size;
     while left > 0 {
@@ -323,14 +445,19 @@ pub(crate) fn receive(
     let first = read_item(r).map_err(|e| broke(dest, &e))?;
     match first {
         Item::File { path, mode, size } if path.is_empty() => {
-            prepare_parent(dest, apply.parents)?;
-            if fs::metadata(dest).is_ok_and(|m| m.is_dir()) {
+            let (dir, name) = parent_dir(dest, apply.parents)?;
+            if dir
+                .entry(name)
+                .ok()
+                .flatten()
+                .is_some_and(|e| e.kind == Kind::Dir)
+            {
                 return Err(FileError::new(
                     dest,
                     "is a directory, and a file is sent there: name the file inside it",
                 ));
             }
-            let (staged, sum) = content(dest, size, r, &mut buf)?;
+            let (staged, sum) = content(&dir, name, size, r, &mut buf)?;
             let mode = apply.mode_for(mode);
             let sealed = staged
                 .seal(mode, owner, true)
@@ -339,22 +466,24 @@ pub(crate) fn receive(
             got.in_place = sealed
                 .commit()
                 .at(dest, "cannot move the file into place")?;
-            sync_dir(parent_of(dest));
+            // Some filesystems refuse fsync on a directory; the data is durable.
+            let _ = dir.sync();
             (got.bytes, got.files, got.changed, got.sha256) = (size, 1, true, sum);
         }
         Item::Same { path, mode, sum } if path.is_empty() => {
             still_wanted(dest, wanted)?;
-            got.changed = fix_meta(dest, apply.mode_for(mode), owner)?;
+            let (dir, name) = parent_dir(dest, false)?;
+            got.changed = fix_meta(&dir, name, apply.mode_for(mode), owner)?;
             (got.same, got.sha256) = (1, sum);
         }
         Item::Dir { path, mode } if path.is_empty() => {
-            prepare_parent(dest, apply.parents)?;
+            let (parent, name) = parent_dir(dest, apply.parents)?;
             let how = How {
                 apply,
                 owner,
                 wanted,
             };
-            receive_tree(dest, mode, &how, r, &mut buf, &mut got)?;
+            receive_tree(dest, (&parent, name), mode, &how, r, &mut buf, &mut got)?;
             return Ok(got);
         }
         other => {
@@ -383,6 +512,7 @@ struct How<'a> {
 
 fn receive_tree(
     dest: &Path,
+    (parent, name): (&Arc<Dir>, &OsStr),
     mode: u32,
     how: &How<'_>,
     r: &mut impl Read,
@@ -397,43 +527,59 @@ fn receive_tree(
     got.tree = true;
     let mut digest = TreeDigest::default();
     digest.dir(b"");
-    // The root may be a link to a directory (`/srv/app -> releases/3`); an
-    // existing root keeps its mode and owner (a home directory's matter to
-    // sshd): only what is inside it follows the source.
-    match fs::metadata(dest) {
-        Ok(meta) if meta.is_dir() => {}
-        _ => got.changed |= ensure_dir(dest, mode, owner)?,
-    }
+    // The root may be a link to a directory (`/srv/app -> releases/3`): it
+    // was named, and is followed; an existing root keeps its mode and owner
+    // (a home directory's matter to sshd): only what is inside it follows
+    // the source, and nothing inside is reached through a link.
+    let root = match fs::metadata(dest) {
+        Ok(meta) if meta.is_dir() => Dir::open(dest).at(dest, "cannot open the directory")?,
+        _ => {
+            let (root, changed) = ensure_dir(parent, name, apply.dir_mode_for(mode), owner)?;
+            got.changed |= changed;
+            root
+        }
+    };
+    let root = Arc::new(root);
+    let mut dirs = Dirs::new(Arc::clone(&root));
     let mut sealed: Vec<Sealed> = Vec::new();
     // The directories written or checked so far: each entry must be in one.
-    let mut dirs: HashSet<Vec<u8>> = HashSet::from([Vec::new()]);
+    let mut known: HashSet<Vec<u8>> = HashSet::from([Vec::new()]);
     loop {
         match read_item(r).map_err(|e| broke(dest, &e))? {
             Item::Dir { path: rel, mode } => {
-                checked(dest, &rel, &dirs)?;
+                checked(dest, &rel, &known)?;
                 digest.dir(&rel);
-                got.changed |= ensure_dir(&under(dest, &rel), mode, owner)?;
-                dirs.insert(rel);
+                let parent = dirs.get(parent_rel(&rel))?;
+                let mode = apply.dir_mode_for(mode);
+                let (dir, changed) = ensure_dir(&parent, name_rel(&rel), mode, owner)?;
+                got.changed |= changed;
+                dirs.hold(rel.clone(), Arc::new(dir));
+                known.insert(rel);
             }
             Item::File {
                 path: rel,
                 mode,
                 size,
             } => {
-                checked(dest, &rel, &dirs)?;
-                let path = under(dest, &rel);
-                if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                checked(dest, &rel, &known)?;
+                let (dir, name) = (dirs.get(parent_rel(&rel))?, name_rel(&rel));
+                if dir
+                    .entry(name)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|e| e.kind == Kind::Dir)
+                {
                     return Err(FileError::new(
-                        &path,
+                        &dir.join(name),
                         "is a directory, and a file is sent there; remove it",
                     ));
                 }
-                let (staged, sum) = content(&path, size, r, buf)?;
+                let (staged, sum) = content(&dir, name, size, r, buf)?;
                 let mode = apply.mode_for(mode);
                 sealed.push(
                     staged
                         .seal(mode, owner, false)
-                        .at(&path, "cannot finish the file")?,
+                        .at(&dir.join(name), "cannot finish the file")?,
                 );
                 digest.file(&rel, &sum);
                 got.files += 1;
@@ -444,28 +590,34 @@ fn receive_tree(
                 mode,
                 sum,
             } => {
-                checked(dest, &rel, &dirs)?;
+                checked(dest, &rel, &known)?;
                 digest.file(&rel, &sum);
-                got.changed |= fix_meta(&under(dest, &rel), apply.mode_for(mode), owner)?;
+                let dir = dirs.get(parent_rel(&rel))?;
+                got.changed |= fix_meta(&dir, name_rel(&rel), apply.mode_for(mode), owner)?;
                 got.same += 1;
             }
             Item::Symlink { path: rel, target } => {
-                checked(dest, &rel, &dirs)?;
+                checked(dest, &rel, &known)?;
                 digest.link(&rel, &target);
-                let path = under(dest, &rel);
+                let (dir, name) = (dirs.get(parent_rel(&rel))?, name_rel(&rel));
                 let target = super::stage::path_of(&target);
-                if fs::read_link(&path).is_ok_and(|t| t == target) {
+                if dir.readlink(name).is_ok_and(|t| t == target) {
                     continue;
                 }
-                if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                if dir
+                    .entry(name)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|e| e.kind == Kind::Dir)
+                {
                     return Err(FileError::new(
-                        &path,
+                        &dir.join(name),
                         "is a directory, and a symbolic link is sent there; remove it",
                     ));
                 }
-                let temp = Sealed::temp_for(&path);
-                std::os::unix::fs::symlink(&target, &temp).at(&path, "cannot create the link")?;
-                sealed.push(Sealed::adopt(temp, path));
+                let link = Sealed::link(&dir, name, &target)
+                    .at(&dir.join(name), "cannot create the link")?;
+                sealed.push(link);
             }
             Item::End => break,
             Item::Sum(_) => {
@@ -479,18 +631,21 @@ fn receive_tree(
     if !sealed.is_empty() {
         // One flush of the filesystem makes every file durable before any
         // of them replaces its target.
-        sync_filesystem(dest).at(dest, "cannot flush the files to disk")?;
+        root.sync_filesystem()
+            .at(dest, "cannot flush the files to disk")?;
         got.changed = true;
     }
     still_wanted(dest, wanted)?;
-    let mut parents = BTreeSet::<PathBuf>::new();
+    let mut touched: Vec<Arc<Dir>> = Vec::new();
     for file in sealed {
-        parents.insert(parent_of(file.dest()).to_owned());
-        let path = file.dest().to_owned();
+        if !touched.iter().any(|d| Arc::ptr_eq(d, file.dir())) {
+            touched.push(Arc::clone(file.dir()));
+        }
+        let path = file.dest();
         got.in_place |= file.commit().at(&path, "cannot move the file into place")?;
     }
-    for dir in parents {
-        sync_dir(&dir);
+    for dir in touched {
+        let _ = dir.sync();
     }
     got.sha256 = digest.finish();
     Ok(())

@@ -10,22 +10,25 @@
 //! container's `/etc/hosts` gives `EBUSY`; `EXDEV`), the content is written
 //! into the target in place instead, and the caller is told.
 
-use std::ffi::{CString, OsStr, OsString};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Seek, Write};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-/// A file being written for `dest`.
+use super::at::Dir;
+
+/// A file being written for the entry `name` of `dir`.
 pub(crate) struct Staged {
     file: File,
-    dest: PathBuf,
-    /// Its name, when it has one already (no `O_TMPFILE`).
-    named: Option<PathBuf>,
+    dir: Arc<Dir>,
+    name: OsString,
+    /// Its temporary name, when it has one already (no `O_TMPFILE`).
+    named: Option<OsString>,
 }
 
 /// Owner and group to give a file; `None` keeps the writer's.
@@ -43,24 +46,31 @@ pub(crate) fn parent_of(path: &Path) -> &Path {
     }
 }
 
-/// A temporary name beside `dest`: `.NAME.chopsticks-PID-N.tmp`.
-pub(crate) fn temp_name(dest: &Path) -> PathBuf {
+/// A temporary name beside `name`: `.NAME.chopsticks-PID-N.tmp`.
+pub(crate) fn temp_name(name: &OsStr) -> OsString {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let base = dest.file_name().unwrap_or(OsStr::new("file")).as_bytes();
+    let base = match name.as_bytes() {
+        b"" => b"file".as_slice(),
+        b => b,
+    };
     // Within NAME_MAX (255) whatever the name's length.
     let base = OsStr::from_bytes(&base[..base.len().min(160)]);
-    let mut name = OsString::from(".");
-    name.push(base);
-    name.push(format!(".chopsticks-{}-{n}.tmp", std::process::id()));
-    parent_of(dest).join(name)
+    let mut temp = OsString::from(".");
+    temp.push(base);
+    temp.push(format!(".chopsticks-{}-{n}.tmp", std::process::id()));
+    temp
+}
+
+/// The path the janitor knows a temporary file by (as `dir` was reached).
+fn janitor_path(dir: &Dir, temp: &OsStr) -> Option<PathBuf> {
+    std::env::current_dir().ok().map(|d| d.join(dir.join(temp)))
 }
 
 /// A temporary file got its name: if this process dies before it is
 /// renamed or removed, the janitor removes it.
-fn watch(temp: &Path) {
-    let absolute = std::env::current_dir().map(|d| d.join(temp));
-    if let Ok(path) = absolute {
+fn watch(dir: &Dir, temp: &OsStr) {
+    if let Some(path) = janitor_path(dir, temp) {
         if let Err(e) = chopsticks_agent::janitor::watch(&path) {
             log::debug!("chopsticks: {} is not watched: {e}", path.display());
         }
@@ -68,16 +78,16 @@ fn watch(temp: &Path) {
 }
 
 /// A temporary file was renamed or removed.
-fn forget(temp: &Path) {
-    if let Ok(path) = std::env::current_dir().map(|d| d.join(temp)) {
+fn forget(dir: &Dir, temp: &OsStr) {
+    if let Some(path) = janitor_path(dir, temp) {
         chopsticks_agent::janitor::forget(&path);
     }
 }
 
 /// Removes a temporary file.
-fn remove(temp: &Path) {
-    let _ = fs::remove_file(temp);
-    forget(temp);
+fn remove(dir: &Dir, temp: &OsStr) {
+    let _ = dir.unlink(temp, false);
+    forget(dir, temp);
 }
 
 /// Whether `/proc/self/fd` can name an open file for `linkat`.
@@ -87,24 +97,18 @@ fn proc_fd() -> bool {
 }
 
 impl Staged {
-    /// Starts a temporary file beside `dest`.
+    /// Starts a temporary file in `dir` for its entry `name`.
     ///
     /// # Errors
-    /// When its directory is missing or not writable.
-    pub(crate) fn create(dest: &Path) -> io::Result<Staged> {
-        let dir = parent_of(dest);
+    /// When the directory is not writable.
+    pub(crate) fn create(dir: &Arc<Dir>, name: &OsStr) -> io::Result<Staged> {
         if proc_fd() {
-            let unnamed = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .mode(0o600)
-                .custom_flags(libc::O_TMPFILE)
-                .open(dir);
-            match unnamed {
+            match dir.tempfile() {
                 Ok(file) => {
                     return Ok(Staged {
                         file,
-                        dest: dest.to_owned(),
+                        dir: Arc::clone(dir),
+                        name: name.to_owned(),
                         named: None,
                     })
                 }
@@ -117,18 +121,14 @@ impl Staged {
                 Err(e) => return Err(e),
             }
         }
-        let name = temp_name(dest);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&name)?;
-        watch(&name);
+        let temp = temp_name(name);
+        let file = dir.create_new(&temp)?;
+        watch(dir, &temp);
         Ok(Staged {
             file,
-            dest: dest.to_owned(),
-            named: Some(name),
+            dir: Arc::clone(dir),
+            name: name.to_owned(),
+            named: Some(temp),
         })
     }
 
@@ -149,40 +149,27 @@ impl Staged {
             std::os::unix::fs::fchown(&self.file, owner.uid, owner.gid)?;
         }
         self.file
-            .set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
+            .set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?;
         if sync {
             self.file.sync_all()?;
         }
         let temp = match self.named.take() {
-            Some(name) => name,
+            Some(temp) => temp,
             None => {
-                let name = temp_name(&self.dest);
-                let from = cstr(format!("/proc/self/fd/{}", self.file.as_raw_fd()).as_ref())?;
-                let to = cstr(name.as_os_str())?;
-                // SAFETY: both are valid NUL-terminated paths.
-                let linked = unsafe {
-                    libc::linkat(
-                        libc::AT_FDCWD,
-                        from.as_ptr(),
-                        libc::AT_FDCWD,
-                        to.as_ptr(),
-                        libc::AT_SYMLINK_FOLLOW,
-                    )
-                };
-                if linked != 0 {
-                    return Err(io::Error::last_os_error());
-                }
+                let temp = temp_name(&self.name);
+                self.dir.link_file(&self.file, &temp)?;
                 // A file renamed at once needs no janitor; one that waits
                 // for the rest of its tree does.
                 if !sync {
-                    watch(&name);
+                    watch(&self.dir, &temp);
                 }
-                name
+                temp
             }
         };
         Ok(Sealed {
             temp: Some(temp),
-            dest: std::mem::take(&mut self.dest),
+            dir: Arc::clone(&self.dir),
+            name: std::mem::take(&mut self.name),
             mode,
             owner,
             link: false,
@@ -192,22 +179,19 @@ impl Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        if let Some(name) = &self.named {
-            remove(name);
+        if let Some(temp) = &self.named {
+            remove(&self.dir, temp);
         }
     }
 }
 
-fn cstr(s: &OsStr) -> io::Result<CString> {
-    CString::new(s.as_bytes().to_vec())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))
-}
-
-/// A complete file under its temporary name, ready to replace its target;
-/// dropped without [`commit`](Sealed::commit), it is removed.
+/// A complete file under its temporary name in its directory, ready to
+/// replace its target; dropped without [`commit`](Sealed::commit), it is
+/// removed.
 pub(crate) struct Sealed {
-    temp: Option<PathBuf>,
-    dest: PathBuf,
+    temp: Option<OsString>,
+    dir: Arc<Dir>,
+    name: OsString,
     mode: u32,
     owner: Ownership,
     /// A symbolic link: never written in place.
@@ -215,24 +199,33 @@ pub(crate) struct Sealed {
 }
 
 impl Sealed {
-    /// A symbolic link made under a temporary name.
-    pub(crate) fn adopt(temp: PathBuf, dest: PathBuf) -> Sealed {
-        watch(&temp);
-        Sealed {
+    /// Makes a symbolic link to `target` under a temporary name in `dir`,
+    /// to replace its entry `name`.
+    ///
+    /// # Errors
+    /// When the directory is not writable.
+    pub(crate) fn link(dir: &Arc<Dir>, name: &OsStr, target: &Path) -> io::Result<Sealed> {
+        let temp = temp_name(name);
+        dir.symlink(target, &temp)?;
+        watch(dir, &temp);
+        Ok(Sealed {
             temp: Some(temp),
-            dest,
+            dir: Arc::clone(dir),
+            name: name.to_owned(),
             mode: 0,
             owner: Ownership::default(),
             link: true,
-        }
+        })
     }
 
-    pub(crate) fn temp_for(dest: &Path) -> PathBuf {
-        temp_name(dest)
+    /// The target's path, as its directory was reached (for messages).
+    pub(crate) fn dest(&self) -> PathBuf {
+        self.dir.join(&self.name)
     }
 
-    pub(crate) fn dest(&self) -> &Path {
-        &self.dest
+    /// The directory it goes into.
+    pub(crate) fn dir(&self) -> &Arc<Dir> {
+        &self.dir
     }
 
     /// Renames the file into place; returns `true` when it had to be
@@ -244,18 +237,18 @@ impl Sealed {
         let Some(temp) = self.temp.take() else {
             return Ok(false);
         };
-        match fs::rename(&temp, &self.dest) {
+        match self.dir.rename(&temp, &self.name) {
             Ok(()) => {
-                forget(&temp);
+                forget(&self.dir, &temp);
                 Ok(false)
             }
             Err(e) if !self.link && matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EXDEV)) => {
                 let written = self.write_in_place(&temp);
-                remove(&temp);
+                remove(&self.dir, &temp);
                 written.map(|()| true)
             }
             Err(e) => {
-                remove(&temp);
+                remove(&self.dir, &temp);
                 Err(e)
             }
         }
@@ -264,10 +257,11 @@ impl Sealed {
     /// The target cannot be replaced: overwrite its content. Its space is
     /// reserved first, so a full disk fails before the old content is
     /// touched; then the content is written over it and cut to length.
-    fn write_in_place(&self, temp: &Path) -> io::Result<()> {
-        let mut from = File::open(temp)?;
+    /// Neither file is reached through a link.
+    fn write_in_place(&self, temp: &OsStr) -> io::Result<()> {
+        let mut from = self.dir.open_file(temp)?;
         let len = from.metadata()?.len();
-        let mut to = OpenOptions::new().write(true).open(&self.dest)?;
+        let mut to = self.dir.open_for_write(&self.name)?;
         // SAFETY: fallocate on a valid descriptor with integer arguments.
         let reserved = unsafe { libc::fallocate(to.as_raw_fd(), 0, 0, len as libc::off_t) };
         if reserved != 0 {
@@ -278,13 +272,13 @@ impl Sealed {
             }
         }
         to.rewind()?;
-        io::copy(&mut from, &mut to)?;
+        io::copy(&mut (&mut from).take(len), &mut to)?;
         to.set_len(len)?;
         if self.owner.uid.is_some() || self.owner.gid.is_some() {
             std::os::unix::fs::fchown(&to, self.owner.uid, self.owner.gid)?;
         }
         if self.mode != 0 {
-            to.set_permissions(fs::Permissions::from_mode(self.mode & 0o7777))?;
+            to.set_permissions(std::fs::Permissions::from_mode(self.mode & 0o7777))?;
         }
         to.sync_all()
     }
@@ -293,30 +287,8 @@ impl Sealed {
 impl Drop for Sealed {
     fn drop(&mut self) {
         if let Some(temp) = &self.temp {
-            remove(temp);
+            remove(&self.dir, temp);
         }
-    }
-}
-
-/// Flushes the filesystem `dir` is on (`syncfs`): one call makes a whole
-/// tree's files durable.
-///
-/// # Errors
-/// When the directory cannot be opened or the disk refuses.
-pub(crate) fn sync_filesystem(dir: &Path) -> io::Result<()> {
-    let dir = File::open(dir)?;
-    // SAFETY: a valid open descriptor.
-    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Makes the renames in `dir` durable.
-pub(crate) fn sync_dir(dir: &Path) {
-    // Some filesystems refuse fsync on a directory; the data is durable.
-    if let Ok(dir) = File::open(dir) {
-        let _ = dir.sync_all();
     }
 }
 
@@ -328,6 +300,7 @@ pub(crate) fn path_of(bytes: &[u8]) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn scratch(name: &str) -> PathBuf {
         let dir =
@@ -345,12 +318,16 @@ mod tests {
             .collect()
     }
 
+    fn held(dir: &Path) -> Arc<Dir> {
+        Arc::new(Dir::open(dir).unwrap())
+    }
+
     #[test]
     fn a_file_replaces_its_target_whole() {
         let dir = scratch("whole");
         let dest = dir.join("f");
         fs::write(&dest, "old").unwrap();
-        let mut staged = Staged::create(&dest).unwrap();
+        let mut staged = Staged::create(&held(&dir), OsStr::new("f")).unwrap();
         staged.file().write_all(b"new").unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"old");
         let sealed = staged.seal(0o640, Ownership::default(), true).unwrap();
@@ -367,10 +344,11 @@ mod tests {
         let dir = scratch("abandon");
         let dest = dir.join("f");
         fs::write(&dest, "old").unwrap();
-        let mut staged = Staged::create(&dest).unwrap();
+        let at = held(&dir);
+        let mut staged = Staged::create(&at, OsStr::new("f")).unwrap();
         staged.file().write_all(b"half").unwrap();
         drop(staged);
-        let mut staged = Staged::create(&dest).unwrap();
+        let mut staged = Staged::create(&at, OsStr::new("f")).unwrap();
         staged.file().write_all(b"sealed, not committed").unwrap();
         drop(staged.seal(0o644, Ownership::default(), false).unwrap());
         assert_eq!(fs::read(&dest).unwrap(), b"old");

@@ -1,14 +1,12 @@
 //! [`line`]: one line of a text file, present once or absent.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::{diff, Change, Mode, OpError, Owner, Plan};
-use crate::files::describe;
+use crate::files::{self, describe, Kind};
 use crate::remote;
 
 const OP: &str = "ops::line";
@@ -32,6 +30,8 @@ pub struct Line {
     absent: bool,
     create: bool,
     secret: bool,
+    #[serde(default)]
+    follow: bool,
 }
 
 /// A secret line shows as its length only.
@@ -47,6 +47,7 @@ impl std::fmt::Debug for Line {
             .field("regex", &self.regex)
             .field("absent", &self.absent)
             .field("create", &self.create)
+            .field("follow", &self.follow)
             .finish()
     }
 }
@@ -61,7 +62,18 @@ impl Line {
             absent: false,
             create: false,
             secret: false,
+            follow: false,
         }
+    }
+
+    /// Whether a symbolic link at the path is followed: `false` (the
+    /// default) refuses a link rather than replace it with a file (think
+    /// `/etc/resolv.conf`); `true` edits the file it points to (through a
+    /// chain of links too, each followed only when root or this program's
+    /// user owns it).
+    pub fn follow(mut self, follow: bool) -> Line {
+        self.follow = follow;
+        self
     }
 
     /// The line is secret (a token in an env file): a change shows as
@@ -115,8 +127,20 @@ impl Line {
             Some(re) => re.is_match(l),
             None => l == self.line,
         };
-        let (old, meta) = match fs::read(&path) {
-            Ok(old) => (old, fs::metadata(&path).ok()),
+        let path = match self.follow {
+            true => files::follow_at(&path).map_err(|e| fail(describe(&e)))?,
+            false => path,
+        };
+        let entry = files::entry_at(&path).map_err(|e| fail(describe(&e)))?;
+        if entry.is_some_and(|e| e.kind == Kind::Link) {
+            return Err(fail(
+                "is a symbolic link: ops::line does not replace a link with a file unasked \
+                 (follow(true) edits the file it points to)"
+                    .into(),
+            ));
+        }
+        let (old, meta) = match files::read_at(&path) {
+            Ok(old) => (old, entry),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && (self.create || self.absent) => {
                 (Vec::new(), None)
             }
@@ -164,10 +188,7 @@ impl Line {
             (false, Some(_)) => format!("{shown}: put the line in"),
         };
         let (mode, owner) = match &meta {
-            Some(m) => (
-                m.permissions().mode() & 0o7777,
-                super::paths::owner_or_current(&Owner::default(), m),
-            ),
+            Some(m) => (m.mode, super::paths::owner_or_current(&Owner::default(), m)),
             None => (0o644, Owner::default()),
         };
         Ok(Plan::change(summary, diff, move |w| {

@@ -33,6 +33,19 @@
 //! needs, and nothing else can make one. So in `Mode::Check` the same code
 //! runs up to the point where it would write, and cannot write.
 //!
+//! # Links
+//!
+//! One rule for every operation that writes a file's content
+//! ([`file`], [`line`]): a symbolic link at the path is refused, never
+//! replaced by a file unasked (think `/etc/resolv.conf`), unless the spec
+//! says `follow(true)`: then the file the link points to is managed. Only
+//! [`symlink`] manages links themselves. On the way to any path, a link is
+//! followed only when root or the operation's own user owns it: a link
+//! someone else owns is theirs to point elsewhere between the plan and the
+//! write, and is refused. Every write goes through the [`Writer`] relative
+//! to the directory it lands in, held open, never through a link at its
+//! own name.
+//!
 //! # Your own operations
 //!
 //! Plan with reads only, and write only through the [`Writer`]:

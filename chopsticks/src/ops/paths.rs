@@ -1,14 +1,11 @@
 //! Operations on paths: [`file`], [`directory`], [`symlink`].
 
-use std::fs::{self, Metadata};
-use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::{diff, Change, Mode, OpError, Owner, Plan};
-use crate::files::describe;
+use crate::files::{self, describe, Entry, Kind};
 use crate::remote;
 
 /// `path` without trailing slashes or `.` parts: `/srv/data/` names the
@@ -17,30 +14,27 @@ pub(crate) fn plain(path: PathBuf) -> PathBuf {
     path.components().collect()
 }
 
-/// What is at `path` now (not following a link); `None` when nothing.
-fn current(op: &str, path: &Path) -> Result<Option<Metadata>, OpError> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) => Ok(Some(meta)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(OpError::new(op, path.display(), describe(&e))),
-    }
+/// What is at `path` now (not following a link there, nor one on the way
+/// that someone else owns); `None` when nothing.
+fn current(op: &str, path: &Path) -> Result<Option<Entry>, OpError> {
+    files::entry_at(path).map_err(|e| OpError::new(op, path.display(), describe(&e)))
 }
 
 /// An owner with the current IDs where the spec names none and the
 /// writer's would differ: a rewritten file keeps the owner it had, and a
 /// file the writer owns needs no chown.
-pub(crate) fn owner_or_current(owner: &Owner, meta: &Metadata) -> Owner {
+pub(crate) fn owner_or_current(owner: &Owner, meta: &Entry) -> Owner {
     // SAFETY: geteuid and getegid cannot fail.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     Owner {
         user: owner
             .user
             .clone()
-            .or((meta.uid() != uid).then(|| meta.uid().to_string())),
+            .or((meta.uid != uid).then(|| meta.uid.to_string())),
         group: owner
             .group
             .clone()
-            .or((meta.gid() != gid).then(|| meta.gid().to_string())),
+            .or((meta.gid != gid).then(|| meta.gid.to_string())),
     }
 }
 
@@ -70,7 +64,7 @@ fn needs(path: &Path, owner: &Owner) -> String {
 fn meta_changes(
     op: &str,
     path: &Path,
-    meta: &Metadata,
+    meta: &Entry,
     mode: Option<u32>,
     owner: &Owner,
     lines: &mut Vec<String>,
@@ -78,12 +72,12 @@ fn meta_changes(
     let mut owner_changes = false;
     match owner.ids(op, path) {
         Ok(ids) => {
-            if let Some(uid) = ids.uid.filter(|u| *u != meta.uid()) {
-                lines.push(format!("owner {} -> {uid}", meta.uid()));
+            if let Some(uid) = ids.uid.filter(|u| *u != meta.uid) {
+                lines.push(format!("owner {} -> {uid}", meta.uid));
                 owner_changes = true;
             }
-            if let Some(gid) = ids.gid.filter(|g| *g != meta.gid()) {
-                lines.push(format!("group {} -> {gid}", meta.gid()));
+            if let Some(gid) = ids.gid.filter(|g| *g != meta.gid) {
+                lines.push(format!("group {} -> {gid}", meta.gid));
                 owner_changes = true;
             }
         }
@@ -93,7 +87,7 @@ fn meta_changes(
             owner_changes = true;
         }
     }
-    let now = meta.permissions().mode() & 0o7777;
+    let now = meta.mode;
     let mode = mode.filter(|m| *m != now);
     if let Some(mode) = mode {
         lines.push(format!("mode {now:04o} -> {mode:04o}"));
@@ -121,6 +115,8 @@ pub struct File {
     mode: Option<u32>,
     owner: Owner,
     secret: bool,
+    #[serde(default)]
+    follow: bool,
 }
 
 /// The content shows as its length only: a secret's spec may be logged.
@@ -136,6 +132,7 @@ impl std::fmt::Debug for File {
             .field("mode", &self.mode)
             .field("owner", &self.owner)
             .field("secret", &self.secret)
+            .field("follow", &self.follow)
             .finish()
     }
 }
@@ -151,7 +148,18 @@ impl File {
             mode: None,
             owner: Owner::default(),
             secret: false,
+            follow: false,
         }
+    }
+
+    /// Whether a symbolic link at the path is followed: `false` (the
+    /// default) refuses a link rather than replace it with a file or write
+    /// where it points; `true` manages the file it points to (through a
+    /// chain of links too, each followed only when root or this program's
+    /// user owns it: someone else's link is theirs to swap).
+    pub fn follow(mut self, follow: bool) -> File {
+        self.follow = follow;
+        self
     }
 
     /// Its content (text or bytes; render templates with ordinary Rust).
@@ -197,19 +205,22 @@ impl File {
     /// owner does not exist, or the file cannot be read.
     pub fn plan(self) -> Result<Plan, OpError> {
         const OP: &str = "ops::file";
-        let path = self.path;
-        let shown = path.display().to_string();
+        let path = match self.follow {
+            true => files::follow_at(&self.path)
+                .map_err(|e| OpError::new(OP, self.path.display(), describe(&e)))?,
+            false => self.path.clone(),
+        };
+        let shown = match path == self.path {
+            true => path.display().to_string(),
+            false => format!("{} (-> {})", self.path.display(), path.display()),
+        };
         let meta = current(OP, &path)?;
         if let Some(meta) = &meta {
-            let kind = meta.file_type();
-            let what = if kind.is_dir() {
-                Some("is a directory: ops::file does not replace one (remove it with ops::directory(..).absent())")
-            } else if kind.is_symlink() {
-                Some("is a symbolic link: ops::file does not write through links (use ops::symlink, or remove it)")
-            } else if !kind.is_file() {
-                Some("is not a regular file")
-            } else {
-                None
+            let what = match meta.kind {
+                Kind::Dir => Some("is a directory: ops::file does not replace one (remove it with ops::directory(..).absent())"),
+                Kind::Link => Some("is a symbolic link: ops::file does not replace a link with a file unasked (follow(true) manages the file it points to; ops::symlink manages the link)"),
+                Kind::Other => Some("is not a regular file"),
+                Kind::File => None,
             };
             if let Some(what) = what {
                 return Err(OpError::new(OP, &shown, what));
@@ -245,7 +256,7 @@ impl File {
         let mut diff_text = None;
         let mut new_content = None;
         if let Some(content) = self.content {
-            let old = fs::read(&path).map_err(|e| OpError::new(OP, &shown, describe(&e)))?;
+            let old = files::read_at(&path).map_err(|e| OpError::new(OP, &shown, describe(&e)))?;
             if old != content {
                 lines.push(if self.secret {
                     "content changed (secret)".to_owned()
@@ -263,7 +274,7 @@ impl File {
         if lines.is_empty() {
             return Ok(Plan::unchanged(format!("{shown} is as described")));
         }
-        let now = meta.permissions().mode() & 0o7777;
+        let now = meta.mode;
         let owner = owner_or_current(&self.owner, &meta);
         Ok(Plan::change(
             format!("{shown}: {}", lines.join(", ")),
@@ -343,7 +354,7 @@ impl Directory {
         let path = self.path;
         let shown = path.display().to_string();
         let meta = current(OP, &path)?;
-        if meta.as_ref().is_some_and(|m| !m.is_dir()) {
+        if meta.as_ref().is_some_and(|m| m.kind != Kind::Dir) {
             return Err(OpError::new(
                 OP,
                 &shown,
@@ -355,7 +366,9 @@ impl Directory {
             return Ok(match meta {
                 None => Plan::unchanged(format!("{shown} is absent")),
                 Some(_) => {
-                    let entries = fs::read_dir(&path).map_or(0, Iterator::count);
+                    let entries = files::parent_and_name(&path)
+                        .and_then(|(dir, name)| dir.sub(&name)?.list())
+                        .map_or(0, |names| names.len());
                     Plan::change(
                         format!("remove {shown} and the {entries} entries in it"),
                         None,
@@ -387,7 +400,7 @@ impl Directory {
         if lines.is_empty() {
             return Ok(Plan::unchanged(format!("{shown} is as described")));
         }
-        let now = meta.permissions().mode() & 0o7777;
+        let now = meta.mode;
         let owner = self.owner;
         Ok(Plan::change(
             format!("{shown}: {}", lines.join(", ")),
@@ -448,7 +461,7 @@ impl Symlink {
         } = self;
         let shown = path.display().to_string();
         let meta = current(OP, &path)?;
-        if meta.as_ref().is_some_and(|m| !m.file_type().is_symlink()) {
+        if meta.as_ref().is_some_and(|m| m.kind != Kind::Link) {
             return Err(OpError::new(
                 OP,
                 &shown,
@@ -456,7 +469,10 @@ impl Symlink {
                  remove it first",
             ));
         }
-        let now = meta.and_then(|_| fs::read_link(&path).ok());
+        let now = meta.and_then(|_| {
+            let (dir, name) = files::parent_and_name(&path).ok()?;
+            dir.readlink(&name).ok()
+        });
         Ok(match (absent, now) {
             (true, None) => Plan::unchanged(format!("{shown} is absent")),
             (true, Some(_)) => Plan::change(format!("remove the link {shown}"), None, move |w| {

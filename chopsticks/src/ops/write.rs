@@ -1,17 +1,23 @@
 //! The means to write: every change an operation makes goes through a
 //! [`Writer`], which only [`Plan::run`](super::Plan::run) in
 //! [`Mode::Apply`](super::Mode::Apply) makes.
+//!
+//! Every write is made relative to the directory the target is in, held
+//! open: the directories on the way are reached one name at a time, a link
+//! among them only when root or this program's user owns it (someone
+//! else's link is theirs to swap), and the target itself is never followed
+//! (a link there is refused, or replaced only by [`Writer::symlink`]).
 
-use std::fs;
+use std::ffi::OsStr;
 use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::process::Program;
 use super::OpError;
-use crate::files::{self, Ownership, Staged};
+use crate::files::{self, Dir, Kind, Ownership, Staged};
 
 /// Owner and group by name or numeric ID; `None` leaves them as they are
 /// (new files: the writing user's).
@@ -53,6 +59,11 @@ fn failed(op: &str, path: &Path, doing: &str, e: &std::io::Error) -> OpError {
     )
 }
 
+/// The directory `path` is in, held open, and its name there.
+fn target(op: &str, path: &Path) -> Result<(Dir, std::ffi::OsString), OpError> {
+    files::parent_and_name(path).map_err(|e| failed(op, path, "cannot reach its directory", &e))
+}
+
 impl Writer {
     pub(super) fn new() -> Writer {
         Writer(())
@@ -62,7 +73,9 @@ impl Writer {
     /// it, fsynced, renamed into place), with `mode` and `owner`.
     ///
     /// # Errors
-    /// When the directory is missing or not writable, the disk is full ...
+    /// When the directory is missing or not writable, the disk is full,
+    /// or `path` is a symbolic link (an operation that follows links
+    /// writes where the link points).
     pub fn write_file(
         &self,
         path: &Path,
@@ -72,7 +85,21 @@ impl Writer {
     ) -> Result<(), OpError> {
         let op = "write";
         let ids = owner.ids(op, path)?;
-        let mut staged = Staged::create(path)
+        let (dir, name) = target(op, path)?;
+        if dir
+            .entry(&name)
+            .ok()
+            .flatten()
+            .is_some_and(|e| e.kind == Kind::Link)
+        {
+            return Err(OpError::new(
+                op,
+                path.display(),
+                "is a symbolic link: it is not replaced by a file (follow it, or remove it first)",
+            ));
+        }
+        let dir = Arc::new(dir);
+        let mut staged = Staged::create(&dir, &name)
             .map_err(|e| failed(op, path, "cannot create a temporary file", &e))?;
         staged
             .file()
@@ -84,6 +111,8 @@ impl Writer {
         sealed
             .commit()
             .map_err(|e| failed(op, path, "cannot move the file into place", &e))?;
+        // Some filesystems refuse fsync on a directory; the data is durable.
+        let _ = dir.sync();
         Ok(())
     }
 
@@ -92,16 +121,24 @@ impl Writer {
     /// # Errors
     /// When its parent is missing or not writable.
     pub fn create_dir(&self, path: &Path, mode: u32) -> Result<(), OpError> {
-        fs::create_dir(path).map_err(|e| failed("mkdir", path, "cannot create", &e))?;
-        self.set_mode(path, mode)
+        let (dir, name) = target("mkdir", path)?;
+        dir.mkdir(&name, 0o700)
+            .map_err(|e| failed("mkdir", path, "cannot create", &e))?;
+        let made = dir
+            .sub(&name)
+            .map_err(|e| failed("mkdir", path, "cannot open what was created", &e))?;
+        made.set_own_mode(mode)
+            .map_err(|e| failed("chmod", path, "cannot change the mode", &e))
     }
 
-    /// Gives `path` the permission bits `mode`.
+    /// Gives `path` (not following a link: a link is refused) the
+    /// permission bits `mode`.
     ///
     /// # Errors
-    /// When not permitted.
+    /// When not permitted, or `path` is a link.
     pub fn set_mode(&self, path: &Path, mode: u32) -> Result<(), OpError> {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o7777))
+        let (dir, name) = target("chmod", path)?;
+        dir.set_mode(&name, mode)
             .map_err(|e| failed("chmod", path, "cannot change the mode", &e))
     }
 
@@ -111,7 +148,8 @@ impl Writer {
     /// When a name is unknown or changing owners is not permitted.
     pub fn set_owner(&self, path: &Path, owner: &Owner) -> Result<(), OpError> {
         let ids = owner.ids("chown", path)?;
-        std::os::unix::fs::lchown(path, ids.uid, ids.gid)
+        let (dir, name) = target("chown", path)?;
+        dir.set_owner(&name, ids.uid, ids.gid)
             .map_err(|e| failed("chown", path, "cannot change the owner", &e))
     }
 
@@ -120,12 +158,13 @@ impl Writer {
     ///
     /// # Errors
     /// When the directory is not writable.
-    pub fn symlink(&self, target: &Path, path: &Path) -> Result<(), OpError> {
-        let temp = files::temp_name(path);
-        std::os::unix::fs::symlink(target, &temp)
+    pub fn symlink(&self, target_path: &Path, path: &Path) -> Result<(), OpError> {
+        let (dir, name) = target("ln", path)?;
+        let temp = files::temp_name(&name);
+        dir.symlink(target_path, &temp)
             .map_err(|e| failed("ln", path, "cannot create the link", &e))?;
-        fs::rename(&temp, path).map_err(|e| {
-            let _ = fs::remove_file(&temp);
+        dir.rename(&temp, &name).map_err(|e| {
+            let _ = dir.unlink(&temp, false);
             failed("ln", path, "cannot move the link into place", &e)
         })
     }
@@ -158,19 +197,37 @@ impl Writer {
         run.output(op)
     }
 
-    /// Removes the file or link `path`.
+    /// Removes the file or link `path` (a link itself, not what it points
+    /// to).
     ///
     /// # Errors
     /// When not permitted.
     pub fn remove_file(&self, path: &Path) -> Result<(), OpError> {
-        fs::remove_file(path).map_err(|e| failed("rm", path, "cannot remove", &e))
+        let (dir, name) = target("rm", path)?;
+        dir.unlink(&name, false)
+            .map_err(|e| failed("rm", path, "cannot remove", &e))
     }
 
-    /// Removes the directory `path` and everything in it.
+    /// Removes the directory `path` and everything in it, never following
+    /// a link inside (links are removed, not what they point to).
     ///
     /// # Errors
     /// When not permitted.
     pub fn remove_dir_all(&self, path: &Path) -> Result<(), OpError> {
-        fs::remove_dir_all(path).map_err(|e| failed("rm -r", path, "cannot remove", &e))
+        let (dir, name) = target("rm -r", path)?;
+        remove_tree(&dir, &name).map_err(|e| failed("rm -r", path, "cannot remove", &e))
     }
+}
+
+/// Removes the entry `name` of `dir` and, for a directory, everything in
+/// it, each relative to its held directory.
+fn remove_tree(dir: &Dir, name: &OsStr) -> std::io::Result<()> {
+    if dir.entry(name)?.map(|e| e.kind) != Some(Kind::Dir) {
+        return dir.unlink(name, false);
+    }
+    let inside = dir.sub(name)?;
+    for entry in inside.list()? {
+        remove_tree(&inside, &entry)?;
+    }
+    dir.unlink(name, true)
 }
