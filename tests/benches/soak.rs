@@ -16,10 +16,7 @@ fn report(what: &str, took: Duration, count: u64, before: &Usage) {
         took.as_secs_f64() * 1e6 / count as f64
     );
     if (after.fds, after.threads, after.children) != (before.fds, before.threads, 0) {
-        println!(
-            "  NOT RETURNED: {:?}",
-            chopsticks_tests::children::children()
-        );
+        println!("  NOT RETURNED: {:?}", chopsticks_tests::children());
     }
 }
 

@@ -53,7 +53,7 @@ pub fn usage() -> Usage {
         fds: std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count()),
         threads: field("Threads:") as usize,
         rss_kib: field("VmRSS:"),
-        children: crate::children::children().len(),
+        children: crate::children().len(),
     }
 }
 

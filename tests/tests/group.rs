@@ -1,5 +1,7 @@
 //! Groups, queues, deadlines, log forwarding and scale, against the real
-//! hosts of `tests/setup.sh`.
+//! hosts of `tests/setup.sh`. A binary of its own, not a module of
+//! `hosts/`: it freezes cs-busybox, counts every ssh control socket and
+//! connects 200 hosts at once.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -111,7 +113,7 @@ fn dead_refused_and_frozen_hosts_fail_alone_within_the_deadline() {
     match results.get("cs-busybox") {
         Some(Err(Error::Timeout { host, function, .. })) => {
             assert_eq!(host, "cs-busybox");
-            assert_eq!(*function, "chopsticks_tests::add");
+            assert_eq!(*function, "chopsticks_tests::fixtures::add");
         }
         other => panic!("the frozen host should time out: {other:?}"),
     }
@@ -224,7 +226,7 @@ fn a_panicking_callback_fails_its_call_and_the_queue_goes_on() {
     let (host, error) = &err.failures()[0];
     assert_eq!(host, "localhost");
     assert!(matches!(error, Error::Controller { .. }), "{error:?}");
-    assert_eq!(error.function(), Some("chopsticks_tests::add"));
+    assert_eq!(error.function(), Some("chopsticks_tests::fixtures::add"));
     assert!(error.to_string().contains("callback boom"), "{error}");
 }
 
@@ -290,7 +292,7 @@ fn a_queue_dropped_before_running_says_so() {
     assert!(matches!(error, Error::Controller { .. }), "{error:?}");
     assert_eq!(
         error.to_string(),
-        "localhost: `chopsticks_tests::add`: queued, but the queue was dropped before `run`"
+        "localhost: `chopsticks_tests::fixtures::add`: queued, but the queue was dropped before `run`"
     );
 }
 
@@ -334,7 +336,7 @@ fn call_timeouts_leave_tunnels_usable() {
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
     assert!(err
         .to_string()
-        .starts_with("cs-deb12: `chopsticks_tests::sleep_ms` timed out"));
+        .starts_with("cs-deb12: `chopsticks_tests::fixtures::sleep_ms` timed out"));
     assert_eq!(t.call(add, (3, 4)).unwrap(), 7);
     // A per-call bound overrides the tunnel's.
     assert_eq!(

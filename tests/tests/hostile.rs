@@ -32,7 +32,7 @@ fn builder(args: &[&str]) -> TunnelBuilder {
 
 /// This process's children still running the fake agent, or not reaped.
 fn fake_agents_left() -> Vec<String> {
-    chopsticks_tests::children::children()
+    chopsticks_tests::children()
         .into_iter()
         .filter(|c| c.is_zombie() || c.exe == Path::new(HOSTILE))
         .map(|c| c.to_string())
@@ -195,7 +195,7 @@ fn bad_json_bad_postcard_and_truncation_each_fail_the_call() {
         matches!(err, Error::Decode { .. })
             && err
                 .to_string()
-                .contains("cannot decode `chopsticks_tests::add`"),
+                .contains("cannot decode `chopsticks_tests::fixtures::add`"),
         "{err:?}"
     );
     let bad_postcard = vec![Piece::Frame(vec![0xff; 7])];

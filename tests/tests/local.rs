@@ -1,14 +1,25 @@
 //! The core suite over a real local tunnel (this test binary re-executed as
 //! its own agent), and what only local tunnels do.
 
-mod suite;
-
 use std::time::{Duration, Instant};
 
 use chopsticks::{Error, Pending, Tunnel};
 use chopsticks_tests::*;
 
 chopsticks::agent_test!();
+
+/// Where this binary runs the core suite: each test there runs as
+/// `suite::TEST::local`.
+macro_rules! suite_targets {
+    ($test:path) => {
+        #[test]
+        fn local() {
+            $test(&crate::LOCAL)
+        }
+    };
+}
+
+mod suite;
 
 const LOCAL: suite::Target = suite::Target {
     host: "localhost",
@@ -17,21 +28,67 @@ const LOCAL: suite::Target = suite::Target {
     elsewhere: None,
 };
 
-suite_tests!(LOCAL);
-
 #[test]
 fn the_registry_holds_every_linked_function() {
     let registry = chopsticks::agent::Registry::get().unwrap();
-    // this library's functions, plus the built-in facts
-    assert!(
-        registry.len() >= FUNCTIONS + 5,
-        "{} registered",
-        registry.len()
-    );
-    assert!(registry
+    let mut registered: Vec<&str> = registry
         .iter()
-        .any(|r| r.name() == "chopsticks_tests::echo_inventory"));
+        .filter_map(|r| r.name().strip_prefix("chopsticks_tests::"))
+        .map(|path| path.rsplit("::").next().unwrap())
+        .collect();
+    registered.sort_unstable();
+    let defined = remote_functions_in_source();
+    assert!(defined.len() > 40, "read too few: {defined:?}");
+    assert_eq!(
+        registered, defined,
+        "the library's #[remote] functions, as registered and as its source defines them"
+    );
+    // and the built-in facts
     assert!(registry.iter().any(|r| r.name() == "chopsticks::facts::ip"));
+}
+
+/// The names of the `#[remote]` functions that the library's source
+/// (`src/*.rs`) defines, sorted: each `fn` under a `#[remote]` attribute;
+/// for one a macro defines, each entry (`name: Type;`) of the macro's call.
+fn remote_functions_in_source() -> Vec<String> {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut names = Vec::new();
+    for file in std::fs::read_dir(&src).unwrap() {
+        let path = file.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines = text.lines().map(str::trim);
+        let mut last_macro = "";
+        while let Some(line) = lines.next() {
+            if let Some(name) = line.strip_prefix("macro_rules! ") {
+                last_macro = name.trim_end_matches(" {");
+            }
+            if !line.starts_with("#[remote") {
+                continue;
+            }
+            let signature = lines.find(|l| l.starts_with("pub fn ")).unwrap();
+            let name = signature["pub fn ".len()..]
+                .split(['(', '<'])
+                .next()
+                .unwrap();
+            if !name.starts_with('$') {
+                names.push(name.to_owned());
+                continue;
+            }
+            let call = format!("\n{last_macro}! {{\n");
+            let entries = &text[text.find(&call).unwrap() + call.len()..];
+            let entries = &entries[..entries.find("\n}").unwrap()];
+            names.extend(
+                entries
+                    .lines()
+                    .map(|l| l.trim().split(':').next().unwrap().to_owned()),
+            );
+        }
+    }
+    names.sort_unstable();
+    names
 }
 
 #[test]
@@ -52,7 +109,7 @@ fn a_stale_agent_is_named_as_such() {
     assert!(matches!(err, Error::UnknownFunction { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
-        text.contains("`chopsticks_tests::add`") && text.contains("rebuild"),
+        text.contains("`chopsticks_tests::fixtures::add`") && text.contains("rebuild"),
         "{text}"
     );
 }

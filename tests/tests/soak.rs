@@ -25,7 +25,7 @@ fn assert_returned(what: &str, before: &Usage, after: &Usage) {
         after.children,
         before.children,
         "{what}: processes left: {:?}",
-        chopsticks_tests::children::children()
+        chopsticks_tests::children()
     );
     assert!(
         after.rss_kib <= before.rss_kib + RSS_SLACK_KIB,

@@ -1,7 +1,7 @@
 //! SSH tunnels against real hosts: the loopback sshd and the containers that
-//! `tests/hosts/up.sh` starts (the README's test command runs it).
-
-mod suite;
+//! `tests/hosts/up.sh` starts (the README's test command runs it). A binary
+//! of its own, not a module of `hosts/`: its cache tests empty and damage
+//! cs-deb12's agent cache, from which the tests there run their agent.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -9,10 +9,23 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chopsticks::{Error, Tunnel, TunnelBuilder};
+use chopsticks::{Error, Tunnel};
 use chopsticks_tests::*;
 
 chopsticks::agent_test!();
+
+/// Where this binary runs the core suite: each test there runs as
+/// `suite::TEST::ssh`.
+macro_rules! suite_targets {
+    ($test:path) => {
+        #[test]
+        fn ssh() {
+            $test(&crate::SSH)
+        }
+    };
+}
+
+mod suite;
 
 const SSH: suite::Target = suite::Target {
     host: "cs-local",
@@ -21,9 +34,6 @@ const SSH: suite::Target = suite::Target {
     killed: "status 255",
     elsewhere: None,
 };
-
-// The whole core suite, over ssh to this machine.
-suite_tests!(SSH);
 
 /// Tests that empty or damage a host's agent cache, or assert whether a
 /// connection uploaded, run one at a time.
@@ -37,14 +47,8 @@ fn ssh_config() -> PathBuf {
     test_ssh_config()
 }
 
-fn builder(alias: &str) -> TunnelBuilder {
-    Tunnel::builder(alias)
-        .ssh_config(ssh_config())
-        .connect_timeout(Duration::from_secs(20))
-}
-
 fn connect(alias: &str) -> Tunnel {
-    builder(alias)
+    test_host(alias)
         .connect()
         .unwrap_or_else(|e| panic!("connecting to {alias}: {e}"))
 }
@@ -249,7 +253,7 @@ fn login_banner_noise_is_skipped() {
 #[test]
 fn a_refused_port_is_a_connect_error() {
     let start = Instant::now();
-    let err = builder("cs-refused").connect().unwrap_err();
+    let err = test_host("cs-refused").connect().unwrap_err();
     assert!(start.elapsed() < Duration::from_secs(20));
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
     assert!(err.to_string().contains("Connection refused"), "{err}");
@@ -264,7 +268,7 @@ fn a_refused_port_is_a_connect_error() {
 #[test]
 fn an_unknown_host_is_a_connect_error() {
     let start = Instant::now();
-    let err = builder("no-such-host..invalid").connect().unwrap_err();
+    let err = test_host("no-such-host..invalid").connect().unwrap_err();
     assert!(start.elapsed() < Duration::from_secs(20));
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
     assert_eq!(err.host(), "no-such-host..invalid");
@@ -326,7 +330,7 @@ fn a_host_key_mismatch_is_a_connect_error() {
     let key = std::fs::read_to_string(&key_path).unwrap();
     let key: Vec<&str> = key.split_whitespace().take(2).collect();
     std::fs::write(&known, format!("172.29.155.11 {}\n", key.join(" "))).unwrap();
-    let err = builder("cs-deb12")
+    let err = test_host("cs-deb12")
         .ssh_option(format!("UserKnownHostsFile={}", known.display()))
         .ssh_option("StrictHostKeyChecking=yes")
         .connect()
@@ -344,7 +348,7 @@ fn a_host_key_mismatch_is_a_connect_error() {
 fn an_unreachable_host_fails_within_the_connect_timeout() {
     // An address on the test network where no container runs.
     let start = Instant::now();
-    let err = builder("172.29.155.99")
+    let err = test_host("172.29.155.99")
         .connect_timeout(Duration::from_secs(3))
         .ssh_option(format!(
             "UserKnownHostsFile={}",
@@ -364,7 +368,7 @@ fn option_looking_host_names_are_refused_and_nothing_runs() {
     let err = Tunnel::ssh(&host).unwrap_err();
     assert!(matches!(err, Error::Config { .. }), "{err:?}");
     assert!(err.to_string().contains("taken for an option"), "{err}");
-    let err = builder("cs-deb12")
+    let err = test_host("cs-deb12")
         .user("-oProxyCommand=x")
         .connect()
         .unwrap_err();
@@ -378,7 +382,7 @@ fn option_looking_host_names_are_refused_and_nothing_runs() {
 
 #[test]
 fn an_old_glibc_host_gets_the_musl_advice() {
-    let err = builder("cs-deb11").connect().unwrap_err();
+    let err = test_host("cs-deb11").connect().unwrap_err();
     assert!(matches!(err, Error::Handshake { .. }), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("GLIBC_2."), "{text}");
@@ -388,7 +392,7 @@ fn an_old_glibc_host_gets_the_musl_advice() {
 
 #[test]
 fn a_portable_agent_runs_on_an_old_glibc_host() {
-    let t = builder("cs-deb11")
+    let t = test_host("cs-deb11")
         .agent_binary(portable_fixture())
         .connect()
         .unwrap();
@@ -460,7 +464,7 @@ fn a_read_only_home_falls_back() {
 #[test]
 fn sudo_runs_the_agent_as_another_user() {
     let _cache = cache_lock();
-    let t = builder("cs-deb12-deploy").sudo("root").connect().unwrap();
+    let t = test_host("cs-deb12-deploy").sudo("root").connect().unwrap();
     let (_, uid) = t.call(whoami, ()).unwrap();
     assert_eq!(uid, 0);
     let t = connect("cs-deb12-deploy");
@@ -470,7 +474,7 @@ fn sudo_runs_the_agent_as_another_user() {
 #[test]
 fn sudo_that_wants_a_password_says_so() {
     let start = Instant::now();
-    let err = builder("cs-deb12-pw").sudo("root").connect().unwrap_err();
+    let err = test_host("cs-deb12-pw").sudo("root").connect().unwrap_err();
     assert!(start.elapsed() < Duration::from_secs(20));
     assert!(matches!(err, Error::Handshake { .. }), "{err:?}");
     let text = err.to_string();
@@ -483,7 +487,7 @@ fn a_stale_agent_binary_is_named() {
     // Its upload prunes cs-deb12's cache, which the cache tests inspect.
     let _cache = cache_lock();
     let stale = PathBuf::from(env!("CARGO_BIN_EXE_stale"));
-    let t = builder("cs-deb12").agent_binary(stale).connect().unwrap();
+    let t = test_host("cs-deb12").agent_binary(stale).connect().unwrap();
     let err = t.call(add, (1, 2)).unwrap_err();
     assert!(matches!(err, Error::UnknownFunction { .. }), "{err:?}");
     assert!(
@@ -548,7 +552,7 @@ fn distinct_agents_bootstrapping_one_host_at_once_all_start() {
                 .map(|i| {
                     let agent = &agents[i % agents.len()];
                     s.spawn(move || {
-                        let t = builder("cs-local").agent_binary(agent).connect()?;
+                        let t = test_host("cs-local").agent_binary(agent).connect()?;
                         t.call(add, (i as i64, round))
                     })
                 })

@@ -1,6 +1,7 @@
 //! Through a bastion's agent: `cs-jump`'s agent runs `ssh` to `cs-inner`
 //! (reachable only from `cs-jump`, as `inner` or `inner-N` in the bastion's
 //! own ssh config) and relays the session over the bastion's connection.
+//! A binary of its own: it counts every `ssh` child of this process.
 
 use std::time::{Duration, Instant};
 
@@ -67,7 +68,7 @@ fn a_group_of_inner_hosts_shares_one_bastion_connection() {
 
 /// This process's `ssh` children.
 fn ssh_children() -> usize {
-    chopsticks_tests::children::children()
+    chopsticks_tests::children()
         .iter()
         .filter(|c| c.exe.ends_with("ssh"))
         .count()

@@ -1,6 +1,6 @@
 //! The core suite, run over every kind of tunnel: `local.rs` runs it over a
-//! local subprocess, `ssh.rs` over a real sshd, `docker.rs` into a running
-//! container, `command.rs` through `nsenter` into one.
+//! local subprocess, `ssh.rs` over a real sshd, the `hosts` binary into a
+//! running container with `docker exec` and through `nsenter`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,38 +36,18 @@ impl Target {
     }
 }
 
-/// One `#[test]` per suite function, run against `$target`.
-#[macro_export]
-macro_rules! suite_tests {
-    ($target:expr) => {
-        $crate::suite_tests!(@each $target;
-            values_round_trip,
-            large_arguments_and_results,
-            oversized_arguments_are_refused_before_sending,
-            errors_arrive_with_their_message_and_chain,
-            io_results_are_flat,
-            fallible_and_plain_overrides,
-            a_panic_is_an_error_and_the_agent_lives_on,
-            stdout_noise_cannot_corrupt_the_protocol,
-            the_agent_is_clean_inside,
-            many_threads_share_one_tunnel,
-            slow_calls_overlap_and_do_not_block_fast_ones,
-            wait_timeout_leaves_the_tunnel_usable,
-            pending_is_a_future,
-            awaited_calls_obey_the_call_timeout,
-            results_json_cannot_express_are_errors,
-            a_killed_agent_fails_waiting_calls_at_once,
-            an_exiting_agent_reports_status_and_last_stderr,
-            closing_and_dropping_leave_no_process,
-            facts_work_over_a_tunnel,
-        );
-    };
-    (@each $target:expr; $($name:ident,)*) => {$(
-        #[test]
-        fn $name() {
-            suite::$name(&$target)
+/// One test of the suite: `body` run against each target of this test
+/// binary, as `suite::NAME::TARGET`. The binary names its targets in a
+/// `suite_targets!` macro, defined before `mod suite;`, that makes one
+/// `#[test]` per target calling the path it is given.
+macro_rules! suite_test {
+    ($name:ident, |$target:ident| $body:block) => {
+        fn $name($target: &Target) $body
+
+        mod $name {
+            suite_targets!(super::$name);
         }
-    )*};
+    };
 }
 
 pub fn inventory() -> Inventory {
@@ -98,7 +78,7 @@ pub fn inventory() -> Inventory {
     }
 }
 
-pub fn values_round_trip(target: &Target) {
+suite_test!(values_round_trip, |target| {
     let t = target.connect();
     for n in [0, 1, -1, i64::MIN, i64::MAX] {
         assert_eq!(t.call(echo_i64, (n,)).unwrap(), n);
@@ -131,17 +111,17 @@ pub fn values_round_trip(target: &Target) {
     assert_eq!(t.call(echo_tuple, (tuple.clone(),)).unwrap(), tuple);
     assert_eq!(t.call(add, (40, 2)).unwrap(), 42);
     t.call(nothing, ()).unwrap();
-}
+});
 
-pub fn large_arguments_and_results(target: &Target) {
+suite_test!(large_arguments_and_results, |target| {
     let t = target.connect();
     let data: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 253) as u8).collect();
     assert_eq!(t.call(digest, (data.clone(),)).unwrap(), digest(data));
     let big = t.call(make_bytes, (3 << 20,)).unwrap();
     assert_eq!(big, make_bytes(3 << 20));
-}
+});
 
-pub fn oversized_arguments_are_refused_before_sending(target: &Target) {
+suite_test!(oversized_arguments_are_refused_before_sending, |target| {
     let t = target.connect();
     let err = t.call(digest, (vec![0u8; 65 << 20],)).unwrap_err();
     assert!(matches!(err, Error::Encode { .. }), "{err:?}");
@@ -151,9 +131,9 @@ pub fn oversized_arguments_are_refused_before_sending(target: &Target) {
         2,
         "the tunnel is still usable"
     );
-}
+});
 
-pub fn errors_arrive_with_their_message_and_chain(target: &Target) {
+suite_test!(errors_arrive_with_their_message_and_chain, |target| {
     let t = target.connect();
     let err = t
         .call(fail_with, ("no such host: db9".into(),))
@@ -165,7 +145,7 @@ pub fn errors_arrive_with_their_message_and_chain(target: &Target) {
             error,
         } => {
             assert_eq!(host, target.host);
-            assert_eq!(*function, "chopsticks_tests::fail_with");
+            assert_eq!(*function, "chopsticks_tests::fixtures::fail_with");
             assert_eq!(error.message(), "no such host: db9");
         }
         other => panic!("expected a remote error, got {other:?}"),
@@ -173,7 +153,7 @@ pub fn errors_arrive_with_their_message_and_chain(target: &Target) {
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: `chopsticks_tests::fail_with` failed: no such host: db9",
+            "{}: `chopsticks_tests::fixtures::fail_with` failed: no such host: db9",
             target.host
         )
     );
@@ -197,9 +177,9 @@ pub fn errors_arrive_with_their_message_and_chain(target: &Target) {
         text.contains("reading /nonexistent/x.toml: No such file"),
         "{text}"
     );
-}
+});
 
-pub fn io_results_are_flat(target: &Target) {
+suite_test!(io_results_are_flat, |target| {
     let t = target.connect();
     let hostname: String = t
         .call(read_file, ("/proc/sys/kernel/hostname".into(),))
@@ -213,17 +193,17 @@ pub fn io_results_are_flat(target: &Target) {
         err.to_string().contains("No such file or directory"),
         "{err}"
     );
-}
+});
 
-pub fn fallible_and_plain_overrides(target: &Target) {
+suite_test!(fallible_and_plain_overrides, |target| {
     let t = target.connect();
     assert_eq!(t.call(checked_half, (8,)).unwrap(), 4);
     let err = t.call(checked_half, (7,)).unwrap_err();
     assert!(err.to_string().ends_with("failed: 7 is odd"), "{err}");
     assert_eq!(t.call(score, (3,)).unwrap(), plain::Result { passed: 3 });
-}
+});
 
-pub fn a_panic_is_an_error_and_the_agent_lives_on(target: &Target) {
+suite_test!(a_panic_is_an_error_and_the_agent_lives_on, |target| {
     let t = target.connect();
     let pid = t.agent_pid();
     let err = t.call(explode, ("the floor is lava".into(),)).unwrap_err();
@@ -233,15 +213,15 @@ pub fn a_panic_is_an_error_and_the_agent_lives_on(target: &Target) {
         } => {
             assert_eq!(message, "the floor is lava");
             let location = location.as_deref().unwrap();
-            assert!(location.starts_with("tests/src/lib.rs:"), "{location}");
+            assert!(location.starts_with("tests/src/fixtures.rs:"), "{location}");
         }
         other => panic!("expected a panic error, got {other:?}"),
     }
     assert_eq!(t.call(add, (2, 3)).unwrap(), 5);
     assert_eq!(t.agent_pid(), pid);
-}
+});
 
-pub fn stdout_noise_cannot_corrupt_the_protocol(target: &Target) {
+suite_test!(stdout_noise_cannot_corrupt_the_protocol, |target| {
     let t = target.connect();
     for _ in 0..3 {
         let status = t.call(noisy, ()).unwrap();
@@ -251,9 +231,9 @@ pub fn stdout_noise_cannot_corrupt_the_protocol(target: &Target) {
             "still fine"
         );
     }
-}
+});
 
-pub fn the_agent_is_clean_inside(target: &Target) {
+suite_test!(the_agent_is_clean_inside, |target| {
     let t = target.connect();
     let view = t.call(agent_view, ()).unwrap();
     assert_eq!(view.pid, t.agent_pid());
@@ -267,9 +247,9 @@ pub fn the_agent_is_clean_inside(target: &Target) {
         "children of remote functions are not agents"
     );
     assert_eq!(view.stdin_read, 0, "fd 0 reads /dev/null");
-}
+});
 
-pub fn many_threads_share_one_tunnel(target: &Target) {
+suite_test!(many_threads_share_one_tunnel, |target| {
     let t = Arc::new(target.connect());
     let workers: Vec<_> = (0..8)
         .map(|w| {
@@ -287,9 +267,9 @@ pub fn many_threads_share_one_tunnel(target: &Target) {
     for w in workers {
         w.join().unwrap();
     }
-}
+});
 
-pub fn slow_calls_overlap_and_do_not_block_fast_ones(target: &Target) {
+suite_test!(slow_calls_overlap_and_do_not_block_fast_ones, |target| {
     let t = target.connect();
     let start = Instant::now();
     let slow: Vec<_> = (0..4).map(|_| t.call_async(sleep_ms, (600,))).collect();
@@ -306,9 +286,9 @@ pub fn slow_calls_overlap_and_do_not_block_fast_ones(target: &Target) {
         took < Duration::from_millis(1800),
         "4 x 600 ms took {took:?}: not concurrent"
     );
-}
+});
 
-pub fn wait_timeout_leaves_the_tunnel_usable(target: &Target) {
+suite_test!(wait_timeout_leaves_the_tunnel_usable, |target| {
     let t = target.connect();
     let err = t
         .call_async(sleep_ms, (2_000,))
@@ -321,7 +301,7 @@ pub fn wait_timeout_leaves_the_tunnel_usable(target: &Target) {
             after,
         } => {
             assert_eq!(host, target.host);
-            assert_eq!(*function, "chopsticks_tests::sleep_ms");
+            assert_eq!(*function, "chopsticks_tests::fixtures::sleep_ms");
             assert_eq!(*after, Duration::from_millis(50));
         }
         other => panic!("expected a timeout, got {other:?}"),
@@ -333,15 +313,15 @@ pub fn wait_timeout_leaves_the_tunnel_usable(target: &Target) {
             .unwrap(),
         10
     );
-}
+});
 
-pub fn pending_is_a_future(target: &Target) {
+suite_test!(pending_is_a_future, |target| {
     let t = target.connect();
     let a = t.call_async(sleep_ms, (50,));
     let b = t.call_async(add, (20, 22));
     let (a, b) = block_on(async { (a.await, b.await) });
     assert_eq!((a.unwrap(), b.unwrap()), (50, 42));
-}
+});
 
 /// A minimal executor: the future must work without any runtime. It fails
 /// (rather than polling again) when a wake never comes.
@@ -369,7 +349,7 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     }
 }
 
-pub fn awaited_calls_obey_the_call_timeout(target: &Target) {
+suite_test!(awaited_calls_obey_the_call_timeout, |target| {
     let t = target.connect();
     t.set_call_timeout(Some(Duration::from_millis(300)));
     let start = Instant::now();
@@ -379,7 +359,7 @@ pub fn awaited_calls_obey_the_call_timeout(target: &Target) {
     let err = slow.unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
     assert_eq!(err.host(), target.host);
-    assert_eq!(err.function(), Some("chopsticks_tests::sleep_ms"));
+    assert_eq!(err.function(), Some("chopsticks_tests::fixtures::sleep_ms"));
     assert!(err.to_string().contains("timed out after 300ms"), "{err}");
     assert!(
         start.elapsed() < Duration::from_secs(3),
@@ -391,9 +371,9 @@ pub fn awaited_calls_obey_the_call_timeout(target: &Target) {
     t.set_call_timeout(None);
     let waited = t.call_async(sleep_ms, (500,));
     assert_eq!(block_on(waited).unwrap(), 500);
-}
+});
 
-pub fn results_json_cannot_express_are_errors(target: &Target) {
+suite_test!(results_json_cannot_express_are_errors, |target| {
     let t = target.connect();
     let err = t.call(unjsonable, ()).unwrap_err();
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");
@@ -402,9 +382,9 @@ pub fn results_json_cannot_express_are_errors(target: &Target) {
         "{err}"
     );
     assert_eq!(t.call(add, (0, 0)).unwrap(), 0);
-}
+});
 
-pub fn a_killed_agent_fails_waiting_calls_at_once(target: &Target) {
+suite_test!(a_killed_agent_fails_waiting_calls_at_once, |target| {
     let t = target.connect();
     let waiting = t.call_async(sleep_ms, (30_000,));
     thread::sleep(Duration::from_millis(50));
@@ -421,25 +401,25 @@ pub fn a_killed_agent_fails_waiting_calls_at_once(target: &Target) {
         Error::Disconnected {
             function, reason, ..
         } => {
-            assert_eq!(*function, Some("chopsticks_tests::sleep_ms"));
+            assert_eq!(*function, Some("chopsticks_tests::fixtures::sleep_ms"));
             assert!(reason.contains(target.killed), "{reason}");
         }
         other => panic!("expected Disconnected, got {other:?}"),
     }
     let err = t.call(add, (1, 1)).unwrap_err();
     assert!(matches!(err, Error::Disconnected { .. }), "{err:?}");
-}
+});
 
-pub fn an_exiting_agent_reports_status_and_last_stderr(target: &Target) {
+suite_test!(an_exiting_agent_reports_status_and_last_stderr, |target| {
     let t = target.connect();
     let err = t.call(exit_agent, (7,)).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("exited with status 7"), "{text}");
     let last_words = format!("[{}] about to exit with 7", target.host);
     assert!(text.contains(&last_words), "{text}");
-}
+});
 
-pub fn closing_and_dropping_leave_no_process(target: &Target) {
+suite_test!(closing_and_dropping_leave_no_process, |target| {
     let checker = target.connect();
     let gone = |pid: u32| {
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -474,9 +454,9 @@ pub fn closing_and_dropping_leave_no_process(target: &Target) {
     for pid in pids {
         assert!(gone(pid), "agent {pid} outlived its dropped tunnel");
     }
-}
+});
 
-pub fn facts_work_over_a_tunnel(target: &Target) {
+suite_test!(facts_work_over_a_tunnel, |target| {
     let t = target.connect();
     let (hostname, ip) = match target.elsewhere {
         Some((name, ip)) => (name.to_owned(), ip.to_owned()),
@@ -493,4 +473,4 @@ pub fn facts_work_over_a_tunnel(target: &Target) {
         chopsticks::facts::kernel().unwrap()
     );
     assert!(t.call(chopsticks::facts::uptime, ()).unwrap() > Duration::ZERO);
-}
+});

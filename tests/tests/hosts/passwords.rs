@@ -7,19 +7,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chopsticks::{Error, PasswordFor, Tunnel, TunnelBuilder};
-use chopsticks_tests::{processes_mentioning, test_env, test_ssh_config, whoami};
-
-chopsticks::agent_test!();
+use chopsticks::{Error, PasswordFor, Tunnel};
+use chopsticks_tests::{processes_mentioning, test_env, test_host, test_ssh_config, whoami};
 
 fn password() -> String {
     test_env("CHOPSTICKS_TEST_PWUSER_PASSWORD")
-}
-
-fn builder(alias: &str) -> TunnelBuilder {
-    Tunnel::builder(alias)
-        .ssh_config(test_ssh_config())
-        .connect_timeout(Duration::from_secs(20))
 }
 
 /// A source that answers `answer` and records what it was asked.
@@ -56,7 +48,7 @@ fn assert_shown_nowhere(t: &Tunnel) {
 #[test]
 fn a_password_login_goes_through_askpass_and_shows_nowhere() {
     let (asked, source) = recording(password());
-    let t = builder("cs-deb12-pwlogin")
+    let t = test_host("cs-deb12-pwlogin")
         .password_source(source)
         .connect()
         .unwrap();
@@ -73,7 +65,7 @@ fn a_password_login_goes_through_askpass_and_shows_nowhere() {
 fn a_wrong_password_is_a_connect_error_within_the_bound() {
     let started = Instant::now();
     let (asked, source) = recording("not-the-password".into());
-    let err = builder("cs-deb12-pwlogin")
+    let err = test_host("cs-deb12-pwlogin")
         .password_source(source)
         .connect()
         .unwrap_err();
@@ -90,9 +82,9 @@ fn a_wrong_password_is_a_connect_error_within_the_bound() {
 
 #[test]
 fn without_a_source_nothing_prompts_and_a_refusing_source_is_an_error() {
-    let err = builder("cs-deb12-pwlogin").connect().unwrap_err();
+    let err = test_host("cs-deb12-pwlogin").connect().unwrap_err();
     assert!(err.to_string().contains("Permission denied"), "{err}");
-    let err = builder("cs-deb12-pwlogin")
+    let err = test_host("cs-deb12-pwlogin")
         .password_source(|_| None)
         .connect()
         .unwrap_err();
@@ -106,7 +98,7 @@ fn without_a_source_nothing_prompts_and_a_refusing_source_is_an_error() {
 #[test]
 fn sudo_asks_the_source_once_over_the_channel() {
     let (asked, source) = recording(password());
-    let t = builder("cs-deb12-pw")
+    let t = test_host("cs-deb12-pw")
         .sudo("root")
         .password_source(source)
         .connect()
@@ -125,7 +117,7 @@ fn sudo_asks_the_source_once_over_the_channel() {
 fn a_wrong_sudo_password_is_an_error_within_the_bound() {
     let started = Instant::now();
     let (asked, source) = recording("not-the-password".into());
-    let err = builder("cs-deb12-pw")
+    let err = test_host("cs-deb12-pw")
         .sudo("root")
         .password_source(source)
         .connect()
@@ -170,7 +162,7 @@ fn a_kit_tool_asks_on_the_terminal_with_dash_k() {
 #[test]
 fn a_jump_hosts_prompt_is_not_answered_with_the_targets_password() {
     let (asked, source) = recording(password());
-    let err = builder("cs-inner-nojump")
+    let err = test_host("cs-inner-nojump")
         .proxy_jump("cs-deb12-pwlogin")
         .password_source(source)
         .connect()

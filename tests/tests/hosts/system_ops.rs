@@ -4,21 +4,13 @@
 //! unit's state and says what apply then does; apply settles.
 
 use std::fmt::Debug;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::Duration;
 
 use chopsticks::facts::{self, Fact};
 use chopsticks::ops::{self, Change, Mode, Package, Service};
 use chopsticks::{Error, Tunnel};
 use chopsticks_tests::*;
-
-chopsticks::agent_test!();
-
-/// The package tests share cs-deb12's package database: one at a time.
-fn deb12_packages() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 fn builder(alias: &str) -> chopsticks::TunnelBuilder {
     Tunnel::builder(alias)
@@ -78,7 +70,7 @@ fn package(t: &Tunnel, spec: Package, mode: Mode) -> chopsticks::Result<Change> 
 
 /// cs-deb12 without the test packages, for this test alone.
 fn bare_deb12() -> (MutexGuard<'static, ()>, Tunnel) {
-    let one = deb12_packages();
+    let one = crate::system_state();
     let t = connect("cs-deb12");
     let gone = Package::new(["cs-tool", "cs-hello"]).absent();
     package(&t, gone, Mode::Apply).unwrap();
@@ -224,6 +216,7 @@ fn service(t: &Tunnel, spec: Service, mode: Mode) -> chopsticks::Result<Change> 
 
 #[test]
 fn services_start_enable_restart_reload_and_stop_under_systemd() {
+    let _one = crate::system_state();
     let t = connect("cs-systemd");
     // A known start: installed, stopped, disabled, no drop-in, no config
     // (the deploy example leaves one), empty log.
@@ -327,6 +320,7 @@ fn services_start_enable_restart_reload_and_stop_under_systemd() {
 
 #[test]
 fn service_errors_name_host_unit_and_what_to_do() {
+    let _one = crate::system_state();
     let t = connect("cs-systemd");
     // A unit an earlier step would install is noted in check mode, and
     // refused by apply while it is missing.

@@ -11,8 +11,6 @@ use chopsticks::ops::{self, Mode};
 use chopsticks::Tunnel;
 use chopsticks_tests::*;
 
-chopsticks::agent_test!();
-
 const HOSTS: [&str; 2] = ["cs-systemd", "cs-deb12"];
 
 fn connect(alias: &str) -> Tunnel {
@@ -128,6 +126,7 @@ fn starts(t: &Tunnel, want: usize) -> Vec<String> {
 
 #[test]
 fn deploy_previews_converges_settles_and_restarts_only_on_change() {
+    let _one = crate::system_state();
     let tunnels: Vec<Tunnel> = HOSTS.iter().map(|h| connect(h)).collect();
     for (t, host) in tunnels.iter().zip(HOSTS) {
         reset(t, host == "cs-systemd");
@@ -218,6 +217,7 @@ fn deploy_previews_converges_settles_and_restarts_only_on_change() {
 
 #[test]
 fn deploy_exit_codes_follow_the_recap() {
+    let _one = crate::system_state();
     // cs-busybox's apt has no package lists: the package step fails there,
     // the steps after it do not run, and the exit code is 2.
     let (code, out) = deploy(&["--check", "-H", "cs-busybox"]);

@@ -10,10 +10,8 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chopsticks::{Error, Group, Tunnel, TunnelBuilder};
-use chopsticks_tests::{add, sleep_ms, test_container, test_env, test_ssh_config};
-
-chopsticks::agent_test!();
+use chopsticks::{Error, Group};
+use chopsticks_tests::{add, sleep_ms, test_container, test_env, test_host, test_ssh_config};
 
 const HOST: &str = "cs-fault";
 
@@ -21,12 +19,6 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn builder(alias: &str) -> TunnelBuilder {
-    Tunnel::builder(alias)
-        .ssh_config(test_ssh_config())
-        .connect_timeout(Duration::from_secs(20))
 }
 
 fn run(program: &str, args: &[&str]) -> Output {
@@ -73,7 +65,7 @@ fn eventually(bound: Duration, mut done: impl FnMut() -> bool) -> bool {
 
 /// The process IDs of this process's `ssh` children for `host`.
 fn ssh_children(host: &str) -> Vec<u32> {
-    chopsticks_tests::children::children()
+    chopsticks_tests::children()
         .into_iter()
         .filter(|c| c.is_ssh_to(host))
         .map(|c| c.pid)
@@ -148,7 +140,7 @@ fn a_second_run_reuses_the_master_the_first_left_and_a_dead_one_is_replaced() {
 #[test]
 fn ssh_killed_mid_call_fails_the_call_at_once_and_the_agent_exits() {
     let _one = serial();
-    let t = builder(HOST).connect().unwrap();
+    let t = test_host(HOST).connect().unwrap();
     let agent = t.agent_pid();
     let call = t.call_async(sleep_ms, (30_000,));
     let ssh = ssh_children(HOST);
@@ -163,7 +155,7 @@ fn ssh_killed_mid_call_fails_the_call_at_once_and_the_agent_exits() {
     assert!(matches!(err, Error::Disconnected { .. }), "{err:?}");
     assert!(
         err.to_string()
-            .starts_with("cs-fault: lost the agent during `chopsticks_tests::sleep_ms`"),
+            .starts_with("cs-fault: lost the agent during `chopsticks_tests::fixtures::sleep_ms`"),
         "{err}"
     );
     assert!(!t.is_connected());
@@ -171,7 +163,7 @@ fn ssh_killed_mid_call_fails_the_call_at_once_and_the_agent_exits() {
         eventually(Duration::from_secs(15), || !remote_alive(agent)),
         "the agent {agent} outlived its ssh"
     );
-    let again = builder(HOST).connect().unwrap();
+    let again = test_host(HOST).connect().unwrap();
     assert_eq!(again.call(add, (1, 2)).unwrap(), 3);
 }
 
@@ -181,7 +173,7 @@ fn ssh_killed_mid_call_fails_the_call_at_once_and_the_agent_exits() {
 #[test]
 fn an_agent_killed_or_frozen_on_the_host_fails_the_call_within_its_bound() {
     let _one = serial();
-    let t = builder(HOST).connect().unwrap();
+    let t = test_host(HOST).connect().unwrap();
     let call = t.call_async(sleep_ms, (30_000,));
     thread::sleep(Duration::from_millis(300));
     let killed = Instant::now();
@@ -191,7 +183,7 @@ fn an_agent_killed_or_frozen_on_the_host_fails_the_call_within_its_bound() {
     assert!(matches!(err, Error::Disconnected { .. }), "{err:?}");
     assert!(err.to_string().contains("lost the agent during"), "{err}");
 
-    let t = builder(HOST)
+    let t = test_host(HOST)
         .call_timeout(Duration::from_secs(2))
         .connect()
         .unwrap();

@@ -10,8 +10,6 @@ use chopsticks::ops::{self, Change, Mode};
 use chopsticks::{Error, Tunnel};
 use chopsticks_tests::*;
 
-chopsticks::agent_test!();
-
 fn connect(host: &str) -> Tunnel {
     let t = match host {
         "localhost" => Tunnel::local().unwrap(),
@@ -555,6 +553,7 @@ fn a_group_run_ends_with_a_recap_per_host() {
 }
 
 fn accounts_are_created_changed_and_removed(host: &str) {
+    let _one = crate::system_state();
     let t = connect(host);
     // Accounts live in /etc: check mode must leave all of it as it was.
     let etc = Path::new("/etc");

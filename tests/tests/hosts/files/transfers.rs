@@ -28,28 +28,16 @@ impl Target {
     }
 }
 
-/// One `#[test]` per suite function, run against `$target`.
-#[macro_export]
-macro_rules! transfer_tests {
-    ($target:expr) => {
-        $crate::transfer_tests!(@each $target;
-            files_round_trip_with_their_content_and_mode,
-            identical_content_is_not_sent_again,
-            a_tree_round_trips_with_links_modes_and_odd_names,
-            errors_name_the_host_and_the_path,
-            a_killed_agent_leaves_the_old_file_and_no_temporary,
-            a_transfer_honours_the_call_timeout,
-            dropping_a_transfer_handle_cancels_it,
-            other_calls_flow_during_a_transfer,
-            streams_reach_remote_functions_both_ways,
-        );
-    };
-    (@each $target:expr; $($name:ident,)*) => {$(
-        #[test]
-        fn $name() {
-            transfers::$name(&$target)
+/// One test of the suite: `body` run against each target `files` names
+/// in its `transfer_targets!` macro, as `transfers::NAME::TARGET`.
+macro_rules! transfer_test {
+    ($name:ident, |$target:ident| $body:block) => {
+        fn $name($target: &Target) $body
+
+        mod $name {
+            transfer_targets!(super::$name);
         }
-    )*};
+    };
 }
 
 /// A directory of this machine for one test, fresh.
@@ -134,7 +122,7 @@ fn mode_of(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
-pub fn files_round_trip_with_their_content_and_mode(target: &Target) {
+transfer_test!(files_round_trip_with_their_content_and_mode, |target| {
     let t = target.connect();
     let here = scratch(&format!("round-trip-{}", target.host));
     let there = remote_scratch(&t, &format!("round-trip-{}", target.host));
@@ -180,9 +168,9 @@ pub fn files_round_trip_with_their_content_and_mode(target: &Target) {
     assert_eq!(entries[0].2, 0o640);
     assert_eq!(entries[0].3, sha256_hex(b"key = 1\n"));
     clean(&t, &here, &there);
-}
+});
 
-pub fn identical_content_is_not_sent_again(target: &Target) {
+transfer_test!(identical_content_is_not_sent_again, |target| {
     let t = target.connect();
     let here = scratch(&format!("same-{}", target.host));
     let there = remote_scratch(&t, &format!("same-{}", target.host));
@@ -216,7 +204,7 @@ pub fn identical_content_is_not_sent_again(target: &Target) {
     let again = t.fetch(there.join("f"), &back).run().unwrap();
     assert_eq!((again.changed, again.bytes), (false, 0), "{again:?}");
     clean(&t, &here, &there);
-}
+});
 
 /// A tree of `files` small files in 20 directories, with links (to a file,
 /// to a directory, dangling), an empty directory, a file of mode 0600 and
@@ -243,48 +231,51 @@ pub fn make_tree(root: &Path, files: usize) {
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-pub fn a_tree_round_trips_with_links_modes_and_odd_names(target: &Target) {
-    let t = target.connect();
-    let here = scratch(&format!("tree-{}", target.host));
-    let there = remote_scratch(&t, &format!("tree-{}", target.host));
-    let src = here.join("src");
-    make_tree(&src, 1000);
-    let want = local_listing(&src);
-    let put = t.put(&src, there.join("tree")).run().unwrap();
-    assert!(put.tree && put.changed, "{put:?}");
-    assert_eq!(put.files_sent, 1002, "{put:?}");
-    assert_eq!(remote_listing(&t, &there.join("tree")), want);
-    let back = here.join("back");
-    let fetched = t.fetch(there.join("tree"), &back).run().unwrap();
-    assert_eq!(fetched.sha256, put.sha256);
-    assert_eq!(local_listing(&back), want);
-    // Unchanged: nothing is sent.
-    let again = t.put(&src, there.join("tree")).run().unwrap();
-    assert_eq!(
-        (
-            again.changed,
-            again.files_sent,
-            again.files_skipped,
-            again.bytes
-        ),
-        (false, 0, 1002, 0),
-        "{again:?}"
-    );
-    // One file changed: only it is sent.
-    std::fs::write(src.join("d05/f0005"), b"changed").unwrap();
-    let one = t.put(&src, there.join("tree")).run().unwrap();
-    assert_eq!(
-        (one.changed, one.files_sent, one.bytes),
-        (true, 1, 7),
-        "{one:?}"
-    );
-    assert_eq!(remote_listing(&t, &there.join("tree")), local_listing(&src));
-    assert_eq!(
-        temporaries(&remote_listing(&t, &there)),
-        Vec::<String>::new()
-    );
-    clean(&t, &here, &there);
-}
+transfer_test!(
+    a_tree_round_trips_with_links_modes_and_odd_names,
+    |target| {
+        let t = target.connect();
+        let here = scratch(&format!("tree-{}", target.host));
+        let there = remote_scratch(&t, &format!("tree-{}", target.host));
+        let src = here.join("src");
+        make_tree(&src, 1000);
+        let want = local_listing(&src);
+        let put = t.put(&src, there.join("tree")).run().unwrap();
+        assert!(put.tree && put.changed, "{put:?}");
+        assert_eq!(put.files_sent, 1002, "{put:?}");
+        assert_eq!(remote_listing(&t, &there.join("tree")), want);
+        let back = here.join("back");
+        let fetched = t.fetch(there.join("tree"), &back).run().unwrap();
+        assert_eq!(fetched.sha256, put.sha256);
+        assert_eq!(local_listing(&back), want);
+        // Unchanged: nothing is sent.
+        let again = t.put(&src, there.join("tree")).run().unwrap();
+        assert_eq!(
+            (
+                again.changed,
+                again.files_sent,
+                again.files_skipped,
+                again.bytes
+            ),
+            (false, 0, 1002, 0),
+            "{again:?}"
+        );
+        // One file changed: only it is sent.
+        std::fs::write(src.join("d05/f0005"), b"changed").unwrap();
+        let one = t.put(&src, there.join("tree")).run().unwrap();
+        assert_eq!(
+            (one.changed, one.files_sent, one.bytes),
+            (true, 1, 7),
+            "{one:?}"
+        );
+        assert_eq!(remote_listing(&t, &there.join("tree")), local_listing(&src));
+        assert_eq!(
+            temporaries(&remote_listing(&t, &there)),
+            Vec::<String>::new()
+        );
+        clean(&t, &here, &there);
+    }
+);
 
 fn transfer_error(result: chopsticks::Result<chopsticks::Transfer>) -> (String, PathBuf, bool) {
     match result {
@@ -308,7 +299,7 @@ fn transfer_error(result: chopsticks::Result<chopsticks::Transfer>) -> (String, 
     }
 }
 
-pub fn errors_name_the_host_and_the_path(target: &Target) {
+transfer_test!(errors_name_the_host_and_the_path, |target| {
     let t = target.connect();
     let here = scratch(&format!("errors-{}", target.host));
     let there = remote_scratch(&t, &format!("errors-{}", target.host));
@@ -346,33 +337,36 @@ pub fn errors_name_the_host_and_the_path(target: &Target) {
     // The tunnel is still fine.
     assert_eq!(t.call(add, (1, 2)).unwrap(), 3);
     clean(&t, &here, &there);
-}
+});
 
-pub fn a_killed_agent_leaves_the_old_file_and_no_temporary(target: &Target) {
-    let t = target.connect();
-    let here = scratch(&format!("killed-{}", target.host));
-    let there = remote_scratch(&t, &format!("killed-{}", target.host));
-    let dest = there.join("f");
-    t.put(Source::bytes(b"old"), &dest).run().unwrap();
-    let src = here.join("big");
-    std::fs::write(&src, noise(256 << 20, 3)).unwrap();
-    std::thread::scope(|s| {
-        let put = s.spawn(|| t.put(&src, &dest).run());
-        // Kill the agent once the content streams: calls still flow.
-        std::thread::sleep(Duration::from_millis(300));
-        let _ = t.call(kill_agent, ());
-        let err = put.join().unwrap().unwrap_err();
-        assert!(matches!(err, Error::Disconnected { .. }), "{err:?}");
-    });
-    let t = target.connect();
-    let entries = settled_listing(&t, &there);
-    assert_eq!(temporaries(&entries), Vec::<String>::new(), "{entries:?}");
-    let f = entries.iter().find(|e| e.0 == b"f").unwrap();
-    assert_eq!(f.3, sha256_hex(b"old"), "the old content is intact");
-    clean(&t, &here, &there);
-}
+transfer_test!(
+    a_killed_agent_leaves_the_old_file_and_no_temporary,
+    |target| {
+        let t = target.connect();
+        let here = scratch(&format!("killed-{}", target.host));
+        let there = remote_scratch(&t, &format!("killed-{}", target.host));
+        let dest = there.join("f");
+        t.put(Source::bytes(b"old"), &dest).run().unwrap();
+        let src = here.join("big");
+        std::fs::write(&src, noise(256 << 20, 3)).unwrap();
+        std::thread::scope(|s| {
+            let put = s.spawn(|| t.put(&src, &dest).run());
+            // Kill the agent once the content streams: calls still flow.
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = t.call(kill_agent, ());
+            let err = put.join().unwrap().unwrap_err();
+            assert!(matches!(err, Error::Disconnected { .. }), "{err:?}");
+        });
+        let t = target.connect();
+        let entries = settled_listing(&t, &there);
+        assert_eq!(temporaries(&entries), Vec::<String>::new(), "{entries:?}");
+        let f = entries.iter().find(|e| e.0 == b"f").unwrap();
+        assert_eq!(f.3, sha256_hex(b"old"), "the old content is intact");
+        clean(&t, &here, &there);
+    }
+);
 
-pub fn a_transfer_honours_the_call_timeout(target: &Target) {
+transfer_test!(a_transfer_honours_the_call_timeout, |target| {
     let t = target.connect();
     let here = scratch(&format!("timeout-{}", target.host));
     let there = remote_scratch(&t, &format!("timeout-{}", target.host));
@@ -411,9 +405,9 @@ pub fn a_transfer_honours_the_call_timeout(target: &Target) {
     t.set_call_timeout(Some(TEST_CALL_TIMEOUT));
     assert_eq!(t.call(add, (2, 2)).unwrap(), 4);
     clean(&t, &here, &there);
-}
+});
 
-pub fn dropping_a_transfer_handle_cancels_it(target: &Target) {
+transfer_test!(dropping_a_transfer_handle_cancels_it, |target| {
     let t = target.connect();
     let here = scratch(&format!("cancel-{}", target.host));
     let there = remote_scratch(&t, &format!("cancel-{}", target.host));
@@ -457,9 +451,9 @@ pub fn dropping_a_transfer_handle_cancels_it(target: &Target) {
     let again = t.put(&src, there.join("big")).spawn();
     assert!(!again.wait().unwrap().changed);
     clean(&t, &here, &there);
-}
+});
 
-pub fn other_calls_flow_during_a_transfer(target: &Target) {
+transfer_test!(other_calls_flow_during_a_transfer, |target| {
     let t = target.connect();
     let here = scratch(&format!("flow-{}", target.host));
     let there = remote_scratch(&t, &format!("flow-{}", target.host));
@@ -500,9 +494,9 @@ pub fn other_calls_flow_during_a_transfer(target: &Target) {
         "a call took {worst:?} during the put"
     );
     clean(&t, &here, &there);
-}
+});
 
-pub fn streams_reach_remote_functions_both_ways(target: &Target) {
+transfer_test!(streams_reach_remote_functions_both_ways, |target| {
     let t = target.connect();
     let data = noise(5 << 20, 7);
     let (len, _) = t.call_with_input(digest_input, (), &data[..]).unwrap();
@@ -518,4 +512,4 @@ pub fn streams_reach_remote_functions_both_ways(target: &Target) {
         .call_with_output(digest_input, (), &mut Vec::new())
         .unwrap_err();
     assert!(err.to_string().contains("no input stream"), "{err}");
-}
+});

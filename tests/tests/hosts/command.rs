@@ -1,21 +1,20 @@
 //! Command tunnels: the core suite through `nsenter` into the namespaces of
 //! a running test container, and what a bad command says.
 
-mod suite;
-
 use std::time::Duration;
 
 use chopsticks::{Error, Group, Host, Tunnel, TunnelBuilder};
 use chopsticks_tests::*;
 
-chopsticks::agent_test!();
+use crate::suite::Target;
 
 /// `nsenter -t PID -a`: every namespace of the deb12 container's sshd.
 fn nsenter(pid: &str) -> [String; 4] {
     ["nsenter", "-t", pid, "-a"].map(str::to_owned)
 }
 
-const NSENTER: suite::Target = suite::Target {
+/// A target of the core suite (`suite_targets!` in `main.rs`).
+pub(crate) const NSENTER: Target = Target {
     host: "deb12-ns",
     connect: || {
         TunnelBuilder::command("deb12-ns", nsenter(&test_container_pid("deb12")))
@@ -27,8 +26,6 @@ const NSENTER: suite::Target = suite::Target {
     killed: "signal 9",
     elsewhere: Some(("cs-deb12", "172.29.155.11")),
 };
-
-suite_tests!(NSENTER);
 
 #[test]
 fn a_command_tunnel_runs_where_the_command_goes() {

@@ -5,32 +5,24 @@
 
 use std::time::{Duration, Instant};
 
-use chopsticks::{Error, Group, Tunnel, TunnelBuilder};
-use chopsticks_tests::{add, role, test_ssh_config};
-
-chopsticks::agent_test!();
-
-fn builder(alias: &str) -> TunnelBuilder {
-    Tunnel::builder(alias)
-        .ssh_config(test_ssh_config())
-        .connect_timeout(Duration::from_secs(20))
-}
+use chopsticks::{Error, Group};
+use chopsticks_tests::{add, role, test_host, test_ssh_config};
 
 #[test]
 fn proxy_jump_in_the_ssh_config_reaches_the_inner_host() {
-    let t = builder("cs-inner").connect().unwrap();
+    let t = test_host("cs-inner").connect().unwrap();
     assert_eq!(role(&t), "cs-inner");
     assert_eq!(t.call(add, (2, 3)).unwrap(), 5);
 }
 
 #[test]
 fn proxy_jump_from_the_builder_reaches_the_inner_host() {
-    let err = builder("cs-inner-nojump")
+    let err = test_host("cs-inner-nojump")
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .unwrap_err();
     assert!(err.is_unreachable(), "without a jump host: {err}");
-    let t = builder("cs-inner-nojump")
+    let t = test_host("cs-inner-nojump")
         .proxy_jump("cs-jump")
         .connect()
         .unwrap();
@@ -53,7 +45,7 @@ fn a_failing_jump_host_is_named() {
         ("cs-no-such-host.invalid", "does not resolve"),
     ] {
         let started = Instant::now();
-        let err = builder("cs-inner-nojump")
+        let err = test_host("cs-inner-nojump")
             .proxy_jump(jump)
             .connect_timeout(Duration::from_secs(10))
             .connect()
@@ -69,7 +61,7 @@ fn a_failing_jump_host_is_named() {
     }
     // Through the config's ProxyJump too: the jump host's name comes from
     // ssh's own reading of the config.
-    let err = builder("cs-inner")
+    let err = test_host("cs-inner")
         .ssh_option("HostName=127.0.0.2")
         .connect_timeout(Duration::from_secs(10))
         .connect()
@@ -81,7 +73,7 @@ fn a_failing_jump_host_is_named() {
 
 #[test]
 fn a_jump_host_that_looks_like_an_option_is_refused() {
-    let err = builder("cs-inner-nojump")
+    let err = test_host("cs-inner-nojump")
         .proxy_jump("-oProxyCommand=touch /tmp/x")
         .connect()
         .unwrap_err();

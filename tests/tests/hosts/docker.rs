@@ -1,16 +1,15 @@
 //! Docker tunnels: the core suite over `docker exec` into a running test
 //! container, and what docker's failures say.
 
-mod suite;
-
 use std::time::Duration;
 
 use chopsticks::{Error, Tunnel, TunnelBuilder};
 use chopsticks_tests::*;
 
-chopsticks::agent_test!();
+use crate::suite::Target;
 
-const DOCKER: suite::Target = suite::Target {
+/// A target of the core suite (`suite_targets!` in `main.rs`).
+pub(crate) const DOCKER: Target = Target {
     host: "chopsticks-test-deb12",
     connect: || {
         TunnelBuilder::docker(test_container("deb12"))
@@ -22,8 +21,6 @@ const DOCKER: suite::Target = suite::Target {
     killed: "status 137",
     elsewhere: Some(("cs-deb12", "172.29.155.11")),
 };
-
-suite_tests!(DOCKER);
 
 #[test]
 fn a_docker_tunnel_runs_inside_the_container() {

@@ -9,8 +9,6 @@ use std::time::Duration;
 use chopsticks::{Error, Group, Tunnel, TunnelBuilder};
 use chopsticks_tests::{add, machine, test_ssh_config};
 
-chopsticks::agent_test!();
-
 /// The aarch64 fixture `tests/setup.sh` builds.
 fn aarch64_agent() -> PathBuf {
     let dir = std::env::var_os("CHOPSTICKS_TESTHOSTS_DIR")

@@ -1,72 +1,74 @@
-//! File transfers against real hosts: the suite (`transfers/`) over a local
-//! tunnel and over ssh to the test containers (Debian 12; Debian 11 with
-//! the portable musl agent; busybox), then what needs one host's setup:
-//! a full disk, a user without rights, a bind-mounted file, groups and
-//! queues.
-
-mod transfers;
+//! File transfers against real hosts: the suite (`files/transfers.rs`)
+//! over a local tunnel and over ssh to the test containers (Debian 12;
+//! Debian 11 with the portable musl agent; busybox), then what needs one
+//! host's setup: a full disk, a user without rights, a bind-mounted file,
+//! groups and queues.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chopsticks::{Error, Group, Queue, Source, Tunnel, TunnelBuilder};
+use chopsticks::{Error, Group, Queue, Source, Tunnel};
 use chopsticks_tests::*;
 use transfers::{noise, remote_scratch, scratch};
 
-chopsticks::agent_test!();
-
-fn builder(alias: &str) -> TunnelBuilder {
-    Tunnel::builder(alias)
-        .ssh_config(test_ssh_config())
-        .connect_timeout(Duration::from_secs(20))
-}
-
 fn connect(alias: &str) -> Tunnel {
     let builder = match alias {
-        "cs-deb11" => builder(alias).agent_binary(portable_fixture()),
-        _ => builder(alias),
+        "cs-deb11" => test_host(alias).agent_binary(portable_fixture()),
+        _ => test_host(alias),
     };
     builder
         .connect()
         .unwrap_or_else(|e| panic!("connecting to {alias}: {e}"))
 }
 
-mod local {
-    use super::*;
-    const TARGET: transfers::Target = transfers::Target {
-        host: "localhost",
-        connect: || Tunnel::local().expect("start a local agent"),
+/// The targets of the transfer suite: each test there runs against each
+/// of them, as `files::transfers::TEST::TARGET`.
+macro_rules! transfer_targets {
+    ($test:path) => {
+        #[test]
+        fn local() {
+            $test(&crate::files::LOCAL)
+        }
+
+        #[test]
+        fn deb12() {
+            $test(&crate::files::DEB12)
+        }
+
+        #[test]
+        fn deb11_musl() {
+            $test(&crate::files::DEB11_MUSL)
+        }
+
+        #[test]
+        fn busybox() {
+            $test(&crate::files::BUSYBOX)
+        }
     };
-    transfer_tests!(TARGET);
 }
 
-mod deb12 {
-    use super::*;
-    const TARGET: transfers::Target = transfers::Target {
-        host: "cs-deb12",
-        connect: || connect("cs-deb12"),
-    };
-    transfer_tests!(TARGET);
-}
+mod transfers;
 
-mod deb11_musl {
-    use super::*;
-    const TARGET: transfers::Target = transfers::Target {
-        host: "cs-deb11",
-        connect: || connect("cs-deb11"),
-    };
-    transfer_tests!(TARGET);
-}
+const LOCAL: transfers::Target = transfers::Target {
+    host: "localhost",
+    connect: || Tunnel::local().expect("start a local agent"),
+};
 
-mod busybox {
-    use super::*;
-    const TARGET: transfers::Target = transfers::Target {
-        host: "cs-busybox",
-        connect: || connect("cs-busybox"),
-    };
-    transfer_tests!(TARGET);
-}
+const DEB12: transfers::Target = transfers::Target {
+    host: "cs-deb12",
+    connect: || connect("cs-deb12"),
+};
+
+const DEB11_MUSL: transfers::Target = transfers::Target {
+    host: "cs-deb11",
+    connect: || connect("cs-deb11"),
+};
+
+const BUSYBOX: transfers::Target = transfers::Target {
+    host: "cs-busybox",
+    connect: || connect("cs-busybox"),
+};
 
 #[test]
 fn a_full_disk_leaves_the_old_file_and_no_temporary() {
@@ -155,6 +157,7 @@ fn owner_and_group_are_set_by_name_or_id() {
 
 #[test]
 fn a_bind_mounted_file_is_written_in_place_and_says_so() {
+    let _one = crate::system_state();
     // Docker bind-mounts /etc/hosts into a container: rename over it fails
     // with EBUSY.
     let t = connect("cs-deb12");
