@@ -249,3 +249,39 @@ pub fn nest(levels: u32, max_depth: Option<u32>) -> Result<u32, String> {
     t.call(nest, (levels - 1, max_depth))
         .map_err(|e| e.to_string())
 }
+
+/// Waits up to `max_ms` for its call to be cancelled (polling
+/// `agent::cancelled`); when it is, writes `seen` and returns `true`.
+#[remote]
+pub fn until_cancelled(seen: String, max_ms: u64) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_millis(max_ms) {
+        if chopsticks::agent::cancelled() {
+            let _ = std::fs::write(&seen, b"cancelled");
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    false
+}
+
+/// Swaps the directory `dir` for a link to `outside` and back, as fast as
+/// it can, for `ms` milliseconds; returns how many times it swapped.
+#[remote]
+pub fn swap_dir_for_link(dir: String, outside: String, ms: u64) -> u64 {
+    let (dir, aside) = (std::path::PathBuf::from(&dir), format!("{dir}.aside"));
+    let start = std::time::Instant::now();
+    let mut swaps = 0;
+    while start.elapsed() < std::time::Duration::from_millis(ms) {
+        if std::fs::rename(&dir, &aside).is_ok() {
+            let _ = std::os::unix::fs::symlink(&outside, &dir);
+            std::thread::yield_now();
+            let _ = std::fs::remove_file(&dir);
+            let _ = std::fs::rename(&aside, &dir);
+            swaps += 1;
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    swaps
+}

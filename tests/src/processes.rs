@@ -222,3 +222,27 @@ pub fn children() -> Vec<Child> {
         })
         .collect()
 }
+
+/// The chopsticks agents on this host (processes whose executable is a
+/// cached agent, `chopsticks-UID/SHA256`) but those of `sha256`: `pid: exe`.
+#[remote]
+pub fn agents_other_than(sha256: String) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in dir.flatten() {
+        let Ok(exe) = std::fs::read_link(entry.path().join("exe")) else {
+            continue;
+        };
+        let text = exe.to_string_lossy();
+        let cached = exe
+            .parent()
+            .and_then(|p| p.file_name())
+            .is_some_and(|d| d.to_string_lossy().starts_with("chopsticks-"));
+        if cached && !text.contains(&sha256) {
+            found.push(format!("{}: {text}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}

@@ -738,9 +738,13 @@ mod tests {
         assert_eq!(Apply::default().mode_for(0o4755), 0o4755);
         let asked = Apply {
             mode: Some(0o4711),
-            ..fetch
+            ..fetch.clone()
         };
         assert_eq!(asked.mode_for(0o644), 0o4711);
+        // Directories too (a mode given is for files: directories keep theirs).
+        assert_eq!(fetch.dir_mode_for(0o2775), 0o775);
+        assert_eq!(asked.dir_mode_for(0o4755), 0o755);
+        assert_eq!(Apply::default().dir_mode_for(0o2775), 0o2775);
     }
 
     /// Content that does not match the sender's SHA-256 never replaces the
