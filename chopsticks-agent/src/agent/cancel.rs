@@ -17,8 +17,10 @@ use crate::sync::Unpoisoned;
 #[derive(Default)]
 pub(crate) struct Cancels {
     running: Mutex<HashMap<u64, Arc<AtomicBool>>>,
-    /// Notified when a call ends.
+    /// Notified when a call ends, once the agent is closing (a call's end
+    /// costs no wake-up otherwise).
     ended: Condvar,
+    closing: AtomicBool,
 }
 
 impl Cancels {
@@ -35,7 +37,9 @@ impl Cancels {
     /// Call `req` ended.
     pub(crate) fn end(&self, req: u64) {
         self.running.lock().unpoisoned().remove(&req);
-        self.ended.notify_all();
+        if self.closing.load(Ordering::SeqCst) {
+            self.ended.notify_all();
+        }
     }
 
     /// The controller cancelled call `req` (a call that ended already is
@@ -51,6 +55,7 @@ impl Cancels {
     pub(crate) fn cancel_all(&self, grace: Duration) {
         let deadline = Instant::now() + grace;
         let mut running = self.running.lock().unpoisoned();
+        self.closing.store(true, Ordering::SeqCst);
         for flag in running.values() {
             flag.store(true, Ordering::SeqCst);
         }

@@ -387,7 +387,6 @@ pub(crate) fn resolve_dir(path: &Path) -> io::Result<Dir> {
     use std::path::Component;
     let start = |absolute: bool| Dir::open(Path::new(if absolute { "/" } else { "." }));
     let mut dir = start(path.is_absolute())?;
-    dir.path = path.to_owned();
     // The names still to walk, last first; links push their targets' names.
     let mut todo: Vec<std::ffi::OsString> = Vec::new();
     let push = |todo: &mut Vec<_>, p: &Path| {
@@ -402,16 +401,19 @@ pub(crate) fn resolve_dir(path: &Path) -> io::Result<Dir> {
     push(&mut todo, path);
     let mut links = 0;
     while let Some(name) = todo.pop() {
-        let shown = path.to_owned();
         if name == ".." {
             let fd = dir.open_parent()?;
-            dir = Dir { fd, path: shown };
+            let walked = dir.path.parent().unwrap_or(Path::new("/")).to_owned();
+            dir = Dir { fd, path: walked };
             continue;
         }
         match dir.entry(&name)?.map(|e| e.kind) {
             Some(Kind::Dir) => {
                 let fd = dir.open_at(&name, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
-                dir = Dir { fd, path: shown };
+                dir = Dir {
+                    fd,
+                    path: dir.join(&name),
+                };
             }
             Some(Kind::Link) => {
                 links += 1;
