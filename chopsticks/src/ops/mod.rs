@@ -36,7 +36,7 @@
 //! # Links
 //!
 //! One rule for every operation that writes a file's content
-//! ([`file`], [`line`]): a symbolic link at the path is refused, never
+//! ([`file`](struct@file), [`line`](struct@line)): a symbolic link at the path is refused, never
 //! replaced by a file unasked (think `/etc/resolv.conf`), unless the spec
 //! says `follow(true)`: then the file the link points to is managed. Only
 //! [`symlink`] manages links themselves. On the way to any path, a link is
@@ -92,7 +92,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use accounts::{unix_group, user, UnixGroup, User};
-pub use diff::{diff, MAX_DIFF};
+pub use diff::{diff, DIFF_TIME, MAX_DIFF, MAX_DIFF_TEXT};
 pub use exec::{command, ChangedWhen, Command, CommandOutput};
 pub use lines::{line, Line, MAX_REGEX};
 pub use packages::{package, Package};
