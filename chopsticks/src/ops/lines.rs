@@ -1,36 +1,50 @@
-//! [`line`]: one line of a text file, present once or absent.
+//! [`line`]: one line of a text file, present or absent, as Ansible's
+//! `lineinfile` edits it (the same options, the same decisions; proven side
+//! by side with ansible-core in `tests/tests/ansible.rs`).
 
 use std::path::PathBuf;
 
-use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::{diff, Change, Mode, OpError, Owner, Plan};
-use crate::files::{self, describe, Kind};
+use super::text::{bare, bounded_regex, eol_of, expand, matches, Anchor, Found};
+use super::{Change, Mode, OpError, Plan};
 use crate::remote;
 
 const OP: &str = "ops::line";
 
-/// A line of a text file: present exactly once, located by a regular
-/// expression (or by the line itself), or absent.
+/// Where the line goes when nothing it looks for is in the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Insert {
+    After(Anchor),
+    Before(Anchor),
+}
+
+/// A line of a text file, as Ansible's `lineinfile` describes it: present
+/// (replacing the last line a regex or a string matches, else inserted
+/// where an anchor says, at the end by default) or absent.
 ///
 /// ```
 /// use chopsticks::ops::Line;
 ///
-/// // Replaces the line that sets PermitRootLogin, or appends it: never twice.
+/// // Replaces the last line that sets PermitRootLogin, or appends it.
 /// let sshd = Line::new("/etc/ssh/sshd_config", "PermitRootLogin no").matching(r"^#?PermitRootLogin\b");
+/// // After the [main] section's header when the line is not there yet.
+/// let dnf = Line::new("/etc/dnf/dnf.conf", "fastestmirror=True").insert_after(r"^\[main\]");
 /// let gone = Line::new("/etc/hosts", "10.0.0.9 old-db").absent();
-/// # let _ = (sshd, gone);
+/// # let _ = (sshd, dnf, gone);
 /// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Line {
     path: PathBuf,
     line: String,
     regex: Option<String>,
+    search: Option<String>,
+    insert: Option<Insert>,
+    first_match: bool,
+    backrefs: bool,
     absent: bool,
     create: bool,
     secret: bool,
-    #[serde(default)]
     follow: bool,
 }
 
@@ -45,6 +59,10 @@ impl std::fmt::Debug for Line {
             .field("path", &self.path)
             .field("line", &shown)
             .field("regex", &self.regex)
+            .field("search", &self.search)
+            .field("insert", &self.insert)
+            .field("first_match", &self.first_match)
+            .field("backrefs", &self.backrefs)
             .field("absent", &self.absent)
             .field("create", &self.create)
             .field("follow", &self.follow)
@@ -53,17 +71,87 @@ impl std::fmt::Debug for Line {
 }
 
 impl Line {
-    /// `text`, one line without its newline, must be in the file at `path`.
+    /// `text`, one line without its newline, must be in the file at `path`
+    /// (appended when nothing else says where).
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Line {
         Line {
             path: super::paths::plain(path.into()),
             line: text.into(),
             regex: None,
+            search: None,
+            insert: None,
+            first_match: false,
+            backrefs: false,
             absent: false,
             create: false,
             secret: false,
             follow: false,
         }
+    }
+
+    /// The line to replace is the last one `regex` matches (`lineinfile`'s
+    /// `regexp`; the first with [`first_match`](Line::first_match)); when
+    /// none does, the line is inserted as without it. With
+    /// [`absent`](Line::absent), every line it matches goes.
+    pub fn matching(mut self, regex: impl Into<String>) -> Line {
+        self.regex = Some(regex.into());
+        self
+    }
+
+    /// As [`matching`](Line::matching), with a plain string that the line
+    /// contains (`search_string`).
+    pub fn search_string(mut self, text: impl Into<String>) -> Line {
+        self.search = Some(text.into());
+        self
+    }
+
+    /// When nothing matches, the line goes after the last line `anchor`
+    /// matches (or at the beginning or the end: `"BOF"`, `"EOF"`, the
+    /// default); where no line matches it, at the end (`insertafter`).
+    pub fn insert_after(mut self, anchor: impl Into<Anchor>) -> Line {
+        self.insert = Some(Insert::After(anchor.into()));
+        self
+    }
+
+    /// As [`insert_after`](Line::insert_after), before the line
+    /// (`insertbefore`).
+    pub fn insert_before(mut self, anchor: impl Into<Anchor>) -> Line {
+        self.insert = Some(Insert::Before(anchor.into()));
+        self
+    }
+
+    /// The first line the regex, string or anchor matches counts, not the
+    /// last (`firstmatch`).
+    pub fn first_match(mut self) -> Line {
+        self.first_match = true;
+        self
+    }
+
+    /// The line's `\1`, `\g<name>` ... take the regex's groups, and when the
+    /// regex matches no line the file is left as it is (`backrefs`).
+    pub fn backrefs(mut self) -> Line {
+        self.backrefs = true;
+        self
+    }
+
+    /// The line is secret (a token in an env file): a change shows as
+    /// changed, never as a diff.
+    pub fn secret(mut self) -> Line {
+        self.secret = true;
+        self
+    }
+
+    /// The line must not be there: every line equal to it (or matching the
+    /// regex or containing the string) is removed.
+    pub fn absent(mut self) -> Line {
+        self.absent = true;
+        self
+    }
+
+    /// A missing file is created (mode `0o644`) instead of being an error.
+    pub fn create(mut self, create: bool) -> Line {
+        self.create = create;
+        self
     }
 
     /// Whether a symbolic link at the path is followed: `false` (the
@@ -76,124 +164,189 @@ impl Line {
         self
     }
 
-    /// The line is secret (a token in an env file): a change shows as
-    /// changed, never as a diff.
-    pub fn secret(mut self) -> Line {
-        self.secret = true;
-        self
-    }
-
-    /// The line to replace is the last one `regex` matches (syntax of the
-    /// `regex` crate); without a match, the line is appended. Other lines
-    /// it matches are left alone, unless the line is
-    /// [`absent`](Line::absent): then every match goes.
-    pub fn matching(mut self, regex: impl Into<String>) -> Line {
-        self.regex = Some(regex.into());
-        self
-    }
-
-    /// The line must not be there: every line equal to it (or matching the
-    /// regex) is removed.
-    pub fn absent(mut self) -> Line {
-        self.absent = true;
-        self
-    }
-
-    /// A missing file is created (mode `0o644`) instead of being an error.
-    pub fn create(mut self, create: bool) -> Line {
-        self.create = create;
-        self
-    }
-
     /// What making the file so would change.
     ///
     /// # Errors
-    /// A bad regex, a line with a newline, a missing file (without
-    /// [`create`](Line::create)), a file that is not text.
+    /// A bad regex, options `lineinfile` would not take together, a line
+    /// with a newline, a missing file (without [`create`](Line::create)),
+    /// a file that is not text.
     pub fn plan(self) -> Result<Plan, OpError> {
-        let path = self.path;
-        let shown = path.display().to_string();
+        let shown = self.path.display().to_string();
         let fail = |message: String| OpError::new(OP, &shown, message);
         if self.line.contains('\n') {
             return Err(fail(
                 "the line contains a newline: describe one line".into(),
             ));
         }
+        if self.regex.is_some() && self.search.is_some() {
+            return Err(fail("give a regex or a search string, not both".into()));
+        }
+        if self.backrefs && self.regex.is_none() {
+            return Err(fail(
+                "backrefs() takes the groups of a regex: give matching(..)".into(),
+            ));
+        }
         let regex = match &self.regex {
             Some(r) => Some(bounded_regex(r).map_err(fail)?),
             None => None,
         };
-        let is_it = |l: &str| match &regex {
-            Some(re) => re.is_match(l),
-            None => l == self.line,
-        };
-        let path = match self.follow {
-            true => files::follow_at(&path).map_err(|e| fail(describe(&e)))?,
-            false => path,
-        };
-        let entry = files::entry_at(&path).map_err(|e| fail(describe(&e)))?;
-        if entry.is_some_and(|e| e.kind == Kind::Link) {
-            return Err(fail(
-                "is a symbolic link: ops::line does not replace a link with a file unasked \
-                 (follow(true) edits the file it points to)"
-                    .into(),
-            ));
-        }
-        let (old, meta) = match files::read_at(&path) {
-            Ok(old) => (old, entry),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && (self.create || self.absent) => {
-                (Vec::new(), None)
+        let found = Found::read(OP, &self.path, self.follow)?;
+        let Some(text) = found.text.clone() else {
+            if self.absent {
+                return Ok(Plan::unchanged(format!(
+                    "{shown} is absent, and so is the line"
+                )));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !self.create {
                 return Err(fail(
                     "the file does not exist: create it first, or ask for it (`create(true)`)"
                         .into(),
-                ))
+                ));
             }
-            Err(e) => return Err(fail(describe(&e))),
+            let edit = self.present(&[], "\n", regex.as_ref()).map_err(fail)?;
+            let summary = format!("create {shown} with the line");
+            return Ok(match edit {
+                Some(lines) => found.write(summary, lines.concat(), self.secret),
+                // backrefs without a match: nothing to write, not even the file.
+                None => Plan::unchanged(format!("{shown} is absent; backrefs matched nothing")),
+            });
         };
-        let text = String::from_utf8(old.clone())
-            .map_err(|_| fail("is not UTF-8 text: ops::line edits text files".into()))?;
-        let mut lines: Vec<&str> = text.lines().collect();
-        let modified = if self.absent {
-            let before = lines.len();
-            lines.retain(|l| !is_it(l));
-            lines.len() != before
-        } else if lines.contains(&self.line.as_str()) {
-            false
-        } else {
-            match lines.iter().rposition(|l| is_it(l)) {
-                Some(at) => lines[at] = &self.line,
-                None => lines.push(&self.line),
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        if self.absent {
+            let kept: Vec<&str> = lines
+                .iter()
+                .copied()
+                .filter(|l| !self.is_it(regex.as_ref(), l))
+                .collect();
+            let removed = lines.len() - kept.len();
+            if removed == 0 {
+                return Ok(Plan::unchanged(format!("the line is absent from {shown}")));
             }
-            true
-        };
-        if !modified {
-            let state = if self.absent { "absent from" } else { "in" };
-            return Ok(Plan::unchanged(format!("the line is {state} {shown}")));
+            let summary = format!("{shown}: remove {removed} line(s)");
+            return Ok(found.write(summary, kept.concat(), self.secret));
         }
-        // A file with CRLF line ends keeps them.
-        let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
-        let mut new = lines.join(eol);
-        if !lines.is_empty() {
-            new.push_str(eol);
+        let eol = eol_of(&text);
+        let edit = self.present(&lines, eol, regex.as_ref()).map_err(fail)?;
+        match edit {
+            Some(new) if new.concat() != text => {
+                let summary = format!("{shown}: put the line in");
+                Ok(found.write(summary, new.concat(), self.secret))
+            }
+            _ => Ok(Plan::unchanged(format!("the line is in {shown}"))),
         }
-        let diff = match self.secret {
-            true => None,
-            false => diff(&shown, &old, new.as_bytes()),
+    }
+
+    /// Whether `have` (a line with its line end) is one
+    /// [`absent`](Line::absent) removes.
+    fn is_it(&self, regex: Option<&regex_lite::Regex>, have: &str) -> bool {
+        match (regex, &self.search) {
+            (Some(re), _) => matches(re, have),
+            (None, Some(s)) => have.contains(s.as_str()),
+            (None, None) => bare(have) == self.line,
+        }
+    }
+
+    /// The file's lines (each with its line end) with the line in, as
+    /// `lineinfile` puts it in; `None` when backrefs found nothing to
+    /// replace.
+    fn present(
+        &self,
+        lines: &[&str],
+        eol: &str,
+        regex: Option<&regex_lite::Regex>,
+    ) -> Result<Option<Vec<String>>, String> {
+        let mut lines: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+        let (after, before) = match &self.insert {
+            None => (Some(&Anchor::Eof), None),
+            Some(Insert::After(a)) => (Some(a), None),
+            Some(Insert::Before(a)) => (None, Some(a)),
         };
-        let summary = match (self.absent, &meta) {
-            (true, _) => format!("{shown}: remove the line"),
-            (false, None) => format!("create {shown} with the line"),
-            (false, Some(_)) => format!("{shown}: put the line in"),
+        let anchor = match after.or(before) {
+            Some(Anchor::Regex(r)) => Some(bounded_regex(r)?),
+            _ => None,
         };
-        let (mode, owner) = match &meta {
-            Some(m) => (m.mode, super::paths::owner_or_current(&Owner::default(), m)),
-            None => (0o644, Owner::default()),
-        };
-        Ok(Plan::change(summary, diff, move |w| {
-            w.write_file(&path, new.as_bytes(), mode, &owner)
-        }))
+        // index[0]: the line the regex or string (or the line itself)
+        // matched; index[1]: where the anchor says the line goes.
+        let (mut found, mut at): (Option<usize>, Option<usize>) = (None, None);
+        let mut groups: Option<regex_lite::Captures<'_>> = None;
+        let owned: Vec<String> = lines.clone();
+        if let Some(re) = regex {
+            for (i, l) in owned.iter().enumerate() {
+                if let Some(caps) = re.captures(l.strip_suffix('\n').unwrap_or(l)) {
+                    (found, groups) = (Some(i), Some(caps));
+                    if self.first_match {
+                        break;
+                    }
+                }
+            }
+        }
+        let mut searched = false;
+        if let Some(s) = &self.search {
+            for (i, l) in owned.iter().enumerate() {
+                if l.contains(s.as_str()) {
+                    (found, searched) = (Some(i), true);
+                    if self.first_match {
+                        break;
+                    }
+                }
+            }
+        }
+        let matched = groups.is_some() || searched;
+        if !matched {
+            for (i, l) in owned.iter().enumerate() {
+                if bare(l) == self.line {
+                    found = Some(i);
+                } else if anchor.as_ref().is_some_and(|re| matches(re, l)) {
+                    at = Some(if after.is_some() { i + 1 } else { i });
+                    if self.first_match {
+                        break;
+                    }
+                }
+            }
+        }
+        let with_eol = |l: &str| format!("{l}{eol}");
+        let ends_open = |lines: &[String]| lines.last().is_some_and(|l| !l.ends_with(['\n', '\r']));
+        if let Some(i) = found {
+            let mut new = match (self.backrefs, &groups) {
+                (true, Some(caps)) => expand(&self.line, caps)?,
+                _ => self.line.clone(),
+            };
+            if !new.ends_with(eol) {
+                new.push_str(eol);
+            }
+            // (lineinfile's branch for a line found by neither the regex,
+            // the string nor itself cannot be reached: only they set it.)
+            if lines[i] != new {
+                lines[i] = new;
+            }
+            return Ok(Some(lines));
+        }
+        if self.backrefs {
+            // No match to take the groups from: nothing is safe to write.
+            return Ok(None);
+        }
+        match (after, before, at) {
+            (Some(Anchor::Bof), _, _) | (_, Some(Anchor::Bof), _) => {
+                lines.insert(0, with_eol(&self.line));
+            }
+            (Some(Anchor::Eof), _, _) | (_, _, None) => {
+                if ends_open(&lines) {
+                    lines.push(eol.to_owned());
+                }
+                lines.push(with_eol(&self.line));
+            }
+            (Some(_), _, Some(at)) => {
+                if at == lines.len() {
+                    if bare(&lines[at - 1]) != self.line {
+                        lines.push(with_eol(&self.line));
+                    }
+                } else if bare(&lines[at]) != self.line {
+                    lines.insert(at, with_eol(&self.line));
+                }
+            }
+            (None, _, Some(at)) => lines.insert(at, with_eol(&self.line)),
+        }
+        Ok(Some(lines))
     }
 }
 
@@ -206,48 +359,41 @@ pub fn line(spec: Line, mode: Mode) -> Result<Change, OpError> {
     spec.plan()?.run(mode)
 }
 
-/// The longest regex [`Line`] takes, in bytes.
-pub const MAX_REGEX: usize = 1024;
-
-/// The most memory a regex may compile to: with the length, what bounds
-/// the time a match over a big file takes (linear in the file, times this).
-const REGEX_SIZE: usize = 256 << 10;
-
-/// `pattern` compiled within [`MAX_REGEX`] and `REGEX_SIZE`.
-fn bounded_regex(pattern: &str) -> Result<Regex, String> {
-    if pattern.len() > MAX_REGEX {
-        return Err(format!(
-            "the regex is {} bytes long, more than the {MAX_REGEX} a line's regex may be",
-            pattern.len()
-        ));
-    }
-    regex_lite::RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE)
-        .build()
-        .map_err(|e| match e.to_string() {
-            e if e.contains("size limit") => format!(
-                "the regex {pattern:?} compiles to more than {} KiB, the most a line's regex \
-                 may: make it simpler",
-                REGEX_SIZE >> 10
-            ),
-            e => format!("bad regex {pattern:?}: {e}"),
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn edit(text: &str, spec: Line) -> Option<String> {
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let regex = spec.regex.as_ref().map(|r| bounded_regex(r).unwrap());
+        spec.present(&lines, eol_of(text), regex.as_ref())
+            .unwrap()
+            .map(|l| l.concat())
+    }
+
     #[test]
-    fn regexes_are_bounded_in_length_and_in_size() {
-        assert!(bounded_regex("^PermitRootLogin").is_ok());
-        let long = "a".repeat(MAX_REGEX + 1);
-        let err = bounded_regex(&long).unwrap_err();
-        assert!(err.contains("more than the 1024"), "{err}");
-        // Short, but it compiles to megabytes.
-        let err = bounded_regex("(?:a{1000}){1000}").unwrap_err();
-        assert!(err.contains("more than 256 KiB"), "{err}");
-        let err = bounded_regex("(").unwrap_err();
-        assert!(err.starts_with("bad regex"), "{err}");
+    fn a_line_goes_where_lineinfile_puts_it() {
+        let l = |t: &str| Line::new("/f", t);
+        assert_eq!(edit("a\nb\n", l("c")).unwrap(), "a\nb\nc\n");
+        assert_eq!(edit("a\nb", l("c")).unwrap(), "a\nb\nc\n");
+        assert_eq!(edit("a\nb\n", l("b")).unwrap(), "a\nb\n");
+        assert_eq!(
+            edit("x=1\nx=2\n", l("x=3").matching("^x=")).unwrap(),
+            "x=1\nx=3\n"
+        );
+        let first = l("x=3").matching("^x=").first_match();
+        assert_eq!(edit("x=1\nx=2\n", first).unwrap(), "x=3\nx=2\n");
+        let after = l("new").insert_after("^a");
+        assert_eq!(edit("a\nb\na\nc\n", after).unwrap(), "a\nb\na\nnew\nc\n");
+        let before = l("new").insert_before("^b");
+        assert_eq!(edit("a\nb\n", before).unwrap(), "a\nnew\nb\n");
+        assert_eq!(
+            edit("a\n", l("new").insert_before("BOF")).unwrap(),
+            "new\na\n"
+        );
+        let refs = l(r"port=\1").matching(r"^#?port=(\d+)").backrefs();
+        assert_eq!(edit("#port=80\n", refs.clone()).unwrap(), "port=80\n");
+        assert_eq!(edit("nothing\n", refs), None);
+        assert_eq!(edit("a\r\nb\r\n", l("c")).unwrap(), "a\r\nb\r\nc\r\n");
     }
 }

@@ -76,6 +76,7 @@
 //! plan, and collect their changes in a [`Report`].
 
 mod accounts;
+mod blocks;
 mod diff;
 mod exec;
 mod lines;
@@ -84,6 +85,7 @@ mod paths;
 mod process;
 mod recap;
 mod services;
+mod text;
 mod tools;
 mod write;
 
@@ -92,14 +94,16 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use accounts::{unix_group, user, UnixGroup, User};
+pub use blocks::{block, Block};
 pub use diff::{diff, DIFF_TIME, MAX_DIFF, MAX_DIFF_TEXT};
 pub use exec::{command, ChangedWhen, Command, CommandOutput};
-pub use lines::{line, Line, MAX_REGEX};
+pub use lines::{line, Line};
 pub use packages::{package, Package};
 pub use paths::{directory, file, symlink, Directory, File, Symlink};
 pub use process::MAX_OUTPUT;
 pub use recap::{Changes, HostRecap, Recap};
 pub use services::{service, Service};
+pub use text::{Anchor, MAX_REGEX};
 pub use write::{Owner, Writer};
 
 /// Whether an operation changes the host or only says what it would change.

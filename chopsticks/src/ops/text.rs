@@ -1,0 +1,255 @@
+//! What the operations that edit a text file in place share ([`line`],
+//! [`block`]): the file, read without following a link unless asked;
+//! anchors; regexes within their bounds; and the plan that writes the
+//! edited text back with the file's mode and owner.
+//!
+//! [`line`]: super::line
+//! [`block`]: super::block
+
+use std::path::{Path, PathBuf};
+
+use regex_lite::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::{diff, OpError, Owner, Plan};
+use crate::files::{self, describe, Entry, Kind};
+
+/// Where an edit goes when what it looks for is not in the file: the
+/// beginning, the end, or a line a regular expression matches (after it,
+/// or before it). `"BOF"` and `"EOF"` convert to the first two, as in
+/// Ansible's `insertafter`/`insertbefore`; any other text is a regex.
+///
+/// ```
+/// use chopsticks::ops::Anchor;
+///
+/// assert_eq!(Anchor::from("EOF"), Anchor::Eof);
+/// assert_eq!(Anchor::from(r"^\[main\]"), Anchor::Regex(r"^\[main\]".into()));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Anchor {
+    /// The beginning of the file.
+    Bof,
+    /// The end of the file.
+    Eof,
+    /// A line this regular expression matches.
+    Regex(String),
+}
+
+impl From<&str> for Anchor {
+    fn from(text: &str) -> Anchor {
+        match text {
+            "BOF" => Anchor::Bof,
+            "EOF" => Anchor::Eof,
+            regex => Anchor::Regex(regex.to_owned()),
+        }
+    }
+}
+
+impl From<String> for Anchor {
+    fn from(text: String) -> Anchor {
+        Anchor::from(text.as_str())
+    }
+}
+
+/// The longest regex an edit takes, in bytes.
+pub const MAX_REGEX: usize = 1024;
+
+/// The most memory a regex may compile to: with the length, what bounds
+/// the time a match over a big file takes (linear in the file, times this).
+const REGEX_SIZE: usize = 256 << 10;
+
+/// `pattern` compiled within [`MAX_REGEX`] and `REGEX_SIZE`.
+pub(super) fn bounded_regex(pattern: &str) -> Result<Regex, String> {
+    if pattern.len() > MAX_REGEX {
+        return Err(format!(
+            "the regex is {} bytes long, more than the {MAX_REGEX} a line's regex may be",
+            pattern.len()
+        ));
+    }
+    regex_lite::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE)
+        .build()
+        .map_err(|e| match e.to_string() {
+            e if e.contains("size limit") => format!(
+                "the regex {pattern:?} compiles to more than {} KiB, the most a line's regex \
+                 may: make it simpler",
+                REGEX_SIZE >> 10
+            ),
+            e => format!("bad regex {pattern:?}: {e}"),
+        })
+}
+
+/// Whether `re` matches `line` (with its line end) as Python's
+/// `re.search` does, which Ansible's modules use: `$` also matches before
+/// the line's final `\n`.
+pub(super) fn matches(re: &Regex, line: &str) -> bool {
+    re.is_match(line.strip_suffix('\n').unwrap_or(line))
+}
+
+/// `line` without its line end (`\n`, `\r\n`, or a lone `\r`).
+pub(super) fn bare(line: &str) -> &str {
+    line.trim_end_matches(['\r', '\n'])
+}
+
+/// The line end an edit writes: `\r\n` in a file that has it (where
+/// Ansible would write `\n`: see the README's list of differences), else
+/// `\n`.
+pub(super) fn eol_of(text: &str) -> &'static str {
+    match text.contains("\r\n") {
+        true => "\r\n",
+        false => "\n",
+    }
+}
+
+/// A text file as an edit found it.
+pub(super) struct Found {
+    /// The path edited (where a followed link points).
+    pub path: PathBuf,
+    /// How messages name it.
+    pub shown: String,
+    /// Its text; `None` when it does not exist.
+    pub text: Option<String>,
+    entry: Option<Entry>,
+}
+
+impl Found {
+    /// Reads the text file `path` for `op`: a symbolic link there is
+    /// refused unless `follow` (then what it points to is read); a missing
+    /// file is `None`.
+    ///
+    /// # Errors
+    /// A link without `follow`, a directory, a file that is not UTF-8
+    /// text, or one that cannot be read.
+    pub(super) fn read(op: &str, path: &Path, follow: bool) -> Result<Found, OpError> {
+        let shown = path.display().to_string();
+        let fail = |message: String| OpError::new(op, &shown, message);
+        let path = match follow {
+            true => files::follow_at(path).map_err(|e| fail(describe(&e)))?,
+            false => path.to_owned(),
+        };
+        let entry = files::entry_at(&path).map_err(|e| fail(describe(&e)))?;
+        match entry.map(|e| e.kind) {
+            Some(Kind::Link) => {
+                return Err(fail(format!(
+                    "is a symbolic link: {op} does not replace a link with a file unasked \
+                     (follow(true) edits the file it points to)"
+                )))
+            }
+            Some(Kind::Dir) => return Err(fail("is a directory".into())),
+            Some(Kind::Other) => return Err(fail("is not a regular file".into())),
+            Some(Kind::File) | None => {}
+        }
+        let text = match entry {
+            None => None,
+            Some(_) => {
+                let bytes = files::read_at(&path).map_err(|e| fail(describe(&e)))?;
+                Some(
+                    String::from_utf8(bytes)
+                        .map_err(|_| fail(format!("is not UTF-8 text: {op} edits text files")))?,
+                )
+            }
+        };
+        Ok(Found {
+            path,
+            shown,
+            text,
+            entry,
+        })
+    }
+
+    /// The plan that writes `new` over the file (a missing one is created
+    /// with mode `0o644`; an existing one keeps its mode and owner), with
+    /// its diff unless `secret`.
+    pub(super) fn write(self, summary: String, new: String, secret: bool) -> Plan {
+        let old = self.text.unwrap_or_default();
+        let diff = match secret {
+            true => None,
+            false => diff(&self.shown, old.as_bytes(), new.as_bytes()),
+        };
+        let (mode, owner) = match &self.entry {
+            Some(e) => (e.mode, super::paths::owner_or_current(&Owner::default(), e)),
+            None => (0o644, Owner::default()),
+        };
+        let path = self.path;
+        Plan::change(summary, diff, move |w| {
+            w.write_file(&path, new.as_bytes(), mode, &owner)
+        })
+    }
+}
+
+/// `template` (a line of a regex match's replacement text, Python's
+/// `match.expand`) with `\1`, `\g<1>` and `\g<name>` replaced by the groups
+/// of `caps`, and `\\`, `\n`, `\t`, `\r` as escapes; a group that did not
+/// take part is empty.
+pub(super) fn expand(template: &str, caps: &regex_lite::Captures<'_>) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    let mut chars = template.chars().peekable();
+    let group = |name: &str| -> Result<String, String> {
+        let found = match name.parse::<usize>() {
+            Ok(n) if n < caps.len() => caps.get(n),
+            Ok(n) => return Err(format!("the regex has no group {n}")),
+            Err(_) => caps.name(name),
+        };
+        Ok(found.map_or("", |m| m.as_str()).to_owned())
+    };
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some(d) if d.is_ascii_digit() => {
+                let mut n = d.to_string();
+                if let Some(&e) = chars.peek().filter(|e| e.is_ascii_digit()) {
+                    n.push(e);
+                    chars.next();
+                }
+                out.push_str(&group(&n)?);
+            }
+            Some('g') if chars.peek() == Some(&'<') => {
+                chars.next();
+                let name: String = chars.by_ref().take_while(|c| *c != '>').collect();
+                out.push_str(&group(&name)?);
+            }
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('\\') => out.push('\\'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regexes_are_bounded_in_length_and_in_size() {
+        assert!(bounded_regex("^PermitRootLogin").is_ok());
+        let long = "a".repeat(MAX_REGEX + 1);
+        let err = bounded_regex(&long).unwrap_err();
+        assert!(err.contains("more than the 1024"), "{err}");
+        // Short, but it compiles to megabytes.
+        let err = bounded_regex("(?:a{1000}){1000}").unwrap_err();
+        assert!(err.contains("more than 256 KiB"), "{err}");
+        let err = bounded_regex("(").unwrap_err();
+        assert!(err.starts_with("bad regex"), "{err}");
+    }
+
+    #[test]
+    fn backreferences_expand_as_pythons_match_expand() {
+        let re = Regex::new(r"^(?P<key>\w+)=(\d+)").unwrap();
+        let caps = re.captures("port=80").unwrap();
+        assert_eq!(expand(r"\1 = \2", &caps).unwrap(), "port = 80");
+        assert_eq!(expand(r"\g<key>:\g<2>\t#", &caps).unwrap(), "port:80\t#");
+        assert!(expand(r"\3", &caps).is_err());
+        assert!(matches(&Regex::new("^a$").unwrap(), "a\n"));
+        assert!(!matches(&Regex::new("^a$").unwrap(), "a\r\n"));
+    }
+}
