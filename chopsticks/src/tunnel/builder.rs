@@ -49,8 +49,9 @@ pub struct TunnelBuilder {
 /// The kinds of tunnel.
 #[derive(Debug, Clone)]
 pub(crate) enum Kind {
-    /// The system `ssh` to `host`.
-    Ssh,
+    /// The system `ssh` to `destination` (the builder's host, unless
+    /// [`named`](TunnelBuilder::named) otherwise).
+    Ssh { destination: String },
     /// `docker exec -i CONTAINER` into a running container.
     Docker { container: String },
     /// Any command that gives a shell on its stdin and stdout.
@@ -62,7 +63,7 @@ pub(crate) enum Kind {
 impl Kind {
     pub(crate) fn name(&self) -> &'static str {
         match self {
-            Kind::Ssh => "ssh",
+            Kind::Ssh { .. } => "ssh",
             Kind::Docker { .. } => "docker",
             Kind::Command { .. } => "command",
             Kind::Local => "local",
@@ -200,7 +201,8 @@ impl TunnelBuilder {
     /// `~/.ssh/config`, a host name or an address); the same as
     /// [`Tunnel::builder`](crate::Tunnel::builder).
     pub fn ssh(host: impl Into<String>) -> TunnelBuilder {
-        TunnelBuilder::of(host.into(), Kind::Ssh)
+        let host = host.into();
+        TunnelBuilder::of(host.clone(), Kind::Ssh { destination: host })
     }
 
     /// A tunnel into the running container `container`, by `docker exec -i`:
@@ -358,7 +360,19 @@ impl TunnelBuilder {
         self
     }
 
-    /// The host name this builder connects to (for docker: the container).
+    /// Names the tunnel `name` where it would carry the ssh destination,
+    /// the container, `"localhost"` or the command's host: in results
+    /// ([`Group`](crate::Group)'s keys), errors and logs. What it connects
+    /// to does not change. For an inventory's host reached some other way
+    /// than by its name (`ansible_host`, `ansible_connection=docker`).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.host = name.into();
+        self
+    }
+
+    /// The tunnel's name: the host results and errors carry (the ssh
+    /// destination, the container, `"localhost"`, or as
+    /// [`named`](Self::named)).
     pub fn host(&self) -> &str {
         &self.host
     }

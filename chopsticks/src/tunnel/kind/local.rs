@@ -9,7 +9,7 @@ use crate::contract::{AGENT_ENTRY_ARGS, ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEV
 use crate::error::{Error, Result};
 use crate::tunnel::builder::TunnelBuilder;
 use crate::tunnel::conn::{Conn, Launch};
-use crate::tunnel::{nonce, Tunnel, LOCALHOST};
+use crate::tunnel::{nonce, Tunnel};
 
 /// When a local agent did not greet: what it must have.
 const ADVICE: &str = "the agent is this program started again: its `main` must begin with \
@@ -45,13 +45,13 @@ impl Tunnel {
 
 /// Starts a local agent with `builder`'s options.
 pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
-    let options = &builder.options;
+    let (options, host) = (&builder.options, builder.host.as_str());
     if options.user.is_some() || options.sudo.is_some() {
         return Err(Error::Config {
-            host: LOCALHOST.into(),
+            host: host.into(),
             message: "`user` and `sudo` do not apply to local tunnels: to run the agent as \
-                      another user here, use `TunnelBuilder::command(\"localhost\", [\"sudo\", \
-                      \"-n\", \"-u\", USER, \"--\"])`"
+                      another user here, use `TunnelBuilder::command(\"localhost\", [\"env\"])` \
+                      with `sudo(USER)`"
                 .into(),
         });
     }
@@ -59,17 +59,17 @@ pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
         Some(program) => program,
         None => {
             let exe = std::env::current_exe().map_err(|source| Error::Spawn {
-                host: LOCALHOST.into(),
+                host: host.into(),
                 program: "the current executable".into(),
                 source: std::sync::Arc::new(source),
             })?;
-            refuse_recursion(LOCALHOST, &exe)?;
-            refuse_without_entry(LOCALHOST)?;
+            refuse_recursion(host, &exe)?;
+            refuse_without_entry(host)?;
             exe
         }
     };
-    refuse_recursion(LOCALHOST, &program)?;
-    let limits = nesting(LOCALHOST, options, None)?;
+    refuse_recursion(host, &program)?;
+    let limits = nesting(host, options, None)?;
     let nonce = nonce();
     let level = options.log_level().to_string();
     let mut command = Command::new(&program);
@@ -80,9 +80,9 @@ pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
         .envs(limits.env())
         .env_remove(ENV_AGENT_SHA256);
     let shown = program.display().to_string();
-    let link = spawn(LOCALHOST, &shown, command)?;
+    let link = spawn(host, &shown, command)?;
     let conn = Conn::start(Launch {
-        host: LOCALHOST.into(),
+        host: host.into(),
         program: shown,
         link,
         nonce,

@@ -79,7 +79,7 @@ fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
     }
     match &builder.kind {
         Kind::Local => local::connect(builder),
-        Kind::Ssh => bootstrapped(builder, |script| ssh::way(builder, script)),
+        Kind::Ssh { .. } => bootstrapped(builder, |script| ssh::way(builder, script)),
         Kind::Docker { container } => {
             bootstrapped(builder, |script| docker::way(builder, container, script))
         }
@@ -98,16 +98,25 @@ fn validate(builder: &TunnelBuilder) -> Result<()> {
         host: crate::output::printable(&builder.host).into_owned(),
         message: format!("refusing {message}"),
     };
-    // `user@host` is ssh's own way to name the login.
-    match (&builder.kind, builder.host.rsplit_once('@')) {
-        (Kind::Ssh, Some((user, host))) => {
-            names::user(user).map_err(config)?;
-            names::host(host).map_err(config)?;
+    match &builder.kind {
+        Kind::Ssh { destination } => {
+            // `user@host` is ssh's own way to name the login.
+            match destination.rsplit_once('@') {
+                Some((user, host)) => {
+                    names::user(user).map_err(config)?;
+                    names::host(host).map_err(config)?;
+                }
+                None => names::host(destination).map_err(config)?,
+            }
+            if &builder.host != destination {
+                names::host(&builder.host).map_err(config)?;
+            }
         }
-        _ => names::host(&builder.host).map_err(config)?,
-    }
-    if let Kind::Docker { container } = &builder.kind {
-        names::host(container).map_err(config)?;
+        Kind::Docker { container } => {
+            names::host(container).map_err(config)?;
+            names::host(&builder.host).map_err(config)?;
+        }
+        Kind::Command { .. } | Kind::Local => names::host(&builder.host).map_err(config)?,
     }
     if let Some(user) = &builder.options.user {
         match builder.kind {
@@ -130,7 +139,7 @@ fn validate(builder: &TunnelBuilder) -> Result<()> {
         }
     }
     match builder.kind {
-        Kind::Ssh => ssh::validate(builder),
+        Kind::Ssh { .. } => ssh::validate(builder),
         _ => match builder.ssh.first_set() {
             Some(option) => Err(Error::Config {
                 host: builder.host.clone(),

@@ -11,7 +11,7 @@ use super::Way;
 use crate::error::{Error, Result};
 use crate::names;
 use crate::tunnel::askpass::Askpass;
-use crate::tunnel::builder::TunnelBuilder;
+use crate::tunnel::builder::{Kind, TunnelBuilder};
 use crate::tunnel::start::advice::NOT_AN_AGENT;
 use crate::tunnel::start::bootstrap::login_command;
 use crate::tunnel::start::Failed;
@@ -328,7 +328,11 @@ fn ssh_args(builder: &TunnelBuilder, remote: String) -> Vec<OsString> {
             args.extend(["-o".into(), option.into()]);
         }
     }
-    args.extend(["--".into(), builder.host.clone().into(), remote.into()]);
+    let destination = match &builder.kind {
+        Kind::Ssh { destination } => destination,
+        _ => &builder.host,
+    };
+    args.extend(["--".into(), destination.into(), remote.into()]);
     args
 }
 
@@ -514,6 +518,16 @@ mod tests {
         assert_eq!(&args[args.len() - 3..], ["--", "troy", "REMOTE"]);
         assert!(args.windows(2).any(|w| w == ["-p", "2222"]));
         assert!(args.windows(2).any(|w| w == ["-l", "deploy"]));
+        // A name of its own changes the label, not where ssh connects.
+        let named = Tunnel::builder("troy").named("web1");
+        assert_eq!(named.host(), "web1");
+        let args = args_of(&named);
+        assert_eq!(&args[args.len() - 3..], ["--", "troy", "REMOTE"]);
+        let err = Tunnel::builder("troy").named("x;id").check().unwrap_err();
+        assert!(
+            err.to_string().contains("\"x;id\" is not a host name"),
+            "{err}"
+        );
     }
 
     impl TunnelBuilder {
