@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::text::{bounded_regex, eol_of, matches, Anchor, Found};
+use super::text::{bare, bounded_regex, eol_of, matches, Anchor, Found};
 use super::{Change, Mode, OpError, Plan};
 use crate::remote;
 
@@ -196,7 +196,7 @@ impl Block {
             (true, true) => format!("{shown}: remove the block"),
             (true, false) => format!("{shown}: put the block in"),
         };
-        Ok(found.write(summary, new, self.secret))
+        found.write(OP, summary, new, self.secret)
     }
 
     /// `text` with the block in (or out), as `blockinfile` edits it.
@@ -237,11 +237,14 @@ impl Block {
             _ => None,
         };
         let (mut n0, mut n1) = (None, None);
+        // A marker is a whole line, found whatever its line end (a file of
+        // mixed ends); as in blockinfile, a last line without one is not.
+        let is = |l: &str, marker: &str| l.ends_with('\n') && bare(l) == bare(marker);
         for (i, l) in lines.iter().enumerate() {
-            if *l == begin {
+            if is(l, &begin) {
                 n0 = Some(i);
             }
-            if *l == end {
+            if is(l, &end) {
                 n1 = Some(i);
             }
         }
@@ -337,6 +340,17 @@ mod tests {
                 .edit("x\ny\n")
                 .unwrap(),
             "x\ny\n\n# BEGIN X\na\n# END X\n"
+        );
+        // Mixed line ends: the LF markers are found, the CRLF lines kept.
+        let mixed = "u\n\nd\r\nd\r\n\n# BEGIN X\nd\r\n# END X\nu\n";
+        assert_eq!(
+            b("d\r\nd\r\n").edit(mixed).unwrap(),
+            "u\n\nd\r\nd\r\n\n# BEGIN X\nd\r\nd\r\n# END X\nu\n"
+        );
+        // A marker is a whole line: one the file ends on without a newline is not.
+        assert_eq!(
+            b("a").edit("# BEGIN X\nold\n# END X").unwrap(),
+            "# BEGIN X\nold\n# END X\n# BEGIN X\na\n# END X\n"
         );
     }
 }

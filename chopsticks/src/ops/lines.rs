@@ -206,7 +206,7 @@ impl Line {
             let edit = self.present(&[], "\n", regex.as_ref()).map_err(fail)?;
             let summary = format!("create {shown} with the line");
             return Ok(match edit {
-                Some(lines) => found.write(summary, lines.concat(), self.secret),
+                Some(lines) => found.write(OP, summary, lines.concat(), self.secret)?,
                 // backrefs without a match: nothing to write, not even the file.
                 None => Plan::unchanged(format!("{shown} is absent; backrefs matched nothing")),
             });
@@ -223,14 +223,14 @@ impl Line {
                 return Ok(Plan::unchanged(format!("the line is absent from {shown}")));
             }
             let summary = format!("{shown}: remove {removed} line(s)");
-            return Ok(found.write(summary, kept.concat(), self.secret));
+            return found.write(OP, summary, kept.concat(), self.secret);
         }
         let eol = eol_of(&text);
         let edit = self.present(&lines, eol, regex.as_ref()).map_err(fail)?;
         match edit {
             Some(new) if new.concat() != text => {
                 let summary = format!("{shown}: put the line in");
-                Ok(found.write(summary, new.concat(), self.secret))
+                found.write(OP, summary, new.concat(), self.secret)
             }
             _ => Ok(Plan::unchanged(format!("the line is in {shown}"))),
         }

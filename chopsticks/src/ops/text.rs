@@ -91,11 +91,12 @@ pub(super) fn bare(line: &str) -> &str {
     line.trim_end_matches(['\r', '\n'])
 }
 
-/// The line end an edit writes: `\r\n` in a file that has it (where
-/// Ansible would write `\n`: see the README's list of differences), else
-/// `\n`.
+/// The line end an edit writes: `\r\n` in a file most of whose lines end
+/// so (where Ansible would write `\n`: see the README's list of
+/// differences), else `\n`.
 pub(super) fn eol_of(text: &str) -> &'static str {
-    match text.contains("\r\n") {
+    let crlf = text.matches("\r\n").count();
+    match crlf > text.matches('\n').count() - crlf {
         true => "\r\n",
         false => "\n",
     }
@@ -158,9 +159,27 @@ impl Found {
     }
 
     /// The plan that writes `new` over the file (a missing one is created
-    /// with mode `0o644`; an existing one keeps its mode and owner), with
-    /// its diff unless `secret`.
-    pub(super) fn write(self, summary: String, new: String, secret: bool) -> Plan {
+    /// with mode `0o644`, and its missing directories with `0o755`, as
+    /// `lineinfile`'s `create` makes them; an existing one keeps its mode
+    /// and owner), with its diff unless `secret`.
+    ///
+    /// # Errors
+    /// A missing file whose path goes through something that is not a
+    /// directory.
+    pub(super) fn write(
+        self,
+        op: &str,
+        mut summary: String,
+        new: String,
+        secret: bool,
+    ) -> Result<Plan, OpError> {
+        let dirs = match self.entry {
+            Some(_) => Vec::new(),
+            None => missing_dirs(&self.path).map_err(|e| OpError::new(op, &self.shown, e))?,
+        };
+        if let Some(top) = dirs.first() {
+            summary.push_str(&format!(" (and the directory {})", top.display()));
+        }
         let old = self.text.unwrap_or_default();
         let diff = match secret {
             true => None,
@@ -171,10 +190,39 @@ impl Found {
             None => (0o644, Owner::default()),
         };
         let path = self.path;
-        Plan::change(summary, diff, move |w| {
+        Ok(Plan::change(summary, diff, move |w| {
+            for dir in &dirs {
+                w.create_dir(dir, 0o755)?;
+            }
             w.write_file(&path, new.as_bytes(), mode, &owner)
-        })
+        }))
     }
+}
+
+/// The directories above `path` that do not exist, outermost first.
+///
+/// # Errors
+/// One of them is there but is not a directory, or cannot be looked at.
+fn missing_dirs(path: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut missing = Vec::new();
+    let mut at = path.parent();
+    while let Some(dir) = at.filter(|d| !d.as_os_str().is_empty()) {
+        match files::entry_at(dir) {
+            Ok(None) => missing.push(dir.to_owned()),
+            Ok(Some(e)) if e.kind == Kind::Dir => break,
+            Ok(Some(_)) => return Err(format!("{} is not a directory", dir.display())),
+            Err(e) => {
+                return Err(format!(
+                    "cannot look at {}: {}",
+                    dir.display(),
+                    describe(&e)
+                ))
+            }
+        }
+        at = dir.parent();
+    }
+    missing.reverse();
+    Ok(missing)
 }
 
 /// `template` (a line of a regex match's replacement text, Python's
@@ -250,6 +298,10 @@ mod tests {
         assert_eq!(expand(r"\g<key>:\g<2>\t#", &caps).unwrap(), "port:80\t#");
         assert!(expand(r"\3", &caps).is_err());
         assert!(matches(&Regex::new("^a$").unwrap(), "a\n"));
+        // A file's line end is the one most of its lines have.
+        assert_eq!(eol_of("a\r\nb\r\nc\n"), "\r\n");
+        assert_eq!(eol_of("a\nb\nc\r\n"), "\n");
+        assert_eq!(eol_of(""), "\n");
         assert!(!matches(&Regex::new("^a$").unwrap(), "a\r\n"));
     }
 }
