@@ -27,7 +27,8 @@ pub const MAX_HOST: usize = 255;
 pub const MAX_USER: usize = 64;
 
 /// A host name, an ssh alias or an IP address as ssh takes it on its
-/// command line: letters, digits, `.`, `-`, `_`, and for IP literals `:`,
+/// command line: letters and digits (of any script: `příbor`, as an
+/// internationalised name is written), `.`, `-`, `_`, and for IP literals `:`,
 /// `%` (a zone: `fe80::1%eth0`) and surrounding `[...]`; not starting with
 /// `-`; at most [`MAX_HOST`] bytes. Nothing a shell would act on: no
 /// quotes, backslashes, `$`, backticks, `;`, `&`, `|`, `<`, `>`, parentheses,
@@ -54,7 +55,7 @@ pub fn host(value: &str) -> Result<(), String> {
         "it starts with `-` and would be taken for an option"
     } else if let Some(c) = inner
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "._-:%".contains(*c)))
+        .find(|c| !(c.is_alphanumeric() || "._-:%".contains(*c)))
     {
         return Err(format!(
             "{value:?} is not a host name or address: {} is not allowed (letters, digits and \
@@ -171,14 +172,20 @@ mod tests {
             "::1",
             "fe80::1%eth0",
             "[2001:db8::1]",
+            "příbor",
         ] {
             assert_eq!(host(good), Ok(()), "{good}");
         }
-        for bad in HOSTILE
-            .iter()
-            .copied()
-            .chain(["", "[10.0.0.1]", "a@b", "a/b", "a,b", "*"])
-        {
+        for bad in HOSTILE.iter().copied().chain([
+            "",
+            "[10.0.0.1]",
+            "a@b",
+            "a/b",
+            "a,b",
+            "*",
+            "a\u{202e}b",
+            "a\u{a0}b",
+        ]) {
             let err = host(bad).unwrap_err();
             assert!(err.contains("not a host name"), "{bad:?}: {err}");
         }
