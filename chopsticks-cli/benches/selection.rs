@@ -60,7 +60,9 @@ fn main() {
     let names = chopsticks_cli::pattern::select(&inventory, "all").expect("selects");
     let select = start.elapsed();
     let start = Instant::now();
-    let resolved = inventory.resolve_all(&names);
+    let resolved = inventory
+        .resolve_all(&names)
+        .expect("the bench inventory is valid");
     let resolve = start.elapsed();
     assert_eq!(resolved.len(), HOSTS);
     println!(

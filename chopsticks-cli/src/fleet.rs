@@ -13,9 +13,53 @@ use serde_json::{Map, Value};
 
 use chopsticks::Color;
 
-use crate::inventory::{Inventory, Settings};
+use crate::inventory::{Connection, Inventory, Settings};
 use crate::printer::Printer;
 use crate::{hosts, pattern, CliError, ExitCode};
+
+/// Text that reads as a number, a boolean or null (`5432`, `1.5`, `true`,
+/// `False`, `None`) as that, a quoted word as the word, the rest as text:
+/// `vars_as`'s second, lenient reading of values that came as text.
+fn loose_scalar(text: &str) -> Value {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<i64>() {
+        return Value::from(n);
+    }
+    if let Some(f) = t
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite() && t.contains('.'))
+    {
+        return Value::from(f);
+    }
+    match t {
+        "True" | "true" => return Value::Bool(true),
+        "False" | "false" => return Value::Bool(false),
+        "None" => return Value::Null,
+        _ => {}
+    }
+    for q in ['"', '\''] {
+        if let Some(inner) = t.strip_prefix(q).and_then(|r| r.strip_suffix(q)) {
+            return Value::String(inner.to_owned());
+        }
+    }
+    Value::String(t.to_owned())
+}
+
+/// Ansible's host list, `-i web1,10.0.0.7:2222,` (a trailing comma
+/// makes one host a list): hosts with their ports, in no group.
+fn host_list(inventory: &mut Inventory, list: &str) -> Result<(), CliError> {
+    for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (name, port) = hosts::address_and_port(item);
+        crate::inventory::check_host(name)
+            .map_err(|e| CliError::Hosts(format!("-i {list}: {e}")))?;
+        let host = inventory.host_mut(name);
+        if let Some(port) = port {
+            host.vars.insert("ansible_port".into(), Value::from(port));
+        }
+    }
+    Ok(())
+}
 
 /// How many hosts a batch of a rolling run has: a number, or a share of
 /// the selection (`25%`, at least one host).
@@ -87,7 +131,7 @@ pub struct Fleet {
     /// Hosts: comma lists and ranges (`web[01:20].example`); added to the inventory's
     #[arg(short = 'H', long = "hosts", value_name = "HOSTS", action = ArgAction::Append)]
     pub hosts: Vec<String>,
-    /// An inventory: chopsticks TOML (.toml), Ansible YAML (.yml) or INI (anything else)
+    /// An inventory: chopsticks TOML (.toml), Ansible YAML (.yml) or INI, an inventory script, ansible-inventory --list JSON, or a host list (web1,web2,)
     #[arg(short = 'i', long = "inventory", value_name = "FILE", action = ArgAction::Append)]
     pub inventory: Vec<PathBuf>,
     /// Only the hosts an Ansible pattern selects: web:&prod:!db1, web*, ~regex, @FILE
@@ -106,6 +150,9 @@ pub struct Fleet {
     /// Read this ssh_config instead of ~/.ssh/config
     #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
+    /// Log in with this ssh key (an inventory's own key wins)
+    #[arg(long = "private-key", value_name = "FILE")]
+    pub private_key: Option<PathBuf>,
     /// Ask once, on the terminal, for the password ssh and sudo want
     #[arg(short = 'k', long = "ask-pass")]
     pub ask_pass: bool,
@@ -192,22 +239,26 @@ impl Selection {
     /// A host's variables as your own type (`serde`): what to pass to its
     /// `#[remote]` functions.
     ///
-    /// Ansible INI inventories give `[group:vars]` values as text, as
-    /// Ansible reads them; where your type asks for a number or a boolean
-    /// and the strict reading fails, text that reads as one (`5432`,
-    /// `true`) is taken as one.
+    /// Values keep the types the inventory gave them, as Ansible reads
+    /// them (in INI, `true` is text: Python's literal is `True`); where
+    /// your type asks for a number or a boolean and the strict reading
+    /// fails, text that reads as one (`5432`, `true`) is taken as one.
     ///
     /// # Errors
-    /// [`CliError::Vars`] naming the host and what does not fit.
+    /// [`CliError::Vars`] naming the host and what does not fit, or that
+    /// the host is not one of the selection.
     pub fn vars_as<T: DeserializeOwned>(&self, host: &str) -> Result<T, CliError> {
-        let vars = self.vars(host).cloned().unwrap_or_default();
+        let vars = self.vars(host).cloned().ok_or_else(|| CliError::Vars {
+            host: host.to_owned(),
+            message: "it is not a host of this selection".into(),
+        })?;
         let strict = serde_json::from_value(Value::Object(vars.clone()));
         strict
             .or_else(|strict| {
                 let read = vars
                     .into_iter()
                     .map(|(k, v)| match v {
-                        Value::String(text) => (k, crate::inventory::literal(&text)),
+                        Value::String(text) => (k, loose_scalar(&text)),
                         other => (k, other),
                     })
                     .collect();
@@ -242,7 +293,10 @@ impl Fleet {
     pub fn inventory(&self) -> Result<Inventory, CliError> {
         let mut inventory = Inventory::new();
         for path in &self.inventory {
-            inventory.merge(Inventory::load(path)?);
+            match path.to_str().filter(|p| p.contains(',') && !path.exists()) {
+                Some(list) => host_list(&mut inventory, list)?,
+                None => inventory.merge(Inventory::load(path)?),
+            }
         }
         for list in &self.hosts {
             for name in hosts::expand_list(list).map_err(CliError::Hosts)? {
@@ -298,7 +352,7 @@ impl Fleet {
                 hosts::MAX_HOSTS
             )));
         }
-        let resolved = inventory.resolve_all(&names);
+        let resolved = inventory.resolve_all(&names)?;
         let hosts = names
             .into_iter()
             .zip(resolved)
@@ -331,13 +385,35 @@ impl Fleet {
         }
     }
 
-    /// How to reach one host: `docker:NAME` goes into a container, any
-    /// other name through ssh; the inventory's settings win over the flags.
+    /// How to reach one host, named by its inventory name: `docker:NAME`
+    /// goes into a container, as does a host whose `ansible_connection` is
+    /// docker (its address, or else its name, names the container); a
+    /// `local` one runs here (through sudo when it becomes another user);
+    /// any other through ssh. The inventory's settings win over the flags.
     fn builder(&self, host: &Selected) -> TunnelBuilder {
         let s = &host.settings;
-        let mut b = match host.name.strip_prefix("docker:") {
-            Some(container) => TunnelBuilder::docker(container),
-            None => {
+        let container = match (host.name.strip_prefix("docker:"), s.connection) {
+            (Some(container), _) => Some(container),
+            (None, Some(Connection::Docker)) => Some(s.address.as_deref().unwrap_or(&host.name)),
+            (None, _) => None,
+        };
+        let sudo = s.sudo.as_ref().or(self.sudo.as_ref());
+        let user = s.user.as_ref().or(self.user.as_ref());
+        let mut b = match (container, s.connection) {
+            (Some(container), _) => {
+                let b = TunnelBuilder::docker(container);
+                match user {
+                    Some(user) => b.user(user),
+                    None => b,
+                }
+            }
+            // As Ansible's local connection, the login user does not apply;
+            // sudo does, through the bootstrap a command tunnel runs.
+            (None, Some(Connection::Local)) => match sudo {
+                Some(_) => TunnelBuilder::command(&host.name, ["env"]),
+                None => TunnelBuilder::local(),
+            },
+            (None, _) => {
                 let mut b = Tunnel::builder(&host.name);
                 if let Some(config) = &self.ssh_config {
                     b = b.ssh_config(config);
@@ -348,20 +424,23 @@ impl Fleet {
                 if let Some(port) = s.port.or(self.port) {
                     b = b.port(port);
                 }
+                if let Some(key) = s.identity_file.as_ref().or(self.private_key.as_ref()) {
+                    b = b.identity_file(key);
+                }
                 if let Some(idle) = self.control_persist {
                     b = b.control_persist(idle);
                 }
                 if let Some(jumps) = &self.jump {
                     b = b.proxy_jump(jumps);
                 }
-                b
+                match user {
+                    Some(user) => b.user(user),
+                    None => b,
+                }
             }
         };
-        b = b.connect_timeout(self.connect_timeout);
-        if let Some(user) = s.user.as_ref().or(self.user.as_ref()) {
-            b = b.user(user);
-        }
-        if let Some(sudo) = s.sudo.as_ref().or(self.sudo.as_ref()) {
+        b = b.named(&host.name).connect_timeout(self.connect_timeout);
+        if let Some(sudo) = sudo {
             b = b.sudo(sudo);
         }
         if self.ask_pass {
@@ -544,5 +623,63 @@ mod tests {
             err.contains("a: its inventory variables do not fit"),
             "{err}"
         );
+        assert_eq!(loose_scalar("80"), Value::from(80));
+        assert_eq!(loose_scalar("'quoted'"), Value::from("quoted"));
+        assert_eq!(loose_scalar("True"), Value::Bool(true));
+        assert_eq!(loose_scalar("1.5"), Value::from(1.5));
+        assert_eq!(loose_scalar("web"), Value::from("web"));
+        let err = sel.vars_as::<Vars>("b").unwrap_err().to_string();
+        assert!(err.contains("not a host of this selection"), "{err}");
+    }
+
+    /// Each host's tunnel carries its inventory name (results and
+    /// `vars_as` are keyed by it), however it is reached.
+    #[test]
+    fn hosts_are_reached_as_the_inventory_says_under_their_own_names() {
+        let dir = std::env::temp_dir().join(format!("cs-fleet-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let inventory = dir.join("hosts");
+        std::fs::write(
+            &inventory,
+            "web1 ansible_host=10.0.0.5 ansible_ssh_private_key_file=/keys/web\n\
+             box ansible_connection=docker ansible_host=ctr-1 ansible_user=app\n\
+             here ansible_connection=local\n\
+             root-here ansible_connection=local ansible_become=yes\n\
+             bad ansible_connection=local ansible_password=x\n",
+        )
+        .unwrap();
+        let i = inventory.to_str().unwrap();
+        let f = parse(&["-i", i, "-H", "docker:web", "-l", "!bad"]);
+        let selection = f.selection().unwrap();
+        let shown: Vec<String> = selection
+            .hosts()
+            .iter()
+            .map(|h| {
+                let b = f.builder(h);
+                assert_eq!(b.host(), h.name);
+                format!("{b:?}")
+            })
+            .collect();
+        let has = |i: usize, what: &str| assert!(shown[i].contains(what), "{what}: {}", shown[i]);
+        has(0, "destination: \"web1\"");
+        has(0, "HostName=10.0.0.5");
+        has(0, "identity_file: Some(\"/keys/web\")");
+        has(1, "container: \"ctr-1\"");
+        has(1, "user: Some(\"app\")");
+        has(2, "kind: Local");
+        has(3, "argv: [\"env\"]");
+        has(3, "sudo: Some(\"root\")");
+        has(4, "container: \"web\"");
+        let err = parse(&["-i", i]).selection().unwrap_err().to_string();
+        assert!(
+            err.starts_with("bad: cannot be reached as its inventory says: ansible_password"),
+            "{err}"
+        );
+        // Ansible's host list.
+        let f = parse(&["-i", "web1,[::1]:2222,", "-l", "::1"]);
+        let selection = f.selection().unwrap();
+        assert_eq!(selection.names(), ["::1"]);
+        assert_eq!(selection.hosts()[0].settings.port, Some(2222));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

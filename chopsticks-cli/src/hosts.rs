@@ -50,6 +50,32 @@ pub(crate) fn split_outside_brackets(list: &str, sep: char) -> Vec<&str> {
     parts
 }
 
+/// A host (or range of hosts) and its port, as Ansible's `parse_address`
+/// splits them in inventories: `[::1]:2222` and `web[1:3]:2222` have a
+/// port; `fe80::1` and `web` do not.
+pub(crate) fn address_and_port(text: &str) -> (&str, Option<u16>) {
+    let port = |p: &str| {
+        (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| p.parse::<u16>().ok())
+            .flatten()
+    };
+    if let Some((inside, after)) = text.strip_prefix('[').and_then(|t| t.rsplit_once("]:")) {
+        if let Some(p) = port(after) {
+            return (inside, Some(p));
+        }
+    }
+    if text.parse::<std::net::Ipv6Addr>().is_ok() {
+        return (text, None);
+    }
+    if let Some((name, after)) = text.rsplit_once(':') {
+        let colons_outside = split_outside_brackets(name, ':').len() > 1;
+        if let (Some(p), false) = (port(after), colons_outside) {
+            return (name, Some(p));
+        }
+    }
+    (text, None)
+}
+
 /// The names one pattern stands for: `web[01:03]` is `web01 web02 web03`.
 ///
 /// # Errors
@@ -137,6 +163,38 @@ pub fn expand(name: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Cases of ansible/ansible's test/units/parsing/utils/test_addresses.py.
+    #[test]
+    fn addresses_and_ports_split_as_ansible_splits_them() {
+        for (text, host, port) in [
+            ("192.0.2.3", "192.0.2.3", None),
+            ("192.0.2.3:23", "192.0.2.3", Some(23)),
+            ("::", "::", None),
+            ("::1", "::1", None),
+            ("[::1]:442", "::1", Some(442)),
+            (
+                "abcd:ef98:7654:3210:abcd:ef98:7654:3210",
+                "abcd:ef98:7654:3210:abcd:ef98:7654:3210",
+                None,
+            ),
+            (
+                "[abcd:ef98:7654:3210:abcd:ef98:7654:3210]:42",
+                "abcd:ef98:7654:3210:abcd:ef98:7654:3210",
+                Some(42),
+            ),
+            ("some-host", "some-host", None),
+            ("some-host:80", "some-host", Some(80)),
+            ("some.host.com:492", "some.host.com", Some(492)),
+            ("[some.host.com]:493", "some.host.com", Some(493)),
+            ("foo[1:2]", "foo[1:2]", None),
+            ("foo[1:2]:22", "foo[1:2]", Some(22)),
+            ("[foo[1:2]]:22", "foo[1:2]", Some(22)),
+            ("192.0.2.[3:10]:23", "192.0.2.[3:10]", Some(23)),
+        ] {
+            assert_eq!(address_and_port(text), (host, port), "{text}");
+        }
+    }
 
     #[test]
     fn lists_and_ranges_expand_in_order() {

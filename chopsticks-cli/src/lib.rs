@@ -124,6 +124,14 @@ pub enum CliError {
     Pattern(String),
     /// The selection is empty (the pattern given).
     Empty(String),
+    /// A host's connection variables ask for what chopsticks cannot do
+    /// (see [`Settings::from_ansible_vars`](crate::inventory::Settings::from_ansible_vars)).
+    Connection {
+        /// The host.
+        host: String,
+        /// Which variable, and what to do instead.
+        message: String,
+    },
     /// A host's variables do not fit the type asked for.
     Vars {
         /// The host.
@@ -143,6 +151,12 @@ impl fmt::Display for CliError {
                 f,
                 "--limit '{limit}' selects no host: nothing to do (check the pattern's & and !)"
             ),
+            CliError::Connection { host, message } => {
+                write!(
+                    f,
+                    "{host}: cannot be reached as its inventory says: {message}"
+                )
+            }
             CliError::Vars { host, message } => {
                 write!(f, "{host}: its inventory variables do not fit: {message}")
             }

@@ -1,59 +1,137 @@
 //! Ansible's host patterns over an inventory: `all` (or `*`), group and
 //! host names, globs (`web*`), regexes (`~web\d+`), subscripts
-//! (`web[0]`, `web[1:3]`, `web[-1]`), `@FILE` (the hosts a file lists, one
+//! (`web[0]`, `web[1:3]`, `web[-1]`), `@FILE` (terms a file lists, one
 //! per line), joined by `:` or `,`; a term with `&` intersects, with `!`
 //! excludes. As in Ansible, the plain terms are joined first, then the `&`
 //! ones applied, then the `!` ones, whatever their order.
 
 use std::collections::HashSet;
 
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, LOCALHOST_NAMES};
 
-/// The hosts `pattern` selects from `inventory`, in inventory order.
+/// The hosts `pattern` selects from `inventory`, in the order Ansible
+/// selects them: the plain terms' hosts in the terms' order (a group's in
+/// its listing order, see [`Inventory::group_hosts`]), then narrowed by
+/// the `&` terms and the `!` terms. A pattern of only `&` and `!` terms
+/// starts from `all`. `localhost` (or `127.0.0.1`, `::1`), when the
+/// inventory has no such host, is this machine, as Ansible's implicit
+/// localhost.
 ///
 /// # Errors
 /// A term that matches nothing (a typo should not shrink a run
 /// silently), a bad regex or subscript, an unreadable `@FILE`.
 pub fn select<'a>(inventory: &'a Inventory, pattern: &str) -> Result<Vec<&'a str>, String> {
-    let terms = split(pattern);
-    if terms.iter().all(|t| t.trim().is_empty()) {
-        return Err("an empty pattern: give group or host names, or all".into());
-    }
-    let mut union: HashSet<&str> = HashSet::new();
-    let mut intersect: Vec<HashSet<&str>> = Vec::new();
-    let mut exclude: HashSet<&str> = HashSet::new();
-    for term in terms.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
-        if let Some(rest) = term.strip_prefix('!') {
-            exclude.extend(term_hosts(inventory, rest)?);
-        } else if let Some(rest) = term.strip_prefix('&') {
-            intersect.push(term_hosts(inventory, rest)?.into_iter().collect());
-        } else {
-            union.extend(term_hosts(inventory, term)?);
+    let mut lists = Vec::new();
+    for term in split(inventory, pattern) {
+        if let Some(path) = term.trim().strip_prefix('@') {
+            lists.push(host_list(term.trim(), path)?);
         }
     }
-    if union.is_empty() && (!intersect.is_empty() || !exclude.is_empty()) {
-        // `!db1` alone means every host but db1, as in Ansible.
-        union.extend(inventory.group_hosts("all"));
+    let mut listed = lists.iter();
+    let mut terms: Vec<&str> = Vec::new();
+    for term in split(inventory, pattern).into_iter().map(str::trim) {
+        match term.starts_with('@') {
+            // `@FILE`: its lines are terms of the pattern (a retry file's
+            // hosts, or groups), as Ansible's `--limit @FILE` reads it.
+            true => terms.extend(
+                listed
+                    .next()
+                    .into_iter()
+                    .flat_map(|t| t.lines().map(str::trim)),
+            ),
+            false => terms.push(term),
+        }
     }
-    Ok(inventory
-        .hosts()
-        .map(|h| h.name.as_str())
-        .filter(|h| union.contains(h))
-        .filter(|h| intersect.iter().all(|set| set.contains(h)))
-        .filter(|h| !exclude.contains(h))
-        .collect())
+    terms.retain(|t| !t.is_empty());
+    if terms.is_empty() {
+        return Err("an empty pattern: give group or host names, or all".into());
+    }
+    let plain: Vec<&str> = terms
+        .iter()
+        .copied()
+        .filter(|t| !t.starts_with(['&', '!']))
+        .collect();
+    let and = terms.iter().copied().filter(|t| t.starts_with('&'));
+    let not = terms.iter().copied().filter(|t| t.starts_with('!'));
+    let plain = match plain.is_empty() {
+        // `!db1` alone means every host but db1, as in Ansible.
+        true => vec!["all"],
+        false => plain,
+    };
+    let mut hosts: Vec<&'a str> = Vec::new();
+    let mut chosen: HashSet<&'a str> = HashSet::new();
+    for term in plain.into_iter().chain(and).chain(not) {
+        if let Some(host) = inventory.host(term) {
+            if chosen.insert(host.name.as_str()) {
+                hosts.push(host.name.as_str());
+            }
+            continue;
+        }
+        if let Some(rest) = term.strip_prefix('!') {
+            let that: HashSet<&str> = term_hosts(inventory, rest)?.into_iter().collect();
+            hosts.retain(|h| !that.contains(h));
+        } else if let Some(rest) = term.strip_prefix('&') {
+            let that: HashSet<&str> = term_hosts(inventory, rest)?.into_iter().collect();
+            hosts.retain(|h| that.contains(h));
+        } else {
+            for host in term_hosts(inventory, term)? {
+                if chosen.insert(host) {
+                    hosts.push(host);
+                }
+            }
+        }
+    }
+    Ok(hosts)
 }
 
-/// Terms split on `,`, or on `:` when there is no comma (a `:` inside a
-/// subscript stays; a regex with a `:` needs commas between terms).
-fn split(pattern: &str) -> Vec<&str> {
+/// Terms split as Ansible splits them: on `,`; else, when the whole
+/// pattern is one address (`fe80::1`, `[::1]:22`, `host:22`) or names a
+/// host of the inventory (`docker:web`), it is one term; else on `:` and
+/// blanks outside `[...]` (a subscript's or a range's `:` stays; a regex
+/// with a `:` needs commas between terms).
+fn split<'p>(inventory: &Inventory, pattern: &'p str) -> Vec<&'p str> {
+    let pattern = pattern.trim();
     if pattern.contains(',') {
         return pattern.split(',').collect();
     }
+    if is_address(pattern) || inventory.host(pattern).is_some() {
+        return vec![pattern];
+    }
     crate::hosts::split_outside_brackets(pattern, ':')
+        .into_iter()
+        .flat_map(str::split_whitespace)
+        .collect()
 }
 
-/// The hosts one term stands for.
+/// An IPv6 address (bare, or in brackets with a port), or a host name or
+/// IPv4 address with a port.
+fn is_address(pattern: &str) -> bool {
+    if pattern.parse::<std::net::Ipv6Addr>().is_ok() {
+        return true;
+    }
+    if let Some((ip, port)) = pattern
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once("]:"))
+    {
+        return ip.parse::<std::net::Ipv6Addr>().is_ok() && is_port(port);
+    }
+    pattern.split_once(':').is_some_and(|(name, port)| {
+        is_port(port)
+            && !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    })
+}
+
+fn is_port(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The hosts one term stands for, as Ansible enumerates them: the hosts
+/// of the groups it matches (by name, glob or `~regex`), in group order;
+/// then, when no group matched or the term is a glob, a regex or has a
+/// `.`, the hosts it matches; then the subscript, if any.
 fn term_hosts<'a>(inv: &'a Inventory, term: &str) -> Result<Vec<&'a str>, String> {
     let no_match = || {
         format!(
@@ -61,43 +139,142 @@ fn term_hosts<'a>(inv: &'a Inventory, term: &str) -> Result<Vec<&'a str>, String
             inv.group_names().join(", ")
         )
     };
-    let found: Vec<&'a str> = if term == "all" || term == "*" {
-        inv.group_hosts("all")
-    } else if let Some(path) = term.strip_prefix('@') {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("`{term}`: cannot read the host list {path}: {e}"))?;
-        let mut hosts = Vec::new();
-        for name in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            let host = inv
-                .host(name)
-                .ok_or_else(|| format!("`{term}` lists {name}, which is not in the inventory"))?;
-            hosts.push(host.name.as_str());
+    if term.starts_with('@') {
+        return Err(format!(
+            "`{term}`: a host list is read only where the pattern names it, not from another \
+             list or after & or !"
+        ));
+    }
+    let (expr, subscript) = split_subscript(term);
+    let matcher: Box<dyn Fn(&str) -> bool> = match expr.strip_prefix('~') {
+        Some(regex) => {
+            let re = bounded_regex(term, regex)?;
+            // Python's `re.match`: anchored at the start only.
+            Box::new(move |name| re.find(name).is_some_and(|m| m.start() == 0))
         }
-        hosts
-    } else if let Some(regex) = term.strip_prefix('~') {
-        let re = bounded_regex(term, regex)?;
-        by_name(inv, |name| re.is_match(name))
-    } else if let Some((group, subscript)) = subscripted(inv, term) {
-        let hosts = inv.group_hosts(group);
-        slice(&hosts, subscript).ok_or_else(|| {
-            format!(
-                "`{term}`: the subscript [{subscript}] is not N, -N or A:B within the {} hosts of {group}",
-                hosts.len()
-            )
-        })?
-    } else if term.contains(['*', '?', '[']) {
-        by_name(inv, |name| glob(term, name))
-    } else if inv.has_group(term) {
-        inv.group_hosts(term)
-    } else if let Some(host) = inv.host(term) {
-        vec![host.name.as_str()]
-    } else {
-        return Err(no_match());
+        None if expr.contains(['*', '?', '[']) => Box::new(|name| glob(expr, name)),
+        None => Box::new(|name| name == expr),
     };
-    if found.is_empty() && !inv.has_group(term) {
+    let mut found: Vec<&'a str> = Vec::new();
+    let groups: Vec<&str> = inv
+        .group_names()
+        .into_iter()
+        .filter(|g| matcher(g))
+        .collect();
+    for group in &groups {
+        found.extend(inv.group_hosts(group));
+    }
+    let special = expr.starts_with('~') || expr.contains(['.', '?', '*', '[']);
+    if groups.is_empty() || special {
+        found.extend(inv.hosts().map(|h| h.name.as_str()).filter(|h| matcher(h)));
+    }
+    if found.is_empty() && groups.is_empty() {
+        if subscript.is_none() {
+            if let Some(name) = LOCALHOST_NAMES.into_iter().find(|n| *n == expr) {
+                return Ok(vec![name]);
+            }
+        }
         return Err(no_match());
     }
-    Ok(found)
+    match subscript {
+        None => Ok(found),
+        Some(subscript) => subscript.apply(&found).ok_or_else(|| {
+            format!(
+                "`{term}`: the subscript is outside the {} hosts `{expr}` matches",
+                found.len()
+            )
+        }),
+    }
+}
+
+/// A term's `[N]`, `[-N]`, `[A:B]` or `[A:]` (and the old `[A-B]`), as
+/// Ansible reads them; other brackets belong to a glob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subscript {
+    /// One host, from the end when negative.
+    Index(i64),
+    /// From A to B, both included (to the end when `None`).
+    Range(usize, Option<usize>),
+}
+
+impl Subscript {
+    /// The hosts it picks, as Python's indexing and slicing do: a range
+    /// past the end is cut short, an index past the end is `None`.
+    fn apply<'a>(self, hosts: &[&'a str]) -> Option<Vec<&'a str>> {
+        let len = hosts.len();
+        match self {
+            Subscript::Index(i) => {
+                let at = if i < 0 {
+                    len.checked_sub(i.unsigned_abs() as usize)?
+                } else {
+                    i as usize
+                };
+                hosts.get(at).map(|h| vec![*h])
+            }
+            // Ansible takes `[A:0]` for `[A]`.
+            Subscript::Range(a, Some(0)) => hosts.get(a).map(|h| vec![*h]),
+            Subscript::Range(a, end) => {
+                let end = end.map_or(len, |b| (b + 1).min(len));
+                Some(hosts.get(a..end.max(a)).unwrap_or_default().to_vec())
+            }
+        }
+    }
+}
+
+/// `expr[subscript]`, where the subscript is one Ansible reads.
+fn split_subscript(term: &str) -> (&str, Option<Subscript>) {
+    if term.starts_with('~') {
+        return (term, None);
+    }
+    let Some(inner) = term.strip_suffix(']') else {
+        return (term, None);
+    };
+    let Some(open) = inner.rfind('[') else {
+        return (term, None);
+    };
+    let (expr, sub) = (&inner[..open], &inner[open + 1..]);
+    if expr.is_empty() {
+        return (term, None);
+    }
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let subscript = match sub.find([':', '-']).filter(|&i| i > 0) {
+        Some(i) if number(&sub[..i]) && (sub[i + 1..].is_empty() || number(&sub[i + 1..])) => {
+            let (a, b) = (&sub[..i], &sub[i + 1..]);
+            let (Ok(a), b) = (a.parse(), b.parse().ok()) else {
+                return (term, None);
+            };
+            Subscript::Range(a, b)
+        }
+        _ => {
+            let digits = sub.strip_prefix('-').unwrap_or(sub);
+            match number(digits).then(|| sub.parse().ok()).flatten() {
+                Some(i) => Subscript::Index(i),
+                None => return (term, None),
+            }
+        }
+    };
+    (expr, Some(subscript))
+}
+
+/// The largest `@FILE` a pattern may read.
+pub const MAX_HOST_LIST: u64 = 16 << 20;
+
+/// The text of the host list `path` (of the term `term`), within its bound.
+fn host_list(term: &str, path: &str) -> Result<String, String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("`{term}`: cannot read the host list {path}: {e}"))?;
+    let mut text = String::new();
+    file.take(MAX_HOST_LIST + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("`{term}`: cannot read the host list {path}: {e}"))?;
+    if text.len() as u64 > MAX_HOST_LIST {
+        return Err(format!(
+            "`{term}`: the host list is larger than {} MiB, the most one may be",
+            MAX_HOST_LIST >> 20
+        ));
+    }
+    Ok(text)
 }
 
 /// The longest `~regex` a pattern may hold, in bytes.
@@ -126,89 +303,76 @@ fn bounded_regex(term: &str, regex: &str) -> Result<regex_lite::Regex, String> {
         })
 }
 
-/// Hosts whose name matches, and the hosts of groups whose name matches.
-fn by_name<'a>(inv: &'a Inventory, matches: impl Fn(&str) -> bool) -> Vec<&'a str> {
-    let mut hosts: Vec<&'a str> = inv
-        .hosts()
-        .map(|h| h.name.as_str())
-        .filter(|h| matches(h))
-        .collect();
-    for group in inv.group_names() {
-        if matches(group) {
-            hosts.extend(inv.group_hosts(group));
-        }
-    }
-    hosts
-}
-
-/// `group[subscript]` where `group` is a group of the inventory.
-fn subscripted<'t>(inv: &Inventory, term: &'t str) -> Option<(&'t str, &'t str)> {
-    let (group, rest) = term.split_once('[')?;
-    let subscript = rest.strip_suffix(']')?;
-    inv.has_group(group).then_some((group, subscript))
-}
-
-/// Ansible's subscripts: `[0]`, `[-1]`, `[1:3]` (both ends included),
-/// `[:2]`, `[2:]`.
-fn slice<'a>(hosts: &[&'a str], subscript: &str) -> Option<Vec<&'a str>> {
-    let len = hosts.len() as i64;
-    let index = |s: &str, default: i64| -> Option<i64> {
-        match s.trim() {
-            "" => Some(default),
-            n => {
-                let n: i64 = n.parse().ok()?;
-                Some(if n < 0 { len + n } else { n })
-            }
-        }
-    };
-    let (a, b) = match subscript.split_once(':') {
-        None => {
-            let i = index(subscript, -1)?;
-            (i, i)
-        }
-        Some((a, b)) => (index(a, 0)?, index(b, len - 1)?),
-    };
-    if a < 0 || b >= len || a > b {
-        return None;
-    }
-    Some(hosts[a as usize..=b as usize].to_vec())
-}
-
-/// Shell-style globbing: `*`, `?` and `[...]` classes.
+/// Globbing as Python's `fnmatch` (which Ansible uses): `*`, `?`, and
+/// `[...]` classes (`[!...]` negates; a `]` first is one of the class;
+/// a `[` never closed is itself). Greedy with one point to go back to, so
+/// the cost is at most the product of the lengths, however many `*`.
 fn glob(pattern: &str, name: &str) -> bool {
     let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some('*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
-            Some('?') => !n.is_empty() && go(&p[1..], &n[1..]),
-            Some('[') => {
-                let Some(end) = p.iter().position(|c| *c == ']') else {
-                    return n.first() == Some(&'[') && go(&p[1..], &n[1..]);
-                };
-                let Some(c) = n.first() else { return false };
-                let class = &p[1..end];
-                let (negate, class) = match class.first() {
-                    Some('!' | '^') => (true, &class[1..]),
-                    _ => (false, class),
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < class.len() {
-                    if i + 2 < class.len() && class[i + 1] == '-' {
-                        hit |= class[i] <= *c && *c <= class[i + 2];
-                        i += 3;
-                    } else {
-                        hit |= class[i] == *c;
-                        i += 1;
-                    }
-                }
-                hit != negate && go(&p[end + 1..], &n[1..])
+    let (mut pi, mut ni) = (0, 0);
+    let mut back: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if p.get(pi) == Some(&'*') {
+            back = Some((pi + 1, ni));
+            pi += 1;
+            continue;
+        }
+        if let Some(width) = one(&p[pi..], n[ni]) {
+            pi += width;
+            ni += 1;
+            continue;
+        }
+        match back {
+            Some((after_star, from)) => {
+                back = Some((after_star, from + 1));
+                pi = after_star;
+                ni = from + 1;
             }
-            Some(c) => n.first() == Some(c) && go(&p[1..], &n[1..]),
+            None => return false,
         }
     }
-    go(&p, &n)
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// Whether the pattern's first item (not `*`) matches `c`: how many
+/// characters of the pattern it took, or `None`.
+fn one(p: &[char], c: char) -> Option<usize> {
+    match p.first()? {
+        '?' => Some(1),
+        '[' => {
+            let mut j = 1;
+            if p.get(j) == Some(&'!') {
+                j += 1;
+            }
+            if p.get(j) == Some(&']') {
+                j += 1;
+            }
+            let Some(end) = p[j.min(p.len())..]
+                .iter()
+                .position(|x| *x == ']')
+                .map(|e| e + j)
+            else {
+                return (c == '[').then_some(1);
+            };
+            let (negate, class) = match &p[1..end] {
+                ['!', rest @ ..] => (true, rest),
+                class => (false, class),
+            };
+            let mut hit = false;
+            let mut i = 0;
+            while i < class.len() {
+                if i + 2 < class.len() && class[i + 1] == '-' {
+                    hit |= class[i] <= c && c <= class[i + 2];
+                    i += 3;
+                } else {
+                    hit |= class[i] == c;
+                    i += 1;
+                }
+            }
+            (hit != negate).then_some(end + 1)
+        }
+        x => (*x == c).then_some(1),
+    }
 }
 
 #[cfg(test)]
@@ -253,9 +417,11 @@ mod tests {
         assert_eq!(sel("web:!web1"), ["web2", "web3"]);
         assert_eq!(sel("!db1:web:&staging"), ["web3"]);
         assert_eq!(sel("all:!prod:!staging"), ["lonely"]);
-        assert_eq!(sel("!web"), ["db1", "db2", "lonely"]);
+        // `all` lists ungrouped hosts first, then each group's.
+        assert_eq!(sel("!web"), ["lonely", "db1", "db2"]);
+        assert_eq!(sel("db:web1"), ["db1", "db2", "web1"]);
         assert_eq!(sel("web*"), ["web1", "web2", "web3"]);
-        assert_eq!(sel("d?[12]"), ["db1", "db2"]);
+        assert_eq!(sel("d?[!3]"), ["db1", "db2"]);
         assert_eq!(sel("~(web|db)1"), ["web1", "db1"]);
         assert_eq!(sel("~^db:!db2"), ["db1"]);
         assert_eq!(sel("web[0]"), ["web1"]);
@@ -265,6 +431,84 @@ mod tests {
         assert_eq!(sel("lonely"), ["lonely"]);
     }
 
+    /// The issue's second bug: a subscript counts in the group's own
+    /// order, not the inventory's.
+    #[test]
+    fn subscripts_count_hosts_in_the_groups_listing_order() {
+        let mut inv = Inventory::new();
+        for host in ["a", "b", "c"] {
+            inv.host_mut(host);
+        }
+        for host in ["c", "a", "b"] {
+            inv.add_to_group("webservers", host);
+        }
+        inv.add_to_group("kids", "b");
+        inv.add_child("webservers", "kids");
+        let pick = |p: &str| select(&inv, p).unwrap();
+        assert_eq!(pick("webservers[0]"), ["c"]);
+        assert_eq!(pick("webservers[-1]"), ["b"]);
+        assert_eq!(pick("webservers[1:]"), ["a", "b"]);
+        assert_eq!(pick("webservers[0-1]"), ["c", "a"]);
+        assert_eq!(
+            pick("webservers[1:9]"),
+            ["a", "b"],
+            "a range is cut at the end"
+        );
+        assert_eq!(
+            pick("webservers[2:0]"),
+            ["b"],
+            "[A:0] is [A], as in Ansible"
+        );
+        assert_eq!(pick("webservers"), ["c", "a", "b"]);
+    }
+
+    #[test]
+    fn terms_match_as_ansibles_fnmatch_and_re_match_do() {
+        let inv = inventory();
+        let pick = |p: &str| select(&inv, p).unwrap();
+        // re.match: anchored at the start, not the end.
+        assert!(select(&inv, "~eb").is_err(), "re.match does not search");
+        assert_eq!(pick("~web[12]"), ["web1", "web2"]);
+        assert_eq!(pick("~db"), ["db1", "db2"]);
+        // fnmatch: `^` is no negation, `[:2]` is a class, not a slice.
+        assert_eq!(pick("db[^1]"), ["db1"]);
+        assert!(select(&inv, "d?[12]").is_err(), "[12] is a subscript");
+        assert_eq!(pick("db[!1]"), ["db2"]);
+        assert_eq!(pick("web[:2]"), ["web2"]);
+        // A term that is a host wins over patterns; the implicit localhost.
+        assert_eq!(pick("localhost"), ["localhost"]);
+        assert_eq!(pick("lonely:127.0.0.1"), ["lonely", "127.0.0.1"]);
+        assert!(select(&inv, "localhost[0]").is_err());
+    }
+
+    /// `docker:NAME`, IPv6 addresses and `host:port` are one term each.
+    #[test]
+    fn addresses_survive_splitting() {
+        let mut inv = inventory();
+        for host in ["docker:web", "fe80::1", "::1", "web1:22"] {
+            inv.host_mut(host);
+        }
+        let pick = |p: &str| select(&inv, p).unwrap();
+        assert_eq!(pick("docker:web"), ["docker:web"]);
+        assert_eq!(pick("fe80::1"), ["fe80::1"]);
+        assert_eq!(pick("::1"), ["::1"]);
+        assert_eq!(pick("web1:22"), ["web1:22"]);
+        assert_eq!(pick("docker:web,db1"), ["docker:web", "db1"]);
+        assert_eq!(pick("web:db"), ["web1", "web2", "web3", "db1", "db2"]);
+        assert_eq!(pick("web db1"), ["web1", "web2", "web3", "db1"]);
+    }
+
+    /// Many stars cost at most the product of the lengths (going back to
+    /// every star, as a recursive matcher does, would not end here).
+    #[test]
+    fn globs_are_bounded() {
+        let name = "a".repeat(250);
+        assert!(!glob(&format!("{}b", "*a".repeat(200)), &name));
+        assert!(glob(&format!("{}a", "*a".repeat(100)), &name));
+        assert!(glob("[]x]*[!]]", "]ab"));
+        assert!(glob("a[", "a["));
+    }
+
     #[test]
     fn what_matches_nothing_is_an_error() {
         let inv = inventory();
@@ -272,7 +516,7 @@ mod tests {
             ("webz", "matches no host or group"),
             ("web:!nope", "`nope` matches no host"),
             ("", "an empty pattern"),
-            ("web[7]", "the subscript [7]"),
+            ("web[7]", "the subscript is outside the 3 hosts"),
             ("~(", "`~(`"),
             ("@/no/such/file", "cannot read the host list"),
             ("~(a{1000}){1000}", "more than 256 KiB"),

@@ -6,9 +6,14 @@
 //! user = "deploy"
 //! port = 2222
 //! sudo = "root"                 # run as this user through sudo
+//! identity_file = "~/.ssh/deploy" # the ssh key to log in with
 //! vars = { role = "web", weight = 3, canary = true }
 //!
 //! [hosts."db[1:2].example"]     # a range names several hosts
+//!
+//! [hosts.builder]
+//! connection = "docker"         # ssh (the default), local, or docker
+//! address = "ci-builder-1"      # for docker: the container, when not the name
 //!
 //! [groups.web]
 //! hosts = ["web1", "web[2:4]"]  # hosts named here need no [hosts] entry
@@ -23,7 +28,7 @@
 //! arrays, tables); `groups.all.vars` applies to every host.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -43,9 +48,11 @@ struct File {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Host {
+    connection: Option<String>,
     address: Option<String>,
     user: Option<String>,
     port: Option<u16>,
+    identity_file: Option<PathBuf>,
     sudo: Option<String>,
     #[serde(default)]
     vars: Map<String, Value>,
@@ -58,8 +65,10 @@ struct Group {
     hosts: Vec<String>,
     #[serde(default)]
     children: Vec<String>,
+    connection: Option<String>,
     user: Option<String>,
     port: Option<u16>,
+    identity_file: Option<PathBuf>,
     sudo: Option<String>,
     #[serde(default)]
     vars: Map<String, Value>,
@@ -88,22 +97,20 @@ pub(super) fn read(text: &str, file: &Path, inv: &mut Inventory) -> Result<(), I
         let host = &parsed.hosts[pattern];
         let line = line_naming(text, pattern);
         let names = hosts::expand(pattern).map_err(|e| InventoryError::at(file, line, e))?;
-        check_settings(
-            host.address.as_deref(),
-            host.user.as_deref(),
-            host.sudo.as_deref(),
+        let settings = settings(
+            host.connection.as_deref(),
+            host.address.clone(),
+            host.user.clone(),
+            host.port,
+            host.identity_file.clone(),
+            host.sudo.clone(),
         )
-        .and_then(|()| check_vars(&host.vars))
+        .and_then(|s| check_vars(&host.vars).map(|()| s))
         .map_err(|e| InventoryError::at(file, line, format!("the host {pattern}: {e}")))?;
         for name in names {
             check_host(&name).map_err(|e| InventoryError::at(file, line, e))?;
             let entry = inv.host_mut(&name);
-            entry.settings = Settings {
-                address: host.address.clone(),
-                user: host.user.clone(),
-                port: host.port,
-                sudo: host.sudo.clone(),
-            };
+            entry.settings = settings.clone();
             entry.vars.extend(host.vars.clone());
         }
     }
@@ -112,9 +119,16 @@ pub(super) fn read(text: &str, file: &Path, inv: &mut Inventory) -> Result<(), I
     for name in group_names {
         let group = &parsed.groups[name];
         let line = line_naming(text, name);
-        check_settings(None, group.user.as_deref(), group.sudo.as_deref())
-            .and_then(|()| check_vars(&group.vars))
-            .map_err(|e| InventoryError::at(file, line, format!("the group {name}: {e}")))?;
+        let settings = settings(
+            group.connection.as_deref(),
+            None,
+            group.user.clone(),
+            group.port,
+            group.identity_file.clone(),
+            group.sudo.clone(),
+        )
+        .and_then(|s| check_vars(&group.vars).map(|()| s))
+        .map_err(|e| InventoryError::at(file, line, format!("the group {name}: {e}")))?;
         for pattern in &group.hosts {
             let names = hosts::expand(pattern).map_err(|e| InventoryError::at(file, line, e))?;
             for host in names {
@@ -132,34 +146,35 @@ pub(super) fn read(text: &str, file: &Path, inv: &mut Inventory) -> Result<(), I
             inv.add_child(name, child);
         }
         let entry = inv.group_mut(name);
-        entry.settings = Settings {
-            address: None,
-            user: group.user.clone(),
-            port: group.port,
-            sudo: group.sudo.clone(),
-        };
+        entry.settings = settings;
         entry.vars.extend(group.vars.clone());
     }
     Ok(())
 }
 
-/// Refuses an address, user or sudo user ssh or sudo could misread (see
-/// [`chopsticks::names`]).
-fn check_settings(
-    address: Option<&str>,
-    user: Option<&str>,
-    sudo: Option<&str>,
-) -> Result<(), String> {
-    if let Some(address) = address {
-        chopsticks::names::host(address).map_err(|e| format!("address: {e}"))?;
-    }
-    if let Some(user) = user {
-        chopsticks::names::user(user).map_err(|e| format!("user: {e}"))?;
-    }
-    if let Some(sudo) = sudo {
-        chopsticks::names::user(sudo).map_err(|e| format!("sudo: {e}"))?;
-    }
-    Ok(())
+/// Settings from a host's or group's fields, checked (see
+/// [`Settings::check`]).
+fn settings(
+    connection: Option<&str>,
+    address: Option<String>,
+    user: Option<String>,
+    port: Option<u16>,
+    identity_file: Option<PathBuf>,
+    sudo: Option<String>,
+) -> Result<Settings, String> {
+    let connection = connection
+        .map(|c| c.parse().map_err(|e| format!("connection: {e}")))
+        .transpose()?;
+    let settings = Settings {
+        connection,
+        address,
+        user,
+        port,
+        identity_file,
+        sudo,
+    };
+    settings.check()?;
+    Ok(settings)
 }
 
 #[cfg(test)]
@@ -199,7 +214,7 @@ vars = { ntp = "time.example" }
             ["web1", "db1.example", "db2.example", "web2", "web3"]
         );
         assert_eq!(inv.group_hosts("prod").len(), 5);
-        let (s, vars) = inv.resolve("web1");
+        let (s, vars) = inv.resolve("web1").unwrap();
         assert_eq!(
             (s.address.as_deref(), s.user.as_deref()),
             (Some("10.0.0.5"), Some("ops"))
@@ -209,7 +224,7 @@ vars = { ntp = "time.example" }
         assert_eq!(vars["http_port"], 8080);
         assert_eq!(vars["ntp"], "time.example");
         assert_eq!(
-            inv.resolve("db2.example").0.sudo.as_deref(),
+            inv.resolve("db2.example").unwrap().0.sudo.as_deref(),
             Some("postgres")
         );
     }
