@@ -71,3 +71,27 @@ else
     rm -f "$agents/fixture-aarch64"
     echo "setup: WARNING: no aarch64 agent or no qemu-user for it; the per-architecture tests will fail and say why" >&2
 fi
+
+# ansible-core, for tests/tests/ansible (the kit's inventories and patterns,
+# ops::line and ops::block, against Ansible's own), in a virtual environment of
+# its own at target/testhosts/ansible, pinned (as the test's ANSIBLE is): a new
+# release is a deliberate change.
+ansible_version=2.19.14
+setup_ansible() {
+    local venv=$state/ansible have
+    have=$("$venv/bin/ansible-inventory" --version 2>/dev/null || true)
+    [[ $have == *"[core $ansible_version]"* ]] && return 0
+    rm -rf "$venv"
+    python3 -m venv "$venv" 2>/dev/null || {
+        rm -rf "$venv"
+        apt-get install -y -q python3-venv >/dev/null ||
+            { apt-get update -q >/dev/null && apt-get install -y -q python3-venv >/dev/null; }
+        python3 -m venv "$venv"
+    }
+    timeout 600 "$venv/bin/pip" install --quiet --disable-pip-version-check "ansible-core==$ansible_version"
+}
+if setup_ansible; then
+    echo "setup: ansible-core $ansible_version in $state/ansible"
+else
+    echo "setup: WARNING: could not install ansible-core $ansible_version; tests/tests/ansible will fail and say why" >&2
+fi
