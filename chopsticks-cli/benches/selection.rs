@@ -5,7 +5,8 @@
 //! `all` and with `g*:&prod:!g03`, each host's settings and variables
 //! resolved. Target: within 1 s (release). Resolving was quadratic (each
 //! host walked every group): 10,000 hosts took 9 s, 100,000 a quarter of
-//! an hour.
+//! an hour. Then shapes that were quadratic in groups or terms: a chain of
+//! 8,000 nested groups, 50,000 groups under `all`, a 50,000-line `@FILE`.
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -71,7 +72,60 @@ fn main() {
         select.as_secs_f64() * 1e3,
         resolve.as_secs_f64() * 1e3
     );
+    shapes(&dir);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Shapes that were quadratic: a chain of groups each inside the next, many
+/// groups under `all`, and an `@FILE` of many `!host` lines.
+fn shapes(dir: &std::path::Path) {
+    const CHAIN: usize = 8_000;
+    const WIDE: usize = 50_000;
+    let mut chain = String::new();
+    for g in 0..CHAIN {
+        let _ = writeln!(chain, "[c{g}]\nh{g}");
+        if g > 0 {
+            let _ = writeln!(chain, "[c{g}:children]\nc{}", g - 1);
+        }
+    }
+    let mut wide = String::from("[all:children]\n");
+    for g in 0..WIDE {
+        let _ = writeln!(wide, "w{g}");
+    }
+    for g in 0..WIDE {
+        let _ = writeln!(wide, "[w{g}]\nh{g}\nk{g}");
+    }
+    let excluded: String = (0..WIDE).map(|h| format!("!h{h}\n")).collect();
+    let list = dir.join("excluded");
+    std::fs::write(&list, excluded).expect("writes the host list");
+    let at_list = format!("@{}", list.display());
+    for (name, text, limit) in [
+        ("a chain of 8,000 groups", chain, None),
+        ("50,000 groups under all", wide.clone(), None),
+        (
+            "50,000 `!host` lines in @FILE",
+            wide,
+            Some(at_list.as_str()),
+        ),
+    ] {
+        let path = dir.join("shape");
+        std::fs::write(&path, text).expect("writes the inventory");
+        let mut args = vec![
+            "tool".to_owned(),
+            "-i".to_owned(),
+            path.display().to_string(),
+        ];
+        if let Some(limit) = limit {
+            args.extend(["-l".to_owned(), format!("all:{limit}")]);
+        }
+        let cli = Cli::parse_from(&args);
+        let start = Instant::now();
+        let selected = cli.fleet.selection().map(|s| s.hosts().len());
+        println!(
+            "  {name:<30} {selected:?} hosts in {:>7.1} ms (target 1000 ms)",
+            start.elapsed().as_secs_f64() * 1e3
+        );
+    }
 }
 
 /// An INI inventory: hosts spread over the leaf groups, leaves under

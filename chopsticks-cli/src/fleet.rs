@@ -53,10 +53,7 @@ fn host_list(inventory: &mut Inventory, list: &str) -> Result<(), CliError> {
         let (name, port) = hosts::address_and_port(item);
         crate::inventory::check_host(name)
             .map_err(|e| CliError::Hosts(format!("-i {list}: {e}")))?;
-        let host = inventory.host_mut(name);
-        if let Some(port) = port {
-            host.vars.insert("ansible_port".into(), Value::from(port));
-        }
+        inventory.add_host("ungrouped", name, port);
     }
     Ok(())
 }
@@ -287,16 +284,27 @@ impl Fleet {
     }
 
     /// The inventories given with `-i`, merged, and the hosts of `-H`.
+    /// Installs the kit's Ctrl-C handler first (see
+    /// [`printer`](Fleet::printer)): Ctrl-C stops an inventory script too.
     ///
     /// # Errors
     /// An inventory that cannot be read (file and line), a bad host range.
     pub fn inventory(&self) -> Result<Inventory, CliError> {
+        crate::interrupt::install();
         let mut inventory = Inventory::new();
+        let mut sources = Vec::new();
         for path in &self.inventory {
             match path.to_str().filter(|p| p.contains(',') && !path.exists()) {
                 Some(list) => host_list(&mut inventory, list)?,
-                None => inventory.merge(Inventory::load(path)?),
+                None => {
+                    inventory.read_source(path)?;
+                    sources.push(path);
+                }
             }
+        }
+        // A source's group_vars/ are for its groups wherever they are defined.
+        for path in sources {
+            inventory.read_vars_files(path)?;
         }
         for list in &self.hosts {
             for name in hosts::expand_list(list).map_err(CliError::Hosts)? {
@@ -338,14 +346,14 @@ impl Fleet {
         }
         let inventory = self.inventory()?;
         let names = match &self.limit {
-            Some(limit) => pattern::select(&inventory, limit).map_err(CliError::Pattern)?,
+            Some(limit) => pattern::limit(&inventory, limit).map_err(CliError::Pattern)?,
             None => inventory.group_hosts("all"),
         };
         if names.is_empty() {
             return Err(CliError::Empty(self.limit.clone().unwrap_or_default()));
         }
         if names.len() > hosts::MAX_HOSTS {
-            return Err(CliError::Pattern(format!(
+            return Err(CliError::Bound(format!(
                 "the selection has {} hosts, more than the {} one run takes: narrow it with \
                  --limit, or run in parts",
                 names.len(),
@@ -490,7 +498,10 @@ impl Fleet {
             Ok(selection) => selection,
             Err(e) => {
                 eprintln!("error: {e}");
-                return ExitCode::Usage;
+                return match chopsticks::interrupted() {
+                    true => ExitCode::Interrupted,
+                    false => ExitCode::Usage,
+                };
             }
         };
         let group = self.group_of(&selection);

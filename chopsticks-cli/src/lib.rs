@@ -124,6 +124,9 @@ pub enum CliError {
     Pattern(String),
     /// The selection is empty (the pattern given).
     Empty(String),
+    /// A bound on what one run takes was passed (hosts selected, group
+    /// memberships): which, and what to do.
+    Bound(String),
     /// A host's connection variables ask for what chopsticks cannot do
     /// (see [`Settings::from_ansible_vars`](crate::inventory::Settings::from_ansible_vars)).
     Connection {
@@ -145,7 +148,9 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::NoHosts => f.write_str("no hosts: give -H HOSTS or -i INVENTORY"),
-            CliError::Hosts(e) | CliError::Pattern(e) | CliError::Flag(e) => f.write_str(e),
+            CliError::Hosts(e) | CliError::Pattern(e) | CliError::Flag(e) | CliError::Bound(e) => {
+                f.write_str(e)
+            }
             CliError::Inventory(e) => e.fmt(f),
             CliError::Empty(limit) => write!(
                 f,

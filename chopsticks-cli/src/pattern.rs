@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use crate::inventory::{Inventory, LOCALHOST_NAMES};
+use crate::inventory::{Inventory, LOCALHOST_NAMES, MAX_MEMBERSHIPS};
 
 /// The hosts `pattern` selects from `inventory`, in the order Ansible
 /// selects them: the plain terms' hosts in the terms' order (a group's in
@@ -60,25 +60,47 @@ pub fn select<'a>(inventory: &'a Inventory, pattern: &str) -> Result<Vec<&'a str
     };
     let mut hosts: Vec<&'a str> = Vec::new();
     let mut chosen: HashSet<&'a str> = HashSet::new();
-    for term in plain.into_iter().chain(and).chain(not) {
-        if let Some(host) = inventory.host(term) {
-            if chosen.insert(host.name.as_str()) {
-                hosts.push(host.name.as_str());
+    let mut budget = MAX_MEMBERSHIPS;
+    for term in plain {
+        for host in term_hosts(inventory, term, true, &mut budget)? {
+            if chosen.insert(host) {
+                hosts.push(host);
             }
-            continue;
         }
-        if let Some(rest) = term.strip_prefix('!') {
-            let that: HashSet<&str> = term_hosts(inventory, rest)?.into_iter().collect();
-            hosts.retain(|h| !that.contains(h));
-        } else if let Some(rest) = term.strip_prefix('&') {
-            let that: HashSet<&str> = term_hosts(inventory, rest)?.into_iter().collect();
-            hosts.retain(|h| that.contains(h));
-        } else {
-            for host in term_hosts(inventory, term)? {
-                if chosen.insert(host) {
-                    hosts.push(host);
-                }
-            }
+    }
+    // Each `&` term narrows, then the `!` terms all go at once: one pass
+    // over the hosts each, however many terms.
+    for term in and {
+        let that: HashSet<&str> = term_hosts(inventory, &term[1..], false, &mut budget)?
+            .into_iter()
+            .collect();
+        hosts.retain(|h| that.contains(h));
+    }
+    let mut excluded: HashSet<&str> = HashSet::new();
+    for term in not {
+        excluded.extend(term_hosts(inventory, &term[1..], false, &mut budget)?);
+    }
+    hosts.retain(|h| !excluded.contains(h));
+    Ok(hosts)
+}
+
+/// The hosts `pattern` selects as Ansible's `--limit` selects them: those
+/// [`select`] picks, in the order of `all` (what a play over `all`
+/// limited by it runs in, batch by batch). What `-l` means in the kit.
+///
+/// # Errors
+/// As [`select`].
+pub fn limit<'a>(inventory: &'a Inventory, pattern: &str) -> Result<Vec<&'a str>, String> {
+    let picked: HashSet<&str> = select(inventory, pattern)?.into_iter().collect();
+    let mut hosts: Vec<&'a str> = inventory
+        .group_hosts("all")
+        .into_iter()
+        .filter(|h| picked.contains(h))
+        .collect();
+    // The implicit localhost is in no group, `all` included.
+    for name in LOCALHOST_NAMES {
+        if picked.contains(name) && inventory.host(name).is_none() {
+            hosts.push(name);
         }
     }
     Ok(hosts)
@@ -128,11 +150,17 @@ fn is_port(text: &str) -> bool {
     !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The hosts one term stands for, as Ansible enumerates them: the hosts
+/// The hosts one term (without its `&` or `!`) stands for, as Ansible
+/// enumerates them: a host of that name for a `plain` term; else the hosts
 /// of the groups it matches (by name, glob or `~regex`), in group order;
 /// then, when no group matched or the term is a glob, a regex or has a
 /// `.`, the hosts it matches; then the subscript, if any.
-fn term_hosts<'a>(inv: &'a Inventory, term: &str) -> Result<Vec<&'a str>, String> {
+fn term_hosts<'a>(
+    inv: &'a Inventory,
+    term: &str,
+    plain: bool,
+    budget: &mut usize,
+) -> Result<Vec<&'a str>, String> {
     let no_match = || {
         format!(
             "`{term}` matches no host or group of the inventory (groups: {})",
@@ -145,7 +173,13 @@ fn term_hosts<'a>(inv: &'a Inventory, term: &str) -> Result<Vec<&'a str>, String
              list or after & or !"
         ));
     }
+    // A plain term that names a host is that host, before any group of
+    // the name (after `&` or `!`, as in Ansible, groups come first).
+    if let Some(host) = inv.host(term).filter(|_| plain) {
+        return Ok(vec![host.name.as_str()]);
+    }
     let (expr, subscript) = split_subscript(term);
+    let literal = !expr.starts_with('~') && !expr.contains(['*', '?', '[']);
     let matcher: Box<dyn Fn(&str) -> bool> = match expr.strip_prefix('~') {
         Some(regex) => {
             let re = bounded_regex(term, regex)?;
@@ -156,27 +190,40 @@ fn term_hosts<'a>(inv: &'a Inventory, term: &str) -> Result<Vec<&'a str>, String
         None => Box::new(|name| name == expr),
     };
     let mut found: Vec<&'a str> = Vec::new();
-    let groups: Vec<&str> = inv
-        .group_names()
-        .into_iter()
-        .filter(|g| matcher(g))
-        .collect();
+    // A plain name is looked up; a glob or a regex goes over every name.
+    let groups: Vec<&str> = match literal {
+        true => inv.group_named(expr).into_iter().collect(),
+        false => inv
+            .group_names()
+            .into_iter()
+            .filter(|g| matcher(g))
+            .collect(),
+    };
     for group in &groups {
-        found.extend(inv.group_hosts(group));
+        let hosts = inv.group_hosts_within(group, budget).ok_or_else(|| {
+            format!(
+                "the pattern walks more than {MAX_MEMBERSHIPS} groups and hosts of groups (at \
+                 `{term}`): name fewer groups, or flatten the inventory's groups"
+            )
+        })?;
+        found.extend(hosts);
     }
     let special = expr.starts_with('~') || expr.contains(['.', '?', '*', '[']);
     if groups.is_empty() || special {
-        found.extend(inv.hosts().map(|h| h.name.as_str()).filter(|h| matcher(h)));
+        match literal {
+            true => found.extend(inv.host(expr).map(|h| h.name.as_str())),
+            false => found.extend(inv.hosts().map(|h| h.name.as_str()).filter(|h| matcher(h))),
+        }
     }
     if found.is_empty() && groups.is_empty() {
-        if subscript.is_none() {
-            if let Some(name) = LOCALHOST_NAMES.into_iter().find(|n| *n == expr) {
-                return Ok(vec![name]);
-            }
+        match LOCALHOST_NAMES.into_iter().find(|n| *n == expr) {
+            Some(name) => found.push(name),
+            None => return Err(no_match()),
         }
-        return Err(no_match());
     }
     match subscript {
+        // As Ansible: no hosts (an empty group) stay none, whatever the subscript.
+        Some(_) if found.is_empty() => Ok(found),
         None => Ok(found),
         Some(subscript) => subscript.apply(&found).ok_or_else(|| {
             format!(
@@ -214,7 +261,7 @@ impl Subscript {
             // Ansible takes `[A:0]` for `[A]`.
             Subscript::Range(a, Some(0)) => hosts.get(a).map(|h| vec![*h]),
             Subscript::Range(a, end) => {
-                let end = end.map_or(len, |b| (b + 1).min(len));
+                let end = end.map_or(len, |b| b.saturating_add(1).min(len));
                 Some(hosts.get(a..end.max(a)).unwrap_or_default().to_vec())
             }
         }
@@ -478,7 +525,18 @@ mod tests {
         // A term that is a host wins over patterns; the implicit localhost.
         assert_eq!(pick("localhost"), ["localhost"]);
         assert_eq!(pick("lonely:127.0.0.1"), ["lonely", "127.0.0.1"]);
-        assert!(select(&inv, "localhost[0]").is_err());
+        assert_eq!(pick("localhost[0]"), ["localhost"]);
+        // An empty group with a subscript is no host, not an error.
+        let mut inv = inv;
+        inv.group_mut("empty");
+        assert_eq!(select(&inv, "empty[0]").unwrap(), Vec::<&str>::new());
+        // A subscript as large as it gets is cut at the end.
+        assert_eq!(
+            select(&inv, "web[0:18446744073709551615]").unwrap().len(),
+            3
+        );
+        // `--limit` keeps all's order.
+        assert_eq!(limit(&inv, "db:web1").unwrap(), ["web1", "db1", "db2"]);
     }
 
     /// `docker:NAME`, IPv6 addresses and `host:port` are one term each.

@@ -30,7 +30,7 @@ pub const MAX_USER: usize = 64;
 /// command line: letters and digits (of any script: `příbor`, as an
 /// internationalised name is written), `.`, `-`, `_`, and for IP literals `:`,
 /// `%` (a zone: `fe80::1%eth0`) and surrounding `[...]`; not starting with
-/// `-`; at most [`MAX_HOST`] bytes. Nothing a shell would act on: no
+/// `-`, not `.` or `..`; at most [`MAX_HOST`] bytes. Nothing a shell would act on: no
 /// quotes, backslashes, `$`, backticks, `;`, `&`, `|`, `<`, `>`, parentheses,
 /// braces, `,`, `@`, `/`, `*`, whitespace or control characters.
 ///
@@ -53,6 +53,8 @@ pub fn host(value: &str) -> Result<(), String> {
         "it is longer than 255 bytes"
     } else if inner.starts_with('-') {
         "it starts with `-` and would be taken for an option"
+    } else if inner == "." || inner == ".." {
+        "it names a directory where a path is made of it (`{host}` in a fetch)"
     } else if let Some(c) = inner
         .chars()
         .find(|c| !(c.is_alphanumeric() || "._-:%".contains(*c)))
@@ -185,6 +187,8 @@ mod tests {
             "*",
             "a\u{202e}b",
             "a\u{a0}b",
+            ".",
+            "..",
         ]) {
             let err = host(bad).unwrap_err();
             assert!(err.contains("not a host name"), "{bad:?}: {err}");

@@ -5,10 +5,16 @@
 //! Ansible's connection variables this reads: `ansible_connection` (ssh,
 //! local, docker), `ansible_host`, `ansible_port`, `ansible_user`,
 //! `ansible_ssh_private_key_file`, `ansible_become` and
-//! `ansible_become_user`, and their older `ansible_ssh_*` spellings (where
-//! both are set the later-listed one wins, as in Ansible). Those it cannot
-//! honour are refused, naming the host, rather than ignored: a run must
-//! not reach a host some other way than the inventory says.
+//! `ansible_become_user`, and their other spellings (`ansible_ssh_host`,
+//! `ansible_sudo_user`, the docker plugin's `ansible_docker_host` ...;
+//! where two are set the later-listed one wins, as in Ansible). Those that
+//! would change who a host is reached as, or how, and that it cannot
+//! honour (passwords and keys, extra arguments and programs, another become
+//! method or connection) are refused, naming the host, rather than ignored:
+//! a run must not reach a host some other way than the inventory says.
+//! Those that only tune ssh (timeouts, retries, pipelining, control paths)
+//! or loosen its checks (`ansible_host_key_checking`) are not applied: ssh's
+//! own configuration decides.
 
 use std::path::PathBuf;
 
@@ -141,7 +147,12 @@ impl Settings {
                     ));
                 }
             }
-            for key in ["ansible_become_exe", "ansible_become_flags"] {
+            for key in [
+                "ansible_become_exe",
+                "ansible_sudo_exe",
+                "ansible_become_flags",
+                "ansible_sudo_flags",
+            ] {
                 if vars.get(key).is_some_and(|v| !is_empty(v)) {
                     return Err(format!(
                         "{key}: chopsticks runs `sudo -n -u USER` (with -S under --ask-pass) \
@@ -150,14 +161,27 @@ impl Settings {
                 }
             }
         }
+        // The docker connection plugin reads its own spellings.
+        let (address, user): (&[&str], &[&str]) = match connection {
+            Some(Connection::Docker) => (
+                &["ansible_host", "ansible_docker_host"],
+                &["ansible_user", "ansible_docker_user"],
+            ),
+            _ => (
+                &["ansible_host", "ansible_ssh_host"],
+                &["ansible_user", "ansible_ssh_user"],
+            ),
+        };
         Ok(Settings {
             connection,
-            address: text(&["ansible_host", "ansible_ssh_host"]),
-            user: text(&["ansible_user", "ansible_ssh_user"]),
+            address: text(address),
+            user: text(user),
             port,
             identity_file: text(&["ansible_private_key_file", "ansible_ssh_private_key_file"])
                 .map(PathBuf::from),
-            sudo: become_.then(|| text(&["ansible_become_user"]).unwrap_or_else(|| "root".into())),
+            sudo: become_.then(|| {
+                text(&["ansible_become_user", "ansible_sudo_user"]).unwrap_or_else(|| "root".into())
+            }),
         })
     }
 }
@@ -174,9 +198,16 @@ const UNHONOURED: &[(&[&str], &str)] = &[
             "ansible_become_pass",
             "ansible_sudo_pass",
             "ansible_sudo_password",
+            "ansible_private_key",
+            "ansible_ssh_private_key",
+            "ansible_private_key_passphrase",
+            "ansible_ssh_private_key_passphrase",
+            "ansible_paramiko_pass",
+            "ansible_paramiko_password",
         ],
-        "chopsticks takes no password from an inventory: give --ask-pass (-k) to be asked once, \
-         log in with a key, or allow sudo without a password (NOPASSWD)",
+        "chopsticks takes no password or key from an inventory: give --ask-pass (-k) to be asked \
+         once, log in with a key file (ansible_ssh_private_key_file) or an ssh agent, or allow \
+         sudo without a password (NOPASSWD)",
     ),
     (
         &[
@@ -186,10 +217,24 @@ const UNHONOURED: &[(&[&str], &str)] = &[
             "ansible_sftp_extra_args",
             "ansible_scp_extra_args",
             "ansible_ssh_executable",
+            "ansible_scp_executable",
+            "ansible_sftp_executable",
+            "ansible_ssh_pkcs11_provider",
             "ansible_docker_extra_args",
+            "ansible_paramiko_proxy_command",
         ],
         "chopsticks runs no program and passes no options an inventory names (they would run on \
          this machine): put ssh options in an ssh config (-F FILE) and jump hosts in -J",
+    ),
+    (
+        &[
+            "ansible_paramiko_host",
+            "ansible_paramiko_port",
+            "ansible_paramiko_user",
+            "ansible_paramiko_private_key_file",
+        ],
+        "chopsticks reaches a paramiko host through ssh, with ssh's variables: use \
+         ansible_host, ansible_port, ansible_user and ansible_ssh_private_key_file",
     ),
 ];
 
@@ -251,10 +296,14 @@ pub(crate) fn check_var(key: &str, value: &Value) -> Result<(), String> {
         _ => return Ok(()),
     };
     let checked = match key {
-        "ansible_host" | "ansible_ssh_host" => chopsticks::names::host(&text),
-        "ansible_user" | "ansible_ssh_user" | "ansible_become_user" => {
-            chopsticks::names::user(&text)
+        "ansible_host" | "ansible_ssh_host" | "ansible_docker_host" => {
+            chopsticks::names::host(&text)
         }
+        "ansible_user"
+        | "ansible_ssh_user"
+        | "ansible_docker_user"
+        | "ansible_become_user"
+        | "ansible_sudo_user" => chopsticks::names::user(&text),
         "ansible_port" | "ansible_ssh_port" => match text.trim().parse::<u16>() {
             Ok(p) if p > 0 => Ok(()),
             _ => Err(format!("{text:?} is not a port (1 to 65535)")),
@@ -368,6 +417,31 @@ mod tests {
         ] {
             let err = Settings::from_ansible_vars(&vars(json)).unwrap_err();
             assert!(err.contains(says), "{json}: {err}");
+        }
+        // The later-listed spelling of the become user wins; docker's own spellings.
+        let sudo = vars(
+            r#"{"ansible_become": 1, "ansible_become_user": "a", "ansible_sudo_user": "app"}"#,
+        );
+        assert_eq!(
+            Settings::from_ansible_vars(&sudo).unwrap().sudo.as_deref(),
+            Some("app")
+        );
+        let docker = vars(
+            r#"{"ansible_connection": "docker", "ansible_docker_host": "ctr", "ansible_docker_user": "app"}"#,
+        );
+        let docker = Settings::from_ansible_vars(&docker).unwrap();
+        assert_eq!(
+            (docker.address.as_deref(), docker.user.as_deref()),
+            (Some("ctr"), Some("app"))
+        );
+        for key in [
+            "ansible_paramiko_proxy_command",
+            "ansible_private_key",
+            "ansible_paramiko_host",
+        ] {
+            let v = vars(&format!(r#"{{"{key}": "x"}}"#));
+            let err = Settings::from_ansible_vars(&v).unwrap_err();
+            assert!(err.starts_with(key), "{err}");
         }
         // Empty values and a method that goes unused are no instruction.
         let fine = r#"{"ansible_ssh_extra_args": "", "ansible_password": null,

@@ -35,7 +35,9 @@ pub(super) fn read(text: &str, file: &Path, inv: &mut Inventory) -> Result<(), I
     let mut group = "ungrouped".to_owned();
     let mut state = State::Hosts;
     // Groups declared so far (by any header), and those named before that.
+    // (Those an earlier source made count: Ansible reads sources into one.)
     let mut declared: HashSet<String> = ["all", "ungrouped"].map(str::to_owned).into();
+    declared.extend(inv.group_names().into_iter().map(str::to_owned));
     let mut pending: HashMap<String, Pending> = HashMap::new();
     let mut pending_order: Vec<String> = Vec::new();
     for (i, raw) in python_lines(text).enumerate() {
@@ -236,11 +238,7 @@ fn host_line(line: &str, group: &str, inv: &mut Inventory) -> Result<(), String>
     }
     for name in names {
         check_host(&name)?;
-        inv.add_to_group(group, &name);
-        let host = inv.host_mut(&name);
-        if let Some(port) = port {
-            host.vars.insert("ansible_port".into(), Value::from(port));
-        }
+        let host = inv.add_host(group, &name, port);
         host.vars.extend(parsed.iter().cloned());
     }
     Ok(())

@@ -9,12 +9,14 @@ mod order;
 mod python;
 mod resolve;
 mod script;
+mod vars_files;
 mod yaml;
 
 pub use connection::{boolean, Connection, Settings};
 pub(crate) use connection::{check_host, check_var, check_vars};
-pub use resolve::{Resolved, LOCALHOST_NAMES};
+pub use resolve::{Resolved, LOCALHOST_NAMES, MAX_MEMBERSHIPS};
 pub use script::{MAX_SCRIPT_OUTPUT, SCRIPT_TIME};
+pub use vars_files::MAX_VARS_FILES;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -29,8 +31,11 @@ pub struct HostEntry {
     pub name: String,
     /// How to reach it, as its own entry says.
     pub settings: Settings,
-    /// Its own variables.
+    /// Its own variables, from the inventory.
     pub vars: Map<String, Value>,
+    /// Its variables from `host_vars/` beside the inventory, which win
+    /// over [`vars`](HostEntry::vars).
+    pub file_vars: Map<String, Value>,
 }
 
 /// A group of an inventory.
@@ -44,8 +49,12 @@ pub struct GroupEntry {
     pub children: Vec<String>,
     /// Settings for its hosts (a host's own win).
     pub settings: Settings,
-    /// Variables for its hosts.
+    /// Variables for its hosts, from the inventory.
     pub vars: Map<String, Value>,
+    /// Variables for its hosts from `group_vars/` beside the inventory:
+    /// every group's of these win over every group's
+    /// [`vars`](GroupEntry::vars).
+    pub file_vars: Map<String, Value>,
 }
 
 /// Why an inventory cannot be read: the file, the line (when there is
@@ -92,6 +101,9 @@ pub struct Inventory {
     /// (group, host) indices of the hosts `add_to_group` put in groups:
     /// adding is one lookup, not a scan of the group's list.
     listed: HashSet<(usize, usize)>,
+    /// (parent, child) group indices of the children `add_child` made,
+    /// likewise.
+    linked: HashSet<(usize, usize)>,
 }
 
 impl Inventory {
@@ -100,39 +112,102 @@ impl Inventory {
         Inventory::default()
     }
 
-    /// Reads an inventory: chopsticks' TOML format (`.toml`), an Ansible
-    /// YAML inventory (`.yml`, `.yaml`, or `.json` written in that shape),
-    /// the JSON `ansible-inventory --list` prints, an inventory script (an
-    /// executable starting with `#!`, run by Ansible's script protocol:
-    /// see [`SCRIPT_TIME`] and [`MAX_SCRIPT_OUTPUT`] for its bounds), or
-    /// else an Ansible INI inventory (Ansible's `hosts` files have no
-    /// extension).
+    /// Reads an inventory, and the `group_vars/` and `host_vars/` beside
+    /// it (see [`read_vars_files`](Inventory::read_vars_files)): a file in
+    /// chopsticks' TOML format (`.toml`), an Ansible YAML inventory
+    /// (`.yml`, `.yaml`, `.json` written in that shape, or a file with no
+    /// extension that is a YAML map), the JSON `ansible-inventory --list`
+    /// prints, an inventory script (an executable starting with `#!`, run
+    /// by Ansible's script protocol: see [`SCRIPT_TIME`] and
+    /// [`MAX_SCRIPT_OUTPUT`] for its bounds), else an Ansible INI inventory
+    /// (Ansible's `hosts` files have no extension); or a directory of
+    /// them, read in name order as Ansible reads one (hidden files,
+    /// `group_vars`, `host_vars`, and `.cfg`, `.retry`, `.txt`, `.md`,
+    /// `.bak`, `~` ... files left out).
     ///
     /// # Errors
     /// What cannot be read, with the file and the line; a script that
     /// fails, takes too long or prints what is not an inventory.
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
+        let mut inventory = Inventory::load_source(path)?;
+        inventory.read_vars_files(path)?;
+        Ok(inventory)
+    }
+
+    /// [`load`](Inventory::load) without the variables files.
+    ///
+    /// # Errors
+    /// As [`load`](Inventory::load).
+    pub fn load_source(path: &Path) -> Result<Inventory, InventoryError> {
         let mut inventory = Inventory::new();
-        if script::is_script(path) {
-            script::run(path, &mut inventory)?;
-            inventory.check_groups(path)?;
-            return Ok(inventory);
+        inventory.read_source(path)?;
+        Ok(inventory)
+    }
+
+    /// Reads the source `path` (as [`load`](Inventory::load) does, without
+    /// the variables files) into this inventory, as Ansible reads several
+    /// sources into one: a later source's `[prod:children]` may name a
+    /// group an earlier one made. For several `-i` of a run: read each,
+    /// then each one's [`read_vars_files`](Inventory::read_vars_files) (a
+    /// source's `group_vars/` are for its groups wherever they are made).
+    ///
+    /// # Errors
+    /// As [`load`](Inventory::load).
+    pub fn read_source(&mut self, path: &Path) -> Result<(), InventoryError> {
+        self.read_path(path, 0)?;
+        self.check_groups(path)
+    }
+
+    /// A file, or a directory of them in name order.
+    fn read_path(&mut self, path: &Path, depth: usize) -> Result<(), InventoryError> {
+        if !path.is_dir() {
+            return self.read_file(path);
         }
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            InventoryError::at(path, None, format!("cannot read the inventory: {e}"))
-        })?;
+        if depth >= 16 {
+            return Err(InventoryError::at(
+                path,
+                None,
+                "directories nest deeper than 16",
+            ));
+        }
+        let listed = std::fs::read_dir(path)
+            .map_err(|e| InventoryError::at(path, None, format!("cannot list it: {e}")))?;
+        let mut names: Vec<_> = listed
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        for name in names {
+            let text = name.to_string_lossy();
+            let ignored = text.starts_with('.')
+                || ["group_vars", "host_vars", "vars_plugins"].contains(&text.as_ref())
+                || IGNORED_EXTENSIONS.iter().any(|ext| text.ends_with(ext));
+            if !ignored {
+                self.read_path(&path.join(&name), depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One inventory file, by what it is.
+    fn read_file(&mut self, path: &Path) -> Result<(), InventoryError> {
+        if script::is_script(path) {
+            return script::run(path, self);
+        }
+        let text = read_bounded(path)?;
         let json = text.trim_start().starts_with('{');
         match path.extension().and_then(|e| e.to_str()) {
-            Some("toml") => native::read(&text, path, &mut inventory)?,
+            Some("toml") => native::read(&text, path, self),
             _ if json && script::is_list_json(&text) => {
-                script::read_list(&text, path, &mut inventory, &mut |_| Ok(Map::new()))?
+                script::read_list(&text, path, self, &mut |_| Ok(Map::new()))
             }
-            Some("yml" | "yaml" | "json") => yaml::read(&text, path, &mut inventory)?,
-            _ if json => yaml::read(&text, path, &mut inventory)?,
-            _ => ini::read(&text, path, &mut inventory)?,
+            Some("yml" | "yaml" | "json") => yaml::read(&text, path, self),
+            _ if json => yaml::read(&text, path, self),
+            // As Ansible tries its yaml plugin before its ini one on a file
+            // with no extension: a YAML map of groups is YAML.
+            None if yaml::is_map(&text) => yaml::read(&text, path, self),
+            _ => ini::read(&text, path, self),
         }
-        inventory.check_groups(path)?;
-        Ok(inventory)
     }
 
     /// Adds the hosts and groups of `other`; a host or group in both gets
@@ -146,17 +221,19 @@ impl Inventory {
             let entry = self.host_mut(&host.name);
             entry.settings.overlay(&host.settings);
             entry.vars.extend(host.vars);
+            entry.file_vars.extend(host.file_vars);
         }
         for group in other.groups {
             for h in &group.hosts {
                 self.add_to_group(&group.name, h);
             }
-            let entry = self.group_mut(&group.name);
-            for c in group.children {
-                push_once(&mut entry.children, c);
+            for c in &group.children {
+                self.add_child(&group.name, c);
             }
+            let entry = self.group_mut(&group.name);
             entry.settings.overlay(&group.settings);
             entry.vars.extend(group.vars);
+            entry.file_vars.extend(group.file_vars);
         }
     }
 
@@ -204,10 +281,32 @@ impl Inventory {
         }
     }
 
+    /// The host `name`, put in `group`, and made if it is new with `port`
+    /// (when not 0) as its `ansible_port`: as Ansible adds a host, which
+    /// takes the port only where the host is first named.
+    pub(crate) fn add_host(
+        &mut self,
+        group: &str,
+        name: &str,
+        port: Option<u16>,
+    ) -> &mut HostEntry {
+        let new = self.host(name).is_none();
+        self.add_to_group(group, name);
+        let host = self.host_mut(name);
+        if let Some(port) = port.filter(|p| *p != 0 && new) {
+            host.vars.insert("ansible_port".into(), Value::from(port));
+        }
+        host
+    }
+
     /// Makes `child` a child group of `parent` (both made if missing).
     pub fn add_child(&mut self, parent: &str, child: &str) {
         self.group_mut(child);
-        push_once(&mut self.group_mut(parent).children, child.to_owned());
+        self.group_mut(parent);
+        let (p, c) = (self.group_index[parent], self.group_index[child]);
+        if self.linked.insert((p, c)) {
+            self.groups[p].children.push(child.to_owned());
+        }
     }
 
     /// Every host, in the order the inventory first named them.
@@ -236,53 +335,110 @@ impl Inventory {
         self.group_index.get(name).map(|&i| &self.groups[i])
     }
 
+    /// The group of that name as the inventory spells it, if there is one
+    /// (`all` and `ungrouped` always are).
+    pub fn group_named(&self, name: &str) -> Option<&str> {
+        match name {
+            "all" => Some("all"),
+            "ungrouped" => Some("ungrouped"),
+            _ => self.group(name).map(|g| g.name.as_str()),
+        }
+    }
+
     /// Whether a group of that name exists (`all` and `ungrouped` always do).
     pub fn has_group(&self, name: &str) -> bool {
         name == "all" || name == "ungrouped" || self.group_index.contains_key(name)
     }
 
-    /// Refuses children that name no group and groups that contain
-    /// themselves.
+    /// Refuses a group priority that is no number and groups that contain
+    /// themselves: one walk over the groups and their children.
     fn check_groups(&self, file: &Path) -> Result<(), InventoryError> {
         for g in &self.groups {
             g.priority().map_err(|e| {
                 InventoryError::at(file, None, format!("the group {}: {e}", g.name))
             })?;
-            for c in &g.children {
-                if c == &g.name || self.group_hosts_cycle(c, &g.name) {
-                    return Err(InventoryError::at(
-                        file,
-                        None,
-                        format!("the group {} contains itself (through {c})", g.name),
-                    ));
-                }
-            }
         }
-        Ok(())
+        match self.cycle() {
+            None => Ok(()),
+            Some((group, through)) => Err(InventoryError::at(
+                file,
+                None,
+                format!("the group {group} contains itself (through {through})"),
+            )),
+        }
     }
 
-    /// Whether `target` is reachable from `from` through children.
-    fn group_hosts_cycle(&self, from: &str, target: &str) -> bool {
-        let mut seen = HashSet::new();
-        let mut todo = vec![from];
-        while let Some(g) = todo.pop() {
-            if g == target {
-                return true;
+    /// A group that contains itself, and its parent on the way round:
+    /// a depth-first walk without recursion, each group and child once.
+    fn cycle(&self) -> Option<(&str, &str)> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            New,
+            Open,
+            Done,
+        }
+        let mut mark = vec![Mark::New; self.groups.len()];
+        for start in 0..self.groups.len() {
+            if mark[start] != Mark::New {
+                continue;
             }
-            if seen.insert(g) {
-                if let Some(entry) = self.group(g) {
-                    todo.extend(entry.children.iter().map(String::as_str));
+            // (group, index of its next child to look at)
+            let mut stack = vec![(start, 0)];
+            mark[start] = Mark::Open;
+            while let Some(&mut (g, ref mut next)) = stack.last_mut() {
+                match self.groups[g].children.get(*next) {
+                    None => {
+                        mark[g] = Mark::Done;
+                        stack.pop();
+                    }
+                    Some(child) => {
+                        *next += 1;
+                        let c = self.group_index[child.as_str()];
+                        match mark[c] {
+                            Mark::Open => return Some((child, &self.groups[g].name)),
+                            Mark::New => {
+                                mark[c] = Mark::Open;
+                                stack.push((c, 0));
+                            }
+                            Mark::Done => {}
+                        }
+                    }
                 }
             }
         }
-        false
+        None
     }
 }
 
-fn push_once(list: &mut Vec<String>, item: String) {
-    if !list.contains(&item) {
-        list.push(item);
+/// What Ansible leaves out of an inventory directory by name
+/// (`INVENTORY_IGNORE_EXTS`).
+const IGNORED_EXTENSIONS: [&str; 12] = [
+    ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry",
+];
+
+/// The largest inventory or variables file read.
+pub const MAX_INVENTORY_FILE: u64 = 64 << 20;
+
+/// The text of `path`, within [`MAX_INVENTORY_FILE`].
+pub(crate) fn read_bounded(path: &Path) -> Result<String, InventoryError> {
+    use std::io::Read as _;
+    let fail = |e: std::io::Error| InventoryError::at(path, None, format!("cannot read it: {e}"));
+    let file = std::fs::File::open(path).map_err(fail)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INVENTORY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(fail)?;
+    if bytes.len() as u64 > MAX_INVENTORY_FILE {
+        return Err(InventoryError::at(
+            path,
+            None,
+            format!(
+                "it is larger than {} MiB, the most read",
+                MAX_INVENTORY_FILE >> 20
+            ),
+        ));
     }
+    String::from_utf8(bytes).map_err(|_| InventoryError::at(path, None, "it is not UTF-8 text"))
 }
 
 #[cfg(test)]
@@ -362,6 +518,9 @@ mod tests {
         );
         let err = load_text("hosts.yml", "all:\n  hosts:\n    x;id:\n").unwrap_err();
         assert!(err.to_string().contains("is not a host name"), "{err}");
+        let cycle = "[a:children]\nb\n[b:children]\nc\n[c:children]\na\n";
+        let err = load_text("hosts", cycle).unwrap_err();
+        assert!(err.to_string().contains("contains itself"), "{err}");
         let ok = "[web]\nweb1 ansible_host=10.0.0.5 ansible_user=deploy ansible_port=2222\n";
         load_text("hosts", ok).unwrap();
     }

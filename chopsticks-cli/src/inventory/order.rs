@@ -1,7 +1,7 @@
 //! The order Ansible lists a group's hosts in: what a pattern's hosts
 //! come in, and what a subscript (`web[0]`) counts.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::Inventory;
 
@@ -9,33 +9,48 @@ impl Inventory {
     /// The hosts of a group and of its children, in the order Ansible
     /// lists them (what `web[0]` counts in): the group's own hosts as
     /// listed, then its children's, then theirs, level by level. `all`'s
-    /// children are `ungrouped`, those it names, then every group that
-    /// has no parent yet in the order the groups were made, as Ansible
-    /// reconciles an inventory. (Below the children Ansible's own order is
+    /// children are `ungrouped`, those it names, then every group without
+    /// a parent in the order the groups were made, as Ansible reconciles an
+    /// inventory. (Below the children Ansible's own order is
     /// that of a hash set, which varies from run to run; here it is the
     /// order of listing.)
     pub fn group_hosts(&self, name: &str) -> Vec<&str> {
-        let ungrouped = || self.ungrouped();
+        // One walk is linear: each group and listing once.
+        let mut unbounded = usize::MAX;
+        self.group_hosts_within(name, &mut unbounded)
+            .unwrap_or_default()
+    }
+
+    /// [`group_hosts`](Inventory::group_hosts), each group visited and
+    /// host listed paid from `budget`; `None` when it runs out.
+    pub(crate) fn group_hosts_within(&self, name: &str, budget: &mut usize) -> Option<Vec<&str>> {
         let mut hosts = Vec::new();
         let mut seen = HashSet::new();
         for group in self.descendants(name) {
             let own: Vec<&str> = match group {
-                "ungrouped" => ungrouped(),
+                "ungrouped" => self.ungrouped(),
                 _ => self
                     .group(group)
                     .map(|g| g.hosts.iter().map(String::as_str).collect())
                     .unwrap_or_default(),
             };
+            *budget = budget.checked_sub(1 + own.len())?;
             hosts.extend(own.into_iter().filter(|h| seen.insert(*h)));
         }
-        hosts
+        Some(hosts)
     }
 
     /// `ungrouped`'s hosts: those it names that are in no other group,
-    /// then the others in no group, in inventory order.
+    /// then the others in no group, in inventory order. (A host is in a
+    /// group through children only if some group lists it: one pass over
+    /// the listings tells.)
     fn ungrouped(&self) -> Vec<&str> {
-        let grouped = self.memberships();
-        let alone = |h: &&str| grouped.get(h).is_none_or(Vec::is_empty);
+        let grouped: HashSet<&str> = self
+            .groups
+            .iter()
+            .filter(|g| g.name != "all" && g.name != "ungrouped")
+            .flat_map(|g| g.hosts.iter().map(String::as_str))
+            .collect();
         let named = self
             .group("ungrouped")
             .map(|g| g.hosts.as_slice())
@@ -45,7 +60,7 @@ impl Inventory {
             .iter()
             .map(String::as_str)
             .chain(self.hosts.iter().map(|h| h.name.as_str()))
-            .filter(alone)
+            .filter(|h| !grouped.contains(h))
             .filter(|h| seen.insert(*h))
             .collect()
     }
@@ -69,76 +84,27 @@ impl Inventory {
         order
     }
 
-    /// `all`'s child groups, as Ansible makes them: `ungrouped`, those
-    /// the inventory puts under `all`, then each group (in the order they
-    /// were made) that no group made before it, nor `all`, is an ancestor
-    /// of.
+    /// `all`'s child groups, as Ansible reconciles an inventory:
+    /// `ungrouped`, those the inventory puts under `all`, then each group
+    /// that has no parent, in the order the groups were made.
     fn all_children(&self) -> Vec<&str> {
         let mut children = vec!["ungrouped"];
         if let Some(all) = self.group("all") {
             children.extend(all.children.iter().map(String::as_str));
         }
-        // The earliest-made ancestor of each group (-1: all itself).
-        let index = |g: &str| -> isize {
-            match g {
-                "all" | "ungrouped" => -1,
-                g => self.group_index.get(g).map_or(isize::MAX, |&i| i as isize),
-            }
-        };
-        let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
-        for g in &self.groups {
-            for c in &g.children {
-                parents.entry(c.as_str()).or_default().push(g.name.as_str());
-            }
-        }
-        let mut earliest: HashMap<&str, Option<isize>> = HashMap::new();
-        for g in &self.groups {
-            let name = g.name.as_str();
-            if name == "all" || name == "ungrouped" {
-                continue;
-            }
-            if earliest_ancestor(name, &parents, &index, &mut earliest) >= index(name) {
-                children.push(name);
-            }
-        }
+        let parented: HashSet<&str> = self
+            .groups
+            .iter()
+            .flat_map(|g| g.children.iter().map(String::as_str))
+            .collect();
+        children.extend(
+            self.groups
+                .iter()
+                .map(|g| g.name.as_str())
+                .filter(|g| *g != "all" && !parented.contains(g)),
+        );
         let mut seen = HashSet::new();
         children.retain(|c| seen.insert(*c));
         children
     }
-}
-
-/// The lowest making order among `group`'s ancestors (memoized in
-/// `earliest`: `None` while being walked; a cycle, which loading refuses,
-/// is cut there).
-fn earliest_ancestor<'s>(
-    group: &'s str,
-    parents: &HashMap<&'s str, Vec<&'s str>>,
-    index: &dyn Fn(&str) -> isize,
-    earliest: &mut HashMap<&'s str, Option<isize>>,
-) -> isize {
-    // Walked without recursion: a chain of groups may be long.
-    let mut todo = vec![(group, false)];
-    while let Some((g, expanded)) = todo.pop() {
-        let ps = parents.get(g).map(Vec::as_slice).unwrap_or_default();
-        if expanded {
-            let low = ps
-                .iter()
-                .map(|p| match earliest.get(p) {
-                    Some(Some(e)) => index(p).min(*e),
-                    _ => index(p),
-                })
-                .min()
-                .unwrap_or(isize::MAX);
-            earliest.insert(g, Some(low));
-        } else if !earliest.contains_key(g) {
-            earliest.insert(g, None);
-            todo.push((g, true));
-            todo.extend(
-                ps.iter()
-                    .filter(|p| !earliest.contains_key(*p))
-                    .map(|p| (*p, false)),
-            );
-        }
-    }
-    earliest[group].unwrap_or(isize::MAX)
 }

@@ -16,6 +16,11 @@ pub type Resolved = (Settings, Map<String, Value>);
 /// variables.
 pub const LOCALHOST_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
+/// The most (host, group) memberships, through children, that resolving
+/// an inventory walks (a chain of 8,000 groups each inside the next makes
+/// 32 million: Ansible walks them all, a run here refuses them).
+pub const MAX_MEMBERSHIPS: usize = 10_000_000;
+
 /// The variable that orders groups of the same depth when their variables
 /// merge (higher wins; 1 by default); not itself a variable of the hosts.
 const PRIORITY: &str = "ansible_group_priority";
@@ -26,6 +31,10 @@ impl GroupEntry {
         match self.vars.get(PRIORITY) {
             None => Ok(1),
             Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64().unwrap_or(1)),
+            // Python's int() of a float: toward zero.
+            Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f.abs() < 9e15) => {
+                Ok(n.as_f64().map_or(1, |f| f.trunc() as i64))
+            }
             Some(Value::String(s)) if s.trim().parse::<i64>().is_ok() => {
                 Ok(s.trim().parse().unwrap_or(1))
             }
@@ -35,9 +44,9 @@ impl GroupEntry {
 }
 
 impl Inventory {
-    /// The hosts of group `name` (not `all` or `ungrouped`) and of its
-    /// children, in no order.
-    fn members(&self, name: &str) -> HashSet<&str> {
+    /// The hosts of group `name` and of its children, in no order, each
+    /// step of the walk (a group visited, a host found) paid from `budget`.
+    fn members(&self, name: &str, budget: &mut usize) -> Result<HashSet<&str>, CliError> {
         let mut members = HashSet::new();
         let mut seen = HashSet::new();
         let mut todo = vec![name];
@@ -46,64 +55,81 @@ impl Inventory {
                 continue;
             }
             if let Some(entry) = self.group(g) {
+                let steps = 1 + entry.hosts.len();
+                *budget = budget.checked_sub(steps).ok_or_else(|| {
+                    CliError::Bound(format!(
+                        "the inventory's groups nest so that its hosts are in more than \
+                         {MAX_MEMBERSHIPS} group memberships (children of children ...), more \
+                         than one run takes: flatten the groups"
+                    ))
+                })?;
                 members.extend(entry.hosts.iter().map(String::as_str));
                 todo.extend(entry.children.iter().map(String::as_str));
             }
         }
-        members
+        Ok(members)
     }
 
     /// The groups each host is in (of its own or through children), but
     /// `all` and `ungrouped`: computed once for all hosts, so that
     /// resolving many hosts costs one pass over the groups, not one each.
-    pub(super) fn memberships(&self) -> HashMap<&str, Vec<&str>> {
+    /// The pass is bounded: [`MAX_MEMBERSHIPS`].
+    pub(super) fn memberships(&self) -> Result<HashMap<&str, Vec<&str>>, CliError> {
+        let mut budget = MAX_MEMBERSHIPS;
         let mut of: HashMap<&str, Vec<&str>> = HashMap::new();
         for group in &self.groups {
             let name = group.name.as_str();
             if name == "all" || name == "ungrouped" {
                 continue;
             }
-            for host in self.members(name) {
+            for host in self.members(name, &mut budget)? {
                 of.entry(host).or_default().push(name);
             }
         }
-        of
+        Ok(of)
     }
 
     /// The depth of every group below `all`: 1 for top-level ones, a
-    /// parent's + 1 for its children (the deepest path counts).
+    /// parent's + 1 for its children, the longest way down counting (as
+    /// Ansible's `Group.depth`): in one pass in topological order.
     fn depths(&self) -> HashMap<&str, usize> {
-        let mut depth: HashMap<&str, usize> = HashMap::new();
-        let parents: HashSet<&str> = self
-            .groups
-            .iter()
-            .flat_map(|g| g.children.iter().map(String::as_str))
-            .collect();
-        let mut todo: Vec<(&str, usize)> = self
-            .groups
-            .iter()
-            .map(|g| g.name.as_str())
-            .filter(|g| !parents.contains(g) && *g != "all")
-            .map(|g| (g, 1))
-            .collect();
-        if let Some(all) = self.group("all") {
-            todo.extend(all.children.iter().map(|c| (c.as_str(), 1)));
-        }
-        while let Some((g, d)) = todo.pop() {
-            if depth.get(g).is_some_and(|&old| old >= d) || d > self.groups.len() + 1 {
-                continue;
+        let names = self.groups.iter().map(|g| g.name.as_str());
+        let mut depth: HashMap<&str, usize> = names.clone().map(|g| (g, 1)).collect();
+        let mut parents: HashMap<&str, usize> = HashMap::new();
+        for g in self.groups.iter().filter(|g| g.name != "all") {
+            for c in &g.children {
+                *parents.entry(c.as_str()).or_default() += 1;
             }
-            depth.insert(g, d);
-            if let Some(entry) = self.group(g) {
-                todo.extend(entry.children.iter().map(|c| (c.as_str(), d + 1)));
+        }
+        let mut ready: Vec<&str> = names
+            .filter(|g| *g != "all" && !parents.contains_key(g))
+            .collect();
+        // Groups in a cycle (which loading refuses) are never ready: they
+        // keep the depth found so far.
+        while let Some(g) = ready.pop() {
+            let (d, Some(entry)) = (depth[g], self.group(g)) else {
+                continue;
+            };
+            for c in &entry.children {
+                let c = c.as_str();
+                if let Some(cd) = depth.get_mut(c) {
+                    *cd = (*cd).max(d + 1);
+                }
+                if let Some(left) = parents.get_mut(c) {
+                    *left -= 1;
+                    if *left == 0 {
+                        ready.push(c);
+                    }
+                }
             }
         }
         depth
     }
 
     /// A host's variables and settings, as Ansible merges them: `all`'s,
-    /// then its groups' from the shallowest to the deepest (by name where
-    /// equally deep), then its own.
+    /// then its groups' from the shallowest to the deepest (by
+    /// `ansible_group_priority`, then name, where equally deep); then the
+    /// same from `group_vars/`; then its own, then `host_vars/`'s.
     ///
     /// # Errors
     /// Connection variables chopsticks cannot honour (see
@@ -120,7 +146,7 @@ impl Inventory {
     /// As [`resolve`](Inventory::resolve), for the first host with such
     /// variables.
     pub fn resolve_all(&self, hosts: &[&str]) -> Result<Vec<Resolved>, CliError> {
-        let memberships = self.memberships();
+        let memberships = self.memberships()?;
         let depths = self.depths();
         let (all, ungrouped) = (self.group("all"), self.group("ungrouped"));
         hosts
@@ -141,13 +167,21 @@ impl Inventory {
                 let mut vars = Map::new();
                 let mut settings = Settings::default();
                 let entries = groups.iter().filter_map(|(g, _)| self.group(g));
-                for g in all.into_iter().chain(alone).chain(entries) {
+                let ordered: Vec<&GroupEntry> =
+                    all.into_iter().chain(alone).chain(entries).collect();
+                for g in &ordered {
                     let own = g.vars.iter().filter(|(k, _)| *k != PRIORITY);
                     vars.extend(own.map(|(k, v)| (k.clone(), v.clone())));
                     settings.overlay(&g.settings);
                 }
+                // Then group_vars/ (all's, then the groups' in the same
+                // order), the host's own, and host_vars/: Ansible's order.
+                for g in &ordered {
+                    vars.extend(g.file_vars.clone());
+                }
                 if let Some(h) = self.host(host) {
                     vars.extend(h.vars.clone());
+                    vars.extend(h.file_vars.clone());
                 }
                 if implicit {
                     vars.insert("ansible_connection".into(), "local".into());

@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::io::Read;
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -74,6 +75,9 @@ fn run_within(path: &Path, inv: &mut Inventory, time: Duration) -> Result<(), In
         .map_err(|_| InventoryError::at(path, None, "`--list` printed text that is not UTF-8"))?;
     read_list(&text, path, inv, &mut |host| {
         let vars = output(path, &["--host", host], deadline)?;
+        if vars.trim_ascii().is_empty() {
+            return Ok(Map::new());
+        }
         serde_json::from_slice::<Map<String, Value>>(&vars).map_err(|e| {
             InventoryError::at(
                 path,
@@ -218,9 +222,18 @@ impl<'de> Deserialize<'de> for Ordered {
                 f.write_str("a map of groups")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
-                let mut pairs = Vec::new();
-                while let Some(pair) = map.next_entry()? {
-                    pairs.push(pair);
+                // A key given twice keeps its first place and its last
+                // value, as Python's json builds a dict.
+                let mut pairs: Vec<(String, Value)> = Vec::new();
+                let mut at: std::collections::HashMap<String, usize> = Default::default();
+                while let Some((key, value)) = map.next_entry::<String, Value>()? {
+                    match at.get(&key) {
+                        Some(&i) => pairs[i].1 = value,
+                        None => {
+                            at.insert(key.clone(), pairs.len());
+                            pairs.push((key, value));
+                        }
+                    }
                 }
                 Ok(Ordered(pairs))
             }
@@ -230,7 +243,10 @@ impl<'de> Deserialize<'de> for Ordered {
 }
 
 /// What one run of the script printed on stdout, when it exits 0 within
-/// the deadline and the bound.
+/// the deadline and the bound. It runs in a process group of its own,
+/// which is killed when the run ends (nothing it left behind survives),
+/// when the deadline passes, and on Ctrl-C (the kit's handler), and dies
+/// with this process.
 fn output(
     path: &Path,
     args: &[&str],
@@ -238,12 +254,23 @@ fn output(
 ) -> Result<Vec<u8>, InventoryError> {
     let shown = format!("`{} {}`", path.display(), args.join(" "));
     let err = |message: String| InventoryError::at(path, None, format!("{shown}: {message}"));
-    // Not a process group of its own: Ctrl-C on the terminal stops it too.
-    let mut child = Command::new(path)
+    let mut command = Command::new(program(path));
+    command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0);
+    // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill
+    // the child when the thread that started it (this one, which waits for
+    // it) ends.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command
         .spawn()
         .map_err(|e| err(format!("cannot run the inventory script: {e}")))?;
     let stdout = child.stdout.take().map(|out| {
@@ -255,22 +282,38 @@ fn output(
             read.map(|_| bytes)
         })
     });
-    let stderr = child.stderr.take().map(|err| {
+    let stderr = child.stderr.take().map(|mut err| {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
-            let _ = err.take(STDERR_SHOWN as u64).read_to_end(&mut bytes);
+            let _ = (&mut err).take(STDERR_SHOWN as u64).read_to_end(&mut bytes);
+            // The rest is read and dropped: a chatty script must not block.
+            let _ = std::io::copy(&mut err, &mut std::io::sink());
             bytes
         })
     });
-    let status = wait(&mut child, deadline);
-    let Some(status) = status else {
-        return Err(err(format!(
-            "did not finish within {} s (for all its runs) and was killed",
-            time.as_secs()
-        )));
+    let ended = wait(&mut child, deadline);
+    // What it left running (holding the pipes, perhaps) goes with it.
+    // SAFETY: signals the process group this child leads.
+    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+    let status = match ended {
+        Ended::Exited(status) => status,
+        Ended::Late => {
+            return Err(err(format!(
+                "did not finish within {} s (for all its runs) and was killed",
+                time.as_secs()
+            )))
+        }
+        Ended::Interrupted => return Err(err("interrupted (Ctrl-C): it was stopped".into())),
     };
-    // A child the script left running may hold the pipes: its output is
-    // what was read by then.
+    let bytes = stdout.and_then(|t| join_within(t, Duration::from_millis(500)));
+    if let Some(Ok(bytes)) = &bytes {
+        if bytes.len() > MAX_SCRIPT_OUTPUT {
+            return Err(err(format!(
+                "printed more than {} MiB, the most an inventory script's run may",
+                MAX_SCRIPT_OUTPUT >> 20
+            )));
+        }
+    }
     let said = stderr
         .and_then(|t| join_within(t, Duration::from_millis(500)))
         .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
@@ -285,34 +328,48 @@ fn output(
             false => format!("{how}: {said}"),
         }));
     }
-    let bytes = match stdout.and_then(|t| join_within(t, Duration::from_millis(500))) {
-        Some(Ok(bytes)) => bytes,
-        Some(Err(e)) => return Err(err(format!("cannot read its output: {e}"))),
-        None => return Err(err("its output did not end when it exited".into())),
-    };
-    if bytes.len() > MAX_SCRIPT_OUTPUT {
-        return Err(err(format!(
-            "printed more than {} MiB, the most an inventory script's run may",
-            MAX_SCRIPT_OUTPUT >> 20
-        )));
+    match bytes {
+        Some(Ok(bytes)) => Ok(bytes),
+        Some(Err(e)) => Err(err(format!("cannot read its output: {e}"))),
+        None => Err(err("its output did not end when it exited".into())),
     }
-    Ok(bytes)
 }
 
-/// Waits for `child` until `deadline`; kills it past that (`None`).
-fn wait(child: &mut Child, deadline: Instant) -> Option<std::process::ExitStatus> {
+/// The file named, never one that `PATH` finds under that name: a bare
+/// name is `./name`.
+fn program(path: &Path) -> std::path::PathBuf {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => path.to_owned(),
+        _ => Path::new(".").join(path),
+    }
+}
+
+/// How a run ended.
+enum Ended {
+    Exited(std::process::ExitStatus),
+    /// Past the deadline: killed.
+    Late,
+    /// Ctrl-C (the kit's handler): killed.
+    Interrupted,
+}
+
+/// Waits for `child` until `deadline` or Ctrl-C, killing it then.
+fn wait(child: &mut Child, deadline: Instant) -> Ended {
     loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
+        let stop = match child.try_wait() {
+            Ok(Some(status)) => return Ended::Exited(status),
+            Ok(None) if chopsticks::interrupted() => Ended::Interrupted,
             Ok(None) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5));
+                continue;
             }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
+            _ => Ended::Late,
+        };
+        // SAFETY: signals the process group this child leads.
+        unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+        let _ = child.kill();
+        let _ = child.wait();
+        return stop;
     }
 }
 
@@ -440,6 +497,43 @@ yes | head -c {big}
         );
         let err = Inventory::load(&chatty).unwrap_err();
         assert!(err.to_string().contains("more than 64 MiB"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// What a script leaves running is stopped with it; much on stderr
+    /// does not block it; a bare name is the file, not one on `PATH`.
+    #[test]
+    fn a_script_leaves_nothing_behind_and_may_say_much() {
+        let dir = temp("behind");
+        let pid_file = dir.join("pid");
+        let leaves = script(
+            &dir,
+            "leaves",
+            &format!(
+                "#!/bin/sh\nsleep 1000 &\necho $! > {}\n\
+                 head -c 200000 /dev/zero | tr '\\0' x >&2\necho '{{\"g\": [\"h\"]}}'\n",
+                pid_file.display()
+            ),
+        );
+        let inv = Inventory::load(&leaves).unwrap();
+        assert_eq!(inv.group_hosts("g"), ["h"]);
+        let pid: libc::pid_t = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Killed at once; reaped by whoever inherited it, soon.
+        let gone = (0..400).any(|_| {
+            std::thread::sleep(Duration::from_millis(5));
+            // SAFETY: signal 0 only asks whether the process exists.
+            let alive = unsafe { libc::kill(pid, 0) } == 0;
+            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"));
+            !alive || zombie
+        });
+        assert!(gone, "the script's background child {pid} still runs");
+        assert_eq!(program(Path::new("inv.py")), Path::new("./inv.py"));
+        assert_eq!(program(Path::new("dir/inv.py")), Path::new("dir/inv.py"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -209,7 +209,9 @@ fn missing_dirs(path: &Path) -> Result<Vec<PathBuf>, String> {
     while let Some(dir) = at.filter(|d| !d.as_os_str().is_empty()) {
         match files::entry_at(dir) {
             Ok(None) => missing.push(dir.to_owned()),
-            Ok(Some(e)) if e.kind == Kind::Dir => break,
+            // A link is the writer's to follow or refuse (its rule for
+            // links on the way), as it is for the file's own directory.
+            Ok(Some(e)) if e.kind == Kind::Dir || e.kind == Kind::Link => break,
             Ok(Some(_)) => return Err(format!("{} is not a directory", dir.display())),
             Err(e) => {
                 return Err(format!(
@@ -288,6 +290,28 @@ mod tests {
         assert!(err.contains("more than 256 KiB"), "{err}");
         let err = bounded_regex("(").unwrap_err();
         assert!(err.starts_with("bad regex"), "{err}");
+    }
+
+    /// `create(true)` makes the missing directories, in check mode only
+    /// says so, and goes through a link on the way that the user owns.
+    #[test]
+    fn create_makes_missing_directories_through_an_own_link() {
+        use crate::ops::{Line, Mode};
+        let dir = std::env::temp_dir().join(format!("cs-text-create-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("real")).unwrap();
+        std::os::unix::fs::symlink(dir.join("real"), dir.join("linked")).unwrap();
+        let path = dir.join("linked/new/deeper/x.conf");
+        let line = || Line::new(&path, "a = 1").create(true);
+        let checked = line().plan().unwrap().run(Mode::Check).unwrap();
+        assert!(checked.changed, "{checked:?}");
+        assert!(checked.summary.contains("and the directory"), "{checked:?}");
+        assert!(!dir.join("real/new").exists(), "check mode makes nothing");
+        assert!(line().plan().unwrap().run(Mode::Apply).unwrap().changed);
+        let text = std::fs::read_to_string(dir.join("real/new/deeper/x.conf")).unwrap();
+        assert_eq!(text, "a = 1\n");
+        assert!(!line().plan().unwrap().run(Mode::Apply).unwrap().changed);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

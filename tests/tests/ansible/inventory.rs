@@ -31,6 +31,12 @@ pub(crate) struct InventoryCase {
     /// `.toml`, which is our own format).
     pub(crate) file: String,
     pub(crate) text: String,
+    /// More files beside it (`group_vars/web.yml`), by path in the case's
+    /// directory.
+    #[serde(default)]
+    pub(crate) files: BTreeMap<String, String>,
+    /// What both sides are given to read, when not `file` (a directory).
+    pub(crate) read: Option<String>,
     /// Also run through `ansible-inventory`.
     #[serde(default)]
     pub(crate) cli: bool,
@@ -158,9 +164,14 @@ pub(crate) fn prepared() -> &'static Prepared {
                 "{}: .toml is our own format",
                 case.id
             );
-            let path = dir.join(&case.id).join(&case.file);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, &case.text).unwrap();
+            let home = dir.join(&case.id);
+            let files = std::iter::once((&case.file, &case.text)).chain(&case.files);
+            for (name, text) in files {
+                let file = home.join(name);
+                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                std::fs::write(&file, text).unwrap();
+            }
+            let path = home.join(case.read.as_ref().unwrap_or(&case.file));
             let unique = paths.insert(case.id.clone(), path).is_none();
             assert!(unique, "{}: two inventories", case.id);
         }
@@ -403,7 +414,12 @@ fn compare_pattern(
     mut differ: Differences,
 ) {
     let what = format!("pattern {pattern:?} over {}", case.inventory);
-    let ours = chopsticks_cli::pattern::select(inventory, pattern);
+    // A pattern with `@FILE` is what Ansible takes only as a limit (the
+    // driver runs `all --limit` for it): the kit's `-l`, in all's order.
+    let ours = match pattern.split([',', ':']).any(|t| t.trim().starts_with('@')) {
+        true => chopsticks_cli::pattern::limit(inventory, pattern),
+        false => chopsticks_cli::pattern::select(inventory, pattern),
+    };
     let mine = match &ours {
         Ok(hosts) => json!(hosts).to_string(),
         Err(e) => format!("error: {e}"),

@@ -16,6 +16,30 @@ use crate::hosts;
 use node::{key_text, Node};
 use scalar::plain;
 
+/// Whether `text` is YAML whose document is a map (a YAML inventory, not
+/// an INI one).
+pub(super) fn is_map(text: &str) -> bool {
+    matches!(node::parse(text), Ok(Some(Node::Map(..))))
+}
+
+/// Reads a variables file (`group_vars/web.yml`): a map of variables, or
+/// nothing.
+pub(super) fn read_vars(
+    text: &str,
+    file: &Path,
+    vars: &mut Map<String, Value>,
+) -> Result<(), InventoryError> {
+    let root =
+        node::parse(text).map_err(|(line, why)| InventoryError::at(file, Some(line), why))?;
+    match root {
+        None => Ok(()),
+        Some(root) => {
+            vars.extend(vars_of(&root, "a variables file", file)?);
+            Ok(())
+        }
+    }
+}
+
 pub(super) fn read(text: &str, file: &Path, inv: &mut Inventory) -> Result<(), InventoryError> {
     let root =
         node::parse(text).map_err(|(line, why)| InventoryError::at(file, Some(line), why))?;
@@ -97,11 +121,7 @@ fn group(
                     check_vars(&vars).map_err(|e| err(host, e))?;
                     for h in names {
                         check_host(&h).map_err(|e| err(host, e))?;
-                        inv.add_to_group(name, &h);
-                        let entry = inv.host_mut(&h);
-                        if let Some(port) = port {
-                            entry.vars.insert("ansible_port".into(), Value::from(port));
-                        }
+                        let entry = inv.add_host(name, &h, port);
                         entry.vars.extend(vars.clone());
                     }
                 }
@@ -284,6 +304,28 @@ all:
         assert_eq!(vars["merged"], serde_json::json!({"a": 1, "b": 2, "c": 5}));
         assert_eq!(inv.resolve("2001:db8::1").unwrap().0.port, Some(2201));
         assert_eq!(inv.group_hosts("solo"), ["lonely"]);
+        // Tags, and a key given twice (the last value, at the first place).
+        let tagged =
+            "all:\n  vars:\n    a: !!str 0777\n    b: !!str yes\n    c: !!int \"12\"\n    \
+                      d: !unsafe '{{ x }}'\n    a: !!str again\n";
+        let (_, vars) = read_text(tagged).unwrap().resolve("localhost").unwrap();
+        assert_eq!(
+            (&vars["a"], &vars["b"], &vars["c"], &vars["d"]),
+            (
+                &"again".into(),
+                &"yes".into(),
+                &12.into(),
+                &"{{ x }}".into()
+            )
+        );
+        let twice = "web:\n  hosts:\n    a:\nweb:\n  hosts:\n    b:\n";
+        assert_eq!(read_text(twice).unwrap().group_hosts("web"), ["b"]);
+        let err =
+            read_text("all:\n  vars:\n    p: !vault |\n      $ANSIBLE_VAULT;1.1\n").unwrap_err();
+        assert!(
+            err.to_string().contains("does not decrypt Ansible Vault"),
+            "{err}"
+        );
         let err = read_text("all:\n  hosts:\n    1234:\n").unwrap_err();
         assert!(err.to_string().contains("quote it"), "{err}");
         let err = read_text("all:\n  vars:\n    x: {<<: 5}\n").unwrap_err();

@@ -91,6 +91,46 @@ fn merged(pairs: Vec<(Node, Node)>) -> Result<Vec<(Node, Node)>, String> {
     Ok(from_merges)
 }
 
+/// Pairs with each key once, as PyYAML builds a mapping (and Ansible
+/// warns of): the last value, at the first key's place.
+fn deduplicated(pairs: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
+    let mut at: HashMap<String, usize> = HashMap::new();
+    let mut out: Vec<(Node, Node)> = Vec::with_capacity(pairs.len());
+    for (key, value) in pairs {
+        match at.entry(key_text(&key)) {
+            std::collections::hash_map::Entry::Occupied(e) => out[*e.get()].1 = value,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(out.len());
+                out.push((key, value));
+            }
+        }
+    }
+    out
+}
+
+/// How a tag on a scalar makes it read: `!!str` and Ansible's `!unsafe`
+/// as text (`Some(false)`), `!!int`, `!!float`, `!!bool` and `!!null` as
+/// YAML reads a plain scalar (`Some(true)`), none as its style says
+/// (`None`). `!vault` (Ansible Vault) and other tags are refused.
+fn tagged(tag: Option<&yaml_rust2::parser::Tag>) -> Result<Option<bool>, String> {
+    let Some(tag) = tag else {
+        return Ok(None);
+    };
+    match (tag.handle.as_str(), tag.suffix.as_str()) {
+        ("tag:yaml.org,2002:", "str") | ("!", "unsafe") => Ok(Some(false)),
+        ("tag:yaml.org,2002:", "int" | "float" | "bool" | "null") => Ok(Some(true)),
+        ("!", "vault") => Err(
+            "a `!vault` value: chopsticks does not decrypt Ansible Vault; give the value \
+             another way (an environment variable read by the tool, a file on the host)"
+                .into(),
+        ),
+        (handle, suffix) => Err(format!(
+            "the tag {handle}{suffix} is not one chopsticks reads (!!str, !!int, !!float, \
+             !!bool, !!null, !unsafe)"
+        )),
+    }
+}
+
 fn is_merge(key: &Node) -> bool {
     matches!(key, Node::Scalar(s, true, _) if s == "<<")
 }
@@ -171,9 +211,13 @@ impl MarkedEventReceiver for Builder {
         }
         let line = mark.line();
         match ev {
-            Event::Scalar(value, style, anchor, _) if self.count(1, line) => {
-                let node = Node::Scalar(value, style == TScalarStyle::Plain, line);
-                self.push(node, 1, anchor);
+            Event::Scalar(value, style, anchor, tag) if self.count(1, line) => {
+                let plain = match tagged(tag.as_ref()) {
+                    Ok(Some(plain)) => plain,
+                    Ok(None) => style == TScalarStyle::Plain,
+                    Err(why) => return self.refuse(line, why),
+                };
+                self.push(Node::Scalar(value, plain, line), 1, anchor);
             }
             Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
                 self.refuse(
@@ -194,7 +238,7 @@ impl MarkedEventReceiver for Builder {
                         (Node::Seq(items, line), inside + 1, anchor)
                     }
                     Some(Frame::Map(pairs, _, line, anchor, inside)) => match merged(pairs) {
-                        Ok(pairs) => (Node::Map(pairs, line), inside + 1, anchor),
+                        Ok(pairs) => (Node::Map(deduplicated(pairs), line), inside + 1, anchor),
                         Err(why) => return self.refuse(line, why),
                     },
                     None => return,
