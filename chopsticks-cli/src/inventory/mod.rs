@@ -170,14 +170,7 @@ impl Inventory {
                 "directories nest deeper than 16",
             ));
         }
-        let listed = std::fs::read_dir(path)
-            .map_err(|e| InventoryError::at(path, None, format!("cannot list it: {e}")))?;
-        let mut names: Vec<_> = listed
-            .filter_map(Result::ok)
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for name in names {
+        for name in names_in(path)? {
             let text = name.to_string_lossy();
             let ignored = text.starts_with('.')
                 || ["group_vars", "host_vars", "vars_plugins"].contains(&text.as_ref())
@@ -415,6 +408,19 @@ impl Inventory {
 const IGNORED_EXTENSIONS: [&str; 12] = [
     ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry",
 ];
+
+/// The names in the directory `dir`, sorted as Ansible sorts them (by
+/// their bytes).
+pub(crate) fn names_in(dir: &Path) -> Result<Vec<std::ffi::OsString>, InventoryError> {
+    let listed = std::fs::read_dir(dir)
+        .map_err(|e| InventoryError::at(dir, None, format!("cannot list it: {e}")))?;
+    let mut names: Vec<_> = listed
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    names.sort();
+    Ok(names)
+}
 
 /// The largest inventory or variables file read.
 pub const MAX_INVENTORY_FILE: u64 = 64 << 20;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::{check_vars, read_bounded, yaml, Inventory, InventoryError};
+use super::{check_vars, names_in, read_bounded, yaml, Inventory, InventoryError};
 
 /// The extensions a variables file may have (besides none), as Ansible's
 /// `YAML_FILENAME_EXTENSIONS`.
@@ -95,14 +95,7 @@ fn read_for(dir: &Path, name: &str) -> Result<Map<String, Value>, InventoryError
 
 /// The variables files in `dir` and below, by name at each level.
 fn files_in(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), InventoryError> {
-    let listed = std::fs::read_dir(dir)
-        .map_err(|e| InventoryError::at(dir, None, format!("cannot list it: {e}")))?;
-    let mut names: Vec<_> = listed
-        .filter_map(Result::ok)
-        .map(|e| e.file_name())
-        .collect();
-    names.sort();
-    for name in names {
+    for name in names_in(dir)? {
         let text = name.to_string_lossy();
         if text.starts_with('.') || text.ends_with('~') {
             continue;
