@@ -21,15 +21,16 @@ use crate::inventory::{Inventory, LOCALHOST_NAMES, MAX_MEMBERSHIPS};
 /// A term that matches nothing (a typo should not shrink a run
 /// silently), a bad regex or subscript, an unreadable `@FILE`.
 pub fn select<'a>(inventory: &'a Inventory, pattern: &str) -> Result<Vec<&'a str>, String> {
+    let split = split(inventory, pattern);
     let mut lists = Vec::new();
-    for term in split(inventory, pattern) {
-        if let Some(path) = term.trim().strip_prefix('@') {
-            lists.push(host_list(term.trim(), path)?);
+    for term in &split {
+        if let Some(path) = term.strip_prefix('@') {
+            lists.push(host_list(term, path)?);
         }
     }
     let mut listed = lists.iter();
     let mut terms: Vec<&str> = Vec::new();
-    for term in split(inventory, pattern).into_iter().map(str::trim) {
+    for term in split {
         match term.starts_with('@') {
             // `@FILE`: its lines are terms of the pattern (a retry file's
             // hosts, or groups), as Ansible's `--limit @FILE` reads it.
@@ -114,7 +115,7 @@ pub fn limit<'a>(inventory: &'a Inventory, pattern: &str) -> Result<Vec<&'a str>
 fn split<'p>(inventory: &Inventory, pattern: &'p str) -> Vec<&'p str> {
     let pattern = pattern.trim();
     if pattern.contains(',') {
-        return pattern.split(',').collect();
+        return pattern.split(',').map(str::trim).collect();
     }
     if is_address(pattern) || inventory.host(pattern).is_some() {
         return vec![pattern];

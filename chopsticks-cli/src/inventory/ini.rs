@@ -223,7 +223,7 @@ fn host_line(line: &str, group: &str, inv: &mut Inventory) -> Result<(), String>
             "`{pattern}`: a host ending in `:` (the `:` is for its port)"
         ));
     }
-    let names = hosts::expand(range)?;
+    let names = inv.expand(range)?;
     if names.iter().any(|n| n.trim() == "---") {
         return Err("`---` is not a host: is this file YAML (give it a .yml name)?".into());
     }
@@ -303,6 +303,21 @@ db
             inv.resolve("loose.example").unwrap().0.address.as_deref(),
             Some("10.0.0.9")
         );
+    }
+
+    #[test]
+    fn an_inventory_holds_at_most_max_hosts_hosts() {
+        let text = "[a]\na[0:59999]\n[b]\nb[0:59999]\n";
+        // One more range than the bound allows is refused as it is read ...
+        let path = std::env::temp_dir().join(format!("chopsticks-big-{}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let err = Inventory::new().read_source(&path).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(err.message.contains("more than 100000 hosts"), "{err}");
+        // ... and a later one is not even expanded.
+        let mut inv = Inventory::new();
+        let err = read(&format!("{text}[c]\nc[0:9]\n"), Path::new("big"), &mut inv).unwrap_err();
+        assert!(err.message.contains("more than 100000 hosts"), "{err}");
     }
 
     #[test]

@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::hosts::MAX_HOSTS;
+
 /// A host of an inventory.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostEntry {
@@ -104,6 +106,10 @@ pub struct Inventory {
     /// (parent, child) group indices of the children `add_child` made,
     /// likewise.
     linked: HashSet<(usize, usize)>,
+    /// Host names the sources' ranges stood for so far, bounded by
+    /// [`MAX_MEMBERSHIPS`] (a file of lines that each name the same
+    /// 100,000 hosts adds no host but costs as many).
+    expanded: usize,
 }
 
 impl Inventory {
@@ -155,6 +161,13 @@ impl Inventory {
     /// As [`load`](Inventory::load).
     pub fn read_source(&mut self, path: &Path) -> Result<(), InventoryError> {
         self.read_path(path, 0)?;
+        if self.hosts.len() > MAX_HOSTS {
+            return Err(InventoryError::at(
+                path,
+                None,
+                format!("more than {MAX_HOSTS} hosts, the most an inventory may hold: split it"),
+            ));
+        }
         self.check_groups(path)
     }
 
@@ -203,33 +216,6 @@ impl Inventory {
         }
     }
 
-    /// Adds the hosts and groups of `other`; a host or group in both gets
-    /// `other`'s settings and variables over ours.
-    pub fn merge(&mut self, other: Inventory) {
-        if self.hosts.is_empty() && self.groups.is_empty() {
-            *self = other;
-            return;
-        }
-        for host in other.hosts {
-            let entry = self.host_mut(&host.name);
-            entry.settings.overlay(&host.settings);
-            entry.vars.extend(host.vars);
-            entry.file_vars.extend(host.file_vars);
-        }
-        for group in other.groups {
-            for h in &group.hosts {
-                self.add_to_group(&group.name, h);
-            }
-            for c in &group.children {
-                self.add_child(&group.name, c);
-            }
-            let entry = self.group_mut(&group.name);
-            entry.settings.overlay(&group.settings);
-            entry.vars.extend(group.vars);
-            entry.file_vars.extend(group.file_vars);
-        }
-    }
-
     /// The host `name`, added (with no settings) if it is not there.
     pub fn host_mut(&mut self, name: &str) -> &mut HostEntry {
         let i = match self.host_index.get(name) {
@@ -262,6 +248,27 @@ impl Inventory {
             }
         };
         &mut self.groups[i]
+    }
+
+    /// The hosts a host pattern of a source stands for (`web[01:20]`),
+    /// within the inventory's bounds: at most [`MAX_HOSTS`] hosts in all,
+    /// and [`MAX_MEMBERSHIPS`] names expanded over all its sources.
+    pub(crate) fn expand(&mut self, pattern: &str) -> Result<Vec<String>, String> {
+        let names = crate::hosts::expand(pattern)?;
+        self.expanded = self.expanded.saturating_add(names.len());
+        if self.expanded > MAX_MEMBERSHIPS {
+            return Err(format!(
+                "the host ranges stand for more than {MAX_MEMBERSHIPS} names in all (at \
+                 `{pattern}`): split the inventory"
+            ));
+        }
+        if self.hosts.len() > MAX_HOSTS {
+            return Err(format!(
+                "more than {MAX_HOSTS} hosts (at `{pattern}`), the most an inventory may \
+                 hold: split it"
+            ));
+        }
+        Ok(names)
     }
 
     /// Puts `host` in `group` (both made if missing), once.

@@ -34,7 +34,6 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{check_host, check_vars, Inventory, InventoryError, Settings};
-use crate::hosts;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,7 +95,9 @@ pub(super) fn read(text: &str, file: &Path, inv: &mut Inventory) -> Result<(), I
     for pattern in host_names {
         let host = &parsed.hosts[pattern];
         let line = line_naming(text, pattern);
-        let names = hosts::expand(pattern).map_err(|e| InventoryError::at(file, line, e))?;
+        let names = inv
+            .expand(pattern)
+            .map_err(|e| InventoryError::at(file, line, e))?;
         let settings = settings(
             host.connection.as_deref(),
             host.address.clone(),
@@ -130,7 +131,9 @@ pub(super) fn read(text: &str, file: &Path, inv: &mut Inventory) -> Result<(), I
         .and_then(|s| check_vars(&group.vars).map(|()| s))
         .map_err(|e| InventoryError::at(file, line, format!("the group {name}: {e}")))?;
         for pattern in &group.hosts {
-            let names = hosts::expand(pattern).map_err(|e| InventoryError::at(file, line, e))?;
+            let names = inv
+                .expand(pattern)
+                .map_err(|e| InventoryError::at(file, line, e))?;
             for host in names {
                 inv.add_to_group(name, &host);
             }

@@ -116,7 +116,7 @@ fn group(
                     }
                     let pattern = key_text(host);
                     let (range, port) = hosts::address_and_port(&pattern);
-                    let names = hosts::expand(range).map_err(|e| err(host, e))?;
+                    let names = inv.expand(range).map_err(|e| err(host, e))?;
                     let vars = vars_of(vars, &format!("the host {pattern}"), file)?;
                     check_vars(&vars).map_err(|e| err(host, e))?;
                     for h in names {
