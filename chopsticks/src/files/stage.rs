@@ -223,6 +223,12 @@ impl Sealed {
         self.dir.join(&self.name)
     }
 
+    /// Its temporary path beside the target, as the directory was reached
+    /// (what a program given its path opens).
+    pub(crate) fn temp_path(&self) -> Option<PathBuf> {
+        self.temp.as_ref().map(|t| self.dir.join(t))
+    }
+
     /// The directory it goes into.
     pub(crate) fn dir(&self) -> &Arc<Dir> {
         &self.dir

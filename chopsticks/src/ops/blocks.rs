@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::landing::{landing_options, Landing};
 use super::text::{bare, bounded_regex, eol_of, matches, Anchor, Found};
 use super::{Change, Mode, OpError, Plan};
 use crate::remote;
@@ -44,6 +45,8 @@ pub struct Block {
     append_newline: bool,
     secret: bool,
     follow: bool,
+    #[serde(default)]
+    landing: Landing,
 }
 
 /// A secret block shows as its length only.
@@ -62,6 +65,8 @@ impl std::fmt::Debug for Block {
             .field("absent", &self.absent)
             .field("create", &self.create)
             .field("follow", &self.follow)
+            .field("validate", &self.landing.validate)
+            .field("backup", &self.landing.backup)
             .finish()
     }
 }
@@ -84,6 +89,7 @@ impl Block {
             append_newline: false,
             secret: false,
             follow: false,
+            landing: Landing::default(),
         }
     }
 
@@ -168,6 +174,7 @@ impl Block {
     /// file (without [`create`](Block::create)), a file that is not text.
     pub fn plan(self) -> Result<Plan, OpError> {
         let shown = self.path.display().to_string();
+        self.landing.check(OP, &shown)?;
         let fail = |message: String| OpError::new(OP, &shown, message);
         if self.marker.contains('\n') || self.begin.contains('\n') || self.end.contains('\n') {
             return Err(fail("a marker is one line: no newline in it".into()));
@@ -196,7 +203,7 @@ impl Block {
             (true, true) => format!("{shown}: remove the block"),
             (true, false) => format!("{shown}: put the block in"),
         };
-        found.write(OP, summary, new, self.secret)
+        found.write(OP, summary, new, self.secret, &self.landing)
     }
 
     /// `text` with the block in (or out), as `blockinfile` edits it.
@@ -296,6 +303,8 @@ impl Block {
         Ok(lines.concat())
     }
 }
+
+landing_options!(Block);
 
 /// Makes a block of a file as [`Block`] describes it.
 ///

@@ -25,6 +25,11 @@ pub enum ChangedWhen {
     /// means changed; an exit with 0 means unchanged. (A program that says
     /// "changed" with 2 and "nothing to do" with 0: `ExitCode(2)`.)
     ExitCode(i32),
+    /// It changes nothing: a check that only reads (`sshd -t`, `nginx
+    /// -t`, `test -f ...`). It runs in [`Mode::Check`] too, since it only
+    /// reads, so both modes report its output; it never counts as changed,
+    /// and failing (another status than 0) is still an error.
+    Never,
 }
 
 /// A program to run, with the guards that make it idempotent and what says
@@ -38,10 +43,12 @@ pub enum ChangedWhen {
 /// let init = Command::new(["/usr/sbin/app", "init"]).creates("/var/lib/app/state");
 /// let reload = Command::new(["systemctl", "daemon-reload"]).changed_when(ChangedWhen::Always);
 /// let user = Command::new(["useradd", "deploy"]).unless(["id", "deploy"]);
-/// # let _ = (init, reload, user);
+/// let test = Command::new(["sshd", "-t"]).changed_when(ChangedWhen::Never);
+/// # let _ = (init, reload, user, test);
 /// ```
 ///
-/// In [`Mode::Check`] the command does not run; its guards do (a `creates`
+/// In [`Mode::Check`] the command does not run (unless it is
+/// [`ChangedWhen::Never`]: it only reads, and runs in both modes); its guards do (a `creates`
 /// or `removes` path is looked at, an `unless` or `onlyif` command runs, in
 /// the command's directory and environment): a guard command must only
 /// look, never change anything, since check mode runs it too. When the guards decide, check mode says
@@ -285,6 +292,15 @@ impl Command {
         if let Some(why) = self.skipped()? {
             return Ok(Plan::unchanged(format!("{shown} skipped: {why}")));
         }
+        if self.changed_when == Some(ChangedWhen::Never) {
+            // It only reads: it runs now, in either mode, and changes nothing.
+            let out = self.runner(&self.argv, &shown).output(OP)?;
+            let done = finished(&shown, &self, out)?;
+            if let Some(ran) = ran {
+                *ran.borrow_mut() = Some(done);
+            }
+            return Ok(Plan::unchanged(format!("ran {shown}")));
+        }
         let summary = format!("run {shown}");
         Ok(Plan::change(summary, None, move |w| {
             let out = w.exec(self.runner(&self.argv, &shown), OP)?;
@@ -321,6 +337,7 @@ fn finished(
     }
     let changed = match when {
         None | Some(ChangedWhen::Always) => true,
+        Some(ChangedWhen::Never) => false,
         Some(ChangedWhen::StdoutContains(text)) => out.stdout.contains(text.as_str()),
         Some(ChangedWhen::StderrContains(text)) => out.stderr.contains(text.as_str()),
         Some(ChangedWhen::ExitCode(code)) => out.status == *code,

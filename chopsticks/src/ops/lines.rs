@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::landing::{landing_options, Landing};
 use super::text::{bare, bounded_regex, eol_of, expand, matches, Anchor, Found};
 use super::{Change, Mode, OpError, Plan};
 use crate::remote;
@@ -46,6 +47,8 @@ pub struct Line {
     create: bool,
     secret: bool,
     follow: bool,
+    #[serde(default)]
+    landing: Landing,
 }
 
 /// A secret line shows as its length only.
@@ -66,6 +69,8 @@ impl std::fmt::Debug for Line {
             .field("absent", &self.absent)
             .field("create", &self.create)
             .field("follow", &self.follow)
+            .field("validate", &self.landing.validate)
+            .field("backup", &self.landing.backup)
             .finish()
     }
 }
@@ -86,6 +91,7 @@ impl Line {
             create: false,
             secret: false,
             follow: false,
+            landing: Landing::default(),
         }
     }
 
@@ -172,6 +178,7 @@ impl Line {
     /// a file that is not text.
     pub fn plan(self) -> Result<Plan, OpError> {
         let shown = self.path.display().to_string();
+        self.landing.check(OP, &shown)?;
         let fail = |message: String| OpError::new(OP, &shown, message);
         if self.line.contains('\n') {
             return Err(fail(
@@ -206,7 +213,9 @@ impl Line {
             let edit = self.present(&[], "\n", regex.as_ref()).map_err(fail)?;
             let summary = format!("create {shown} with the line");
             return Ok(match edit {
-                Some(lines) => found.write(OP, summary, lines.concat(), self.secret)?,
+                Some(lines) => {
+                    found.write(OP, summary, lines.concat(), self.secret, &self.landing)?
+                }
                 // backrefs without a match: nothing to write, not even the file.
                 None => Plan::unchanged(format!("{shown} is absent; backrefs matched nothing")),
             });
@@ -223,14 +232,14 @@ impl Line {
                 return Ok(Plan::unchanged(format!("the line is absent from {shown}")));
             }
             let summary = format!("{shown}: remove {removed} line(s)");
-            return found.write(OP, summary, kept.concat(), self.secret);
+            return found.write(OP, summary, kept.concat(), self.secret, &self.landing);
         }
         let eol = eol_of(&text);
         let edit = self.present(&lines, eol, regex.as_ref()).map_err(fail)?;
         match edit {
             Some(new) if new.concat() != text => {
                 let summary = format!("{shown}: put the line in");
-                found.write(OP, summary, new.concat(), self.secret)
+                found.write(OP, summary, new.concat(), self.secret, &self.landing)
             }
             _ => Ok(Plan::unchanged(format!("the line is in {shown}"))),
         }
@@ -349,6 +358,8 @@ impl Line {
         Ok(Some(lines))
     }
 }
+
+landing_options!(Line);
 
 /// Makes a line of a file as [`Line`] describes it.
 ///

@@ -79,12 +79,15 @@ mod accounts;
 mod blocks;
 mod diff;
 mod exec;
+mod landing;
 mod lines;
 mod packages;
 mod paths;
 mod process;
 mod recap;
 mod services;
+#[cfg(feature = "template")]
+mod templates;
 mod text;
 mod tools;
 mod write;
@@ -97,12 +100,15 @@ pub use accounts::{unix_group, user, UnixGroup, User};
 pub use blocks::{block, Block};
 pub use diff::{diff, DIFF_TIME, MAX_DIFF, MAX_DIFF_TEXT};
 pub use exec::{command, ChangedWhen, Command, CommandOutput};
+pub use landing::VALIDATE_TIME;
 pub use lines::{line, Line};
 pub use packages::{package, Package};
 pub use paths::{directory, file, symlink, Directory, File, Symlink};
 pub use process::MAX_OUTPUT;
 pub use recap::{Changes, HostRecap, Recap};
 pub use services::{service, Service};
+#[cfg(feature = "template")]
+pub use templates::{template, Template, MAX_TEMPLATE, TEMPLATE_FUEL};
 pub use text::{Anchor, MAX_REGEX};
 pub use write::{Owner, Writer};
 
@@ -128,6 +134,12 @@ pub struct Change {
     pub summary: String,
     /// What a command printed and how it ended ([`command`] only).
     pub output: Option<CommandOutput>,
+    /// Where the old content was kept, when the operation was asked for a
+    /// backup and replaced a file (`NAME.<timestamp>~` beside it). Only
+    /// [`Mode::Apply`] has one; the summary of both modes says it will be
+    /// kept.
+    #[serde(default)]
+    pub backup: Option<String>,
 }
 
 /// Why an operation failed: the operation, its target (a path, a unit ...)
@@ -169,11 +181,16 @@ impl std::error::Error for OpError {}
 /// The step that makes a planned change, given the means to write.
 type Apply = Box<dyn FnOnce(&Writer) -> Result<(), OpError>>;
 
+/// A read-only step that [`Mode::Check`] runs in place of the apply step:
+/// what apply checks as it writes (a validation), checked without writing.
+type CheckStep = Box<dyn FnOnce() -> Result<(), OpError>>;
+
 /// What an operation found: the [`Change`] it would make and the step that
 /// makes it. Only [`run`](Plan::run) in [`Mode::Apply`] runs that step.
 pub struct Plan {
     change: Change,
     apply: Option<Apply>,
+    check: Option<CheckStep>,
 }
 
 impl fmt::Debug for Plan {
@@ -193,8 +210,10 @@ impl Plan {
                 diff: None,
                 summary: summary.into(),
                 output: None,
+                backup: None,
             },
             apply: None,
+            check: None,
         }
     }
 
@@ -210,8 +229,10 @@ impl Plan {
                 diff,
                 summary: summary.into(),
                 output: None,
+                backup: None,
             },
             apply: Some(Box::new(apply)),
+            check: None,
         }
     }
 
@@ -228,6 +249,17 @@ impl Plan {
         }
     }
 
+    /// `check` runs in [`Mode::Check`] (only) when the plan has a change:
+    /// a read-only test of what the apply step would refuse, so that check
+    /// mode fails where apply would.
+    pub(crate) fn on_check(
+        mut self,
+        check: impl FnOnce() -> Result<(), OpError> + 'static,
+    ) -> Plan {
+        self.check = Some(Box::new(check));
+        self
+    }
+
     /// What the plan changes (or would).
     pub fn planned(&self) -> &Change {
         &self.change
@@ -239,10 +271,19 @@ impl Plan {
     /// # Errors
     /// The apply step's.
     pub fn run(self, mode: Mode) -> Result<Change, OpError> {
-        if let (Mode::Apply, Some(apply)) = (mode, self.apply) {
-            apply(&Writer::new())?;
+        let mut change = self.change;
+        match (mode, self.apply, self.check) {
+            (Mode::Apply, Some(apply), _) => {
+                let writer = Writer::new();
+                apply(&writer)?;
+                change.backup = writer
+                    .take_backup()
+                    .map(|p| p.to_string_lossy().into_owned());
+            }
+            (Mode::Check, _, Some(check)) if change.changed => check()?,
+            _ => {}
         }
-        Ok(self.change)
+        Ok(change)
     }
 }
 

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::landing::{landing_options, Landing};
 use super::{diff, Change, Mode, OpError, Owner, Plan};
 use crate::files::{self, describe, Entry, Kind};
 use crate::remote;
@@ -117,6 +118,8 @@ pub struct File {
     secret: bool,
     #[serde(default)]
     follow: bool,
+    #[serde(default)]
+    landing: Landing,
 }
 
 /// The content shows as its length only: a secret's spec may be logged.
@@ -133,6 +136,8 @@ impl std::fmt::Debug for File {
             .field("owner", &self.owner)
             .field("secret", &self.secret)
             .field("follow", &self.follow)
+            .field("validate", &self.landing.validate)
+            .field("backup", &self.landing.backup)
             .finish()
     }
 }
@@ -149,6 +154,7 @@ impl File {
             owner: Owner::default(),
             secret: false,
             follow: false,
+            landing: Landing::default(),
         }
     }
 
@@ -204,17 +210,23 @@ impl File {
     /// When the path holds something else (a directory, a link), a named
     /// owner does not exist, or the file cannot be read.
     pub fn plan(self) -> Result<Plan, OpError> {
-        const OP: &str = "ops::file";
+        self.plan_as("ops::file")
+    }
+
+    /// [`plan`](File::plan), its errors naming the operation `op`
+    /// (`ops::template`).
+    pub(crate) fn plan_as(self, op: &'static str) -> Result<Plan, OpError> {
         let path = match self.follow {
             true => files::follow_at(&self.path)
-                .map_err(|e| OpError::new(OP, self.path.display(), describe(&e)))?,
+                .map_err(|e| OpError::new(op, self.path.display(), describe(&e)))?,
             false => self.path.clone(),
         };
         let shown = match path == self.path {
             true => path.display().to_string(),
             false => format!("{} (-> {})", self.path.display(), path.display()),
         };
-        let meta = current(OP, &path)?;
+        self.landing.check(op, &shown)?;
+        let meta = current(op, &path)?;
         if let Some(meta) = &meta {
             let what = match meta.kind {
                 Kind::Dir => Some("is a directory: ops::file does not replace one (remove it with ops::directory(..).absent())"),
@@ -223,7 +235,7 @@ impl File {
                 Kind::File => None,
             };
             if let Some(what) = what {
-                return Err(OpError::new(OP, &shown, what));
+                return Err(OpError::new(op, &shown, what));
             }
         }
         if self.absent {
@@ -244,19 +256,24 @@ impl File {
                 .then(|| diff(&shown, b"", &content))
                 .flatten();
             let summary = format!(
-                "create {shown} ({} bytes, mode {mode:04o}){needs}",
-                content.len()
+                "create {shown} ({} bytes, mode {mode:04o}){needs}{}",
+                content.len(),
+                self.landing.note(false)
             );
             let owner = self.owner;
-            return Ok(Plan::change(summary, diff, move |w| {
-                w.write_file(&path, &content, mode, &owner)
+            let (landing, secret) = (self.landing, self.secret);
+            let checked = |plan| landing.checked(plan, op, &shown, &content, secret);
+            let plan = checked(Plan::change(summary, diff, {
+                let (landing, content) = (landing.clone(), content.clone());
+                move |w| w.land(op, &path, &content, mode, &owner, &landing, secret)
             }));
+            return Ok(plan);
         };
         let mut lines = Vec::new();
         let mut diff_text = None;
         let mut new_content = None;
         if let Some(content) = self.content {
-            let old = files::read_at(&path).map_err(|e| OpError::new(OP, &shown, describe(&e)))?;
+            let old = files::read_at(&path).map_err(|e| OpError::new(op, &shown, describe(&e)))?;
             if old != content {
                 lines.push(if self.secret {
                     "content changed (secret)".to_owned()
@@ -270,25 +287,53 @@ impl File {
             }
         }
         let (mode, owner_changes) =
-            meta_changes(OP, &path, &meta, self.mode, &self.owner, &mut lines)?;
+            meta_changes(op, &path, &meta, self.mode, &self.owner, &mut lines)?;
         if lines.is_empty() {
             return Ok(Plan::unchanged(format!("{shown} is as described")));
         }
         let now = meta.mode;
         let owner = owner_or_current(&self.owner, &meta);
-        Ok(Plan::change(
-            format!("{shown}: {}", lines.join(", ")),
-            diff_text,
+        let (landing, secret) = (self.landing, self.secret);
+        let note = match new_content {
+            Some(_) => landing.note(true),
+            None => String::new(),
+        };
+        let checking = new_content.clone();
+        let plan = Plan::change(format!("{shown}: {}{note}", lines.join(", ")), diff_text, {
+            let landing = landing.clone();
             move |w| match new_content {
-                Some(content) => w.write_file(&path, &content, mode.unwrap_or(now), &owner),
+                Some(content) => w.land(
+                    op,
+                    &path,
+                    &content,
+                    mode.unwrap_or(now),
+                    &owner,
+                    &landing,
+                    secret,
+                ),
                 None => {
                     if owner_changes {
                         w.set_owner(&path, &owner)?;
                     }
                     w.set_mode(&path, mode.unwrap_or(now))
                 }
-            },
-        ))
+            }
+        });
+        Ok(match checking {
+            Some(content) => landing.checked(plan, op, &shown, &content, secret),
+            None => plan,
+        })
+    }
+}
+
+landing_options!(File);
+
+#[cfg(feature = "template")]
+impl File {
+    /// The file landing as `landing` says (what a template passes on).
+    pub(crate) fn landed(mut self, landing: Landing) -> File {
+        self.landing = landing;
+        self
     }
 }
 

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
 
+use super::landing::Landing;
 use super::{diff, OpError, Owner, Plan};
 use crate::files::{self, describe, Entry, Kind};
 
@@ -172,6 +173,7 @@ impl Found {
         mut summary: String,
         new: String,
         secret: bool,
+        landing: &Landing,
     ) -> Result<Plan, OpError> {
         let dirs = match self.entry {
             Some(_) => Vec::new(),
@@ -180,6 +182,7 @@ impl Found {
         if let Some(top) = dirs.first() {
             summary.push_str(&format!(" (and the directory {})", top.display()));
         }
+        summary.push_str(&landing.note(self.entry.is_some()));
         let old = self.text.unwrap_or_default();
         let diff = match secret {
             true => None,
@@ -190,12 +193,25 @@ impl Found {
             None => (0o644, Owner::default()),
         };
         let path = self.path;
-        Ok(Plan::change(summary, diff, move |w| {
+        let checking = landing.clone();
+        let content = new.clone().into_bytes();
+        let landing = landing.clone();
+        let writing = op.to_owned();
+        let plan = Plan::change(summary, diff, move |w| {
             for dir in &dirs {
                 w.create_dir(dir, 0o755)?;
             }
-            w.write_file(&path, new.as_bytes(), mode, &owner)
-        }))
+            w.land(
+                &writing,
+                &path,
+                new.as_bytes(),
+                mode,
+                &owner,
+                &landing,
+                secret,
+            )
+        });
+        Ok(checking.checked(plan, op, &self.shown, &content, secret))
     }
 }
 

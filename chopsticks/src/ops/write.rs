@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::landing::{self, Landing};
 use super::process::Program;
 use super::OpError;
 use crate::files::{self, Dir, Kind, Ownership, Staged};
@@ -49,7 +50,10 @@ impl Owner {
 /// [`Mode::Apply`](super::Mode::Apply) makes one, so code that writes
 /// through it cannot write in [`Mode::Check`](super::Mode::Check).
 #[derive(Debug)]
-pub struct Writer(());
+pub struct Writer {
+    /// Where the last write kept the old content, for the plan's change.
+    backup: std::cell::RefCell<Option<std::path::PathBuf>>,
+}
 
 fn failed(op: &str, path: &Path, doing: &str, e: &std::io::Error) -> OpError {
     OpError::new(
@@ -66,7 +70,14 @@ fn target(op: &str, path: &Path) -> Result<(Dir, std::ffi::OsString), OpError> {
 
 impl Writer {
     pub(super) fn new() -> Writer {
-        Writer(())
+        Writer {
+            backup: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// Where a write kept the old content, if one did.
+    pub(super) fn take_backup(&self) -> Option<std::path::PathBuf> {
+        self.backup.borrow_mut().take()
     }
 
     /// Replaces `path` with `content` atomically (a temporary file beside
@@ -83,15 +94,39 @@ impl Writer {
         mode: u32,
         owner: &Owner,
     ) -> Result<(), OpError> {
+        self.land(
+            "write",
+            path,
+            content,
+            mode,
+            owner,
+            &Landing::default(),
+            false,
+        )
+    }
+
+    /// As [`write_file`](Writer::write_file), and as `landing` says: the
+    /// new content validated beside the target before it replaces it (a
+    /// failure leaves the target as it was), the old content kept as a
+    /// backup (its path is in the change). A failed validation is an
+    /// error of `op`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn land(
+        &self,
+        op: &str,
+        path: &Path,
+        content: &[u8],
+        mode: u32,
+        owner: &Owner,
+        landing: &Landing,
+        secret: bool,
+    ) -> Result<(), OpError> {
+        let validating = op;
         let op = "write";
         let ids = owner.ids(op, path)?;
         let (dir, name) = target(op, path)?;
-        if dir
-            .entry(&name)
-            .ok()
-            .flatten()
-            .is_some_and(|e| e.kind == Kind::Link)
-        {
+        let old = dir.entry(&name).ok().flatten();
+        if old.as_ref().is_some_and(|e| e.kind == Kind::Link) {
             return Err(OpError::new(
                 op,
                 path.display(),
@@ -108,6 +143,21 @@ impl Writer {
         let sealed = staged
             .seal(mode, ids, true)
             .map_err(|e| failed(op, path, "cannot finish the file", &e))?;
+        if let (Some(command), Some(temp)) = (&landing.validate, sealed.temp_path()) {
+            // Dropped on failure, the temporary file goes; the target stays.
+            landing::validate(
+                validating,
+                &path.display().to_string(),
+                command,
+                &temp,
+                secret,
+            )?;
+        }
+        if let Some(old) = old.filter(|e| landing.backup && e.kind == Kind::File) {
+            let kept = landing::back_up(&dir, &name, &old)
+                .map_err(|e| failed(op, path, "cannot keep a backup of the old content", &e))?;
+            *self.backup.borrow_mut() = Some(kept);
+        }
         sealed
             .commit()
             .map_err(|e| failed(op, path, "cannot move the file into place", &e))?;

@@ -45,6 +45,7 @@ mod jump;
 mod ops;
 mod passwords;
 mod system_ops;
+mod templates;
 mod trust;
 
 /// Held by the tests that change the containers' system state (`/etc`,

@@ -10,7 +10,7 @@ use chopsticks::ops::{self, Change, Mode};
 use chopsticks::{Error, Tunnel};
 use chopsticks_tests::*;
 
-fn connect(host: &str) -> Tunnel {
+pub(crate) fn connect(host: &str) -> Tunnel {
     let t = match host {
         "localhost" => Tunnel::local().unwrap(),
         alias => Tunnel::builder(alias)
@@ -23,13 +23,13 @@ fn connect(host: &str) -> Tunnel {
     t
 }
 
-fn listing(t: &Tunnel, path: &Path) -> Vec<Entry> {
+pub(crate) fn listing(t: &Tunnel, path: &Path) -> Vec<Entry> {
     t.call(tree_listing, (path.as_os_str().as_bytes().to_vec(),))
         .unwrap()
 }
 
 /// A fresh directory on the host.
-fn scratch(t: &Tunnel, test: &str) -> PathBuf {
+pub(crate) fn scratch(t: &Tunnel, test: &str) -> PathBuf {
     let dir = PathBuf::from(format!("/tmp/cs-ops-{test}-{}", std::process::id()));
     t.call(remove_tree, (dir.as_os_str().as_bytes().to_vec(),))
         .unwrap();
@@ -328,6 +328,25 @@ fn commands_run_when_their_guards_say_and_report_their_output(host: &str) {
     };
     check_then_apply(&t, &root, &once);
     assert_eq!(t.call(read_file, (list_s.clone(),)).unwrap(), "x\n");
+
+    // A command that only reads runs in check mode too, says the same in
+    // both modes, never counts as changed, and fails when it fails.
+    let reads = |m: Mode| {
+        let spec = ops::Command::new(["grep", "-c", "x", list_s.as_str()])
+            .changed_when(ops::ChangedWhen::Never);
+        t.call(ops::command, (spec, m))
+    };
+    let check = reads(Mode::Check).unwrap();
+    assert_eq!(check, reads(Mode::Apply).unwrap());
+    assert!(!check.changed, "{check:?}");
+    assert_eq!(
+        check.output.as_ref().map(|o| o.stdout.as_str()),
+        Some("1\n")
+    );
+    let missing = ops::Command::new(["grep", "-q", "x", "/nonexistent"])
+        .changed_when(ops::ChangedWhen::Never);
+    let err = t.call(ops::command, (missing, Mode::Check)).unwrap_err();
+    assert!(err.to_string().contains("exited with status 2"), "{err}");
 
     // Guards look where the command runs.
     let in_dir = |m: Mode| {
