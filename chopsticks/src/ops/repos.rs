@@ -468,6 +468,8 @@ impl Runner {
             ("GIT_TERMINAL_PROMPT", "0"),
             ("GIT_ASKPASS", ""),
             ("SSH_ASKPASS_REQUIRE", "never"),
+            // `status` refreshes no index while planning.
+            ("GIT_OPTIONAL_LOCKS", "0"),
             ("LC_ALL", "C"),
         ]
         .into_iter()
