@@ -55,8 +55,8 @@ build_base() {
     tar -C "$tmp/root" --numeric-owner -cf "$tmp/base.tar" \
         --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' --exclude='./run/*' .
     mv "$tmp/base.tar" "$out"
-    # older tarballs of this base
-    find "$CACHE_DIR" -maxdepth 1 -name "base-$base-*.tar" ! -path "$out" -delete
+    # older tarballs of this base (the hash is 12 characters: not bookworm-git's for bookworm)
+    find "$CACHE_DIR" -maxdepth 1 -name "base-$base-????????????.tar" ! -path "$out" -delete
     log "cached $out ($(du -h "$out" | cut -f1))"
 }
 

@@ -21,15 +21,17 @@ IMAGE_VERSION=1
 BASE_VERSION=1
 
 # base rootfs -> the Debian suite debootstrap makes it from, and its --include list
-declare -A BASE_SUITE=([bookworm]=bookworm [bullseye]=bullseye [bookworm-systemd]=bookworm)
+declare -A BASE_SUITE=([bookworm]=bookworm [bookworm-git]=bookworm [bullseye]=bullseye [bookworm-systemd]=bookworm)
 # shellcheck disable=SC2054
 declare -A BASE_PACKAGES=(
     [bookworm]=openssh-server,sudo,procps,busybox-static
+    # deb12 runs ops::git; busybox (the plain bookworm base) shows its absence
+    [bookworm-git]=openssh-server,sudo,procps,busybox-static,git
     [bullseye]=openssh-server,sudo,procps
     [bookworm-systemd]=openssh-server,sudo,procps,systemd,systemd-sysv,dbus
 )
 # image -> base rootfs it is built from
-declare -A IMAGE_BASE=([deb12]=bookworm [deb11]=bullseye [busybox]=bookworm [systemd]=bookworm-systemd)
+declare -A IMAGE_BASE=([deb12]=bookworm-git [deb11]=bullseye [busybox]=bookworm [systemd]=bookworm-systemd)
 IMAGES=(deb12 deb11 busybox systemd)
 # image -> helper functions its customize_* uses (their text goes into the tag too)
 declare -A IMAGE_HELPERS=(

@@ -39,7 +39,9 @@
 //! ([`file`](struct@file), [`line`](struct@line)): a symbolic link at the path is refused, never
 //! replaced by a file unasked (think `/etc/resolv.conf`), unless the spec
 //! says `follow(true)`: then the file the link points to is managed. Only
-//! [`symlink`] manages links themselves. On the way to any path, a link is
+//! [`symlink`] manages links themselves; [`authorized_key`](struct@authorized_key) refuses a
+//! link at `~/.ssh` or its `authorized_keys`, and [`git`](struct@git) one at its
+//! checkout. On the way to any path, a link is
 //! followed only when root or the operation's own user owns it: a link
 //! someone else owns is theirs to point elsewhere between the plan and the
 //! write, and is refused. Every write goes through the [`Writer`] relative
@@ -79,12 +81,14 @@ mod accounts;
 mod blocks;
 mod diff;
 mod exec;
+mod keys;
 mod landing;
 mod lines;
 mod packages;
 mod paths;
 mod process;
 mod recap;
+mod repos;
 mod services;
 #[cfg(feature = "template")]
 mod templates;
@@ -100,12 +104,14 @@ pub use accounts::{unix_group, user, UnixGroup, User};
 pub use blocks::{block, Block};
 pub use diff::{diff, DIFF_TIME, MAX_DIFF, MAX_DIFF_TEXT};
 pub use exec::{command, ChangedWhen, Command, CommandOutput};
+pub use keys::{authorized_key, AuthorizedKey};
 pub use landing::VALIDATE_TIME;
 pub use lines::{line, Line};
 pub use packages::{package, Package};
 pub use paths::{directory, file, symlink, Directory, File, Symlink};
 pub use process::MAX_OUTPUT;
 pub use recap::{Changes, HostRecap, Recap};
+pub use repos::{git, Git};
 pub use services::{service, Service};
 #[cfg(feature = "template")]
 pub use templates::{template, Template, MAX_TEMPLATE, TEMPLATE_FUEL};

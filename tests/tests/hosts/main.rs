@@ -42,6 +42,7 @@ mod facts;
 mod faults;
 mod files;
 mod jump;
+mod keys_git;
 mod ops;
 mod passwords;
 mod system_ops;
