@@ -3,15 +3,17 @@
 //! `--check`, `--diff`, `--serial`, `--json` ... work as ops people expect.
 //!
 //! ```text
-//! cargo run --example deploy -- [FLEET FLAGS] [--greeting TEXT]
+//! cargo run --example deploy --features template -- [FLEET FLAGS] [--greeting TEXT]
 //! ```
 //!
 //! On each host: the package `cs-hello` installed (the test images carry it
-//! in a local apt repository), a `cs-hello` group and system user, its
-//! configuration file rendered here from typed values, a line in
-//! `/etc/environment`, and the `cs-hello` service running and enabled,
-//! restarted only when its configuration changed (skipped where systemd
-//! does not run). A host's inventory variables `greeting` and `port`
+//! in a local apt repository), a `cs-hello` group and system user with the
+//! deploy key in its `authorized_keys`, its configuration file rendered on
+//! the host from the template `cs-hello.conf.j2` and typed values, a line
+//! in `sshd_config` that `sshd -t` validates before it lands (the old file
+//! kept as a backup), a line in `/etc/environment`, and the `cs-hello`
+//! service running and enabled, restarted only when its configuration
+//! changed (skipped where systemd does not run). A host's inventory variables `greeting` and `port`
 //! override the flag and the default for that host. `--check` prints the
 //! plan and changes nothing; `--diff` shows content changes as unified
 //! diffs. The exit code is the recap's: 0 all good, 2 some host failed, 4
@@ -20,12 +22,10 @@
 //! Against the test hosts (`tests/setup.sh` starts them):
 //!
 //! ```text
-//! cargo run --example deploy -- -F target/testhosts/ssh_config -H cs-systemd,cs-deb12 --check --diff
-//! cargo run --example deploy -- -F target/testhosts/ssh_config -H cs-systemd,cs-deb12
-//! cargo run --example deploy -- -F target/testhosts/ssh_config -H cs-systemd,cs-deb12   # 0 changed
+//! cargo run --example deploy --features template -- -F target/testhosts/ssh_config -H cs-systemd,cs-deb12 --check --diff
+//! cargo run --example deploy --features template -- -F target/testhosts/ssh_config -H cs-systemd,cs-deb12
+//! cargo run --example deploy --features template -- -F target/testhosts/ssh_config -H cs-systemd,cs-deb12   # 0 changed
 //! ```
-
-use std::fmt::Write as _;
 
 use chopsticks::ops::Mode;
 use chopsticks_cli::ExitCode;
@@ -33,7 +33,7 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 
 /// What the site should look like: typed values, rendered into the
-/// configuration file on the controller.
+/// configuration file on each host by the template.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Site {
     greeting: String,
@@ -41,22 +41,6 @@ pub struct Site {
     workers: u32,
     debug: bool,
     admins: Vec<String>,
-}
-
-impl Site {
-    /// The configuration file: each value written as its type says (a
-    /// string quoted and escaped, a bool as `true`/`false`).
-    fn render(&self) -> String {
-        let quoted = |s: &str| format!("{s:?}");
-        let mut out = String::from("# written by chopsticks' deploy example; edits are replaced\n");
-        let _ = writeln!(out, "greeting = {}", quoted(&self.greeting));
-        let _ = writeln!(out, "port = {}", self.port);
-        let _ = writeln!(out, "workers = {}", self.workers);
-        let _ = writeln!(out, "debug = {}", self.debug);
-        let admins: Vec<String> = self.admins.iter().map(|a| quoted(a)).collect();
-        let _ = writeln!(out, "admins = [{}]", admins.join(", "));
-        out
-    }
 }
 
 /// The plan, run on each host by its agent: one call does it all, and a
@@ -70,8 +54,16 @@ mod plan {
 
     const CONF: &str = "/etc/cs-hello.conf";
 
+    /// The template, compiled into the tool (`Template::from_file` reads
+    /// one at run time instead).
+    const TEMPLATE: &str = include_str!("cs-hello.conf.j2");
+
+    /// The key deploys of cs-hello log in with.
+    const DEPLOY_KEY: &str = "ssh-ed25519 \
+        AAAAC3NzaC1lZDI1NTE5AAAAIJd9xACkkkCSEc1OJt7B5s5vFxITxJVJC0IfU4oXCStj deploy@chopsticks-example";
+
     #[remote]
-    pub fn converge(site: Site, config: String, mode: Mode) -> Report {
+    pub fn converge(site: Site, mode: Mode) -> Report {
         let mut report = Report::new();
         report.run("package", || {
             ops::package(ops::Package::new(["cs-hello"]), mode)
@@ -86,16 +78,30 @@ mod plan {
                 .shell("/usr/sbin/nologin");
             ops::user(user, mode)
         });
+        report.run("deploy key", || {
+            let key = ops::AuthorizedKey::new("cs-hello", DEPLOY_KEY).options("no-pty");
+            ops::authorized_key(key, mode)
+        });
         let config_changed = report
             .run("config", || {
-                let file = ops::File::new(CONF)
-                    .content(config)
+                let file = ops::Template::new(CONF, TEMPLATE)
+                    .named("cs-hello.conf.j2")
+                    .vars(&site)
                     .mode(0o640)
                     .owner("root")
                     .group("cs-hello");
-                ops::file(file, mode)
+                ops::template(file, mode)
             })
             .is_some_and(|c| c.changed);
+        // A bad line would keep sshd from starting again, locking everyone
+        // out: `sshd -t` checks the new file before it replaces the old.
+        report.run("sshd", || {
+            let line = ops::Line::new("/etc/ssh/sshd_config", "ClientAliveInterval 300")
+                .matching("^#?ClientAliveInterval")
+                .validate("/usr/sbin/sshd -t -f %s")
+                .backup();
+            ops::line(line, mode)
+        });
         report.run("environment", || {
             let line = ops::Line::new("/etc/environment", format!("CS_HELLO_PORT={}", site.port))
                 .matching("^CS_HELLO_PORT=");
@@ -127,8 +133,8 @@ mod plan {
     }
 }
 
-/// Brings hosts to the described state: package, user, config file,
-/// environment line, service.
+/// Brings hosts to the described state: package, user and its key, config
+/// file, sshd and environment lines, service.
 #[derive(Parser)]
 struct Cli {
     #[command(flatten)]
@@ -173,13 +179,9 @@ fn main() -> ExitCode {
             let mut own = site.clone();
             own.greeting = vars.greeting.unwrap_or(own.greeting);
             own.port = vars.port.unwrap_or(own.port);
-            let config = own.render();
-            sites.insert(host.to_owned(), (own, config));
+            sites.insert(host.to_owned(), own);
         }
-        let results = hosts.call_each(plan::converge, |host| {
-            let (site, config) = sites[host].clone();
-            (site, config, mode)
-        });
+        let results = hosts.call_each(plan::converge, |host| (sites[host].clone(), mode));
         out.changes("deploy", &results);
     })
 }

@@ -67,6 +67,15 @@ fn reset(t: &Tunnel, systemd: bool) {
         ops::unix_group,
         (ops::UnixGroup::new("cs-hello").absent(), Mode::Apply),
     ));
+    let home = ops::Directory::new("/var/lib/cs-hello").absent();
+    apply(t.call(ops::directory, (home, Mode::Apply)));
+    let sshd = ops::Line::new("/etc/ssh/sshd_config", "ClientAliveInterval 300")
+        .matching("^ClientAliveInterval")
+        .absent();
+    apply(t.call(ops::line, (sshd, Mode::Apply)));
+    let backups = ops::Command::new(["sh", "-c", "rm -f /etc/ssh/sshd_config.*~"])
+        .changed_when(ops::ChangedWhen::Always);
+    apply(t.call(ops::command, (backups, Mode::Apply)));
     let conf = ops::File::new("/etc/cs-hello.conf").absent();
     apply(t.call(ops::file, (conf, Mode::Apply)));
     let line = ops::Line::new("/etc/environment", "CS_HELLO_PORT=8080")
@@ -146,15 +155,21 @@ fn deploy_previews_converges_settles_and_restarts_only_on_change() {
         "{out}"
     );
     assert!(out.contains("+CS_HELLO_PORT=8080"), "{out}");
+    assert!(out.contains("+ClientAliveInterval 300"), "{out}");
+    assert!(
+        out.contains("validated by `/usr/sbin/sshd -t -f %s`; the old content kept as a backup"),
+        "{out}"
+    );
+    assert!(out.contains("deploy/deploy key: "), "{out}");
     // Everything but the service, which cs-deb12 lacks (no systemd).
     assert_eq!(
         recap_line(&out, HOSTS[0]),
-        "ok=6 changed=6 unreachable=0 failed=0",
+        "ok=8 changed=8 unreachable=0 failed=0",
         "{out}"
     );
     assert_eq!(
         recap_line(&out, HOSTS[1]),
-        "ok=6 changed=5 unreachable=0 failed=0",
+        "ok=8 changed=7 unreachable=0 failed=0",
         "{out}"
     );
     let after: Vec<_> = tunnels.iter().map(host_state).collect();
@@ -163,10 +178,10 @@ fn deploy_previews_converges_settles_and_restarts_only_on_change() {
     let (code, out) = deploy(&["-H", &both]);
     assert_eq!(code, 0, "{out}");
     for (i, host) in HOSTS.iter().enumerate() {
-        let changed = if i == 0 { "changed=6" } else { "changed=5" };
+        let changed = if i == 0 { "changed=8" } else { "changed=7" };
         assert_eq!(
             recap_line(&out, host),
-            format!("ok=6 {changed} unreachable=0 failed=0"),
+            format!("ok=8 {changed} unreachable=0 failed=0"),
             "{out}"
         );
         let (installed, user, conf, env) = host_state(&tunnels[i]);
@@ -184,7 +199,7 @@ fn deploy_previews_converges_settles_and_restarts_only_on_change() {
     for host in HOSTS {
         assert_eq!(
             recap_line(&out, host),
-            "ok=6 changed=0 unreachable=0 failed=0",
+            "ok=8 changed=0 unreachable=0 failed=0",
             "{out}"
         );
     }
@@ -204,11 +219,11 @@ fn deploy_previews_converges_settles_and_restarts_only_on_change() {
     );
     assert_eq!(
         recap_line(&out, "cs-systemd"),
-        "ok=6 changed=2 unreachable=0 failed=0"
+        "ok=8 changed=2 unreachable=0 failed=0"
     );
     assert_eq!(
         recap_line(&out, "cs-deb12"),
-        "ok=6 changed=1 unreachable=0 failed=0"
+        "ok=8 changed=1 unreachable=0 failed=0"
     );
     let started = starts(&tunnels[0], 2);
     assert_eq!(started.len(), 2, "{started:?}");
