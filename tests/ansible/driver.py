@@ -3,6 +3,7 @@ for many cases, run by the venv's python that tests/setup.sh installs.
 
     driver.py inventory < request.json > answer.json
     driver.py files < request.json > answer.json
+    driver.py templates < request.json > answer.json
 
 The answer is {"ansible": its version, "cases": {id: what Ansible did}}.
 
@@ -16,6 +17,10 @@ connection plugin and the sudo become plugin resolve them), and each
 pattern's hosts in order, as `ansible -i PATH PATTERN --list-hosts` lists
 them, with the warnings said on the way. A pattern with an `@FILE` term is
 what Ansible takes only as a limit: `ansible -i PATH all --limit PATTERN`.
+
+templates: {"cases": [{"id", "template", "includes", "vars"}]}: each
+template rendered by the template module with the vars as its task's
+vars; the answer has, per case, whether it failed and the file's text.
 
 files: {"cases": [{"id", "module", "args", "path", "content"}]}: for
 each case a file (`content` null: none) in a directory of its own, and one
@@ -343,11 +348,59 @@ def files(request):
     return answer
 
 
+def templates(request):
+    """Each case's template (and the templates it includes, beside it)
+    rendered by the template module into a file, with the case's vars as
+    the task's vars: one playbook for all."""
+    cases = request["cases"]
+    work = tempfile.mkdtemp(prefix="cs-ansible-templates-")
+    results = os.path.join(work, "results.json")
+    tasks, keep = [], []
+    for i, case in enumerate(cases):
+        folder = os.path.join(work, case["id"])
+        os.makedirs(folder)
+        for name, text in [("main.j2", case["template"])] + sorted(case["includes"].items()):
+            with open(os.path.join(folder, name), "w") as f:
+                f.write(text)
+        tasks.append(
+            {
+                "name": "r%d" % i,
+                "template": {"src": os.path.join(folder, "main.j2"), "dest": os.path.join(folder, "out")},
+                "vars": case["vars"],
+                "register": "r%d" % i,
+                "ignore_errors": True,
+            }
+        )
+        keep.append("%s: r%d" % (json.dumps(case["id"]), i))
+    tasks.append({"name": "results", "copy": {"dest": results, "content": "{{ {%s} | to_json }}" % ", ".join(keep)}})
+    book = os.path.join(work, "book.yml")
+    with open(book, "w") as f:
+        json.dump([{"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": tasks}], f)
+    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", book]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=work)
+    if not os.path.exists(results):
+        raise SystemExit(
+            "ansible-playbook exited %d without results:\n%s\n%s" % (done.returncode, done.stdout[-4000:], done.stderr[-4000:])
+        )
+    with open(results) as f:
+        registered = json.load(f)
+    answer = {}
+    for case in cases:
+        out = os.path.join(work, case["id"], "out")
+        text = None
+        if os.path.exists(out):
+            with open(out, "rb") as f:
+                text = f.read().decode("utf-8", "surrogateescape")
+        answer[case["id"]] = {"failed": bool(registered[case["id"]].get("failed", False)), "text": text}
+    shutil.rmtree(work)
+    return answer
+
+
 def main():
     kind = sys.argv[1] if len(sys.argv) == 2 else None
-    do = {"inventory": inventories, "files": files}.get(kind)
+    do = {"inventory": inventories, "files": files, "templates": templates}.get(kind)
     if do is None:
-        raise SystemExit("usage: driver.py inventory|files < request.json")
+        raise SystemExit("usage: driver.py inventory|files|templates < request.json")
     try:
         answer = do(json.load(sys.stdin))
         json.dump({"ansible": release.__version__, "cases": answer}, sys.stdout)

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use minijinja::value::{Value, ValueKind};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
 
@@ -24,8 +25,10 @@ pub const MAX_TEMPLATE: usize = 16 << 20;
 /// A file rendered from a Jinja template: the syntax of Ansible's
 /// `template` module and of Jinja2 (variables, filters, conditionals,
 /// loops, macros, `include`/`import`/`extends` of the templates given with
-/// [`include`](Template::include)), rendered by MiniJinja with Ansible's
-/// settings: `trim_blocks` on, the template's final newline kept.
+/// [`include`](Template::include)), rendered by MiniJinja as Ansible's
+/// `template` module renders (proven side by side in the tests): with
+/// `trim_blocks`, the template's final newlines kept, values printed as
+/// Python prints them (`True`, `None`, `['a', 1]`), `tojson` as Jinja2's.
 ///
 /// Strict: a variable that is not given is an error naming the template,
 /// the line and the variable (write `{{ x | default("...") }}` for an
@@ -224,8 +227,21 @@ impl Template {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_trim_blocks(true);
-        env.set_keep_trailing_newline(true);
         env.set_fuel(Some(TEMPLATE_FUEL));
+        // Values print as Python prints them, and `tojson` writes JSON as
+        // Jinja2's does, as they do in Ansible.
+        env.set_formatter(|out, _, value| {
+            let text = match value.kind() {
+                ValueKind::Seq | ValueKind::Map | ValueKind::None | ValueKind::Bool => {
+                    python_repr(value)
+                }
+                _ => value.to_string(),
+            };
+            out.write_str(&text).map_err(|_| {
+                minijinja::Error::new(ErrorKind::WriteFailure, "cannot write the output")
+            })
+        });
+        env.add_filter("tojson", python_json);
         let sources = std::iter::once((&self.name, &self.source))
             .chain(self.includes.iter().map(|(n, s)| (n, s)));
         for (name, source) in sources {
@@ -243,6 +259,15 @@ impl Template {
                 .map_or("", |(_, s)| s.as_str());
             fail(explain(&e, &name, source))
         })?;
+        // Ansible's rendering: Jinja drops one final newline of each
+        // template, then the result gets back as many final newlines as
+        // the template had.
+        let mut text = text;
+        let wanted = trailing_newlines(&self.source);
+        let have = trailing_newlines(&text);
+        if wanted > have {
+            text.push_str(&"\n".repeat(wanted - have));
+        }
         if text.len() > MAX_TEMPLATE {
             return Err(fail(format!(
                 "{} renders {} bytes, more than the {MAX_TEMPLATE} a template may",
@@ -324,6 +349,130 @@ fn explain(e: &minijinja::Error, name: &str, source: &str) -> String {
     format!("{name}{line}: {what}")
 }
 
+/// How many `\n` `text` ends with.
+fn trailing_newlines(text: &str) -> usize {
+    text.len() - text.trim_end_matches('\n').len()
+}
+
+/// `value` as Python's `repr` writes it (what Jinja2 prints for a list
+/// or a dict: `['a', True, None]`), and `str` for a boolean or none.
+fn python_repr(value: &Value) -> String {
+    match value.kind() {
+        ValueKind::None | ValueKind::Undefined => "None".into(),
+        ValueKind::Bool => match value.is_true() {
+            true => "True".into(),
+            false => "False".into(),
+        },
+        ValueKind::String => {
+            let text = value.as_str().unwrap_or_default();
+            let quote = match text.contains('\'') && !text.contains('"') {
+                true => '"',
+                false => '\'',
+            };
+            let mut out = String::from(quote);
+            for c in text.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if c == quote => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push(quote);
+            out
+        }
+        ValueKind::Seq => {
+            let items: Vec<String> = value
+                .try_iter()
+                .map(|items| items.map(|v| python_repr(&v)).collect())
+                .unwrap_or_default();
+            format!("[{}]", items.join(", "))
+        }
+        ValueKind::Map => {
+            let items: Vec<String> = value
+                .try_iter()
+                .map(|keys| {
+                    keys.map(|k| {
+                        let v = value.get_item(&k).unwrap_or_default();
+                        format!("{}: {}", python_repr(&k), python_repr(&v))
+                    })
+                    .collect()
+                })
+                .unwrap_or_default();
+            format!("{{{}}}", items.join(", "))
+        }
+        _ => value.to_string(),
+    }
+}
+
+/// Jinja2's `tojson`: Python's `json.dumps` with sorted keys and its
+/// separators (`", "`, `": "`), non-ASCII and `<>&'` escaped as `\uXXXX`.
+fn python_json(value: &Value) -> Result<Value, minijinja::Error> {
+    let json = serde_json::to_value(value)
+        .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+    let mut out = String::new();
+    write_json(&json, &mut out);
+    Ok(Value::from_safe_string(out))
+}
+
+fn write_json(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value as J;
+    match value {
+        J::String(s) => {
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if c.is_ascii() && !c.is_ascii_control() && !"<>&'".contains(c) => {
+                        out.push(c)
+                    }
+                    c => {
+                        let mut units = [0u16; 2];
+                        for unit in c.encode_utf16(&mut units) {
+                            out.push_str(&format!("\\u{unit:04x}"));
+                        }
+                    }
+                }
+            }
+            out.push('"');
+        }
+        J::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_json(item, out);
+            }
+            out.push(']');
+        }
+        J::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_json(&J::String(key.clone()), out);
+                out.push_str(": ");
+                write_json(&map[key], out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
 fn kind_of(value: &serde_json::Value) -> &'static str {
     match value {
         serde_json::Value::Null => "null",
@@ -399,7 +548,8 @@ server {{ h.name }} {{ h.ip }}:{{ port }}{% if h.backup %} backup{% endif %}
         let t = Template::new("/x", "{% include 'head.j2' %}body {{ x }}\n")
             .include("head.j2", "head {{ x }}\n")
             .var("x", &1);
-        assert_eq!(t.render().unwrap(), "head 1\nbody 1\n");
+        // As Ansible: an included template's final newline goes.
+        assert_eq!(t.render().unwrap(), "head 1body 1\n");
         let err = Template::new("/x", "{% include 'nope.j2' %}")
             .render()
             .unwrap_err();

@@ -1,4 +1,5 @@
-//! The kit's inventories and patterns, `ops::line` and `ops::block`,
+//! The kit's inventories and patterns, `ops::line`, `ops::block` and
+//! `ops::template`,
 //! against ansible-core itself: the cases of `tests/ansible/*.toml`, each
 //! naming where in ansible/ansible (or its docs) it comes from, go to
 //! both, and every disagreement is listed in one failure.
@@ -17,6 +18,7 @@
 mod cli;
 mod files;
 mod inventory;
+mod templates;
 
 use std::fmt::{Display, Write as _};
 use std::io::Write as _;
