@@ -46,6 +46,16 @@
 //! to the directory it lands in, held open, never through a link at its
 //! own name.
 //!
+//! # Files from elsewhere
+//!
+//! [`download`](struct@download) makes a file hold a URL's content,
+//! checked by SHA-256: by default this machine fetches it once (with its
+//! `curl`) and sends it to each host that lacks it, through
+//! [`Tunnel::download`](crate::Tunnel::download) and
+//! [`Group::download`](crate::Group::download), so hosts need no internet
+//! access; [`Download::on_host`] has the host fetch it with its own `curl`
+//! or `wget`.
+//!
 //! # Your own operations
 //!
 //! Plan with reads only, and write only through the [`Writer`]:
@@ -78,6 +88,7 @@
 mod accounts;
 mod blocks;
 mod diff;
+mod downloads;
 mod exec;
 mod lines;
 mod packages;
@@ -96,6 +107,7 @@ use serde::{Deserialize, Serialize};
 pub use accounts::{unix_group, user, UnixGroup, User};
 pub use blocks::{block, Block};
 pub use diff::{diff, DIFF_TIME, MAX_DIFF, MAX_DIFF_TEXT};
+pub use downloads::{download, Download, DOWNLOAD_TIME, MAX_DOWNLOAD};
 pub use exec::{command, ChangedWhen, Command, CommandOutput};
 pub use lines::{line, Line};
 pub use packages::{package, Package};

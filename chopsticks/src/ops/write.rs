@@ -83,6 +83,26 @@ impl Writer {
         mode: u32,
         owner: &Owner,
     ) -> Result<(), OpError> {
+        self.write_with(path, mode, owner, |file| {
+            file.write_all(content)
+                .map_err(|e| failed("write", path, "cannot write", &e))
+        })
+    }
+
+    /// Replaces `path` atomically, as [`write_file`](Writer::write_file)
+    /// does, with what `fill` writes into the new file (an unnamed
+    /// temporary file in `path`'s directory, held open). When `fill`
+    /// fails, nothing replaces `path` and no temporary file is left.
+    ///
+    /// # Errors
+    /// As [`write_file`](Writer::write_file), and `fill`'s.
+    pub fn write_with(
+        &self,
+        path: &Path,
+        mode: u32,
+        owner: &Owner,
+        fill: impl FnOnce(&mut std::fs::File) -> Result<(), OpError>,
+    ) -> Result<(), OpError> {
         let op = "write";
         let ids = owner.ids(op, path)?;
         let (dir, name) = target(op, path)?;
@@ -101,10 +121,7 @@ impl Writer {
         let dir = Arc::new(dir);
         let mut staged = Staged::create(&dir, &name)
             .map_err(|e| failed(op, path, "cannot create a temporary file", &e))?;
-        staged
-            .file()
-            .write_all(content)
-            .map_err(|e| failed(op, path, "cannot write", &e))?;
+        fill(staged.file())?;
         let sealed = staged
             .seal(mode, ids, true)
             .map_err(|e| failed(op, path, "cannot finish the file", &e))?;
