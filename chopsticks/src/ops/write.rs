@@ -133,6 +133,77 @@ impl Writer {
         Ok(())
     }
 
+    /// Creates the file `name` in the held directory `dir` (replacing
+    /// what is there, a link itself rather than where it points) with what
+    /// `fill` writes, atomically and durably, as
+    /// [`write_with`](Writer::write_with) does.
+    #[cfg(feature = "archive")]
+    pub(crate) fn file_in(
+        &self,
+        dir: &Arc<Dir>,
+        name: &OsStr,
+        mode: u32,
+        ids: Ownership,
+        fill: impl FnOnce(&mut std::fs::File) -> Result<(), OpError>,
+    ) -> Result<(), OpError> {
+        let path = dir.join(name);
+        let mut staged = Staged::create(dir, name)
+            .map_err(|e| failed("write", &path, "cannot create a temporary file", &e))?;
+        fill(staged.file())?;
+        let sealed = staged
+            .seal(mode, ids, true)
+            .map_err(|e| failed("write", &path, "cannot finish the file", &e))?;
+        sealed
+            .commit()
+            .map(drop)
+            .map_err(|e| failed("write", &path, "cannot move the file into place", &e))
+    }
+
+    /// Creates the directory `name` in the held directory `dir`, mode 700
+    /// (the caller gives it its own mode once it is filled), and opens it.
+    #[cfg(feature = "archive")]
+    pub(crate) fn dir_in(&self, dir: &Dir, name: &OsStr, ids: Ownership) -> Result<Dir, OpError> {
+        let path = dir.join(name);
+        dir.mkdir(name, 0o700)
+            .map_err(|e| failed("mkdir", &path, "cannot create", &e))?;
+        if ids.uid.is_some() || ids.gid.is_some() {
+            dir.set_owner(name, ids.uid, ids.gid)
+                .map_err(|e| failed("chown", &path, "cannot change the owner", &e))?;
+        }
+        dir.sub(name)
+            .map_err(|e| failed("mkdir", &path, "cannot open what was created", &e))
+    }
+
+    /// Gives the held directory `dir` the permission bits `mode`.
+    #[cfg(feature = "archive")]
+    pub(crate) fn dir_mode(&self, dir: &Dir, mode: u32) -> Result<(), OpError> {
+        dir.set_own_mode(mode)
+            .map_err(|e| failed("chmod", dir.path(), "cannot change the mode", &e))
+    }
+
+    /// Makes `name` in the held directory `dir` a symbolic link to
+    /// `target`, replacing what is there atomically.
+    #[cfg(feature = "archive")]
+    pub(crate) fn link_in(
+        &self,
+        dir: &Dir,
+        name: &OsStr,
+        target: &Path,
+        ids: Ownership,
+    ) -> Result<(), OpError> {
+        let path = dir.join(name);
+        let temp = files::temp_name(name);
+        dir.symlink(target, &temp)
+            .map_err(|e| failed("ln", &path, "cannot create the link", &e))?;
+        if ids.uid.is_some() || ids.gid.is_some() {
+            let _ = dir.set_owner(&temp, ids.uid, ids.gid);
+        }
+        dir.rename(&temp, name).map_err(|e| {
+            let _ = dir.unlink(&temp, false);
+            failed("ln", &path, "cannot move the link into place", &e)
+        })
+    }
+
     /// Creates the directory `path` with `mode`.
     ///
     /// # Errors

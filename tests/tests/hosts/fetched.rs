@@ -353,3 +353,207 @@ fn on_host_without_curl_or_wget_says_so() {
     let e = t.download(spec, Mode::Check).unwrap_err();
     assert!(e.to_string().contains("neither curl nor wget"), "{e}");
 }
+
+/// A fresh directory on this machine.
+fn local_scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cs-fetched-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(program: &str, args: &[&str], cwd: &Path) {
+    let status = std::process::Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {program} (install it): {e}"));
+    assert!(status.success(), "{program} {args:?} failed");
+}
+
+/// The same small tree as tar.gz, tar.xz, tar.zst and zip, built with this
+/// machine's tools.
+fn archives(tag: &str) -> Vec<(&'static str, PathBuf)> {
+    let dir = local_scratch(&format!("archives-{tag}"));
+    std::fs::create_dir_all(dir.join("src/top/sub")).unwrap();
+    std::fs::write(dir.join("src/top/a.txt"), "alpha\n").unwrap();
+    std::fs::write(dir.join("src/top/sub/b.txt"), "beta\n").unwrap();
+    std::os::unix::fs::symlink("a.txt", dir.join("src/top/link")).unwrap();
+    let src = dir.join("src");
+    let out = |name: &str| dir.join(name).display().to_string();
+    run("tar", &["czf", &out("t.tar.gz"), "top"], &src);
+    run("tar", &["cJf", &out("t.tar.xz"), "top"], &src);
+    run("tar", &["--zstd", "-cf", &out("t.tar.zst"), "top"], &src);
+    run("zip", &["-qry", &out("t.zip"), "top"], &src);
+    ["t.tar.gz", "t.tar.xz", "t.tar.zst", "t.zip"]
+        .into_iter()
+        .map(|n| (n, dir.join(n)))
+        .collect()
+}
+
+fn unarchive_on(host: &str) {
+    let t = connect(host);
+    for (name, archive) in archives(host) {
+        let root = scratch(&t, &format!("ua-{host}-{name}"));
+        let spec = ops::Unarchive::local(&archive, &root);
+        let made = check_then_apply(&t, &root, &|m| t.unarchive(spec.clone(), m));
+        assert!(made.summary.contains("to create"), "{name}: {made:?}");
+        assert_eq!(read(&t, &root.join("top/a.txt")), "alpha\n", "{name}");
+        assert_eq!(read(&t, &root.join("top/sub/b.txt")), "beta\n", "{name}");
+        let entries = listing(&t, &root);
+        let link = entries
+            .iter()
+            .find(|e| e.0 == b"top/link")
+            .expect("the link");
+        assert_eq!((link.1, link.3.as_str()), ('l', "a.txt"), "{name}");
+        // A file changed since is put back.
+        t.call(
+            ops::file,
+            (
+                ops::File::new(root.join("top/a.txt")).content("edited\n"),
+                Mode::Apply,
+            ),
+        )
+        .unwrap();
+        let back = t.unarchive(spec.clone(), Mode::Apply).unwrap();
+        assert!(back.summary.contains("1 to replace"), "{name}: {back:?}");
+        assert_eq!(read(&t, &root.join("top/a.txt")), "alpha\n", "{name}");
+        t.call(remove_tree, (root.as_os_str().as_bytes().to_vec(),))
+            .unwrap();
+    }
+}
+
+#[test]
+fn unarchive_local() {
+    unarchive_on("localhost");
+}
+
+#[test]
+fn unarchive_deb12() {
+    unarchive_on("cs-deb12");
+}
+
+#[test]
+fn unarchive_busybox() {
+    unarchive_on("cs-busybox");
+}
+
+#[test]
+fn an_archive_on_the_host_is_unpacked_there() {
+    let t = connect("cs-busybox");
+    let root = scratch(&t, "ua-onhost");
+    let (_, archive) = archives("onhost").remove(1);
+    let on_host = root.join("t.tar.xz");
+    t.put(&archive, &on_host).run().unwrap();
+    t.call(
+        ops::directory,
+        (ops::Directory::new(root.join("out")), Mode::Apply),
+    )
+    .unwrap();
+    let spec = ops::Unarchive::new(&on_host, root.join("out"));
+    let made = t.call(ops::unarchive, (spec.clone(), Mode::Apply)).unwrap();
+    assert!(made.changed, "{made:?}");
+    assert!(!t.call(ops::unarchive, (spec, Mode::Apply)).unwrap().changed);
+    assert_eq!(read(&t, &root.join("out/top/sub/b.txt")), "beta\n");
+}
+
+/// A tar built by python's tarfile: entries as `script` adds them.
+fn crafted(name: &str, script: &str) -> PathBuf {
+    let dir = local_scratch("crafted");
+    let path = dir.join(name);
+    let program = format!(
+        "import tarfile, io\n\
+         t = tarfile.open({:?}, 'w:gz')\n\
+         def f(name, data=b'x', mode=0o644):\n    i = tarfile.TarInfo(name); i.size = len(data); i.mode = mode; t.addfile(i, io.BytesIO(data))\n\
+         def l(name, target, kind=tarfile.SYMTYPE):\n    i = tarfile.TarInfo(name); i.type = kind; i.linkname = target; t.addfile(i)\n\
+         {script}\nt.close()\n",
+        path.display().to_string()
+    );
+    run("python3", &["-c", &program], &dir);
+    path
+}
+
+#[test]
+fn hostile_archives_are_refused_and_nothing_is_written() {
+    let t = connect("localhost");
+    let root = scratch(&t, "ua-hostile");
+    let outside = root.join("outside");
+    t.call(ops::directory, (ops::Directory::new(&outside), Mode::Apply))
+        .unwrap();
+    let dest = root.join("dest");
+    t.call(ops::directory, (ops::Directory::new(&dest), Mode::Apply))
+        .unwrap();
+    let out = outside.display().to_string();
+    let cases = [
+        ("up.tar.gz", "f('ok.txt')\nf('../x')".to_owned(), "goes up"),
+        (
+            "abs.tar.gz",
+            format!("f('ok.txt')\nf('{out}/abs')"),
+            "absolute",
+        ),
+        (
+            "through.tar.gz",
+            format!("f('ok.txt')\nl('l', '{out}')\nf('l/f')"),
+            "symbolic link",
+        ),
+        (
+            "hard.tar.gz",
+            "f('ok.txt')\nl('h', 'not-there', tarfile.LNKTYPE)".to_owned(),
+            "hard link",
+        ),
+        (
+            "hard-abs.tar.gz",
+            "f('ok.txt')\nl('h', '/etc/passwd', tarfile.LNKTYPE)".to_owned(),
+            "absolute",
+        ),
+        (
+            "fifo.tar.gz",
+            "f('ok.txt')\nl('p', '', tarfile.FIFOTYPE)".to_owned(),
+            "fifo",
+        ),
+        (
+            "bomb.tar.gz",
+            "f('ok.txt')\nf('big', bytes(3 << 20))".to_owned(),
+            "more than the bound",
+        ),
+    ];
+    for (name, script, why) in cases {
+        let archive = crafted(name, &script);
+        let spec = ops::Unarchive::local(&archive, &dest).max_bytes(1 << 20);
+        let e = t.unarchive(spec, Mode::Apply).unwrap_err();
+        assert!(e.to_string().contains(why), "{name}: {e}");
+        assert!(e.to_string().contains("nothing was written"), "{name}: {e}");
+        assert_eq!(listing(&t, &dest).len(), 1, "{name} wrote into dest");
+        assert_eq!(listing(&t, &outside).len(), 1, "{name} wrote outside");
+    }
+    // A symlink in dest is not gone through either.
+    t.call(
+        ops::symlink,
+        (ops::Symlink::new(dest.join("l"), &outside), Mode::Apply),
+    )
+    .unwrap();
+    let archive = crafted("dest-link.tar.gz", "f('l/f')");
+    let e = t
+        .unarchive(ops::Unarchive::local(&archive, &dest), Mode::Apply)
+        .unwrap_err();
+    assert!(e.to_string().contains("symbolic link l in dest"), "{e}");
+    assert_eq!(listing(&t, &outside).len(), 1);
+    // Too many entries.
+    let archive = crafted("many.tar.gz", "for i in range(20): f('m%d' % i)");
+    let e = t
+        .unarchive(
+            ops::Unarchive::local(&archive, &dest).max_entries(10),
+            Mode::Apply,
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("more than 10 entries"), "{e}");
+    // Setuid and setgid bits are dropped.
+    let archive = crafted("suid.tar.gz", "f('suid', b'#!/bin/sh\\n', 0o6755)");
+    t.unarchive(ops::Unarchive::local(&archive, &dest), Mode::Apply)
+        .unwrap();
+    let suid = listing(&t, &dest);
+    let suid = suid.iter().find(|e| e.0 == b"suid").unwrap();
+    assert_eq!(suid.2, 0o755);
+    t.call(remove_tree, (root.as_os_str().as_bytes().to_vec(),))
+        .unwrap();
+}
