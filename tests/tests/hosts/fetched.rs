@@ -378,6 +378,8 @@ fn archives(tag: &str) -> Vec<(&'static str, PathBuf)> {
     std::fs::create_dir_all(dir.join("src/top/sub")).unwrap();
     std::fs::write(dir.join("src/top/a.txt"), "alpha\n").unwrap();
     std::fs::write(dir.join("src/top/sub/b.txt"), "beta\n").unwrap();
+    // Compressible: zip deflates it rather than storing it.
+    std::fs::write(dir.join("src/top/sub/big.txt"), "gamma\n".repeat(50_000)).unwrap();
     std::os::unix::fs::symlink("a.txt", dir.join("src/top/link")).unwrap();
     let src = dir.join("src");
     let out = |name: &str| dir.join(name).display().to_string();
@@ -400,6 +402,10 @@ fn unarchive_on(host: &str) {
         assert!(made.summary.contains("to create"), "{name}: {made:?}");
         assert_eq!(read(&t, &root.join("top/a.txt")), "alpha\n", "{name}");
         assert_eq!(read(&t, &root.join("top/sub/b.txt")), "beta\n", "{name}");
+        assert_eq!(
+            read(&t, &root.join("top/sub/big.txt")),
+            "gamma\n".repeat(50_000)
+        );
         let entries = listing(&t, &root);
         let link = entries
             .iter()
