@@ -36,6 +36,8 @@ use std::path::PathBuf;
 
 use serde::{Serialize, Serializer};
 
+#[cfg(feature = "archive")]
+pub(crate) use at::resolve_dir;
 pub(crate) use at::{entry_at, follow_at, parent_and_name, read_at, Dir, Entry, Kind};
 pub(crate) use fail::describe;
 pub(crate) use handle::Cancel;

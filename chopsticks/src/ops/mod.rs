@@ -48,6 +48,23 @@
 //! to the directory it lands in, held open, never through a link at its
 //! own name.
 //!
+//! # Files from elsewhere
+//!
+//! [`download`](struct@download) makes a file hold a URL's content,
+//! checked by SHA-256: by default this machine fetches it once (with its
+//! `curl`) and sends it to each host that lacks it, through
+//! [`Tunnel::download`](crate::Tunnel::download) and
+//! [`Group::download`](crate::Group::download), so hosts need no internet
+//! access; [`Download::on_host`] has the host fetch it with its own `curl`
+//! or `wget`.
+//!
+//! `unarchive` (with the crate feature `archive` only: it adds pure-Rust
+//! tar, gzip, xz, zstd and zip decoders to the shipped program) unpacks an
+//! archive on the host, or one on this machine through
+//! `Tunnel::unarchive` / `Group::unarchive`, into a directory: entries
+//! that would land outside it are refused before anything is written, and
+//! its size and entry count are bounded.
+//!
 //! # Your own operations
 //!
 //! Plan with reads only, and write only through the [`Writer`]:
@@ -78,8 +95,11 @@
 //! plan, and collect their changes in a [`Report`].
 
 mod accounts;
+#[cfg(feature = "archive")]
+mod archive;
 mod blocks;
 mod diff;
+mod downloads;
 mod exec;
 mod keys;
 mod landing;
@@ -101,8 +121,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use accounts::{unix_group, user, UnixGroup, User};
+#[cfg(feature = "archive")]
+pub use archive::{unarchive, Unarchive, MAX_ENTRIES, MAX_UNPACKED};
 pub use blocks::{block, Block};
 pub use diff::{diff, DIFF_TIME, MAX_DIFF, MAX_DIFF_TEXT};
+pub use downloads::{download, Download, DOWNLOAD_TIME, MAX_DOWNLOAD};
 pub use exec::{command, ChangedWhen, Command, CommandOutput};
 pub use keys::{authorized_key, AuthorizedKey};
 pub use landing::VALIDATE_TIME;

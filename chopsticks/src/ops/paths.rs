@@ -17,7 +17,7 @@ pub(crate) fn plain(path: PathBuf) -> PathBuf {
 
 /// What is at `path` now (not following a link there, nor one on the way
 /// that someone else owns); `None` when nothing.
-fn current(op: &str, path: &Path) -> Result<Option<Entry>, OpError> {
+pub(super) fn current(op: &str, path: &Path) -> Result<Option<Entry>, OpError> {
     files::entry_at(path).map_err(|e| OpError::new(op, path.display(), describe(&e)))
 }
 
@@ -42,7 +42,7 @@ pub(crate) fn owner_or_current(owner: &Owner, meta: &Entry) -> Owner {
 /// What creating `path` needs that is not there now (its directory, the
 /// owner's names), as a note for the plan's summary: an earlier step of
 /// the same run may make it, so check mode does not refuse.
-fn needs(path: &Path, owner: &Owner) -> String {
+pub(super) fn needs(path: &Path, owner: &Owner) -> String {
     let mut missing = Vec::new();
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !dir.is_dir() {
@@ -62,7 +62,7 @@ fn needs(path: &Path, owner: &Owner) -> String {
 }
 
 /// The owner and mode changes of an existing path, as summary lines.
-fn meta_changes(
+pub(super) fn meta_changes(
     op: &str,
     path: &Path,
     meta: &Entry,
@@ -265,7 +265,7 @@ impl File {
             let checked = |plan| landing.checked(plan, op, &shown, &content, secret);
             let plan = checked(Plan::change(summary, diff, {
                 let (landing, content) = (landing.clone(), content.clone());
-                move |w| w.land(op, &path, &content, mode, &owner, &landing, secret)
+                move |w| w.land(op, &path, &content, (mode, &owner), &landing, secret)
             }));
             return Ok(plan);
         };
@@ -306,8 +306,7 @@ impl File {
                     op,
                     &path,
                     &content,
-                    mode.unwrap_or(now),
-                    &owner,
+                    (mode.unwrap_or(now), &owner),
                     &landing,
                     secret,
                 ),

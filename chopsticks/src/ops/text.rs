@@ -205,8 +205,7 @@ impl Found {
                 &writing,
                 &path,
                 new.as_bytes(),
-                mode,
-                &owner,
+                (mode, &owner),
                 &landing,
                 secret,
             )

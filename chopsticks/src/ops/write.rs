@@ -94,34 +94,59 @@ impl Writer {
         mode: u32,
         owner: &Owner,
     ) -> Result<(), OpError> {
-        self.land(
-            "write",
-            path,
-            content,
-            mode,
-            owner,
-            &Landing::default(),
-            false,
-        )
+        self.write_with(path, mode, owner, |file| {
+            file.write_all(content)
+                .map_err(|e| failed("write", path, "cannot write", &e))
+        })
+    }
+
+    /// Replaces `path` atomically, as [`write_file`](Writer::write_file)
+    /// does, with what `fill` writes into the new file (an unnamed
+    /// temporary file in `path`'s directory, held open). When `fill`
+    /// fails, nothing replaces `path` and no temporary file is left.
+    ///
+    /// # Errors
+    /// As [`write_file`](Writer::write_file), and `fill`'s.
+    pub fn write_with(
+        &self,
+        path: &Path,
+        mode: u32,
+        owner: &Owner,
+        fill: impl FnOnce(&mut std::fs::File) -> Result<(), OpError>,
+    ) -> Result<(), OpError> {
+        let landing = Landing::default();
+        self.land_with("write", path, (mode, owner), (&landing, false), fill)
     }
 
     /// As [`write_file`](Writer::write_file), and as `landing` says: the
     /// new content validated beside the target before it replaces it (a
     /// failure leaves the target as it was), the old content kept as a
     /// backup (its path is in the change). A failed validation is an
-    /// error of `op`.
-    #[allow(clippy::too_many_arguments)]
+    /// error of `op`; a `secret` one's output is not quoted.
     pub(crate) fn land(
         &self,
         op: &str,
         path: &Path,
         content: &[u8],
-        mode: u32,
-        owner: &Owner,
+        (mode, owner): (u32, &Owner),
         landing: &Landing,
         secret: bool,
     ) -> Result<(), OpError> {
-        let validating = op;
+        self.land_with(op, path, (mode, owner), (landing, secret), |file| {
+            file.write_all(content)
+                .map_err(|e| failed("write", path, "cannot write", &e))
+        })
+    }
+
+    /// [`land`](Writer::land) with what `fill` writes.
+    fn land_with(
+        &self,
+        validating: &str,
+        path: &Path,
+        (mode, owner): (u32, &Owner),
+        (landing, secret): (&Landing, bool),
+        fill: impl FnOnce(&mut std::fs::File) -> Result<(), OpError>,
+    ) -> Result<(), OpError> {
         let op = "write";
         let ids = owner.ids(op, path)?;
         let (dir, name) = target(op, path)?;
@@ -136,10 +161,7 @@ impl Writer {
         let dir = Arc::new(dir);
         let mut staged = Staged::create(&dir, &name)
             .map_err(|e| failed(op, path, "cannot create a temporary file", &e))?;
-        staged
-            .file()
-            .write_all(content)
-            .map_err(|e| failed(op, path, "cannot write", &e))?;
+        fill(staged.file())?;
         let sealed = staged
             .seal(mode, ids, true)
             .map_err(|e| failed(op, path, "cannot finish the file", &e))?;
@@ -164,6 +186,77 @@ impl Writer {
         // Some filesystems refuse fsync on a directory; the data is durable.
         let _ = dir.sync();
         Ok(())
+    }
+
+    /// Creates the file `name` in the held directory `dir` (replacing
+    /// what is there, a link itself rather than where it points) with what
+    /// `fill` writes, atomically and durably, as
+    /// [`write_with`](Writer::write_with) does.
+    #[cfg(feature = "archive")]
+    pub(crate) fn file_in(
+        &self,
+        dir: &Arc<Dir>,
+        name: &OsStr,
+        mode: u32,
+        ids: Ownership,
+        fill: impl FnOnce(&mut std::fs::File) -> Result<(), OpError>,
+    ) -> Result<(), OpError> {
+        let path = dir.join(name);
+        let mut staged = Staged::create(dir, name)
+            .map_err(|e| failed("write", &path, "cannot create a temporary file", &e))?;
+        fill(staged.file())?;
+        let sealed = staged
+            .seal(mode, ids, true)
+            .map_err(|e| failed("write", &path, "cannot finish the file", &e))?;
+        sealed
+            .commit()
+            .map(drop)
+            .map_err(|e| failed("write", &path, "cannot move the file into place", &e))
+    }
+
+    /// Creates the directory `name` in the held directory `dir`, mode 700
+    /// (the caller gives it its own mode once it is filled), and opens it.
+    #[cfg(feature = "archive")]
+    pub(crate) fn dir_in(&self, dir: &Dir, name: &OsStr, ids: Ownership) -> Result<Dir, OpError> {
+        let path = dir.join(name);
+        dir.mkdir(name, 0o700)
+            .map_err(|e| failed("mkdir", &path, "cannot create", &e))?;
+        if ids.uid.is_some() || ids.gid.is_some() {
+            dir.set_owner(name, ids.uid, ids.gid)
+                .map_err(|e| failed("chown", &path, "cannot change the owner", &e))?;
+        }
+        dir.sub(name)
+            .map_err(|e| failed("mkdir", &path, "cannot open what was created", &e))
+    }
+
+    /// Gives the held directory `dir` the permission bits `mode`.
+    #[cfg(feature = "archive")]
+    pub(crate) fn dir_mode(&self, dir: &Dir, mode: u32) -> Result<(), OpError> {
+        dir.set_own_mode(mode)
+            .map_err(|e| failed("chmod", dir.path(), "cannot change the mode", &e))
+    }
+
+    /// Makes `name` in the held directory `dir` a symbolic link to
+    /// `target`, replacing what is there atomically.
+    #[cfg(feature = "archive")]
+    pub(crate) fn link_in(
+        &self,
+        dir: &Dir,
+        name: &OsStr,
+        target: &Path,
+        ids: Ownership,
+    ) -> Result<(), OpError> {
+        let path = dir.join(name);
+        let temp = files::temp_name(name);
+        dir.symlink(target, &temp)
+            .map_err(|e| failed("ln", &path, "cannot create the link", &e))?;
+        if ids.uid.is_some() || ids.gid.is_some() {
+            let _ = dir.set_owner(&temp, ids.uid, ids.gid);
+        }
+        dir.rename(&temp, name).map_err(|e| {
+            let _ = dir.unlink(&temp, false);
+            failed("ln", &path, "cannot move the link into place", &e)
+        })
     }
 
     /// Creates the directory `path` with `mode`.

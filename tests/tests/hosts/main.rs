@@ -40,6 +40,7 @@ mod deploy;
 mod docker;
 mod facts;
 mod faults;
+mod fetched;
 mod files;
 mod jump;
 mod keys_git;

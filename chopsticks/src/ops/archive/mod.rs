@@ -1,0 +1,205 @@
+//! [`unarchive`]: a tar (plain, gzip, xz, zstd) or zip archive unpacked
+//! into a directory, by pure-Rust decoders (feature `archive`).
+//!
+//! The plan reads the whole archive once: it refuses the archive before
+//! anything is written when an entry would land outside `dest`, and
+//! compares every entry with what `dest` holds (`scan`). Apply reads it
+//! again (the same open file) and writes only the entries that differ
+//! (`unpack`), every write relative to a directory held open.
+
+mod read;
+mod scan;
+mod unpack;
+mod verbs;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Change, Mode, OpError, Owner, Plan};
+use crate::remote;
+
+const OP: &str = "ops::unarchive";
+
+/// How a decompression bomb's error reads.
+const TOO_LARGE: &str = "it unpacks to more than the bound";
+
+/// The most bytes an archive may unpack to unless
+/// [`Unarchive::max_bytes`] says otherwise: 4 GiB.
+pub const MAX_UNPACKED: u64 = 4 << 30;
+
+/// The most entries an archive may have unless
+/// [`Unarchive::max_entries`] says otherwise.
+pub const MAX_ENTRIES: u64 = 100_000;
+
+/// An archive's content in the directory `dest`: a tar (plain, gzip, xz or
+/// zstd) or zip archive, its format told by its first bytes.
+///
+/// *Available with the crate feature `archive` only* (it adds pure-Rust
+/// decoders to the program shipped to hosts, so the host needs no `tar`,
+/// `unzip` or C library).
+///
+/// The archive is on the host ([`new`](Unarchive::new), run with the
+/// remote function [`unarchive`](struct@unarchive)) or on this machine
+/// ([`local`](Unarchive::local), run with
+/// [`Tunnel::unarchive`](crate::Tunnel::unarchive) or
+/// [`Group::unarchive`](crate::Group::unarchive), which put it to a
+/// temporary file on the host first, in check mode too, and remove it
+/// after).
+///
+/// Idempotent by comparing entry by entry, not by a record of the
+/// archive's checksum: every file's content and mode, every link's target
+/// and every directory are compared with what `dest` holds, so a second
+/// run changes nothing, a file someone changed since is put back, and
+/// nothing is left in `dest` but what the archive holds. Files in `dest`
+/// that the archive does not name are left alone. The cost is reading the
+/// archive and the files it names on every run (bounded as below).
+///
+/// Refused, the whole archive before anything is written: an entry with
+/// an absolute path or `..`, one that goes through a symbolic link (one in
+/// `dest` or one the archive made earlier), a hard link to anything but an
+/// earlier file of the archive, device nodes, fifos and sockets, and a
+/// file where `dest` has a directory or the other way round. Setuid and
+/// setgid bits are dropped. Hard links are written as copies. Bounded:
+/// at most [`MAX_UNPACKED`] bytes and [`MAX_ENTRIES`] entries unless set
+/// otherwise, so a decompression bomb stops with an error.
+///
+/// Modes come from the archive; [`owner`](Unarchive::owner) and
+/// [`group`](Unarchive::group) apply to everything written.
+///
+/// ```no_run
+/// use chopsticks::{ops, Tunnel};
+/// use chopsticks::ops::Mode;
+///
+/// # fn main() -> chopsticks::Result<()> {
+/// let t = Tunnel::ssh("web1")?;
+/// let site = ops::Unarchive::local("build/site.tar.zst", "/srv/www").owner("www-data");
+/// println!("{}", t.unarchive(site, Mode::Check)?.summary);
+/// let fetched = ops::Unarchive::new("/opt/node.tar.xz", "/opt/node");
+/// t.call(ops::unarchive, (fetched, Mode::Apply))?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unarchive {
+    archive: PathBuf,
+    dest: PathBuf,
+    /// The archive is on this machine.
+    local: bool,
+    /// How the archive is named in summaries (a local archive's own path
+    /// rather than its temporary copy's).
+    shown: Option<String>,
+    owner: Owner,
+    max_bytes: u64,
+    max_entries: u64,
+}
+
+impl Unarchive {
+    /// The archive `archive` on the host, unpacked into the directory
+    /// `dest` (which must exist).
+    pub fn new(archive: impl Into<PathBuf>, dest: impl Into<PathBuf>) -> Unarchive {
+        Unarchive {
+            archive: archive.into(),
+            dest: dest.into(),
+            local: false,
+            shown: None,
+            owner: Owner::default(),
+            max_bytes: MAX_UNPACKED,
+            max_entries: MAX_ENTRIES,
+        }
+    }
+
+    /// The archive `archive` on this machine, unpacked into the directory
+    /// `dest` on the host: run it with
+    /// [`Tunnel::unarchive`](crate::Tunnel::unarchive).
+    pub fn local(archive: impl Into<PathBuf>, dest: impl Into<PathBuf>) -> Unarchive {
+        Unarchive {
+            local: true,
+            ..Unarchive::new(archive, dest)
+        }
+    }
+
+    /// The owner of what is written, by name or numeric ID.
+    pub fn owner(mut self, user: impl Into<String>) -> Unarchive {
+        self.owner.user = Some(user.into());
+        self
+    }
+
+    /// The group of what is written, by name or numeric ID.
+    pub fn group(mut self, group: impl Into<String>) -> Unarchive {
+        self.owner.group = Some(group.into());
+        self
+    }
+
+    /// The most bytes the archive may unpack to (default
+    /// [`MAX_UNPACKED`]).
+    pub fn max_bytes(mut self, bytes: u64) -> Unarchive {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// The most entries the archive may have (default [`MAX_ENTRIES`]).
+    pub fn max_entries(mut self, entries: u64) -> Unarchive {
+        self.max_entries = entries;
+        self
+    }
+
+    fn fail(&self, message: impl Into<String>) -> OpError {
+        OpError::new(OP, self.dest.display(), message)
+    }
+
+    fn shown_archive(&self) -> String {
+        self.shown
+            .clone()
+            .unwrap_or_else(|| self.archive.display().to_string())
+    }
+
+    /// What unpacking would change: the archive read whole, every entry
+    /// checked and compared with `dest`.
+    ///
+    /// # Errors
+    /// The archive is missing, not one of the formats, damaged, over its
+    /// bounds, or has an entry that is refused (see [`Unarchive`]); `dest`
+    /// is not a directory.
+    pub fn plan(self) -> Result<Plan, OpError> {
+        if self.local {
+            return Err(self.fail(format!(
+                "the archive {} is on the controller: run this with Tunnel::unarchive or \
+                 Group::unarchive, which send it first",
+                self.archive.display()
+            )));
+        }
+        let scanned = scan::scan(&self)?;
+        let shown = format!(
+            "{} ({}, {} entries, {} bytes)",
+            self.shown_archive(),
+            scanned.format,
+            scanned.entries,
+            scanned.bytes
+        );
+        if scanned.writes.is_empty() {
+            return Ok(Plan::unchanged(format!(
+                "{} has the content of {shown}",
+                self.dest.display()
+            )));
+        }
+        let summary = format!(
+            "unpack {shown} into {}: {} to create, {} to replace",
+            self.dest.display(),
+            scanned.create,
+            scanned.replace
+        );
+        Ok(Plan::change(summary, None, move |w| {
+            unpack::unpack(w, &self, scanned)
+        }))
+    }
+}
+
+/// Unpacks an archive on the host as [`Unarchive`] describes it.
+///
+/// # Errors
+/// [`OpError`] naming `dest` and what to do.
+#[remote]
+pub fn unarchive(spec: Unarchive, mode: Mode) -> Result<Change, OpError> {
+    spec.plan()?.run(mode)
+}

@@ -1,0 +1,98 @@
+//! The controller's download verbs: [`Tunnel::download`] and
+//! [`Group::download`]. Per host: ask what `dest` holds; when it has the
+//! checksum, the host settles mode and owner itself; otherwise (in
+//! [`Mode::Apply`]) the controller fetches once for every host and puts
+//! the file (streamed, checked at both ends, atomic and durable).
+
+use super::{download, download_found, fetch, Download, Found};
+use crate::error::{Error, Result};
+use crate::group::{Group, GroupResult};
+use crate::ops::{Change, Mode, OpError};
+use crate::tunnel::Tunnel;
+
+impl Tunnel {
+    /// Makes the host's file hold the URL's content, as [`Download`]
+    /// describes it: this machine fetches it (once per process, whatever
+    /// the number of hosts) and sends it, unless the host has it already;
+    /// with [`Download::on_host`] the host fetches it. In [`Mode::Check`]
+    /// nothing is sent and, when the spec has a checksum, nothing fetched.
+    ///
+    /// # Errors
+    /// [`Error::Controller`] when this machine cannot fetch the URL (no
+    /// `curl`, an HTTP error, the wrong checksum, too large or too slow);
+    /// [`Error::Remote`] with the host's [`OpError`]; any error of a call
+    /// or a put. The file keeps its old content.
+    pub fn download(&self, spec: Download, mode: Mode) -> Result<Change> {
+        one_host(self, spec, mode)
+    }
+}
+
+impl Group {
+    /// [`Tunnel::download`] on every host at once (at most
+    /// [`forks`](Group::forks) at a time): the URL is fetched once, by the
+    /// first host that needs it, and sent to each host that does.
+    pub fn download(&self, spec: Download, mode: Mode) -> GroupResult<Change> {
+        GroupResult::new(self.fan_out("downloading", |_, member| {
+            member.with_tunnel(|t| one_host(t, spec.clone(), mode))
+        }))
+    }
+}
+
+/// A failure on this machine, for `tunnel`'s host.
+fn here(tunnel: &Tunnel, e: OpError) -> Error {
+    Error::Controller {
+        host: tunnel.host().to_owned(),
+        function: Some("ops::download"),
+        message: e.to_string(),
+    }
+}
+
+/// One host's download.
+fn one_host(t: &Tunnel, spec: Download, mode: Mode) -> Result<Change> {
+    if spec.on_host {
+        return t.call(download, (spec, mode));
+    }
+    let found: Found = t.call(download_found, (spec.clone(),))?;
+    let want = match (&spec.sha256, &found.sha256) {
+        (Some(want), Some(have)) if want == have => return t.call(download, (spec, mode)),
+        (Some(want), _) => want.clone(),
+        // No checksum: only the content itself can say.
+        (None, have) => {
+            let fetched = fetch::fetched(&spec).map_err(|e| here(t, e))?;
+            if have.as_ref() == Some(&fetched.sha256) {
+                let sum = fetched.sha256.clone();
+                return t.call(download, (spec.sha256(sum), mode));
+            }
+            fetched.sha256.clone()
+        }
+    };
+    let (summary, file_mode, owner) = spec.summary(&found, &want);
+    let change = Change {
+        changed: true,
+        summary,
+        ..Change::default()
+    };
+    if mode == Mode::Check {
+        return Ok(change);
+    }
+    let fetched = fetch::fetched(&spec).map_err(|e| here(t, e))?;
+    let mut put = t.put(&fetched.path, &spec.dest).mode(file_mode);
+    if let Some(user) = owner.user {
+        put = put.owner(user);
+    }
+    if let Some(group) = owner.group {
+        put = put.group(group);
+    }
+    let sent = put.run()?;
+    if sent.sha256 != want {
+        return Err(here(
+            t,
+            spec.fail(format!(
+                "what was sent has sha256 {}, not {want}: the download on this machine \
+                 changed under it; run again",
+                sent.sha256
+            )),
+        ));
+    }
+    Ok(change)
+}
