@@ -312,12 +312,6 @@ impl Fleet {
                     .map_err(|e| CliError::Hosts(format!("-H {list}: {e}")))?;
                 inventory.host_mut(&name);
             }
-            if inventory.hosts().count() > hosts::MAX_HOSTS {
-                return Err(CliError::Hosts(format!(
-                    "-H {list}: more than {} hosts in all, the most one run may name",
-                    hosts::MAX_HOSTS
-                )));
-            }
         }
         self.check_flags()?;
         Ok(inventory)

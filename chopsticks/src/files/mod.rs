@@ -17,6 +17,7 @@
 //! beside its target, checked against the sender's SHA-256, made durable
 //! and renamed into place (`stage`).
 
+pub(crate) mod accounts;
 mod agent;
 mod at;
 mod fail;
@@ -36,6 +37,7 @@ use std::path::PathBuf;
 
 use serde::{Serialize, Serializer};
 
+pub(crate) use accounts::resolve;
 #[cfg(feature = "archive")]
 pub(crate) use at::resolve_dir;
 pub(crate) use at::{entry_at, follow_at, parent_and_name, read_at, Dir, Entry, Kind};
@@ -43,7 +45,6 @@ pub(crate) use fail::describe;
 pub(crate) use handle::Cancel;
 pub use handle::{TransferHandle, TransferOutcome};
 pub use queue::Enqueue;
-pub(crate) use receive::resolve;
 pub use spec::{Fetch, Put, Source, TransferTarget};
 pub(crate) use stage::{temp_name, Ownership, Staged};
 

@@ -6,7 +6,7 @@
 //! swapped for a link while the transfer streams redirects nothing.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -117,59 +117,12 @@ fn real_dirs_on_the_way(dest: &Path, rel: &[u8]) -> bool {
     true
 }
 
-/// A user or group by name or number.
-pub(crate) fn resolve(name: &str, group: bool) -> io::Result<u32> {
-    if let Ok(id) = name.parse() {
-        return Ok(id);
-    }
-    let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let mut buf = vec![0u8; 16 << 10];
-    let not_found = || {
-        let what = if group { "group" } else { "user" };
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("there is no {what} `{name}` on this host"),
-        )
-    };
-    // SAFETY: the out-structs and buffer live across the call; the result
-    // pointer is only read when the call says it found an entry.
-    unsafe {
-        if group {
-            let mut gr: libc::group = std::mem::zeroed();
-            let mut found = std::ptr::null_mut();
-            let rc = libc::getgrnam_r(
-                c.as_ptr(),
-                &mut gr,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut found,
-            );
-            if rc != 0 || found.is_null() {
-                return Err(not_found());
-            }
-            Ok(gr.gr_gid)
-        } else {
-            let mut pw: libc::passwd = std::mem::zeroed();
-            let mut found = std::ptr::null_mut();
-            let rc = libc::getpwnam_r(
-                c.as_ptr(),
-                &mut pw,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut found,
-            );
-            if rc != 0 || found.is_null() {
-                return Err(not_found());
-            }
-            Ok(pw.pw_uid)
-        }
-    }
-}
-
 fn ownership(dest: &Path, apply: &Apply) -> Outcome<Ownership> {
     let id = |name: &Option<String>, group| {
         name.as_deref()
-            .map(|n| resolve(n, group).map_err(|e| FileError::new(dest, e.to_string())))
+            .map(|n| {
+                super::accounts::resolve(n, group).map_err(|e| FileError::new(dest, e.to_string()))
+            })
             .transpose()
     };
     Ok(Ownership {

@@ -289,6 +289,15 @@ impl Plan {
         self
     }
 
+    /// Runs this plan's apply step with the writer of a plan it is part
+    /// of (an operation made of others').
+    pub(crate) fn apply_with(self, w: &Writer) -> Result<(), OpError> {
+        match self.apply {
+            Some(apply) => apply(w),
+            None => Ok(()),
+        }
+    }
+
     /// What the plan changes (or would).
     pub fn planned(&self) -> &Change {
         &self.change

@@ -1,235 +1,27 @@
 //! [`authorized_key`]: OpenSSH public keys in a user's
 //! `~/.ssh/authorized_keys`.
 
-use std::ffi::CString;
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use super::{diff, tools, Change, Mode, OpError, Owner, Plan, Writer};
+mod line;
+
+use line::{check_extra, parse, Key};
+
+use super::{diff, tools, Change, Mode, OpError, Owner, Plan};
+use crate::files::accounts::Account;
 use crate::files::{self, describe, Entry, Kind};
 use crate::remote;
 
 const OP: &str = "ops::authorized_key";
-
-/// The longest key line a spec may give, in bytes (a 16384-bit RSA key
-/// with long options and a certificate fit).
-const MAX_KEY_LINE: usize = 16 << 10;
 
 /// The most keys one spec may give.
 const MAX_KEYS: usize = 1000;
 
 /// The largest `authorized_keys` file read, in bytes.
 const MAX_FILE: u64 = 4 << 20;
-
-/// The key types OpenSSH accepts in `authorized_keys`, and their
-/// certificates.
-const TYPES: &[&str] = &[
-    "ssh-ed25519",
-    "ssh-rsa",
-    "ssh-dss",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "sk-ssh-ed25519@openssh.com",
-    "sk-ecdsa-sha2-nistp256@openssh.com",
-    "ssh-ed25519-cert-v01@openssh.com",
-    "ssh-rsa-cert-v01@openssh.com",
-    "ssh-dss-cert-v01@openssh.com",
-    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
-    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
-    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
-    "sk-ssh-ed25519-cert-v01@openssh.com",
-    "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
-];
-
-/// One key line, read: its options (empty for none), type, base64 blob
-/// and comment (empty for none). A key is identified by type and blob.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Key {
-    options: String,
-    kind: String,
-    blob: String,
-    comment: String,
-}
-
-impl Key {
-    /// The line as `authorized_keys` holds it.
-    fn line(&self) -> String {
-        let mut parts = Vec::new();
-        if !self.options.is_empty() {
-            parts.push(self.options.as_str());
-        }
-        parts.extend([self.kind.as_str(), self.blob.as_str()]);
-        if !self.comment.is_empty() {
-            parts.push(self.comment.as_str());
-        }
-        parts.join(" ")
-    }
-
-    /// How summaries name it: its type, `SHA256:` fingerprint (as
-    /// `ssh-keygen -l` shows it) and comment.
-    fn shown(&self) -> String {
-        let sum = decode64(&self.blob)
-            .map(|b| encode64(&Sha256::digest(b)))
-            .unwrap_or_default();
-        let sum = sum.trim_end_matches('=');
-        match self.comment.is_empty() {
-            true => format!("{} SHA256:{sum}", self.kind),
-            false => format!("{} SHA256:{sum} ({})", self.kind, self.comment),
-        }
-    }
-
-    fn same_key(&self, other: &Key) -> bool {
-        self.kind == other.kind && self.blob == other.blob
-    }
-}
-
-/// The first field of `text` (up to unquoted white space; a `"` quotes up
-/// to the next unescaped `"`), and the rest after the white space; `None`
-/// when a quote is not closed.
-fn field(text: &str) -> Option<(&str, &str)> {
-    let mut quoted = false;
-    let mut escaped = false;
-    for (i, c) in text.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            ' ' | '\t' if !quoted => return Some((&text[..i], text[i..].trim_start())),
-            _ => {}
-        }
-    }
-    (!quoted).then_some((text, ""))
-}
-
-/// Reads a key line, `[options] type base64 [comment]`.
-///
-/// # Errors
-/// What is wrong with it, for a message.
-fn parse(line: &str) -> Result<Key, String> {
-    let line = line.trim_matches([' ', '\t', '\r', '\n']);
-    if line.len() > MAX_KEY_LINE {
-        return Err(format!(
-            "a key line of {} bytes: the longest taken is {MAX_KEY_LINE}",
-            line.len()
-        ));
-    }
-    if line.contains(|c: char| c.is_control() && c != '\t') {
-        return Err("a key line holds a line break or another control character".into());
-    }
-    let (first, rest) = field(line).ok_or("its options have an unclosed quote")?;
-    let (options, rest) = match TYPES.contains(&first) {
-        true => ("", line),
-        false => (first, rest),
-    };
-    let (kind, rest) = field(rest).ok_or("a quote is not closed")?;
-    if !TYPES.contains(&kind) {
-        let shown: String = kind.chars().take(40).collect();
-        return Err(format!(
-            "{shown:?} is not an OpenSSH key type (ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256, \
-             ...): give the public key line as `ssh-keygen` writes it (the .pub file)"
-        ));
-    }
-    let (blob, comment) = rest.split_once([' ', '\t']).unwrap_or((rest, ""));
-    let bytes = decode64(blob).ok_or_else(|| {
-        format!("the {kind} key is not valid base64: copy the whole line of the .pub file")
-    })?;
-    match embedded_type(&bytes) {
-        Some(t) if t == kind.as_bytes() => {}
-        Some(t) => {
-            return Err(format!(
-                "the key says {kind} but its data is a {} key: fix the type, or copy the \
-                 line again",
-                String::from_utf8_lossy(t)
-                    .chars()
-                    .take(40)
-                    .collect::<String>()
-            ))
-        }
-        None => return Err(format!("the {kind} key's data is cut short or garbled")),
-    }
-    Ok(Key {
-        options: options.to_owned(),
-        kind: kind.to_owned(),
-        blob: blob.to_owned(),
-        comment: comment.trim().to_owned(),
-    })
-}
-
-/// The key type a key blob starts with (an SSH string: a 4-byte
-/// big-endian length, then the bytes).
-fn embedded_type(blob: &[u8]) -> Option<&[u8]> {
-    let len = u32::from_be_bytes(blob.get(..4)?.try_into().ok()?) as usize;
-    blob.get(4..4usize.checked_add(len)?)
-        .filter(|t| !t.is_empty())
-}
-
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with its padding; `None` when not valid.
-fn decode64(text: &str) -> Option<Vec<u8>> {
-    let bytes = text.as_bytes();
-    if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
-        return None;
-    }
-    let pad = bytes.iter().rev().take_while(|b| **b == b'=').count();
-    if pad > 2 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
-    let (mut acc, mut bits) = (0u32, 0);
-    for &b in &bytes[..bytes.len() - pad] {
-        let v = ALPHABET.iter().position(|a| *a == b)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    // The bits left over from padding must be zero (a canonical encoding).
-    (acc == 0).then_some(out)
-}
-
-/// Standard base64 with padding.
-fn encode64(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            match i <= chunk.len() {
-                true => out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char),
-                false => out.push('='),
-            }
-        }
-    }
-    out
-}
-
-/// Refuses options or a comment that could end the line or, for options,
-/// run into the key type.
-fn check_extra(what: &str, text: &str) -> Result<(), String> {
-    if text.contains(|c: char| c.is_control()) {
-        return Err(format!(
-            "the {what} hold a line break or another control character"
-        ));
-    }
-    if what == "options" && field(text) != Some((text, "")) {
-        return Err(
-            "the options must be one field: comma-separated, no unquoted spaces, quotes closed \
-             (e.g. from=\"10.0.0.0/8\",no-pty)"
-                .into(),
-        );
-    }
-    Ok(())
-}
 
 /// OpenSSH public keys a user accepts, in their `~/.ssh/authorized_keys`
 /// (the home from the password database), as Ansible's `authorized_key`
@@ -534,17 +326,6 @@ impl AuthorizedKey {
     }
 }
 
-impl Plan {
-    /// Runs this plan's apply step with the writer of the plan it is part
-    /// of.
-    fn apply_with(self, w: &Writer) -> Result<(), OpError> {
-        match self.apply {
-            Some(apply) => apply(w),
-            None => Ok(()),
-        }
-    }
-}
-
 /// `text` with `keys` added (updated in place) or removed, and, when
 /// `exclusive`, every other line removed but blanks and comments; and what
 /// changed, a line each.
@@ -617,60 +398,17 @@ fn read_bounded(path: &Path) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| format!("is not UTF-8 text: {OP} edits text"))
 }
 
-/// A user's IDs and home, from the password database.
-#[derive(Debug)]
-struct Account {
-    uid: u32,
-    gid: u32,
-    home: PathBuf,
-}
-
-/// `name`'s account (`getpwnam_r`: local files, LDAP, whatever NSS has);
-/// `None` when there is none.
+/// `name`'s account (the password database: local files, LDAP, whatever
+/// NSS has); `None` when there is none.
 fn account(name: &str) -> Result<Option<Account>, String> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = CString::new(name).map_err(|_| "a user name with a NUL byte".to_owned())?;
-    let mut size = 16 << 10;
-    loop {
-        let mut buf = vec![0u8; size];
-        // SAFETY: the out-structs and buffer live across the call; the
-        // result pointer and the strings are only read when an entry was
-        // found, while the buffer lives.
-        unsafe {
-            let mut pw: libc::passwd = std::mem::zeroed();
-            let mut found = std::ptr::null_mut();
-            let rc = libc::getpwnam_r(
-                c.as_ptr(),
-                &mut pw,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut found,
-            );
-            if rc == libc::ERANGE && size < 1 << 20 {
-                size *= 4;
-                continue;
-            }
-            if rc != 0 {
-                let e = std::io::Error::from_raw_os_error(rc);
-                return Err(format!("cannot look the user up: {}", describe(&e)));
-            }
-            if found.is_null() {
-                return Ok(None);
-            }
-            let home = std::ffi::CStr::from_ptr(pw.pw_dir).to_bytes();
-            let home = PathBuf::from(std::ffi::OsStr::from_bytes(home));
-            if !home.is_absolute() {
-                return Err(format!(
-                    "the home of {name} is {:?}, not an absolute path: fix the account",
-                    home
-                ));
-            }
-            return Ok(Some(Account {
-                uid: pw.pw_uid,
-                gid: pw.pw_gid,
-                home,
-            }));
-        }
+    let found = files::accounts::user(name)
+        .map_err(|e| format!("cannot look the user up: {}", describe(&e)))?;
+    match found {
+        Some(a) if !a.home.is_absolute() => Err(format!(
+            "the home of {name} is {:?}, not an absolute path: fix the account",
+            a.home
+        )),
+        found => Ok(found),
     }
 }
 
@@ -685,6 +423,7 @@ pub fn authorized_key(spec: AuthorizedKey, mode: Mode) -> Result<Change, OpError
 
 #[cfg(test)]
 mod tests {
+    use super::line::{decode64, encode64, MAX_KEY_LINE};
     use super::*;
 
     const ED: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIBGmTj2Gi1bG2AQiAMvxTYXgPaE4Pk2pU6wbDr1UFtNO";

@@ -1,24 +1,23 @@
 //! [`git`]: a checkout of a git repository at a branch, tag or commit,
 //! through the host's own `git`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::process::Program;
-use super::{tools, Change, CommandOutput, Mode, OpError, Plan, Writer};
+use super::{tools, Change, Mode, OpError, Plan};
 use crate::files::{self, describe, Kind};
 use crate::remote;
+
+mod run;
+
+use run::{find_git, Runner};
 
 const OP: &str = "ops::git";
 
 /// How long one `git` run may take unless [`Git::timeout`] says otherwise.
 const TIMEOUT: Duration = Duration::from_secs(600);
-
-/// Where `git` is looked for after `PATH` (an agent started over ssh may
-/// have a short one).
-const DIRS: &[&str] = &["/usr/local/bin", "/usr/bin", "/bin"];
 
 /// The revision a checkout is to be at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -451,122 +450,6 @@ fn resolve(
     };
     let id = patterns.iter().rev().find_map(|p| find(p));
     (id, branch.or(symref))
-}
-
-/// Runs `git` for a plan: reads directly, writes through a [`Writer`];
-/// never prompting, within its time limit.
-struct Runner {
-    git: String,
-    timeout: Duration,
-    /// A password in the repository URL, hidden from errors.
-    secret: Option<String>,
-}
-
-impl Runner {
-    fn env() -> Vec<(String, String)> {
-        [
-            ("GIT_TERMINAL_PROMPT", "0"),
-            ("GIT_ASKPASS", ""),
-            ("SSH_ASKPASS_REQUIRE", "never"),
-            // `status` refreshes no index while planning.
-            ("GIT_OPTIONAL_LOCKS", "0"),
-            ("LC_ALL", "C"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-    }
-
-    fn argv(&self, dir: Option<&Path>, args: &[&str]) -> Vec<String> {
-        let mut argv = vec![self.git.clone(), "-c".into(), "core.askPass=".into()];
-        if let Some(dir) = dir {
-            argv.extend(["-C".into(), dir.display().to_string()]);
-        }
-        argv.extend(args.iter().map(|a| (*a).to_owned()));
-        argv
-    }
-
-    fn hide(&self, text: &str) -> String {
-        match &self.secret {
-            Some(secret) => text.replace(secret.as_str(), "***"),
-            None => text.to_owned(),
-        }
-    }
-
-    fn program<'a>(
-        &self,
-        argv: &'a [String],
-        env: &'a [(String, String)],
-        shown: &'a str,
-    ) -> Program<'a> {
-        Program {
-            argv,
-            env,
-            cwd: None,
-            shown,
-            timeout: Some(self.timeout),
-        }
-    }
-
-    /// Runs a `git` that only reads (planning, in check mode too).
-    fn read(&self, dir: Option<&Path>, args: &[&str]) -> Result<CommandOutput, OpError> {
-        let argv = self.argv(dir, args);
-        let env = Runner::env();
-        let shown = self.hide(&format!("`git {}`", args.join(" ")));
-        self.program(&argv, &env, &shown).output(OP)
-    }
-
-    /// Runs a `git` that writes; its failure is the operation's error.
-    fn write(
-        &self,
-        w: &Writer,
-        dir: Option<&Path>,
-        args: &[&str],
-    ) -> Result<CommandOutput, OpError> {
-        let argv = self.argv(dir, args);
-        let env = Runner::env();
-        let shown = self.hide(&format!("`git {}`", args.join(" ")));
-        let out = w.exec(self.program(&argv, &env, &shown), OP)?;
-        if out.status != 0 {
-            return Err(OpError::new(
-                OP,
-                &shown,
-                format!(
-                    "exited with status {}: {}",
-                    out.status,
-                    self.hide(&tools::tail(&out, 5))
-                ),
-            ));
-        }
-        Ok(out)
-    }
-
-    /// Checks out `id`: on the local branch `branch` (made or moved
-    /// there), or detached.
-    fn move_to(
-        &self,
-        w: &Writer,
-        dest: &Path,
-        id: &str,
-        branch: Option<&str>,
-    ) -> Result<(), OpError> {
-        let args: Vec<&str> = match branch {
-            Some(b) => vec!["checkout", "--quiet", "--force", "-B", b, id, "--"],
-            None => vec!["checkout", "--quiet", "--force", "--detach", id, "--"],
-        };
-        self.write(w, Some(dest), &args).map(drop)
-    }
-}
-
-/// The host's `git`: on `PATH`, or in the usual directories.
-fn find_git() -> Option<String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .filter(|d| d.is_absolute())
-        .chain(DIRS.iter().map(PathBuf::from))
-        .map(|d| d.join("git"))
-        .find(|p| p.is_file())
-        .map(|p| p.display().to_string())
 }
 
 /// Makes a checkout as [`Git`] describes it.
