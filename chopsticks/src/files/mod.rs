@@ -56,6 +56,21 @@ pub(crate) fn hex(sum: &Sum) -> String {
     sum.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The SHA-256 of what `reader` gives, in lower-case hex, and how many
+/// bytes that was; at most `limit` bytes are read (`None` past it).
+///
+/// # Errors
+/// The reader's.
+pub(crate) fn sha256_hex(
+    reader: &mut impl std::io::Read,
+    limit: u64,
+) -> std::io::Result<Option<(String, u64)>> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let read = std::io::copy(&mut std::io::Read::take(reader, limit.saturating_add(1)), &mut hasher)?;
+    Ok((read <= limit).then(|| (hex(&hasher.finalize().into()), read)))
+}
+
 /// What one host's put or fetch did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
