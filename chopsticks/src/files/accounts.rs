@@ -60,11 +60,17 @@ pub(crate) fn user(name: &str) -> io::Result<Option<Account>> {
             if found.is_null() {
                 return Ok(None);
             }
-            let home = std::ffi::CStr::from_ptr(pw.pw_dir).to_bytes();
+            let home = match pw.pw_dir.is_null() {
+                true => PathBuf::new(),
+                false => {
+                    let home = std::ffi::CStr::from_ptr(pw.pw_dir).to_bytes();
+                    PathBuf::from(std::ffi::OsStr::from_bytes(home))
+                }
+            };
             Ok(Some(Account {
                 uid: pw.pw_uid,
                 gid: pw.pw_gid,
-                home: PathBuf::from(std::ffi::OsStr::from_bytes(home)),
+                home,
             }))
         }
     })

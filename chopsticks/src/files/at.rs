@@ -233,6 +233,17 @@ impl Dir {
         .map(drop)
     }
 
+    /// Gives the file `name` here a second name, `to_name` in `to` (a hard
+    /// link, never through a symbolic link).
+    pub(crate) fn link_into(&self, name: &OsStr, to: &Dir, to_name: &OsStr) -> io::Result<()> {
+        single(name)?;
+        single(to_name)?;
+        let (from, into) = (c(name)?, c(to_name)?);
+        // SAFETY: valid directory descriptors and NUL-terminated names.
+        retry(|| unsafe { libc::linkat(self.raw(), from.as_ptr(), to.raw(), into.as_ptr(), 0) })
+            .map(drop)
+    }
+
     /// Renames `from` to `to`, both in this directory.
     pub(crate) fn rename(&self, from: &OsStr, to: &OsStr) -> io::Result<()> {
         single(from)?;

@@ -46,7 +46,7 @@ pub(crate) use handle::Cancel;
 pub use handle::{TransferHandle, TransferOutcome};
 pub use queue::Enqueue;
 pub use spec::{Fetch, Put, Source, TransferTarget};
-pub(crate) use stage::{temp_name, Ownership, Staged};
+pub(crate) use stage::{temp_name, Ownership, Sealed, Staged};
 
 /// A SHA-256.
 pub(crate) type Sum = [u8; 32];
@@ -67,7 +67,10 @@ pub(crate) fn sha256_hex(
 ) -> std::io::Result<Option<(String, u64)>> {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    let read = std::io::copy(&mut std::io::Read::take(reader, limit.saturating_add(1)), &mut hasher)?;
+    let read = std::io::copy(
+        &mut std::io::Read::take(reader, limit.saturating_add(1)),
+        &mut hasher,
+    )?;
     Ok((read <= limit).then(|| (hex(&hasher.finalize().into()), read)))
 }
 

@@ -223,10 +223,13 @@ impl Sealed {
         self.dir.join(&self.name)
     }
 
-    /// Its temporary path beside the target, as the directory was reached
-    /// (what a program given its path opens).
-    pub(crate) fn temp_path(&self) -> Option<PathBuf> {
-        self.temp.as_ref().map(|t| self.dir.join(t))
+    /// Its temporary name beside the target, watched by the janitor from
+    /// now on (what waits before its commit, a validation, must not be
+    /// left behind by an agent killed meanwhile).
+    pub(crate) fn waiting(&self) -> Option<&OsStr> {
+        let temp = self.temp.as_deref()?;
+        watch(&self.dir, temp);
+        Some(temp)
     }
 
     /// The directory it goes into.

@@ -28,7 +28,9 @@ pub enum ChangedWhen {
     /// It changes nothing: a check that only reads (`sshd -t`, `nginx
     /// -t`, `test -f ...`). It runs in [`Mode::Check`] too, since it only
     /// reads, so both modes report its output; it never counts as changed,
-    /// and failing (another status than 0) is still an error.
+    /// and failing (another status than 0) is still an error. In check
+    /// mode it reads the host as it is, before what earlier steps would
+    /// change: its output there can differ from apply's.
     Never,
 }
 

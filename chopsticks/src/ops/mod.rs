@@ -97,6 +97,7 @@
 mod accounts;
 #[cfg(feature = "archive")]
 mod archive;
+mod backup;
 mod blocks;
 mod diff;
 mod downloads;

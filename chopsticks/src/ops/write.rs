@@ -15,10 +15,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::backup;
 use super::landing::{self, Landing};
 use super::process::Program;
 use super::OpError;
-use crate::files::{self, Dir, Kind, Ownership, Staged};
+use crate::files::{self, Dir, Kind, Ownership, Sealed, Staged};
 
 /// Owner and group by name or numeric ID; `None` leaves them as they are
 /// (new files: the writing user's).
@@ -52,7 +53,7 @@ impl Owner {
 #[derive(Debug)]
 pub struct Writer {
     /// Where the last write kept the old content, for the plan's change.
-    backup: std::cell::RefCell<Option<std::path::PathBuf>>,
+    backup: std::sync::Mutex<Option<std::path::PathBuf>>,
 }
 
 fn failed(op: &str, path: &Path, doing: &str, e: &std::io::Error) -> OpError {
@@ -68,16 +69,34 @@ fn target(op: &str, path: &Path) -> Result<(Dir, std::ffi::OsString), OpError> {
     files::parent_and_name(path).map_err(|e| failed(op, path, "cannot reach its directory", &e))
 }
 
+/// A new file for the entry `name` of `dir`, filled by `fill`, with its
+/// mode and owner, durable, under a temporary name beside its target.
+fn sealed_in(
+    dir: &Arc<Dir>,
+    name: &OsStr,
+    mode: u32,
+    ids: Ownership,
+    fill: impl FnOnce(&mut std::fs::File) -> Result<(), OpError>,
+) -> Result<Sealed, OpError> {
+    let path = dir.join(name);
+    let mut staged = Staged::create(dir, name)
+        .map_err(|e| failed("write", &path, "cannot create a temporary file", &e))?;
+    fill(staged.file())?;
+    staged
+        .seal(mode, ids, true)
+        .map_err(|e| failed("write", &path, "cannot finish the file", &e))
+}
+
 impl Writer {
     pub(super) fn new() -> Writer {
         Writer {
-            backup: std::cell::RefCell::new(None),
+            backup: std::sync::Mutex::new(None),
         }
     }
 
     /// Where a write kept the old content, if one did.
     pub(super) fn take_backup(&self) -> Option<std::path::PathBuf> {
-        self.backup.borrow_mut().take()
+        self.backup.lock().ok()?.take()
     }
 
     /// Replaces `path` with `content` atomically (a temporary file beside
@@ -159,26 +178,19 @@ impl Writer {
             ));
         }
         let dir = Arc::new(dir);
-        let mut staged = Staged::create(&dir, &name)
-            .map_err(|e| failed(op, path, "cannot create a temporary file", &e))?;
-        fill(staged.file())?;
-        let sealed = staged
-            .seal(mode, ids, true)
-            .map_err(|e| failed(op, path, "cannot finish the file", &e))?;
-        if let (Some(command), Some(temp)) = (&landing.validate, sealed.temp_path()) {
-            // Dropped on failure, the temporary file goes; the target stays.
-            landing::validate(
-                validating,
-                &path.display().to_string(),
-                command,
-                &temp,
-                secret,
-            )?;
+        let sealed = sealed_in(&dir, &name, mode, ids, fill)?;
+        if let (Some(command), Some(temp)) = (&landing.validate, sealed.waiting()) {
+            // On failure the sealed file is dropped, and removed: the
+            // target stays as it was.
+            let shown = path.display().to_string();
+            landing::validate_beside(validating, &shown, command, (&dir, &name, temp), secret)?;
         }
         if let Some(old) = old.filter(|e| landing.backup && e.kind == Kind::File) {
-            let kept = landing::back_up(&dir, &name, &old)
+            let kept = backup::back_up(&dir, &name, &old)
                 .map_err(|e| failed(op, path, "cannot keep a backup of the old content", &e))?;
-            *self.backup.borrow_mut() = Some(kept);
+            if let Ok(mut slot) = self.backup.lock() {
+                *slot = Some(kept);
+            }
         }
         sealed
             .commit()
@@ -201,17 +213,17 @@ impl Writer {
         ids: Ownership,
         fill: impl FnOnce(&mut std::fs::File) -> Result<(), OpError>,
     ) -> Result<(), OpError> {
-        let path = dir.join(name);
-        let mut staged = Staged::create(dir, name)
-            .map_err(|e| failed("write", &path, "cannot create a temporary file", &e))?;
-        fill(staged.file())?;
-        let sealed = staged
-            .seal(mode, ids, true)
-            .map_err(|e| failed("write", &path, "cannot finish the file", &e))?;
-        sealed
+        sealed_in(dir, name, mode, ids, fill)?
             .commit()
             .map(drop)
-            .map_err(|e| failed("write", &path, "cannot move the file into place", &e))
+            .map_err(|e| {
+                failed(
+                    "write",
+                    &dir.join(name),
+                    "cannot move the file into place",
+                    &e,
+                )
+            })
     }
 
     /// Creates the directory `name` in the held directory `dir`, mode 700
@@ -238,7 +250,6 @@ impl Writer {
 
     /// Makes `name` in the held directory `dir` a symbolic link to
     /// `target`, replacing what is there atomically.
-    #[cfg(feature = "archive")]
     pub(crate) fn link_in(
         &self,
         dir: &Dir,
@@ -303,13 +314,7 @@ impl Writer {
     /// When the directory is not writable.
     pub fn symlink(&self, target_path: &Path, path: &Path) -> Result<(), OpError> {
         let (dir, name) = target("ln", path)?;
-        let temp = files::temp_name(&name);
-        dir.symlink(target_path, &temp)
-            .map_err(|e| failed("ln", path, "cannot create the link", &e))?;
-        dir.rename(&temp, &name).map_err(|e| {
-            let _ = dir.unlink(&temp, false);
-            failed("ln", path, "cannot move the link into place", &e)
-        })
+        self.link_in(&dir, &name, target_path, Ownership::default())
     }
 
     /// Runs the program `argv[0]` with the rest as arguments, `env` added

@@ -316,10 +316,10 @@ impl AuthorizedKey {
             }
             match content {
                 Some(content) => w.write_file(&path, content.as_bytes(), 0o600, &owner),
-                None if file_fix => {
-                    w.set_owner(&path, &owner)?;
-                    w.set_mode(&path, 0o600)
-                }
+                // Written anew rather than changed in place: a hard link
+                // the user made to someone else's file is replaced, never
+                // handed over.
+                None if file_fix => w.write_file(&path, old.as_bytes(), 0o600, &owner),
                 None => Ok(()),
             }
         }))

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 mod python;
 
 use minijinja::value::ValueKind;
-use minijinja::{Environment, ErrorKind, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use python::{python_json, python_repr};
 use serde::{Deserialize, Serialize};
 
@@ -150,9 +150,7 @@ impl Template {
     /// that does not is an error when the template is rendered.
     pub fn vars(mut self, vars: &impl Serialize) -> Template {
         self.vars = match serde_json::to_value(vars) {
-            Ok(serde_json::Value::Object(map)) => {
-                serde_json::to_string(&map).map_err(|e| e.to_string())
-            }
+            Ok(serde_json::Value::Object(map)) => bounded_vars(&map),
             Ok(other) => Err(format!(
                 "the variables must serialize as a map (a struct or a map), not {}",
                 kind_of(&other)
@@ -171,7 +169,7 @@ impl Template {
             let value = serde_json::to_value(value)
                 .map_err(|e| format!("the variable {name} cannot be serialized: {e}"))?;
             map.insert(name, value);
-            serde_json::to_string(&map).map_err(|e| e.to_string())
+            bounded_vars(&map)
         });
         self
     }
@@ -230,7 +228,11 @@ impl Template {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_trim_blocks(true);
+        // Ansible escapes nothing by itself, whatever the file's name.
+        env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_fuel(Some(TEMPLATE_FUEL));
+        // Errors name the line and the expression in release builds too.
+        env.set_debug(true);
         // Values print as Python prints them, and `tojson` writes JSON as
         // Jinja2's does, as they do in Ansible.
         env.set_formatter(|out, _, value| {
@@ -254,7 +256,17 @@ impl Template {
         let main = env
             .get_template(&self.name)
             .map_err(|e| fail(explain(&e, &self.name, &self.source)))?;
-        let text = main.render(vars).map_err(|e| {
+        // Rendered into a buffer that refuses more than MAX_TEMPLATE bytes:
+        // a loop printing big strings stops there, not out of memory.
+        let mut buffer = Capped(Vec::new());
+        let rendered = main.render_captured_to(vars, &mut buffer);
+        if buffer.0.len() > MAX_TEMPLATE {
+            return Err(fail(format!(
+                "{} renders more than {MAX_TEMPLATE} bytes, the most a template may",
+                self.name
+            )));
+        }
+        rendered.map_err(|e| {
             let name = e.name().unwrap_or(&self.name).to_owned();
             let source = std::iter::once((&self.name, &self.source))
                 .chain(self.includes.iter().map(|(n, s)| (n, s)))
@@ -262,6 +274,8 @@ impl Template {
                 .map_or("", |(_, s)| s.as_str());
             fail(explain(&e, &name, source))
         })?;
+        let text = String::from_utf8(buffer.0)
+            .map_err(|_| fail(format!("{} renders text that is not UTF-8", self.name)))?;
         // Ansible's rendering: Jinja drops one final newline of each
         // template, then the result gets back as many final newlines as
         // the template had.
@@ -352,9 +366,41 @@ fn explain(e: &minijinja::Error, name: &str, source: &str) -> String {
     format!("{name}{line}: {what}")
 }
 
+/// A buffer that takes at most [`MAX_TEMPLATE`] bytes, then fails the
+/// write (and keeps one byte more, to tell).
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let room = (MAX_TEMPLATE + 1).saturating_sub(self.0.len());
+        if room == 0 {
+            return Err(std::io::Error::other("the template renders too much"));
+        }
+        let taken = bytes.len().min(room);
+        self.0.extend_from_slice(&bytes[..taken]);
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// How many `\n` `text` ends with.
 fn trailing_newlines(text: &str) -> usize {
     text.len() - text.trim_end_matches('\n').len()
+}
+
+/// The variables as JSON text, within [`MAX_TEMPLATE`] bytes.
+fn bounded_vars(map: &serde_json::Map<String, serde_json::Value>) -> Result<String, String> {
+    let text = serde_json::to_string(map).map_err(|e| e.to_string())?;
+    match text.len() > MAX_TEMPLATE {
+        true => Err(format!(
+            "the variables take {} bytes as JSON, more than the {MAX_TEMPLATE} a template takes",
+            text.len()
+        )),
+        false => Ok(text),
+    }
 }
 
 fn kind_of(value: &serde_json::Value) -> &'static str {
@@ -466,6 +512,25 @@ server {{ h.name }} {{ h.ip }}:{{ port }}{% if h.backup %} backup{% endif %}
         let source = "{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}.{% endfor %}{% endfor %}{% endfor %}";
         let err = render(source, serde_json::json!({})).unwrap_err();
         assert!(err.contains("steps of work"), "{err}");
+    }
+
+    #[test]
+    fn output_is_bounded_as_it_is_written() {
+        let big = "{% for i in range(100) %}{{ 'x' * 1000000 }}{% endfor %}";
+        let err = render(big, serde_json::json!({})).unwrap_err();
+        assert!(err.contains("renders more than"), "{err}");
+    }
+
+    #[test]
+    fn nothing_is_escaped_whatever_the_name() {
+        let t = Template::new("/x", "{{ v }} {{ v | e }}\n")
+            .named("index.html.j2")
+            .var("v", &"<a&b>");
+        assert_eq!(t.render().unwrap(), "<a&b> &lt;a&amp;b&gt;\n");
+        let t = Template::new("/x", "{{ v }}\n")
+            .named("app.yaml")
+            .var("v", &"a: 'b'");
+        assert_eq!(t.render().unwrap(), "a: 'b'\n");
     }
 
     #[test]
