@@ -20,14 +20,15 @@ macro_rules! landing_options {
     ($spec:ident) => {
         impl $spec {
             /// New content must pass `command` before it replaces the file:
-            /// written to a temporary file beside it, `command` runs with
+            /// written beside it and laid out under the file's own name in
+            /// a private directory (mode 700) beside it, `command` runs with
             /// `%s` standing for that file (`"sshd -t -f %s"`, `"visudo -cf
             /// %s"`; its words split on blanks, no shell), and only if it
-            /// exits with 0 does the file replace the target. Otherwise the
-            /// error quotes what it printed and the target is untouched.
-            /// Check mode runs it too, on a copy in a private temporary
-            /// directory (it only reads), within
-            /// [`VALIDATE_TIME`](crate::ops::VALIDATE_TIME).
+            /// exits with 0 does the new content replace the file.
+            /// Otherwise the error quotes what it printed and the file is
+            /// untouched. Check mode runs it too, on a copy of the same
+            /// name in a private temporary directory (it only reads),
+            /// within [`VALIDATE_TIME`](crate::ops::VALIDATE_TIME).
             pub fn validate(mut self, command: impl Into<String>) -> $spec {
                 self.landing.validate = Some(command.into());
                 self
