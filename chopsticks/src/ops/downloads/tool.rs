@@ -10,19 +10,39 @@ use std::sync::{mpsc, Arc};
 
 use sha2::{Digest as _, Sha256};
 
-use super::{hex, Download};
+use super::{shown, Download};
 use crate::ops::OpError;
 
 /// What stderr of a failed fetch is kept of, at most: its last bytes.
 const MAX_STDERR: usize = 4096;
 
 /// A program that fetches, and how to give it the URL.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(super) struct Fetcher {
     argv: Vec<String>,
     /// The URL in curl's config syntax on stdin (`-K -`): it stays off the
     /// command line, where other users could read it.
     stdin: Option<String>,
+}
+
+/// The URL shows as [`Download::shown_url`] does: it may hold a password
+/// or a token.
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let argv: Vec<String> = self
+            .argv
+            .iter()
+            .map(|a| match a.contains("://") {
+                true => shown(a),
+                false => a.clone(),
+            })
+            .collect();
+        let stdin = self.stdin.as_ref().map(|_| "url = <the URL>");
+        f.debug_struct("Fetcher")
+            .field("argv", &argv)
+            .field("stdin", &stdin)
+            .finish()
+    }
 }
 
 /// curl's arguments: fail on HTTP errors, follow redirects over HTTP(S)
@@ -181,7 +201,7 @@ pub(super) fn fetch_into(
         }
         Err(e) => return Err(spec.fail(format!("waiting for `{program}`: {e}"))),
     }
-    let sum = hex(hasher);
+    let sum = crate::files::hex(&hasher.finalize().into());
     if let Some(want) = want.filter(|w| **w != sum) {
         return Err(spec.fail(format!(
             "the content of {url} has sha256 {sum}, not the {want} given: the file at the URL \
@@ -218,5 +238,30 @@ fn copy(
         hasher.update(&buf[..n]);
         to.write_all(&buf[..n])
             .map_err(|e| spec.fail(format!("cannot write what was fetched: {e}")))?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fetcher_shows_no_password_nor_query() {
+        let spec = Download::new("https://u:secret@h/x?sig=token", "/tmp/x");
+        let shown = format!("{:?}", controller(&spec));
+        assert!(
+            !shown.contains("secret") && !shown.contains("token"),
+            "{shown}"
+        );
+        let wget = Fetcher {
+            argv: vec!["wget".into(), spec.url.clone()],
+            stdin: None,
+        };
+        let shown = format!("{wget:?}");
+        assert!(
+            !shown.contains("secret") && !shown.contains("token"),
+            "{shown}"
+        );
+        assert!(shown.contains("h/x?…"), "{shown}");
     }
 }

@@ -53,6 +53,13 @@ fn one_host(t: &Tunnel, spec: Download, mode: Mode) -> Result<Change> {
         return t.call(download, (spec, mode));
     }
     let found: Found = t.call(download_found, (spec.clone(),))?;
+    let found = found
+        .checked(t.host())
+        .map_err(|message| Error::Controller {
+            host: t.host().to_owned(),
+            function: Some("ops::download"),
+            message,
+        })?;
     let want = match (&spec.sha256, &found.sha256) {
         (Some(want), Some(have)) if want == have => return t.call(download, (spec, mode)),
         (Some(want), _) => want.clone(),
