@@ -1,17 +1,13 @@
-//! Running the host's `git` for [`git`](super::git): found on `PATH` or
-//! in the usual places, never prompting, within a time limit, a password
+//! Running the host's `git` for [`git`](super::git): found as every
+//! system tool is ([`tools::tool`]), never prompting, within a time limit, a password
 //! in the URL hidden from what it says.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use super::OP;
 use crate::ops::process::Program;
 use crate::ops::{tools, CommandOutput, OpError, Writer};
-
-/// Where `git` is looked for after `PATH` (an agent started over ssh may
-/// have a short one).
-const DIRS: &[&str] = &["/usr/local/bin", "/usr/bin", "/bin"];
 
 /// Runs `git` for a plan: reads directly, writes through a [`Writer`];
 /// never prompting, within its time limit.
@@ -120,11 +116,5 @@ impl Runner {
 
 /// The host's `git`: on `PATH`, or in the usual directories.
 pub(super) fn find_git() -> Option<String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .filter(|d| d.is_absolute())
-        .chain(DIRS.iter().map(PathBuf::from))
-        .map(|d| d.join("git"))
-        .find(|p| p.is_file())
-        .map(|p| p.display().to_string())
+    tools::tool("git").map(|p| p.display().to_string())
 }
