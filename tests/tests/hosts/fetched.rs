@@ -295,6 +295,33 @@ fn a_group_download_fetches_once() {
         .unwrap();
 }
 
+/// A URL that fails is fetched once for the whole group: the other hosts
+/// fail at once with its error, without each trying again.
+#[test]
+fn a_group_download_that_fails_fails_once() {
+    let group = Group::new(["cs-local", "cs-deb12", "cs-busybox"])
+        .progress(false)
+        .configure(|b| {
+            b.ssh_config(test_ssh_config())
+                .connect_timeout(Duration::from_secs(20))
+        })
+        .call_timeout(Duration::from_secs(120));
+    let url = format!("{}/group/missing", loopback().base);
+    let dest = format!("/tmp/cs-fetched-group-missing-{}", std::process::id());
+    let spec = ops::Download::new(&url, dest).sha256(sha(b"x"));
+    let results = group.download(spec, Mode::Apply);
+    let errors: Vec<String> = results
+        .iter()
+        .map(|(host, r)| match r {
+            Ok(c) => panic!("{host} downloaded a 404: {c:?}"),
+            Err(e) => e.to_string(),
+        })
+        .collect();
+    assert_eq!(errors.len(), 3);
+    assert!(errors.iter().all(|e| e.contains("404")), "{errors:?}");
+    assert_eq!(loopback().hits("/group/missing"), 1, "{errors:?}");
+}
+
 fn on_host(host: &str, server: &Server) {
     let t = connect(host);
     let root = scratch(&t, &format!("onhost-{host}"));
