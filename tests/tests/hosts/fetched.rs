@@ -219,6 +219,22 @@ fn controller_download(host: &str) {
     assert!(changed.summary.contains("content changed"), "{changed:?}");
     assert_eq!(read(&t, &dest), "release 2\n");
 
+    // A new content with a new owner: the summary says both, as the put
+    // does both (root's hosts only: others cannot give a file away).
+    if host != "localhost" {
+        let third = b"release 3\n".to_vec();
+        let url3 = server.serve(&format!("/{host}/app-3.txt"), &third);
+        let owned = ops::Download::new(&url3, &dest)
+            .sha256(sha(&third))
+            .owner("nobody");
+        let made = check_then_apply(&t, &root, &|m| t.download(owned.clone(), m));
+        assert!(
+            made.summary.contains("content changed") && made.summary.contains("owner 0 -> "),
+            "{made:?}"
+        );
+        assert_eq!(read(&t, &dest), "release 3\n");
+    }
+
     // HTTP 404: an error that names the URL, nothing written.
     let missing = format!("{}/{host}/missing.txt", server.base);
     let e = t

@@ -264,7 +264,7 @@ impl Download {
             ));
         };
         let fetcher = tool::on_host(&self)?;
-        let found = self.found_of(found.as_ref().map(|(m, s)| (m, s.as_deref())));
+        let found = self.found_of(found.as_ref().map(|(m, s)| (m, s.as_deref())))?;
         let (summary, mode, owner) = self.summary(&found, &want);
         let spec = self;
         Ok(Plan::change(summary, None, move |w| {
@@ -300,21 +300,27 @@ impl Download {
     }
 
     /// What the controller needs to know of `dest` (see [`Found`]).
-    fn found_of(&self, found: Option<(&files::Entry, Option<&str>)>) -> Found {
-        match found {
-            Some((meta, sum)) => Found {
-                sha256: sum.map(str::to_owned),
-                mode: Some(meta.mode),
-                owner: owner_or_current(&self.owner, meta),
-                needs: String::new(),
-            },
+    fn found_of(&self, found: Option<(&files::Entry, Option<&str>)>) -> Result<Found, OpError> {
+        Ok(match found {
+            Some((meta, sum)) => {
+                let mut lines = Vec::new();
+                meta_changes(OP, &self.dest, meta, None, &self.owner, &mut lines)?;
+                Found {
+                    sha256: sum.map(str::to_owned),
+                    mode: Some(meta.mode),
+                    owner: owner_or_current(&self.owner, meta),
+                    needs: String::new(),
+                    owner_changes: lines.iter().map(|l| format!(", {l}")).collect(),
+                }
+            }
             None => Found {
                 sha256: None,
                 mode: None,
                 owner: self.owner.clone(),
                 needs: needs(&self.dest, &self.owner),
+                owner_changes: String::new(),
             },
-        }
+        })
     }
 
     /// The summary of a change of content to `want` from what is there;
@@ -336,6 +342,7 @@ impl Download {
                 if mode != now {
                     summary.push_str(&format!(", mode {now:04o} -> {mode:04o}"));
                 }
+                summary.push_str(&found.owner_changes);
                 (summary, mode, found.owner.clone())
             }
             _ => {
@@ -415,6 +422,9 @@ pub(crate) struct Found {
     owner: Owner,
     /// What creating it needs that is not there (a directory, an owner).
     needs: String,
+    /// When it is there: how replacing it changes its owner and group
+    /// (`, owner 0 -> 1000`), as the put will.
+    owner_changes: String,
 }
 
 impl Found {
@@ -437,7 +447,7 @@ impl Found {
 pub(crate) fn download_found(spec: Download) -> Result<Found, OpError> {
     spec.valid()?;
     let found = spec.found()?;
-    Ok(spec.found_of(found.as_ref().map(|(m, s)| (m, s.as_deref()))))
+    spec.found_of(found.as_ref().map(|(m, s)| (m, s.as_deref())))
 }
 
 #[cfg(test)]
@@ -467,6 +477,7 @@ mod tests {
             mode: Some(0o644),
             owner: Owner::default(),
             needs: String::new(),
+            owner_changes: String::new(),
         };
         let e = found(&odd).checked("web1").unwrap_err();
         assert!(
