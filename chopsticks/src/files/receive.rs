@@ -37,6 +37,10 @@ pub struct Apply {
     /// does: a host must not plant setuid programs here), unless `mode`
     /// names them.
     pub strip_setid: bool,
+    /// The SHA-256 (lower-case hex) the one file sent must have, whatever
+    /// the sender announces: other content is refused before it replaces
+    /// the target (`ops::download` puts what it checked so).
+    pub sha256: Option<String>,
 }
 
 impl Apply {
@@ -373,6 +377,21 @@ fn content(
     }
 }
 
+/// Refuses content whose SHA-256 is not the one the caller expects.
+fn expected(dest: &Path, apply: &Apply, sum: &Sum) -> Outcome<()> {
+    match &apply.sha256 {
+        Some(want) if *want != hex(sum) => Err(FileError::new(
+            dest,
+            format!(
+                "the content sent has SHA-256 {}, not the {want} expected; the target keeps \
+                 its old content",
+                hex(sum)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses to commit when the transfer's caller gave up.
 fn still_wanted(dest: &Path, wanted: &dyn Fn() -> bool) -> Outcome<()> {
     if wanted() {
@@ -411,6 +430,7 @@ pub(crate) fn receive(
                 ));
             }
             let (staged, sum) = content(&dir, name, size, r, &mut buf)?;
+            expected(dest, apply, &sum)?;
             let mode = apply.mode_for(mode);
             let sealed = staged
                 .seal(mode, owner, true)
@@ -424,10 +444,18 @@ pub(crate) fn receive(
             (got.bytes, got.files, got.changed, got.sha256) = (size, 1, true, sum);
         }
         Item::Same { path, mode, sum } if path.is_empty() => {
+            expected(dest, apply, &sum)?;
             still_wanted(dest, wanted)?;
             let (dir, name) = parent_dir(dest, false)?;
             got.changed = fix_meta(&dir, name, apply.mode_for(mode), owner)?;
             (got.same, got.sha256) = (1, sum);
+        }
+        Item::Dir { path, .. } if path.is_empty() && apply.sha256.is_some() => {
+            return Err(FileError::new(
+                dest,
+                "a directory tree arrived where one file of a given SHA-256 was expected; \
+                 nothing was written",
+            ))
         }
         Item::Dir { path, mode } if path.is_empty() => {
             let (parent, name) = parent_dir(dest, apply.parents)?;
@@ -724,6 +752,38 @@ mod tests {
         assert!(err.message.contains("keeps its old content"), "{err:?}");
         assert_eq!(fs::read(&dest).unwrap(), b"old");
         assert_eq!(fs::read_dir(&root).unwrap().count(), 1, "no temporary file");
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// Content the sender vouches for, but not the one the caller
+    /// expects, never replaces the target either.
+    #[test]
+    fn content_not_the_expected_keeps_the_old_file() {
+        let root = std::env::temp_dir().join(format!("chopsticks-expected-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        let dest = root.join("f");
+        fs::write(&dest, b"old").unwrap();
+        let mut stream = Vec::new();
+        let file = Item::File {
+            path: vec![],
+            mode: 0o644,
+            size: 3,
+        };
+        write_item(&mut stream, &file).unwrap();
+        stream.extend_from_slice(b"new");
+        write_item(&mut stream, &Item::Sum(Sha256::digest(b"new").into())).unwrap();
+        write_item(&mut stream, &Item::End).unwrap();
+        let expect = |sum: &[u8]| Apply {
+            sha256: Some(hex(&Sha256::digest(sum).into())),
+            ..Apply::default()
+        };
+        let err = receive(&dest, &expect(b"other"), &mut &stream[..], &|| true).unwrap_err();
+        assert!(err.message.contains("not the"), "{err:?}");
+        assert_eq!(fs::read(&dest).unwrap(), b"old");
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 1, "no temporary file");
+        receive(&dest, &expect(b"new"), &mut &stream[..], &|| true).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
         fs::remove_dir_all(&root).unwrap();
     }
 }

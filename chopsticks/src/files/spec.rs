@@ -199,6 +199,17 @@ pub struct Put<On: TransferTarget> {
     pub(crate) spec: Spec,
 }
 
+impl<On: TransferTarget> Put<On> {
+    /// The SHA-256 (lower-case hex) the file must arrive with: the host
+    /// refuses other content before it replaces anything, whatever the
+    /// sender announces (`ops::download`: what was checked here is what
+    /// lands there).
+    pub(crate) fn sha256(mut self, hex: &str) -> Self {
+        self.spec.apply.sha256 = Some(hex.to_owned());
+        self
+    }
+}
+
 /// A fetch: a file or tree on the host(s) to a path on this machine, made
 /// by [`Tunnel::fetch`](crate::Tunnel::fetch),
 /// [`Group::fetch`](crate::Group::fetch) or

@@ -67,6 +67,10 @@ pub(super) struct Program<'a> {
     pub timeout: Option<Duration>,
 }
 
+/// Where a program's stdout goes: kept within [`MAX_OUTPUT`], or handed
+/// piece by piece to a sink that may stop the run with an error.
+type Sink<'s> = &'s mut dyn FnMut(&[u8]) -> Result<(), OpError>;
+
 impl Program<'_> {
     /// Runs the program to its end (or its time limit) and collects what
     /// it printed.
@@ -75,6 +79,42 @@ impl Program<'_> {
     /// When it cannot be started, or runs past its time limit (it is
     /// killed then).
     pub fn output(&self, op: &str) -> Result<CommandOutput, OpError> {
+        let mut stdout = Capped::default();
+        let (status, stderr) = self.run(op, None, &mut |bytes| {
+            stdout.push(bytes);
+            Ok(())
+        })?;
+        Ok(CommandOutput {
+            status,
+            stdout: stdout.text(),
+            stderr,
+        })
+    }
+
+    /// Runs the program with `stdin` (else nothing) as its input, handing
+    /// its stdout to `sink` as it comes; returns its exit status and
+    /// stderr (within [`MAX_OUTPUT`]). The time limit, cancellation and
+    /// the grace period after it exits apply as in [`output`](Self::output).
+    ///
+    /// # Errors
+    /// As `output`; and the sink's own error, as it is, when it refuses
+    /// what came (too much, a failed write): the program is killed then,
+    /// with what it started.
+    pub fn stream(
+        &self,
+        op: &str,
+        stdin: Option<&[u8]>,
+        sink: Sink<'_>,
+    ) -> Result<(i32, String), OpError> {
+        self.run(op, stdin, sink)
+    }
+
+    fn run(
+        &self,
+        op: &str,
+        stdin: Option<&[u8]>,
+        sink: Sink<'_>,
+    ) -> Result<(i32, String), OpError> {
         let fail = |message: String| OpError::new(op, self.shown, message);
         let Some((program, args)) = self.argv.split_first() else {
             return Err(fail("an empty command: give the program to run".into()));
@@ -83,7 +123,10 @@ impl Program<'_> {
         command
             .args(args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+            .stdin(match stdin {
+                Some(_) => Stdio::piped(),
+                None => Stdio::null(),
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(dir) = self.cwd {
@@ -98,22 +141,34 @@ impl Program<'_> {
                 crate::files::describe(&e)
             ))
         })?;
-        let collected = collect(&mut child, self.timeout);
-        let (stdout, stderr, status) = match collected {
+        if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            // Small (a pipe holds 64 KiB); a program that exits at once
+            // closes it, and its status says why.
+            let _ = std::io::Write::write_all(&mut pipe, bytes);
+        }
+        let collected = collect(&mut child, self.timeout, sink);
+        let stop = |child: &mut Child| {
+            // SAFETY: signals the process group this child leads; it is
+            // not reaped yet, so its id is not reused.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            let _ = child.kill();
+            let _ = child.wait();
+        };
+        let (stderr, status) = match collected {
             Ok(done) => done,
             Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                stop(&mut child);
                 return Err(fail(format!("cannot read its output: {e}")));
             }
         };
         let status = match status {
             Ended::Exited(status) => status,
+            Ended::Refused(e) => {
+                stop(&mut child);
+                return Err(e);
+            }
             stopped => {
-                // SAFETY: signals the process group this child leads.
-                unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-                let _ = child.kill();
-                let _ = child.wait();
+                stop(&mut child);
                 let limit = self.timeout.unwrap_or_default();
                 return Err(fail(match stopped {
                     Ended::Cancelled => "was killed, with what it started: the call was \
@@ -127,11 +182,7 @@ impl Program<'_> {
                 }));
             }
         };
-        Ok(CommandOutput {
-            status: status.code().unwrap_or(-1),
-            stdout: stdout.text(),
-            stderr: stderr.text(),
-        })
+        Ok((status.code().unwrap_or(-1), stderr.text()))
     }
 }
 
@@ -142,15 +193,22 @@ enum Ended {
     TimedOut,
     /// The call running it was cancelled (`agent::cancelled`).
     Cancelled,
+    /// The sink of its stdout refused what came.
+    Refused(OpError),
 }
 
-/// Reads the child's stdout and stderr until both end (or [`GRACE`] after
-/// it exited), and how it ended: its exit status, or that it ran past
-/// `timeout`, or that the call was cancelled (polled as its output is).
-fn collect(child: &mut Child, timeout: Option<Duration>) -> io::Result<(Capped, Capped, Ended)> {
+/// Reads the child's stdout (into `sink`) and stderr until both end (or
+/// [`GRACE`] after it exited), and how it ended: its exit status, or that
+/// it ran past `timeout`, or that the call was cancelled (polled as its
+/// output is), or that the sink refused what came.
+fn collect(
+    child: &mut Child,
+    timeout: Option<Duration>,
+    sink: Sink<'_>,
+) -> io::Result<(Capped, Ended)> {
     let mut out: Option<ChildStdout> = child.stdout.take();
     let mut err: Option<ChildStderr> = child.stderr.take();
-    let (mut stdout, mut stderr) = (Capped::default(), Capped::default());
+    let mut stderr = Capped::default();
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut exited: Option<(std::process::ExitStatus, Instant)> = None;
     let mut buf = vec![0u8; 64 * 1024];
@@ -162,14 +220,14 @@ fn collect(child: &mut Child, timeout: Option<Duration>) -> io::Result<(Capped, 
         }
         let open = out.is_some() || err.is_some();
         match exited {
-            Some((status, _)) if !open => return Ok((stdout, stderr, Ended::Exited(status))),
+            Some((status, _)) if !open => return Ok((stderr, Ended::Exited(status))),
             Some((status, at)) if at.elapsed() >= GRACE => {
-                return Ok((stdout, stderr, Ended::Exited(status)))
+                return Ok((stderr, Ended::Exited(status)))
             }
             None if deadline.is_some_and(|d| Instant::now() >= d) => {
-                return Ok((stdout, stderr, Ended::TimedOut))
+                return Ok((stderr, Ended::TimedOut))
             }
-            None if crate::agent::cancelled() => return Ok((stdout, stderr, Ended::Cancelled)),
+            None if crate::agent::cancelled() => return Ok((stderr, Ended::Cancelled)),
             _ => {}
         }
         if !open {
@@ -207,7 +265,12 @@ fn collect(child: &mut Child, timeout: Option<Duration>) -> io::Result<(Capped, 
                 false => read_some(&mut err, &mut buf)?,
             };
             match is_out {
-                true => stdout.push(&buf[..n]),
+                true if n > 0 => {
+                    if let Err(e) = sink(&buf[..n]) {
+                        return Ok((stderr, Ended::Refused(e)));
+                    }
+                }
+                true => {}
                 false => stderr.push(&buf[..n]),
             }
         }
@@ -276,5 +339,62 @@ mod tests {
         let out = run("sleep 5 & echo started", None).unwrap();
         assert_eq!((out.status, out.stdout.as_str()), (0, "started\n"));
         assert!(started.elapsed() < Duration::from_secs(4));
+    }
+
+    #[test]
+    fn a_stream_takes_stdin_and_its_sink_can_stop_the_run() {
+        let argv = [
+            "sh".to_owned(),
+            "-c".to_owned(),
+            "cat; echo done >&2".to_owned(),
+        ];
+        let program = Program {
+            argv: &argv,
+            env: &[],
+            cwd: None,
+            shown: "`test`",
+            timeout: Some(Duration::from_secs(10)),
+        };
+        let mut got = Vec::new();
+        let (status, stderr) = program
+            .stream("ops::download", Some(b"hello"), &mut |b| {
+                got.extend_from_slice(b);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            (status, stderr.as_str(), got.as_slice()),
+            (0, "done\n", &b"hello"[..])
+        );
+        // A sink that refuses stops an endless writer at once.
+        let argv = ["sh".to_owned(), "-c".to_owned(), "yes".to_owned()];
+        let program = Program {
+            argv: &argv,
+            ..program
+        };
+        let started = Instant::now();
+        let mut seen = 0;
+        let e = program
+            .stream("ops::download", None, &mut |b| {
+                seen += b.len();
+                match seen > 100_000 {
+                    true => Err(OpError::new("ops::download", "/x", "too large")),
+                    false => Ok(()),
+                }
+            })
+            .unwrap_err();
+        assert_eq!(e.message, "too large");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The time limit applies to a stream too.
+        let argv = ["sleep".to_owned(), "30".to_owned()];
+        let program = Program {
+            argv: &argv,
+            timeout: Some(Duration::from_millis(300)),
+            ..program
+        };
+        let e = program
+            .stream("ops::download", None, &mut |_| Ok(()))
+            .unwrap_err();
+        assert!(e.message.contains("did not finish within 0.3 s"), "{e}");
     }
 }

@@ -1,21 +1,34 @@
-//! The system's own tools, as the account, package and service operations
-//! run them: found in the usual directories (an agent started over ssh may
-//! lack the `sbin` ones on its `PATH`), given only names they cannot read
+//! The system's own tools, as the account, package, service, download and
+//! git operations run them: found on `PATH`, then in the usual directories
+//! (an agent started over ssh may lack the `sbin` ones on its `PATH`), given only names they cannot read
 //! as options (checked here, and after `--`), run through a [`Writer`],
 //! their failure an [`OpError`] quoting what they said.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{CommandOutput, OpError, Writer};
 
-/// Where system tools live.
-const DIRS: &[&str] = &["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+/// Where system tools live, looked in after `PATH`.
+const DIRS: &[&str] = &["/usr/local/bin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"];
 
-/// The path of the tool `name`, if the host has it.
+/// The path of the tool `name`, if the host has it: an executable file in
+/// an absolute directory of `PATH` (a relative one would depend on the
+/// agent's working directory), else in [`DIRS`].
 pub(super) fn tool(name: &str) -> Option<PathBuf> {
-    DIRS.iter()
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    tool_in(name, &path)
+}
+
+fn tool_in(name: &str, path: &std::ffi::OsStr) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::env::split_paths(path)
+        .filter(|d| d.is_absolute())
+        .chain(DIRS.iter().map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// The first of `tools` the host has, or an error naming them and `install`
@@ -112,4 +125,30 @@ pub(super) fn run(
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tools_are_found_on_path_then_in_the_usual_places() {
+        let dir = std::env::temp_dir().join(format!("cs-tools-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mine = dir.join("cs-tool-test");
+        std::fs::write(&mine, "#!/bin/sh\n").unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = std::env::join_paths(["relative/bin".as_ref(), dir.as_path()]).unwrap();
+        assert_eq!(tool_in("cs-tool-test", &path), Some(mine.clone()));
+        // Not executable: not a tool.
+        std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(tool_in("cs-tool-test", &path), None);
+        // A relative PATH entry is not looked in; the usual places are.
+        assert_eq!(
+            tool_in("sh", "bin".as_ref()).map(|p| p.is_absolute()),
+            Some(true)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -219,6 +219,22 @@ fn controller_download(host: &str) {
     assert!(changed.summary.contains("content changed"), "{changed:?}");
     assert_eq!(read(&t, &dest), "release 2\n");
 
+    // A new content with a new owner: the summary says both, as the put
+    // does both (root's hosts only: others cannot give a file away).
+    if host != "localhost" {
+        let third = b"release 3\n".to_vec();
+        let url3 = server.serve(&format!("/{host}/app-3.txt"), &third);
+        let owned = ops::Download::new(&url3, &dest)
+            .sha256(sha(&third))
+            .owner("nobody");
+        let made = check_then_apply(&t, &root, &|m| t.download(owned.clone(), m));
+        assert!(
+            made.summary.contains("content changed") && made.summary.contains("owner 0 -> "),
+            "{made:?}"
+        );
+        assert_eq!(read(&t, &dest), "release 3\n");
+    }
+
     // HTTP 404: an error that names the URL, nothing written.
     let missing = format!("{}/{host}/missing.txt", server.base);
     let e = t
@@ -293,6 +309,33 @@ fn a_group_download_fetches_once() {
         .call(remove_tree, (dir.as_os_str().as_bytes().to_vec(),))
         .raise_failures()
         .unwrap();
+}
+
+/// A URL that fails is fetched once for the whole group: the other hosts
+/// fail at once with its error, without each trying again.
+#[test]
+fn a_group_download_that_fails_fails_once() {
+    let group = Group::new(["cs-local", "cs-deb12", "cs-busybox"])
+        .progress(false)
+        .configure(|b| {
+            b.ssh_config(test_ssh_config())
+                .connect_timeout(Duration::from_secs(20))
+        })
+        .call_timeout(Duration::from_secs(120));
+    let url = format!("{}/group/missing", loopback().base);
+    let dest = format!("/tmp/cs-fetched-group-missing-{}", std::process::id());
+    let spec = ops::Download::new(&url, dest).sha256(sha(b"x"));
+    let results = group.download(spec, Mode::Apply);
+    let errors: Vec<String> = results
+        .iter()
+        .map(|(host, r)| match r {
+            Ok(c) => panic!("{host} downloaded a 404: {c:?}"),
+            Err(e) => e.to_string(),
+        })
+        .collect();
+    assert_eq!(errors.len(), 3);
+    assert!(errors.iter().all(|e| e.contains("404")), "{errors:?}");
+    assert_eq!(loopback().hits("/group/missing"), 1, "{errors:?}");
 }
 
 fn on_host(host: &str, server: &Server) {

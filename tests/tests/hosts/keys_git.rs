@@ -281,6 +281,52 @@ fn checkouts_follow_the_repository_on(host: &str) {
     check_then_apply(&t, &root, &|m| call(pinned(), m));
     assert_eq!(head().trim(), second);
 
+    // Detached at the commit a branch points to: moved onto the branch,
+    // not "unchanged" because the commit is the same.
+    check_then_apply(&t, &root, &|m| {
+        call(Git::new(&repo, &dest).commit(&third), m)
+    });
+    let on_branch = check_then_apply(&t, &root, &|m| call(branch(), m));
+    assert!(
+        on_branch
+            .summary
+            .contains(&format!("{third} (detached) -> {third} (branch main)")),
+        "{on_branch:?}"
+    );
+    let on = sh(
+        &t,
+        &["git", "-C", dest.to_str().unwrap(), "symbolic-ref", "HEAD"],
+    );
+    assert_eq!(on.trim(), "refs/heads/main");
+
+    // An untracked file in the way of a new one: git keeps it, and so
+    // does the update, unless forced.
+    std::fs::write(work.join("b.txt"), "upstream\n").unwrap();
+    local_git(&work, &["add", "b.txt"]);
+    let fourth = commit(&work, "4\n");
+    put();
+    let mine = dest.join("b.txt");
+    t.call(
+        ops::file,
+        (ops::File::new(&mine).content("mine\n"), Mode::Apply),
+    )
+    .unwrap();
+    let err = call(branch(), Mode::Apply).unwrap_err().to_string();
+    assert!(
+        err.contains("in the way") && err.contains("force()"),
+        "{err}"
+    );
+    assert_eq!(sh(&t, &["cat", mine.to_str().unwrap()]), "mine\n");
+    assert_eq!(head().trim(), third);
+    call(branch().force(), Mode::Apply).unwrap();
+    assert_eq!(head().trim(), fourth);
+    assert_eq!(sh(&t, &["cat", mine.to_str().unwrap()]), "upstream\n");
+
+    // A relative repository path is refused (clone and fetch would read
+    // it from different directories).
+    let err = call(Git::new("upstream.git", &dest), Mode::Check).unwrap_err();
+    assert!(err.to_string().contains("relative path"), "{err}");
+
     // What the remote lacks, and what git could read as an option.
     let err = call(Git::new(&repo, &dest).branch("nope"), Mode::Check).unwrap_err();
     assert!(err.to_string().contains("has no branch nope"), "{err}");
@@ -304,6 +350,94 @@ fn git_on_the_local_tunnel() {
 #[test]
 fn git_on_debian() {
     checkouts_follow_the_repository_on("cs-deb12");
+}
+
+/// A dumb-HTTP server of the bare repository `dir` on loopback that
+/// wants the user `deploy` with the password `s3cr3t`; its base URL.
+fn serve_with_login(dir: PathBuf) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut reader = BufReader::new(&conn);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+            let path = path.split('?').next().unwrap_or("").to_owned();
+            let mut authorized = false;
+            loop {
+                let mut header = String::new();
+                match reader.read_line(&mut header) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) if header.trim().is_empty() => break,
+                    // base64 of deploy:s3cr3t
+                    Ok(_) => {
+                        authorized |= header.trim() == "Authorization: Basic ZGVwbG95OnMzY3IzdA=="
+                    }
+                }
+            }
+            let file = dir.join(path.trim_start_matches('/'));
+            let mut conn = &conn;
+            let _ = match (authorized, std::fs::read(&file)) {
+                (false, _) => conn.write_all(
+                    b"HTTP/1.0 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"cs\"\r\n\
+                      Content-Length: 0\r\n\r\n",
+                ),
+                (true, Ok(body)) if !path.contains("..") => conn
+                    .write_all(
+                        format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len())
+                            .as_bytes(),
+                    )
+                    .and_then(|_| conn.write_all(&body)),
+                (true, _) => conn.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+            };
+        }
+    });
+    base
+}
+
+/// A password in the URL reaches git through its environment only: the
+/// clone works, and neither `.git/config` nor the summary holds it.
+#[test]
+fn a_password_in_the_url_stays_out_of_git_config() {
+    let t = connect("localhost");
+    let tag = format!("login-{}", std::process::id());
+    let here = std::env::temp_dir().join(format!("cs-git-src-{tag}"));
+    let _ = std::fs::remove_dir_all(&here);
+    std::fs::create_dir_all(here.join("work")).unwrap();
+    let (work, bare) = (here.join("work"), here.join("upstream.git"));
+    local_git(&here, &["init", "-q", "--bare", bare.to_str().unwrap()]);
+    local_git(&work, &["init", "-q"]);
+    local_git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+    let first = commit(&work, "1\n");
+    local_git(&bare, &["update-server-info"]);
+    let base = serve_with_login(bare.clone());
+    let url = base.replace("http://", "http://deploy:s3cr3t@");
+    let root = here.join("host");
+    std::fs::create_dir_all(&root).unwrap();
+    let dest = root.join("app");
+    let spec = Git::new(&url, &dest).branch("main");
+    let made = check_then_apply(&t, &root, &|m| t.call(ops::git, (spec.clone(), m)));
+    assert!(!made.summary.contains("s3cr3t"), "{made:?}");
+    assert!(made.summary.contains("deploy:***@"), "{made:?}");
+    assert_eq!(std::fs::read_to_string(dest.join("a.txt")).unwrap(), "1\n");
+    let config = std::fs::read_to_string(dest.join(".git/config")).unwrap();
+    assert!(!config.contains("s3cr3t"), "{config}");
+    assert!(config.contains("http://deploy@127.0.0.1"), "{config}");
+    assert_eq!(local_git(&dest, &["rev-parse", "HEAD"]), first);
+    // Without the password git cannot read it, and says so without a prompt.
+    let err = t
+        .call(
+            ops::git,
+            (
+                Git::new(&base, root.join("other")).branch("main"),
+                Mode::Check,
+            ),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot read"), "{err}");
+    std::fs::remove_dir_all(&here).unwrap();
 }
 
 #[test]

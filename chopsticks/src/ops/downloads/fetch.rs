@@ -1,7 +1,9 @@
 //! The controller's downloads: each URL (with its checksum) fetched once
 //! per process into a private temporary file (mode 600, removed by the
 //! janitor when the process ends, however it ends), which every host's
-//! put then reads.
+//! put then reads. A fetch that failed is not tried again by the process:
+//! the other hosts of a group fail at once with the same error, instead
+//! of each waiting up to the time limit in turn.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -21,8 +23,9 @@ pub(super) struct Fetched {
 }
 
 /// One slot per URL and checksum: the first caller fetches while later
-/// ones (other hosts of a group) wait for it.
-type Slot = Arc<Mutex<Option<Arc<Fetched>>>>;
+/// ones (other hosts of a group) wait for it; then it holds the download,
+/// or why it failed.
+type Slot = Arc<Mutex<Option<Result<Arc<Fetched>, String>>>>;
 
 /// The slots, by URL and checksum.
 type Slots = Mutex<HashMap<(String, Option<String>), Slot>>;
@@ -33,11 +36,12 @@ fn slots() -> &'static Slots {
 }
 
 /// The spec's URL fetched on this machine, once per process: checked
-/// against its checksum, when it has one. A failed fetch is not kept (the
-/// next caller tries again).
+/// against its checksum, when it has one. A failed fetch is kept too: the
+/// next caller gets its error without trying again.
 ///
 /// # Errors
-/// As [`tool::fetch_into`]; a temporary file that cannot be made.
+/// As [`tool::fetch_into`]; a temporary file that cannot be made; the same
+/// error as the first try's, for later callers.
 pub(super) fn fetched(spec: &Download) -> Result<Arc<Fetched>, OpError> {
     let key = (spec.url.clone(), spec.sha256.clone());
     let slot = {
@@ -45,12 +49,27 @@ pub(super) fn fetched(spec: &Download) -> Result<Arc<Fetched>, OpError> {
         Arc::clone(slots.entry(key).or_default())
     };
     let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(done) = &*slot {
-        return Ok(Arc::clone(done));
+    match &*slot {
+        Some(Ok(done)) => return Ok(Arc::clone(done)),
+        Some(Err(message)) => {
+            return Err(spec.fail(format!(
+                "{message} (this process tried once already and does not try again; run \
+                 it again once the URL answers)"
+            )))
+        }
+        None => {}
     }
-    let done = Arc::new(fetch(spec)?);
-    *slot = Some(Arc::clone(&done));
-    Ok(done)
+    match fetch(spec) {
+        Ok(done) => {
+            let done = Arc::new(done);
+            *slot = Some(Ok(Arc::clone(&done)));
+            Ok(done)
+        }
+        Err(e) => {
+            *slot = Some(Err(e.message.clone()));
+            Err(e)
+        }
+    }
 }
 
 /// Fetches the URL into a new private temporary file.

@@ -9,12 +9,10 @@ mod fetch;
 mod tool;
 mod verbs;
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use super::paths::{current, meta_changes, needs, owner_or_current, plain};
 use super::{Change, Mode, OpError, Owner, Plan};
@@ -210,8 +208,10 @@ impl Download {
         Ok(())
     }
 
-    /// What is at `dest` now: its metadata and SHA-256, or `None`.
-    fn found(&self) -> Result<Option<(files::Entry, String)>, OpError> {
+    /// What is at `dest` now: its metadata and SHA-256 (`None` when it is
+    /// larger than [`max_size`](Download::max_size), so not the content),
+    /// or `None`.
+    fn found(&self) -> Result<Option<(files::Entry, Option<String>)>, OpError> {
         let Some(meta) = current(OP, &self.dest)? else {
             return Ok(None);
         };
@@ -226,7 +226,7 @@ impl Download {
             }
             Kind::Other => return Err(self.fail("is not a regular file")),
         }
-        let sum = sum_of(&self.dest).map_err(|e| self.fail(describe(&e)))?;
+        let sum = sum_of(&self.dest, self.max_size).map_err(|e| self.fail(describe(&e)))?;
         Ok(Some((meta, sum)))
     }
 
@@ -241,7 +241,7 @@ impl Download {
     pub fn plan(self) -> Result<Plan, OpError> {
         self.valid()?;
         let found = self.found()?;
-        if let (Some((meta, have)), Some(want)) = (&found, &self.sha256) {
+        if let (Some((meta, Some(have))), Some(want)) = (&found, &self.sha256) {
             if have == want {
                 return self.settle(meta);
             }
@@ -264,7 +264,7 @@ impl Download {
             ));
         };
         let fetcher = tool::on_host(&self)?;
-        let found = self.found_of(found.as_ref().map(|(m, s)| (m, s.as_str())));
+        let found = self.found_of(found.as_ref().map(|(m, s)| (m, s.as_deref())))?;
         let (summary, mode, owner) = self.summary(&found, &want);
         let spec = self;
         Ok(Plan::change(summary, None, move |w| {
@@ -300,21 +300,27 @@ impl Download {
     }
 
     /// What the controller needs to know of `dest` (see [`Found`]).
-    fn found_of(&self, found: Option<(&files::Entry, &str)>) -> Found {
-        match found {
-            Some((meta, sum)) => Found {
-                sha256: Some(sum.to_owned()),
-                mode: Some(meta.mode),
-                owner: owner_or_current(&self.owner, meta),
-                needs: String::new(),
-            },
+    fn found_of(&self, found: Option<(&files::Entry, Option<&str>)>) -> Result<Found, OpError> {
+        Ok(match found {
+            Some((meta, sum)) => {
+                let mut lines = Vec::new();
+                meta_changes(OP, &self.dest, meta, None, &self.owner, &mut lines)?;
+                Found {
+                    sha256: sum.map(str::to_owned),
+                    mode: Some(meta.mode),
+                    owner: owner_or_current(&self.owner, meta),
+                    needs: String::new(),
+                    owner_changes: lines.iter().map(|l| format!(", {l}")).collect(),
+                }
+            }
             None => Found {
                 sha256: None,
                 mode: None,
                 owner: self.owner.clone(),
                 needs: needs(&self.dest, &self.owner),
+                owner_changes: String::new(),
             },
-        }
+        })
     }
 
     /// The summary of a change of content to `want` from what is there;
@@ -323,16 +329,20 @@ impl Download {
         let shown = self.dest.display();
         let url = self.shown_url();
         match (&found.sha256, found.mode) {
-            (Some(have), Some(now)) => {
+            (have, Some(now)) => {
                 let mode = self.mode.unwrap_or(now);
+                let have = match have {
+                    Some(have) => short(have),
+                    None => format!("of a file over {} bytes", self.max_size),
+                };
                 let mut summary = format!(
-                    "{shown}: content changed (sha256 {} -> {}) from {url}",
-                    short(have),
+                    "{shown}: content changed (sha256 {have} -> {}) from {url}",
                     short(want)
                 );
                 if mode != now {
                     summary.push_str(&format!(", mode {now:04o} -> {mode:04o}"));
                 }
+                summary.push_str(&found.owner_changes);
                 (summary, mode, found.owner.clone())
             }
             _ => {
@@ -348,9 +358,10 @@ impl Download {
     }
 }
 
-/// The first 12 hex digits of a checksum, with an ellipsis.
+/// The first 12 hex digits of a checksum, with an ellipsis (the whole
+/// text when it is shorter, or not ASCII there).
 fn short(sum: &str) -> String {
-    format!("{}…", &sum[..sum.len().min(12)])
+    format!("{}…", sum.get(..12).unwrap_or(sum))
 }
 
 /// `url` without a user and password, and with `?…` for its query.
@@ -373,27 +384,17 @@ fn shown(url: &str) -> String {
 }
 
 /// The SHA-256 of the regular file `path` (never read through a link),
-/// in hex.
-fn sum_of(path: &Path) -> std::io::Result<String> {
+/// in hex; `limit` bytes at most (a larger file has no sum here: `None`).
+fn sum_of(path: &Path, limit: u64) -> std::io::Result<Option<String>> {
     let (dir, name) = files::parent_and_name(path)?;
     let mut file = dir.open_file(&name)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match file.read(&mut buf)? {
-            0 => break,
-            n => hasher.update(&buf[..n]),
-        }
-    }
-    Ok(hex(hasher))
+    Ok(files::sha256_hex(&mut file, limit)?.map(|(sum, _)| sum))
 }
 
-fn hex(hasher: Sha256) -> String {
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// Whether `sum` is a SHA-256 as this module writes one: 64 lower-case hex
+/// digits.
+fn is_sum(sum: &str) -> bool {
+    sum.len() == 64 && sum.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Makes `dest` hold the URL's content as [`Download`] describes it: with
@@ -421,6 +422,24 @@ pub(crate) struct Found {
     owner: Owner,
     /// What creating it needs that is not there (a directory, an owner).
     needs: String,
+    /// When it is there: how replacing it changes its owner and group
+    /// (`, owner 0 -> 1000`), as the put will.
+    owner_changes: String,
+}
+
+impl Found {
+    /// Refuses a checksum that is not one (from a host whose agent is not
+    /// this program's, or a compromised one): it is shown and compared.
+    fn checked(self, host: &str) -> Result<Found, String> {
+        match self.sha256.as_deref() {
+            Some(sum) if !is_sum(sum) => Err(format!(
+                "{host} answered with a sha256 that is not 64 lower-case hex digits ({} bytes); \
+                 its agent is not this program's: run it again, and check the host",
+                sum.len()
+            )),
+            _ => Ok(self),
+        }
+    }
 }
 
 /// What is at the spec's `dest` on this host.
@@ -428,7 +447,7 @@ pub(crate) struct Found {
 pub(crate) fn download_found(spec: Download) -> Result<Found, OpError> {
     spec.valid()?;
     let found = spec.found()?;
-    Ok(spec.found_of(found.as_ref().map(|(m, s)| (m, s.as_str()))))
+    spec.found_of(found.as_ref().map(|(m, s)| (m, s.as_deref())))
 }
 
 #[cfg(test)]
@@ -445,6 +464,28 @@ mod tests {
         let spec = Download::new("https://u:secret@h/x?sig=abc", "/tmp/x");
         assert!(!format!("{spec:?}").contains("secret"));
         assert!(!format!("{spec:?}").contains("abc"));
+    }
+
+    #[test]
+    fn a_host_sum_that_is_not_one_is_refused_not_sliced() {
+        // Byte 12 falls inside the `é`: slicing there would panic.
+        let odd = format!("{}é{}", "a".repeat(11), "b".repeat(51));
+        assert_eq!(short(&odd), format!("{odd}…"));
+        assert_eq!(short(&"a".repeat(64)), format!("{}…", "a".repeat(12)));
+        let found = |sum: &str| Found {
+            sha256: Some(sum.to_owned()),
+            mode: Some(0o644),
+            owner: Owner::default(),
+            needs: String::new(),
+            owner_changes: String::new(),
+        };
+        let e = found(&odd).checked("web1").unwrap_err();
+        assert!(
+            e.contains("web1") && e.contains("not 64 lower-case hex"),
+            "{e}"
+        );
+        assert!(found(&"A".repeat(64)).checked("web1").is_err());
+        assert!(found(&"a".repeat(64)).checked("web1").is_ok());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The controller's download verbs: [`Tunnel::download`] and
 //! [`Group::download`]. Per host: ask what `dest` holds; when it has the
 //! checksum, the host settles mode and owner itself; otherwise (in
-//! [`Mode::Apply`]) the controller fetches once for every host and puts
-//! the file (streamed, checked at both ends, atomic and durable).
+//! [`Mode::Apply`]) the controller fetches once for every host, checks
+//! the checksum, and puts the file (streamed, atomic and durable), which
+//! the host refuses unless it has that checksum.
 
 use super::{download, download_found, fetch, Download, Found};
 use crate::error::{Error, Result};
@@ -53,6 +54,13 @@ fn one_host(t: &Tunnel, spec: Download, mode: Mode) -> Result<Change> {
         return t.call(download, (spec, mode));
     }
     let found: Found = t.call(download_found, (spec.clone(),))?;
+    let found = found
+        .checked(t.host())
+        .map_err(|message| Error::Controller {
+            host: t.host().to_owned(),
+            function: Some("ops::download"),
+            message,
+        })?;
     let want = match (&spec.sha256, &found.sha256) {
         (Some(want), Some(have)) if want == have => return t.call(download, (spec, mode)),
         (Some(want), _) => want.clone(),
@@ -76,23 +84,31 @@ fn one_host(t: &Tunnel, spec: Download, mode: Mode) -> Result<Change> {
         return Ok(change);
     }
     let fetched = fetch::fetched(&spec).map_err(|e| here(t, e))?;
-    let mut put = t.put(&fetched.path, &spec.dest).mode(file_mode);
+    // Checked here before anything is sent (it was hashed as it was
+    // fetched); the put then carries the sum, and the host refuses other
+    // content before it replaces `dest` (the receiver hashes what arrives
+    // and compares it with the sender's sum and with this one), so a
+    // mismatch keeps the old file.
+    if fetched.sha256 != want {
+        return Err(here(
+            t,
+            spec.fail(format!(
+                "the download of {} has sha256 {}, not {want}: nothing was sent",
+                spec.shown_url(),
+                fetched.sha256
+            )),
+        ));
+    }
+    let mut put = t
+        .put(&fetched.path, &spec.dest)
+        .mode(file_mode)
+        .sha256(&want);
     if let Some(user) = owner.user {
         put = put.owner(user);
     }
     if let Some(group) = owner.group {
         put = put.group(group);
     }
-    let sent = put.run()?;
-    if sent.sha256 != want {
-        return Err(here(
-            t,
-            spec.fail(format!(
-                "what was sent has sha256 {}, not {want}: the download on this machine \
-                 changed under it; run again",
-                sent.sha256
-            )),
-        ));
-    }
+    put.run()?;
     Ok(change)
 }

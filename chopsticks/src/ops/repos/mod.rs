@@ -10,9 +10,13 @@ use super::{tools, Change, Mode, OpError, Plan};
 use crate::files::{self, describe, Kind};
 use crate::remote;
 
+mod refs;
 mod run;
+mod url;
 
+use refs::{check_ref, full_id, resolve};
 use run::{find_git, Runner};
+use url::Repo;
 
 const OP: &str = "ops::git";
 
@@ -52,8 +56,16 @@ enum Version {
 ///
 /// Tracked files changed in the checkout (what `git status --porcelain`
 /// lists) refuse an update unless [`force`](Git::force), which discards
-/// them (`checkout --force`, `reset --hard`). A branch is checked out as
-/// a local branch of that name; a tag or commit as a detached `HEAD`.
+/// them (`checkout --force`, `reset --hard`); so do untracked files in the
+/// way of the new commit's (git keeps them, and says which). A branch is
+/// checked out as a local branch of that name; a tag or commit as a
+/// detached `HEAD`: a checkout at the right commit on another branch (or
+/// detached) is moved onto the right one.
+///
+/// The repository is a URL (`https://`, `ssh://`, `file://`, git's
+/// `user@host:path`) or an absolute path on the host: a relative path is
+/// refused, as `git` would read it from another directory when it clones
+/// than when it fetches.
 ///
 /// `git` runs without prompts (`GIT_TERMINAL_PROMPT=0`, no askpass
 /// program, `SSH_ASKPASS_REQUIRE=never`): a repository that needs a
@@ -61,7 +73,15 @@ enum Version {
 /// minutes (see [`timeout`](Git::timeout)). A checkout owned by another
 /// user than the one the agent runs as is refused: git itself refuses it
 /// (`safe.directory`), and its configuration could run programs as the
-/// agent's user. A password in the repository URL is never shown.
+/// agent's user.
+///
+/// A password in a `scheme://user:password@host/...` URL is never shown
+/// (`***`), and never given to `git` on its command line nor written to
+/// the checkout's `.git/config`: `git` gets the URL without it, and the
+/// user and password through the environment of its own process, as the
+/// answer of a credential helper given there (the host's configured
+/// helpers are not asked, so none stores it). It is still in this spec,
+/// which travels to the host with the call.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Git {
     repo: String,
@@ -75,61 +95,13 @@ impl std::fmt::Debug for Git {
     /// As derived, but a password in the repository URL is hidden.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Git")
-            .field("repo", &shown_repo(&self.repo))
+            .field("repo", &url::shown(&self.repo))
             .field("dest", &self.dest)
             .field("version", &self.version)
             .field("force", &self.force)
             .field("timeout", &self.timeout)
             .finish()
     }
-}
-
-/// `repo` with the password of a `scheme://user:password@host/...` URL
-/// replaced by `***`.
-fn shown_repo(repo: &str) -> String {
-    match secret_of(repo) {
-        Some(secret) => repo.replacen(secret, "***", 1),
-        None => repo.to_owned(),
-    }
-}
-
-/// The password part of a URL's user information, if it has one.
-fn secret_of(repo: &str) -> Option<&str> {
-    let (_, rest) = repo.split_once("://")?;
-    let authority = rest.split('/').next()?;
-    let (userinfo, _) = authority.rsplit_once('@')?;
-    let (_, password) = userinfo.split_once(':')?;
-    (!password.is_empty()).then_some(password)
-}
-
-/// Refuses a name git could read as an option or that is not a valid
-/// ref name (as `git check-ref-format` would, in short).
-fn check_ref(what: &str, name: &str) -> Result<(), String> {
-    let bad = name.is_empty()
-        || name.starts_with(['-', '/', '.'])
-        || name.ends_with(['/', '.'])
-        || name.ends_with(".lock")
-        || name.contains("..")
-        || name.contains("//")
-        || name.contains("@{")
-        || name.contains("/.")
-        || name == "@"
-        || name.len() > 255
-        || name
-            .chars()
-            .any(|c| c.is_control() || " ~^:?*[\\".contains(c));
-    match bad {
-        true => Err(format!(
-            "{name:?} is not a {what} name git takes (nothing starting with - or ., no \
-             spaces, ~ ^ : ? * [ \\ or ..)"
-        )),
-        false => Ok(()),
-    }
-}
-
-/// Whether `id` is a full commit id (SHA-1, or SHA-256).
-fn full_id(id: &str) -> bool {
-    (id.len() == 40 || id.len() == 64) && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl Git {
@@ -181,16 +153,10 @@ impl Git {
         OpError::new(OP, self.dest.display(), message)
     }
 
-    /// Refuses what git could read as an option, and malformed names.
-    fn validate(&self) -> Result<(), OpError> {
-        let repo = &self.repo;
-        if repo.is_empty() || repo.starts_with('-') || repo.contains(|c: char| c.is_control()) {
-            return Err(self.error(format!(
-                "the repository {:?} is empty, starts with - or holds a control character: \
-                 give its URL or path",
-                shown_repo(repo)
-            )));
-        }
+    /// Refuses what git could read as an option, a relative repository
+    /// path, and malformed names; the repository, split.
+    fn validate(&self) -> Result<Repo, OpError> {
+        let repo = Repo::parse(&self.repo).map_err(|e| self.error(e))?;
         if !self.dest.is_absolute() {
             return Err(self.error("dest is not an absolute path: give the full path"));
         }
@@ -203,7 +169,8 @@ impl Git {
                 "{c:?} is not a full commit id: give all 40 hex digits (git rev-parse {c} \
                  prints them)"
             ))),
-        }
+        }?;
+        Ok(repo)
     }
 
     /// What making the checkout so would change.
@@ -214,7 +181,7 @@ impl Git {
     /// branch or tag the remote does not have; changed tracked files
     /// without [`force`](Git::force); a `git` run that fails or times out.
     pub fn plan(self) -> Result<Plan, OpError> {
-        self.validate()?;
+        let repo = self.validate()?;
         let runner = Runner {
             git: find_git().ok_or_else(|| {
                 let host = crate::facts::hostname().unwrap_or_else(|_| "this host".into());
@@ -224,27 +191,25 @@ impl Git {
                 ))
             })?,
             timeout: self.timeout.unwrap_or(TIMEOUT),
-            secret: secret_of(&self.repo).map(str::to_owned),
+            login: repo.env(),
+            secret: repo.login.as_ref().map(|(_, p)| p.clone()),
         };
         let dest = self.dest.clone();
         let shown = dest.display().to_string();
         let checkout = self.existing()?;
-        let (want, branch) = self.wanted(&runner)?;
+        let (want, branch) = self.wanted(&runner, &repo.plain)?;
         let at = match &branch {
             Some(b) => format!("{want} (branch {b})"),
             None => want.clone(),
         };
-        let repo = shown_repo(&self.repo);
+        let url = repo.plain;
         if !checkout {
-            let summary = format!("clone {repo} into {shown} at {at}");
+            let summary = format!("clone {} into {shown} at {at}", url::shown(&self.repo));
             return Ok(Plan::change(summary, None, move |w| {
                 let dest_arg = dest.display().to_string();
-                runner.write(
-                    w,
-                    None,
-                    &["clone", "--no-checkout", "--", &self.repo, &dest_arg],
-                )?;
-                runner.move_to(w, &dest, &want, branch.as_deref())
+                runner.write(w, None, &["clone", "--no-checkout", "--", &url, &dest_arg])?;
+                // Nothing is checked out yet: nothing local to lose.
+                runner.move_to(w, &dest, &want, branch.as_deref(), true)
             }));
         }
         let head = runner
@@ -255,6 +220,12 @@ impl Git {
             .stdout
             .trim()
             .to_owned();
+        let on = runner
+            .read(Some(&dest), &["symbolic-ref", "--quiet", "HEAD"])?
+            .stdout
+            .trim()
+            .strip_prefix("refs/heads/")
+            .map(str::to_owned);
         let status = runner.read(
             Some(&dest),
             &["status", "--porcelain", "--untracked-files=no"],
@@ -277,7 +248,9 @@ impl Git {
                 if n > 5 { ", ..." } else { "" }
             ),
         };
-        if head == want {
+        // At the commit, and on the branch wanted (or detached, for a tag
+        // or a commit).
+        if head == want && on == branch {
             return Ok(match (modified.is_empty(), self.force) {
                 (true, _) => Plan::unchanged(format!("{shown} is at {at}")),
                 (false, false) => {
@@ -304,23 +277,31 @@ impl Git {
             true => String::new(),
             false => format!(", discarding {mods}"),
         };
-        let old = match head.is_empty() {
+        let mut old = match head.is_empty() {
             true => "no commit".to_owned(),
-            false => head,
+            false => head.clone(),
         };
+        if head == want {
+            // Only the branch differs: say which it is on now.
+            old = match &on {
+                Some(b) => format!("{old} (branch {b})"),
+                None => format!("{old} (detached)"),
+            };
+        }
         let summary = format!("{shown}: {old} -> {at}{discard}");
         let fetch = self.refspec(branch.as_deref());
+        let force = self.force;
         Ok(Plan::change(summary, None, move |w| {
             let have = runner.read(
                 Some(&dest),
                 &["cat-file", "-e", &format!("{want}^{{commit}}")],
             );
             if !have.is_ok_and(|o| o.status == 0) {
-                let mut argv = vec!["fetch", "--quiet", "--", &self.repo];
+                let mut argv = vec!["fetch", "--quiet", "--", &url];
                 argv.extend(fetch.iter().map(String::as_str));
                 runner.write(w, Some(&dest), &argv)?;
             }
-            runner.move_to(w, &dest, &want, branch.as_deref())
+            runner.move_to(w, &dest, &want, branch.as_deref(), force)
         }))
     }
 
@@ -388,8 +369,8 @@ impl Git {
 
     /// The commit to be at, and the local branch to be on (`None`:
     /// detached), looked up on the remote without fetching.
-    fn wanted(&self, runner: &Runner) -> Result<(String, Option<String>), OpError> {
-        let repo = shown_repo(&self.repo);
+    fn wanted(&self, runner: &Runner, url: &str) -> Result<(String, Option<String>), OpError> {
+        let repo = url::shown(&self.repo);
         let (patterns, branch): (Vec<String>, Option<String>) = match &self.version {
             Version::Commit(c) => return Ok((c.clone(), None)),
             Version::Head => (vec!["HEAD".into()], None),
@@ -403,7 +384,7 @@ impl Git {
         if self.version == Version::Head {
             argv.push("--symref");
         }
-        argv.extend(["--", &self.repo]);
+        argv.extend(["--", url]);
         argv.extend(patterns.iter().map(String::as_str));
         let out = runner.read(None, &argv)?;
         if out.status != 0 {
@@ -424,32 +405,6 @@ impl Git {
             })),
         }
     }
-}
-
-/// The commit `ls-remote` output names for the first of `patterns` (a
-/// peeled tag's `^{}` line preferred: the commit, not the tag object), and
-/// the branch: as given, or the one `HEAD` points to (`--symref`).
-fn resolve(
-    listing: &str,
-    patterns: &[String],
-    branch: Option<String>,
-) -> (Option<String>, Option<String>) {
-    let ids = listing.lines().filter_map(|l| {
-        let (id, name) = l.split_once('\t')?;
-        Some((id.trim(), name.trim()))
-    });
-    let symref = listing.lines().find_map(|l| {
-        l.strip_prefix("ref: refs/heads/")?
-            .strip_suffix("\tHEAD")
-            .map(str::to_owned)
-    });
-    let find = |name: &str| {
-        ids.clone()
-            .find(|(id, n)| *n == name && full_id(id))
-            .map(|(id, _)| id.to_ascii_lowercase())
-    };
-    let id = patterns.iter().rev().find_map(|p| find(p));
-    (id, branch.or(symref))
 }
 
 /// Makes a checkout as [`Git`] describes it.
@@ -495,29 +450,17 @@ mod tests {
     #[test]
     fn passwords_in_urls_are_never_shown() {
         let url = "https://ci:s3cr3t@git.example.org/app.git";
-        assert_eq!(shown_repo(url), "https://ci:***@git.example.org/app.git");
-        assert_eq!(shown_repo("git@host:app.git"), "git@host:app.git");
-        assert_eq!(shown_repo("https://ci@host/a"), "https://ci@host/a");
+        assert_eq!(url::shown(url), "https://ci:***@git.example.org/app.git");
+        assert_eq!(url::shown("git@host:app.git"), "git@host:app.git");
+        assert_eq!(url::shown("https://ci@host/a"), "https://ci@host/a");
         let spec = Git::new(url, "/srv/app");
         assert!(!format!("{spec:?}").contains("s3cr3t"));
+        // What git's command line gets: the URL without the password.
+        let repo = spec.validate().unwrap();
+        assert_eq!(repo.plain, "https://ci@git.example.org/app.git");
         let err = Git::new(format!("-{url}"), "/srv/app")
             .validate()
             .unwrap_err();
         assert!(!err.to_string().contains("s3cr3t"), "{err}");
-    }
-
-    #[test]
-    fn ls_remote_output_resolves_to_a_commit_and_branch() {
-        let head = format!("ref: refs/heads/main\tHEAD\n{ID}\tHEAD\n");
-        let (id, branch) = resolve(&head, &["HEAD".into()], None);
-        assert_eq!((id.as_deref(), branch.as_deref()), (Some(ID), Some("main")));
-        let peeled = "1111111111111111111111111111111111111111";
-        let tag = format!("{ID}\trefs/tags/v1\n{peeled}\trefs/tags/v1^{{}}\n");
-        let pats = ["refs/tags/v1".to_owned(), "refs/tags/v1^{}".to_owned()];
-        assert_eq!(resolve(&tag, &pats, None).0.as_deref(), Some(peeled));
-        // A ref that only ends like the one asked for does not count.
-        let other = format!("{ID}\trefs/heads/x/refs/heads/main\n");
-        let (id, _) = resolve(&other, &["refs/heads/main".into()], Some("main".into()));
-        assert_eq!(id, None);
     }
 }

@@ -1,30 +1,29 @@
-//! Running the host's `git` for [`git`](super::git): found on `PATH` or
-//! in the usual places, never prompting, within a time limit, a password
+//! Running the host's `git` for [`git`](super::git): found as every
+//! system tool is ([`tools::tool`]), never prompting, within a time limit, a password
 //! in the URL hidden from what it says.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use super::OP;
 use crate::ops::process::Program;
 use crate::ops::{tools, CommandOutput, OpError, Writer};
 
-/// Where `git` is looked for after `PATH` (an agent started over ssh may
-/// have a short one).
-const DIRS: &[&str] = &["/usr/local/bin", "/usr/bin", "/bin"];
-
 /// Runs `git` for a plan: reads directly, writes through a [`Writer`];
 /// never prompting, within its time limit.
 pub(super) struct Runner {
     pub git: String,
     pub timeout: Duration,
+    /// The environment that gives `git` the repository's password
+    /// ([`Repo::env`](super::url::Repo::env)).
+    pub login: Vec<(String, String)>,
     /// A password in the repository URL, hidden from errors.
     pub secret: Option<String>,
 }
 
 impl Runner {
-    pub(super) fn env() -> Vec<(String, String)> {
-        [
+    pub(super) fn env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
             ("GIT_TERMINAL_PROMPT", "0"),
             ("GIT_ASKPASS", ""),
             ("SSH_ASKPASS_REQUIRE", "never"),
@@ -34,7 +33,9 @@ impl Runner {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+        .collect();
+        env.extend(self.login.iter().cloned());
+        env
     }
 
     pub(super) fn argv(&self, dir: Option<&Path>, args: &[&str]) -> Vec<String> {
@@ -71,7 +72,7 @@ impl Runner {
     /// Runs a `git` that only reads (planning, in check mode too).
     pub(super) fn read(&self, dir: Option<&Path>, args: &[&str]) -> Result<CommandOutput, OpError> {
         let argv = self.argv(dir, args);
-        let env = Runner::env();
+        let env = self.env();
         let shown = self.hide(&format!("`git {}`", args.join(" ")));
         self.program(&argv, &env, &shown).output(OP)
     }
@@ -84,7 +85,7 @@ impl Runner {
         args: &[&str],
     ) -> Result<CommandOutput, OpError> {
         let argv = self.argv(dir, args);
-        let env = Runner::env();
+        let env = self.env();
         let shown = self.hide(&format!("`git {}`", args.join(" ")));
         let out = w.exec(self.program(&argv, &env, &shown), OP)?;
         if out.status != 0 {
@@ -102,29 +103,41 @@ impl Runner {
     }
 
     /// Checks out `id`: on the local branch `branch` (made or moved
-    /// there), or detached.
+    /// there), or detached. Only with `force` (a fresh clone, or
+    /// [`Git::force`](super::Git::force)) over files in the way: otherwise
+    /// git refuses to overwrite them, and so does this.
     pub(super) fn move_to(
         &self,
         w: &Writer,
         dest: &Path,
         id: &str,
         branch: Option<&str>,
+        force: bool,
     ) -> Result<(), OpError> {
-        let args: Vec<&str> = match branch {
-            Some(b) => vec!["checkout", "--quiet", "--force", "-B", b, id, "--"],
-            None => vec!["checkout", "--quiet", "--force", "--detach", id, "--"],
-        };
-        self.write(w, Some(dest), &args).map(drop)
+        let mut args = vec!["checkout", "--quiet"];
+        if force {
+            args.push("--force");
+        }
+        match branch {
+            Some(b) => args.extend(["-B", b, id, "--"]),
+            None => args.extend(["--detach", id, "--"]),
+        }
+        match self.write(w, Some(dest), &args) {
+            Err(e) if !force && e.message.contains("would be overwritten") => Err(OpError::new(
+                OP,
+                dest.display(),
+                format!(
+                    "files in the checkout are in the way of {id}, and git keeps them ({}): \
+                     move them away, or force() to overwrite them",
+                    e.message
+                ),
+            )),
+            done => done.map(drop),
+        }
     }
 }
 
 /// The host's `git`: on `PATH`, or in the usual directories.
 pub(super) fn find_git() -> Option<String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .filter(|d| d.is_absolute())
-        .chain(DIRS.iter().map(PathBuf::from))
-        .map(|d| d.join("git"))
-        .find(|p| p.is_file())
-        .map(|p| p.display().to_string())
+    tools::tool("git").map(|p| p.display().to_string())
 }
