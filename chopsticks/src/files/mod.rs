@@ -67,7 +67,10 @@ pub(crate) fn sha256_hex(
 ) -> std::io::Result<Option<(String, u64)>> {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    let read = std::io::copy(&mut std::io::Read::take(reader, limit.saturating_add(1)), &mut hasher)?;
+    let read = std::io::copy(
+        &mut std::io::Read::take(reader, limit.saturating_add(1)),
+        &mut hasher,
+    )?;
     Ok((read <= limit).then(|| (hex(&hasher.finalize().into()), read)))
 }
 

@@ -50,10 +50,12 @@ pub const MAX_ENTRIES: u64 = 100_000;
 /// Idempotent by comparing entry by entry, not by a record of the
 /// archive's checksum: every file's content and mode, every link's target
 /// and every directory are compared with what `dest` holds, so a second
-/// run changes nothing, a file someone changed since is put back, and
-/// nothing is left in `dest` but what the archive holds. Files in `dest`
-/// that the archive does not name are left alone. The cost is reading the
-/// archive and the files it names on every run (bounded as below).
+/// run changes nothing and a file someone changed since is put back.
+/// What `dest` holds that the archive does not name is left alone, so
+/// `dest` may hold more than the archive (a file an older version of the
+/// archive had stays: remove it with [`ops::file`](struct@crate::ops::file)).
+/// The cost is reading the archive and the files it names on every run
+/// (bounded as below).
 ///
 /// Refused, the whole archive before anything is written: an entry with
 /// an absolute path or `..`, one that goes through a symbolic link (one in
