@@ -472,6 +472,7 @@ fn crafted(name: &str, script: &str) -> PathBuf {
          t = tarfile.open({:?}, 'w:gz')\n\
          def f(name, data=b'x', mode=0o644):\n    i = tarfile.TarInfo(name); i.size = len(data); i.mode = mode; t.addfile(i, io.BytesIO(data))\n\
          def l(name, target, kind=tarfile.SYMTYPE):\n    i = tarfile.TarInfo(name); i.type = kind; i.linkname = target; t.addfile(i)\n\
+         def d(name):\n    i = tarfile.TarInfo(name); i.type = tarfile.DIRTYPE; i.mode = 0o755; t.addfile(i)\n\
          {script}\nt.close()\n",
         path.display().to_string()
     );
@@ -516,6 +517,23 @@ fn hostile_archives_are_refused_and_nothing_is_written() {
             "fifo.tar.gz",
             "f('ok.txt')\nl('p', '', tarfile.FIFOTYPE)".to_owned(),
             "fifo",
+        ),
+        // Entries that contradict earlier ones: apply would make the
+        // first, then fail.
+        (
+            "link-then-dir.tar.gz",
+            format!("f('ok.txt')\nl('a', '{out}')\nd('a')\nf('a/x')"),
+            "a is a directory in the archive after a symbolic link",
+        ),
+        (
+            "file-then-dir.tar.gz",
+            "f('ok.txt')\nf('a')\nd('a')\nf('a/x')".to_owned(),
+            "a is a directory in the archive after a file",
+        ),
+        (
+            "dir-then-file.tar.gz",
+            "f('ok.txt')\nd('a')\nf('a')".to_owned(),
+            "a is a file in the archive after a directory",
         ),
         (
             "bomb.tar.gz",
