@@ -29,8 +29,8 @@ const TOO_LARGE: &str = "it unpacks to more than the bound";
 /// [`Unarchive::max_bytes`] says otherwise: 4 GiB.
 pub const MAX_UNPACKED: u64 = 4 << 30;
 
-/// The most entries an archive may have unless
-/// [`Unarchive::max_entries`] says otherwise.
+/// The most entries an archive may have (the directories their paths
+/// imply counted too) unless [`Unarchive::max_entries`] says otherwise.
 pub const MAX_ENTRIES: u64 = 100_000;
 
 /// An archive's content in the directory `dest`: a tar (plain, gzip, xz or
@@ -59,13 +59,21 @@ pub const MAX_ENTRIES: u64 = 100_000;
 /// (bounded as below).
 ///
 /// Refused, the whole archive before anything is written: an entry with
-/// an absolute path or `..`, one that goes through a symbolic link (one in
-/// `dest` or one the archive made earlier), a hard link to anything but an
-/// earlier file of the archive, device nodes, fifos and sockets, and a
-/// file where `dest` has a directory or the other way round. Setuid and
-/// setgid bits are dropped. Hard links are written as copies. Bounded:
-/// at most [`MAX_UNPACKED`] bytes and [`MAX_ENTRIES`] entries unless set
-/// otherwise, so a decompression bomb stops with an error.
+/// an absolute path or `..`, one that goes through a symbolic link or
+/// file (one in `dest` or one an earlier entry makes), a hard link to
+/// anything but an earlier file of the archive, device nodes, fifos and
+/// sockets, a file or link where `dest` or an earlier entry has a
+/// directory or the other way round, and a file named again after a hard
+/// link to it. A path named twice (as `tar -r` appends) gets its last
+/// entry. Setuid and setgid bits are dropped. Hard links are written as
+/// copies, with the mode of the file they link to.
+///
+/// Bounded: at most [`MAX_UNPACKED`] bytes (hard links' copies counted)
+/// and [`MAX_ENTRIES`] paths (entries, and the directories their paths
+/// imply) unless set otherwise, so a decompression bomb stops with an
+/// error; a path of at most 4096 bytes, names of at most 255, 256 names
+/// deep; at most 1 MiB of a tar's headers (long names, pax extensions)
+/// before each entry.
 ///
 /// Modes come from the archive; [`owner`](Unarchive::owner) and
 /// [`group`](Unarchive::group) apply to everything written.
@@ -141,7 +149,8 @@ impl Unarchive {
         self
     }
 
-    /// The most entries the archive may have (default [`MAX_ENTRIES`]).
+    /// The most entries the archive may have, the directories their paths
+    /// imply counted too (default [`MAX_ENTRIES`]).
     pub fn max_entries(mut self, entries: u64) -> Unarchive {
         self.max_entries = entries;
         self
