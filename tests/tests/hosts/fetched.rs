@@ -581,3 +581,31 @@ fn hostile_archives_are_refused_and_nothing_is_written() {
     t.call(remove_tree, (root.as_os_str().as_bytes().to_vec(),))
         .unwrap();
 }
+
+#[test]
+fn a_local_archive_is_copied_to_a_private_directory_of_its_own() {
+    // The copy's name was /tmp/.chopsticks-unarchive-{controller pid}-{n}:
+    // anyone could take it first, and two controllers with the same pid
+    // (in containers) shared it.
+    let t = connect("localhost");
+    let root = scratch(&t, "ua-private");
+    let taken: Vec<PathBuf> = (0..64)
+        .map(|n| {
+            let p = format!("/tmp/.chopsticks-unarchive-{}-{n}", std::process::id());
+            PathBuf::from(p)
+        })
+        .collect();
+    for path in &taken {
+        std::fs::create_dir_all(path.join("taken")).unwrap();
+    }
+    let (_, archive) = archives("private").remove(0);
+    let check = t.unarchive(ops::Unarchive::local(&archive, &root), Mode::Check);
+    let made = t.unarchive(ops::Unarchive::local(&archive, &root), Mode::Apply);
+    for path in &taken {
+        std::fs::remove_dir_all(path).unwrap();
+    }
+    assert_eq!(check.unwrap(), made.unwrap());
+    assert_eq!(read(&t, &root.join("top/a.txt")), "alpha\n");
+    t.call(remove_tree, (root.as_os_str().as_bytes().to_vec(),))
+        .unwrap();
+}

@@ -44,9 +44,9 @@ pub const MAX_ENTRIES: u64 = 100_000;
 /// remote function [`unarchive`](struct@unarchive)) or on this machine
 /// ([`local`](Unarchive::local), run with
 /// [`Tunnel::unarchive`](crate::Tunnel::unarchive) or
-/// [`Group::unarchive`](crate::Group::unarchive), which put it to a
-/// temporary file on the host first, in check mode too, and remove it
-/// after).
+/// [`Group::unarchive`](crate::Group::unarchive), which put a copy in a
+/// private temporary directory on the host first, in check mode too, and
+/// remove it after).
 ///
 /// Idempotent by comparing entry by entry, not by a record of the
 /// archive's checksum: every file's content and mode, every link's target
@@ -123,6 +123,11 @@ impl Unarchive {
     /// The archive `archive` on this machine, unpacked into the directory
     /// `dest` on the host: run it with
     /// [`Tunnel::unarchive`](crate::Tunnel::unarchive).
+    ///
+    /// The archive is sent to the host first, in [`Mode::Check`] too (the
+    /// host compares it entry by entry with what `dest` holds): a transient
+    /// copy in a new directory only the agent's user can enter, in the
+    /// host's temporary directory, never in `dest`, removed after.
     pub fn local(archive: impl Into<PathBuf>, dest: impl Into<PathBuf>) -> Unarchive {
         Unarchive {
             local: true,
