@@ -515,6 +515,7 @@ fn crafted(name: &str, script: &str) -> PathBuf {
          t = tarfile.open({:?}, 'w:gz')\n\
          def f(name, data=b'x', mode=0o644):\n    i = tarfile.TarInfo(name); i.size = len(data); i.mode = mode; t.addfile(i, io.BytesIO(data))\n\
          def l(name, target, kind=tarfile.SYMTYPE):\n    i = tarfile.TarInfo(name); i.type = kind; i.linkname = target; t.addfile(i)\n\
+         def d(name):\n    i = tarfile.TarInfo(name); i.type = tarfile.DIRTYPE; i.mode = 0o755; t.addfile(i)\n\
          {script}\nt.close()\n",
         path.display().to_string()
     );
@@ -560,6 +561,23 @@ fn hostile_archives_are_refused_and_nothing_is_written() {
             "f('ok.txt')\nl('p', '', tarfile.FIFOTYPE)".to_owned(),
             "fifo",
         ),
+        // Entries that contradict earlier ones: apply would make the
+        // first, then fail.
+        (
+            "link-then-dir.tar.gz",
+            format!("f('ok.txt')\nl('a', '{out}')\nd('a')\nf('a/x')"),
+            "a is a directory in the archive after a symbolic link",
+        ),
+        (
+            "file-then-dir.tar.gz",
+            "f('ok.txt')\nf('a')\nd('a')\nf('a/x')".to_owned(),
+            "a is a directory in the archive after a file",
+        ),
+        (
+            "dir-then-file.tar.gz",
+            "f('ok.txt')\nd('a')\nf('a')".to_owned(),
+            "a is a file in the archive after a directory",
+        ),
         (
             "bomb.tar.gz",
             "f('ok.txt')\nf('big', bytes(3 << 20))".to_owned(),
@@ -603,6 +621,34 @@ fn hostile_archives_are_refused_and_nothing_is_written() {
     let suid = listing(&t, &dest);
     let suid = suid.iter().find(|e| e.0 == b"suid").unwrap();
     assert_eq!(suid.2, 0o755);
+    t.call(remove_tree, (root.as_os_str().as_bytes().to_vec(),))
+        .unwrap();
+}
+
+#[test]
+fn a_local_archive_is_copied_to_a_private_directory_of_its_own() {
+    // The copy's name was /tmp/.chopsticks-unarchive-{controller pid}-{n}:
+    // anyone could take it first, and two controllers with the same pid
+    // (in containers) shared it.
+    let t = connect("localhost");
+    let root = scratch(&t, "ua-private");
+    let taken: Vec<PathBuf> = (0..64)
+        .map(|n| {
+            let p = format!("/tmp/.chopsticks-unarchive-{}-{n}", std::process::id());
+            PathBuf::from(p)
+        })
+        .collect();
+    for path in &taken {
+        std::fs::create_dir_all(path.join("taken")).unwrap();
+    }
+    let (_, archive) = archives("private").remove(0);
+    let check = t.unarchive(ops::Unarchive::local(&archive, &root), Mode::Check);
+    let made = t.unarchive(ops::Unarchive::local(&archive, &root), Mode::Apply);
+    for path in &taken {
+        std::fs::remove_dir_all(path).unwrap();
+    }
+    assert_eq!(check.unwrap(), made.unwrap());
+    assert_eq!(read(&t, &root.join("top/a.txt")), "alpha\n");
     t.call(remove_tree, (root.as_os_str().as_bytes().to_vec(),))
         .unwrap();
 }

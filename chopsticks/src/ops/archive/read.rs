@@ -1,9 +1,21 @@
 //! Reading an archive, whatever its format (told by its first bytes): each
 //! entry handed to a visitor with its content, within the spec's bounds.
 
+use std::cell::Cell;
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+use std::rc::Rc;
+
+use super::tree::{bounded, MAX_PATH};
+
+/// The most a tar may hold between two entries: the next one's header,
+/// GNU long name and long link name, pax extensions. The tar reader keeps
+/// a long name or pax extension whole in memory before it hands the entry
+/// over; this bounds what it keeps.
+const HEADERS: u64 = 1 << 20;
 
 /// What an entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,32 +193,80 @@ fn xz_entries(mut plain: BufReader<File>, cap: u64, visit: &mut Visit<'_>) -> Re
     }
 }
 
+/// A reader that fails once more than `left` bytes came through it since
+/// `left` was last set: the headers between two entries.
+struct Between<R> {
+    inner: R,
+    left: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Between<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let left = self.left.get().checked_sub(n as u64).ok_or_else(|| {
+            io::Error::other(format!(
+                "an entry's headers (long names, pax extensions) take more than {HEADERS} \
+                 bytes: such archives are refused"
+            ))
+        })?;
+        self.left.set(left);
+        Ok(n)
+    }
+}
+
+/// A link's target: not empty, within [`MAX_PATH`].
+fn target(bytes: &[u8]) -> Result<PathBuf, String> {
+    bounded(bytes)?;
+    if bytes.is_empty() || bytes.contains(&0) {
+        return Err("a link entry without a target".to_owned());
+    }
+    Ok(OsStr::from_bytes(bytes).into())
+}
+
 fn tar_entries(stream: impl Read, visit: &mut Visit<'_>) -> Result<(), String> {
-    let mut archive = tar::Archive::new(stream);
+    let left = Rc::new(Cell::new(HEADERS));
+    let mut archive = tar::Archive::new(Between {
+        inner: stream,
+        left: Rc::clone(&left),
+    });
     for entry in archive.entries().map_err(|e| e.to_string())? {
         let mut entry = entry.map_err(|e| e.to_string())?;
-        let header = entry.header();
-        let mode = header.mode().unwrap_or(0o644);
-        let link = || -> Result<PathBuf, String> {
-            match entry.link_name() {
-                Ok(Some(target)) => Ok(target.into_owned()),
-                _ => Err("a link entry without a target".to_owned()),
-            }
-        };
-        let kind = match header.entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
-            tar::EntryType::Directory => Kind::Dir,
-            tar::EntryType::Symlink => Kind::Symlink(link()?),
-            tar::EntryType::Link => Kind::Hardlink(link()?),
-            tar::EntryType::XGlobalHeader => continue,
-            _ => Kind::Special,
-        };
-        let path = entry.path().map_err(|e| e.to_string())?.into_owned();
-        visit(Item { path, kind, mode }, &mut entry)?;
+        // The content is bounded by the stream's cap, not by HEADERS.
+        left.set(u64::MAX);
+        tar_entry(&mut entry, visit)?;
+        // Read to its end here, so that what comes before the next entry
+        // is its headers alone.
+        io::copy(&mut entry, &mut io::sink()).map_err(|e| e.to_string())?;
+        left.set(HEADERS);
     }
     Ok(())
 }
 
+fn tar_entry<R: Read>(entry: &mut tar::Entry<'_, R>, visit: &mut Visit<'_>) -> Result<(), String> {
+    // Its paths bounded before anything else is done with them.
+    bounded(&entry.path_bytes())?;
+    let link = entry.link_name_bytes();
+    let link = || match link.as_deref() {
+        Some(bytes) => target(bytes),
+        None => Err("a link entry without a target".to_owned()),
+    };
+    let header = entry.header();
+    let mode = header.mode().unwrap_or(0o644);
+    let kind = match header.entry_type() {
+        tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
+        tar::EntryType::Directory => Kind::Dir,
+        tar::EntryType::Symlink => Kind::Symlink(link()?),
+        tar::EntryType::Link => Kind::Hardlink(link()?),
+        tar::EntryType::XGlobalHeader => return Ok(()),
+        _ => Kind::Special,
+    };
+    let path = entry.path().map_err(|e| e.to_string())?.into_owned();
+    visit(Item { path, kind, mode }, entry)
+}
+
+/// A zip's central directory is read whole by the zip reader before any
+/// entry: its size is the archive's, and each name is at most 64 KiB (the
+/// format's field), bounded again by [`clean`](super::tree::clean).
 fn zip_entries(
     file: File,
     cap: u64,
@@ -228,14 +288,13 @@ fn zip_entries(
         let (kind, mut entry) = if entry.is_dir() {
             (Kind::Dir, entry)
         } else if entry.is_symlink() {
-            let mut target = Vec::new();
+            let mut bytes = Vec::new();
             let mut entry = entry;
             (&mut entry)
-                .take(4096)
-                .read_to_end(&mut target)
+                .take(MAX_PATH as u64 + 1)
+                .read_to_end(&mut bytes)
                 .map_err(|e| e.to_string())?;
-            let target = std::ffi::OsString::from(String::from_utf8_lossy(&target).into_owned());
-            (Kind::Symlink(target.into()), entry)
+            (Kind::Symlink(target(&bytes)?), entry)
         } else if mode & 0o170000 != 0 && mode & 0o170000 != 0o100000 {
             (Kind::Special, entry)
         } else {
@@ -249,4 +308,78 @@ fn zip_entries(
         left = content.left;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The entries of `bytes` (a `format` archive), or the first error.
+    fn read(bytes: Vec<u8>, format: Format) -> Result<Vec<Item>, String> {
+        let path = std::env::temp_dir().join(format!(
+            "cs-archive-read-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::write(&path, bytes).unwrap();
+        let file = File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let mut items = Vec::new();
+        entries(&file, format, 1 << 30, 1000, &mut |item, _| {
+            items.push(item);
+            Ok(())
+        })
+        .map(|()| items)
+    }
+
+    /// The error of an archive that must be refused.
+    fn refused(read: Result<Vec<Item>, String>) -> String {
+        match read {
+            Ok(items) => panic!("not refused ({} entries)", items.len()),
+            Err(e) => e,
+        }
+    }
+
+    fn tar_of(path: &str, target: Option<&str>) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o644);
+        match target {
+            Some(to) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                b.append_link(&mut h, path, to).unwrap();
+            }
+            None => b.append_data(&mut h, path, &[][..]).unwrap(),
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_long_name_is_refused_before_the_tar_reader_keeps_it_whole() {
+        let huge = "n/".repeat(1 << 20);
+        let e = refused(read(tar_of(&huge, None), Format::Tar));
+        assert!(e.contains("headers") && e.contains("refused"), "{e}");
+        let e = refused(read(tar_of("l", Some(&huge)), Format::Tar));
+        assert!(e.contains("headers"), "{e}");
+        // Long, within the bound of headers: refused by the path's own.
+        let long = "n/".repeat(3000);
+        let e = refused(read(tar_of(&long, None), Format::Tar));
+        assert!(e.contains("6000 bytes, longer than 4096"), "{e}");
+        let e = refused(read(tar_of("l", Some(&long)), Format::Tar));
+        assert!(e.contains("longer than 4096"), "{e}");
+        let items = read(tar_of("n/".repeat(2000).as_str(), None), Format::Tar).unwrap();
+        assert_eq!(items[0].path.as_os_str().len(), 4000);
+    }
+
+    #[test]
+    fn a_zip_link_target_is_bounded_not_cut() {
+        use zip::write::{SimpleFileOptions, ZipWriter};
+        let mut z = ZipWriter::new(io::Cursor::new(Vec::new()));
+        z.add_symlink("l", "t/".repeat(3000), SimpleFileOptions::default())
+            .unwrap();
+        let bytes = z.finish().unwrap().into_inner();
+        let e = refused(read(bytes, Format::Zip));
+        assert!(e.contains("longer than 4096"), "{e}");
+    }
 }

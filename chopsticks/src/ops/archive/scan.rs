@@ -1,16 +1,15 @@
 //! The plan's pass over an archive: every entry checked (where it lands,
 //! what it is, the bounds) and compared with what `dest` holds.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Component, Path, PathBuf};
-
-use sha2::{Digest as _, Sha256};
+use std::path::{Path, PathBuf};
 
 use super::read::{self, Format, Item, Kind};
+use super::tree::{clean, Made, Tree};
 use super::{Unarchive, TOO_LARGE};
 use crate::files::{self, describe, Dir, Kind as Found};
 use crate::ops::OpError;
@@ -25,29 +24,15 @@ pub(super) struct Scanned {
     pub bytes: u64,
     pub create: u64,
     pub replace: u64,
-    /// The entries (cleaned paths) that differ from `dest`.
-    pub writes: HashSet<PathBuf>,
+    /// The entries to write, by their place in the archive: for a path
+    /// named more than once, only the last (what stays), when it differs
+    /// from what `dest` holds.
+    pub writes: HashSet<u64>,
 }
 
-/// `path` inside the archive as a relative path of plain names (`.`
-/// dropped); `None` for the archive's root itself.
-///
-/// # Errors
-/// An absolute path, or one with `..`.
-pub(super) fn clean(path: &Path) -> Result<Option<PathBuf>, String> {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::Normal(name) => out.push(name),
-            Component::CurDir => {}
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(format!("{} is an absolute path", path.display()))
-            }
-            Component::ParentDir => return Err(format!("{} goes up with ..", path.display())),
-        }
-    }
-    Ok((!out.as_os_str().is_empty()).then_some(out))
-}
+/// What a path is in `dest` (links not followed) and the directory it is
+/// in (`None`: `dest`); `None` when nothing is there.
+pub(super) type There = Option<(Found, Option<Dir>)>;
 
 /// What `rel` is in the held directory `root`, reached one name at a time,
 /// never through a link; with the directory it is in (`None`: `root`).
@@ -55,10 +40,16 @@ pub(super) fn clean(path: &Path) -> Result<Option<PathBuf>, String> {
 /// # Errors
 /// A name on the way is a link or not a directory (as a refusal), or
 /// cannot be read.
-pub(super) fn in_dest(root: &Dir, rel: &Path) -> Result<Option<(Found, Option<Dir>)>, String> {
+pub(super) fn in_dest(root: &Dir, rel: &Path) -> Result<There, String> {
+    walk(root, rel).map(|(_, found)| found)
+}
+
+/// As [`in_dest`], with how many of `rel`'s parents `dest` has (as
+/// directories).
+fn walk(root: &Dir, rel: &Path) -> Result<(usize, There), String> {
     let names: Vec<&OsStr> = rel.iter().collect();
     let Some((last, parents)) = names.split_last() else {
-        return Ok(None);
+        return Ok((0, None));
     };
     let mut dir: Option<Dir> = None;
     for (i, name) in parents.iter().enumerate() {
@@ -71,7 +62,7 @@ pub(super) fn in_dest(root: &Dir, rel: &Path) -> Result<Option<(Found, Option<Di
                 .to_string()
         };
         match here.entry(name).map_err(|e| describe(&e))?.map(|e| e.kind) {
-            None => return Ok(None),
+            None => return Ok((i, None)),
             Some(Found::Dir) => {}
             Some(Found::Link) => {
                 return Err(format!(
@@ -85,7 +76,7 @@ pub(super) fn in_dest(root: &Dir, rel: &Path) -> Result<Option<(Found, Option<Di
     }
     let here = dir.as_ref().unwrap_or(root);
     let kind = here.entry(last).map_err(|e| describe(&e))?.map(|e| e.kind);
-    Ok(kind.map(|k| (k, dir)))
+    Ok((parents.len(), kind.map(|k| (k, dir))))
 }
 
 /// The mode an entry is written with: no setuid or setgid bit.
@@ -101,15 +92,28 @@ struct Scan<'a> {
     gid: Option<u32>,
     entries: u64,
     bytes: u64,
-    create: u64,
-    replace: u64,
-    /// Links the archive makes: nothing may go through them.
-    links: HashSet<PathBuf>,
-    /// Directories known to be there or to be made.
-    dirs: HashSet<PathBuf>,
-    /// The archive's files: content and mode, for its hard links.
-    files: HashMap<PathBuf, ([u8; 32], u32)>,
-    writes: HashSet<PathBuf>,
+    /// What the entries so far make, and what each path's last entry
+    /// changes in `dest`.
+    tree: Tree<Seen>,
+}
+
+/// What a path's last entry does to `dest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Create,
+    Replace,
+}
+
+/// What the scan keeps of a path the archive makes.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The place in the archive of its last entry (`None` for a directory
+    /// only implied by the paths below it).
+    last: Option<u64>,
+    /// What that entry changes.
+    change: Option<Change>,
+    /// A file's content: its SHA-256 (hex) and size.
+    content: Option<(String, u64)>,
 }
 
 /// Reads the whole archive and compares it with `dest`.
@@ -148,12 +152,7 @@ pub(super) fn scan(spec: &Unarchive) -> Result<Scanned, OpError> {
         gid: ids.gid,
         entries: 0,
         bytes: 0,
-        create: 0,
-        replace: 0,
-        links: HashSet::new(),
-        dirs: HashSet::new(),
-        files: HashMap::new(),
-        writes: HashSet::new(),
+        tree: Tree::new(spec.max_entries),
     };
     read::entries(
         &file,
@@ -163,15 +162,26 @@ pub(super) fn scan(spec: &Unarchive) -> Result<Scanned, OpError> {
         &mut |item, content| scan.entry(item, content),
     )
     .map_err(|e| refused(spec, format, &e))?;
-    Ok(Scanned {
+    let mut scanned = Scanned {
         file,
         format,
         entries: scan.entries,
         bytes: scan.bytes,
-        create: scan.create,
-        replace: scan.replace,
-        writes: scan.writes,
-    })
+        create: 0,
+        replace: 0,
+        writes: HashSet::new(),
+    };
+    for node in scan.tree.nodes() {
+        let Some(change) = node.data.change else {
+            continue;
+        };
+        match change {
+            Change::Create => scanned.create += 1,
+            Change::Replace => scanned.replace += 1,
+        }
+        scanned.writes.extend(node.data.last);
+    }
+    Ok(scanned)
 }
 
 /// The archive's error, with what to do.
@@ -192,6 +202,7 @@ pub(super) fn refused(spec: &Unarchive, format: Format, e: &str) -> OpError {
 
 impl Scan<'_> {
     fn entry(&mut self, item: Item, content: &mut dyn Read) -> Result<(), String> {
+        let index = self.entries;
         self.entries += 1;
         if self.entries > self.spec.max_entries {
             return Err(format!(
@@ -203,30 +214,45 @@ impl Scan<'_> {
             return Ok(());
         };
         let shown = rel.display().to_string();
-        self.parents(&rel)?;
-        let found = in_dest(&self.root, &rel).map_err(|e| format!("{shown} {e}"))?;
-        let kind_there = found.as_ref().map(|(k, _)| *k);
-        let mode = mode_of(item.mode);
-        let differs = match item.kind {
+        // Checked against the entries before it first, then against dest.
+        let (made, mode, linked) = match &item.kind {
             Kind::Special => {
                 return Err(format!(
                     "{shown} is a device node, fifo or socket: such entries are refused"
                 ))
             }
-            Kind::Dir => {
-                self.links.remove(&rel);
-                self.dirs.insert(rel.clone());
-                match kind_there {
-                    Some(Found::Dir) => false,
-                    None => true,
-                    Some(_) => {
-                        return Err(format!(
-                            "{shown} is a directory in the archive, not in dest"
-                        ))
-                    }
-                }
+            Kind::Dir => (Made::Dir, mode_of(item.mode), None),
+            Kind::Symlink(_) => (Made::Link, mode_of(item.mode), None),
+            Kind::File => (Made::File, mode_of(item.mode), None),
+            Kind::Hardlink(to) => {
+                let to = clean(to)?.unwrap_or_default();
+                let (id, mode) = self.tree.link_to(&rel, &to)?;
+                (Made::File, mode, Some(id))
             }
-            Kind::Symlink(target) => {
+        };
+        let added = self.tree.add(&rel, made, mode)?;
+        let (have, found) = walk(&self.root, &rel).map_err(|e| format!("{shown} {e}"))?;
+        // The directories first implied here that dest lacks are made.
+        let parents = rel.iter().count() - 1;
+        let first_new = parents - added.new_dirs.len();
+        for (i, (id, _)) in added.new_dirs.iter().enumerate() {
+            if first_new + i >= have {
+                self.tree.node(*id).data.change = Some(Change::Create);
+            }
+        }
+        let kind_there = found.as_ref().map(|(k, _)| *k);
+        let mut sum = None;
+        let differs = match made {
+            Made::Dir => match kind_there {
+                Some(Found::Dir) => false,
+                None => true,
+                Some(_) => {
+                    return Err(format!(
+                        "{shown} is a directory in the archive, not in dest"
+                    ))
+                }
+            },
+            Made::Link => {
                 if kind_there == Some(Found::Dir) {
                     return Err(format!(
                         "{shown} is a link in the archive, a directory in dest"
@@ -240,118 +266,88 @@ impl Scan<'_> {
                         .ok(),
                     _ => None,
                 };
-                self.links.insert(rel.clone());
-                now.as_deref() != Some(target.as_path())
-            }
-            Kind::File | Kind::Hardlink(_) => {
-                let (sum, mode) = match &item.kind {
-                    Kind::Hardlink(to) => {
-                        let to = clean(to)?.unwrap_or_default();
-                        *self.files.get(&to).ok_or_else(|| {
-                            format!(
-                                "{shown} is a hard link to {}, which is not an earlier file of \
-                                 the archive",
-                                to.display()
-                            )
-                        })?
-                    }
-                    _ => (self.content(content)?, mode),
+                let target = match &item.kind {
+                    Kind::Symlink(target) => Some(target.as_path()),
+                    _ => None,
                 };
-                self.files.insert(rel.clone(), (sum, mode));
-                self.links.remove(&rel);
-                match &found {
+                now.as_deref() != target
+            }
+            Made::File => {
+                let (hex, size) = match linked {
+                    // Written as a copy, counted as apply counts it.
+                    Some(id) => {
+                        let content = self.tree.node(id).data.content.clone();
+                        let (hex, size) = content.ok_or_else(|| {
+                            format!("{shown} is a hard link to a file without content")
+                        })?;
+                        self.count(size)?;
+                        (hex, size)
+                    }
+                    None => self.content(content)?,
+                };
+                let differs = match &found {
                     Some((Found::Dir, _)) => {
                         return Err(format!(
                             "{shown} is a file in the archive, a directory in dest"
                         ))
                     }
                     Some((Found::File, dir)) => {
-                        !self.same(dir.as_ref().unwrap_or(&self.root), &rel, sum, mode)
+                        let dir = dir.as_ref().unwrap_or(&self.root);
+                        !self.same(dir, &rel, &hex, size, mode)
                     }
                     _ => true,
-                }
+                };
+                sum = Some((hex, size));
+                differs
             }
         };
-        if differs {
-            match kind_there {
-                None => self.create += 1,
-                Some(_) => self.replace += 1,
-            }
-            self.writes.insert(rel);
+        // A path named again: the last entry is what stays, so it alone
+        // is compared with dest; the earlier ones are overwritten.
+        let seen = &mut self.tree.node(added.id).data;
+        seen.last = Some(index);
+        seen.content = sum;
+        seen.change = differs.then_some(match kind_there {
+            None => Change::Create,
+            Some(_) => Change::Replace,
+        });
+        Ok(())
+    }
+
+    /// Counts `n` more bytes against the bound.
+    fn count(&mut self, n: u64) -> Result<(), String> {
+        self.bytes = self.bytes.saturating_add(n);
+        if self.bytes > self.spec.max_bytes {
+            return Err(TOO_LARGE.to_owned());
         }
         Ok(())
     }
 
-    /// Refuses a path through a link; counts the directories it implies.
-    fn parents(&mut self, rel: &Path) -> Result<(), String> {
-        let mut parent = PathBuf::new();
-        let names: Vec<&OsStr> = rel.iter().collect();
-        for name in &names[..names.len().saturating_sub(1)] {
-            parent.push(name);
-            if self.links.contains(&parent) {
-                return Err(format!(
-                    "{} goes through the symbolic link {} the archive makes",
-                    rel.display(),
-                    parent.display()
-                ));
-            }
-            if self.dirs.insert(parent.clone()) {
-                // Checked on the way by `in_dest`; a missing one is made.
-                if in_dest(&self.root, &parent)
-                    .map_err(|e| format!("{} {e}", rel.display()))?
-                    .is_none()
-                {
-                    self.create += 1;
-                    self.writes.insert(parent.clone());
-                }
-            }
-        }
-        Ok(())
+    /// The content's SHA-256 (hex) and size, counted against the bound.
+    fn content(&mut self, content: &mut dyn Read) -> Result<(String, u64), String> {
+        let left = self.spec.max_bytes.saturating_sub(self.bytes);
+        let (hex, size) = files::sha256_hex(&mut &mut *content, left)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| TOO_LARGE.to_owned())?;
+        self.count(size)?;
+        Ok((hex, size))
     }
 
-    /// The content's SHA-256, counted against the bound.
-    fn content(&mut self, content: &mut dyn Read) -> Result<[u8; 32], String> {
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = match content.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.to_string()),
-            };
-            self.bytes += n as u64;
-            if self.bytes > self.spec.max_bytes {
-                return Err(TOO_LARGE.to_owned());
-            }
-            hasher.update(&buf[..n]);
-        }
-        Ok(hasher.finalize().into())
-    }
-
-    /// Whether the file `rel` in `dir` has this content, mode and owner.
-    fn same(&self, dir: &Dir, rel: &Path, sum: [u8; 32], mode: u32) -> bool {
+    /// Whether the file `rel` in `dir` has this content (SHA-256 in hex and
+    /// size), mode and owner.
+    fn same(&self, dir: &Dir, rel: &Path, hex: &str, size: u64, mode: u32) -> bool {
         let Ok(mut file) = dir.open_file(rel.file_name().unwrap_or_default()) else {
             return false;
         };
         let Ok(meta) = file.metadata() else {
             return false;
         };
-        if meta.mode() & 0o7777 != mode
+        if meta.len() != size
+            || meta.mode() & 0o7777 != mode
             || self.uid.is_some_and(|u| u != meta.uid())
             || self.gid.is_some_and(|g| g != meta.gid())
         {
             return false;
         }
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => hasher.update(&buf[..n]),
-                Err(_) => return false,
-            }
-        }
-        <[u8; 32]>::from(hasher.finalize()) == sum
+        matches!(files::sha256_hex(&mut file, size), Ok(Some((h, _))) if h == hex)
     }
 }

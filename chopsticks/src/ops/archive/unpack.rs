@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::read::{self, Kind};
-use super::scan::{clean, in_dest, mode_of, Scanned};
+use super::scan::{in_dest, mode_of, Scanned};
+use super::tree::{clean, Made, Tree};
 use super::{Unarchive, OP, TOO_LARGE};
 use crate::files::{self, describe, Dir, Kind as Found, Ownership};
 use crate::ops::{OpError, Writer};
@@ -20,10 +21,11 @@ struct Unpack<'a> {
     spec: &'a Unarchive,
     root: Dir,
     ids: Ownership,
-    writes: &'a HashSet<PathBuf>,
+    writes: &'a HashSet<u64>,
     entries: u64,
     bytes: u64,
-    links: HashSet<PathBuf>,
+    /// What the entries so far make: the plan's checks made again.
+    tree: Tree<()>,
     /// Directories made, and the modes they get once filled.
     made: HashMap<PathBuf, u32>,
 }
@@ -44,7 +46,7 @@ pub(super) fn unpack(w: &Writer, spec: &Unarchive, scanned: Scanned) -> Result<(
         writes: &scanned.writes,
         entries: 0,
         bytes: 0,
-        links: HashSet::new(),
+        tree: Tree::new(spec.max_entries),
         made: HashMap::new(),
     };
     read::entries(
@@ -69,6 +71,7 @@ pub(super) fn unpack(w: &Writer, spec: &Unarchive, scanned: Scanned) -> Result<(
 
 impl Unpack<'_> {
     fn entry(&mut self, item: read::Item, content: &mut dyn Read) -> Result<(), String> {
+        let index = self.entries;
         self.entries += 1;
         if self.entries > self.spec.max_entries {
             return Err(format!("more than {} entries", self.spec.max_entries));
@@ -76,17 +79,19 @@ impl Unpack<'_> {
         let Some(rel) = clean(&item.path)? else {
             return Ok(());
         };
-        if rel.ancestors().skip(1).any(|p| self.links.contains(p)) {
-            return Err(format!(
-                "{} goes through a link the archive makes",
-                rel.display()
-            ));
-        }
-        match &item.kind {
-            Kind::Symlink(_) => self.links.insert(rel.clone()),
-            _ => self.links.remove(&rel),
+        let (made, mode) = match &item.kind {
+            Kind::Special => return Err(format!("{} is a special file", rel.display())),
+            Kind::Dir => (Made::Dir, mode_of(item.mode)),
+            Kind::Symlink(_) => (Made::Link, mode_of(item.mode)),
+            Kind::File => (Made::File, mode_of(item.mode)),
+            // The mode of the file it links to, as the plan compared it.
+            Kind::Hardlink(to) => {
+                let to = clean(to)?.unwrap_or_default();
+                (Made::File, self.tree.link_to(&rel, &to)?.1)
+            }
         };
-        if !self.writes.contains(&rel) {
+        self.tree.add(&rel, made, mode)?;
+        if !self.writes.contains(&index) {
             return Ok(());
         }
         let parent = match rel.parent() {
@@ -95,13 +100,14 @@ impl Unpack<'_> {
         };
         let dir = parent.as_ref().unwrap_or(&self.root);
         let name = rel.file_name().unwrap_or_default();
-        let mode = mode_of(item.mode);
         let fail = |e: OpError| e.message;
         match item.kind {
             Kind::Special => return Err(format!("{} is a special file", rel.display())),
             Kind::Dir => {
-                if dir.entry(name).map_err(|e| describe(&e))?.is_none() {
-                    self.w.dir_in(dir, name, self.ids).map_err(fail)?;
+                match dir.entry(name).map_err(|e| describe(&e))?.map(|e| e.kind) {
+                    None => drop(self.w.dir_in(dir, name, self.ids).map_err(fail)?),
+                    Some(Found::Dir) => {}
+                    Some(_) => return Err(format!("{} is not a directory", rel.display())),
                 }
                 self.made.insert(rel, mode);
             }
