@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::landing::{landing_options, Landing};
+use super::write::owner_options;
 use super::{diff, Change, Mode, OpError, Owner, Plan};
 use crate::files::{self, describe, Entry, Kind};
 use crate::remote;
@@ -177,18 +178,6 @@ impl File {
     /// Its permission bits (new files: `0o644` unless given).
     pub fn mode(mut self, mode: u32) -> File {
         self.mode = Some(mode & 0o7777);
-        self
-    }
-
-    /// Its owner, by name or numeric ID.
-    pub fn owner(mut self, user: impl Into<String>) -> File {
-        self.owner.user = Some(user.into());
-        self
-    }
-
-    /// Its group, by name or numeric ID.
-    pub fn group(mut self, group: impl Into<String>) -> File {
-        self.owner.group = Some(group.into());
         self
     }
 
@@ -371,18 +360,6 @@ impl Directory {
         self
     }
 
-    /// Its owner, by name or numeric ID.
-    pub fn owner(mut self, user: impl Into<String>) -> Directory {
-        self.owner.user = Some(user.into());
-        self
-    }
-
-    /// Its group, by name or numeric ID.
-    pub fn group(mut self, group: impl Into<String>) -> Directory {
-        self.owner.group = Some(group.into());
-        self
-    }
-
     /// The directory must not exist: it is removed with all it holds.
     pub fn absent(mut self) -> Directory {
         self.absent = true;
@@ -546,3 +523,6 @@ impl Symlink {
 pub fn symlink(spec: Symlink, mode: Mode) -> Result<Change, OpError> {
     spec.plan()?.run(mode)
 }
+
+owner_options!(File);
+owner_options!(Directory);

@@ -31,6 +31,27 @@ pub struct Owner {
     pub group: Option<String>,
 }
 
+/// The builder methods `owner` and `group` of a spec with an `owner:
+/// Owner` field, documented once for all of them.
+macro_rules! owner_options {
+    ($spec:ident) => {
+        impl $spec {
+            /// Its owner, by name or numeric ID.
+            pub fn owner(mut self, user: impl Into<String>) -> $spec {
+                self.owner.user = Some(user.into());
+                self
+            }
+
+            /// Its group, by name or numeric ID.
+            pub fn group(mut self, group: impl Into<String>) -> $spec {
+                self.owner.group = Some(group.into());
+                self
+            }
+        }
+    };
+}
+pub(crate) use owner_options;
+
 impl Owner {
     /// The IDs of the names, on this host.
     pub(crate) fn ids(&self, op: &str, target: &Path) -> Result<Ownership, OpError> {

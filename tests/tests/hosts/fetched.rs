@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chopsticks::ops::{self, Change, Mode};
-use chopsticks::{Error, Group, Tunnel};
+use chopsticks::ops::{self, Mode};
+use chopsticks::{Error, Group};
 use chopsticks_tests::*;
+
+use crate::steps::{check_then_apply, connect, listing, read, scratch};
 use sha2::{Digest as _, Sha256};
 
 /// A tiny HTTP/1.0 server: the files it serves, and how often each path
@@ -114,57 +116,6 @@ fn sha(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn connect(host: &str) -> Tunnel {
-    let t = match host {
-        "localhost" => Tunnel::local().unwrap(),
-        alias => test_host(alias)
-            .connect()
-            .unwrap_or_else(|e| panic!("connecting to {alias}: {e}")),
-    };
-    t.set_call_timeout(Some(Duration::from_secs(120)));
-    t
-}
-
-/// A fresh directory on the host.
-fn scratch(t: &Tunnel, test: &str) -> PathBuf {
-    let dir = PathBuf::from(format!("/tmp/cs-fetched-{test}-{}", std::process::id()));
-    t.call(remove_tree, (dir.as_os_str().as_bytes().to_vec(),))
-        .unwrap();
-    t.call(ops::directory, (ops::Directory::new(&dir), Mode::Apply))
-        .unwrap();
-    dir
-}
-
-fn listing(t: &Tunnel, path: &Path) -> Vec<Entry> {
-    t.call(tree_listing, (path.as_os_str().as_bytes().to_vec(),))
-        .unwrap()
-}
-
-fn read(t: &Tunnel, path: &Path) -> String {
-    t.call(read_file, (path.display().to_string(),)).unwrap()
-}
-
-/// Check, then apply: check changes nothing and says word for word what
-/// apply does; a second apply and check change nothing.
-fn check_then_apply(
-    t: &Tunnel,
-    root: &Path,
-    step: &dyn Fn(Mode) -> chopsticks::Result<Change>,
-) -> Change {
-    let before = listing(t, root);
-    let check = step(Mode::Check).unwrap();
-    assert_eq!(listing(t, root), before, "check mode changed the host");
-    let apply = step(Mode::Apply).unwrap();
-    assert_eq!(check, apply, "check mode said otherwise than apply did");
-    let again = step(Mode::Apply).unwrap();
-    assert!(
-        !again.changed,
-        "a second apply changed something: {again:?}"
-    );
-    assert_eq!(step(Mode::Check).unwrap(), again);
-    apply
 }
 
 fn controller_download(host: &str) {

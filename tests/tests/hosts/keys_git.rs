@@ -6,53 +6,15 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command as Local;
-use std::time::Duration;
 
-use chopsticks::ops::{self, AuthorizedKey, Change, ChangedWhen, Git, Mode};
+use chopsticks::ops::{self, AuthorizedKey, ChangedWhen, Git, Mode};
 use chopsticks::{Source, Tunnel};
 use chopsticks_tests::*;
 
+use crate::steps::{check_then_apply, connect, listing};
+
 const ED: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIBGmTj2Gi1bG2AQiAMvxTYXgPaE4Pk2pU6wbDr1UFtNO";
 const ED2: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIOTVeKOf6SyZw0rAAkp0YfcfpBqzIYZUKRDtrJS6AP3r";
-
-fn connect(host: &str) -> Tunnel {
-    let t = match host {
-        "localhost" => Tunnel::local().unwrap(),
-        alias => Tunnel::builder(alias)
-            .ssh_config(test_ssh_config())
-            .connect_timeout(Duration::from_secs(20))
-            .connect()
-            .unwrap_or_else(|e| panic!("connecting to {alias}: {e}")),
-    };
-    t.set_call_timeout(Some(Duration::from_secs(120)));
-    t
-}
-
-fn listing(t: &Tunnel, path: &Path) -> Vec<Entry> {
-    t.call(tree_listing, (path.as_os_str().as_bytes().to_vec(),))
-        .unwrap()
-}
-
-/// Check changes nothing under `root` and says word for word what apply
-/// does; a second apply changes nothing.
-fn check_then_apply(
-    t: &Tunnel,
-    root: &Path,
-    step: &dyn Fn(Mode) -> chopsticks::Result<Change>,
-) -> Change {
-    let before = listing(t, root);
-    let check = step(Mode::Check).unwrap();
-    assert_eq!(listing(t, root), before, "check mode changed the host");
-    let apply = step(Mode::Apply).unwrap();
-    assert_eq!(check, apply, "check mode said otherwise than apply did");
-    let again = step(Mode::Apply).unwrap();
-    assert!(
-        !again.changed,
-        "a second apply changed something: {again:?}"
-    );
-    assert_eq!(step(Mode::Check).unwrap(), again);
-    apply
-}
 
 /// What `argv` prints on the host (it must succeed).
 fn sh(t: &Tunnel, argv: &[&str]) -> String {

@@ -46,6 +46,7 @@ mod jump;
 mod keys_git;
 mod ops;
 mod passwords;
+mod steps;
 mod system_ops;
 mod templates;
 mod trust;

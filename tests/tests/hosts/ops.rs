@@ -6,67 +6,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chopsticks::ops::{self, Change, Mode};
-use chopsticks::{Error, Tunnel};
+use chopsticks::ops::{self, Mode};
+use chopsticks::Error;
 use chopsticks_tests::*;
 
-pub(crate) fn connect(host: &str) -> Tunnel {
-    let t = match host {
-        "localhost" => Tunnel::local().unwrap(),
-        alias => Tunnel::builder(alias)
-            .ssh_config(test_ssh_config())
-            .connect_timeout(Duration::from_secs(20))
-            .connect()
-            .unwrap_or_else(|e| panic!("connecting to {alias}: {e}")),
-    };
-    t.set_call_timeout(Some(Duration::from_secs(120)));
-    t
-}
-
-pub(crate) fn listing(t: &Tunnel, path: &Path) -> Vec<Entry> {
-    t.call(tree_listing, (path.as_os_str().as_bytes().to_vec(),))
-        .unwrap()
-}
-
-/// A fresh directory on the host.
-pub(crate) fn scratch(t: &Tunnel, test: &str) -> PathBuf {
-    let dir = PathBuf::from(format!("/tmp/cs-ops-{test}-{}", std::process::id()));
-    t.call(remove_tree, (dir.as_os_str().as_bytes().to_vec(),))
-        .unwrap();
-    t.call(ops::directory, (ops::Directory::new(&dir), Mode::Apply))
-        .unwrap();
-    dir
-}
-
-/// Runs `step` in check mode, asserts the host is unchanged and that apply
-/// then reports the same; returns apply's change after asserting that a
-/// second apply changes nothing.
-fn check_then_apply(
-    t: &Tunnel,
-    root: &Path,
-    step: &dyn Fn(Mode) -> chopsticks::Result<Change>,
-) -> Change {
-    let before = listing(t, root);
-    let check = step(Mode::Check).unwrap();
-    assert_eq!(listing(t, root), before, "check mode changed the host");
-    let apply = step(Mode::Apply).unwrap();
-    assert_eq!(
-        (check.changed, &check.diff),
-        (apply.changed, &apply.diff),
-        "check mode said otherwise than apply did: {check:?} / {apply:?}"
-    );
-    if apply.output.is_none() {
-        // A path operation's check says word for word what apply does.
-        assert_eq!(check, apply);
-    }
-    let again = step(Mode::Apply).unwrap();
-    assert!(
-        !again.changed,
-        "a second apply changed something: {again:?}"
-    );
-    assert_eq!(step(Mode::Check).unwrap(), again);
-    apply
-}
+use crate::steps::{check_then_apply, connect, listing, scratch};
 
 fn every_path_operation_checks_applies_and_settles(host: &str) {
     let t = connect(host);

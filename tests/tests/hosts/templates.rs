@@ -6,40 +6,10 @@
 
 use std::path::Path;
 
-use chopsticks::ops::{self, Change, Mode};
-use chopsticks::Tunnel;
+use chopsticks::ops::{self, Mode};
 use chopsticks_tests::*;
 
-use crate::ops::{connect, listing, scratch};
-
-/// Check mode changes nothing and says what apply then does (the backup's
-/// path aside: only apply knows its time); a second apply changes nothing.
-fn settles(t: &Tunnel, root: &Path, step: &dyn Fn(Mode) -> chopsticks::Result<Change>) -> Change {
-    let before = listing(t, root);
-    let check = step(Mode::Check).unwrap();
-    assert_eq!(listing(t, root), before, "check mode changed the host");
-    let apply = step(Mode::Apply).unwrap();
-    assert_eq!(check.backup, None);
-    assert_eq!(
-        check,
-        Change {
-            backup: None,
-            ..apply.clone()
-        },
-        "check mode said otherwise than apply did"
-    );
-    let again = step(Mode::Apply).unwrap();
-    assert!(
-        !again.changed,
-        "a second apply changed something: {again:?}"
-    );
-    assert_eq!(step(Mode::Check).unwrap(), again);
-    apply
-}
-
-fn read(t: &Tunnel, path: &Path) -> String {
-    t.call(read_file, (path.display().to_string(),)).unwrap()
-}
+use crate::steps::{check_then_apply, connect, listing, read, scratch};
 
 /// An operation's error as the controller gets it: "OPERATION TARGET: MESSAGE".
 fn op_error(e: chopsticks::Error) -> String {
@@ -71,7 +41,7 @@ fn templates_render_validate_and_back_up(host: &str) {
             .mode(0o640)
     };
     // Rendered on the host, written as a file is: check, apply, settle.
-    let made = settles(&t, &root, &|m| t.call(ops::template, (render("web1"), m)));
+    let made = check_then_apply(&t, &root, &|m| t.call(ops::template, (render("web1"), m)));
     assert!(
         made.changed && made.summary.starts_with("create "),
         "{made:?}"
@@ -87,7 +57,7 @@ fn templates_render_validate_and_back_up(host: &str) {
     )
     .unwrap();
     let checked = |name: &str| render(name).validate("grep -q Welcome %s").backup();
-    let changed = settles(&t, &root, &|m| t.call(ops::template, (checked("web2"), m)));
+    let changed = check_then_apply(&t, &root, &|m| t.call(ops::template, (checked("web2"), m)));
     assert!(
         changed
             .summary
@@ -190,7 +160,7 @@ fn lines_blocks_and_files_land_validated(host: &str) {
             .content(text)
             .validate("grep -q ^port %s")
     };
-    settles(&t, &root, &|m| t.call(ops::file, (file("port = 80\n"), m)));
+    check_then_apply(&t, &root, &|m| t.call(ops::file, (file("port = 80\n"), m)));
     let e = op_error(
         t.call(ops::file, (file("# no port\n"), Mode::Check))
             .unwrap_err(),
@@ -204,7 +174,7 @@ fn lines_blocks_and_files_land_validated(host: &str) {
             .validate("grep -q ^port %s")
             .backup()
     };
-    let changed = settles(&t, &root, &|m| t.call(ops::line, (line("port = 8080"), m)));
+    let changed = check_then_apply(&t, &root, &|m| t.call(ops::line, (line("port = 8080"), m)));
     assert_eq!(read(&t, &conf), "port = 8080\n");
     assert_eq!(read(&t, Path::new(&changed.backup.unwrap())), "port = 80\n");
     let e = op_error(
@@ -219,7 +189,7 @@ fn lines_blocks_and_files_land_validated(host: &str) {
             .validate("grep -q ^port %s")
             .backup()
     };
-    let changed = settles(&t, &root, &|m| {
+    let changed = check_then_apply(&t, &root, &|m| {
         t.call(ops::block, (block("a = 1\nb = 2"), m))
     });
     assert!(read(&t, &conf).contains("# BEGIN"), "{changed:?}");
@@ -248,7 +218,7 @@ fn lines_blocks_and_files_land_validated(host: &str) {
                 .matching("^#?PermitRootLogin")
                 .validate("/usr/sbin/sshd -t -f %s")
         };
-        settles(&t, &root, &|m| {
+        check_then_apply(&t, &root, &|m| {
             t.call(ops::line, (set("PermitRootLogin no"), m))
         });
         let e = op_error(

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::{Change, Mode, OpError, Owner, Plan};
+use crate::ops::write::owner_options;
 use crate::remote;
 
 const OP: &str = "ops::unarchive";
@@ -135,18 +136,6 @@ impl Unarchive {
         }
     }
 
-    /// The owner of what is written, by name or numeric ID.
-    pub fn owner(mut self, user: impl Into<String>) -> Unarchive {
-        self.owner.user = Some(user.into());
-        self
-    }
-
-    /// The group of what is written, by name or numeric ID.
-    pub fn group(mut self, group: impl Into<String>) -> Unarchive {
-        self.owner.group = Some(group.into());
-        self
-    }
-
     /// The most bytes the archive may unpack to (default
     /// [`MAX_UNPACKED`]).
     pub fn max_bytes(mut self, bytes: u64) -> Unarchive {
@@ -220,6 +209,8 @@ impl Unarchive {
 pub fn unarchive(spec: Unarchive, mode: Mode) -> Result<Change, OpError> {
     spec.plan()?.run(mode)
 }
+
+owner_options!(Unarchive);
 
 #[cfg(test)]
 mod tests {

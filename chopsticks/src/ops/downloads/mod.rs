@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::paths::{current, meta_changes, needs, owner_or_current, plain};
 use super::{Change, Mode, OpError, Owner, Plan};
 use crate::files::{self, describe, Kind};
+use crate::ops::write::owner_options;
 use crate::remote;
 
 const OP: &str = "ops::download";
@@ -132,18 +133,6 @@ impl Download {
     /// file keeps its own).
     pub fn mode(mut self, mode: u32) -> Download {
         self.mode = Some(mode & 0o7777);
-        self
-    }
-
-    /// Its owner, by name or numeric ID.
-    pub fn owner(mut self, user: impl Into<String>) -> Download {
-        self.owner.user = Some(user.into());
-        self
-    }
-
-    /// Its group, by name or numeric ID.
-    pub fn group(mut self, group: impl Into<String>) -> Download {
-        self.owner.group = Some(group.into());
         self
     }
 
@@ -449,6 +438,8 @@ pub(crate) fn download_found(spec: Download) -> Result<Found, OpError> {
     let found = spec.found()?;
     spec.found_of(found.as_ref().map(|(m, s)| (m, s.as_deref())))
 }
+
+owner_options!(Download);
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::landing::{landing_options, Landing};
 use super::{Change, File, Mode, OpError, Owner, Plan};
+use crate::ops::write::owner_options;
 use crate::remote;
 
 const OP: &str = "ops::template";
@@ -177,18 +178,6 @@ impl Template {
     /// The file's permission bits (new files: `0o644` unless given).
     pub fn mode(mut self, mode: u32) -> Template {
         self.mode = Some(mode & 0o7777);
-        self
-    }
-
-    /// Its owner, by name or numeric ID.
-    pub fn owner(mut self, user: impl Into<String>) -> Template {
-        self.owner.user = Some(user.into());
-        self
-    }
-
-    /// Its group, by name or numeric ID.
-    pub fn group(mut self, group: impl Into<String>) -> Template {
-        self.owner.group = Some(group.into());
         self
     }
 
@@ -437,6 +426,8 @@ fn read_template(path: &Path) -> std::io::Result<String> {
         ))
     })
 }
+
+owner_options!(Template);
 
 #[cfg(test)]
 mod tests {
