@@ -111,6 +111,7 @@ mod process;
 mod recap;
 mod repos;
 mod services;
+mod sysctls;
 #[cfg(feature = "template")]
 mod templates;
 mod text;
@@ -137,6 +138,7 @@ pub use process::MAX_OUTPUT;
 pub use recap::{Changes, HostRecap, Recap};
 pub use repos::{git, Git};
 pub use services::{service, Service};
+pub use sysctls::{sysctl, Sysctl, SYSCTL_FILE};
 #[cfg(feature = "template")]
 pub use templates::{template, Template, MAX_TEMPLATE, TEMPLATE_FUEL};
 pub use text::{Anchor, MAX_REGEX};

@@ -291,6 +291,23 @@ impl Writer {
         })
     }
 
+    /// Writes `content` into the existing file `path` in place, in one
+    /// write, never through a link there: for the files the kernel reads
+    /// a setting from (`/proc/sys/...`), which are written, never
+    /// replaced. Not atomic; nothing else should be written this way.
+    ///
+    /// # Errors
+    /// When `path` is missing, not a regular file, or the kernel refuses
+    /// the write (a read-only `/proc/sys`, a value it does not take).
+    pub fn write_in_place(&self, path: &Path, content: &[u8]) -> Result<(), OpError> {
+        let (dir, name) = target("write", path)?;
+        let mut file = dir
+            .open_for_write(&name)
+            .map_err(|e| failed("write", path, "cannot open for writing", &e))?;
+        file.write_all(content)
+            .map_err(|e| failed("write", path, "cannot write", &e))
+    }
+
     /// Creates the directory `path` with `mode`.
     ///
     /// # Errors
