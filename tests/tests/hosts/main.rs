@@ -48,6 +48,7 @@ mod ops;
 mod passwords;
 mod steps;
 mod system_ops;
+mod system_state;
 mod templates;
 mod trust;
 
