@@ -99,6 +99,7 @@ mod accounts;
 mod archive;
 mod backup;
 mod blocks;
+mod crontabs;
 mod diff;
 mod downloads;
 mod exec;
@@ -127,6 +128,7 @@ pub use accounts::{unix_group, user, UnixGroup, User};
 #[cfg(feature = "archive")]
 pub use archive::{unarchive, Unarchive, MAX_ENTRIES, MAX_UNPACKED};
 pub use blocks::{block, Block};
+pub use crontabs::{cron, Cron};
 pub use diff::{diff, DIFF_TIME, MAX_DIFF, MAX_DIFF_TEXT};
 pub use downloads::{download, Download, DOWNLOAD_TIME, MAX_DOWNLOAD};
 pub use exec::{command, ChangedWhen, Command, CommandOutput};

@@ -79,8 +79,17 @@ impl Program<'_> {
     /// When it cannot be started, or runs past its time limit (it is
     /// killed then).
     pub fn output(&self, op: &str) -> Result<CommandOutput, OpError> {
+        self.output_with(op, None)
+    }
+
+    /// As [`output`](Self::output), with `stdin` (else nothing) as the
+    /// program's input.
+    ///
+    /// # Errors
+    /// As `output`.
+    pub fn output_with(&self, op: &str, stdin: Option<&[u8]>) -> Result<CommandOutput, OpError> {
         let mut stdout = Capped::default();
-        let (status, stderr) = self.run(op, None, &mut |bytes| {
+        let (status, stderr) = self.run(op, stdin, &mut |bytes| {
             stdout.push(bytes);
             Ok(())
         })?;

@@ -21,6 +21,10 @@ use super::process::Program;
 use super::OpError;
 use crate::files::{self, Dir, Kind, Ownership, Sealed, Staged};
 
+/// The most input [`Writer::run_with_input`] gives a program: what a pipe
+/// holds on Linux, so the write completes whether or not it reads.
+pub(crate) const MAX_INPUT: usize = 64 << 10;
+
 /// Owner and group by name or numeric ID; `None` leaves them as they are
 /// (new files: the writing user's).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -376,6 +380,41 @@ impl Writer {
             timeout: None,
         };
         self.exec(run, "run")
+    }
+
+    /// Runs the program `argv[0]` with the rest as arguments and `input`
+    /// as its stdin, within `timeout`; its output, whatever its status.
+    /// `input` is at most [`MAX_INPUT`] bytes, what a pipe holds: writing
+    /// it never waits on a program that does not read.
+    ///
+    /// # Errors
+    /// When it cannot be started, runs past `timeout`, or `input` is
+    /// larger than that.
+    pub(crate) fn run_with_input(
+        &self,
+        argv: &[String],
+        input: &[u8],
+        timeout: std::time::Duration,
+    ) -> Result<super::CommandOutput, OpError> {
+        let shown = format!("`{}`", argv.join(" "));
+        if input.len() > MAX_INPUT {
+            return Err(OpError::new(
+                "run",
+                &shown,
+                format!(
+                    "its input is {} bytes, more than the {MAX_INPUT} a program is given",
+                    input.len()
+                ),
+            ));
+        }
+        let run = Program {
+            argv,
+            env: &[],
+            cwd: None,
+            shown: &shown,
+            timeout: Some(timeout),
+        };
+        run.output_with("run", Some(input))
     }
 
     /// Runs a program as `run` describes it.

@@ -36,6 +36,7 @@ mod suite;
 mod arch;
 mod cli;
 mod command;
+mod cron;
 mod deploy;
 mod docker;
 mod facts;
