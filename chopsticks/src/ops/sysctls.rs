@@ -32,10 +32,19 @@ const MAX_RUNNING: u64 = 64 << 10;
 /// [`runtime(false)`](Sysctl::runtime), the running value in `/proc/sys`.
 ///
 /// Values compare as `sysctl` compares them: blanks between words do not
-/// count (`"4096 87380 6291456"` is the kernel's `"4096\t87380\t6291456"`).
+/// count (`"4096 87380 6291456"` is the kernel's `"4096\t87380\t6291456"`);
+/// a value is written as given (but for blanks at its ends).
+/// The running value is set first, and read back: a value the kernel
+/// refuses (`yes` for a number) or reads back otherwise (`01` as `1`) is
+/// refused, the file left as it was (it would fail again at every boot).
 /// Where `/proc/sys` cannot be written (a container mounts it
 /// read-only), the file is still managed and the change's summary says
 /// the running value could not be set, and why.
+///
+/// A setting a file read after this one at boot sets otherwise (the last
+/// one read wins: `/etc/sysctl.conf`, and later names in `/etc/sysctl.d`,
+/// `/run/sysctl.d`, `/usr/local/lib/sysctl.d`, `/usr/lib/sysctl.d`,
+/// `/lib/sysctl.d`) is refused, naming that file and line.
 ///
 /// ```
 /// use chopsticks::ops::Sysctl;
@@ -73,7 +82,9 @@ impl Sysctl {
     }
 
     /// Whether the running value is set too (`true`, the default), or
-    /// only the file (it applies at the next boot).
+    /// only the file (it applies at the next boot): then the key need not
+    /// be in the running kernel yet (its module may load later), and is
+    /// only checked for its spelling.
     pub fn runtime(mut self, runtime: bool) -> Sysctl {
         self.runtime = runtime;
         self
@@ -82,21 +93,36 @@ impl Sysctl {
     /// What setting the key would change.
     ///
     /// # Errors
-    /// A key with characters or parts a key cannot have, or that this
-    /// kernel does not have; an empty value or one with a line end; a
-    /// file name outside `/etc/sysctl.d` or not ending in `.conf`; a
-    /// file or running value that cannot be read.
+    /// A key with characters or parts a key cannot have, or (unless
+    /// `runtime(false)`) that this kernel does not have; an empty value or
+    /// one with a line end; a file name outside `/etc/sysctl.d` or not
+    /// ending in `.conf`; a file (a link, or longer than 4 MiB) or running
+    /// value that cannot be read; a file read after this one that sets the
+    /// key otherwise. Applied, a value the kernel refuses or reads back
+    /// otherwise.
     pub fn plan(self) -> Result<Plan, OpError> {
-        let target = format!("{} = {}", self.key, self.value);
+        // The key and the value are checked before either is shown in an
+        // error's target: neither then has a line end, nor is long.
+        let key = Key::parse(&self.key).map_err(|m| OpError::new(OP, shown(&self.key), m))?;
+        let value = value(&self.value).map_err(|m| OpError::new(OP, &key.name, m))?;
+        let target = format!("{} = {value}", key.name);
         let fail = |message: String| OpError::new(OP, &target, message);
-        let key = Key::parse(&self.key).map_err(fail)?;
-        let value = value(&self.value).map_err(fail)?;
         file_name(&self.file).map_err(fail)?;
         let proc = key.proc_path();
-        let running = read_running(&proc).map_err(fail)?;
+        // With the running value left alone, the key need not be in this
+        // kernel yet (a module loaded later provides it).
+        let running = match self.runtime {
+            true => Some(read_running(&proc).map_err(fail)?),
+            false => None,
+        };
+        let wanted = normal(&value);
+        let same = running.as_deref() == Some(wanted.as_str());
 
         let path = Path::new(DIR).join(&self.file);
-        let found = Found::read(OP, &path, false)?;
+        if let Some(later) = overridden(&self.file, &key.name, &wanted).map_err(fail)? {
+            return Err(fail(later));
+        }
+        let found = read_text(&path)?;
         let shown = found.shown.clone();
         let have = found.text.clone().unwrap_or_default();
         let new = with_setting(&have, &key.name, &value);
@@ -112,14 +138,14 @@ impl Sysctl {
         };
 
         let mut notes = Vec::new();
-        let mut set = false;
-        match self.runtime {
-            false => notes.push("the running value is left as it is".to_owned()),
-            true if running == value => {}
-            true => match writable(&proc) {
+        let mut set = None;
+        match &running {
+            None => notes.push("the running value is left as it is".to_owned()),
+            Some(_) if same => {}
+            Some(running) => match writable(&proc) {
                 Ok(()) => {
-                    set = true;
-                    notes.push(format!("running value {running} -> {value}"));
+                    set = Some(running.clone());
+                    notes.push(format!("running value {running} -> {wanted}"));
                 }
                 Err(why) => notes.push(format!(
                     "the running value ({running}) cannot be set here: {why}; it applies at the \
@@ -131,7 +157,7 @@ impl Sysctl {
             Some(plan) => plan.planned().summary.clone(),
             None => format!("{} = {value} in {shown}", key.name),
         };
-        match (&file, self.runtime && running == value) {
+        match (&file, same) {
             (None, true) => summary.push_str(" and running"),
             (Some(_), true) => summary.push_str("; the running value is the same"),
             (_, false) => {}
@@ -140,32 +166,62 @@ impl Sysctl {
             summary.push_str("; ");
             summary.push_str(note);
         }
-        if file.is_none() && !set {
+        if file.is_none() && set.is_none() {
             return Ok(Plan::unchanged(summary));
         }
         let diff = file.as_ref().and_then(|p| p.planned().diff.clone());
-        let name = key.name.clone();
         Ok(Plan::change(summary, diff, move |w| {
-            if let Some(plan) = file {
-                plan.apply_with(w)?;
+            // The running value first: a value the kernel refuses, or
+            // reads back otherwise, would fail at every boot from the
+            // file, so the file is written only once the kernel took it.
+            if let Some(old) = set {
+                set_running(w, &proc, &target, &value, &wanted, &old)?;
             }
-            if set {
-                w.write_in_place(&proc, format!("{value}\n").as_bytes())?;
-                let now = read_running(&proc).map_err(|m| OpError::new(OP, &name, m))?;
-                if now != value {
-                    return Err(OpError::new(
-                        OP,
-                        &name,
-                        format!(
-                            "the kernel took {value:?} but reads back {now:?}: give the value \
-                             as the kernel shows it"
-                        ),
-                    ));
-                }
+            match file {
+                Some(plan) => plan.apply_with(w),
+                None => Ok(()),
             }
-            Ok(())
         }))
     }
+}
+
+/// Sets the running value at `proc` to `value`, and reads it back: when
+/// the kernel refuses it, or reads back other than `wanted` (`01` reads
+/// back `1`), the error says to give the value as the kernel shows it,
+/// and the old running value (`old`) is put back.
+fn set_running(
+    w: &super::Writer,
+    proc: &Path,
+    target: &str,
+    value: &str,
+    wanted: &str,
+    old: &str,
+) -> Result<(), OpError> {
+    let fail = |message: String| OpError::new(OP, target, message);
+    let advice = "give the value as the kernel shows it (cat the file under /proc/sys after \
+                  setting it by hand); the settings file is left as it was";
+    w.write_in_place(proc, format!("{value}\n").as_bytes())
+        .map_err(|e| {
+            fail(format!(
+                "the kernel refused the value ({}: {}): {advice}",
+                proc.display(),
+                e.message
+            ))
+        })?;
+    let now = read_running(proc).map_err(fail)?;
+    if now == wanted {
+        return Ok(());
+    }
+    let back = match w.write_in_place(proc, format!("{old}\n").as_bytes()) {
+        Ok(()) => format!("the running value is put back to {old:?}"),
+        Err(e) => format!(
+            "putting back the running value {old:?} failed too: {}",
+            e.message
+        ),
+    };
+    Err(fail(format!(
+        "the kernel took {value:?} but reads it back as {now:?}: {advice}; {back}"
+    )))
 }
 
 /// Sets a kernel setting as [`Sysctl`] describes it.
@@ -239,8 +295,9 @@ fn normal(value: &str) -> String {
     value.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The value to set, normalized; refused when empty, too long, or with a
-/// line end (a settings file holds one line per key).
+/// The value to set, as given but for blanks at its ends (which
+/// `sysctl` drops when it reads the file); refused when empty, too long,
+/// or with a line end (a settings file holds one line per key).
 fn value(value: &str) -> Result<String, String> {
     if value.contains(['\n', '\r', '\0']) {
         return Err("the value contains a line end: a setting is one line".into());
@@ -248,9 +305,18 @@ fn value(value: &str) -> Result<String, String> {
     if value.len() > MAX_VALUE {
         return Err(format!("the value is longer than {MAX_VALUE} bytes"));
     }
-    match normal(value) {
-        v if v.is_empty() => Err("the value is empty: give the value to set".into()),
-        v => Ok(v),
+    match value.trim() {
+        "" => Err("the value is empty: give the value to set".into()),
+        v => Ok(v.to_owned()),
+    }
+}
+
+/// A key as an error's target names it before it is known to be a key:
+/// quoted, and cut short.
+fn shown(key: &str) -> String {
+    match key.char_indices().nth(64) {
+        Some((at, _)) => format!("{:?}...", &key[..at]),
+        None => format!("{key:?}"),
     }
 }
 
@@ -327,11 +393,191 @@ fn writable(proc: &Path) -> Result<(), String> {
              container with it (docker run --sysctl)"
                 .to_owned()
         }
-        Some(libc::EACCES | libc::EPERM) => format!(
-            "{} is not writable by this user: run as root",
-            proc.display()
+        Some(libc::EACCES | libc::EPERM) => denied(
+            // SAFETY: geteuid cannot fail.
+            unsafe { libc::geteuid() } == 0,
         ),
         _ => crate::files::describe(&e),
+    })
+}
+
+/// Why a key cannot be written, by whether this program runs as root: a
+/// key root cannot write is one the kernel keeps read-only (mode 0444),
+/// or one a user namespace (a rootless container's) does not own.
+fn denied(root: bool) -> String {
+    match root {
+        true => "the kernel does not let this key be written here (it is read-only, or this \
+                 user namespace does not own it)"
+            .to_owned(),
+        false => "it is not writable by this user: run as root".to_owned(),
+    }
+}
+
+/// The most of a settings file (or `/etc/hosts`, `/etc/hostname`) read.
+pub(super) const MAX_FILE: u64 = 4 << 20;
+
+/// The text file `path`, read as [`Found::read`] reads it for `op`, but
+/// first refused when it is a symbolic link (with `link`, the advice of
+/// `op`: it has no `follow`) or longer than [`MAX_FILE`].
+pub(super) fn read_system_file(op: &str, path: &Path, link: &str) -> Result<Found, OpError> {
+    let fail = |message: String| OpError::new(op, path.display(), message);
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(fail(format!("is a symbolic link: {link}")))
+        }
+        Ok(m) if m.is_file() && m.len() > MAX_FILE => {
+            return Err(fail(format!(
+                "is {} bytes long, more than the {} MiB {op} reads: make it smaller",
+                m.len(),
+                MAX_FILE >> 20
+            )))
+        }
+        _ => {}
+    }
+    Found::read(op, path, false)
+}
+
+/// The settings file `path`, read for [`Sysctl`].
+fn read_text(path: &Path) -> Result<Found, OpError> {
+    read_system_file(
+        OP,
+        path,
+        &format!(
+            "{OP} does not write through a link: name a file of its own with \
+             file(\"name.conf\") (e.g. {SYSCTL_FILE:?}), or replace the link with the file"
+        ),
+    )
+}
+
+/// The directories of settings files, `/etc/sysctl.d` first: of files of
+/// the same name in several, the first directory's is read.
+const DIRS: [&str; 5] = [
+    DIR,
+    "/run/sysctl.d",
+    "/usr/local/lib/sysctl.d",
+    "/usr/lib/sysctl.d",
+    "/lib/sysctl.d",
+];
+
+/// The file `sysctl --system` reads last, after the directories.
+const SYSCTL_CONF: &str = "/etc/sysctl.conf";
+
+/// The most entries looked at in each directory of [`DIRS`], and the
+/// most files read after ours.
+const MAX_LISTED: usize = 4096;
+const MAX_LATER: usize = 256;
+
+/// The files read after the file `ours` of `/etc/sysctl.d`, in the order
+/// read at boot: of the `.conf` files of `listing` (each of [`DIRS`] with
+/// the names in it), one of each name (the first directory's: one of
+/// `/etc` hides its namesakes), by name, those after `ours`; then
+/// `/etc/sysctl.conf`, which `sysctl --system` reads last.
+fn read_after(ours: &str, listing: &[(&str, Vec<String>)]) -> Vec<PathBuf> {
+    let mut names: std::collections::BTreeMap<&str, &str> = Default::default();
+    for (dir, in_dir) in listing {
+        for name in in_dir {
+            if name.ends_with(".conf") && !name.starts_with('.') && name.as_str() > ours {
+                names.entry(name).or_insert(dir);
+            }
+        }
+    }
+    let mut after: Vec<PathBuf> = names
+        .into_iter()
+        .map(|(name, dir)| Path::new(dir).join(name))
+        .collect();
+    after.push(PathBuf::from(SYSCTL_CONF));
+    after
+}
+
+/// The last line of `files` (path and text, in the order read) setting
+/// `key`: its file, its line number, and its value normalized.
+fn last_setting<'f>(
+    key: &str,
+    files: &'f [(PathBuf, String)],
+) -> Option<(&'f Path, usize, String)> {
+    let mut last = None;
+    for (path, text) in files {
+        for (n, line) in text.lines().enumerate() {
+            if key_of(line).as_deref() == Some(key) {
+                last = Some((path.as_path(), n + 1, value_of(line)));
+            }
+        }
+    }
+    last
+}
+
+/// Why the setting `key = wanted` in the file `ours` would lose at boot:
+/// the file read after it that sets the key otherwise, and where; `None`
+/// when none does.
+///
+/// # Errors
+/// A directory or file that cannot be read; more than [`MAX_LISTED`]
+/// entries in a directory or [`MAX_LATER`] files to read; a file longer
+/// than [`MAX_FILE`].
+fn overridden(ours: &str, key: &str, wanted: &str) -> Result<Option<String>, String> {
+    use std::io::Read as _;
+    let describe = crate::files::describe;
+    let mut listing = Vec::new();
+    for dir in DIRS {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("cannot list {dir}: {}", describe(&e))),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("cannot list {dir}: {}", describe(&e)))?;
+            if names.len() == MAX_LISTED {
+                return Err(format!(
+                    "{dir} has more than {MAX_LISTED} entries, more than {OP} looks through \
+                     for settings read after {ours}"
+                ));
+            }
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        listing.push((dir, names));
+    }
+    let after = read_after(ours, &listing);
+    if after.len() > MAX_LATER {
+        return Err(format!(
+            "{} settings files are read after {ours}, more than the {MAX_LATER} {OP} reads to \
+             tell whether one sets the key otherwise: name a file read later with \
+             file(\"...\")",
+            after.len()
+        ));
+    }
+    let mut files = Vec::new();
+    for path in after {
+        // Links followed, as at boot (Debian's 99-sysctl.conf is one).
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("cannot read {}: {}", path.display(), describe(&e))),
+        };
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read {}: {}", path.display(), describe(&e)))?;
+        if bytes.len() as u64 > MAX_FILE {
+            return Err(format!(
+                "{} is longer than {} MiB, the most {OP} reads to tell whether it sets the key",
+                path.display(),
+                MAX_FILE >> 20
+            ));
+        }
+        files.push((path, String::from_utf8_lossy(&bytes).into_owned()));
+    }
+    Ok(match last_setting(key, &files) {
+        Some((path, line, value)) if value != wanted => Some(format!(
+            "{} line {line} sets {key} = {value}, and is read after {DIR}/{ours} at boot (the \
+             last file read wins): remove that line from {}, or manage the setting in that file",
+            path.display(),
+            path.display()
+        )),
+        _ => None,
     })
 }
 
@@ -355,8 +601,10 @@ fn value_of(line: &str) -> String {
 
 /// `text` (a settings file) with `key = value`: the first line setting
 /// the key kept when its value is the same (however spaced), else
-/// replaced; later lines setting it removed; appended when none does.
+/// replaced (the value written as given); later lines setting it
+/// removed; appended when none does.
 fn with_setting(text: &str, key: &str, value: &str) -> String {
+    let wanted = normal(value);
     let mut out = String::with_capacity(text.len() + key.len() + value.len() + 4);
     let mut done = false;
     for line in text.split_inclusive('\n') {
@@ -365,7 +613,7 @@ fn with_setting(text: &str, key: &str, value: &str) -> String {
             continue;
         }
         if !done {
-            match value_of(line) == value {
+            match value_of(line) == wanted {
                 true => out.push_str(line),
                 false => out.push_str(&format!("{key} = {value}\n")),
             }
@@ -421,10 +669,13 @@ mod tests {
 
     #[test]
     fn values_compare_as_sysctl_compares_them() {
+        // Written as given (but for the ends), compared normalized.
         assert_eq!(
             value(" 4096\t87380  6291456 ").unwrap(),
-            "4096 87380 6291456"
+            "4096\t87380  6291456"
         );
+        assert_eq!(normal("4096\t87380  6291456"), "4096 87380 6291456");
+        assert_eq!(value("|/bin/x  %p").unwrap(), "|/bin/x  %p");
         assert!(value("").is_err());
         assert!(value(" \t").is_err());
         assert!(value("1\nkernel.x = 2").is_err());
@@ -461,9 +712,100 @@ mod tests {
             ),
             "a = 1\nnet.ipv4.ip_forward = 1\nb = 2\n"
         );
+        // Blanks inside a value are written as given.
+        assert_eq!(
+            with_setting("", "kernel.core_pattern", "|/bin/x  %p"),
+            "kernel.core_pattern = |/bin/x  %p\n"
+        );
+        let spaced = "kernel.core_pattern = |/bin/x %p\n";
+        assert_eq!(
+            with_setting(spaced, "kernel.core_pattern", "|/bin/x  %p"),
+            spaced
+        );
         assert_eq!(
             with_setting("#net.ipv4.ip_forward = 0\n", key, "1"),
             "#net.ipv4.ip_forward = 0\nnet.ipv4.ip_forward = 1\n"
         );
+    }
+
+    /// A key or value that cannot be one is never shown as it is: an
+    /// error's target names the key, quoted and cut short, with no line
+    /// end.
+    #[test]
+    fn errors_name_a_bad_key_or_value_safely() {
+        let long = format!("a\n{}", "b".repeat(5000));
+        let err = Sysctl::new(&long, "1").plan().unwrap_err();
+        assert!(!err.target.contains('\n') && err.target.len() < 80, "{err}");
+        let err = Sysctl::new("kernel.x", "1\nkernel.panic = 1")
+            .runtime(false)
+            .plan()
+            .unwrap_err();
+        assert_eq!(err.target, "kernel.x");
+        let err = Sysctl::new("kernel.x", "1".repeat(MAX_VALUE + 1))
+            .runtime(false)
+            .plan()
+            .unwrap_err();
+        assert_eq!(err.target, "kernel.x");
+        assert!(denied(true).contains("the kernel does not let this key be written here"));
+        assert!(!denied(true).contains("run as root"));
+        assert!(denied(false).contains("run as root"));
+    }
+
+    /// The files read after ours, in order: later names, one of each name
+    /// (the first directory's), then `/etc/sysctl.conf`; the last line
+    /// setting the key wins.
+    #[test]
+    fn later_files_are_found_in_the_order_read_at_boot() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let listing = [
+            (
+                "/etc/sysctl.d",
+                names(&[
+                    "10-a.conf",
+                    "99-chopsticks.conf",
+                    "99-sysctl.conf",
+                    "README",
+                ]),
+            ),
+            ("/run/sysctl.d", names(&["99-zz.conf", ".99-hidden.conf"])),
+            (
+                "/usr/lib/sysctl.d",
+                names(&[
+                    "99-chopsticks.conf",
+                    "99-sysctl.conf",
+                    "99-protect-links.conf",
+                ]),
+            ),
+        ];
+        assert_eq!(
+            read_after("99-chopsticks.conf", &listing),
+            [
+                "/usr/lib/sysctl.d/99-protect-links.conf",
+                "/etc/sysctl.d/99-sysctl.conf",
+                "/run/sysctl.d/99-zz.conf",
+                "/etc/sysctl.conf",
+            ]
+            .map(PathBuf::from)
+        );
+        assert_eq!(
+            read_after("zz.conf", &listing),
+            [PathBuf::from(SYSCTL_CONF)]
+        );
+        let files = [
+            (
+                PathBuf::from("/a.conf"),
+                "x.y = 1\nvm.swappiness=5\n".to_owned(),
+            ),
+            (
+                PathBuf::from("/b.conf"),
+                "# vm.swappiness = 1\n-vm/swappiness =  7 \n".to_owned(),
+            ),
+            (PathBuf::from("/c.conf"), "x.y = 2\n".to_owned()),
+        ];
+        assert_eq!(
+            last_setting("vm.swappiness", &files),
+            Some((Path::new("/b.conf"), 2, "7".to_owned()))
+        );
+        assert_eq!(last_setting("kernel.panic", &files), None);
     }
 }

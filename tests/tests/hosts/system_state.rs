@@ -102,15 +102,15 @@ fn sysctl_in_a_container(host: &str) {
     let again = sysctl(&t, &want, Mode::Apply).unwrap();
     assert!(again.summary.contains("cannot be set here"), "{again:?}");
 
-    // The running value, spaced otherwise, is the same value; the file's
-    // other lines stay.
+    // The running value, spaced otherwise, is the same value (written
+    // as given); the file's other lines stay.
     let same = Sysctl::new("net.ipv4.tcp_rmem", "4096  131072\t33554432").file(&name);
     let step = |m| sysctl(&t, &same, m);
     let set = check_then_apply(&t, Path::new(SYSCTL_D), &step);
     assert_eq!(
         set.summary,
         format!(
-            "{}: set net.ipv4.tcp_rmem = 4096 131072 33554432; the running value is the same",
+            "{}: set net.ipv4.tcp_rmem = 4096  131072\t33554432; the running value is the same",
             path.display()
         )
     );
@@ -119,8 +119,16 @@ fn sysctl_in_a_container(host: &str) {
     check_then_apply(&t, Path::new(SYSCTL_D), &step);
     assert_eq!(
         read(&t, &path),
-        "net.ipv4.tcp_rmem = 4096 131072 33554432\nnet.ipv4.ip_forward = 1\n"
+        "net.ipv4.tcp_rmem = 4096  131072\t33554432\nnet.ipv4.ip_forward = 1\n"
     );
+
+    // With the running value left alone, a key this kernel does not have
+    // (yet: its module loads later) is only checked for its spelling.
+    let later = Sysctl::new("net.cs_test.not_loaded_yet", "1").file(&name);
+    let checked = sysctl(&t, &later.clone().runtime(false), Mode::Check).unwrap();
+    assert!(checked.changed, "{checked:?}");
+    let err = sysctl(&t, &later, Mode::Check).unwrap_err().to_string();
+    assert!(err.contains("this kernel has no such key"), "{err}");
 
     // What a key or value cannot be is refused before anything is read.
     for bad in [
@@ -132,6 +140,42 @@ fn sysctl_in_a_container(host: &str) {
         let err = sysctl(&t, &bad, Mode::Check).unwrap_err().to_string();
         assert!(err.contains("ops::sysctl"), "{err}");
     }
+}
+
+/// A file read after ours at boot that sets the key otherwise would undo
+/// it: refused, naming that file and line, and nothing written.
+#[test]
+fn sysctl_refuses_a_setting_a_later_file_overrides_deb12() {
+    let _one = crate::system_state();
+    let t = connect("cs-deb12");
+    let name = own_file("sysctl-lost");
+    let path = Path::new(SYSCTL_D).join(&name);
+    let later = Path::new(SYSCTL_D).join(format!("zz-cs-test-{}.conf", std::process::id()));
+    let _restore = Restore::new(&t, &[&path, &later]);
+    let put = ops::File::new(&later).content("# a later file\nvm.swappiness = 33\n");
+    t.call(ops::file, (put, Mode::Apply)).unwrap();
+
+    let lost = Sysctl::new("vm.swappiness", "10").file(&name);
+    for mode in [Mode::Check, Mode::Apply] {
+        let err = sysctl(&t, &lost, mode).unwrap_err().to_string();
+        let says = format!(
+            "ops::sysctl vm.swappiness = 10: {} line 2 sets vm.swappiness = 33, and is read \
+                 after {} at boot (the last file read wins): remove that line from {}, or \
+                 manage the setting in that file",
+            later.display(),
+            path.display(),
+            later.display()
+        );
+        assert!(err.contains(&says), "{err}");
+    }
+    let missing = t.call(read_file, (path.display().to_string(),));
+    assert!(missing.is_err(), "{} was written", path.display());
+    // The same value in the later file is no conflict.
+    let put = ops::File::new(&later).content("vm.swappiness = 10\n");
+    t.call(ops::file, (put, Mode::Apply)).unwrap();
+    let step = |m| sysctl(&t, &lost, m);
+    check_then_apply(&t, Path::new(SYSCTL_D), &step);
+    assert_eq!(read(&t, &path), "vm.swappiness = 10\n");
 }
 
 #[test]
@@ -155,7 +199,6 @@ fn sysctl_on_this_machine_changes_no_running_value() {
     let proc = Path::new("/proc/sys/net/ipv4/tcp_rmem");
     let running = std::fs::read_to_string(proc).unwrap();
     let spaced = running.split_whitespace().collect::<Vec<_>>().join("   ");
-    let normal = running.split_whitespace().collect::<Vec<_>>().join(" ");
 
     let file_only = Sysctl::new("net.ipv4.tcp_rmem", &spaced)
         .file(&name)
@@ -168,7 +211,7 @@ fn sysctl_on_this_machine_changes_no_running_value() {
             .ends_with("; the running value is left as it is"),
         "{applied:?}"
     );
-    assert_eq!(read(&t, &path), format!("net.ipv4.tcp_rmem = {normal}\n"));
+    assert_eq!(read(&t, &path), format!("net.ipv4.tcp_rmem = {spaced}\n"));
 
     let both = Sysctl::new("net.ipv4.tcp_rmem", &spaced).file(&name);
     let same = sysctl(&t, &both, Mode::Check).unwrap();
@@ -178,12 +221,59 @@ fn sysctl_on_this_machine_changes_no_running_value() {
         (
             false,
             format!(
-                "net.ipv4.tcp_rmem = {normal} in {} and running",
+                "net.ipv4.tcp_rmem = {spaced} in {} and running",
                 path.display()
             )
         )
     );
     assert_eq!(std::fs::read_to_string(proc).unwrap(), running);
+
+    // A key that root cannot write either (0444) is one the kernel does
+    // not let be written, whoever runs: no advice to run as root.
+    let read_only = Sysctl::new("fs.file-nr", "1 2 3").file(&name);
+    let checked = sysctl(&t, &read_only, Mode::Check).unwrap();
+    assert!(
+        checked
+            .summary
+            .contains("cannot be set here: the kernel does not let this key be written here"),
+        "{checked:?}"
+    );
+}
+
+/// On this machine (root, `/proc/sys` writable): a value the kernel
+/// refuses, or reads back otherwise, is refused before the file is
+/// written, so that it does not fail again at every boot. The kernel
+/// ends as it was: `yes` is refused, `0N` is `N`, put back as it was.
+#[test]
+fn sysctl_writes_the_file_only_once_the_kernel_took_the_value() {
+    let t = connect("localhost");
+    let name = own_file("sysctl-refused");
+    let path = Path::new(SYSCTL_D).join(&name);
+    let _restore = Restore::new(&t, &[&path]);
+    let proc = Path::new("/proc/sys/net/ipv4/ip_forward");
+    let running = std::fs::read_to_string(proc).unwrap();
+    let padded = format!("0{}", running.trim());
+    for (value, says) in [
+        ("yes", "the kernel refused the value"),
+        (padded.as_str(), "but reads it back as"),
+    ] {
+        let spec = Sysctl::new("net.ipv4.ip_forward", value).file(&name);
+        let checked = sysctl(&t, &spec, Mode::Check).unwrap();
+        if !checked.summary.contains("running value") || checked.summary.contains("cannot") {
+            eprintln!("skipped: the running value cannot be set here: {checked:?}");
+            return;
+        }
+        let err = sysctl(&t, &spec, Mode::Apply).unwrap_err().to_string();
+        let target = format!("ops::sysctl net.ipv4.ip_forward = {value}: ");
+        assert!(err.contains(&target) && err.contains(says), "{err}");
+        assert!(
+            err.contains("give the value as the kernel shows it"),
+            "{err}"
+        );
+        let missing = t.call(read_file, (path.display().to_string(),));
+        assert!(missing.is_err(), "{} was written: {err}", path.display());
+        assert_eq!(std::fs::read_to_string(proc).unwrap(), running);
+    }
 }
 
 fn hostname(t: &Tunnel, spec: &Hostname, mode: Mode) -> chopsticks::Result<Change> {
