@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::landing::Landing;
+use super::sysctls::read_system_file;
 use super::text::{bare, eol_of, Found};
 use super::{Change, Mode, OpError, Plan};
 use crate::remote;
@@ -32,7 +33,11 @@ const CAP_SYS_ADMIN: u32 = 21;
 ///
 /// Where this program lacks `CAP_SYS_ADMIN` (a container: its runtime
 /// sets its name), the running name is left as it is, and the change's
-/// summary says so; the files are still managed. In a container whose
+/// summary says so; the files are still managed. A program that has
+/// `CAP_SYS_ADMIN` only in a user namespace that does not own the host's
+/// name (a child user namespace sharing the UTS namespace) looks able to
+/// set it: check mode says it sets it, and apply writes the files and
+/// then fails, saying why. In a container whose
 /// `/etc/hostname` and `/etc/hosts` are mounted from outside, they are
 /// written in place.
 ///
@@ -67,7 +72,7 @@ impl Hostname {
         let mut diffs = String::new();
         let mut plans = Vec::new();
 
-        let found = Found::read(OP, Path::new(HOSTNAME), false)?;
+        let found = read(Path::new(HOSTNAME))?;
         if found.text.as_deref().map(str::trim) != Some(name.as_str()) {
             let summary = format!("{HOSTNAME}: {name}");
             plans.push(found.write(
@@ -78,7 +83,7 @@ impl Hostname {
                 &Landing::default(),
             )?);
         }
-        let found = Found::read(OP, Path::new(HOSTS), false)?;
+        let found = read(Path::new(HOSTS))?;
         let line = self_line(&name);
         let new = with_self_line(found.text.as_deref(), &line);
         if found.text.as_deref() != Some(new.as_str()) {
@@ -138,6 +143,21 @@ impl Hostname {
 #[remote]
 pub fn hostname(spec: Hostname, mode: Mode) -> Result<Change, OpError> {
     spec.plan()?.run(mode)
+}
+
+/// `path` (`/etc/hostname`, `/etc/hosts`) as it is: a link is refused
+/// (this op writes the file itself, and has no `follow`), and so is a
+/// file too long to be one of these.
+fn read(path: &Path) -> Result<Found, OpError> {
+    read_system_file(
+        OP,
+        path,
+        &format!(
+            "{OP} does not replace a link with a file: make {} a file, or set the name in \
+             the file it points to",
+            path.display()
+        ),
+    )
 }
 
 /// Refuses a name RFC 1123 does not allow, or the kernel cannot keep.
@@ -261,12 +281,25 @@ fn set_running(name: &str) -> Result<(), OpError> {
         _ => Err(OpError::new(
             OP,
             name,
-            format!(
-                "sethostname: {}: the files are written; set the running name as root, or \
-                 reboot",
-                std::io::Error::last_os_error()
-            ),
+            refused(&std::io::Error::last_os_error()),
         )),
+    }
+}
+
+/// Why `sethostname(2)` failed, once the check found `CAP_SYS_ADMIN`:
+/// `EPERM` then means the capability is held in a user namespace that
+/// does not own this host's UTS namespace (a process in a child user
+/// namespace: its `CapEff` shows the capability there).
+fn refused(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EPERM) => "sethostname was refused (EPERM) although this program has \
+             CAP_SYS_ADMIN: it has it in a user namespace that does not own this host's name \
+             (a user namespace without its own UTS namespace); the files are written: set the \
+             running name from outside that namespace, or reboot"
+            .to_owned(),
+        _ => format!(
+            "sethostname: {e}: the files are written; set the running name as root, or reboot"
+        ),
     }
 }
 
@@ -330,5 +363,33 @@ mod tests {
         let root = "CapEff:\t000001ffffffffff\n";
         assert_eq!(has_cap(root, CAP_SYS_ADMIN), Some(true));
         assert_eq!(has_cap("Name:\tx\n", CAP_SYS_ADMIN), None);
+    }
+
+    #[test]
+    fn a_refused_sethostname_says_why() {
+        let eperm = refused(&std::io::Error::from_raw_os_error(libc::EPERM));
+        assert!(eperm.contains("user namespace"), "{eperm}");
+        assert!(eperm.contains("the files are written"), "{eperm}");
+        let other = refused(&std::io::Error::from_raw_os_error(libc::EINVAL));
+        assert!(other.starts_with("sethostname: "), "{other}");
+    }
+
+    /// A link is refused with this op's own advice (it has no `follow`),
+    /// and so is a file longer than the bound.
+    #[test]
+    fn links_and_long_files_are_refused_with_this_ops_advice() {
+        let dir = std::env::temp_dir().join(format!("cs-hostname-read-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join("hosts");
+        std::os::unix::fs::symlink("/etc/hosts", &link).unwrap();
+        let err = read(&link).err().unwrap().to_string();
+        assert!(err.contains("make") && !err.contains("follow"), "{err}");
+        let long = dir.join("long");
+        let file = std::fs::File::create(&long).unwrap();
+        file.set_len(super::super::sysctls::MAX_FILE + 1).unwrap();
+        let err = read(&long).err().unwrap().to_string();
+        assert!(err.contains("more than the 4 MiB"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
