@@ -109,6 +109,7 @@ fn a_secret_job_shows_no_diff_and_bad_specs_are_refused_before_anything_runs() {
             "the month field \"13\"",
         ),
         (Cron::new(&name, "@daily", "date +%F"), "write `\\%`"),
+        (Cron::new(&name, "@daily", r"echo a\\%b"), "write `\\%`"),
     ] {
         for m in [Mode::Check, Mode::Apply] {
             let err = cron(&t, spec.clone(), m).unwrap_err().to_string();

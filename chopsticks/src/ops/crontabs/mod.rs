@@ -23,8 +23,10 @@ const CRON_D: &str = "/etc/cron.d";
 /// The longest job name, in bytes.
 const MAX_NAME: usize = 64;
 
-/// The longest command, and the longest environment value, in bytes.
-const MAX_COMMAND: usize = 4096;
+/// The longest command, and the longest environment line (`KEY=value`),
+/// in bytes: vixie cron (Debian's) keeps 1000 bytes with the closing NUL,
+/// and cuts a longer one short without a word.
+const MAX_COMMAND: usize = 999;
 
 /// The most environment lines one job has.
 const MAX_ENV: usize = 64;
@@ -66,11 +68,15 @@ const CRONTAB_TIME: Duration = Duration::from_secs(60);
 /// of these (names only alone, as cron's manual has them), or one of
 /// `@reboot @yearly @annually @monthly @weekly @daily @midnight @hourly`.
 ///
-/// The command is one line. Cron reads a `%` in it as the end of the
-/// command (what follows is its stdin), which a command such as
-/// `date +%F` does not mean: a `%` without a backslash before it is
-/// refused, and `\%` is written as it is (cron passes on `%`). Nothing is
-/// escaped for you: the line cron reads is the one you gave.
+/// The command is one line of at most 999 bytes (Debian's cron cuts a
+/// longer one short without a word; so too an environment line
+/// `KEY=value`), not starting with `-`. Cron reads a `%` in it as the end
+/// of the command (what follows is its stdin), which a command such as
+/// `date +%F` does not mean: a `%` not escaped is refused, and `\%` is
+/// written as it is (cron passes on `%`). Cron reads `\\` as a backslash,
+/// so a `%` is escaped when an odd number of backslashes comes right
+/// before it: `\\%` is refused, `\\\%` taken. Nothing is escaped for you:
+/// the line cron reads is the one you gave.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cron {
     name: String,
@@ -234,9 +240,12 @@ impl Cron {
                      starting with a digit"
                 )));
             }
-            if value.len() > MAX_COMMAND || value.contains(['\n', '\r', '\0']) {
+            // As it is written: `KEY=value`, an empty value as `""`.
+            let line = key.len() + 1 + value.len().max(2);
+            if line > MAX_COMMAND || value.contains(['\n', '\r', '\0']) {
                 return Err(self.error(format!(
-                    "the value of {key} is not one line of at most {MAX_COMMAND} bytes"
+                    "the line {key}=... is not one line of at most {MAX_COMMAND} bytes (cron \
+                     cuts a longer one short): shorten the value"
                 )));
             }
         }
@@ -259,8 +268,8 @@ impl Cron {
         }
         if command.len() > MAX_COMMAND {
             return Err(self.error(format!(
-                "the command is {} bytes long, more than the {MAX_COMMAND} a job's may be: put \
-                 it in a script",
+                "the command is {} bytes long, more than the {MAX_COMMAND} a job's may be (cron \
+                 cuts a longer one short): put it in a script",
                 command.len()
             )));
         }
@@ -270,10 +279,14 @@ impl Cron {
                  a script, or join it with `;`",
             ));
         }
-        let bare_percent = command
-            .char_indices()
-            .any(|(i, c)| c == '%' && !command[..i].ends_with('\\'));
-        if bare_percent {
+        if command.trim_start().starts_with('-') {
+            return Err(self.error(
+                "the command starts with `-`, which some crons read as a flag of the job \
+                 (cronie: do not log it), not as part of the command: start it otherwise, \
+                 say with `exec -- ` or a full path",
+            ));
+        }
+        if bare_percent(command) {
             return Err(self.error(
                 "the command has a `%`, where cron ends the command (and feeds what follows \
                  as its stdin): write `\\%` for a percent sign (`date +\\%F`), or put the \
@@ -457,6 +470,17 @@ impl Cron {
     }
 }
 
+/// Whether `command` has a `%` cron ends the command at: one not escaped
+/// by a backslash, that is with an even run of backslashes right before
+/// it (cron reads `\\` as one backslash, so `\\%` has a bare `%`).
+fn bare_percent(command: &str) -> bool {
+    let bytes = command.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        let run = bytes[..i].iter().rev().take_while(|&&c| c == b'\\').count();
+        b == b'%' && run % 2 == 0
+    })
+}
+
 /// The text of the file `path` (never read through a link), within
 /// [`MAX_CRONTAB`].
 fn read_text(path: &Path, shown: &str) -> Result<String, OpError> {
@@ -583,10 +607,21 @@ mod tests {
         refused(Cron::new("j", "@daily", "a\nb"), "more than one line");
         refused(Cron::new("j", "@daily", " "), "the command is empty");
         refused(Cron::new("j", "@daily", "date +%F"), "write `\\%`");
+        refused(Cron::new("j", "@daily", r"echo a\\%b"), "write `\\%`");
+        refused(Cron::new("j", "@daily", r"a\%b%c"), "write `\\%`");
+        Cron::new("j", "@daily", r"echo a\\\%b").validate().unwrap();
+        Cron::new("j", "@daily", r"echo a\\ b").validate().unwrap();
         refused(
-            Cron::new("j", "@daily", "x".repeat(5000)),
-            "more than the 4096",
+            Cron::new("j", "@daily", "x".repeat(1000)),
+            "more than the 999",
         );
+        Cron::new("j", "@daily", "x".repeat(999))
+            .validate()
+            .unwrap();
+        refused(Cron::new("j", "@daily", "-true"), "starts with `-`");
+        refused(Cron::new("j", "@daily", " -true"), "starts with `-`");
+        refused(job("j").env("X", "v".repeat(998)), "at most 999 bytes");
+        job("j").env("X", "v".repeat(997)).validate().unwrap();
         refused(Cron::new("j", "* * * *", "true"), "has 4 fields");
         refused(job("j").env("1X", "a"), "not an environment variable name");
         refused(job("j").env("X", "a\nb"), "not one line");
