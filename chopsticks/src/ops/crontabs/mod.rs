@@ -328,6 +328,18 @@ impl Cron {
             }
             Some(Kind::File) | None => {}
         }
+        let old = match entry {
+            Some(_) => read_text(&path, &shown)?,
+            None => String::new(),
+        };
+        let header = self.header();
+        if entry.is_some() && old.lines().next() != Some(header.trim_end()) {
+            return Err(fail(format!(
+                "is not a file ops::cron made (its first line is not `{}`): ops::cron neither \
+                 overwrites nor removes another's file; give the job another name",
+                header.trim_end()
+            )));
+        }
         let Some((schedule, job)) = job else {
             return Ok(match entry {
                 None => Plan::unchanged(format!("{shown} is absent")),
@@ -342,16 +354,13 @@ impl Cron {
                  cron), or put the job in a user's crontab (for_user(..))"
             )));
         }
-        let mut new = format!(
-            "# Managed by chopsticks (ops::cron): the job {}. Changes here are overwritten.\n",
-            self.name
-        );
-        for (key, value) in &self.env {
-            let value = if value.is_empty() { "\"\"" } else { value };
-            new.push_str(&format!("{key}={value}\n"));
+        if !reads_cron_d() {
+            return Err(fail(format!(
+                "no cron daemon here reads {CRON_D}: install cron, or use for_user (busybox's \
+                 crond reads users' crontabs only)"
+            )));
         }
-        new.push_str(&job);
-        new.push('\n');
+        let new = self.file_text(&job);
         let user = self.user.as_deref().unwrap_or("root");
         let needs = match files::accounts::user(user) {
             Ok(Some(_)) => String::new(),
@@ -362,13 +371,10 @@ impl Cron {
             user: Some("0".into()),
             group: Some("0".into()),
         };
-        let old = match entry {
-            Some(_) => read_text(&path, &shown)?,
-            None => String::new(),
-        };
         let diff = self.diff(&shown, &old, &new);
         let content_changes = old != new;
-        let write = move |w: &Writer| w.write_file(&path, new.as_bytes(), 0o644, &root);
+        let mode = self.file_mode();
+        let write = move |w: &Writer| w.write_file(&path, new.as_bytes(), mode, &root);
         let Some(entry) = entry else {
             let summary = format!("create {shown}: `{schedule}` as {user}{needs}");
             return Ok(Plan::change(summary, diff, write));
@@ -377,8 +383,8 @@ impl Cron {
         if content_changes {
             changes.push(format!("the job: `{schedule}` as {user}"));
         }
-        if entry.mode != 0o644 {
-            changes.push(format!("mode {:04o} -> 0644", entry.mode));
+        if entry.mode != mode {
+            changes.push(format!("mode {:04o} -> {mode:04o}", entry.mode));
         }
         if (entry.uid, entry.gid) != (0, 0) {
             changes.push(format!("owner {}:{} -> 0:0", entry.uid, entry.gid));
@@ -388,6 +394,37 @@ impl Cron {
         }
         let summary = format!("{shown}: {}{needs}", changes.join(", "));
         Ok(Plan::change(summary, diff, write))
+    }
+
+    /// The first line of the job's file in `/etc/cron.d`: what says
+    /// ops::cron made it.
+    fn header(&self) -> String {
+        format!(
+            "# Managed by chopsticks (ops::cron): the job {}. Changes here are overwritten.\n",
+            self.name
+        )
+    }
+
+    /// The job's file in `/etc/cron.d`: the header, the environment, the
+    /// job's line.
+    fn file_text(&self, job: &str) -> String {
+        let mut text = self.header();
+        for (key, value) in &self.env {
+            let value = if value.is_empty() { "\"\"" } else { value };
+            text.push_str(&format!("{key}={value}\n"));
+        }
+        text.push_str(job);
+        text.push('\n');
+        text
+    }
+
+    /// The mode of the job's file: 0600 when it is secret (no one but
+    /// root reads it), else 0644.
+    fn file_mode(&self) -> u32 {
+        match self.secret {
+            true => 0o600,
+            false => 0o644,
+        }
     }
 
     /// The diff, unless the job is secret.
@@ -468,6 +505,38 @@ impl Cron {
             move |w| install(w, &crontab, &user, &new, secret),
         ))
     }
+}
+
+/// The daemons that read `/etc/cron.d`: cronie's `crond`, Debian's
+/// (vixie) `cron`. Busybox's `crond`, a link to busybox, does not.
+const CRON_D_DAEMONS: [&str; 4] = [
+    "/usr/sbin/cron",
+    "/usr/sbin/crond",
+    "/sbin/cron",
+    "/sbin/crond",
+];
+
+/// Whether a cron daemon that reads `/etc/cron.d` is installed: one of
+/// [`CRON_D_DAEMONS`], a program that is not busybox (by a link's target,
+/// or as a hard link to `/bin/busybox`).
+fn reads_cron_d() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let busybox = std::fs::metadata("/bin/busybox").ok();
+    CRON_D_DAEMONS.iter().any(|path| {
+        let Ok(real) = std::fs::canonicalize(path) else {
+            return false;
+        };
+        let named_busybox = real
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("busybox"));
+        let Ok(meta) = std::fs::metadata(&real) else {
+            return false;
+        };
+        let same_as_busybox = busybox
+            .as_ref()
+            .is_some_and(|b| (b.dev(), b.ino()) == (meta.dev(), meta.ino()));
+        meta.is_file() && !named_busybox && !same_as_busybox
+    })
 }
 
 /// Whether `command` has a `%` cron ends the command at: one not escaped
@@ -632,6 +701,44 @@ mod tests {
         Cron::new("j", "@daily", r"date +\%F").validate().unwrap();
         // Absent looks at the name only.
         Cron::new("j", "", "").absent().validate().unwrap();
+    }
+
+    #[test]
+    fn a_cron_d_file_has_our_header_and_a_secret_one_is_for_root_alone() {
+        let job = Cron::new("j", "@daily", "x").env("MAILTO", "");
+        let line = job.job_line().unwrap().unwrap().1;
+        assert_eq!(
+            job.file_text(&line),
+            "# Managed by chopsticks (ops::cron): the job j. Changes here are overwritten.\n\
+             MAILTO=\"\"\n@daily root x\n"
+        );
+        assert_eq!(job.file_mode(), 0o644);
+        assert_eq!(job.secret().file_mode(), 0o600);
+    }
+
+    #[test]
+    fn a_cron_d_job_is_refused_where_no_daemon_reads_cron_d() {
+        if reads_cron_d() || !Path::new(CRON_D).is_dir() {
+            return;
+        }
+        let name = format!("cs-unit-{}", std::process::id());
+        let e = Cron::new(&name, "@daily", "true").plan().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "ops::cron /etc/cron.d/{name}: no cron daemon here reads /etc/cron.d: install \
+                 cron, or use for_user (busybox's crond reads users' crontabs only)"
+            )
+        );
+        // Removing what is not there needs no daemon.
+        assert!(
+            !Cron::new(&name, "", "")
+                .absent()
+                .plan()
+                .unwrap()
+                .planned()
+                .changed
+        );
     }
 
     #[test]
