@@ -255,7 +255,7 @@ fn a_users_crontab_keeps_their_lines_and_our_marked_job() {
     t.call(ops::user, (ops::User::new(&user), Mode::Apply))
         .unwrap();
     let tab = Path::new(SPOOL).join(&user);
-    let theirs = "# their job\n0 1 * * * /bin/theirs\n";
+    let theirs = "# their job\nAPI_TOKEN=their-t0ken\n0 1 * * * /bin/theirs\n";
     t.call(
         ops::file,
         (
@@ -272,10 +272,12 @@ fn a_users_crontab_keeps_their_lines_and_our_marked_job() {
         added.summary,
         format!("crontab of {user}: add the job {name} (`*/10 * * * *`)")
     );
-    assert!(added
-        .diff
-        .unwrap()
-        .contains(&format!("+# chopsticks: {name}")));
+    let diff = added.diff.unwrap();
+    assert!(diff.contains(&format!("+# chopsticks: {name}")), "{diff}");
+    assert!(
+        !diff.contains("their-t0ken") && !diff.contains("/bin/theirs"),
+        "the diff shows their lines: {diff}"
+    );
     let marked = |schedule: &str| format!("{theirs}# chopsticks: {name}\n{schedule} /bin/true\n");
     assert_eq!(read(&t, &tab), marked("*/10 * * * *"));
 
@@ -285,6 +287,12 @@ fn a_users_crontab_keeps_their_lines_and_our_marked_job() {
         format!("crontab of {user}: update the job {name} (`@daily`)")
     );
     assert_eq!(read(&t, &tab), marked("@daily"));
+    let diff = updated.diff.unwrap();
+    assert!(
+        diff.contains("-*/10 * * * * /bin/true") && diff.contains("+@daily /bin/true"),
+        "{diff}"
+    );
+    assert!(!diff.contains("their-t0ken"), "{diff}");
 
     let removed = check_then_apply(&t, &tab, &|m| cron(&t, job("").absent(), m));
     assert_eq!(

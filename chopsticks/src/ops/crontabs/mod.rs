@@ -162,8 +162,10 @@ impl Cron {
     }
 
     /// The command (and the environment values) are secret, say a token:
-    /// a change shows as changed, never as a diff, and no error quotes
-    /// what `crontab` said about them.
+    /// a change shows as changed, never as a diff, no error quotes what
+    /// `crontab` said about them, and a file in `/etc/cron.d` is root's
+    /// alone to read (mode 0600). A crontab's diff, secret or not, shows
+    /// only the job's marker and line, never the crontab's other lines.
     pub fn secret(mut self) -> Cron {
         self.secret = true;
         self
@@ -497,7 +499,9 @@ impl Cron {
             (Some(_), true) => "update",
             (Some(_), false) => "add",
         };
-        let diff = self.diff(&shown, &old, &new);
+        // Only our lines: the crontab's others (their tokens) stay unshown.
+        let ours = tab::job_block(&self.name, job.as_deref());
+        let diff = self.diff(&shown, &tab::block(&old, &self.name), &ours);
         let (user, secret) = (user.to_owned(), self.secret);
         Ok(Plan::change(
             format!("{shown}: {verb} {what}"),
