@@ -31,8 +31,8 @@ const MAX_COMMAND: usize = 999;
 /// The most environment lines one job has.
 const MAX_ENV: usize = 64;
 
-/// The largest crontab or cron.d file read or written: what a pipe holds,
-/// so `crontab -` always takes all of it.
+/// The largest crontab or cron.d file read or written: the most input
+/// `crontab -` is given.
 const MAX_CRONTAB: usize = MAX_INPUT;
 
 /// How long `crontab` may take to list or install a crontab.
