@@ -10,6 +10,7 @@ mod schedule;
 mod tab;
 
 use super::process::Program;
+use super::text::{bounded_text, read_bounded_text};
 use super::write::MAX_INPUT;
 use super::{diff, tools, Change, Mode, OpError, Owner, Plan, Writer};
 use crate::files::{self, describe, Kind};
@@ -331,7 +332,7 @@ impl Cron {
             Some(Kind::File) | None => {}
         }
         let old = match entry {
-            Some(_) => read_text(&path, &shown)?,
+            Some(_) => read_bounded_text(OP, &path, MAX_CRONTAB)?.unwrap_or_default(),
             None => String::new(),
         };
         let header = self.header();
@@ -554,34 +555,6 @@ fn bare_percent(command: &str) -> bool {
     })
 }
 
-/// The text of the file `path` (never read through a link), within
-/// [`MAX_CRONTAB`].
-fn read_text(path: &Path, shown: &str) -> Result<String, OpError> {
-    use std::io::Read as _;
-    let fail = |e: std::io::Error| OpError::new(OP, shown, describe(&e));
-    let (dir, name) = files::parent_and_name(path).map_err(fail)?;
-    let mut bytes = Vec::new();
-    dir.open_file(&name)
-        .map_err(fail)?
-        .take(MAX_CRONTAB as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(fail)?;
-    text(shown, bytes)
-}
-
-/// `bytes` as text, within [`MAX_CRONTAB`].
-fn text(shown: &str, bytes: Vec<u8>) -> Result<String, OpError> {
-    if bytes.len() > MAX_CRONTAB {
-        return Err(OpError::new(
-            OP,
-            shown,
-            format!("is larger than the {MAX_CRONTAB} bytes ops::cron reads: trim it"),
-        ));
-    }
-    String::from_utf8(bytes)
-        .map_err(|_| OpError::new(OP, shown, "is not UTF-8 text: ops::cron edits text"))
-}
-
 /// `user`'s crontab, as `crontab -u USER -l` prints it; empty when they
 /// have none.
 fn list(crontab: &str, user: &str, shown: &str) -> Result<String, OpError> {
@@ -610,7 +583,7 @@ fn list(crontab: &str, user: &str, shown: &str) -> Result<String, OpError> {
     let none =
         stderr.contains("no crontab for") || stderr.contains(&format!("can't open '{user}'"));
     match status {
-        0 => text(shown, out),
+        0 => bounded_text(OP, shown, out, MAX_CRONTAB),
         _ if none => Ok(String::new()),
         _ => Err(OpError::new(
             OP,
