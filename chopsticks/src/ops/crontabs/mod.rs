@@ -41,10 +41,18 @@ const CRONTAB_TIME: Duration = Duration::from_secs(60);
 
 /// A job cron runs on a schedule, as Ansible's `cron` module describes
 /// one: by default in `/etc/cron.d/NAME`, a file of its own (mode 0644,
-/// owned by root, a comment saying chopsticks manages it), run as root or
-/// [`user`](Cron::user); with [`for_user`](Cron::for_user), in that user's
-/// crontab, after a `# chopsticks: NAME` line that marks it (where Ansible
-/// writes `#Ansible: NAME`), the crontab's other lines kept.
+/// 0600 when [`secret`](Cron::secret), owned by root, a first line saying
+/// chopsticks manages it), run as root or [`user`](Cron::user); with
+/// [`for_user`](Cron::for_user), in that user's crontab, after a
+/// `# chopsticks: NAME` line that marks it (where Ansible writes
+/// `#Ansible: NAME`), the crontab's other lines kept.
+///
+/// A job in `/etc/cron.d` needs a daemon that reads it: cronie's `crond`
+/// or Debian's `cron` (in `/usr/sbin` or `/sbin`); busybox's `crond` reads
+/// users' crontabs only, and a Debian host without the `cron` package
+/// still has the directory. Without such a daemon the job is refused (its
+/// removal is not). A file there whose first line is not ours is someone
+/// else's: it is neither overwritten nor removed.
 ///
 /// ```
 /// use chopsticks::ops::Cron;
@@ -302,10 +310,11 @@ impl Cron {
     /// What making the job so would change.
     ///
     /// # Errors
-    /// A spec [`validate`](Cron::validate) refuses; no `/etc/cron.d` (or,
-    /// with [`for_user`](Cron::for_user), no `crontab` program) on the
-    /// host; a link or something else than a file at the job's path; a
-    /// crontab that cannot be read.
+    /// A spec [`validate`](Cron::validate) refuses; no `/etc/cron.d`, or
+    /// no daemon that reads it (or, with [`for_user`](Cron::for_user), no
+    /// `crontab` program) on the host; a link or something else than a
+    /// file at the job's path, or a file there ops::cron did not make; a
+    /// file or crontab that cannot be read.
     pub fn plan(self) -> Result<Plan, OpError> {
         let job = self.job_line()?;
         match self.crontab_of.clone() {
