@@ -292,9 +292,9 @@ impl Cron {
         }
         if command.trim_start().starts_with('-') {
             return Err(self.error(
-                "the command starts with `-`, which some crons read as a flag of the job \
-                 (cronie: do not log it), not as part of the command: start it otherwise, \
-                 say with `exec -- ` or a full path",
+                "the command starts with `-`, which cronie reads as a flag of the job (do \
+                 not log it), not as part of the command: start it with the program's \
+                 path (`./-x`, `/usr/local/bin/-x`)",
             ));
         }
         if bare_percent(command) {
