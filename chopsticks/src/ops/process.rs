@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::process::{Child, ChildStderr, ChildStdout, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{CommandOutput, OpError};
@@ -150,12 +150,21 @@ impl Program<'_> {
                 crate::files::describe(&e)
             ))
         })?;
-        if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            // Small (a pipe holds 64 KiB); a program that exits at once
-            // closes it, and its status says why.
-            let _ = std::io::Write::write_all(&mut pipe, bytes);
-        }
-        let collected = collect(&mut child, self.timeout, sink);
+        // Written as the program reads it, within its time limit: one that
+        // does not read cannot hold the run up past it.
+        let input = match (stdin, child.stdin.take()) {
+            (Some(bytes), Some(pipe)) => match Input::new(pipe, bytes) {
+                Ok(input) => Some(input),
+                Err(e) => {
+                    // SAFETY: as `stop` below: its group, not reaped yet.
+                    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+                    let _ = child.wait();
+                    return Err(fail(format!("cannot give it its input: {e}")));
+                }
+            },
+            _ => None,
+        };
+        let collected = collect(&mut child, self.timeout, input, sink);
         let stop = |child: &mut Child| {
             // SAFETY: signals the process group this child leads; it is
             // not reaped yet, so its id is not reused.
@@ -195,6 +204,43 @@ impl Program<'_> {
     }
 }
 
+/// The program's stdin, written without blocking as the pipe takes it.
+struct Input<'b> {
+    pipe: ChildStdin,
+    rest: &'b [u8],
+}
+
+impl<'b> Input<'b> {
+    /// `bytes` to write to `pipe`, which is made non-blocking.
+    fn new(pipe: ChildStdin, bytes: &'b [u8]) -> io::Result<Input<'b>> {
+        let fd = pipe.as_raw_fd();
+        // SAFETY: `fd` is the open pipe `pipe` owns.
+        let ok = unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) >= 0
+        };
+        match ok {
+            true => Ok(Input { pipe, rest: bytes }),
+            false => Err(io::Error::last_os_error()),
+        }
+    }
+
+    /// Writes what the pipe takes now; `false` when it is done with: all
+    /// written, or the program closed its end (its status says why).
+    fn write_some(&mut self) -> bool {
+        while !self.rest.is_empty() {
+            match io::Write::write(&mut self.pipe, self.rest) {
+                Ok(0) => return false,
+                Ok(n) => self.rest = &self.rest[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+}
+
 /// How a program's run ended.
 enum Ended {
     Exited(std::process::ExitStatus),
@@ -206,13 +252,16 @@ enum Ended {
     Refused(OpError),
 }
 
-/// Reads the child's stdout (into `sink`) and stderr until both end (or
+/// Writes `input` (if any) to the child's stdin as it takes it, closing it
+/// once all is written or the child exited; reads the child's stdout (into
+/// `sink`) and stderr until both end (or
 /// [`GRACE`] after it exited), and how it ended: its exit status, or that
 /// it ran past `timeout`, or that the call was cancelled (polled as its
 /// output is), or that the sink refused what came.
 fn collect(
     child: &mut Child,
     timeout: Option<Duration>,
+    mut input: Option<Input<'_>>,
     sink: Sink<'_>,
 ) -> io::Result<(Capped, Ended)> {
     let mut out: Option<ChildStdout> = child.stdout.take();
@@ -227,7 +276,10 @@ fn collect(
                 exited = Some((status, Instant::now()));
             }
         }
-        let open = out.is_some() || err.is_some();
+        if exited.is_some() {
+            input = None;
+        }
+        let open = out.is_some() || err.is_some() || input.is_some();
         match exited {
             Some((status, _)) if !open => return Ok((stderr, Ended::Exited(status))),
             Some((status, at)) if at.elapsed() >= GRACE => {
@@ -244,15 +296,18 @@ fn collect(
             std::thread::sleep(Duration::from_millis(5));
             continue;
         }
+        let stdin_fd = input.as_ref().map(|i| i.pipe.as_raw_fd());
         let mut fds: Vec<libc::pollfd> = [
             out.as_ref().map(AsRawFd::as_raw_fd),
             err.as_ref().map(AsRawFd::as_raw_fd),
         ]
         .into_iter()
         .flatten()
-        .map(|fd| libc::pollfd {
+        .map(|fd| (fd, libc::POLLIN))
+        .chain(stdin_fd.map(|fd| (fd, libc::POLLOUT)))
+        .map(|(fd, events)| libc::pollfd {
             fd,
-            events: libc::POLLIN,
+            events,
             revents: 0,
         })
         .collect();
@@ -268,6 +323,12 @@ fn collect(
             return Err(e);
         }
         for pfd in fds.iter().filter(|p| p.revents != 0) {
+            if Some(pfd.fd) == stdin_fd {
+                if !input.as_mut().is_some_and(Input::write_some) {
+                    input = None;
+                }
+                continue;
+            }
             let is_out = out.as_ref().map(AsRawFd::as_raw_fd) == Some(pfd.fd);
             let n = match is_out {
                 true => read_some(&mut out, &mut buf)?,
@@ -348,6 +409,43 @@ mod tests {
         let out = run("sleep 5 & echo started", None).unwrap();
         assert_eq!((out.status, out.stdout.as_str()), (0, "started\n"));
         assert!(started.elapsed() < Duration::from_secs(4));
+    }
+
+    #[test]
+    fn stdin_is_written_within_the_time_limit() {
+        let argv = |script: &str| ["sh".to_owned(), "-c".to_owned(), script.to_owned()];
+        let program = |argv, timeout| Program {
+            argv,
+            env: &[],
+            cwd: None,
+            shown: "`test`",
+            timeout: Some(Duration::from_millis(timeout)),
+        };
+        let big = vec![b'x'; 1 << 20];
+        // More than a pipe holds, to a program that never reads it.
+        let started = Instant::now();
+        let sleeper = argv("sleep 20");
+        let e = program(&sleeper, 500)
+            .output_with("ops::command", Some(&big))
+            .unwrap_err();
+        assert!(e.message.contains("did not finish within 0.5 s"), "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        // A program that reads it gets all of it, and its end.
+        let counter = argv("wc -c");
+        let out = program(&counter, 20_000)
+            .output_with("ops::command", Some(&big))
+            .unwrap();
+        assert_eq!(out.stdout.trim(), "1048576");
+        // One that exits without reading: its status, no error.
+        let quitter = argv("exit 3");
+        let out = program(&quitter, 20_000)
+            .output_with("ops::command", Some(&big))
+            .unwrap();
+        assert_eq!(out.status, 3);
     }
 
     #[test]

@@ -103,6 +103,68 @@ pub(super) fn eol_of(text: &str) -> &'static str {
     }
 }
 
+/// The text file `path` for `op`, within `max` bytes, never read through
+/// a link (at `path` or on the way to it, as [`Found::read`] reads);
+/// `None` when there is none.
+///
+/// # Errors
+/// A link, a directory or something else than a file, a file larger than
+/// `max` or not UTF-8 text, or one that cannot be read.
+pub(super) fn read_bounded_text(
+    op: &str,
+    path: &Path,
+    max: usize,
+) -> Result<Option<String>, OpError> {
+    use std::io::Read as _;
+    let shown = path.display().to_string();
+    let fail = |message: String| OpError::new(op, &shown, message);
+    let entry = files::entry_at(path).map_err(|e| fail(describe(&e)))?;
+    match entry.map(|e| e.kind) {
+        None => return Ok(None),
+        Some(Kind::Link) => {
+            return Err(fail(format!(
+                "is a symbolic link: {op} does not read through one; replace it with a file"
+            )))
+        }
+        Some(Kind::Dir) => return Err(fail("is a directory".into())),
+        Some(Kind::Other) => return Err(fail("is not a regular file".into())),
+        Some(Kind::File) => {}
+    }
+    let (dir, name) = files::parent_and_name(path).map_err(|e| fail(describe(&e)))?;
+    let mut bytes = Vec::new();
+    dir.open_file(&name)
+        .map_err(|e| fail(describe(&e)))?
+        .take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(describe(&e)))?;
+    bounded_text(op, &shown, bytes, max).map(Some)
+}
+
+/// `bytes` (of what messages call `shown`) as text, within `max` bytes.
+///
+/// # Errors
+/// More than `max` bytes, or not UTF-8.
+pub(super) fn bounded_text(
+    op: &str,
+    shown: &str,
+    bytes: Vec<u8>,
+    max: usize,
+) -> Result<String, OpError> {
+    if bytes.len() > max {
+        let most = match max % (1 << 20) {
+            0 => format!("{} MiB", max >> 20),
+            _ => format!("{max} bytes"),
+        };
+        return Err(OpError::new(
+            op,
+            shown,
+            format!("is larger than {most}, the most {op} reads: trim it"),
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| OpError::new(op, shown, format!("is not UTF-8 text: {op} edits text")))
+}
+
 /// A text file as an edit found it.
 pub(super) struct Found {
     /// The path edited (where a followed link points).
@@ -293,6 +355,36 @@ pub(super) fn expand(template: &str, caps: &regex_lite::Captures<'_>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_reads_refuse_links_directories_and_too_much() {
+        let dir = std::env::temp_dir().join(format!("cs-text-bounded-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("f");
+        std::fs::write(&file, "abc\n").unwrap();
+        let read = |path: &Path, max| read_bounded_text("ops::x", path, max);
+        assert_eq!(read(&file, 4).unwrap().as_deref(), Some("abc\n"));
+        assert_eq!(read(&dir.join("none"), 4).unwrap(), None);
+        let e = read(&file, 3).unwrap_err();
+        assert!(
+            e.message
+                .contains("larger than 3 bytes, the most ops::x reads"),
+            "{e}"
+        );
+        assert!(read(&dir, 4).unwrap_err().message.contains("directory"));
+        let link = dir.join("l");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(read(&link, 4)
+            .unwrap_err()
+            .message
+            .contains("symbolic link"));
+        std::fs::write(&file, [0xff, 0xfe]).unwrap();
+        assert!(read(&file, 4).unwrap_err().message.contains("not UTF-8"));
+        let e = bounded_text("ops::x", "f", vec![b'a'; 5 << 20], 4 << 20).unwrap_err();
+        assert!(e.message.contains("larger than 4 MiB"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn regexes_are_bounded_in_length_and_in_size() {

@@ -21,8 +21,9 @@ use super::process::Program;
 use super::OpError;
 use crate::files::{self, Dir, Kind, Ownership, Sealed, Staged};
 
-/// The most input [`Writer::run_with_input`] gives a program: what a pipe
-/// holds on Linux, so the write completes whether or not it reads.
+/// The most input [`Writer::run_with_input`] gives a program (what a pipe
+/// holds on Linux by default): a bound on what is kept in memory. It is
+/// written as the program reads it, within its time limit.
 pub(crate) const MAX_INPUT: usize = 64 << 10;
 
 /// Owner and group by name or numeric ID; `None` leaves them as they are
@@ -384,8 +385,9 @@ impl Writer {
 
     /// Runs the program `argv[0]` with the rest as arguments and `input`
     /// as its stdin, within `timeout`; its output, whatever its status.
-    /// `input` is at most [`MAX_INPUT`] bytes, what a pipe holds: writing
-    /// it never waits on a program that does not read.
+    /// `input` is at most [`MAX_INPUT`] bytes, written as the program
+    /// reads it: one that does not read is stopped at `timeout` as one
+    /// that runs too long.
     ///
     /// # Errors
     /// When it cannot be started, runs past `timeout`, or `input` is

@@ -1,7 +1,10 @@
-//! `ops::cron` on real hosts: jobs in `/etc/cron.d` on cs-deb12, cs-busybox
-//! and this machine; jobs in a user's crontab through busybox's `crontab`
-//! on cs-busybox; the error where a host has no `crontab` (cs-deb12).
-//! Every name is this run's own (`cs-test-PID`), and removed at the end.
+//! `ops::cron` on real hosts: jobs in `/etc/cron.d` on cs-deb12 with a
+//! stand-in for a cron daemon, refused on hosts no daemon of which reads
+//! `/etc/cron.d` (cs-deb12 without it, cs-busybox, this machine); another's
+//! file there left alone; jobs in a user's crontab through busybox's
+//! `crontab` on cs-busybox; the error where a host has no `crontab`
+//! (cs-deb12). Every name is this run's own (`cs-test-PID`), and removed at
+//! the end.
 
 use std::path::{Path, PathBuf};
 
@@ -70,35 +73,126 @@ fn cron_d_job_lives_and_goes(host: &str) {
     let gone = check_then_apply(&t, &path, &|m| cron(&t, job("").absent(), m));
     assert_eq!(gone.summary, format!("remove {}", path.display()));
     assert!(listing(&t, &path).is_empty(), "{host}: the file stayed");
-}
 
-#[test]
-fn cron_d_jobs_on_debian_busybox_and_this_machine() {
-    let _one = crate::system_state();
-    for host in ["cs-deb12", "cs-busybox", "localhost"] {
-        cron_d_job_lives_and_goes(host);
-    }
-}
-
-#[test]
-fn a_secret_job_shows_no_diff_and_bad_specs_are_refused_before_anything_runs() {
-    let _one = crate::system_state();
-    let t = connect("localhost");
-    let name = format!("{}-secret", job_name());
-    let path = PathBuf::from("/etc/cron.d").join(&name);
-    let job = Cron::new(
+    // A secret job: no diff, a file root alone reads.
+    let secret = Cron::new(
         &name,
         "@hourly",
         "curl -H 'token: s3cr3t' http://127.0.0.1/",
     )
     .secret();
-    let made = check_then_apply(&t, &path, &|m| cron(&t, job.clone(), m));
+    let made = check_then_apply(&t, &path, &|m| cron(&t, secret.clone(), m));
     assert_eq!(made.diff, None);
     assert!(!format!("{made:?}").contains("s3cr3t"), "{made:?}");
     assert!(read(&t, &path).contains("@hourly root curl -H 'token: s3cr3t'"));
-    cron(&t, job.absent(), Mode::Apply).unwrap();
-    assert!(listing(&t, &path).is_empty());
+    let entries = listing(&t, &path);
+    assert_eq!(entries[0].2, 0o600, "{host}: a secret job's file is 0600");
+    cron(&t, secret.absent(), Mode::Apply).unwrap();
+    assert!(listing(&t, &path).is_empty(), "{host}: the file stayed");
+}
 
+/// The stand-in for a cron daemon that reads `/etc/cron.d` (no test host
+/// has one): a script at `/usr/sbin/cron`, removed when dropped.
+struct StandIn<'t>(&'t Tunnel, PathBuf);
+
+impl<'t> StandIn<'t> {
+    fn new(t: &'t Tunnel) -> StandIn<'t> {
+        let path = PathBuf::from("/usr/sbin/cron");
+        assert!(listing(t, &path).is_empty(), "{path:?} is there already");
+        let file = ops::File::new(&path)
+            .content("#!/bin/sh\nexit 0\n")
+            .mode(0o755);
+        t.call(ops::file, (file, Mode::Apply)).unwrap();
+        StandIn(t, path)
+    }
+}
+
+impl Drop for StandIn<'_> {
+    fn drop(&mut self) {
+        let gone = ops::File::new(&self.1).absent();
+        let _ = self.0.call(ops::file, (gone, Mode::Apply));
+    }
+}
+
+#[test]
+fn cron_d_jobs_where_a_daemon_reads_them() {
+    let _one = crate::system_state();
+    let t = connect("cs-deb12");
+    let _cron = StandIn::new(&t);
+    cron_d_job_lives_and_goes("cs-deb12");
+}
+
+/// Whether this machine has a cron daemon that reads `/etc/cron.d`.
+fn here_a_daemon_reads_cron_d() -> bool {
+    [
+        "/usr/sbin/cron",
+        "/usr/sbin/crond",
+        "/sbin/cron",
+        "/sbin/crond",
+    ]
+    .iter()
+    .filter_map(|p| std::fs::canonicalize(p).ok())
+    .any(|p| !p.to_string_lossy().contains("busybox"))
+}
+
+#[test]
+fn cron_d_jobs_are_refused_where_no_daemon_reads_them() {
+    let _one = crate::system_state();
+    let mut hosts = vec!["cs-deb12", "cs-busybox"];
+    if !here_a_daemon_reads_cron_d() {
+        hosts.push("localhost");
+    }
+    for host in hosts {
+        let t = connect(host);
+        let name = job_name();
+        let path = PathBuf::from("/etc/cron.d").join(&name);
+        let job = Cron::new(&name, "@daily", "true");
+        for m in [Mode::Check, Mode::Apply] {
+            let err = cron(&t, job.clone(), m).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "ops::cron {}: no cron daemon here reads /etc/cron.d: install cron, or \
+                     use for_user",
+                    path.display()
+                )),
+                "{host}: {err}"
+            );
+            // Nothing to remove: nothing is refused.
+            let gone = cron(&t, job.clone().absent(), m).unwrap();
+            assert!(!gone.changed, "{host}: {gone:?}");
+        }
+        assert!(listing(&t, &path).is_empty(), "{host}: a refused job wrote");
+    }
+}
+
+#[test]
+fn a_file_in_cron_d_ops_cron_did_not_make_is_left_alone() {
+    let _one = crate::system_state();
+    // Debian's e2fsprogs puts e2scrub_all there.
+    for host in ["cs-deb12", "cs-busybox"] {
+        let t = connect(host);
+        let path = Path::new("/etc/cron.d/e2scrub_all");
+        let before = read(&t, path);
+        let job = Cron::new("e2scrub_all", "@daily", "true");
+        for spec in [job.clone(), job.absent()] {
+            for m in [Mode::Check, Mode::Apply] {
+                let err = cron(&t, spec.clone(), m).unwrap_err().to_string();
+                assert!(
+                    err.contains("ops::cron /etc/cron.d/e2scrub_all: is not a file ops::cron made")
+                        && err.contains("give the job another name"),
+                    "{host}: {err}"
+                );
+            }
+        }
+        assert_eq!(read(&t, path), before, "{host}");
+    }
+}
+
+#[test]
+fn bad_specs_are_refused_before_anything_runs() {
+    let t = connect("localhost");
+    let name = format!("{}-bad", job_name());
+    let path = PathBuf::from("/etc/cron.d").join(&name);
     for (spec, says) in [
         (
             Cron::new("a.b", "@daily", "true"),
@@ -109,6 +203,7 @@ fn a_secret_job_shows_no_diff_and_bad_specs_are_refused_before_anything_runs() {
             "the month field \"13\"",
         ),
         (Cron::new(&name, "@daily", "date +%F"), "write `\\%`"),
+        (Cron::new(&name, "@daily", r"echo a\\%b"), "write `\\%`"),
     ] {
         for m in [Mode::Check, Mode::Apply] {
             let err = cron(&t, spec.clone(), m).unwrap_err().to_string();
@@ -160,7 +255,7 @@ fn a_users_crontab_keeps_their_lines_and_our_marked_job() {
     t.call(ops::user, (ops::User::new(&user), Mode::Apply))
         .unwrap();
     let tab = Path::new(SPOOL).join(&user);
-    let theirs = "# their job\n0 1 * * * /bin/theirs\n";
+    let theirs = "# their job\nAPI_TOKEN=their-t0ken\n0 1 * * * /bin/theirs\n";
     t.call(
         ops::file,
         (
@@ -177,10 +272,12 @@ fn a_users_crontab_keeps_their_lines_and_our_marked_job() {
         added.summary,
         format!("crontab of {user}: add the job {name} (`*/10 * * * *`)")
     );
-    assert!(added
-        .diff
-        .unwrap()
-        .contains(&format!("+# chopsticks: {name}")));
+    let diff = added.diff.unwrap();
+    assert!(diff.contains(&format!("+# chopsticks: {name}")), "{diff}");
+    assert!(
+        !diff.contains("their-t0ken") && !diff.contains("/bin/theirs"),
+        "the diff shows their lines: {diff}"
+    );
     let marked = |schedule: &str| format!("{theirs}# chopsticks: {name}\n{schedule} /bin/true\n");
     assert_eq!(read(&t, &tab), marked("*/10 * * * *"));
 
@@ -190,6 +287,12 @@ fn a_users_crontab_keeps_their_lines_and_our_marked_job() {
         format!("crontab of {user}: update the job {name} (`@daily`)")
     );
     assert_eq!(read(&t, &tab), marked("@daily"));
+    let diff = updated.diff.unwrap();
+    assert!(
+        diff.contains("-*/10 * * * * /bin/true") && diff.contains("+@daily /bin/true"),
+        "{diff}"
+    );
+    assert!(!diff.contains("their-t0ken"), "{diff}");
 
     let removed = check_then_apply(&t, &tab, &|m| cron(&t, job("").absent(), m));
     assert_eq!(

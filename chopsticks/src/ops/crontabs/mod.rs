@@ -10,6 +10,7 @@ mod schedule;
 mod tab;
 
 use super::process::Program;
+use super::text::{bounded_text, read_bounded_text};
 use super::write::MAX_INPUT;
 use super::{diff, tools, Change, Mode, OpError, Owner, Plan, Writer};
 use crate::files::{self, describe, Kind};
@@ -23,14 +24,16 @@ const CRON_D: &str = "/etc/cron.d";
 /// The longest job name, in bytes.
 const MAX_NAME: usize = 64;
 
-/// The longest command, and the longest environment value, in bytes.
-const MAX_COMMAND: usize = 4096;
+/// The longest command, and the longest environment line (`KEY=value`),
+/// in bytes: vixie cron (Debian's) keeps 1000 bytes with the closing NUL,
+/// and cuts a longer one short without a word.
+const MAX_COMMAND: usize = 999;
 
 /// The most environment lines one job has.
 const MAX_ENV: usize = 64;
 
-/// The largest crontab or cron.d file read or written: what a pipe holds,
-/// so `crontab -` always takes all of it.
+/// The largest crontab or cron.d file read or written: the most input
+/// `crontab -` is given.
 const MAX_CRONTAB: usize = MAX_INPUT;
 
 /// How long `crontab` may take to list or install a crontab.
@@ -38,10 +41,18 @@ const CRONTAB_TIME: Duration = Duration::from_secs(60);
 
 /// A job cron runs on a schedule, as Ansible's `cron` module describes
 /// one: by default in `/etc/cron.d/NAME`, a file of its own (mode 0644,
-/// owned by root, a comment saying chopsticks manages it), run as root or
-/// [`user`](Cron::user); with [`for_user`](Cron::for_user), in that user's
-/// crontab, after a `# chopsticks: NAME` line that marks it (where Ansible
-/// writes `#Ansible: NAME`), the crontab's other lines kept.
+/// 0600 when [`secret`](Cron::secret), owned by root, a first line saying
+/// chopsticks manages it), run as root or [`user`](Cron::user); with
+/// [`for_user`](Cron::for_user), in that user's crontab, after a
+/// `# chopsticks: NAME` line that marks it (where Ansible writes
+/// `#Ansible: NAME`), the crontab's other lines kept.
+///
+/// A job in `/etc/cron.d` needs a daemon that reads it: cronie's `crond`
+/// or Debian's `cron` (in `/usr/sbin` or `/sbin`); busybox's `crond` reads
+/// users' crontabs only, and a Debian host without the `cron` package
+/// still has the directory. Without such a daemon the job is refused (its
+/// removal is not). A file there whose first line is not ours is someone
+/// else's: it is neither overwritten nor removed.
 ///
 /// ```
 /// use chopsticks::ops::Cron;
@@ -66,11 +77,15 @@ const CRONTAB_TIME: Duration = Duration::from_secs(60);
 /// of these (names only alone, as cron's manual has them), or one of
 /// `@reboot @yearly @annually @monthly @weekly @daily @midnight @hourly`.
 ///
-/// The command is one line. Cron reads a `%` in it as the end of the
-/// command (what follows is its stdin), which a command such as
-/// `date +%F` does not mean: a `%` without a backslash before it is
-/// refused, and `\%` is written as it is (cron passes on `%`). Nothing is
-/// escaped for you: the line cron reads is the one you gave.
+/// The command is one line of at most 999 bytes (Debian's cron cuts a
+/// longer one short without a word; so too an environment line
+/// `KEY=value`), not starting with `-`. Cron reads a `%` in it as the end
+/// of the command (what follows is its stdin), which a command such as
+/// `date +%F` does not mean: a `%` not escaped is refused, and `\%` is
+/// written as it is (cron passes on `%`). Cron reads `\\` as a backslash,
+/// so a `%` is escaped when an odd number of backslashes comes right
+/// before it: `\\%` is refused, `\\\%` taken. Nothing is escaped for you:
+/// the line cron reads is the one you gave.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cron {
     name: String,
@@ -156,8 +171,10 @@ impl Cron {
     }
 
     /// The command (and the environment values) are secret, say a token:
-    /// a change shows as changed, never as a diff, and no error quotes
-    /// what `crontab` said about them.
+    /// a change shows as changed, never as a diff, no error quotes what
+    /// `crontab` said about them, and a file in `/etc/cron.d` is root's
+    /// alone to read (mode 0600). A crontab's diff, secret or not, shows
+    /// only the job's marker and line, never the crontab's other lines.
     pub fn secret(mut self) -> Cron {
         self.secret = true;
         self
@@ -234,9 +251,12 @@ impl Cron {
                      starting with a digit"
                 )));
             }
-            if value.len() > MAX_COMMAND || value.contains(['\n', '\r', '\0']) {
+            // As it is written: `KEY=value`, an empty value as `""`.
+            let line = key.len() + 1 + value.len().max(2);
+            if line > MAX_COMMAND || value.contains(['\n', '\r', '\0']) {
                 return Err(self.error(format!(
-                    "the value of {key} is not one line of at most {MAX_COMMAND} bytes"
+                    "the line {key}=... is not one line of at most {MAX_COMMAND} bytes (cron \
+                     cuts a longer one short): shorten the value"
                 )));
             }
         }
@@ -259,8 +279,8 @@ impl Cron {
         }
         if command.len() > MAX_COMMAND {
             return Err(self.error(format!(
-                "the command is {} bytes long, more than the {MAX_COMMAND} a job's may be: put \
-                 it in a script",
+                "the command is {} bytes long, more than the {MAX_COMMAND} a job's may be (cron \
+                 cuts a longer one short): put it in a script",
                 command.len()
             )));
         }
@@ -270,10 +290,14 @@ impl Cron {
                  a script, or join it with `;`",
             ));
         }
-        let bare_percent = command
-            .char_indices()
-            .any(|(i, c)| c == '%' && !command[..i].ends_with('\\'));
-        if bare_percent {
+        if command.trim_start().starts_with('-') {
+            return Err(self.error(
+                "the command starts with `-`, which cronie reads as a flag of the job (do \
+                 not log it), not as part of the command: start it with the program's \
+                 path (`./-x`, `/usr/local/bin/-x`)",
+            ));
+        }
+        if bare_percent(command) {
             return Err(self.error(
                 "the command has a `%`, where cron ends the command (and feeds what follows \
                  as its stdin): write `\\%` for a percent sign (`date +\\%F`), or put the \
@@ -286,10 +310,11 @@ impl Cron {
     /// What making the job so would change.
     ///
     /// # Errors
-    /// A spec [`validate`](Cron::validate) refuses; no `/etc/cron.d` (or,
-    /// with [`for_user`](Cron::for_user), no `crontab` program) on the
-    /// host; a link or something else than a file at the job's path; a
-    /// crontab that cannot be read.
+    /// A spec [`validate`](Cron::validate) refuses; no `/etc/cron.d`, or
+    /// no daemon that reads it (or, with [`for_user`](Cron::for_user), no
+    /// `crontab` program) on the host; a link or something else than a
+    /// file at the job's path, or a file there ops::cron did not make; a
+    /// file or crontab that cannot be read.
     pub fn plan(self) -> Result<Plan, OpError> {
         let job = self.job_line()?;
         match self.crontab_of.clone() {
@@ -315,6 +340,18 @@ impl Cron {
             }
             Some(Kind::File) | None => {}
         }
+        let old = match entry {
+            Some(_) => read_bounded_text(OP, &path, MAX_CRONTAB)?.unwrap_or_default(),
+            None => String::new(),
+        };
+        let header = self.header();
+        if entry.is_some() && old.lines().next() != Some(header.trim_end()) {
+            return Err(fail(format!(
+                "is not a file ops::cron made (its first line is not `{}`): ops::cron neither \
+                 overwrites nor removes another's file; give the job another name",
+                header.trim_end()
+            )));
+        }
         let Some((schedule, job)) = job else {
             return Ok(match entry {
                 None => Plan::unchanged(format!("{shown} is absent")),
@@ -329,16 +366,13 @@ impl Cron {
                  cron), or put the job in a user's crontab (for_user(..))"
             )));
         }
-        let mut new = format!(
-            "# Managed by chopsticks (ops::cron): the job {}. Changes here are overwritten.\n",
-            self.name
-        );
-        for (key, value) in &self.env {
-            let value = if value.is_empty() { "\"\"" } else { value };
-            new.push_str(&format!("{key}={value}\n"));
+        if !reads_cron_d() {
+            return Err(fail(format!(
+                "no cron daemon here reads {CRON_D}: install cron, or use for_user (busybox's \
+                 crond reads users' crontabs only)"
+            )));
         }
-        new.push_str(&job);
-        new.push('\n');
+        let new = self.file_text(&job);
         let user = self.user.as_deref().unwrap_or("root");
         let needs = match files::accounts::user(user) {
             Ok(Some(_)) => String::new(),
@@ -349,13 +383,10 @@ impl Cron {
             user: Some("0".into()),
             group: Some("0".into()),
         };
-        let old = match entry {
-            Some(_) => read_text(&path, &shown)?,
-            None => String::new(),
-        };
         let diff = self.diff(&shown, &old, &new);
         let content_changes = old != new;
-        let write = move |w: &Writer| w.write_file(&path, new.as_bytes(), 0o644, &root);
+        let mode = self.file_mode();
+        let write = move |w: &Writer| w.write_file(&path, new.as_bytes(), mode, &root);
         let Some(entry) = entry else {
             let summary = format!("create {shown}: `{schedule}` as {user}{needs}");
             return Ok(Plan::change(summary, diff, write));
@@ -364,8 +395,8 @@ impl Cron {
         if content_changes {
             changes.push(format!("the job: `{schedule}` as {user}"));
         }
-        if entry.mode != 0o644 {
-            changes.push(format!("mode {:04o} -> 0644", entry.mode));
+        if entry.mode != mode {
+            changes.push(format!("mode {:04o} -> {mode:04o}", entry.mode));
         }
         if (entry.uid, entry.gid) != (0, 0) {
             changes.push(format!("owner {}:{} -> 0:0", entry.uid, entry.gid));
@@ -375,6 +406,37 @@ impl Cron {
         }
         let summary = format!("{shown}: {}{needs}", changes.join(", "));
         Ok(Plan::change(summary, diff, write))
+    }
+
+    /// The first line of the job's file in `/etc/cron.d`: what says
+    /// ops::cron made it.
+    fn header(&self) -> String {
+        format!(
+            "# Managed by chopsticks (ops::cron): the job {}. Changes here are overwritten.\n",
+            self.name
+        )
+    }
+
+    /// The job's file in `/etc/cron.d`: the header, the environment, the
+    /// job's line.
+    fn file_text(&self, job: &str) -> String {
+        let mut text = self.header();
+        for (key, value) in &self.env {
+            let value = if value.is_empty() { "\"\"" } else { value };
+            text.push_str(&format!("{key}={value}\n"));
+        }
+        text.push_str(job);
+        text.push('\n');
+        text
+    }
+
+    /// The mode of the job's file: 0600 when it is secret (no one but
+    /// root reads it), else 0644.
+    fn file_mode(&self) -> u32 {
+        match self.secret {
+            true => 0o600,
+            false => 0o644,
+        }
     }
 
     /// The diff, unless the job is secret.
@@ -447,7 +509,9 @@ impl Cron {
             (Some(_), true) => "update",
             (Some(_), false) => "add",
         };
-        let diff = self.diff(&shown, &old, &new);
+        // Only our lines: the crontab's others (their tokens) stay unshown.
+        let ours = tab::job_block(&self.name, job.as_deref());
+        let diff = self.diff(&shown, &tab::block(&old, &self.name), &ours);
         let (user, secret) = (user.to_owned(), self.secret);
         Ok(Plan::change(
             format!("{shown}: {verb} {what}"),
@@ -457,32 +521,47 @@ impl Cron {
     }
 }
 
-/// The text of the file `path` (never read through a link), within
-/// [`MAX_CRONTAB`].
-fn read_text(path: &Path, shown: &str) -> Result<String, OpError> {
-    use std::io::Read as _;
-    let fail = |e: std::io::Error| OpError::new(OP, shown, describe(&e));
-    let (dir, name) = files::parent_and_name(path).map_err(fail)?;
-    let mut bytes = Vec::new();
-    dir.open_file(&name)
-        .map_err(fail)?
-        .take(MAX_CRONTAB as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(fail)?;
-    text(shown, bytes)
+/// The daemons that read `/etc/cron.d`: cronie's `crond`, Debian's
+/// (vixie) `cron`. Busybox's `crond`, a link to busybox, does not.
+const CRON_D_DAEMONS: [&str; 4] = [
+    "/usr/sbin/cron",
+    "/usr/sbin/crond",
+    "/sbin/cron",
+    "/sbin/crond",
+];
+
+/// Whether a cron daemon that reads `/etc/cron.d` is installed: one of
+/// [`CRON_D_DAEMONS`], a program that is not busybox (by a link's target,
+/// or as a hard link to `/bin/busybox`).
+fn reads_cron_d() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let busybox = std::fs::metadata("/bin/busybox").ok();
+    CRON_D_DAEMONS.iter().any(|path| {
+        let Ok(real) = std::fs::canonicalize(path) else {
+            return false;
+        };
+        let named_busybox = real
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("busybox"));
+        let Ok(meta) = std::fs::metadata(&real) else {
+            return false;
+        };
+        let same_as_busybox = busybox
+            .as_ref()
+            .is_some_and(|b| (b.dev(), b.ino()) == (meta.dev(), meta.ino()));
+        meta.is_file() && !named_busybox && !same_as_busybox
+    })
 }
 
-/// `bytes` as text, within [`MAX_CRONTAB`].
-fn text(shown: &str, bytes: Vec<u8>) -> Result<String, OpError> {
-    if bytes.len() > MAX_CRONTAB {
-        return Err(OpError::new(
-            OP,
-            shown,
-            format!("is larger than the {MAX_CRONTAB} bytes ops::cron reads: trim it"),
-        ));
-    }
-    String::from_utf8(bytes)
-        .map_err(|_| OpError::new(OP, shown, "is not UTF-8 text: ops::cron edits text"))
+/// Whether `command` has a `%` cron ends the command at: one not escaped
+/// by a backslash, that is with an even run of backslashes right before
+/// it (cron reads `\\` as one backslash, so `\\%` has a bare `%`).
+fn bare_percent(command: &str) -> bool {
+    let bytes = command.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        let run = bytes[..i].iter().rev().take_while(|&&c| c == b'\\').count();
+        b == b'%' && run % 2 == 0
+    })
 }
 
 /// `user`'s crontab, as `crontab -u USER -l` prints it; empty when they
@@ -513,7 +592,7 @@ fn list(crontab: &str, user: &str, shown: &str) -> Result<String, OpError> {
     let none =
         stderr.contains("no crontab for") || stderr.contains(&format!("can't open '{user}'"));
     match status {
-        0 => text(shown, out),
+        0 => bounded_text(OP, shown, out, MAX_CRONTAB),
         _ if none => Ok(String::new()),
         _ => Err(OpError::new(
             OP,
@@ -583,10 +662,21 @@ mod tests {
         refused(Cron::new("j", "@daily", "a\nb"), "more than one line");
         refused(Cron::new("j", "@daily", " "), "the command is empty");
         refused(Cron::new("j", "@daily", "date +%F"), "write `\\%`");
+        refused(Cron::new("j", "@daily", r"echo a\\%b"), "write `\\%`");
+        refused(Cron::new("j", "@daily", r"a\%b%c"), "write `\\%`");
+        Cron::new("j", "@daily", r"echo a\\\%b").validate().unwrap();
+        Cron::new("j", "@daily", r"echo a\\ b").validate().unwrap();
         refused(
-            Cron::new("j", "@daily", "x".repeat(5000)),
-            "more than the 4096",
+            Cron::new("j", "@daily", "x".repeat(1000)),
+            "more than the 999",
         );
+        Cron::new("j", "@daily", "x".repeat(999))
+            .validate()
+            .unwrap();
+        refused(Cron::new("j", "@daily", "-true"), "starts with `-`");
+        refused(Cron::new("j", "@daily", " -true"), "starts with `-`");
+        refused(job("j").env("X", "v".repeat(998)), "at most 999 bytes");
+        job("j").env("X", "v".repeat(997)).validate().unwrap();
         refused(Cron::new("j", "* * * *", "true"), "has 4 fields");
         refused(job("j").env("1X", "a"), "not an environment variable name");
         refused(job("j").env("X", "a\nb"), "not one line");
@@ -597,6 +687,44 @@ mod tests {
         Cron::new("j", "@daily", r"date +\%F").validate().unwrap();
         // Absent looks at the name only.
         Cron::new("j", "", "").absent().validate().unwrap();
+    }
+
+    #[test]
+    fn a_cron_d_file_has_our_header_and_a_secret_one_is_for_root_alone() {
+        let job = Cron::new("j", "@daily", "x").env("MAILTO", "");
+        let line = job.job_line().unwrap().unwrap().1;
+        assert_eq!(
+            job.file_text(&line),
+            "# Managed by chopsticks (ops::cron): the job j. Changes here are overwritten.\n\
+             MAILTO=\"\"\n@daily root x\n"
+        );
+        assert_eq!(job.file_mode(), 0o644);
+        assert_eq!(job.secret().file_mode(), 0o600);
+    }
+
+    #[test]
+    fn a_cron_d_job_is_refused_where_no_daemon_reads_cron_d() {
+        if reads_cron_d() || !Path::new(CRON_D).is_dir() {
+            return;
+        }
+        let name = format!("cs-unit-{}", std::process::id());
+        let e = Cron::new(&name, "@daily", "true").plan().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "ops::cron /etc/cron.d/{name}: no cron daemon here reads /etc/cron.d: install \
+                 cron, or use for_user (busybox's crond reads users' crontabs only)"
+            )
+        );
+        // Removing what is not there needs no daemon.
+        assert!(
+            !Cron::new(&name, "", "")
+                .absent()
+                .plan()
+                .unwrap()
+                .planned()
+                .changed
+        );
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! [`authorized_key`]: OpenSSH public keys in a user's
 //! `~/.ssh/authorized_keys`.
 
-use std::io::Read as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -10,6 +9,7 @@ mod line;
 
 use line::{check_extra, parse, Key};
 
+use super::text::read_bounded_text;
 use super::{diff, tools, Change, Mode, OpError, Owner, Plan};
 use crate::files::accounts::Account;
 use crate::files::{self, describe, Entry, Kind};
@@ -21,7 +21,7 @@ const OP: &str = "ops::authorized_key";
 const MAX_KEYS: usize = 1000;
 
 /// The largest `authorized_keys` file read, in bytes.
-const MAX_FILE: u64 = 4 << 20;
+const MAX_FILE: usize = 4 << 20;
 
 /// OpenSSH public keys a user accepts, in their `~/.ssh/authorized_keys`
 /// (the home from the password database), as Ansible's `authorized_key`
@@ -250,7 +250,7 @@ impl AuthorizedKey {
             None => None,
         };
         let old = match file {
-            Some(_) => read_bounded(&path).map_err(|e| fail(&path, e))?,
+            Some(_) => read_bounded_text(OP, &path, MAX_FILE)?.unwrap_or_default(),
             None => String::new(),
         };
         let (new, mut lines) = edit(&old, &keys, self.absent, self.exclusive);
@@ -379,23 +379,6 @@ fn edit(text: &str, keys: &[Key], absent: bool, exclusive: bool) -> (String, Vec
         return (text.to_owned(), changes);
     }
     (new, changes)
-}
-
-/// The file `path` as text, within [`MAX_FILE`], never read through a link.
-fn read_bounded(path: &Path) -> Result<String, String> {
-    let (dir, name) = files::parent_and_name(path).map_err(|e| describe(&e))?;
-    let file = dir.open_file(&name).map_err(|e| describe(&e))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| describe(&e))?;
-    if bytes.len() as u64 > MAX_FILE {
-        return Err(format!(
-            "is larger than {} MiB, the most {OP} reads: trim it",
-            MAX_FILE >> 20
-        ));
-    }
-    String::from_utf8(bytes).map_err(|_| format!("is not UTF-8 text: {OP} edits text"))
 }
 
 /// `name`'s account (the password database: local files, LDAP, whatever
