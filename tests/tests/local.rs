@@ -331,14 +331,15 @@ fn a_panicking_waker_stops_neither_reading_nor_timing() {
     let mut cx = Context::from_waker(&waker);
     let t = Tunnel::local().unwrap();
     // Its reply is delivered, with the role held, to the panicking waker.
-    let mut answered = t.call_async(add, (1, 2));
+    // The call sleeps so that it cannot be answered before the first poll.
+    let mut answered = t.call_async(sleep_ms, (200,));
     assert!(std::pin::Pin::new(&mut answered).poll(&mut cx).is_pending());
     // Its deadline passes, and the timer wakes the panicking waker.
-    t.set_call_timeout(Some(Duration::from_millis(100)));
+    t.set_call_timeout(Some(Duration::from_millis(250)));
     let mut expired = t.call_async(sleep_ms, (2_000,));
     assert!(std::pin::Pin::new(&mut expired).poll(&mut cx).is_pending());
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(answered.wait_timeout(Duration::from_secs(10)).unwrap(), 3);
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(answered.wait_timeout(Duration::from_secs(10)).unwrap(), 200);
     let err = expired.wait_timeout(Duration::from_secs(10)).unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
     // Someone still reads replies, and the timer still times awaited calls.
