@@ -94,6 +94,7 @@ write_client_files() {
             echo "CHOPSTICKS_TEST_PWUSER_PASSWORD=\"$PW_PASSWORD\""
             echo "CHOPSTICKS_TEST_NETWORK=\"$NET_NAME\""
             echo "CHOPSTICKS_TEST_FAULT_CONTAINER=\"${CONTAINER_PREFIX}fault\""
+            echo "CHOPSTICKS_TEST_CONTAINER_PREFIX=\"$CONTAINER_PREFIX\""
         fi
     } >"$STATE_DIR/env.tmp"
     mv "$STATE_DIR/env.tmp" "$STATE_DIR/env"

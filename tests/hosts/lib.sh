@@ -27,8 +27,10 @@ REFUSED_PORT=${CHOPSTICKS_TESTHOSTS_REFUSED_PORT:-22021}
 USE_DOCKER=${CHOPSTICKS_TESTHOSTS_DOCKER:-1}
 NET_NAME=${CHOPSTICKS_TESTHOSTS_NETWORK:-chopsticks-test}
 NET_PREFIX=${CHOPSTICKS_TESTHOSTS_NET_PREFIX:-172.29.155}   # a /24
-CONTAINER_PREFIX=chopsticks-test-
-IMAGE_REPO=chopsticks-testhosts
+# A second fleet beside the first (another worktree) takes its own prefix and image
+# repository, besides its own state dir, network, net prefix and ports.
+CONTAINER_PREFIX=${CHOPSTICKS_TESTHOSTS_PREFIX:-chopsticks-test-}
+IMAGE_REPO=${CHOPSTICKS_TESTHOSTS_IMAGE_REPO:-chopsticks-testhosts}
 # container name (after the prefix) -> last octet of its IP
 CONTAINERS=(deb12 deb11 busybox noexec systemd fault jump arm memonly)
 declare -A CONTAINER_OCTET=([deb12]=11 [deb11]=12 [busybox]=13 [noexec]=14 [systemd]=15 [fault]=16 [jump]=17 [arm]=18 [memonly]=19)

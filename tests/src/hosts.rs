@@ -36,7 +36,9 @@ pub fn test_ssh_config() -> PathBuf {
 /// # Panics
 /// When the container does not run, with what to run to get it.
 pub fn test_container(host: &str) -> String {
-    let name = format!("chopsticks-test-{host}");
+    let prefix = std::env::var("CHOPSTICKS_TEST_CONTAINER_PREFIX")
+        .unwrap_or_else(|_| "chopsticks-test-".to_owned());
+    let name = format!("{prefix}{host}");
     let out = std::process::Command::new("docker")
         .args(["inspect", "-f", "{{.State.Running}} {{.State.Pid}}", &name])
         .output();
