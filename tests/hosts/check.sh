@@ -102,6 +102,9 @@ if [ "${CHOPSTICKS_TEST_DOCKER:-1}" = 1 ]; then
         expect "$a: apt knows cs-hello 1.0 and cs-tool too" "$a" \
             'apt-cache show cs-hello=1.0 cs-tool | grep -c ^Package:' '^2$'
     done
+    expect "cs-dnf: dnf offers cs-hello 1.0, 1.1 and cs-tool from its cache" cs-dnf \
+        'dnf -C -q --showduplicates list --available "cs-*" | grep -c "cs-rpms"' '^3$'
+    expect_not "cs-dnf: apt is not there (a dnf host)" cs-dnf 'command -v apt-get' 'apt-get'
 
     # a binary linked here (Debian 12) needs GLIBC_2.34: deb11 must refuse it
     cc=$(command -v cc || command -v gcc || true)

@@ -26,6 +26,7 @@ host_table() {
     echo "cs-jump|$(container_ip jump)|22|root|Debian 12, the jump host in front of cs-inner"
     echo "cs-memonly|$(container_ip memonly)|22|noexec|Debian 12 where home, /tmp, /var/tmp and /dev/shm are all noexec: the agent runs from memory"
     echo "cs-arm|$(container_ip arm)|22|root|Debian 12 whose uname -m says aarch64: aarch64 agents run there under qemu-user"
+    echo "cs-dnf|$(container_ip dnf)|22|root|Debian 12 whose package manager is dnf (apt removed), local rpm repository"
     echo "cs-inner|127.0.0.1|$INNER_PORT|root|Debian 12 that only cs-jump reaches (ProxyJump cs-jump)"
     echo "cs-inner-nojump|127.0.0.1|$INNER_PORT|root|cs-inner's address without ProxyJump: unreachable unless a jump host is given"
 }

@@ -144,3 +144,13 @@ customize_busybox() {
     local R=$1
     busybox_userland "$R"
 }
+
+# Debian 12 whose package manager is dnf, with the local rpm repository (rpm-repo.sh): the
+# package operation's dnf host. apt's programs go, so that the host is honestly a dnf host
+# (dpkg stays: Debian's dnf and rpm are its packages).
+customize_dnf() {
+    local R=$1
+    local_rpm_repo "$R"
+    rm -f "$R"/usr/bin/apt "$R"/usr/bin/apt-get "$R"/usr/bin/apt-cache "$R"/usr/bin/apt-mark \
+        "$R"/usr/bin/apt-config "$R"/usr/bin/apt-cdrom
+}

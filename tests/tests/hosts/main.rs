@@ -38,6 +38,7 @@ mod cli;
 mod command;
 mod cron;
 mod deploy;
+mod dnf;
 mod docker;
 mod facts;
 mod faults;

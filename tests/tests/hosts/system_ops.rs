@@ -28,7 +28,7 @@ fn connect(alias: &str) -> Tunnel {
 /// Runs `step` in check mode and asserts that `state` (what the host has)
 /// did not change and that apply then reports the same change; asserts
 /// that a second apply changes nothing; returns apply's change.
-fn check_then_apply<S: PartialEq + Debug>(
+pub(crate) fn check_then_apply<S: PartialEq + Debug>(
     state: &dyn Fn() -> S,
     step: &dyn Fn(Mode) -> chopsticks::Result<Change>,
 ) -> Change {

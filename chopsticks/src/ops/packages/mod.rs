@@ -12,6 +12,7 @@ mod dnf;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +23,13 @@ use crate::facts::{self, Fact};
 use crate::remote;
 
 const OP: &str = "ops::package";
+
+/// How long a package manager may take to say what it would do, or what
+/// is installed (a simulation, a database query).
+const READ_TIME: Duration = Duration::from_secs(300);
+
+/// How long one run that changes packages may take (downloads included).
+const CHANGE_TIME: Duration = Duration::from_secs(3600);
 
 /// The package managers this operation knows, in the order a host is
 /// asked for them (the first whose database and tool are there).
@@ -54,8 +62,14 @@ trait Manager: Sync {
     /// The arguments that make packages as `want` says.
     fn args(&self, want: Want) -> &'static [&'static str];
 
+    /// The installed packages: name -> version, as its simulation shows
+    /// versions.
+    fn installed(&self, tool: &Tool) -> Result<Installed, OpError> {
+        tool.database()
+    }
+
     /// What making `names` as `want` says would do, as the manager itself
-    /// says (its simulation), or as its database does.
+    /// says (its simulation).
     fn simulate(
         &self,
         tool: &Tool,
@@ -64,10 +78,17 @@ trait Manager: Sync {
         installed: &Installed,
     ) -> Result<Vec<Step>, OpError>;
 
-    /// What is left to do after its main run (dnf: upgrading what
-    /// `install` leaves as it is).
-    fn finish(&self, _w: &Writer, _tool: &Tool, _steps: &[Step]) -> Result<(), OpError> {
-        Ok(())
+    /// Makes `names` as `want` says: what its simulation said it would
+    /// do, given what is `installed`.
+    fn apply(
+        &self,
+        w: &Writer,
+        tool: &Tool,
+        want: Want,
+        names: &[String],
+        _installed: &Installed,
+    ) -> Result<(), OpError> {
+        tool.apply(w, self.args(want), names)
     }
 }
 
@@ -97,7 +118,7 @@ enum Want {
 /// ```
 ///
 /// Check mode asks the package manager what it would do (`apt-get -s`,
-/// `apk --simulate`, `dnf check-update`), so its plan names the
+/// `apk --simulate`, `dnf --assumeno`), so its plan names the
 /// dependencies a package brings and the dependents a removal takes with
 /// it. Changing packages needs root: connect as root, or with
 /// [`sudo`](crate::TunnelBuilder::sudo).
@@ -131,8 +152,11 @@ impl Package {
     }
 
     /// Refresh the package lists first (`apt-get update`, `apk update`,
-    /// `dnf makecache`). In [`Mode::Check`] they are not refreshed: the
-    /// plan is made from the lists the host has.
+    /// `dnf makecache`). Check mode writes nothing, so it does not refresh
+    /// them: its plan is made from the lists the host has, and says so.
+    /// [`package`](struct@package) in [`Mode::Apply`] refreshes them,
+    /// then plans from them; a [`plan`](Package::plan) is made before the
+    /// refresh, which its apply step runs first: see there.
     pub fn update_cache(mut self) -> Package {
         self.update_cache = true;
         self
@@ -173,13 +197,25 @@ impl Package {
 
     /// What making the packages so would change.
     ///
+    /// With [`update_cache`](Package::update_cache), the plan is made from
+    /// the package lists as they are (planning only reads) and says so;
+    /// its apply step refreshes them, plans again, and makes that change
+    /// when it is the one reported. When the refreshed lists change the
+    /// plan (a newer version came), it fails after the refresh, having
+    /// changed nothing else, and says to run again: the next plan is made
+    /// from the refreshed lists. [`package`](struct@package) in
+    /// [`Mode::Apply`] refreshes before it plans, and so never fails so.
+    ///
     /// # Errors
     /// When the host has no package manager this operation knows, a name
     /// is not a package the manager knows, or its database cannot be read.
     pub fn plan(self) -> Result<Plan, OpError> {
         self.checked()?;
         let tool = Tool::of_host(self.shown())?;
-        plan(tool, self)
+        match self.update_cache {
+            false => plan(tool, self),
+            true => refreshed(tool, self),
+        }
     }
 }
 
@@ -192,18 +228,14 @@ impl Package {
 #[remote]
 pub fn package(spec: Package, mode: Mode) -> Result<Change, OpError> {
     spec.checked()?;
+    if !(spec.update_cache && mode == Mode::Apply) {
+        return spec.plan()?.run(mode);
+    }
+    // Refreshed first, then planned from the fresh lists: the change is
+    // what they say.
     let tool = Tool::of_host(spec.shown())?;
-    let refresh = spec.update_cache;
-    if refresh {
-        tool.refresh().run(mode)?;
-    }
-    let mut change = plan(tool, spec)?.run(mode)?;
-    if refresh && mode == Mode::Check {
-        change
-            .summary
-            .push_str(" (package lists not refreshed in check mode)");
-    }
-    Ok(change)
+    tool.refresh().run(mode)?;
+    plan(tool, spec)?.run(mode)
 }
 
 /// What a package manager said it would do with one package.
@@ -292,8 +324,14 @@ impl Tool {
         })
     }
 
-    /// The installed packages, from the package database.
+    /// The installed packages, as the manager reads them.
     fn installed(&self) -> Result<Installed, OpError> {
+        self.manager.installed(self)
+    }
+
+    /// The installed packages, from the package database the host's facts
+    /// read (dpkg's, apk's).
+    fn database(&self) -> Result<Installed, OpError> {
         let found = facts::packages().map_err(|e| {
             OpError::new(
                 OP,
@@ -314,13 +352,19 @@ impl Tool {
     /// Runs a command that only looks (a simulation, a check for
     /// updates), in check mode too; whatever its status.
     fn run_read_only(&self, args: &[&str], names: &[String]) -> Result<CommandOutput, OpError> {
-        let (argv, env) = (self.argv(args, names), self.manager.env());
+        self.read(&self.argv(args, names))
+    }
+
+    /// Runs `argv`, a program that only looks, in the manager's
+    /// environment and within [`READ_TIME`]; whatever its status.
+    fn read(&self, argv: &[String]) -> Result<CommandOutput, OpError> {
+        let env = self.manager.env();
         let program = Program {
-            argv: &argv,
+            argv,
             env: &env,
             cwd: None,
             shown: &self.target,
-            timeout: None,
+            timeout: Some(READ_TIME),
         };
         program.output(OP)
     }
@@ -336,8 +380,15 @@ impl Tool {
 
     /// Runs a change through the writer, failing unless it succeeds.
     fn apply(&self, w: &Writer, args: &[&str], names: &[String]) -> Result<(), OpError> {
-        let argv = self.argv(args, names);
-        let out = w.run(&argv, &self.manager.env(), None)?;
+        let (argv, env) = (self.argv(args, names), self.manager.env());
+        let program = Program {
+            argv: &argv,
+            env: &env,
+            cwd: None,
+            shown: &self.target,
+            timeout: Some(CHANGE_TIME),
+        };
+        let out = w.exec(program, OP)?;
         match out.status {
             0 => Ok(()),
             _ => Err(self.failed_argv(&argv, &out)),
@@ -388,6 +439,9 @@ impl Tool {
         {
             "changing packages needs root: connect as root or through sudo \
              (TunnelBuilder::sudo)"
+        } else if said.contains("Cache-only enabled but no cache") {
+            "dnf has no metadata of a repository cached, and plans from its cache only (check \
+             mode refreshes nothing): add update_cache() to fetch it (dnf makecache)"
         } else if said.contains("Could not get lock") || said.contains("Unable to lock") {
             "another package manager holds the lock (a second run, unattended upgrades): \
              try again when it is done"
@@ -461,11 +515,43 @@ fn plan(tool: Tool, spec: Package) -> Result<Plan, OpError> {
     let lines: Vec<String> = steps.iter().map(|s| s.line(&names)).collect();
     let summary = format!("packages: {}", lines.join(", "));
     Ok(Plan::change(summary, None, move |w| {
-        tool.apply(w, tool.manager.args(want), &acted_on)?;
-        tool.manager.finish(w, &tool, &steps)?;
+        tool.manager.apply(w, &tool, want, &acted_on, &installed)?;
         tool.verify(&steps)
     }))
 }
+
+/// The plan of a spec that refreshes the package lists first: made from
+/// the lists as they are, refreshed and planned again by its apply step,
+/// which fails when that plan is not the one reported.
+fn refreshed(tool: Tool, spec: Package) -> Result<Plan, OpError> {
+    let reported = plan(tool.clone(), spec.clone())?.planned().clone();
+    let summary = format!("{}{NOT_REFRESHED}", reported.summary);
+    let apply = move |w: &Writer| {
+        tool.apply(w, tool.manager.refresh(), &[])?;
+        let fresh = plan(tool.clone(), spec)?;
+        if fresh.planned().summary != reported.summary {
+            return Err(OpError::new(
+                OP,
+                &tool.target,
+                format!(
+                    "the refreshed package lists change the plan: now `{}`, not `{}` as \
+                     reported; nothing but the lists changed: run again to plan from them",
+                    fresh.planned().summary,
+                    reported.summary
+                ),
+            ));
+        }
+        fresh.apply_with(w)
+    };
+    Ok(match reported.changed {
+        true => Plan::change(summary, None, apply),
+        false => Plan::refresh(summary, apply),
+    })
+}
+
+/// What the summary of a plan made before its package lists are
+/// refreshed says.
+const NOT_REFRESHED: &str = " (package lists not refreshed in check mode)";
 
 /// `name version, ...` for the named packages, those installed.
 fn versions(names: &[String], installed: &Installed) -> String {
