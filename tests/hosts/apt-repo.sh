@@ -4,7 +4,8 @@
 # functions are IMAGE_HELPERS of those images: their text is part of the images' tags.
 
 # make_deb ROOT NAME VERSION DEPENDS: a tiny package into ROOT/srv/cs-repo, built with
-# this machine's dpkg-deb. cs-hello is a daemon with a systemd unit that logs each start
+# this machine's dpkg-deb. cs-hello is a daemon with a systemd unit (and an LSB init script
+# for hosts without systemd) that logs each start
 # (and reload) with its config to /var/log/cs-hello.log; cs-tool is a command that needs it.
 make_deb() {
     local R=$1 name=$2 version=$3 depends=$4 tree
@@ -31,6 +32,37 @@ trap 'exit 0' TERM
 log start
 while :; do sleep 1 & wait \$!; done
 EOF
+        # an LSB init script too, for hosts without systemd (where systemd runs, its unit wins)
+        install -d -m 755 "$tree/etc/init.d"
+        cat >"$tree/etc/init.d/cs-hello" <<'EOF'
+#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          cs-hello
+# Required-Start:    $local_fs
+# Required-Stop:     $local_fs
+# Default-Start:     2 3 4 5
+# Default-Stop:      0 1 6
+# Short-Description: chopsticks test daemon
+### END INIT INFO
+# start-stop-daemon with a pidfile; reload is a HUP (the daemon logs it).
+PIDFILE=/run/cs-hello.pid
+ssd() { start-stop-daemon --quiet --pidfile "$PIDFILE" "$@"; }
+case "$1" in
+start) ssd --start --oknodo --background --make-pidfile --startas /usr/bin/cs-hello ;;
+stop) ssd --stop --oknodo --retry TERM/5/KILL/2 --remove-pidfile ;;
+restart | force-reload)
+    ssd --stop --oknodo --retry TERM/5/KILL/2 --remove-pidfile
+    ssd --start --oknodo --background --make-pidfile --startas /usr/bin/cs-hello
+    ;;
+reload) ssd --stop --signal HUP ;;
+status) ssd --status ;;
+*)
+    echo "Usage: /etc/init.d/cs-hello {start|stop|restart|force-reload|reload|status}" >&2
+    exit 3
+    ;;
+esac
+EOF
+        chmod 755 "$tree/etc/init.d/cs-hello"
         cat >"$tree/lib/systemd/system/cs-hello.service" <<'EOF'
 [Unit]
 Description=chopsticks test daemon

@@ -96,6 +96,8 @@ if [ "${CHOPSTICKS_TEST_DOCKER:-1}" = 1 ]; then
     else ok "cs-inner-nojump is unreachable without a jump host"; fi
     expect "cs-systemd: systemd is PID 1 and the system is running" cs-systemd \
         'cat /proc/1/comm; systemctl is-system-running' '^running$'
+    expect "cs-openrc: OpenRC has reached its default runlevel (sshd is PID 1)" cs-openrc \
+        'echo "$(cat /proc/1/comm) $(cat /run/openrc/softlevel) $(rc-status -r)"' '^sshd default default$'
     for a in cs-deb12 cs-systemd; do
         expect "$a: apt offers cs-hello 1.1 from the local repository" "$a" \
             'apt-cache policy cs-hello | grep Candidate' 'Candidate: 1\.1$'

@@ -22,6 +22,7 @@ host_table() {
     echo "cs-noexec|$ipnx|22|noexec|Debian 12, home and ~/.cache on noexec tmpfs, /dev/shm noexec"
     echo "cs-rohome|$ipnx|22|rohome|Debian 12, read-only home (~/.cache cannot be created)"
     echo "cs-systemd|$(container_ip systemd)|22|root|Debian 12, systemd as PID 1, local apt repository"
+    echo "cs-openrc|$(container_ip openrc)|22|root|Debian 12 with OpenRC (not PID 1): rc-service, rc-update"
     echo "cs-fault|$(container_ip fault)|22|root|Debian 12, for the fault tests: they cut its network and restart it"
     echo "cs-jump|$(container_ip jump)|22|root|Debian 12, the jump host in front of cs-inner"
     echo "cs-memonly|$(container_ip memonly)|22|noexec|Debian 12 where home, /tmp, /var/tmp and /dev/shm are all noexec: the agent runs from memory"

@@ -82,6 +82,10 @@ ensure_named_container() {
             --tmpfs /run:rw,nosuid,nodev,mode=755 --tmpfs /run/lock:rw,nosuid,nodev \
             --stop-signal SIGRTMIN+3
         ;;
+    openrc)
+        # OpenRC's state (/run/openrc) starts afresh with the container
+        ensure_container openrc --tmpfs /run:rw,nosuid,nodev,mode=755
+        ;;
     memonly)
         # nothing the noexec user can write may hold a program: home, /tmp, /var/tmp and
         # /dev/shm are noexec tmpfs mounts, so the agent can only run from memory

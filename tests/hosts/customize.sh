@@ -104,6 +104,22 @@ customize_systemd() {
     done
 }
 
+# Debian 12 with OpenRC (Debian's openrc package) that is not PID 1 (sshd is): the
+# entrypoint brings OpenRC up to its default runlevel first (so /run/openrc/softlevel says it
+# runs, and rc-service and rc-update work), then execs sshd as on every host.
+customize_openrc() {
+    local R=$1
+    # a container: OpenRC leaves out what has the -docker keyword (clock, cgroups, ...)
+    sed -i 's/^#rc_sys=""$/rc_sys="docker"/' "$R/etc/rc.conf"
+    grep -q '^rc_sys="docker"$' "$R/etc/rc.conf"
+    # sshd is the container's own (cs-entry execs it), not OpenRC's; the clock and the
+    # kernel settings are the container engine's (their scripts need what it does not mount)
+    rm -f "$R/etc/runlevels/default/ssh" "$R/etc/runlevels/sysinit/hwclock.sh" \
+        "$R/etc/runlevels/sysinit/procps"
+    sed -i 's#^ssh-keygen -A$#openrc sysinit \&\& openrc boot \&\& openrc default\n&#' "$R/usr/local/sbin/cs-entry"
+    grep -q '^openrc sysinit && openrc boot && openrc default$' "$R/usr/local/sbin/cs-entry"
+}
+
 customize_deb11() {
     local R=$1
     add_key_user "$R" 1000 user

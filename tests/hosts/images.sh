@@ -127,7 +127,9 @@ ensure_images() {
 prune_old_images() {
     local keep=() img ref
     for img in "${IMAGES[@]}"; do keep+=("$(image_tag "$img")"); done
-    docker images --format '{{.Repository}}:{{.Tag}}' --filter "label=chopsticks.testhosts=1" 2>/dev/null |
+    # this fleet's repository only: another fleet's images are not ours to prune
+    docker images --format '{{.Repository}}:{{.Tag}}' --filter "label=chopsticks.testhosts=1" \
+        --filter "reference=$IMAGE_REPO/*" 2>/dev/null |
         while read -r ref; do
             case " ${keep[*]} " in *" $ref "*) ;; *) docker image rm "$ref" >/dev/null 2>&1 || true ;; esac
         done

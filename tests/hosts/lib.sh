@@ -32,8 +32,8 @@ NET_PREFIX=${CHOPSTICKS_TESTHOSTS_NET_PREFIX:-172.29.155}   # a /24
 CONTAINER_PREFIX=${CHOPSTICKS_TESTHOSTS_PREFIX:-chopsticks-test-}
 IMAGE_REPO=${CHOPSTICKS_TESTHOSTS_IMAGE_REPO:-chopsticks-testhosts}
 # container name (after the prefix) -> last octet of its IP
-CONTAINERS=(deb12 deb11 busybox noexec systemd fault jump arm memonly dnf)
-declare -A CONTAINER_OCTET=([deb12]=11 [deb11]=12 [busybox]=13 [noexec]=14 [systemd]=15 [fault]=16 [jump]=17 [arm]=18 [memonly]=19 [dnf]=21)
+CONTAINERS=(deb12 deb11 busybox noexec systemd fault jump arm memonly openrc dnf)
+declare -A CONTAINER_OCTET=([deb12]=11 [deb11]=12 [busybox]=13 [noexec]=14 [systemd]=15 [fault]=16 [jump]=17 [arm]=18 [memonly]=19 [openrc]=20 [dnf]=21)
 # Containers in another's network namespace: `inner` lives in `jump`'s, its sshd on
 # 127.0.0.1:2222 there, so only cs-jump reaches it.
 SIDECARS=(inner)

@@ -21,7 +21,7 @@ IMAGE_VERSION=1
 BASE_VERSION=1
 
 # base rootfs -> the Debian suite debootstrap makes it from, and its --include list
-declare -A BASE_SUITE=([bookworm]=bookworm [bookworm-git]=bookworm [bullseye]=bullseye [bookworm-systemd]=bookworm [bookworm-dnf]=bookworm)
+declare -A BASE_SUITE=([bookworm]=bookworm [bookworm-git]=bookworm [bullseye]=bullseye [bookworm-systemd]=bookworm [bookworm-openrc]=bookworm [bookworm-dnf]=bookworm)
 # shellcheck disable=SC2054
 declare -A BASE_PACKAGES=(
     [bookworm]=openssh-server,sudo,procps,busybox-static
@@ -29,22 +29,24 @@ declare -A BASE_PACKAGES=(
     [bookworm-git]=openssh-server,sudo,procps,busybox-static,git
     [bullseye]=openssh-server,sudo,procps
     [bookworm-systemd]=openssh-server,sudo,procps,systemd,systemd-sysv,dbus
+    [bookworm-openrc]=openssh-server,sudo,procps,openrc
     # cs-dnf: Debian's dnf and rpm (its apt goes in customize_dnf)
     [bookworm-dnf]=openssh-server,sudo,procps,dnf,rpm
 )
 # image -> base rootfs it is built from
-declare -A IMAGE_BASE=([deb12]=bookworm-git [deb11]=bullseye [busybox]=bookworm [systemd]=bookworm-systemd [dnf]=bookworm-dnf)
-IMAGES=(deb12 deb11 busybox systemd dnf)
+declare -A IMAGE_BASE=([deb12]=bookworm-git [deb11]=bullseye [busybox]=bookworm [systemd]=bookworm-systemd [openrc]=bookworm-openrc [dnf]=bookworm-dnf)
+IMAGES=(deb12 deb11 busybox systemd openrc dnf)
 # image -> helper functions its customize_* uses (their text goes into the tag too)
 declare -A IMAGE_HELPERS=(
     [deb12]="add_key_user local_apt_repo make_deb"
     [deb11]=add_key_user
     [busybox]=busybox_userland
     [systemd]="local_apt_repo make_deb"
+    [openrc]=""
     [dnf]="local_rpm_repo make_rpm"
 )
 # container -> image it runs
-declare -A CONTAINER_IMAGE=([deb12]=deb12 [deb11]=deb11 [busybox]=busybox [noexec]=deb12 [systemd]=systemd [fault]=deb12 [jump]=deb12 [arm]=deb12 [memonly]=deb12 [dnf]=dnf)
+declare -A CONTAINER_IMAGE=([deb12]=deb12 [deb11]=deb11 [busybox]=busybox [noexec]=deb12 [systemd]=systemd [fault]=deb12 [jump]=deb12 [arm]=deb12 [memonly]=deb12 [openrc]=openrc [dnf]=dnf)
 
 PW_PASSWORD=chopsticks-pw   # pwuser's password (sudo asks for it)
 

@@ -48,6 +48,7 @@ mod jump;
 mod keys_git;
 mod ops;
 mod passwords;
+mod services;
 mod steps;
 mod system_ops;
 mod system_state;

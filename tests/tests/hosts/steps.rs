@@ -54,9 +54,19 @@ pub(crate) fn check_then_apply(
     root: &Path,
     step: &dyn Fn(Mode) -> chopsticks::Result<Change>,
 ) -> Change {
-    let before = listing(t, root);
+    check_then_apply_state(&|| listing(t, root), step)
+}
+
+/// As [`check_then_apply`], with `state` (what the host has, read
+/// without the operation: a process, a service's links) in place of a
+/// tree's listing.
+pub(crate) fn check_then_apply_state<S: PartialEq + std::fmt::Debug>(
+    state: &dyn Fn() -> S,
+    step: &dyn Fn(Mode) -> chopsticks::Result<Change>,
+) -> Change {
+    let before = state();
     let check = step(Mode::Check).unwrap();
-    assert_eq!(listing(t, root), before, "check mode changed the host");
+    assert_eq!(state(), before, "check mode changed the host");
     let apply = step(Mode::Apply).unwrap();
     assert_eq!(check.backup, None, "check mode names no backup");
     let comparable = match apply.output {

@@ -3,29 +3,141 @@
 //!
 //! Each init system is a file of its own behind [`InitSystem`]: how to
 //! tell that it runs a host, and how to plan a [`Service`] there. A new one
-//! is a new file and a line in [`INIT_SYSTEMS`].
+//! is a new file and a line in [`INIT_SYSTEMS`]. What they share: the
+//! [`Step`]s a plan takes and how its [`Change`] says them ([`shape`]);
+//! the init systems of scripts (sysvinit, OpenRC) also share how they
+//! decide ([`scripts`]).
 
+mod openrc;
+mod scripts;
 mod systemd;
+mod sysvinit;
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Change, Mode, OpError, Plan};
+use super::process::Program;
+use super::tools;
+use super::{Change, Mode, OpError, Plan, Writer};
 use crate::remote;
 
 const OP: &str = "ops::service";
 
+/// How long a tool that only reports (a status) may take.
+const STATUS_TIME: Duration = Duration::from_secs(30);
+
+/// How long a change may take: a start or a stop waits for the daemon.
+const CHANGE_TIME: Duration = Duration::from_secs(300);
+
 /// The init systems this operation knows, in the order a host is asked
 /// for them.
-static INIT_SYSTEMS: &[&dyn InitSystem] = &[&systemd::Systemd];
+static INIT_SYSTEMS: &[&dyn InitSystem] =
+    &[&systemd::Systemd, &openrc::OpenRc, &sysvinit::SysVinit];
 
 /// An init system: whether it runs this host, and what making a service
 /// as a [`Service`] says would change there.
 trait InitSystem: Sync {
+    /// Its name and the sign of it that [`detect`](InitSystem::detect)
+    /// looks for, as the error for a host without any says it.
+    fn looked_for(&self) -> &'static str;
+
     /// Whether it manages this host's services.
     fn detect(&self) -> bool;
 
     /// The plan for `spec`, whose name is valid.
     fn plan(&self, spec: Service) -> Result<Plan, OpError>;
+}
+
+/// One step of a plan: how its change names it (`enable`, `start (was
+/// stopped)`), and the commands that take it, in order.
+struct Step {
+    shown: String,
+    argvs: Vec<Vec<String>>,
+}
+
+impl Step {
+    /// The step `shown`, taken by running `tool` with `args`.
+    fn run(shown: impl Into<String>, tool: &str, args: &[&str]) -> Step {
+        let argv = std::iter::once(tool)
+            .chain(args.iter().copied())
+            .map(str::to_owned)
+            .collect();
+        Step {
+            shown: shown.into(),
+            argvs: vec![argv],
+        }
+    }
+
+    /// Then `tool` with `args` too.
+    fn then(mut self, tool: &str, args: &[&str]) -> Step {
+        self.argvs.extend(Step::run("", tool, args).argvs);
+        self
+    }
+}
+
+/// The plan that takes `steps` for the service `name`, or changes
+/// nothing and says it is `now`. `missing` names what the steps need that
+/// is not there yet (a unit, a script): check mode plans as an earlier
+/// step that installs it would leave it, and says so. A tool that fails
+/// is quoted, with `advice(what it said)`.
+fn shape(
+    name: String,
+    steps: Vec<Step>,
+    now: &str,
+    missing: Option<String>,
+    advice: fn(&str) -> &'static str,
+) -> Plan {
+    if steps.is_empty() {
+        return Plan::unchanged(format!("service {name}: {now}"));
+    }
+    let shown: Vec<&str> = steps.iter().map(|s| s.shown.as_str()).collect();
+    let needs = match missing {
+        None => String::new(),
+        Some(what) => {
+            format!("; needs {what}, which is not there now and must exist by then (ops::package)")
+        }
+    };
+    let summary = format!("service {name}: {}{needs}", shown.join(", "));
+    Plan::change(summary, None, move |w| {
+        for argv in steps.into_iter().flat_map(|s| s.argvs) {
+            run_step(w, &name, &argv, advice)?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs one command of a planned step within [`CHANGE_TIME`].
+fn run_step(
+    w: &Writer,
+    name: &str,
+    argv: &[String],
+    advice: fn(&str) -> &'static str,
+) -> Result<(), OpError> {
+    let shown = format!("`{}`", argv.join(" "));
+    let program = Program {
+        argv,
+        // English messages: the advice is read from them.
+        env: &[("LC_ALL".into(), "C".into())],
+        cwd: None,
+        shown: &shown,
+        timeout: Some(CHANGE_TIME),
+    };
+    let out = w.exec(program, OP)?;
+    if out.status == 0 {
+        return Ok(());
+    }
+    let said = format!("{}\n{}", out.stdout, out.stderr);
+    Err(OpError::new(
+        OP,
+        name,
+        format!(
+            "{shown} exited with status {}: {}; {}",
+            out.status,
+            tools::tail(&out, 4),
+            advice(&said)
+        ),
+    ))
 }
 
 /// What the unit should be doing.
@@ -37,8 +149,10 @@ enum State {
     Reloaded,
 }
 
-/// A systemd unit: running or stopped (or restarted, or reloaded, which
-/// always count as a change), enabled at boot or not.
+/// A service: running or stopped (or restarted, or reloaded, which
+/// always count as a change), enabled at boot or not, through the init
+/// system that runs the host: systemd, OpenRC or sysvinit, in that order
+/// of detection.
 ///
 /// ```
 /// use chopsticks::ops::Service;
@@ -49,11 +163,31 @@ enum State {
 /// # let _ = (web, bounce, off);
 /// ```
 ///
-/// A unit file that changed on disk (`NeedDaemonReload`) is picked up
-/// first with `systemctl daemon-reload`. In [`Mode::Check`] a unit that
-/// does not exist yet (its package is installed by an earlier step of the
-/// same run) is planned as that step would leave it, with a note: apply
-/// fails if it is still missing then.
+/// - **systemd** (PID 1 is systemd: `/run/systemd/system` exists): the
+///   unit's state as `systemctl show` reports it, changed with
+///   `systemctl`. A unit file that changed on disk (`NeedDaemonReload`)
+///   is picked up first with `systemctl daemon-reload`; a masked unit is
+///   not enabled.
+/// - **OpenRC** (it has booted: `/run/openrc/softlevel` exists): the
+///   script `/etc/init.d/NAME`, its state from `rc-service NAME status`,
+///   changed with `rc-service`; enabled means in the `default` runlevel
+///   (`/etc/runlevels/default/NAME`), changed with `rc-update add|del
+///   NAME default`.
+/// - **sysvinit** (PID 1 is not systemd, `/etc/init.d` and `update-rc.d`
+///   or `service` are there): the script `/etc/init.d/NAME`, its state
+///   from `service NAME status`, changed with `service`; enabled means an
+///   `S` link in one of `/etc/rc2.d` to `/etc/rc5.d`, made with
+///   `update-rc.d NAME defaults` and `update-rc.d NAME enable`, turned
+///   off with `update-rc.d NAME disable`.
+///
+/// A script's status is read by its exit code as the LSB says: 0 running,
+/// 3 stopped, 1 or 2 dead (stopped; its pid or lock file remains); OpenRC's
+/// 32 is crashed (restarted to run again); any other is an error quoting
+/// what it said. [`reloaded`](Service::reloaded) needs a script that has
+/// a `reload` action. In [`Mode::Check`] a unit or script that does not
+/// exist yet (its package is installed by an earlier step of the same
+/// run) is planned as that step would leave it, with a note: apply fails
+/// if it is still missing then.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
     name: String,
@@ -62,8 +196,9 @@ pub struct Service {
 }
 
 impl Service {
-    /// The unit `name` (`nginx` means `nginx.service`), left as it is
-    /// until a method says otherwise.
+    /// The service `name`: the unit `name` under systemd (`nginx` means
+    /// `nginx.service`), the script `/etc/init.d/name` under OpenRC and
+    /// sysvinit; left as it is until a method says otherwise.
     pub fn new(name: impl Into<String>) -> Service {
         Service {
             name: name.into(),
@@ -90,8 +225,9 @@ impl Service {
         self
     }
 
-    /// Reloaded (`systemctl reload`), or started if it is not running:
-    /// always a change.
+    /// Reloaded (`systemctl reload`, the script's `reload`), or started if
+    /// it is not running: always a change. A script without a `reload`
+    /// action is an error.
     pub fn reloaded(mut self) -> Service {
         self.run = Some(State::Reloaded);
         self
@@ -103,11 +239,13 @@ impl Service {
         self
     }
 
-    /// What making the unit so would change.
+    /// What making the service so would change.
     ///
     /// # Errors
     /// When no init system this operation knows runs the host, the name is
-    /// not a unit name, or the unit is masked and should be enabled.
+    /// not a unit name, the unit is masked and should be enabled, a
+    /// script's status is neither running nor stopped, or a running
+    /// script without `reload` should be reloaded.
     pub fn plan(self) -> Result<Plan, OpError> {
         let valid = !self.name.is_empty()
             && !self.name.starts_with('-')
@@ -126,13 +264,15 @@ impl Service {
             Some(init) => init.plan(self),
             None => {
                 let init = std::fs::read_to_string("/proc/1/comm").unwrap_or_default();
+                let looked: Vec<&str> = INIT_SYSTEMS.iter().map(|i| i.looked_for()).collect();
                 Err(OpError::new(
                     OP,
                     &self.name,
                     format!(
-                        "systemd does not run on this host (PID 1 is {}): ops::service \
-                         manages systemd units; for another init system use ops::command",
-                        init.trim()
+                        "no init system ops::service knows runs this host (PID 1 is {}); \
+                         looked for {}: for another init system use ops::command",
+                        init.trim(),
+                        looked.join(", ")
                     ),
                 ))
             }
@@ -140,12 +280,13 @@ impl Service {
     }
 }
 
-/// Makes a unit run (or not) and start at boot (or not) as [`Service`]
-/// says.
+/// Makes a service run (or not) and start at boot (or not) as [`Service`]
+/// says, through systemd, OpenRC or sysvinit.
 ///
 /// # Errors
-/// [`OpError`] naming the unit: systemd does not run the host, the unit is
-/// missing or masked, or `systemctl` failed (quoted).
+/// [`OpError`] naming the service: no init system this operation knows
+/// runs the host, the unit or script is missing, the unit is masked, the
+/// script cannot reload, or the init system's tool failed (quoted).
 #[remote]
 pub fn service(spec: Service, mode: Mode) -> Result<Change, OpError> {
     spec.plan()?.run(mode)
