@@ -101,6 +101,8 @@ if [ "${CHOPSTICKS_TEST_DOCKER:-1}" = 1 ]; then
             'apt-cache policy cs-hello | grep Candidate' 'Candidate: 1\.1$'
         expect "$a: apt knows cs-hello 1.0 and cs-tool too" "$a" \
             'apt-cache show cs-hello=1.0 cs-tool | grep -c ^Package:' '^2$'
+        expect "$a: /srv/cs-signed is signed by its key (key.gpg), and no source names it" "$a" \
+            'gpgv --keyring /srv/cs-signed/key.gpg /srv/cs-signed/InRelease 2>&1 && ! grep -rq cs-signed /etc/apt/sources.list* && echo unlisted' '^unlisted$'
     done
 
     # a binary linked here (Debian 12) needs GLIBC_2.34: deb11 must refuse it
