@@ -338,3 +338,50 @@ fn bad_names_uris_suites_and_keys_are_refused() {
         }
     }
 }
+
+/// The repository, then a package of it, in one call: what a host's plan
+/// does.
+#[chopsticks::remote]
+fn repository_then_package(
+    repository: AptRepository,
+    package: ops::Package,
+    mode: Mode,
+) -> ops::Report {
+    let mut report = ops::Report::new();
+    report.run("repository", || ops::apt_repository(repository, mode));
+    report.run("package", || ops::package(package, mode));
+    report
+}
+
+/// A package of the repository installs in the same run that adds it:
+/// the refresh made its lists known.
+#[test]
+fn its_package_installs_in_the_same_run() {
+    let _one = crate::system_state();
+    let t = connect("cs-deb12");
+    let _clean = Clean::new(&t);
+    let hello = ops::Package::new(["cs-signed-hello"]);
+    let _removed = Removed(&t, hello.clone().absent());
+    let key = on_host(&t, "/srv/cs-signed/key.asc").unwrap().0;
+    let plan = (repo(&key), hello, Mode::Apply);
+    let report = t.call(repository_then_package, plan.clone()).unwrap();
+    assert_eq!(report.failed, None, "{report}");
+    assert_eq!(report.changed(), 2, "{report}");
+    let text = report.to_string();
+    assert!(text.contains("then its package lists refreshed"), "{text}");
+    assert!(text.contains("install cs-signed-hello 1.0"), "{text}");
+    let run = ops::Command::new(["cs-signed-hello"]).changed_when(ops::ChangedWhen::Never);
+    let out = t.call(ops::command, (run, Mode::Apply)).unwrap();
+    assert_eq!(out.output.unwrap().stdout, "cs-signed-hello 1.0\n");
+    let again = t.call(repository_then_package, plan).unwrap();
+    assert_eq!(again.changed(), 0, "{again}");
+}
+
+/// Applies a package spec (its removal) when dropped.
+struct Removed<'t>(&'t Tunnel, ops::Package);
+
+impl Drop for Removed<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.call(ops::package, (self.1.clone(), Mode::Apply));
+    }
+}
