@@ -274,6 +274,17 @@ fn a_wrong_key_fails_and_puts_back_what_was_there() {
     assert_eq!(on_host(&t, ASC), Some((right.clone(), 0o644)));
     assert!(!apply(&t, &repo(&right), Mode::Apply).unwrap().changed);
 
+    // A key apt's own user cannot read (0600) is made readable again.
+    let hidden = ops::File::new(ASC).mode(0o600);
+    t.call(ops::file, (hidden, Mode::Apply)).unwrap();
+    let spec = repo(&right);
+    let fixed = check_then_apply(&t, Path::new("/etc/apt"), &|mode| apply(&t, &spec, mode));
+    assert_eq!(
+        fixed.summary,
+        format!("{ASC}: mode 0600 -> 0644; then its package lists refreshed")
+    );
+    assert_eq!(on_host(&t, ASC), Some((right.clone(), 0o644)));
+
     // A URI apt cannot fetch from: the same.
     let nowhere =
         AptRepository::new("cs-signed", ["file:/srv/nowhere"], ["./"], [""; 0]).key(right.clone());
