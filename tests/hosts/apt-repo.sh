@@ -104,3 +104,43 @@ local_apt_repo() {
     echo 'deb [trusted=yes] file:/srv/cs-repo ./' >"$R/etc/apt/sources.list.d/cs-repo.list"
     chroot "$R" apt-get update -q </dev/null >/dev/null
 }
+
+# A signed apt repository in the image, /srv/cs-signed, and NOT among its sources (the tests
+# of ops::apt_repository add it): cs-signed-hello 1.0 in a flat repository (suite ./) whose
+# InRelease is signed (gpg --clearsign) with a key made here at build time. Beside it, as a
+# user would have fetched a vendor's key: key.asc (armored) and key.gpg (binary) of that key,
+# and wrong-key.asc, a key that did not sign it.
+signed_apt_repo() {
+    local R=$1 repo=$1/srv/cs-signed gnupg f g
+    install -d -m 755 "$R/srv/cs-repo" "$repo"
+    make_deb "$R" cs-signed-hello 1.0 ""
+    mv "$R/srv/cs-repo/cs-signed-hello_1.0_all.deb" "$repo/"
+    f=$repo/cs-signed-hello_1.0_all.deb
+    {
+        dpkg-deb -f "$f"
+        echo "Filename: ./${f##*/}"
+        echo "Size: $(stat -c %s "$f")"
+        echo "SHA256: $(sha256sum <"$f" | cut -d' ' -f1)"
+    } >"$repo/Packages"
+    gzip -9nk "$repo/Packages"
+    {
+        echo "Origin: chopsticks tests"
+        echo "Label: cs-signed"
+        echo "Date: $(LC_ALL=C date -Ru)"
+        echo "SHA256:"
+        for f in Packages Packages.gz; do
+            echo " $(sha256sum <"$repo/$f" | cut -d' ' -f1) $(stat -c %s "$repo/$f") $f"
+        done
+    } >"$repo/Release"
+    gnupg=$(mktemp -d)
+    g=(gpg --homedir "$gnupg" --batch --quiet --no-tty)
+    "${g[@]}" --passphrase '' --quick-gen-key 'chopsticks tests signed repo <signed@localhost>' ed25519 sign never
+    "${g[@]}" --passphrase '' --quick-gen-key 'chopsticks tests other key <other@localhost>' ed25519 sign never
+    "${g[@]}" --local-user signed@localhost --clearsign -o "$repo/InRelease" "$repo/Release"
+    "${g[@]}" --armor --export signed@localhost >"$repo/key.asc"
+    "${g[@]}" --export signed@localhost >"$repo/key.gpg"
+    "${g[@]}" --armor --export other@localhost >"$repo/wrong-key.asc"
+    gpgconf --homedir "$gnupg" --kill all 2>/dev/null || true
+    rm -rf "$gnupg"
+    chmod 644 "$repo"/*
+}

@@ -103,6 +103,8 @@ if [ "${CHOPSTICKS_TEST_DOCKER:-1}" = 1 ]; then
             'apt-cache policy cs-hello | grep Candidate' 'Candidate: 1\.1$'
         expect "$a: apt knows cs-hello 1.0 and cs-tool too" "$a" \
             'apt-cache show cs-hello=1.0 cs-tool | grep -c ^Package:' '^2$'
+        expect "$a: /srv/cs-signed is signed by its key (key.gpg), and no source names it" "$a" \
+            'gpgv --keyring /srv/cs-signed/key.gpg /srv/cs-signed/InRelease 2>&1 && ! grep -rq cs-signed /etc/apt/sources.list* && echo unlisted' '^unlisted$'
     done
     expect "cs-dnf: dnf offers cs-hello 1.0, 1.1 and cs-tool from its cache" cs-dnf \
         'dnf -C -q --showduplicates list --available "cs-*" | grep -c "cs-rpms"' '^3$'

@@ -59,6 +59,7 @@ add_key_user() { # root uid name [useradd args...]
 customize_deb12() {
     local R=$1
     local_apt_repo "$R"
+    signed_apt_repo "$R"
     add_key_user "$R" 1001 deploy
     printf 'deploy ALL=(ALL:ALL) NOPASSWD: ALL\n' >"$R/etc/sudoers.d/deploy"
     chmod 440 "$R/etc/sudoers.d/deploy"
@@ -94,6 +95,7 @@ customize_deb12() {
 customize_systemd() {
     local R=$1
     local_apt_repo "$R"
+    signed_apt_repo "$R"
     sed -i 's#^exec /usr/sbin/sshd -D -e$#exec /lib/systemd/systemd#' "$R/usr/local/sbin/cs-entry"
     grep -q '^exec /lib/systemd/systemd$' "$R/usr/local/sbin/cs-entry"
     # units that have nothing to do in a container

@@ -54,6 +54,7 @@ ensure_build_tools() {
     command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
     command -v gpgv >/dev/null 2>&1 || need+=(gpgv)
     command -v wget >/dev/null 2>&1 || need+=(wget)
+    command -v gpg-agent >/dev/null 2>&1 || need+=(gpg gpg-agent) # signed_apt_repo signs with gpg
     [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
     install_pkgs "${need[@]}"
 }

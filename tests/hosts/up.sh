@@ -38,10 +38,10 @@ declare -A IMAGE_BASE=([deb12]=bookworm-git [deb11]=bullseye [busybox]=bookworm 
 IMAGES=(deb12 deb11 busybox systemd openrc dnf)
 # image -> helper functions its customize_* uses (their text goes into the tag too)
 declare -A IMAGE_HELPERS=(
-    [deb12]="add_key_user local_apt_repo make_deb"
+    [deb12]="add_key_user local_apt_repo make_deb signed_apt_repo"
     [deb11]=add_key_user
     [busybox]=busybox_userland
-    [systemd]="local_apt_repo make_deb"
+    [systemd]="local_apt_repo make_deb signed_apt_repo"
     [openrc]=""
     [dnf]="local_rpm_repo make_rpm"
 )

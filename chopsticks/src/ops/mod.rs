@@ -95,6 +95,7 @@
 //! plan, and collect their changes in a [`Report`].
 
 mod accounts;
+mod apt_repos;
 #[cfg(feature = "archive")]
 mod archive;
 mod backup;
@@ -125,6 +126,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use accounts::{unix_group, user, UnixGroup, User};
+pub use apt_repos::{apt_repository, AptRepository};
 #[cfg(feature = "archive")]
 pub use archive::{unarchive, Unarchive, MAX_ENTRIES, MAX_UNPACKED};
 pub use blocks::{block, Block};

@@ -33,6 +33,7 @@ macro_rules! suite_targets {
 #[path = "../suite/mod.rs"]
 mod suite;
 
+mod apt_repos;
 mod arch;
 mod cli;
 mod command;
