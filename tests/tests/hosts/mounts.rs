@@ -292,6 +292,39 @@ fn bad_mounts_are_refused_saying_what_to_do_systemd() {
         }
     }
 
+    // What does not mount: what mount said, and the entry not written.
+    let bogus = Mount::new(&good, "cs-test", "tmpfs").options(["cs_bogus"]);
+    let err = mount(&t, &bogus, Mode::Apply).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "/mount -t tmpfs -o cs_bogus -- cs-test {}` exited",
+            good.display()
+        )) && err.contains("wrong fs type, bad option")
+            && err.contains(&format!("{FSTAB} is left as it was")),
+        "{err}"
+    );
+    assert_eq!(read(&t, Path::new(FSTAB)), original);
+    assert_eq!(kernel(&t, &good), "");
+
+    // Options a remount refuses: the entry is written, and the error says
+    // how to apply them.
+    let small = Mount::new(&good, "cs-test", "tmpfs").options(["size=1m"]);
+    mount(&t, &small, Mode::Apply).unwrap();
+    let refused = small.clone().options(["size=cs"]);
+    let err = mount(&t, &refused, Mode::Apply).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "/mount -o remount,size=cs -- {}` exited",
+            good.display()
+        )) && err.contains("has the new entry, the mounted filesystem its old options")
+            && err.contains("unmounted(), then mounted()"),
+        "{err}"
+    );
+    assert!(kernel(&t, &good).contains("size=1024k"));
+    let gone = Mount::new(&good, "", "").absent();
+    mount(&t, &gone, Mode::Apply).unwrap();
+    assert_eq!(read(&t, Path::new(FSTAB)), original);
+
     // Two entries for one mount point: both lines named, nothing changed.
     let p = good.display();
     let twice = format!("{original}tmpfs {p} tmpfs defaults 0 0\n# two\nnone {p} tmpfs ro 0 0\n");
