@@ -227,8 +227,15 @@ fn a_mount_point_with_blanks_is_escaped_systemd() {
     let _restore = Restore::new(&t, &base, &[&path]);
     let original = read(&t, Path::new(FSTAB));
     let p = path.display();
-    let spec = Mount::new(&path, "cs test", "tmpfs").options(["size=1m"]);
+    let spec = Mount::new(&path, "cs test", "tmpfs")
+        .options(["size=1m"])
+        .backup();
     let made = check_then_apply(&t, Path::new("/mnt"), &|m| mount(&t, &spec, m));
+    // The old /etc/fstab kept beside it, as asked.
+    assert!(made.summary.contains("the old content kept as a backup"));
+    let kept = made.backup.clone().expect("a backup of /etc/fstab");
+    assert_eq!(read(&t, Path::new(&kept)), original);
+    sh(&t, "rm -f -- \"$1\"", &[&kept]);
     assert!(made
         .summary
         .contains(&format!("mount cs test (tmpfs, size=1m) on {p}")));
