@@ -23,7 +23,7 @@ const SELF: &str = "127.0.1.1";
 const MAX_NAME: usize = 64;
 
 /// CAP_SYS_ADMIN, which `sethostname(2)` takes.
-const CAP_SYS_ADMIN: u32 = 21;
+pub(super) const CAP_SYS_ADMIN: u32 = 21;
 
 /// A host name: `/etc/hostname` holds it, `/etc/hosts` has the line
 /// `127.0.1.1 FQDN SHORT` (`127.0.1.1 NAME` for a name without dots; the
@@ -266,7 +266,7 @@ fn may_set() -> Result<(), String> {
 }
 
 /// Whether the `CapEff` of a `/proc/PID/status` text has capability `cap`.
-fn has_cap(status: &str, cap: u32) -> Option<bool> {
+pub(super) fn has_cap(status: &str, cap: u32) -> Option<bool> {
     let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
     let bits = u64::from_str_radix(hex.trim(), 16).ok()?;
     Some(bits >> cap & 1 == 1)

@@ -280,7 +280,7 @@ impl Found {
 ///
 /// # Errors
 /// One of them is there but is not a directory, or cannot be looked at.
-fn missing_dirs(path: &Path) -> Result<Vec<PathBuf>, String> {
+pub(super) fn missing_dirs(path: &Path) -> Result<Vec<PathBuf>, String> {
     let mut missing = Vec::new();
     let mut at = path.parent();
     while let Some(dir) = at.filter(|d| !d.as_os_str().is_empty()) {

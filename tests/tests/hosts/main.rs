@@ -47,6 +47,7 @@ mod fetched;
 mod files;
 mod jump;
 mod keys_git;
+mod mounts;
 mod ops;
 mod passwords;
 mod services;
