@@ -147,8 +147,8 @@ fn a_tmpfs_is_mounted_remounted_unmounted_and_removed_systemd() {
     assert_eq!(
         bigger.summary,
         format!(
-            "{FSTAB} line {n}: cs-test {p} tmpfs size=2m,mode=0755 0 0; remount {p} with \
-             size=2m,mode=0755 (its options changed)"
+            "remount {p} with size=2m,mode=0755 (its options changed); {FSTAB} line {n}: \
+             cs-test {p} tmpfs size=2m,mode=0755 0 0"
         )
     );
     assert!(
@@ -193,6 +193,37 @@ fn a_tmpfs_is_mounted_remounted_unmounted_and_removed_systemd() {
         "SOURCE=\"cs-test\" FSTYPE=\"tmpfs\" OPTIONS=\"size=3m\" FREQ=\"1\" PASSNO=\"2\"\n"
     );
     assert!(kernel(&t, &path).contains("size=2048k"));
+
+    // The same entry with `defaults` among its options and a trailing
+    // comment (libmount reads six fields): kept as it is.
+    let commented = format!("{original}cs-test {p} tmpfs defaults,size=3m 1 2 # kept\n");
+    let put = |text: &str| {
+        t.call(
+            ops::file,
+            (ops::File::new(FSTAB).content(text), Mode::Apply),
+        )
+        .unwrap();
+    };
+    put(&commented);
+    let kept = mount(&t, &later, Mode::Apply).unwrap();
+    assert!(!kept.changed, "{}", kept.summary);
+    assert_eq!(read(&t, Path::new(FSTAB)), commented);
+
+    // The mount point spelled with `//` and a final `/`: that line is
+    // the entry, rewritten in place, not a second one added.
+    let base_shown = base.display();
+    put(&format!(
+        "{original}cs-test {base_shown}//data/ tmpfs size=3m 1 2\n"
+    ));
+    let respelled = check_then_apply(&t, Path::new("/mnt"), &|m| mount(&t, &later, m));
+    assert_eq!(
+        respelled.summary,
+        format!("{FSTAB} line {n}: cs-test {p} tmpfs size=3m 1 2; mounted, left as it is")
+    );
+    assert_eq!(
+        read(&t, Path::new(FSTAB)),
+        format!("{original}cs-test {p} tmpfs size=3m 1 2\n")
+    );
 
     // Absent: unmounted, the entry gone, the file as it was; the
     // directory kept.
@@ -313,21 +344,34 @@ fn bad_mounts_are_refused_saying_what_to_do_systemd() {
     assert_eq!(read(&t, Path::new(FSTAB)), original);
     assert_eq!(kernel(&t, &good), "");
 
-    // Options a remount refuses: the entry is written, and the error says
-    // how to apply them.
+    // Options a remount refuses: the entry is not written, the error says
+    // so and how to apply them, and the next apply tries again.
     let small = Mount::new(&good, "cs-test", "tmpfs").options(["size=1m"]);
     mount(&t, &small, Mode::Apply).unwrap();
+    let before = read(&t, Path::new(FSTAB));
     let refused = small.clone().options(["size=cs"]);
     let err = mount(&t, &refused, Mode::Apply).unwrap_err().to_string();
     assert!(
         err.contains(&format!(
-            "/mount -o remount,size=cs -- {}` exited",
+            "/mount --options-source=disable -o remount,size=cs -- {}` exited",
             good.display()
-        )) && err.contains("has the new entry, the mounted filesystem its old options")
+        )) && err.contains(&format!("keeps its options and {FSTAB} is left as it was"))
             && err.contains("unmounted(), then mounted()"),
         "{err}"
     );
     assert!(kernel(&t, &good).contains("size=1024k"));
+    assert_eq!(read(&t, Path::new(FSTAB)), before);
+    let retry = mount(&t, &refused, Mode::Check).unwrap();
+    assert!(
+        retry.changed
+            && retry
+                .summary
+                .starts_with(&format!("remount {}", good.display())),
+        "{}",
+        retry.summary
+    );
+    assert!(mount(&t, &refused, Mode::Apply).is_err());
+    assert_eq!(read(&t, Path::new(FSTAB)), before);
     let gone = Mount::new(&good, "", "").absent();
     mount(&t, &gone, Mode::Apply).unwrap();
     assert_eq!(read(&t, Path::new(FSTAB)), original);

@@ -159,19 +159,21 @@ pub(super) fn may_mount() -> Result<(), String> {
 /// (`None`: it cannot tell) and runs as root.
 fn denied(cap: Option<bool>, root: bool) -> Result<(), String> {
     Err(match (cap, root) {
-        (Some(true), _) => return Ok(()),
-        (Some(false), false) => "mounting takes root (CAP_SYS_ADMIN): connect as root or \
-             through sudo (TunnelBuilder::sudo); present() manages the /etc/fstab entry alone"
+        (Some(true), true) => return Ok(()),
+        (_, false) => "mounting takes root (util-linux's mount refuses other users a source \
+             and options given on its command line, whatever their capabilities): connect as \
+             root or through sudo (TunnelBuilder::sudo); present() manages the /etc/fstab \
+             entry alone"
             .to_owned(),
         (Some(false), true) => "this program runs as root but without CAP_SYS_ADMIN, which \
              mounting takes: the host is a container whose runtime withholds it. Mount the \
              filesystem from outside the container (docker run --mount, or --cap-add \
              SYS_ADMIN), or manage only the /etc/fstab entry with present()"
             .to_owned(),
-        (None, _) => {
-            "/proc/self/status shows no CapEff line to tell whether this program may mount"
-                .to_owned()
-        }
+        (None, true) => "/proc/self/status shows no CapEff line to tell whether this program \
+             may mount (is /proc a Linux procfs here?): mount and unmount by hand, or manage \
+             only the /etc/fstab entry with present()"
+            .to_owned(),
     })
 }
 
@@ -257,11 +259,16 @@ mod tests {
 
     #[test]
     fn no_capability_says_what_to_do() {
-        assert!(denied(Some(true), false).is_ok());
+        assert!(denied(Some(true), true).is_ok());
+        let capable = denied(Some(true), false).unwrap_err();
+        assert!(capable.contains("TunnelBuilder::sudo"), "{capable}");
+        assert!(denied(None, false)
+            .unwrap_err()
+            .contains("TunnelBuilder::sudo"));
         let container = denied(Some(false), true).unwrap_err();
         assert!(container.contains("without CAP_SYS_ADMIN") && container.contains("present()"));
         let user = denied(Some(false), false).unwrap_err();
         assert!(user.contains("TunnelBuilder::sudo"), "{user}");
-        assert!(denied(None, true).is_err());
+        assert!(denied(None, true).unwrap_err().contains("present()"));
     }
 }

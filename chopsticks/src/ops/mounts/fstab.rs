@@ -44,14 +44,16 @@ impl Entry {
     }
 
     /// Whether `fields` (a line's, unescaped) say what this entry says:
-    /// the options compared as a set, a missing dump or pass read as 0.
+    /// the options compared as a set, a missing dump or pass read as 0,
+    /// fields after the sixth (a trailing comment) not counted, as
+    /// libmount does not read them. The mount point is compared byte for
+    /// byte, so a line that spells it otherwise (`/mnt//x`) is rewritten.
     pub fn same_as(&self, fields: &[Vec<u8>]) -> bool {
         let number = |i: usize| match fields.get(i) {
             None => Some(0),
             Some(f) => std::str::from_utf8(f).ok()?.parse::<u32>().ok(),
         };
-        fields.len() <= 6
-            && fields.first().map(Vec::as_slice) == Some(self.source.as_bytes())
+        fields.first().map(Vec::as_slice) == Some(self.source.as_bytes())
             && fields.get(1).map(Vec::as_slice) == Some(self.path.as_bytes())
             && fields.get(2).map(Vec::as_slice) == Some(self.fstype.as_bytes())
             && option_set(fields.get(3).map_or(&b""[..], Vec::as_slice))
@@ -62,16 +64,35 @@ impl Entry {
 }
 
 /// The options of an options field as a set: order and duplicates do not
-/// count, and no options at all are `defaults`.
+/// count, no options at all are `defaults`, and `defaults` beside other
+/// options does not count (they override it).
 pub(super) fn option_set(field: &[u8]) -> BTreeSet<&[u8]> {
-    let set: BTreeSet<&[u8]> = field
+    let mut set: BTreeSet<&[u8]> = field
         .split(|&b| b == b',')
         .filter(|o| !o.is_empty())
         .collect();
+    if set.len() > 1 {
+        set.remove(&b"defaults"[..]);
+    }
     match set.is_empty() {
         true => BTreeSet::from([&b"defaults"[..]]),
         false => set,
     }
+}
+
+/// A mount point as libmount compares it: repeated `/` as one, and no
+/// final `/` (but for `/` itself).
+pub(super) fn normal_point(point: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(point.len());
+    for &b in point {
+        if !(b == b'/' && out.last() == Some(&b'/')) {
+            out.push(b);
+        }
+    }
+    if out.len() > 1 && out.last() == Some(&b'/') {
+        out.pop();
+    }
+    out
 }
 
 /// `field` as fstab(5) writes it: space, tab, newline and backslash (and
@@ -139,7 +160,8 @@ pub(super) struct Found {
 /// The longest a line is shown in an error.
 const SHOWN_LINE: usize = 120;
 
-/// The entry of `text` for the mount point `path`, if it has one.
+/// The entry of `text` for the mount point `path` (a normal one), if it
+/// has one: a line's mount point compared once [normal](normal_point).
 ///
 /// # Errors
 /// More than one line is an entry for `path`: which one counts would be
@@ -149,7 +171,7 @@ pub(super) fn entry_for(text: &str, path: &[u8]) -> Result<Option<Found>, String
     let mut found: Option<Found> = None;
     for (index, line) in text.split_inclusive('\n').enumerate() {
         let fields = fields(line);
-        if fields.get(1).map(Vec::as_slice) != Some(path) {
+        if fields.get(1).map(|f| normal_point(f)).as_deref() != Some(path) {
             continue;
         }
         if let Some(first) = &found {
@@ -257,6 +279,14 @@ mod tests {
         assert!(d.same_as(&line("tmpfs /mnt/x tmpfs defaults,defaults 0 0")));
         assert!(!d.same_as(&line("tmpfs /mnt/x tmpfs defaults,ro 0 0")));
         assert_eq!(option_set(b",,"), BTreeSet::from([&b"defaults"[..]]));
+        // `defaults` beside others does not count.
+        assert!(e.same_as(&line("tmpfs /mnt/x tmpfs defaults,noexec,size=1m 0 0")));
+        assert_eq!(option_set(b"defaults,ro"), option_set(b"ro"));
+        // What follows the sixth field is not read.
+        assert!(e.same_as(&line("tmpfs /mnt/x tmpfs noexec,size=1m 0 0 # scratch")));
+        assert!(!e.same_as(&line("tmpfs /mnt/x tmpfs noexec,size=1m 0 1 # scratch")));
+        // Another spelling of the mount point is rewritten.
+        assert!(!e.same_as(&line("tmpfs /mnt//x/ tmpfs noexec,size=1m 0 0")));
     }
 
     #[test]
@@ -269,6 +299,15 @@ mod tests {
         );
         assert_eq!(entry_for(text, b"/mnt/a").unwrap(), None);
         assert_eq!(entry_for(text, b"/").unwrap().map(|f| f.index), Some(2));
+        for spelled in ["/mnt//x", "/mnt/x/", "//mnt///x//"] {
+            let other = format!("{text}tmpfs {spelled} tmpfs defaults 0 0\n");
+            let found = entry_for(&other, b"/mnt/x").unwrap();
+            assert_eq!(found.map(|f| f.index), Some(4), "{spelled}");
+        }
+        let slashes = "none // tmpfs defaults 0 0\n";
+        assert_eq!(entry_for(slashes, b"/").unwrap().map(|f| f.index), Some(0));
+        let twice = format!("{text}tmpfs /mnt/x tmpfs ro 0 0\nx /mnt/x/ tmpfs ro 0 0\n");
+        assert!(entry_for(&twice, b"/mnt/x").is_err());
         let twice = format!("{text}#\nnone /mnt/a\\040b tmpfs ro 0 0\n");
         let err = entry_for(&twice, b"/mnt/a b").unwrap_err();
         assert!(

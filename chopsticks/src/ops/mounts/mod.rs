@@ -58,15 +58,19 @@ enum State {
 /// and then writes the entry, so a filesystem that does not mount leaves
 /// `/etc/fstab` as it was (an entry that fails at boot can stop it). When
 /// the filesystem is mounted and the entry's options change (or it had no
-/// entry), the entry is written and the filesystem remounted with them
-/// (`mount -o remount,OPTIONS -- PATH`); a changed source or type takes
+/// entry), the filesystem is remounted with them (`mount
+/// --options-source=disable -o remount,OPTIONS -- PATH`, the old entry's
+/// options not merged) and then the entry written, so a remount that
+/// fails leaves `/etc/fstab` as it was; a changed source or type takes
 /// effect at its next mount, and the change says so. Unmounting runs
 /// `umount -- PATH`, refused when several filesystems are mounted on the
-/// path, one over another. Each run is bounded by [`MOUNT_TIME`].
+/// path, one over another. Each run is bounded by
+/// [`timeout`](Mount::timeout), [`MOUNT_TIME`] by default.
 ///
-/// Mounting and unmounting take `CAP_SYS_ADMIN`: where this program lacks
-/// it (not root, or a container whose runtime withholds it), a step that
-/// would mount or unmount fails in both modes, saying so; `present()`
+/// Mounting and unmounting take root with `CAP_SYS_ADMIN`: where this
+/// program lacks them (not root, or a container whose runtime withholds
+/// it), a step that would mount or unmount fails in both modes, saying
+/// so (with what to do); `present()`
 /// manages the entry there. The kernel lists mounts by their real path,
 /// so a path that goes through a symbolic link is refused, naming the
 /// real one.
@@ -98,7 +102,14 @@ pub struct Mount {
     dump: u32,
     pass: u32,
     state: State,
+    #[serde(default = "mount_time")]
+    timeout: Duration,
     landing: Landing,
+}
+
+/// [`MOUNT_TIME`], as serde's default.
+fn mount_time() -> Duration {
+    MOUNT_TIME
 }
 
 impl Mount {
@@ -118,6 +129,7 @@ impl Mount {
             dump: 0,
             pass: 0,
             state: State::Mounted,
+            timeout: MOUNT_TIME,
             landing: Landing::default(),
         }
     }
@@ -144,6 +156,14 @@ impl Mount {
     /// others).
     pub fn pass(mut self, pass: u32) -> Mount {
         self.pass = pass;
+        self
+    }
+
+    /// How long one `mount` or `umount` may run ([`MOUNT_TIME`] by
+    /// default): past it, it is stopped and the apply fails, saying what
+    /// to look at, with `/etc/fstab` as it was.
+    pub fn timeout(mut self, timeout: Duration) -> Mount {
+        self.timeout = timeout;
         self
     }
 
@@ -247,8 +267,8 @@ impl Mount {
                     None => "it had no entry",
                     Some(_) => "its options changed",
                 };
-                let (parts, steps) = running(run, &entry, &mounts, why)?;
-                Ok(joined(run, (parts, steps), fstab_plan, &notes, path))
+                let (parts, steps) = running(run, &entry, &mounts, why, self.timeout)?;
+                Ok(joined((parts, steps), fstab_plan, &notes, path))
             }
         }
     }

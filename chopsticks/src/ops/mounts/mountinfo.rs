@@ -66,6 +66,26 @@ pub(super) fn mounted_on(mountinfo: &str, path: &[u8]) -> Vec<Mounted> {
     found
 }
 
+/// The mount points of `mountinfo` below `path` (inside it, not on it),
+/// as text, each once, in the kernel's order.
+pub(super) fn below(mountinfo: &str, path: &str) -> Vec<String> {
+    let prefix = match path {
+        "/" => "/".to_owned(),
+        _ => format!("{path}/"),
+    };
+    let mut found: Vec<String> = Vec::new();
+    for line in mountinfo.lines() {
+        let Some(point) = line.split(' ').nth(4) else {
+            continue;
+        };
+        let point = String::from_utf8_lossy(&unescape(point)).into_owned();
+        if point.len() > prefix.len() && point.starts_with(&prefix) && !found.contains(&point) {
+            found.push(point);
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +127,16 @@ mod tests {
         assert!(mounted_on(SAMPLE, b"/mnt/a b").is_empty());
         // A line without its separator is no mount.
         assert!(mounted_on(SAMPLE, b"/mnt/bad").is_empty());
+    }
+
+    #[test]
+    fn mounts_below_a_path_are_named() {
+        assert_eq!(
+            below(SAMPLE, "/mnt"),
+            ["/mnt/parent", "/mnt/a b\tc", "/mnt/bad"]
+        );
+        assert!(below(SAMPLE, "/mnt/parent").is_empty());
+        assert!(below(SAMPLE, "/mnt/a b").is_empty());
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! planned, and the runs of `mount` and `umount` that make it.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::check::may_mount;
 use super::fstab::Entry;
-use super::mountinfo::Mounted;
-use super::{FSTAB, MOUNT_TIME, OP};
+use super::mountinfo::{self, Mounted};
+use super::{FSTAB, OP};
 use crate::ops::process::Program;
 use crate::ops::text::missing_dirs;
 use crate::ops::{tools, OpError, Plan, Writer};
@@ -39,18 +40,19 @@ impl Run {
 /// One step of applying, in order.
 pub(super) enum Step {
     Dir(PathBuf),
-    Run(Run, Vec<String>),
+    Run(Run, Vec<String>, Duration),
     Fstab(Plan),
 }
 
 /// What mounting, remounting or unmounting the entry's mount point
-/// takes (`why`: why a remount), checked now: the parts of the summary
-/// that say so, and the steps.
+/// takes (`why`: why a remount; each run bounded by `timeout`), checked
+/// now: the parts of the summary that say so, and the steps.
 pub(super) fn running(
     run: Run,
     entry: &Entry,
     mounts: &[Mounted],
     why: &str,
+    timeout: Duration,
 ) -> Result<(Vec<String>, Vec<Step>), OpError> {
     let path = &entry.path;
     let fail = |message: String| OpError::new(OP, path, message);
@@ -91,7 +93,15 @@ pub(super) fn running(
         }
         Run::Remount => {
             parts.push(format!("remount {path} with {options} ({why})"));
-            tail(&["-o", &format!("remount,{options}"), "--", path])
+            // Only these options: without it, mount merges the old
+            // entry's from /etc/fstab, which is written after.
+            tail(&[
+                "--options-source=disable",
+                "-o",
+                &format!("remount,{options}"),
+                "--",
+                path,
+            ])
         }
         Run::Unmount => {
             let now = &mounts[0];
@@ -100,17 +110,14 @@ pub(super) fn running(
         }
     };
     let argv = std::iter::once(tool).chain(argv).collect();
-    steps.push(Step::Run(run, argv));
+    steps.push(Step::Run(run, argv, timeout));
     Ok((parts, steps))
 }
 
 /// One plan of the `run` (its summary's parts and its steps) and the
-/// entry's plan, if it changes, in order: mounting and unmounting first
-/// (what fails to mount is not written, what fails to unmount not
-/// removed), a remount after the entry (`mount -o remount` merges the
-/// entry's options).
+/// entry's plan, if it changes, after it: what fails to mount or remount
+/// is not written, what fails to unmount not removed.
 pub(super) fn joined(
-    run: Run,
     (mut parts, mut steps): (Vec<String>, Vec<Step>),
     fstab_plan: Option<Plan>,
     notes: &str,
@@ -123,24 +130,15 @@ pub(super) fn joined(
         // What check mode runs in place of writing the entry (its
         // validation), kept for the whole plan's check.
         check = plan.check.take();
-        let part = std::mem::take(&mut plan.change.summary);
-        match run {
-            Run::Remount => {
-                parts.insert(0, part);
-                steps.insert(0, Step::Fstab(plan));
-            }
-            Run::Mount | Run::Unmount => {
-                parts.push(part);
-                steps.push(Step::Fstab(plan));
-            }
-        }
+        parts.push(std::mem::take(&mut plan.change.summary));
+        steps.push(Step::Fstab(plan));
     }
     let summary = format!("{}{notes}", parts.join("; "));
     let mut plan = Plan::change(summary, diff, move |w| {
         for step in steps {
             match step {
                 Step::Dir(dir) => w.create_dir(&dir, 0o755)?,
-                Step::Run(run, argv) => run_tool(w, run, &argv, &path)?,
+                Step::Run(run, argv, timeout) => run_tool(w, run, &argv, &path, timeout)?,
                 Step::Fstab(plan) => plan.apply_with(w)?,
             }
         }
@@ -148,6 +146,23 @@ pub(super) fn joined(
     });
     plan.check = check;
     plan
+}
+
+/// What to do when `mount` or `umount` ran past `timeout`.
+fn timed_out(run: Run, timeout: Duration) -> String {
+    let what = match run {
+        Run::Unmount => "umount waits for a network filesystem's server: is it reachable from \
+            this host? If it is gone for good, `umount -f` or `umount -l` by hand"
+            .to_owned(),
+        Run::Mount | Run::Remount => format!(
+            "a network filesystem's server that does not answer keeps mount waiting: is it \
+             reachable from this host? For NFS, the option retry=0 makes mount try once \
+             rather than for minutes, and nofail keeps a boot going without it; for a slow \
+             server, raise Mount::timeout (now {} s)",
+            timeout.as_secs()
+        ),
+    };
+    format!("{what}; {FSTAB} is left as it was")
 }
 
 /// The directories to create for the mount point `path`, outermost
@@ -168,9 +183,15 @@ fn new_dirs(path: &Path) -> Result<Vec<PathBuf>, String> {
     }
 }
 
-/// Runs `mount` or `umount` within [`MOUNT_TIME`]; its failure says what
-/// it said and what to do.
-fn run_tool(w: &Writer, run: Run, argv: &[String], path: &str) -> Result<(), OpError> {
+/// Runs `mount` or `umount` within `timeout`; its failure says what it
+/// said and what to do.
+fn run_tool(
+    w: &Writer,
+    run: Run,
+    argv: &[String],
+    path: &str,
+    timeout: Duration,
+) -> Result<(), OpError> {
     let shown = format!("`{}`", argv.join(" "));
     let out = w.exec(
         Program {
@@ -179,10 +200,20 @@ fn run_tool(w: &Writer, run: Run, argv: &[String], path: &str) -> Result<(), OpE
             env: &[("LC_ALL".into(), "C".into())],
             cwd: None,
             shown: &shown,
-            timeout: Some(MOUNT_TIME),
+            timeout: Some(timeout),
         },
         OP,
-    )?;
+    );
+    let out = match out {
+        Err(e) if e.message.contains("did not finish within") => {
+            return Err(OpError::new(
+                OP,
+                path,
+                format!("{}; {}", e.message, timed_out(run, timeout)),
+            ))
+        }
+        out => out?,
+    };
     if out.status == 0 {
         return Ok(());
     }
@@ -199,14 +230,26 @@ fn run_tool(w: &Writer, run: Run, argv: &[String], path: &str) -> Result<(), OpE
         }
         Run::Mount => format!("check the source, type and options; {FSTAB} is left as it was"),
         Run::Remount => format!(
-            "{FSTAB} has the new entry, the mounted filesystem its old options (some change \
-             only at a fresh mount): unmount and mount it (unmounted(), then mounted()), or \
-             reboot"
+            "the mounted filesystem keeps its options and {FSTAB} is left as it was; some \
+             options change only at a fresh mount: unmount and mount it (unmounted(), then \
+             mounted()), or correct the options"
         ),
-        Run::Unmount if lower.contains("busy") => format!(
-            "something uses it (`fuser -vm {path}` lists what): stop that, then apply again; \
-             {FSTAB} is left as it was"
-        ),
+        Run::Unmount if lower.contains("busy") => {
+            let below = mountinfo::read()
+                .map(|text| mountinfo::below(&text, path))
+                .unwrap_or_default();
+            let below = match below.is_empty() {
+                true => String::new(),
+                false => format!(
+                    "filesystems are mounted below it ({}): unmount those first; or ",
+                    below.join(", ")
+                ),
+            };
+            format!(
+                "{below}something uses it (`fuser -vm {path}` lists what): stop that, then \
+                 apply again; {FSTAB} is left as it was"
+            )
+        }
         Run::Unmount => format!("{FSTAB} is left as it was"),
     };
     Err(OpError::new(
