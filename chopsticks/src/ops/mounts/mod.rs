@@ -319,7 +319,9 @@ fn unchanged(state: State, path: &str, mounted: bool) -> String {
 
 /// What the summary adds: for `present()`, the mount state left alone;
 /// for a mounted filesystem, a source or type that differs from the
-/// entry's (a remount does not change them).
+/// entry's (a remount does not change them): the type as the kernel
+/// names it ([`same_type`]), the source where it can be told
+/// ([`same_source`]), else when the entry's source changes.
 fn notes(
     state: State,
     entry: &Entry,
@@ -332,9 +334,13 @@ fn notes(
         (State::Mounted, Some(now)) => now,
         _ => return String::new(),
     };
-    let other_type = entry.fstype != "auto" && now.fstype != entry.fstype;
-    let other_source =
+    let other_type = entry.fstype != "auto" && !same_type(&now.fstype, &entry.fstype);
+    let entry_changed =
         old.is_some_and(|f| f.fields.first().map(Vec::as_slice) != Some(entry.source.as_bytes()));
+    let other_source = match same_source(&now.source, &entry.source) {
+        Some(same) => !same,
+        None => entry_changed,
+    };
     match other_type || other_source {
         true => format!(
             "; {} ({}) stays mounted until it is unmounted: unmounted() then mounted() mounts \
@@ -342,5 +348,73 @@ fn notes(
             now.source, now.fstype, entry.source, entry.fstype
         ),
         false => String::new(),
+    }
+}
+
+/// Whether the kernel's name of a mounted filesystem's type is the type
+/// asked for: the same, or what that type mounts as (`nfs` as `nfs4`,
+/// `ntfs-3g` and other FUSE block filesystems as `fuseblk`).
+fn same_type(mounted: &str, wanted: &str) -> bool {
+    mounted == wanted
+        || matches!(
+            (wanted, mounted),
+            ("nfs", "nfs4") | ("ntfs", "ntfs3" | "fuseblk") | ("ntfs-3g" | "exfat", "fuseblk")
+        )
+}
+
+/// Whether the kernel's source of a mounted filesystem is the source
+/// asked for, where that can be told cheaply: the same text, or the same
+/// device (a path, `UUID=`, `LABEL=`, `PARTUUID=`, `PARTLABEL=` resolved
+/// through `/dev/disk`); `None` when it cannot be told (a network source
+/// spelled otherwise, a device that is not there).
+fn same_source(mounted: &str, wanted: &str) -> Option<bool> {
+    if mounted == wanted {
+        return Some(true);
+    }
+    let by = |tag: &str, dir: &str| {
+        wanted
+            .strip_prefix(tag)
+            .map(|v| PathBuf::from(format!("/dev/disk/{dir}/{v}")))
+    };
+    let device = match wanted.starts_with('/') && !wanted.starts_with("//") {
+        true => Some(PathBuf::from(wanted)),
+        false => by("UUID=", "by-uuid")
+            .or_else(|| by("LABEL=", "by-label"))
+            .or_else(|| by("PARTUUID=", "by-partuuid"))
+            .or_else(|| by("PARTLABEL=", "by-partlabel")),
+    };
+    match device {
+        Some(device) if mounted.starts_with('/') => {
+            let wanted = std::fs::canonicalize(device).ok()?;
+            let mounted = std::fs::canonicalize(mounted).ok()?;
+            Some(wanted == mounted)
+        }
+        Some(_) => None,
+        // A name (tmpfs's, proc's) is listed as given.
+        None if !wanted.contains(':') && !wanted.starts_with("//") => Some(false),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_are_compared_as_the_kernel_names_them() {
+        assert!(same_type("nfs4", "nfs") && same_type("nfs4", "nfs4"));
+        assert!(same_type("fuseblk", "ntfs-3g") && same_type("tmpfs", "tmpfs"));
+        assert!(!same_type("nfs", "nfs4") && !same_type("ext4", "tmpfs"));
+    }
+
+    #[test]
+    fn sources_are_compared_where_they_can_be_told() {
+        assert_eq!(same_source("cs-test", "cs-test"), Some(true));
+        assert_eq!(same_source("cs-test", "other"), Some(false));
+        assert_eq!(same_source("nas:/x", "nas:/x"), Some(true));
+        assert_eq!(same_source("10.0.0.1:/x", "nas:/x"), None);
+        assert_eq!(same_source("/proc/self/../self", "/proc/self"), Some(true));
+        assert_eq!(same_source("/proc", "/proc/self"), Some(false));
+        assert_eq!(same_source("/dev/cs-no-such", "UUID=cs-no-such"), None);
     }
 }
