@@ -58,6 +58,12 @@ local_rpm_repo() {
     printf '%s\n' '[cs-rpms]' 'name=chopsticks test rpms' 'baseurl=file:///srv/cs-rpms' \
         'enabled=1' 'gpgcheck=0' 'repo_gpgcheck=0' >"$R/etc/yum.repos.d/cs-rpms.repo"
     echo 12 >"$R/etc/dnf/vars/releasever"
+    # Debian's rpm keeps its database in ~/.rpmdb (%_dbpath): rpm run with another HOME (sudo,
+    # su, a service) would see none. The system's place, as on rpm's own distributions:
+    install -d -m 755 "$R/etc/rpm"
+    echo '%_dbpath /var/lib/rpm' >"$R/etc/rpm/macros.dbpath"
+    [ "$(chroot "$R" env HOME=/nonexistent rpm --eval %_dbpath)" = /var/lib/rpm ] ||
+        die "rpm in the dnf image does not take /etc/rpm/macros.dbpath"
     chroot "$R" rpm --initdb
     chroot "$R" dnf -q makecache </dev/null >/dev/null
 }

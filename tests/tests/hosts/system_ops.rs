@@ -123,7 +123,7 @@ fn packages_install_with_dependencies_upgrade_and_remove_with_dependents() {
     assert!(
         checked
             .summary
-            .ends_with("(package lists not refreshed in check mode)"),
+            .ends_with("(planned before update_cache() refreshes the package lists)"),
         "{checked:?}"
     );
     let applied = package(&t, fresh, Mode::Apply).unwrap();

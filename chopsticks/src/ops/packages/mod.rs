@@ -10,7 +10,7 @@ mod apk;
 mod apt;
 mod dnf;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -51,9 +51,16 @@ trait Manager: Sync {
         vec![("LC_ALL".into(), "C".into())]
     }
 
-    /// What every run of it takes after its command (apt's lock wait).
+    /// What every run of it takes after its command (apt's lock wait,
+    /// dnf's refusal to wait).
     fn common(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Whether a run that changes packages failed although its status
+    /// says it did not (dnf skipping a name it does not know).
+    fn refused(&self, _out: &CommandOutput) -> bool {
+        false
     }
 
     /// The arguments that refresh its package lists.
@@ -62,7 +69,7 @@ trait Manager: Sync {
     /// The arguments that make packages as `want` says.
     fn args(&self, want: Want) -> &'static [&'static str];
 
-    /// The installed packages: name -> version, as its simulation shows
+    /// The installed packages: name -> versions, as its simulation shows
     /// versions.
     fn installed(&self, tool: &Tool) -> Result<Installed, OpError> {
         tool.database()
@@ -209,9 +216,13 @@ impl Package {
     /// # Errors
     /// When the host has no package manager this operation knows, a name
     /// is not a package the manager knows, or its database cannot be read.
+    /// With [`update_cache`](Package::update_cache), when the host has no
+    /// package lists to plan from yet (dnf with no metadata cached): the
+    /// plan is made before the refresh; [`package`](struct@package) in
+    /// [`Mode::Apply`] refreshes first.
     pub fn plan(self) -> Result<Plan, OpError> {
         self.checked()?;
-        let tool = Tool::of_host(self.shown())?;
+        let tool = Tool::of_host(self.shown(), self.update_cache)?;
         match self.update_cache {
             false => plan(tool, self),
             true => refreshed(tool, self),
@@ -233,7 +244,7 @@ pub fn package(spec: Package, mode: Mode) -> Result<Change, OpError> {
     }
     // Refreshed first, then planned from the fresh lists: the change is
     // what they say.
-    let tool = Tool::of_host(spec.shown())?;
+    let tool = Tool::of_host(spec.shown(), spec.update_cache)?;
     tool.refresh().run(mode)?;
     plan(tool, spec)?.run(mode)
 }
@@ -277,24 +288,43 @@ impl Step {
     }
 }
 
-/// The installed packages: name -> version.
-type Installed = BTreeMap<String, String>;
+/// The installed packages: name -> versions (several of an installonly
+/// package, a kernel; one for each architecture).
+type Installed = BTreeMap<String, BTreeSet<String>>;
+
+/// The installed packages of `(name, version)` pairs.
+fn installed_of(pairs: impl IntoIterator<Item = (String, String)>) -> Installed {
+    let mut installed = Installed::new();
+    for (name, version) in pairs {
+        installed.entry(name).or_default().insert(version);
+    }
+    installed
+}
+
+/// The installed versions of `name`, one word: `1.0-1`, `6.1-1 6.2-1`.
+fn installed_version(installed: &Installed, name: &str) -> Option<String> {
+    let versions = installed.get(name)?;
+    Some(versions.iter().cloned().collect::<Vec<_>>().join(" "))
+}
 
 /// The host's package manager, as one plan drives it: its runs, errors
-/// naming the packages (`target`).
+/// naming the packages (`target`) and saying what to do (which depends on
+/// whether the spec refreshes the lists: `update_cache`).
 #[derive(Clone)]
 struct Tool {
     manager: &'static dyn Manager,
     target: String,
+    update_cache: bool,
 }
 
 impl Tool {
     /// The host's package manager.
-    fn of_host(target: String) -> Result<Tool, OpError> {
+    fn of_host(target: String, update_cache: bool) -> Result<Tool, OpError> {
         match MANAGERS.iter().find(|m| m.detect()) {
             Some(manager) => Ok(Tool {
                 manager: *manager,
                 target,
+                update_cache,
             }),
             None => Err(OpError::new(
                 OP,
@@ -340,11 +370,9 @@ impl Tool {
             )
         })?;
         match found {
-            Fact::Known(p) => Ok(p
-                .installed
-                .into_iter()
-                .map(|p| (p.name, p.version))
-                .collect()),
+            Fact::Known(p) => Ok(installed_of(
+                p.installed.into_iter().map(|p| (p.name, p.version)),
+            )),
             Fact::NotAvailable(why) => Err(OpError::new(OP, &self.target, why)),
         }
     }
@@ -389,32 +417,27 @@ impl Tool {
             timeout: Some(CHANGE_TIME),
         };
         let out = w.exec(program, OP)?;
-        match out.status {
-            0 => Ok(()),
-            _ => Err(self.failed_argv(&argv, &out)),
+        match out.status == 0 && !self.manager.refused(&out) {
+            true => Ok(()),
+            false => Err(self.failed_argv(&argv, &out)),
         }
     }
 
     /// After apply: the database says what the plan promised.
     fn verify(&self, steps: &[Step]) -> Result<(), OpError> {
         let installed = self.installed()?;
-        for step in steps {
-            let there = installed.contains_key(step.name());
-            if there == matches!(step, Step::Remove { .. }) {
-                return Err(OpError::new(
-                    OP,
-                    &self.target,
-                    format!(
-                        "{} succeeded, but {} is {} the package database: check the \
-                         package manager's configuration (holds, pins)",
-                        self.manager.program(),
-                        step.name(),
-                        if there { "still in" } else { "not in" }
-                    ),
-                ));
-            }
+        match unkept(steps, &installed) {
+            None => Ok(()),
+            Some(what) => Err(OpError::new(
+                OP,
+                &self.target,
+                format!(
+                    "{} succeeded, but {what}: check the package manager's configuration \
+                     (holds, pins, excludes)",
+                    self.manager.program(),
+                ),
+            )),
         }
-        Ok(())
     }
 
     /// The package manager's failure to run `args` on `names`, with what
@@ -425,13 +448,36 @@ impl Tool {
 
     fn failed_argv(&self, argv: &[String], out: &CommandOutput) -> OpError {
         let said = format!("{}\n{}", out.stdout, out.stderr);
-        let advice = if said.contains("Unable to locate package")
+        // Before a planned refresh (check mode, Package::plan), the lists
+        // are as the host has them: update_cache() cannot help there.
+        let before_refresh = "check mode and Package::plan() read the package lists as the \
+             host has them, before update_cache() refreshes them: run in apply mode (it \
+             refreshes first)";
+        let advice = if said.contains("Cache-only enabled but no cache") {
+            match self.update_cache {
+                false => "dnf has no metadata of a repository cached, and plans from its cache \
+                     only (check mode refreshes nothing): add update_cache() to fetch it (dnf \
+                     makecache)"
+                    .to_owned(),
+                true => format!(
+                    "dnf has no metadata of a repository cached, and plans from its cache \
+                     only: {before_refresh}, or run `dnf makecache` once"
+                ),
+            }
+        } else if said.contains("Unable to locate package")
             || said.contains("No match for argument")
+            || said.contains("Unable to find a match")
             || said.contains("unable to select packages")
             || said.contains("has no installation candidate")
         {
-            "the package lists have no such package: check the name, or add update_cache() \
-             to refresh them first"
+            match self.update_cache {
+                false => "the package lists have no such package: check the name, or add \
+                     update_cache() to refresh them first"
+                    .to_owned(),
+                true => format!(
+                    "the package lists have no such package: check the name ({before_refresh})"
+                ),
+            }
         } else if said.contains("are you root")
             || said.contains("Permission denied")
             || said.contains("This command has to be run with superuser")
@@ -439,14 +485,17 @@ impl Tool {
         {
             "changing packages needs root: connect as root or through sudo \
              (TunnelBuilder::sudo)"
-        } else if said.contains("Cache-only enabled but no cache") {
-            "dnf has no metadata of a repository cached, and plans from its cache only (check \
-             mode refreshes nothing): add update_cache() to fetch it (dnf makecache)"
-        } else if said.contains("Could not get lock") || said.contains("Unable to lock") {
-            "another package manager holds the lock (a second run, unattended upgrades): \
-             try again when it is done"
+                .to_owned()
+        } else if said.contains("Could not get lock")
+            || said.contains("Unable to lock")
+            || said.contains("already locked by")
+            || said.contains("Waiting for process with pid")
+        {
+            "another package manager holds the lock (a second run, unattended upgrades, \
+             dnf-automatic): try again when it is done"
+                .to_owned()
         } else {
-            "see what it said"
+            "see what it said".to_owned()
         };
         OpError::new(
             OP,
@@ -550,19 +599,54 @@ fn refreshed(tool: Tool, spec: Package) -> Result<Plan, OpError> {
 }
 
 /// What the summary of a plan made before its package lists are
-/// refreshed says.
-const NOT_REFRESHED: &str = " (package lists not refreshed in check mode)";
+/// refreshed says: true in check mode (which never refreshes them) and
+/// in apply mode (whose refresh comes after the plan).
+const NOT_REFRESHED: &str = " (planned before update_cache() refreshes the package lists)";
 
 /// `name version, ...` for the named packages, those installed.
 fn versions(names: &[String], installed: &Installed) -> String {
     names
         .iter()
-        .map(|n| match installed.get(n) {
+        .map(|n| match installed_version(installed, n) {
             Some(v) => format!("{n} {v}"),
             None => n.clone(),
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The first of `steps` the database (`installed`) does not show done, as
+/// `NAME VERSION is not in the package database`, `... is still in ...`:
+/// an install or upgrade is
+/// there at the version it named; a removal is gone, or, when the same
+/// plan installs that name anew (an installonly package, a kernel: the
+/// new one in, the oldest out), gone at its version.
+fn unkept(steps: &[Step], installed: &Installed) -> Option<String> {
+    let has = |name: &str, version: &str| {
+        installed
+            .get(name)
+            .is_some_and(|v| version.is_empty() || v.contains(version))
+    };
+    let brought = |name: &str| {
+        steps
+            .iter()
+            .any(|s| s.name() == name && !matches!(s, Step::Remove { .. }))
+    };
+    steps.iter().find_map(|step| match step {
+        Step::Install { name, version }
+        | Step::Upgrade {
+            name, to: version, ..
+        } => (!has(name, version)).then(|| match installed_version(installed, name) {
+            Some(there) => format!("{name} {version} is not in the package database ({there} is)"),
+            None => format!("{name} is not in the package database"),
+        }),
+        Step::Remove { name, version } if brought(name) => (!version.is_empty()
+            && has(name, version))
+        .then(|| format!("{name} {version} is still in the package database")),
+        Step::Remove { name, .. } => installed
+            .contains_key(name)
+            .then(|| format!("{name} is still in the package database")),
+    })
 }
 
 #[cfg(test)]
