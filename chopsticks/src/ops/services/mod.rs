@@ -88,6 +88,19 @@ fn shape(
     missing: Option<String>,
     advice: fn(&str) -> &'static str,
 ) -> Plan {
+    shape_ready(name, steps, now, missing, advice, |_| Ok(()))
+}
+
+/// [`shape`], whose apply step first asks `ready(name)` whether what the
+/// steps need is there, and fails as it says if not.
+fn shape_ready(
+    name: String,
+    steps: Vec<Step>,
+    now: &str,
+    missing: Option<String>,
+    advice: fn(&str) -> &'static str,
+    ready: fn(&str) -> Result<(), OpError>,
+) -> Plan {
     if steps.is_empty() {
         return Plan::unchanged(format!("service {name}: {now}"));
     }
@@ -100,6 +113,7 @@ fn shape(
     };
     let summary = format!("service {name}: {}{needs}", shown.join(", "));
     Plan::change(summary, None, move |w| {
+        ready(&name)?;
         for argv in steps.into_iter().flat_map(|s| s.argvs) {
             run_step(w, &name, &argv, advice)?;
         }
