@@ -44,9 +44,9 @@ EOF
 # Default-Stop:      0 1 6
 # Short-Description: chopsticks test daemon
 ### END INIT INFO
-# start-stop-daemon with a pidfile; reload is a HUP (the daemon logs it).
+# start-stop-daemon with a pidfile and the process name; reload is a HUP (the daemon logs it).
 PIDFILE=/run/cs-hello.pid
-ssd() { start-stop-daemon --quiet --pidfile "$PIDFILE" "$@"; }
+ssd() { start-stop-daemon --quiet --pidfile "$PIDFILE" --name cs-hello "$@"; }
 case "$1" in
 start) ssd --start --oknodo --background --make-pidfile --startas /usr/bin/cs-hello ;;
 stop) ssd --stop --oknodo --retry TERM/5/KILL/2 --remove-pidfile ;;

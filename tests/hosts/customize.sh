@@ -118,8 +118,9 @@ customize_openrc() {
     # kernel settings are the container engine's (their scripts need what it does not mount)
     rm -f "$R/etc/runlevels/default/ssh" "$R/etc/runlevels/sysinit/hwclock.sh" \
         "$R/etc/runlevels/sysinit/procps"
-    sed -i 's#^ssh-keygen -A$#openrc sysinit \&\& openrc boot \&\& openrc default\n&#' "$R/usr/local/sbin/cs-entry"
-    grep -q '^openrc sysinit && openrc boot && openrc default$' "$R/usr/local/sbin/cs-entry"
+    # one runlevel a line, so that the entry's set -e stops at one that fails
+    sed -i 's#^ssh-keygen -A$#openrc sysinit\nopenrc boot\nopenrc default\n&#' "$R/usr/local/sbin/cs-entry"
+    grep -q '^openrc default$' "$R/usr/local/sbin/cs-entry"
 }
 
 customize_deb11() {

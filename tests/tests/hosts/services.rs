@@ -113,8 +113,9 @@ impl Daemon<'_> {
     /// Started and enabled, settled, restarted and reloaded (each a
     /// change and an event in its log), then stopped and disabled: what
     /// each step says, checked against what the host then has. `started`
-    /// is how the init system says a running service (`running`).
-    fn cycle(&self, started: &str, boot_link: &str) {
+    /// is how the init system says a running service (`running`);
+    /// `boot_links` are all the boot links enabling makes.
+    fn cycle(&self, started: &str, boot_links: &[&str]) {
         let name = self.name;
         self.apply(Service::new(name).stopped().enabled(false));
         self.file(ops::File::new(self.log).content(""));
@@ -127,12 +128,11 @@ impl Daemon<'_> {
         );
         let now = self.seen();
         assert!(now.alive, "{now:?}");
-        assert!(now.links.iter().any(|l| l == boot_link), "{now:?}");
+        assert_eq!(now.links, boot_links, "{now:?}");
         assert_eq!(self.events_after(0), ["start version=1.1 config="]);
-        assert_eq!(
-            up(Mode::Apply).unwrap().summary,
-            format!("service {name}: {started}, enabled")
-        );
+        let again = up(Mode::Apply).unwrap();
+        assert!(!again.changed, "{again:?}");
+        assert_eq!(again.summary, format!("service {name}: {started}, enabled"));
 
         // Restarted and reloaded always change; check mode does neither.
         for (spec, verb, event) in [
@@ -157,11 +157,13 @@ impl Daemon<'_> {
         assert_eq!(stopped.summary, format!("service {name}: disable, stop"));
         let now = self.seen();
         assert!(!now.alive, "{now:?}");
-        assert!(!now.links.iter().any(|l| l == boot_link), "{now:?}");
-        assert_eq!(
-            down(Mode::Apply).unwrap().summary,
-            format!("service {name}: stopped, disabled")
+        assert!(
+            !now.links.iter().any(|l| boot_links.contains(&l.as_str())),
+            "{now:?}"
         );
+        let again = down(Mode::Apply).unwrap();
+        assert!(!again.changed, "{again:?}");
+        assert_eq!(again.summary, format!("service {name}: stopped, disabled"));
     }
 }
 
@@ -188,7 +190,15 @@ fn sysvinit_scripts_start_enable_restart_reload_and_stop_on_debian() {
         pidfile: "/run/cs-hello.pid",
         log: "/var/log/cs-hello.log",
     };
-    hello.cycle("running", "/etc/rc2.d/S01cs-hello");
+    hello.cycle(
+        "running",
+        &[
+            "/etc/rc2.d/S01cs-hello",
+            "/etc/rc3.d/S01cs-hello",
+            "/etc/rc4.d/S01cs-hello",
+            "/etc/rc5.d/S01cs-hello",
+        ],
+    );
     // Disabled is a K link in each runlevel, as update-rc.d leaves it.
     let seen = hello.seen();
     assert!(
@@ -250,7 +260,7 @@ fn openrc_scripts_start_enable_restart_reload_and_stop() {
         pidfile: "/run/cs-tick.pid",
         log: "/var/log/cs-tick.log",
     };
-    tick.cycle("started", "/etc/runlevels/default/cs-tick");
+    tick.cycle("started", &["/etc/runlevels/default/cs-tick"]);
 
     t.call(
         ops::file,
@@ -290,7 +300,7 @@ fn missing_scripts_are_noted_then_refused(t: &Tunnel, host: &str) {
     assert!(
         err.starts_with(&format!("{host}: "))
             && err.contains("ops::service cs-nope: ")
-            && err.contains("no such init script: install the package"),
+            && err.contains("no such init script /etc/init.d/cs-nope: install the package"),
         "{err}"
     );
 }
@@ -351,9 +361,125 @@ fn script_errors_name_the_service_and_what_to_do() {
                 && err.contains("cs-odd: status 4"),
             "{host}: {err}"
         );
+        // A script that is not executable, and one without status: what
+        // they would say is no state.
+        let plain = ops::File::new("/etc/init.d/cs-odd").mode(0o644);
+        t.call(ops::file, (plain, Mode::Apply)).unwrap();
+        let err = service(&t, Service::new("cs-odd").running(), Mode::Check)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ops::service cs-odd: the script /etc/init.d/cs-odd is not executable")
+                && err.contains("chmod 755"),
+            "{host}: {err}"
+        );
+        let mute = ops::File::new("/etc/init.d/cs-odd")
+            .mode(0o755)
+            .content("#!/bin/sh\ncase \"$1\" in\nstart|stop) ;;\n*) exit 3 ;;\nesac\n");
+        t.call(ops::file, (mute, Mode::Apply)).unwrap();
+        let err = service(&t, Service::new("cs-odd").running(), Mode::Check)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ops::service cs-odd: the script /etc/init.d/cs-odd has no status action"),
+            "{host}: {err}"
+        );
         for gone in ["/etc/init.d/cs-odd", "/tmp/cs-odd-status"] {
             t.call(ops::file, (ops::File::new(gone).absent(), Mode::Apply))
                 .unwrap();
         }
     }
+}
+
+/// What the host has of the LSB service cs-lsb: whether it is on (its
+/// state file) and its boot links in the runlevels.
+#[chopsticks::remote]
+fn lsb_state() -> (bool, Vec<String>) {
+    let on = Path::new("/run/cs-lsb.on").exists();
+    let mut links = Vec::new();
+    for dir in [
+        "/etc/rc2.d",
+        "/etc/rc3.d",
+        "/etc/rc4.d",
+        "/etc/rc5.d",
+        "/etc/runlevels/default",
+    ] {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file.ends_with("cs-lsb") {
+                links.push(format!("{dir}/{file}"));
+            }
+        }
+    }
+    links.sort();
+    (on, links)
+}
+
+#[test]
+fn openrc_runs_lsb_scripts_through_update_rc_d() {
+    let _one = crate::system_state();
+    let t = connect("cs-openrc");
+    // An LSB script, as most Debian packages ship: its status by the LSB's
+    // codes, its runlevels by its header.
+    let script = ops::File::new("/etc/init.d/cs-lsb")
+        .mode(0o755)
+        .content(concat!(
+            "#!/bin/sh\n",
+            "### BEGIN INIT INFO\n",
+            "# Provides:          cs-lsb\n",
+            "# Required-Start:\n",
+            "# Required-Stop:\n",
+            "# Default-Start:     2 3 4 5\n",
+            "# Default-Stop:      0 1 6\n",
+            "### END INIT INFO\n",
+            "case \"$1\" in\n",
+            "start) touch /run/cs-lsb.on ;;\n",
+            "stop) rm -f /run/cs-lsb.on ;;\n",
+            "restart|force-reload) touch /run/cs-lsb.on ;;\n",
+            "status) [ -f /run/cs-lsb.on ] && exit 0; exit 3 ;;\n",
+            "*) exit 3 ;;\n",
+            "esac\n",
+        ));
+    t.call(ops::file, (script, Mode::Apply)).unwrap();
+    let state = || t.call(lsb_state, ()).unwrap();
+    let up = |m| service(&t, Service::new("cs-lsb").running().enabled(true), m);
+    let applied = check_then_apply_state(&state, &up);
+    assert_eq!(
+        applied.summary,
+        "service cs-lsb: enable, start (was stopped)"
+    );
+    let (on, links) = state();
+    assert!(on);
+    assert!(
+        links.iter().any(|l| l == "/etc/runlevels/default/cs-lsb")
+            && ["2", "3", "4", "5"].iter().all(|l| links
+                .iter()
+                .any(|k| k.starts_with(&format!("/etc/rc{l}.d/S")))),
+        "{links:?}"
+    );
+    let again = up(Mode::Apply).unwrap();
+    assert!(!again.changed, "{again:?}");
+    assert_eq!(again.summary, "service cs-lsb: running, enabled");
+
+    let down = |m| service(&t, Service::new("cs-lsb").stopped().enabled(false), m);
+    let stopped = check_then_apply_state(&state, &down);
+    assert_eq!(stopped.summary, "service cs-lsb: disable, stop");
+    let (on, links) = state();
+    assert!(!on);
+    assert!(
+        !links
+            .iter()
+            .any(|l| l.contains("/runlevels/") || l.contains("/S")),
+        "{links:?}"
+    );
+    let again = down(Mode::Apply).unwrap();
+    assert!(!again.changed, "{again:?}");
+    assert_eq!(again.summary, "service cs-lsb: stopped, disabled");
+
+    run(&t, &["update-rc.d", "-f", "cs-lsb", "remove"]);
+    t.call(
+        ops::file,
+        (ops::File::new("/etc/init.d/cs-lsb").absent(), Mode::Apply),
+    )
+    .unwrap();
 }

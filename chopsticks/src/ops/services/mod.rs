@@ -88,6 +88,19 @@ fn shape(
     missing: Option<String>,
     advice: fn(&str) -> &'static str,
 ) -> Plan {
+    shape_ready(name, steps, now, missing, advice, |_| Ok(()))
+}
+
+/// [`shape`], whose apply step first asks `ready(name)` whether what the
+/// steps need is there, and fails as it says if not.
+fn shape_ready(
+    name: String,
+    steps: Vec<Step>,
+    now: &str,
+    missing: Option<String>,
+    advice: fn(&str) -> &'static str,
+    ready: fn(&str) -> Result<(), OpError>,
+) -> Plan {
     if steps.is_empty() {
         return Plan::unchanged(format!("service {name}: {now}"));
     }
@@ -100,6 +113,7 @@ fn shape(
     };
     let summary = format!("service {name}: {}{needs}", shown.join(", "));
     Plan::change(summary, None, move |w| {
+        ready(&name)?;
         for argv in steps.into_iter().flat_map(|s| s.argvs) {
             run_step(w, &name, &argv, advice)?;
         }
@@ -170,24 +184,32 @@ enum State {
 ///   not enabled.
 /// - **OpenRC** (it has booted: `/run/openrc/softlevel` exists): the
 ///   script `/etc/init.d/NAME`, its state from `rc-service NAME status`,
-///   changed with `rc-service`; enabled means in the `default` runlevel
-///   (`/etc/runlevels/default/NAME`), changed with `rc-update add|del
-///   NAME default`.
+///   changed with `rc-service`; for an openrc-run script enabled means in
+///   the `default` runlevel (`/etc/runlevels/default/NAME`), changed with
+///   `rc-update add|del NAME default`; an LSB script (a header with
+///   `Default-Start`) is enabled in the runlevels those map to, changed
+///   with `update-rc.d` as under sysvinit where it is there.
 /// - **sysvinit** (PID 1 is not systemd, `/etc/init.d` and `update-rc.d`
 ///   or `service` are there): the script `/etc/init.d/NAME`, its state
 ///   from `service NAME status`, changed with `service`; enabled means an
-///   `S` link in one of `/etc/rc2.d` to `/etc/rc5.d`, made with
-///   `update-rc.d NAME defaults` and `update-rc.d NAME enable`, turned
-///   off with `update-rc.d NAME disable`.
+///   `S` link in each runlevel of its LSB header's `Default-Start`
+///   (`/etc/rc2.d`, `/etc/rcS.d` for `S`), made with `update-rc.d NAME
+///   defaults` and `update-rc.d NAME enable`, turned off with
+///   `update-rc.d NAME disable LEVELS`; a script without `Default-Start`
+///   is not enabled (an error).
 ///
-/// A script's status is read by its exit code as the LSB says: 0 running,
-/// 3 stopped, 1 or 2 dead (stopped; its pid or lock file remains); OpenRC's
-/// 32 is crashed (restarted to run again); any other is an error quoting
-/// what it said. [`reloaded`](Service::reloaded) needs a script that has
-/// a `reload` action. In [`Mode::Check`] a unit or script that does not
-/// exist yet (its package is installed by an earlier step of the same
-/// run) is planned as that step would leave it, with a note: apply fails
-/// if it is still missing then.
+/// A script must be executable and have a `status` action (openrc-run
+/// gives every script one). Its status is read by its exit code: an
+/// openrc-run script's (first line) as OpenRC says, 0 started, 3
+/// stopped, 32 crashed (restarted to run again); any other as the LSB
+/// says, 0 running, 3 stopped, 1 or 2 dead (stopped; its pid or lock file
+/// remains); any other code, or `unrecognized service`, is an error
+/// quoting what it said. [`reloaded`](Service::reloaded) needs a script
+/// that has a `reload` action. In [`Mode::Check`] a unit or script that
+/// does not exist yet (its package is installed by an earlier step of the
+/// same run) is planned as that step would leave it, with a note: apply
+/// fails first if it is still missing then (saying so when the package
+/// ships only a systemd unit).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
     name: String,

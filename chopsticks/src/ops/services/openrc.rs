@@ -1,12 +1,14 @@
 //! OpenRC: the scripts in `/etc/init.d`, run through `rc-service`, started
 //! at boot when they are in the `default` runlevel, which `rc-update`
-//! changes.
+//! changes; an LSB script's runlevels are those of its `Default-Start`,
+//! changed through Debian's `update-rc.d` where it is there (it changes
+//! OpenRC's runlevels and the script's links together).
 
 use std::path::Path;
 
-use super::scripts::{self, Codes, Now, Scripts};
+use super::scripts::{self, Boot, Script, Scripts};
 use super::{InitSystem, Service, Step, OP};
-use crate::ops::tools::one_of;
+use crate::ops::tools::{one_of, tool};
 use crate::ops::{OpError, Plan};
 
 pub(super) struct OpenRc;
@@ -16,13 +18,6 @@ const SOFTLEVEL: &str = "/run/openrc/softlevel";
 
 /// The runlevel whose services start at boot.
 const RUNLEVEL: &str = "default";
-
-/// `status` as openrc-run says it.
-const CODES: Codes = &[
-    (0, Now::Running, "started"),
-    (3, Now::Stopped, "stopped"),
-    (32, Now::Crashed, "crashed"),
-];
 
 /// Where `rc-service` and `rc-update` come from.
 const INSTALL: &str = "install OpenRC";
@@ -38,14 +33,15 @@ impl InitSystem for OpenRc {
 
     fn plan(&self, spec: Service) -> Result<Plan, OpError> {
         let name = spec.name.clone();
-        let in_runlevel = Path::new("/etc/runlevels").join(RUNLEVEL).join(&name);
         scripts::plan(
             spec,
             Scripts {
                 control: &|| one_of(OP, &name, &["rc-service"], INSTALL),
-                codes: CODES,
-                enabled: in_runlevel.symlink_metadata().is_ok(),
-                boot: &|enable, shown| {
+                boot_now: &|script| enabled(&name, script),
+                boot: &|script, enable, shown| {
+                    if let Some(update_rc_d) = lsb(script) {
+                        return super::sysvinit::boot(&update_rc_d, &name, script, enable, shown);
+                    }
                     let verb = if enable { "add" } else { "del" };
                     let rc_update = one_of(OP, &name, &["rc-update"], INSTALL)?;
                     Ok(Step::run(shown, &rc_update, &[verb, &name, RUNLEVEL]))
@@ -53,6 +49,49 @@ impl InitSystem for OpenRc {
                 advice,
             },
         )
+    }
+}
+
+/// `update-rc.d`, for an LSB script (one with `Default-Start` runlevels,
+/// not openrc-run's) on a host that has it.
+fn lsb(script: &Script) -> Option<String> {
+    let lsb = !script.openrc_run && !script.default_start.is_empty();
+    lsb.then(|| tool("update-rc.d"))
+        .flatten()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+/// Whether `name` starts at boot: in the `default` runlevel, or for an
+/// [`lsb`] script in each OpenRC runlevel of its `Default-Start` as
+/// `update-rc.d` maps them (`S` sysinit, `1` recovery, `2` to `5`
+/// default), some, or none.
+fn enabled(name: &str, script: &Script) -> Boot {
+    let levels: Vec<&str> = match lsb(script) {
+        None => vec![RUNLEVEL],
+        Some(_) => {
+            let mut levels: Vec<&str> = script
+                .default_start
+                .iter()
+                .filter_map(|l| match l.as_str() {
+                    "S" => Some("sysinit"),
+                    "1" => Some("recovery"),
+                    "2" | "3" | "4" | "5" => Some(RUNLEVEL),
+                    _ => None,
+                })
+                .collect();
+            levels.dedup();
+            levels
+        }
+    };
+    let root = Path::new("/etc/runlevels");
+    let on = levels
+        .iter()
+        .filter(|l| root.join(l).join(name).symlink_metadata().is_ok())
+        .count();
+    match on {
+        0 => Boot::Disabled,
+        _ if on == levels.len() => Boot::Enabled,
+        _ => Boot::Partly,
     }
 }
 
