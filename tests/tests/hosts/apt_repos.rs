@@ -83,6 +83,14 @@ fn sources(key_path: &str) -> String {
     format!("{MARKER}Types: deb\nURIs: file:/srv/cs-signed\nSuites: ./\nSigned-By: {key_path}\n")
 }
 
+/// What apt offers of cs-hello, from the images' other (unsigned) source.
+fn other_policy(t: &Tunnel) -> String {
+    let cmd = ops::Command::new(["apt-cache", "policy", "cs-hello"])
+        .changed_when(ops::ChangedWhen::Never);
+    let out = t.call(ops::command, (cmd, Mode::Apply)).unwrap();
+    out.output.unwrap().stdout
+}
+
 /// Adds the repository with its armored key (the keyrings directory made
 /// when missing), so that apt offers its package; a second run neither
 /// changes nor refreshes anything; a binary key replaces the armored one.
@@ -107,7 +115,7 @@ fn adds_a_signed_repository(host: &str) {
     assert_eq!(
         applied.summary,
         format!(
-            "create {SOURCES}, create {ASC} (and the directory /etc/apt/keyrings); then its \
+            "create {ASC}, create {SOURCES} (and the directory /etc/apt/keyrings); then its \
              package lists refreshed"
         )
     );
@@ -146,18 +154,26 @@ fn adds_a_signed_repository(host: &str) {
         "{would:?}"
     );
 
-    // Unchanged, it is not refreshed: lists removed now stay removed.
-    t.call(forget_lists, ()).unwrap();
+    // The other sources' lists are kept by the refresh.
+    let other = other_policy(&t);
+    assert!(other.contains("file:/srv/cs-repo ./ Packages"), "{other}");
+    // Unchanged, it is not refreshed...
     let again = apply(&t, &spec, Mode::Apply).unwrap();
     assert!(!again.changed, "{again:?}");
     assert_eq!(
         again.summary,
         format!("{SOURCES} and its key {ASC} as wanted")
     );
-    assert!(
-        !policy(&t).contains("Candidate: 1.0"),
-        "refreshed though unchanged"
+    // ... unless its lists are gone (a run cut short before its refresh).
+    t.call(forget_lists, ()).unwrap();
+    assert!(!policy(&t).contains("Candidate: 1.0"));
+    let spec_ = spec.clone();
+    let refreshed = check_then_apply(&t, Path::new("/etc/apt"), &|mode| apply(&t, &spec_, mode));
+    assert_eq!(
+        refreshed.summary,
+        format!("{SOURCES} and its key {ASC} as wanted; its package lists missing: refreshed")
     );
+    assert!(policy(&t).contains("Candidate: 1.0"));
 
     // The vendor's binary key: NAME.gpg, the armored one removed.
     let binary = on_host(&t, "/srv/cs-signed/key.gpg").unwrap().0;
@@ -165,7 +181,7 @@ fn adds_a_signed_repository(host: &str) {
     let applied = check_then_apply(&t, Path::new("/etc/apt"), &|mode| apply(&t, &spec, mode));
     assert_eq!(
         applied.summary,
-        format!("update {SOURCES}, create {GPG}, remove {ASC}; then its package lists refreshed")
+        format!("create {GPG}, update {SOURCES}, remove {ASC}; then its package lists refreshed")
     );
     assert_eq!(
         on_host(&t, SOURCES),
@@ -256,7 +272,7 @@ fn a_wrong_key_fails_and_puts_back_what_was_there() {
     assert_eq!(
         took.summary,
         format!(
-            "replace {SOURCES} (a file not written by ops::apt_repository), create {ASC}; then \
+            "create {ASC}, replace {SOURCES} (a file not written by ops::apt_repository); then \
              its package lists refreshed"
         )
     );

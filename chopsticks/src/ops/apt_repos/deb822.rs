@@ -58,7 +58,7 @@ fn word(what: &str, value: &str) -> Result<(), String> {
 }
 
 /// `value` cut short for a message.
-fn shown(value: &str) -> String {
+pub(super) fn shown(value: &str) -> String {
     match value.char_indices().nth(64) {
         Some((at, _)) => format!("{}...", &value[..at]),
         None => value.to_owned(),
@@ -95,6 +95,14 @@ impl Fields<'_> {
         words("architectures", self.architectures)?;
         if self.uris.is_empty() || self.suites.is_empty() {
             return Err("give at least one URI and one suite".into());
+        }
+        if self.uris.iter().any(|u| has_password(u)) {
+            return Err(
+                "uris: a URI holds a user and password, which the world-readable .sources file \
+                 would show: give the URI without them, and them in a file of \
+                 /etc/apt/auth.conf.d (mode 0600; man apt_auth.conf)"
+                    .into(),
+            );
         }
         if let Some(uri) = self.uris.iter().find(|u| !has_scheme(u)) {
             return Err(format!(
@@ -184,6 +192,17 @@ fn has_scheme(uri: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// Whether `uri` names a user and password (`https://user:pw@host/`).
+fn has_password(uri: &str) -> bool {
+    let Some((_, rest)) = uri.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(user, _)| user.contains(':'))
 }
 
 /// How a key is stored: where apt reads it, by its file's extension.
@@ -326,6 +345,7 @@ mod tests {
             "example.org/debian",
             "https://x\nSuites: y",
             "https://x y",
+            "https://u:secret@example.org/debian",
             "-o",
             "http:",
         ] {

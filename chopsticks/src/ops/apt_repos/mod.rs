@@ -15,7 +15,7 @@ use super::{Change, Mode, OpError, Plan};
 use crate::files::{self, Kind};
 use crate::remote;
 use deb822::{Fields, KeyFormat, MARKER};
-use steps::{apply, refresh_argv, Found, Step};
+use steps::{apply, lists_known, refresh_argv, Found, Step};
 
 const OP: &str = "ops::apt_repository";
 
@@ -149,7 +149,8 @@ impl AptRepository {
     /// that cannot be read, is a link or is larger than 1 MiB. Applied,
     /// a refresh that fails (the repository is then put back as it was).
     pub fn plan(self) -> Result<Plan, OpError> {
-        deb822::name(&self.name).map_err(|m| OpError::new(OP, format!("{:?}", self.name), m))?;
+        deb822::name(&self.name)
+            .map_err(|m| OpError::new(OP, format!("{:?}", deb822::shown(&self.name)), m))?;
         let target = self.name.clone();
         let fail = |message: String| OpError::new(OP, &target, message);
         let sources = Path::new(SOURCES_DIR).join(format!("{}.sources", self.name));
@@ -187,26 +188,36 @@ impl AptRepository {
             found.content.as_deref().unwrap_or_default(),
             text.as_bytes(),
         );
-        steps.extend(found.holding(text.into_bytes(), foreign));
+        // The key first, so that the file never names a key not there;
+        // the key in the other format, from an earlier key, last.
         let mut made_dir = None;
+        let mut stale = Vec::new();
         if let (Some(key), Some(path)) = (self.key, &key_path) {
             made_dir = keyrings(&target)?;
             steps.extend(Found::read(path)?.holding(key, false));
-            // The key in the other format, from an earlier key, goes.
             for other in keys.iter().filter(|p| *p != path) {
                 let old = Found::read(other)?;
                 if old.content.is_some() {
-                    steps.push(Step::remove(old));
+                    stale.push(Step::remove(old));
                 }
             }
         }
+        steps.extend(found.holding(text.into_bytes(), foreign));
+        steps.extend(stale);
 
         let what = match &key_path {
             Some(key) => format!("{} and its key {}", sources.display(), key.display()),
             None => sources.display().to_string(),
         };
+        let refresh = refresh_argv(&apt_get, &sources);
         if steps.is_empty() {
-            return Ok(Plan::unchanged(format!("{what} as wanted")));
+            if lists_known(&apt_get, &target, &sources)? {
+                return Ok(Plan::unchanged(format!("{what} as wanted")));
+            }
+            let summary = format!("{what} as wanted; its package lists missing: refreshed");
+            return Ok(Plan::change(summary, None, move |w| {
+                apply(w, &target, &[], &refresh)
+            }));
         }
         let mut summary = steps
             .iter()
@@ -217,7 +228,6 @@ impl AptRepository {
             summary.push_str(&format!(" (and the directory {})", dir.display()));
         }
         summary.push_str("; then its package lists refreshed");
-        let refresh = refresh_argv(&apt_get, &sources);
         Ok(Plan::change(summary, diff, move |w| {
             if let Some(dir) = &made_dir {
                 w.create_dir(dir, 0o755)?;
@@ -251,6 +261,13 @@ fn absent(target: &str, sources: PathBuf, keys: [PathBuf; 2]) -> Result<Plan, Op
     let mut steps = Vec::new();
     for path in std::iter::once(sources.clone()).chain(keys) {
         let found = Found::look(&path)?;
+        if found.entry.as_ref().is_some_and(|e| e.kind == Kind::Dir) {
+            return Err(OpError::new(
+                OP,
+                path.display(),
+                format!("is a directory, not a file {OP} writes: remove it by hand"),
+            ));
+        }
         if found.entry.is_some() {
             steps.push(Step::remove(found));
         }
