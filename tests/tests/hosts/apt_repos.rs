@@ -115,7 +115,7 @@ fn adds_a_signed_repository(host: &str) {
     assert_eq!(
         applied.summary,
         format!(
-            "create {ASC}, create {SOURCES} (and the directory /etc/apt/keyrings); then its \
+            "create {GPG}, create {SOURCES} (and the directory /etc/apt/keyrings); then its \
              package lists refreshed"
         )
     );
@@ -129,9 +129,11 @@ fn adds_a_signed_repository(host: &str) {
     );
     assert_eq!(
         on_host(&t, SOURCES),
-        Some((sources(ASC).into_bytes(), 0o644))
+        Some((sources(GPG).into_bytes(), 0o644))
     );
-    assert_eq!(on_host(&t, ASC), Some((key.clone(), 0o644)));
+    // Stored as binary packets: the armored key decoded.
+    let binary = on_host(&t, "/srv/cs-signed/key.gpg").unwrap().0;
+    assert_eq!(on_host(&t, GPG), Some((binary.clone(), 0o644)));
     let dir = t
         .call(file_on_host, (keyrings.display().to_string(),))
         .unwrap();
@@ -162,7 +164,7 @@ fn adds_a_signed_repository(host: &str) {
     assert!(!again.changed, "{again:?}");
     assert_eq!(
         again.summary,
-        format!("{SOURCES} and its key {ASC} as wanted")
+        format!("{SOURCES} and its key {GPG} as wanted")
     );
     // ... unless its lists are gone (a run cut short before its refresh).
     t.call(forget_lists, ()).unwrap();
@@ -171,23 +173,22 @@ fn adds_a_signed_repository(host: &str) {
     let refreshed = check_then_apply(&t, Path::new("/etc/apt"), &|mode| apply(&t, &spec_, mode));
     assert_eq!(
         refreshed.summary,
-        format!("{SOURCES} and its key {ASC} as wanted; its package lists missing: refreshed")
+        format!("{SOURCES} and its key {GPG} as wanted; its package lists missing: refreshed")
     );
     assert!(policy(&t).contains("Candidate: 1.0"));
 
-    // The vendor's binary key: NAME.gpg, the armored one removed.
-    let binary = on_host(&t, "/srv/cs-signed/key.gpg").unwrap().0;
+    // The vendor's binary key is the same key: nothing to change.
     let spec = repo(&binary);
+    assert!(!apply(&t, &spec, Mode::Apply).unwrap().changed);
+    // An armored key an earlier version wrote (NAME.asc) goes, after the
+    // file no longer names it.
+    let earlier = ops::File::new(ASC).content(key.clone()).mode(0o644);
+    t.call(ops::file, (earlier, Mode::Apply)).unwrap();
     let applied = check_then_apply(&t, Path::new("/etc/apt"), &|mode| apply(&t, &spec, mode));
     assert_eq!(
         applied.summary,
-        format!("create {GPG}, update {SOURCES}, remove {ASC}; then its package lists refreshed")
+        format!("remove {ASC}; then its package lists refreshed")
     );
-    assert_eq!(
-        on_host(&t, SOURCES),
-        Some((sources(GPG).into_bytes(), 0o644))
-    );
-    assert_eq!(on_host(&t, GPG), Some((binary, 0o644)));
     assert_eq!(on_host(&t, ASC), None);
     assert!(policy(&t).contains("Candidate: 1.0"));
 
@@ -238,6 +239,7 @@ fn a_wrong_key_fails_and_puts_back_what_was_there() {
     let _clean = Clean::new(&t);
     let wrong = on_host(&t, "/srv/cs-signed/wrong-key.asc").unwrap().0;
     let right = on_host(&t, "/srv/cs-signed/key.asc").unwrap().0;
+    let binary = on_host(&t, "/srv/cs-signed/key.gpg").unwrap().0;
 
     let check = apply(&t, &repo(&wrong), Mode::Check).unwrap();
     assert!(check.changed, "{check:?}");
@@ -253,7 +255,7 @@ fn a_wrong_key_fails_and_puts_back_what_was_there() {
     ] {
         assert!(err.contains(says), "{says:?} not in {err}");
     }
-    assert_eq!((on_host(&t, SOURCES), on_host(&t, ASC)), (None, None));
+    assert_eq!((on_host(&t, SOURCES), on_host(&t, GPG)), (None, None));
 
     // A file of the same name written by hand is replaced, and said so.
     let hand = "Types: deb\nURIs: file:/srv/cs-signed\nSuites: ./\nTrusted: yes\n";
@@ -267,12 +269,12 @@ fn a_wrong_key_fails_and_puts_back_what_was_there() {
         on_host(&t, SOURCES),
         Some((hand.as_bytes().to_vec(), 0o600))
     );
-    assert_eq!(on_host(&t, ASC), None);
+    assert_eq!(on_host(&t, GPG), None);
     let took = apply(&t, &repo(&right), Mode::Apply).unwrap();
     assert_eq!(
         took.summary,
         format!(
-            "create {ASC}, replace {SOURCES} (a file not written by ops::apt_repository); then \
+            "create {GPG}, replace {SOURCES} (a file not written by ops::apt_repository); then \
              its package lists refreshed"
         )
     );
@@ -285,21 +287,37 @@ fn a_wrong_key_fails_and_puts_back_what_was_there() {
     assert!(err.contains("NO_PUBKEY"), "{err}");
     assert_eq!(
         on_host(&t, SOURCES),
-        Some((sources(ASC).into_bytes(), 0o644))
+        Some((sources(GPG).into_bytes(), 0o644))
     );
-    assert_eq!(on_host(&t, ASC), Some((right.clone(), 0o644)));
+    assert_eq!(on_host(&t, GPG), Some((binary.clone(), 0o644)));
     assert!(!apply(&t, &repo(&right), Mode::Apply).unwrap().changed);
 
+    // An armored key of an earlier version, removed by the change, is put
+    // back when the refresh fails.
+    let earlier = ops::File::new(ASC).content(right.clone()).mode(0o644);
+    t.call(ops::file, (earlier, Mode::Apply)).unwrap();
+    let err = apply(&t, &repo(&wrong), Mode::Apply)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("put back as they were"), "{err}");
+    assert_eq!(on_host(&t, ASC), Some((right.clone(), 0o644)));
+    assert_eq!(on_host(&t, GPG), Some((binary.clone(), 0o644)));
+    let fixed = apply(&t, &repo(&right), Mode::Apply).unwrap();
+    assert_eq!(
+        fixed.summary,
+        format!("remove {ASC}; then its package lists refreshed")
+    );
+
     // A key apt's own user cannot read (0600) is made readable again.
-    let hidden = ops::File::new(ASC).mode(0o600);
+    let hidden = ops::File::new(GPG).mode(0o600).owner("nobody");
     t.call(ops::file, (hidden, Mode::Apply)).unwrap();
     let spec = repo(&right);
     let fixed = check_then_apply(&t, Path::new("/etc/apt"), &|mode| apply(&t, &spec, mode));
     assert_eq!(
         fixed.summary,
-        format!("{ASC}: mode 0600 -> 0644; then its package lists refreshed")
+        format!("{GPG}: mode 0600 -> 0644, owner 65534:0 -> 0:0; then its package lists refreshed")
     );
-    assert_eq!(on_host(&t, ASC), Some((right.clone(), 0o644)));
+    assert_eq!(on_host(&t, GPG), Some((binary.clone(), 0o644)));
 
     // A URI apt cannot fetch from: the same.
     let nowhere =
@@ -309,7 +327,7 @@ fn a_wrong_key_fails_and_puts_back_what_was_there() {
     assert!(err.contains("check the URIs and suites"), "{err}");
     assert_eq!(
         on_host(&t, SOURCES),
-        Some((sources(ASC).into_bytes(), 0o644))
+        Some((sources(GPG).into_bytes(), 0o644))
     );
 }
 
@@ -332,6 +350,10 @@ fn bad_names_uris_suites_and_keys_are_refused() {
             "blank or a control",
         ),
         (with("x", "/srv/cs-signed", "./", &[]), "is not a URI"),
+        (
+            with("x", "https://u:secret@example.org/debian", "./", &[]),
+            "/etc/apt/auth.conf.d",
+        ),
         (
             with("x", uri, "./\nTrusted: yes", &[]),
             "blank or a control",

@@ -14,7 +14,7 @@ use super::tools::tool;
 use super::{Change, Mode, OpError, Plan};
 use crate::files::{self, Kind};
 use crate::remote;
-use deb822::{Fields, KeyFormat, MARKER};
+use deb822::{Fields, MARKER};
 use steps::{apply, lists_known, refresh_argv, Found, Step};
 
 const OP: &str = "ops::apt_repository";
@@ -24,11 +24,12 @@ const SOURCES_DIR: &str = "/etc/apt/sources.list.d";
 const KEYRINGS: &str = "/etc/apt/keyrings";
 
 /// An apt repository: the file `/etc/apt/sources.list.d/NAME.sources`
-/// (deb822, mode 0644) and, with [`key`](AptRepository::key), its
-/// signing key in `/etc/apt/keyrings` (`NAME.asc` for an ASCII-armored
-/// key, `NAME.gpg` for a binary one: apt reads the format from the
-/// extension; mode 0644, the directory made 0755 when missing), which the
-/// file's `Signed-By` names, so the key vouches for this repository only.
+/// (deb822, mode 0644, owned by root) and, with [`key`](AptRepository::key),
+/// its signing key in `/etc/apt/keyrings/NAME.gpg` (binary OpenPGP packets,
+/// an armored key decoded; mode 0644, owned by root, the directory made
+/// 0755 when missing), which the file's `Signed-By` names, so the key
+/// vouches for this repository only. The key is written before the file,
+/// and a `NAME.asc` an earlier version wrote is removed after it.
 ///
 /// When the file or the key changes, the package lists of this repository
 /// (only) are refreshed (`apt-get update` given this file as its only
@@ -36,7 +37,13 @@ const KEYRINGS: &str = "/etc/apt/keyrings";
 /// later in the same run finds its packages. When apt fails (a key that
 /// did not sign the repository, a URI it cannot reach), the file and the
 /// key are put back as they were (a new repository is removed again) and
-/// the error quotes apt. An unchanged repository is not refreshed.
+/// the error quotes apt. An unchanged repository is not refreshed, unless
+/// apt has no package list of it (a run cut short before its refresh, lists
+/// removed since): the summary says so. Another package manager's lock on
+/// the lists is waited for up to 2 minutes.
+///
+/// A URI holding a user and password is refused: the file is world-readable;
+/// they go in `/etc/apt/auth.conf.d`.
 ///
 /// A file of the same name not written by this operation (no marker line)
 /// is replaced, as Ansible does: the summary says so, the diff shows it.
@@ -112,7 +119,9 @@ impl AptRepository {
 
     /// The repository's signing key, as the vendor ships it: an
     /// ASCII-armored (`-----BEGIN PGP PUBLIC KEY BLOCK-----`) or a binary
-    /// OpenPGP public key, at most 1 MiB. It is stored as given.
+    /// OpenPGP public key, at most 1 MiB. It is stored as binary packets
+    /// (`NAME.gpg`); a key holding a secret key packet, or anything after
+    /// its packets, is refused.
     pub fn key(mut self, key: impl Into<Vec<u8>>) -> AptRepository {
         self.key = Some(key.into());
         self
@@ -154,8 +163,7 @@ impl AptRepository {
         let target = self.name.clone();
         let fail = |message: String| OpError::new(OP, &target, message);
         let sources = Path::new(SOURCES_DIR).join(format!("{}.sources", self.name));
-        let keys = [KeyFormat::Armored, KeyFormat::Binary]
-            .map(|f| Path::new(KEYRINGS).join(format!("{}.{}", self.name, f.extension())));
+        let keys = ["gpg", "asc"].map(|e| Path::new(KEYRINGS).join(format!("{}.{e}", self.name)));
         if !self.present {
             return absent(&target, sources, keys);
         }
@@ -167,8 +175,8 @@ impl AptRepository {
             architectures: &self.architectures,
         };
         fields.check().map_err(fail)?;
-        let format = match &self.key {
-            Some(key) => Some(KeyFormat::of(key).map_err(fail)?),
+        let key = match &self.key {
+            Some(key) => Some(deb822::public_key(key).map_err(fail)?),
             None => None,
         };
         let apt_get = tool("apt-get").ok_or_else(|| {
@@ -176,7 +184,7 @@ impl AptRepository {
         })?;
 
         let mut steps = Vec::new();
-        let key_path = format.map(|f| keys[usize::from(f == KeyFormat::Binary)].clone());
+        let key_path = key.is_some().then(|| keys[0].clone());
         let text = fields.render(key_path.as_ref().and_then(|p| p.to_str()));
         let found = Found::read(&sources)?;
         let foreign = found
@@ -189,10 +197,10 @@ impl AptRepository {
             text.as_bytes(),
         );
         // The key first, so that the file never names a key not there;
-        // the key in the other format, from an earlier key, last.
+        // an armored key of an earlier version (NAME.asc), last.
         let mut made_dir = None;
         let mut stale = Vec::new();
-        if let (Some(key), Some(path)) = (self.key, &key_path) {
+        if let (Some(key), Some(path)) = (key, &key_path) {
             made_dir = keyrings(&target)?;
             steps.extend(Found::read(path)?.holding(key, false));
             for other in keys.iter().filter(|p| *p != path) {
