@@ -34,6 +34,8 @@ fn forget_cs_signed() {
     for path in [SOURCES, ASC, GPG] {
         let _ = std::fs::remove_file(path);
     }
+    // A test puts an (empty) directory there.
+    let _ = std::fs::remove_dir(SOURCES);
     remove_lists();
 }
 
@@ -385,6 +387,26 @@ fn bad_names_uris_suites_and_keys_are_refused() {
             assert!(err.contains(": ops::apt_repository "), "{err}");
             assert!(err.contains(says), "{says:?} not in {err}");
         }
+    }
+    // A long bad name is shown cut short.
+    let long = format!("{}/", "x".repeat(5000));
+    let err = apply(&t, &with(&long, uri, "./", &[]), Mode::Check)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not a repository name") && err.len() < 600,
+        "{err}"
+    );
+
+    // absent() with a directory where its file goes: refused in the plan.
+    let _one = crate::system_state();
+    let _clean = Clean::new(&t);
+    let dir = ops::Directory::new(SOURCES);
+    t.call(ops::directory, (dir, Mode::Apply)).unwrap();
+    let gone = with("cs-signed", uri, "./", &[]).absent();
+    for mode in [Mode::Check, Mode::Apply] {
+        let err = apply(&t, &gone, mode).unwrap_err().to_string();
+        assert!(err.contains("is a directory"), "{err}");
     }
 }
 
