@@ -456,3 +456,45 @@ impl Drop for Removed<'_> {
         let _ = self.0.call(ops::package, (self.1.clone(), Mode::Apply));
     }
 }
+
+/// Holds the lock of apt's lists (as `apt-get update` takes it: fcntl) in
+/// the agent for `secs` seconds; whether it got it.
+#[chopsticks::remote]
+fn hold_lists_lock(secs: u64) -> bool {
+    use std::os::fd::AsRawFd as _;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open("/var/lib/apt/lists/lock")
+    else {
+        return false;
+    };
+    // SAFETY: a zeroed flock is valid; fcntl reads it only.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    // SAFETY: the fd is open, the flock lives across the call.
+    let held = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) } == 0;
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+        drop(file);
+    });
+    held
+}
+
+/// Another package manager holding the lists' lock is waited for (apt's
+/// own DPkg::Lock::Timeout does not cover it).
+#[test]
+fn waits_for_the_lists_lock() {
+    let _one = crate::system_state();
+    let t = connect("cs-deb12");
+    let _clean = Clean::new(&t);
+    let key = on_host(&t, "/srv/cs-signed/key.asc").unwrap().0;
+    let start = std::time::Instant::now();
+    assert!(t.call(hold_lists_lock, (6,)).unwrap());
+    let applied = apply(&t, &repo(&key), Mode::Apply).unwrap();
+    assert!(applied.changed, "{applied:?}");
+    assert!(start.elapsed().as_secs() >= 5, "{:?}", start.elapsed());
+    assert!(policy(&t).contains("Candidate: 1.0"));
+}
