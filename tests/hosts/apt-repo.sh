@@ -111,7 +111,7 @@ local_apt_repo() {
 # user would have fetched a vendor's key: key.asc (armored) and key.gpg (binary) of that key,
 # and wrong-key.asc, a key that did not sign it.
 signed_apt_repo() {
-    local R=$1 repo=$1/srv/cs-signed gnupg f g
+    local R=$1 repo=$1/srv/cs-signed f
     install -d -m 755 "$R/srv/cs-repo" "$repo"
     make_deb "$R" cs-signed-hello 1.0 ""
     mv "$R/srv/cs-repo/cs-signed-hello_1.0_all.deb" "$repo/"
@@ -132,15 +132,18 @@ signed_apt_repo() {
             echo " $(sha256sum <"$repo/$f" | cut -d' ' -f1) $(stat -c %s "$repo/$f") $f"
         done
     } >"$repo/Release"
-    gnupg=$(mktemp -d)
-    g=(gpg --homedir "$gnupg" --batch --quiet --no-tty)
-    "${g[@]}" --passphrase '' --quick-gen-key 'chopsticks tests signed repo <signed@localhost>' ed25519 sign never
-    "${g[@]}" --passphrase '' --quick-gen-key 'chopsticks tests other key <other@localhost>' ed25519 sign never
-    "${g[@]}" --local-user signed@localhost --clearsign -o "$repo/InRelease" "$repo/Release"
-    "${g[@]}" --armor --export signed@localhost >"$repo/key.asc"
-    "${g[@]}" --export signed@localhost >"$repo/key.gpg"
-    "${g[@]}" --armor --export other@localhost >"$repo/wrong-key.asc"
-    gpgconf --homedir "$gnupg" --kill all 2>/dev/null || true
-    rm -rf "$gnupg"
+    # In a subshell whose exit stops the agent and removes the keys, whatever fails.
+    (
+        GNUPGHOME=$(mktemp -d)
+        export GNUPGHOME
+        trap 'gpgconf --kill all; rm -rf "$GNUPGHOME"' EXIT
+        g=(gpg --batch --quiet --no-tty)
+        "${g[@]}" --passphrase '' --quick-gen-key 'chopsticks tests signed repo <signed@localhost>' ed25519 sign never
+        "${g[@]}" --passphrase '' --quick-gen-key 'chopsticks tests other key <other@localhost>' ed25519 sign never
+        "${g[@]}" --local-user signed@localhost --clearsign -o "$repo/InRelease" "$repo/Release"
+        "${g[@]}" --armor --export signed@localhost >"$repo/key.asc"
+        "${g[@]}" --export signed@localhost >"$repo/key.gpg"
+        "${g[@]}" --armor --export other@localhost >"$repo/wrong-key.asc"
+    )
     chmod 644 "$repo"/*
 }

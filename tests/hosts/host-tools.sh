@@ -54,7 +54,10 @@ ensure_build_tools() {
     command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
     command -v gpgv >/dev/null 2>&1 || need+=(gpgv)
     command -v wget >/dev/null 2>&1 || need+=(wget)
-    command -v gpg-agent >/dev/null 2>&1 || need+=(gpg gpg-agent) # signed_apt_repo signs with gpg
+    # signed_apt_repo signs with gpg, and stops its agent with gpgconf.
+    command -v gpg >/dev/null 2>&1 || need+=(gpg)
+    command -v gpg-agent >/dev/null 2>&1 || need+=(gpg-agent)
+    command -v gpgconf >/dev/null 2>&1 || need+=(gpgconf)
     [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
     install_pkgs "${need[@]}"
 }

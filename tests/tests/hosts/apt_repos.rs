@@ -34,6 +34,8 @@ fn forget_cs_signed() {
     for path in [SOURCES, ASC, GPG] {
         let _ = std::fs::remove_file(path);
     }
+    // A test puts an (empty) directory there.
+    let _ = std::fs::remove_dir(SOURCES);
     remove_lists();
 }
 
@@ -83,6 +85,14 @@ fn sources(key_path: &str) -> String {
     format!("{MARKER}Types: deb\nURIs: file:/srv/cs-signed\nSuites: ./\nSigned-By: {key_path}\n")
 }
 
+/// What apt offers of cs-hello, from the images' other (unsigned) source.
+fn other_policy(t: &Tunnel) -> String {
+    let cmd = ops::Command::new(["apt-cache", "policy", "cs-hello"])
+        .changed_when(ops::ChangedWhen::Never);
+    let out = t.call(ops::command, (cmd, Mode::Apply)).unwrap();
+    out.output.unwrap().stdout
+}
+
 /// Adds the repository with its armored key (the keyrings directory made
 /// when missing), so that apt offers its package; a second run neither
 /// changes nor refreshes anything; a binary key replaces the armored one.
@@ -107,7 +117,7 @@ fn adds_a_signed_repository(host: &str) {
     assert_eq!(
         applied.summary,
         format!(
-            "create {SOURCES}, create {ASC} (and the directory /etc/apt/keyrings); then its \
+            "create {GPG}, create {SOURCES} (and the directory /etc/apt/keyrings); then its \
              package lists refreshed"
         )
     );
@@ -121,9 +131,11 @@ fn adds_a_signed_repository(host: &str) {
     );
     assert_eq!(
         on_host(&t, SOURCES),
-        Some((sources(ASC).into_bytes(), 0o644))
+        Some((sources(GPG).into_bytes(), 0o644))
     );
-    assert_eq!(on_host(&t, ASC), Some((key.clone(), 0o644)));
+    // Stored as binary packets: the armored key decoded.
+    let binary = on_host(&t, "/srv/cs-signed/key.gpg").unwrap().0;
+    assert_eq!(on_host(&t, GPG), Some((binary.clone(), 0o644)));
     let dir = t
         .call(file_on_host, (keyrings.display().to_string(),))
         .unwrap();
@@ -146,32 +158,39 @@ fn adds_a_signed_repository(host: &str) {
         "{would:?}"
     );
 
-    // Unchanged, it is not refreshed: lists removed now stay removed.
-    t.call(forget_lists, ()).unwrap();
+    // The other sources' lists are kept by the refresh.
+    let other = other_policy(&t);
+    assert!(other.contains("file:/srv/cs-repo ./ Packages"), "{other}");
+    // Unchanged, it is not refreshed...
     let again = apply(&t, &spec, Mode::Apply).unwrap();
     assert!(!again.changed, "{again:?}");
     assert_eq!(
         again.summary,
-        format!("{SOURCES} and its key {ASC} as wanted")
+        format!("{SOURCES} and its key {GPG} as wanted")
     );
-    assert!(
-        !policy(&t).contains("Candidate: 1.0"),
-        "refreshed though unchanged"
+    // ... unless its lists are gone (a run cut short before its refresh).
+    t.call(forget_lists, ()).unwrap();
+    assert!(!policy(&t).contains("Candidate: 1.0"));
+    let spec_ = spec.clone();
+    let refreshed = check_then_apply(&t, Path::new("/etc/apt"), &|mode| apply(&t, &spec_, mode));
+    assert_eq!(
+        refreshed.summary,
+        format!("{SOURCES} and its key {GPG} as wanted; its package lists missing: refreshed")
     );
+    assert!(policy(&t).contains("Candidate: 1.0"));
 
-    // The vendor's binary key: NAME.gpg, the armored one removed.
-    let binary = on_host(&t, "/srv/cs-signed/key.gpg").unwrap().0;
+    // The vendor's binary key is the same key: nothing to change.
     let spec = repo(&binary);
+    assert!(!apply(&t, &spec, Mode::Apply).unwrap().changed);
+    // An armored key an earlier version wrote (NAME.asc) goes, after the
+    // file no longer names it.
+    let earlier = ops::File::new(ASC).content(key.clone()).mode(0o644);
+    t.call(ops::file, (earlier, Mode::Apply)).unwrap();
     let applied = check_then_apply(&t, Path::new("/etc/apt"), &|mode| apply(&t, &spec, mode));
     assert_eq!(
         applied.summary,
-        format!("update {SOURCES}, create {GPG}, remove {ASC}; then its package lists refreshed")
+        format!("remove {ASC}; then its package lists refreshed")
     );
-    assert_eq!(
-        on_host(&t, SOURCES),
-        Some((sources(GPG).into_bytes(), 0o644))
-    );
-    assert_eq!(on_host(&t, GPG), Some((binary, 0o644)));
     assert_eq!(on_host(&t, ASC), None);
     assert!(policy(&t).contains("Candidate: 1.0"));
 
@@ -222,6 +241,7 @@ fn a_wrong_key_fails_and_puts_back_what_was_there() {
     let _clean = Clean::new(&t);
     let wrong = on_host(&t, "/srv/cs-signed/wrong-key.asc").unwrap().0;
     let right = on_host(&t, "/srv/cs-signed/key.asc").unwrap().0;
+    let binary = on_host(&t, "/srv/cs-signed/key.gpg").unwrap().0;
 
     let check = apply(&t, &repo(&wrong), Mode::Check).unwrap();
     assert!(check.changed, "{check:?}");
@@ -237,7 +257,7 @@ fn a_wrong_key_fails_and_puts_back_what_was_there() {
     ] {
         assert!(err.contains(says), "{says:?} not in {err}");
     }
-    assert_eq!((on_host(&t, SOURCES), on_host(&t, ASC)), (None, None));
+    assert_eq!((on_host(&t, SOURCES), on_host(&t, GPG)), (None, None));
 
     // A file of the same name written by hand is replaced, and said so.
     let hand = "Types: deb\nURIs: file:/srv/cs-signed\nSuites: ./\nTrusted: yes\n";
@@ -251,12 +271,12 @@ fn a_wrong_key_fails_and_puts_back_what_was_there() {
         on_host(&t, SOURCES),
         Some((hand.as_bytes().to_vec(), 0o600))
     );
-    assert_eq!(on_host(&t, ASC), None);
+    assert_eq!(on_host(&t, GPG), None);
     let took = apply(&t, &repo(&right), Mode::Apply).unwrap();
     assert_eq!(
         took.summary,
         format!(
-            "replace {SOURCES} (a file not written by ops::apt_repository), create {ASC}; then \
+            "create {GPG}, replace {SOURCES} (a file not written by ops::apt_repository); then \
              its package lists refreshed"
         )
     );
@@ -269,21 +289,37 @@ fn a_wrong_key_fails_and_puts_back_what_was_there() {
     assert!(err.contains("NO_PUBKEY"), "{err}");
     assert_eq!(
         on_host(&t, SOURCES),
-        Some((sources(ASC).into_bytes(), 0o644))
+        Some((sources(GPG).into_bytes(), 0o644))
     );
-    assert_eq!(on_host(&t, ASC), Some((right.clone(), 0o644)));
+    assert_eq!(on_host(&t, GPG), Some((binary.clone(), 0o644)));
     assert!(!apply(&t, &repo(&right), Mode::Apply).unwrap().changed);
 
+    // An armored key of an earlier version, removed by the change, is put
+    // back when the refresh fails.
+    let earlier = ops::File::new(ASC).content(right.clone()).mode(0o644);
+    t.call(ops::file, (earlier, Mode::Apply)).unwrap();
+    let err = apply(&t, &repo(&wrong), Mode::Apply)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("put back as they were"), "{err}");
+    assert_eq!(on_host(&t, ASC), Some((right.clone(), 0o644)));
+    assert_eq!(on_host(&t, GPG), Some((binary.clone(), 0o644)));
+    let fixed = apply(&t, &repo(&right), Mode::Apply).unwrap();
+    assert_eq!(
+        fixed.summary,
+        format!("remove {ASC}; then its package lists refreshed")
+    );
+
     // A key apt's own user cannot read (0600) is made readable again.
-    let hidden = ops::File::new(ASC).mode(0o600);
+    let hidden = ops::File::new(GPG).mode(0o600).owner("nobody");
     t.call(ops::file, (hidden, Mode::Apply)).unwrap();
     let spec = repo(&right);
     let fixed = check_then_apply(&t, Path::new("/etc/apt"), &|mode| apply(&t, &spec, mode));
     assert_eq!(
         fixed.summary,
-        format!("{ASC}: mode 0600 -> 0644; then its package lists refreshed")
+        format!("{GPG}: mode 0600 -> 0644, owner 65534:0 -> 0:0; then its package lists refreshed")
     );
-    assert_eq!(on_host(&t, ASC), Some((right.clone(), 0o644)));
+    assert_eq!(on_host(&t, GPG), Some((binary.clone(), 0o644)));
 
     // A URI apt cannot fetch from: the same.
     let nowhere =
@@ -293,7 +329,7 @@ fn a_wrong_key_fails_and_puts_back_what_was_there() {
     assert!(err.contains("check the URIs and suites"), "{err}");
     assert_eq!(
         on_host(&t, SOURCES),
-        Some((sources(ASC).into_bytes(), 0o644))
+        Some((sources(GPG).into_bytes(), 0o644))
     );
 }
 
@@ -316,6 +352,10 @@ fn bad_names_uris_suites_and_keys_are_refused() {
             "blank or a control",
         ),
         (with("x", "/srv/cs-signed", "./", &[]), "is not a URI"),
+        (
+            with("x", "https://u:secret@example.org/debian", "./", &[]),
+            "/etc/apt/auth.conf.d",
+        ),
         (
             with("x", uri, "./\nTrusted: yes", &[]),
             "blank or a control",
@@ -347,6 +387,26 @@ fn bad_names_uris_suites_and_keys_are_refused() {
             assert!(err.contains(": ops::apt_repository "), "{err}");
             assert!(err.contains(says), "{says:?} not in {err}");
         }
+    }
+    // A long bad name is shown cut short.
+    let long = format!("{}/", "x".repeat(5000));
+    let err = apply(&t, &with(&long, uri, "./", &[]), Mode::Check)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not a repository name") && err.len() < 600,
+        "{err}"
+    );
+
+    // absent() with a directory where its file goes: refused in the plan.
+    let _one = crate::system_state();
+    let _clean = Clean::new(&t);
+    let dir = ops::Directory::new(SOURCES);
+    t.call(ops::directory, (dir, Mode::Apply)).unwrap();
+    let gone = with("cs-signed", uri, "./", &[]).absent();
+    for mode in [Mode::Check, Mode::Apply] {
+        let err = apply(&t, &gone, mode).unwrap_err().to_string();
+        assert!(err.contains("is a directory"), "{err}");
     }
 }
 
@@ -395,4 +455,46 @@ impl Drop for Removed<'_> {
     fn drop(&mut self) {
         let _ = self.0.call(ops::package, (self.1.clone(), Mode::Apply));
     }
+}
+
+/// Holds the lock of apt's lists (as `apt-get update` takes it: fcntl) in
+/// the agent for `secs` seconds; whether it got it.
+#[chopsticks::remote]
+fn hold_lists_lock(secs: u64) -> bool {
+    use std::os::fd::AsRawFd as _;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open("/var/lib/apt/lists/lock")
+    else {
+        return false;
+    };
+    // SAFETY: a zeroed flock is valid; fcntl reads it only.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    // SAFETY: the fd is open, the flock lives across the call.
+    let held = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) } == 0;
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+        drop(file);
+    });
+    held
+}
+
+/// Another package manager holding the lists' lock is waited for (apt's
+/// own DPkg::Lock::Timeout does not cover it).
+#[test]
+fn waits_for_the_lists_lock() {
+    let _one = crate::system_state();
+    let t = connect("cs-deb12");
+    let _clean = Clean::new(&t);
+    let key = on_host(&t, "/srv/cs-signed/key.asc").unwrap().0;
+    let start = std::time::Instant::now();
+    assert!(t.call(hold_lists_lock, (6,)).unwrap());
+    let applied = apply(&t, &repo(&key), Mode::Apply).unwrap();
+    assert!(applied.changed, "{applied:?}");
+    assert!(start.elapsed().as_secs() >= 5, "{:?}", start.elapsed());
+    assert!(policy(&t).contains("Candidate: 1.0"));
 }

@@ -58,7 +58,7 @@ fn word(what: &str, value: &str) -> Result<(), String> {
 }
 
 /// `value` cut short for a message.
-fn shown(value: &str) -> String {
+pub(super) fn shown(value: &str) -> String {
     match value.char_indices().nth(64) {
         Some((at, _)) => format!("{}...", &value[..at]),
         None => value.to_owned(),
@@ -95,6 +95,14 @@ impl Fields<'_> {
         words("architectures", self.architectures)?;
         if self.uris.is_empty() || self.suites.is_empty() {
             return Err("give at least one URI and one suite".into());
+        }
+        if self.uris.iter().any(|u| has_password(u)) {
+            return Err(
+                "uris: a URI holds a user and password, which the world-readable .sources file \
+                 would show: give the URI without them, and them in a file of \
+                 /etc/apt/auth.conf.d (mode 0600; man apt_auth.conf)"
+                    .into(),
+            );
         }
         if let Some(uri) = self.uris.iter().find(|u| !has_scheme(u)) {
             return Err(format!(
@@ -186,83 +194,211 @@ fn has_scheme(uri: &str) -> bool {
     }
 }
 
-/// How a key is stored: where apt reads it, by its file's extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum KeyFormat {
-    /// ASCII-armored (`-----BEGIN PGP PUBLIC KEY BLOCK-----`): `NAME.asc`.
-    Armored,
-    /// Binary OpenPGP packets: `NAME.gpg`.
-    Binary,
+/// Whether `uri` names a user and password (`https://user:pw@host/`).
+fn has_password(uri: &str) -> bool {
+    let Some((_, rest)) = uri.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(user, _)| user.contains(':'))
 }
 
-impl KeyFormat {
-    /// The extension apt reads the format from.
-    pub fn extension(self) -> &'static str {
-        match self {
-            KeyFormat::Armored => "asc",
-            KeyFormat::Binary => "gpg",
-        }
-    }
+/// Advice given with every refused key.
+const EXPORT: &str = "export the public key (gpg --export KEYID, armored or not), or give the \
+                      file the vendor publishes";
 
-    /// The format of `key`, as a vendor ships it.
-    ///
-    /// # Errors
-    /// An empty or too large key, a secret key, a GnuPG keybox, or
-    /// anything else that is not an OpenPGP public key.
-    pub fn of(key: &[u8]) -> Result<KeyFormat, String> {
-        const EXPORT: &str = "export the public key (gpg --armor --export KEYID), or give the \
-                              file the vendor publishes";
-        if key.len() > MAX_KEY {
-            return Err(format!(
-                "the key is {} bytes, more than the {} MiB a key is: give the public key alone",
-                key.len(),
-                MAX_KEY >> 20
-            ));
-        }
-        let text = key.trim_ascii_start();
-        if let Some(block) = text.strip_prefix(b"-----BEGIN PGP ") {
-            if block.starts_with(b"PUBLIC KEY BLOCK-----") {
-                const END: &[u8] = b"-----END PGP PUBLIC KEY BLOCK-----";
-                return match key.windows(END.len()).any(|w| w == END) {
-                    true => Ok(KeyFormat::Armored),
-                    false => Err(format!(
-                        "the armored key has no -----END PGP PUBLIC KEY BLOCK----- line: it is \
-                         cut short; {EXPORT}"
-                    )),
-                };
-            }
-            if block.starts_with(b"PRIVATE KEY BLOCK") {
-                return Err(format!(
-                    "this is a secret key, which must not be spread: {EXPORT}"
-                ));
-            }
-            return Err(format!("this armored block is not a public key: {EXPORT}"));
-        }
-        let Some(&first) = key.first() else {
-            return Err(format!("the key is empty: {EXPORT}"));
-        };
-        if key.get(8..12) == Some(b"KBXf") {
+/// The public key `key`, as a vendor ships it (ASCII-armored or binary
+/// OpenPGP packets), as the binary packets apt reads from a `.gpg` file.
+///
+/// # Errors
+/// An empty or too large key, a secret key (or one with a secret key
+/// packet), a GnuPG keybox, an armored block cut short or with bad
+/// base64, packets that do not start with a public key, or bytes after
+/// the last packet.
+pub(super) fn public_key(key: &[u8]) -> Result<Vec<u8>, String> {
+    if key.len() > MAX_KEY {
+        return Err(format!(
+            "the key is {} bytes, more than the {} MiB a key is: give the public key alone",
+            key.len(),
+            MAX_KEY >> 20
+        ));
+    }
+    let text = key.trim_ascii_start();
+    let binary = match text.starts_with(b"-----BEGIN PGP ") {
+        true => dearmor(text)?,
+        false if key.get(8..12) == Some(b"KBXf") => {
             return Err(format!(
                 "this is a GnuPG keybox (pubring.kbx), which apt cannot read: {EXPORT}"
+            ))
+        }
+        false => key.to_vec(),
+    };
+    packets(&binary)?;
+    Ok(binary)
+}
+
+/// The bytes of an ASCII-armored public key block: its lines trimmed
+/// (CR, indentation), the headers up to the first blank line skipped, the
+/// base64 up to the checksum (`=...`) or the END line decoded.
+fn dearmor(text: &[u8]) -> Result<Vec<u8>, String> {
+    const BEGIN: &[u8] = b"-----BEGIN PGP PUBLIC KEY BLOCK-----";
+    const END: &[u8] = b"-----END PGP PUBLIC KEY BLOCK-----";
+    let mut lines = text.split(|&b| b == b'\n').map(<[u8]>::trim_ascii);
+    match lines.next() {
+        Some(BEGIN) => {}
+        Some(l) if l.starts_with(b"-----BEGIN PGP PRIVATE KEY BLOCK") => {
+            return Err(format!(
+                "this is a secret key, which must not be spread: {EXPORT}"
+            ))
+        }
+        _ => return Err(format!("this armored block is not a public key: {EXPORT}")),
+    }
+    let cut = || {
+        format!("the armored key has no -----END PGP PUBLIC KEY BLOCK----- line: it is cut short; {EXPORT}")
+    };
+    // Headers (`Version: ...`) up to the blank line; a block without them
+    // may lack the blank line too.
+    let mut body = Vec::new();
+    let mut in_headers = true;
+    let mut ended = false;
+    for line in lines.by_ref() {
+        if in_headers {
+            if line.is_empty() {
+                in_headers = false;
+                continue;
+            }
+            if line.contains(&b':') {
+                continue;
+            }
+            in_headers = false;
+        }
+        if line == END {
+            ended = true;
+            break;
+        }
+        if line.starts_with(b"=") {
+            match lines.next() {
+                Some(END) => {
+                    ended = true;
+                    break;
+                }
+                _ => return Err(cut()),
+            }
+        }
+        body.extend_from_slice(line);
+    }
+    if !ended {
+        return Err(cut());
+    }
+    if lines.any(|l| !l.is_empty()) {
+        return Err(format!(
+            "the armored key has more after its END line: give one key block; {EXPORT}"
+        ));
+    }
+    base64(&body).ok_or_else(|| format!("the armored key's base64 is broken: {EXPORT}"))
+}
+
+/// The bytes of standard base64 (`=` padding at the end only), or `None`.
+fn base64(text: &[u8]) -> Option<Vec<u8>> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let data = text
+        .strip_suffix(b"==")
+        .or(text.strip_suffix(b"="))
+        .unwrap_or(text);
+    if !text.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(data.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for &c in data {
+        acc = (acc << 6) | u32::from(value(c)?);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// Walks the OpenPGP packets of `key`: a public key packet (tag 6) first,
+/// as apt tells a binary key by its first byte (0x98, 0x99, 0xc6); no
+/// secret key packet (tags 5, 7); each packet whole, nothing after the
+/// last.
+fn packets(key: &[u8]) -> Result<(), String> {
+    let junk = || {
+        format!(
+            "this is neither an ASCII-armored key (-----BEGIN PGP PUBLIC KEY BLOCK-----) nor \
+             binary OpenPGP packets (or it is cut short, or has more after them): {EXPORT}"
+        )
+    };
+    match key.first() {
+        None => return Err(format!("the key is empty: {EXPORT}")),
+        Some(0x98 | 0x99 | 0xc6) => {}
+        Some(&b) if tag_of(b) == Some(5) => {
+            return Err(format!(
+                "this is a secret key, which must not be spread: {EXPORT}"
+            ))
+        }
+        Some(_) => return Err(junk()),
+    }
+    let mut at = 0;
+    while at < key.len() {
+        let first = key[at];
+        let tag = tag_of(first).ok_or_else(junk)?;
+        if tag == 5 || tag == 7 {
+            return Err(format!(
+                "the key holds a secret key, which must not be spread: {EXPORT}"
             ));
         }
-        // An OpenPGP packet's first byte: bit 7 set; the tag in bits 0-5
-        // (new format, bit 6 set) or 2-5 (old format).
-        let tag = match (first & 0x80 != 0, first & 0x40 != 0) {
-            (false, _) => None,
-            (true, true) => Some(first & 0x3f),
-            (true, false) => Some((first >> 2) & 0x0f),
+        let byte = |i: usize| key.get(at + i).map(|&b| b as usize).ok_or_else(junk);
+        let (header, length) = match first & 0x40 != 0 {
+            true => match byte(1)? {
+                o @ 0..=191 => (2, o),
+                o @ 192..=223 => (3, ((o - 192) << 8) + byte(2)? + 192),
+                255 => (
+                    6,
+                    (byte(2)? << 24) | (byte(3)? << 16) | (byte(4)? << 8) | byte(5)?,
+                ),
+                // Partial lengths are for data packets, not keys.
+                _ => return Err(junk()),
+            },
+            false => match first & 3 {
+                0 => (2, byte(1)?),
+                1 => (3, (byte(1)? << 8) | byte(2)?),
+                2 => (
+                    5,
+                    (byte(1)? << 24) | (byte(2)? << 16) | (byte(3)? << 8) | byte(4)?,
+                ),
+                _ => return Err(junk()),
+            },
         };
-        match tag {
-            Some(6) => Ok(KeyFormat::Binary),
-            Some(5) => Err(format!(
-                "this is a secret key, which must not be spread: {EXPORT}"
-            )),
-            _ => Err(format!(
-                "this is neither an ASCII-armored key (-----BEGIN PGP PUBLIC KEY BLOCK-----) nor \
-                 a binary OpenPGP public key: {EXPORT}"
-            )),
-        }
+        at = at
+            .checked_add(header)
+            .and_then(|a| a.checked_add(length))
+            .filter(|&end| end <= key.len())
+            .ok_or_else(junk)?;
+    }
+    Ok(())
+}
+
+/// The tag of the packet whose first byte is `first`: bit 7 set; the tag
+/// in bits 0-5 (new format, bit 6 set) or 2-5 (old format).
+fn tag_of(first: u8) -> Option<u8> {
+    match (first & 0x80 != 0, first & 0x40 != 0) {
+        (false, _) => None,
+        (true, true) => Some(first & 0x3f),
+        (true, false) => Some((first >> 2) & 0x0f),
     }
 }
 
@@ -326,6 +462,7 @@ mod tests {
             "example.org/debian",
             "https://x\nSuites: y",
             "https://x y",
+            "https://u:secret@example.org/debian",
             "-o",
             "http:",
         ] {
@@ -353,23 +490,86 @@ mod tests {
         );
     }
 
+    /// A public key packet of `n` body bytes, old format.
+    fn public(n: u8) -> Vec<u8> {
+        let mut p = vec![0x98, n];
+        p.extend(std::iter::repeat_n(4, n.into()));
+        p
+    }
+
+    fn armored(binary: &[u8], eol: &str, indent: &str) -> Vec<u8> {
+        const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut enc = String::new();
+        for chunk in binary.chunks(3) {
+            let n =
+                chunk.iter().fold(0u32, |a, &b| a << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
+            for i in 0..4 {
+                match i <= chunk.len() {
+                    true => enc.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char),
+                    false => enc.push('='),
+                }
+            }
+        }
+        let lines: Vec<&str> = enc
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let mut out = format!(
+            "{indent}-----BEGIN PGP PUBLIC KEY BLOCK-----{eol}{indent}Comment: x{eol}{eol}"
+        );
+        for l in lines {
+            out.push_str(&format!("{indent}{l}{eol}"));
+        }
+        out.push_str(&format!(
+            "{indent}=abcd{eol}{indent}-----END PGP PUBLIC KEY BLOCK-----{eol}"
+        ));
+        out.into_bytes()
+    }
+
     #[test]
-    fn keys_are_told_apart_as_apt_reads_them() {
-        let armored = b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZ\n=abc\n\
-                        -----END PGP PUBLIC KEY BLOCK-----\n";
-        assert_eq!(KeyFormat::of(armored), Ok(KeyFormat::Armored));
-        // Old-format and new-format public key packets.
-        assert_eq!(KeyFormat::of(&[0x99, 0x01, 0x0d]), Ok(KeyFormat::Binary));
-        assert_eq!(KeyFormat::of(&[0xc6, 0x33, 0x04]), Ok(KeyFormat::Binary));
-        let secret = b"-----BEGIN PGP PRIVATE KEY BLOCK-----\n";
-        assert!(KeyFormat::of(secret).unwrap_err().contains("secret"));
-        assert!(KeyFormat::of(&[0x95, 0x01]).unwrap_err().contains("secret"));
-        assert!(KeyFormat::of(b"").is_err());
-        assert!(KeyFormat::of(b"ssh-ed25519 AAAA").is_err());
-        assert!(KeyFormat::of(b"-----BEGIN PGP PUBLIC KEY BLOCK-----\nmDM").is_err());
+    fn keys_are_stored_as_the_binary_packets_apt_reads() {
+        let mut key = public(13);
+        key.extend([0xb4, 2, b'm', b'e']); // a user ID packet
+        key.extend([0xc2, 1, 9]); // a signature packet, new format
+        assert_eq!(public_key(&key), Ok(key.clone()));
+        for (eol, indent) in [("\n", ""), ("\r\n", ""), ("\n", "    "), ("\r\n", "\t")] {
+            assert_eq!(
+                public_key(&armored(&key, eol, indent)),
+                Ok(key.clone()),
+                "{eol:?} {indent:?}"
+            );
+        }
+        // A secret key packet anywhere, or bytes after the packets, is refused.
+        let mut secret = key.clone();
+        secret.extend([0x95, 1, 0]);
+        assert!(public_key(&secret).unwrap_err().contains("secret"));
+        assert!(public_key(&armored(&secret, "\n", ""))
+            .unwrap_err()
+            .contains("secret"));
+        let mut junk = key.clone();
+        junk.extend(b"junk");
+        assert!(public_key(&junk).is_err());
+        assert!(public_key(&armored(&junk, "\n", "")).is_err());
+        assert!(public_key(&key[..key.len() - 1]).is_err());
+        let mut after = armored(&key, "\n", "");
+        after.extend(b"more\n");
+        assert!(public_key(&after).is_err());
+        assert!(public_key(&[0x95, 0x01, 0]).unwrap_err().contains("secret"));
+        assert!(public_key(&[0xc4, 0x01, 0]).is_err()); // tag 4 first
+        assert!(public_key(b"-----BEGIN PGP PRIVATE KEY BLOCK-----\n")
+            .unwrap_err()
+            .contains("secret"));
+        assert!(public_key(b"").is_err());
+        assert!(public_key(b"ssh-ed25519 AAAA").is_err());
+        assert!(public_key(b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDM").is_err());
+        assert!(public_key(
+            b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nm!M=\n-----END PGP PUBLIC KEY BLOCK-----\n"
+        )
+        .is_err());
         let mut kbx = vec![0, 0, 0, 32, 1, 1, 0, 0];
         kbx.extend_from_slice(b"KBXf");
-        assert!(KeyFormat::of(&kbx).unwrap_err().contains("keybox"));
-        assert!(KeyFormat::of(&vec![0x99; MAX_KEY + 1]).is_err());
+        assert!(public_key(&kbx).unwrap_err().contains("keybox"));
+        assert!(public_key(&vec![0x99; MAX_KEY + 1]).is_err());
     }
 }

@@ -14,8 +14,8 @@ use super::tools::tool;
 use super::{Change, Mode, OpError, Plan};
 use crate::files::{self, Kind};
 use crate::remote;
-use deb822::{Fields, KeyFormat, MARKER};
-use steps::{apply, refresh_argv, Found, Step};
+use deb822::{Fields, MARKER};
+use steps::{apply, lists_known, refresh_argv, Found, Step};
 
 const OP: &str = "ops::apt_repository";
 
@@ -24,11 +24,12 @@ const SOURCES_DIR: &str = "/etc/apt/sources.list.d";
 const KEYRINGS: &str = "/etc/apt/keyrings";
 
 /// An apt repository: the file `/etc/apt/sources.list.d/NAME.sources`
-/// (deb822, mode 0644) and, with [`key`](AptRepository::key), its
-/// signing key in `/etc/apt/keyrings` (`NAME.asc` for an ASCII-armored
-/// key, `NAME.gpg` for a binary one: apt reads the format from the
-/// extension; mode 0644, the directory made 0755 when missing), which the
-/// file's `Signed-By` names, so the key vouches for this repository only.
+/// (deb822, mode 0644, owned by root) and, with [`key`](AptRepository::key),
+/// its signing key in `/etc/apt/keyrings/NAME.gpg` (binary OpenPGP packets,
+/// an armored key decoded; mode 0644, owned by root, the directory made
+/// 0755 when missing), which the file's `Signed-By` names, so the key
+/// vouches for this repository only. The key is written before the file,
+/// and a `NAME.asc` an earlier version wrote is removed after it.
 ///
 /// When the file or the key changes, the package lists of this repository
 /// (only) are refreshed (`apt-get update` given this file as its only
@@ -36,7 +37,13 @@ const KEYRINGS: &str = "/etc/apt/keyrings";
 /// later in the same run finds its packages. When apt fails (a key that
 /// did not sign the repository, a URI it cannot reach), the file and the
 /// key are put back as they were (a new repository is removed again) and
-/// the error quotes apt. An unchanged repository is not refreshed.
+/// the error quotes apt. An unchanged repository is not refreshed, unless
+/// apt has no package list of it (a run cut short before its refresh, lists
+/// removed since): the summary says so. Another package manager's lock on
+/// the lists is waited for up to 2 minutes.
+///
+/// A URI holding a user and password is refused: the file is world-readable;
+/// they go in `/etc/apt/auth.conf.d`.
 ///
 /// A file of the same name not written by this operation (no marker line)
 /// is replaced, as Ansible does: the summary says so, the diff shows it.
@@ -112,7 +119,9 @@ impl AptRepository {
 
     /// The repository's signing key, as the vendor ships it: an
     /// ASCII-armored (`-----BEGIN PGP PUBLIC KEY BLOCK-----`) or a binary
-    /// OpenPGP public key, at most 1 MiB. It is stored as given.
+    /// OpenPGP public key, at most 1 MiB. It is stored as binary packets
+    /// (`NAME.gpg`); a key holding a secret key packet, or anything after
+    /// its packets, is refused.
     pub fn key(mut self, key: impl Into<Vec<u8>>) -> AptRepository {
         self.key = Some(key.into());
         self
@@ -149,12 +158,12 @@ impl AptRepository {
     /// that cannot be read, is a link or is larger than 1 MiB. Applied,
     /// a refresh that fails (the repository is then put back as it was).
     pub fn plan(self) -> Result<Plan, OpError> {
-        deb822::name(&self.name).map_err(|m| OpError::new(OP, format!("{:?}", self.name), m))?;
+        deb822::name(&self.name)
+            .map_err(|m| OpError::new(OP, format!("{:?}", deb822::shown(&self.name)), m))?;
         let target = self.name.clone();
         let fail = |message: String| OpError::new(OP, &target, message);
         let sources = Path::new(SOURCES_DIR).join(format!("{}.sources", self.name));
-        let keys = [KeyFormat::Armored, KeyFormat::Binary]
-            .map(|f| Path::new(KEYRINGS).join(format!("{}.{}", self.name, f.extension())));
+        let keys = ["gpg", "asc"].map(|e| Path::new(KEYRINGS).join(format!("{}.{e}", self.name)));
         if !self.present {
             return absent(&target, sources, keys);
         }
@@ -166,8 +175,8 @@ impl AptRepository {
             architectures: &self.architectures,
         };
         fields.check().map_err(fail)?;
-        let format = match &self.key {
-            Some(key) => Some(KeyFormat::of(key).map_err(fail)?),
+        let key = match &self.key {
+            Some(key) => Some(deb822::public_key(key).map_err(fail)?),
             None => None,
         };
         let apt_get = tool("apt-get").ok_or_else(|| {
@@ -175,7 +184,7 @@ impl AptRepository {
         })?;
 
         let mut steps = Vec::new();
-        let key_path = format.map(|f| keys[usize::from(f == KeyFormat::Binary)].clone());
+        let key_path = key.is_some().then(|| keys[0].clone());
         let text = fields.render(key_path.as_ref().and_then(|p| p.to_str()));
         let found = Found::read(&sources)?;
         let foreign = found
@@ -187,26 +196,36 @@ impl AptRepository {
             found.content.as_deref().unwrap_or_default(),
             text.as_bytes(),
         );
-        steps.extend(found.holding(text.into_bytes(), foreign));
+        // The key first, so that the file never names a key not there;
+        // an armored key of an earlier version (NAME.asc), last.
         let mut made_dir = None;
-        if let (Some(key), Some(path)) = (self.key, &key_path) {
+        let mut stale = Vec::new();
+        if let (Some(key), Some(path)) = (key, &key_path) {
             made_dir = keyrings(&target)?;
             steps.extend(Found::read(path)?.holding(key, false));
-            // The key in the other format, from an earlier key, goes.
             for other in keys.iter().filter(|p| *p != path) {
                 let old = Found::read(other)?;
                 if old.content.is_some() {
-                    steps.push(Step::remove(old));
+                    stale.push(Step::remove(old));
                 }
             }
         }
+        steps.extend(found.holding(text.into_bytes(), foreign));
+        steps.extend(stale);
 
         let what = match &key_path {
             Some(key) => format!("{} and its key {}", sources.display(), key.display()),
             None => sources.display().to_string(),
         };
+        let refresh = refresh_argv(&apt_get, &sources);
         if steps.is_empty() {
-            return Ok(Plan::unchanged(format!("{what} as wanted")));
+            if lists_known(&apt_get, &target, &sources)? {
+                return Ok(Plan::unchanged(format!("{what} as wanted")));
+            }
+            let summary = format!("{what} as wanted; its package lists missing: refreshed");
+            return Ok(Plan::change(summary, None, move |w| {
+                apply(w, &target, &[], &refresh)
+            }));
         }
         let mut summary = steps
             .iter()
@@ -217,7 +236,6 @@ impl AptRepository {
             summary.push_str(&format!(" (and the directory {})", dir.display()));
         }
         summary.push_str("; then its package lists refreshed");
-        let refresh = refresh_argv(&apt_get, &sources);
         Ok(Plan::change(summary, diff, move |w| {
             if let Some(dir) = &made_dir {
                 w.create_dir(dir, 0o755)?;
@@ -251,6 +269,13 @@ fn absent(target: &str, sources: PathBuf, keys: [PathBuf; 2]) -> Result<Plan, Op
     let mut steps = Vec::new();
     for path in std::iter::once(sources.clone()).chain(keys) {
         let found = Found::look(&path)?;
+        if found.entry.as_ref().is_some_and(|e| e.kind == Kind::Dir) {
+            return Err(OpError::new(
+                OP,
+                path.display(),
+                format!("is a directory, not a file {OP} writes: remove it by hand"),
+            ));
+        }
         if found.entry.is_some() {
             steps.push(Step::remove(found));
         }

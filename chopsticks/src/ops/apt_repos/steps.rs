@@ -18,8 +18,16 @@ const MAX_SOURCES: usize = 1 << 20;
 /// How long refreshing the package lists of one repository may take.
 const UPDATE_TIME: Duration = Duration::from_secs(600);
 
-/// How long apt waits for another package manager's lock.
+/// How long apt waits for another package manager's lock: apt itself
+/// for dpkg's, the refresh retried for that of the lists.
 const LOCK_WAIT_SECS: u32 = 120;
+const LOCK_WAIT: Duration = Duration::from_secs(LOCK_WAIT_SECS as u64);
+
+/// How often the refresh is tried again while the lists are locked.
+const LOCK_RETRY: Duration = Duration::from_secs(3);
+
+/// How long looking up the repository's lists may take.
+const READ_TIME: Duration = Duration::from_secs(60);
 
 /// A file of the repository as the plan found it: its content (within
 /// [`MAX_SOURCES`] or [`MAX_KEY`]) and what it is.
@@ -73,15 +81,25 @@ impl Found {
         Ok(found)
     }
 
-    /// The step that makes the file hold `content` with mode 0644, if it
-    /// does not; `foreign`: it was not written by this operation.
+    /// The step that makes the file hold `content` with mode 0644, owned
+    /// by root, if it does not; `foreign`: it was not written by this
+    /// operation.
     pub fn holding(self, content: Vec<u8>, foreign: bool) -> Option<Step> {
         let shown = self.path.display().to_string();
         let (line, write) = match (&self.content, &self.entry) {
-            (Some(old), Some(e)) if *old == content => match e.mode & 0o7777 {
-                0o644 => return None,
-                mode => (format!("{shown}: mode {mode:04o} -> 0644"), false),
-            },
+            (Some(old), Some(e)) if *old == content => {
+                let mut fixes = Vec::new();
+                if e.mode & 0o7777 != 0o644 {
+                    fixes.push(format!("mode {:04o} -> 0644", e.mode & 0o7777));
+                }
+                if (e.uid, e.gid) != (0, 0) {
+                    fixes.push(format!("owner {}:{} -> 0:0", e.uid, e.gid));
+                }
+                if fixes.is_empty() {
+                    return None;
+                }
+                (format!("{shown}: {}", fixes.join(", ")), false)
+            }
             (Some(_), _) if foreign => (
                 format!("replace {shown} (a file not written by {OP})"),
                 true,
@@ -98,12 +116,21 @@ impl Found {
     }
 }
 
-/// One file's change: written (`write`), removed, or given mode 0644.
+/// One file's change: written (`write`), removed, or given mode 0644 and
+/// owner root.
 pub(super) struct Step {
     pub line: String,
     pub found: Found,
     write: Option<Vec<u8>>,
     remove: bool,
+}
+
+/// root:root, the owner of every file this operation writes.
+fn root() -> Owner {
+    Owner {
+        user: Some("0".into()),
+        group: Some("0".into()),
+    }
 }
 
 impl Step {
@@ -120,8 +147,11 @@ impl Step {
         let path = &self.found.path;
         match (&self.write, self.remove) {
             (_, true) => w.remove_file(path),
-            (Some(content), _) => w.write_file(path, content, 0o644, &Owner::default()),
-            (None, _) => w.set_mode(path, 0o644),
+            (Some(content), _) => w.write_file(path, content, 0o644, &root()),
+            (None, _) => {
+                w.set_mode(path, 0o644)?;
+                w.set_owner(path, &root())
+            }
         }
     }
 
@@ -130,7 +160,10 @@ impl Step {
         let found = &self.found;
         match (&found.content, &found.entry) {
             (Some(old), Some(e)) => {
-                let owner = crate::ops::paths::owner_or_current(&Owner::default(), e);
+                let owner = Owner {
+                    user: Some(e.uid.to_string()),
+                    group: Some(e.gid.to_string()),
+                };
                 w.write_file(&found.path, old, e.mode & 0o7777, &owner)
             }
             _ => match files::entry_at(&found.path) {
@@ -139,6 +172,50 @@ impl Step {
             },
         }
     }
+}
+
+/// Whether apt knows package lists (`Packages`, `Sources`) of the
+/// repository `sources`: `apt-get indextargets` lists only the targets
+/// whose files are there. None after a run cut short before its refresh,
+/// or lists removed since.
+///
+/// # Errors
+/// `apt-get indextargets` cannot be run or fails.
+pub(super) fn lists_known(apt_get: &Path, target: &str, sources: &Path) -> Result<bool, OpError> {
+    let mut argv = vec![apt_get.display().to_string(), "indextargets".into()];
+    for option in [
+        format!("Dir::Etc::SourceList={}", sources.display()),
+        "Dir::Etc::SourceParts=-".into(),
+    ] {
+        argv.push("-o".into());
+        argv.push(option);
+    }
+    argv.extend(["--format".into(), "$(CREATED_BY)".into()]);
+    let env = [("LC_ALL".to_owned(), "C".to_owned())];
+    let shown = "apt-get indextargets (of this repository only)";
+    let program = Program {
+        argv: &argv,
+        env: &env,
+        cwd: None,
+        shown,
+        timeout: Some(READ_TIME),
+    };
+    let out = program.output(OP)?;
+    if out.status != 0 {
+        return Err(OpError::new(
+            OP,
+            target,
+            format!(
+                "{shown} exited with status {}: {}; check that apt works on this host",
+                out.status,
+                tail(&out, 3)
+            ),
+        ));
+    }
+    Ok(out
+        .stdout
+        .lines()
+        .any(|l| ["Packages", "Sources"].contains(&l.trim())))
 }
 
 /// `apt-get update` of the repository `sources` only: the other sources'
@@ -177,14 +254,20 @@ pub(super) fn apply(
     let Err(mut error) = result else {
         return Ok(());
     };
-    let undone: Result<(), OpError> = steps[..done].iter().rev().try_for_each(|s| s.undo(w));
-    match undone {
-        Ok(()) => error
+    let failed: Vec<String> = steps[..done]
+        .iter()
+        .rev()
+        .filter_map(|s| s.undo(w).err())
+        .map(|e| e.to_string())
+        .collect();
+    match failed.is_empty() {
+        true if done > 0 => error
             .message
             .push_str("; the repository's files are put back as they were"),
-        Err(e) => error.message.push_str(&format!(
+        true => {}
+        false => error.message.push_str(&format!(
             "; putting back the repository's files as they were failed too: {}",
-            e.message
+            failed.join("; ")
         )),
     }
     Err(error)
@@ -205,7 +288,26 @@ fn update(w: &Writer, target: &str, argv: &[String]) -> Result<(), OpError> {
         shown,
         timeout: Some(UPDATE_TIME),
     };
-    let out = w.exec(program, OP)?;
+    // DPkg::Lock::Timeout covers dpkg's lock, not that of the lists.
+    let start = std::time::Instant::now();
+    let out = loop {
+        let left = UPDATE_TIME.saturating_sub(start.elapsed());
+        let out = w.exec(
+            Program {
+                timeout: Some(left),
+                ..program
+            },
+            OP,
+        )?;
+        let locked = out.status != 0
+            && out
+                .stderr
+                .contains("Could not get lock /var/lib/apt/lists/lock");
+        if !locked || start.elapsed() + LOCK_RETRY > LOCK_WAIT {
+            break out;
+        }
+        std::thread::sleep(LOCK_RETRY);
+    };
     if out.status == 0 {
         return Ok(());
     }
