@@ -206,7 +206,10 @@ impl Drop for CacheBack<'_> {
 fn dnf_without_a_metadata_cache_plans_after_update_cache_in_apply_mode() {
     let (_one, t) = bare();
     let _back = CacheBack(&t);
-    sh(&t, "dnf -q clean all");
+    // A host whose cache was never made. `dnf clean all` alone is not
+    // that: it sometimes leaves a repository's repodata behind, and dnf
+    // then plans from it.
+    sh(&t, "dnf -q clean all && rm -rf /var/cache/dnf/*");
     let fresh = Package::new(["cs-hello"]).update_cache();
 
     // Check mode (and Package::plan) plan before the refresh, from a
