@@ -28,6 +28,12 @@ fn boot_and_process(pidfile: String, name: String) -> (bool, Vec<String>) {
         .and_then(|pid| std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).ok())
         .and_then(|stat| Some(stat.rsplit_once(") ")?.1.chars().next()? != 'Z'))
         .unwrap_or(false);
+    (alive, boot_links(&name))
+}
+
+/// The boot links of the service `name` in runlevels 2 to 5 (`S01name`,
+/// `K01name`) and in OpenRC's `default` runlevel, sorted.
+fn boot_links(name: &str) -> Vec<String> {
     let mut links = Vec::new();
     for dir in [
         "/etc/rc2.d",
@@ -45,7 +51,7 @@ fn boot_and_process(pidfile: String, name: String) -> (bool, Vec<String>) {
         }
     }
     links.sort();
-    (alive, links)
+    links
 }
 
 /// A daemon's state and the events it logged to `log`.
@@ -396,23 +402,7 @@ fn script_errors_name_the_service_and_what_to_do() {
 #[chopsticks::remote]
 fn lsb_state() -> (bool, Vec<String>) {
     let on = Path::new("/run/cs-lsb.on").exists();
-    let mut links = Vec::new();
-    for dir in [
-        "/etc/rc2.d",
-        "/etc/rc3.d",
-        "/etc/rc4.d",
-        "/etc/rc5.d",
-        "/etc/runlevels/default",
-    ] {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let file = entry.file_name().to_string_lossy().into_owned();
-            if file.ends_with("cs-lsb") {
-                links.push(format!("{dir}/{file}"));
-            }
-        }
-    }
-    links.sort();
-    (on, links)
+    (on, boot_links("cs-lsb"))
 }
 
 #[test]
