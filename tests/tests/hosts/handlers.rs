@@ -1,0 +1,417 @@
+//! Handlers that are never lost, as a user meets them: the kit tool
+//! `handler_tool` (tests/src/bin/handler_tool.rs) runs a plan whose step
+//! `config` notifies `restart` and `reload`, on cs-deb12 as root and as
+//! the user deploy. A run that fails, is killed or is interrupted with
+//! Ctrl-C between the notification and the handlers leaves them pending
+//! in the host's state file; the next run runs them (and says why), the
+//! run after does not; check mode says what would run and writes nothing.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use chopsticks::ops::Change;
+use chopsticks::{remote, Tunnel};
+use chopsticks_tests::*;
+use serde_json::Value;
+
+use crate::steps::{connect, scratch};
+
+/// The tool's name on the hosts: its executable's file name.
+const TOOL: &str = "handler_tool";
+
+/// The state file of `plan` as the documentation places it (root's under
+/// `/var/lib/chopsticks`, a user's under `~/.local/state/chopsticks`),
+/// read independently of the library: its text, if there is one, and the
+/// modes of it and of its two directories.
+#[remote]
+fn handler_state(tool: String, plan: String) -> (Option<String>, Vec<u32>) {
+    use std::os::unix::fs::PermissionsExt as _;
+    // SAFETY: geteuid cannot fail.
+    let base = match unsafe { libc::geteuid() } {
+        0 => PathBuf::from("/var/lib/chopsticks"),
+        _ => PathBuf::from(std::env::var("HOME").unwrap()).join(".local/state/chopsticks"),
+    };
+    let file = base.join(&tool).join(format!("{plan}.handlers.json"));
+    let modes = [file.as_path(), &base.join(&tool), &base]
+        .iter()
+        .filter_map(|p| std::fs::symlink_metadata(p).ok())
+        .map(|m| m.permissions().mode() & 0o7777)
+        .collect();
+    (std::fs::read_to_string(&file).ok(), modes)
+}
+
+/// The text of `path`, `None` when there is no such file.
+#[remote]
+fn text_if_any(path: String) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+/// Kills the processes whose command line or environment holds `needle`.
+#[remote]
+fn kill_mentioning(needle: String) {
+    for line in processes_mentioning(needle) {
+        if let Some(Ok(pid)) = line.split(':').next().map(str::parse::<i32>) {
+            // SAFETY: a signal to a process of the test's own marker.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// One host's run of the tool: its exit code, what it printed, and the
+/// plan's report (`--json`), when it printed one.
+struct Run {
+    code: Option<i32>,
+    text: String,
+    steps: Vec<(String, Change)>,
+    failed: Option<String>,
+}
+
+impl Run {
+    fn of(stdout: String, stderr: String, code: Option<i32>) -> Run {
+        let text = format!("exit {code:?}\n--- stdout\n{stdout}--- stderr\n{stderr}");
+        let report = stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|o| o["step"] == "plan" && o["value"].is_object());
+        let (steps, failed) = match report {
+            Some(o) => (
+                serde_json::from_value(o["value"]["steps"].clone()).unwrap(),
+                o["value"]["failed"][0].as_str().map(str::to_owned),
+            ),
+            None => (Vec::new(), None),
+        };
+        Run {
+            code,
+            text,
+            steps,
+            failed,
+        }
+    }
+
+    fn names(&self) -> Vec<&str> {
+        self.steps.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    fn summary(&self, step: &str) -> &str {
+        let found = self.steps.iter().find(|(n, _)| n == step);
+        &found
+            .unwrap_or_else(|| panic!("no step {step}: {}", self.text))
+            .1
+            .summary
+    }
+}
+
+/// One test's plan on one host: its name, its directory, a tunnel that
+/// reads what the tool left there.
+struct Case {
+    host: &'static str,
+    plan: String,
+    dir: PathBuf,
+    t: Tunnel,
+    state: PathBuf,
+}
+
+impl Case {
+    fn new(host: &'static str, test: &str) -> Case {
+        let t = connect(host);
+        let plan = format!("{test}-{}", std::process::id());
+        let dir = scratch(&t, &format!("handlers-{test}"));
+        let state = std::env::temp_dir().join(format!("cs-handlers-{plan}"));
+        std::fs::create_dir_all(&state).unwrap();
+        Case {
+            host,
+            plan,
+            dir,
+            t,
+            state,
+        }
+    }
+
+    fn command(&self, content: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_handler_tool"));
+        cmd.arg("-F")
+            .arg(test_ssh_config())
+            .args(["-H", self.host, "--json", "--plan", &self.plan, "--dir"])
+            .arg(&self.dir)
+            .args(["--content", content])
+            .args(args)
+            .env("XDG_STATE_HOME", &self.state);
+        cmd
+    }
+
+    fn run(&self, content: &str, args: &[&str]) -> Run {
+        let out = self.command(content, args).output().unwrap();
+        Run::of(
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.status.code(),
+        )
+    }
+
+    /// What the handlers appended, one name a line ("" when none ran).
+    fn handled(&self) -> String {
+        let log = self.dir.join("handled.log").display().to_string();
+        self.t
+            .call(text_if_any, (log,))
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    fn conf(&self) -> Option<String> {
+        let conf = self.dir.join("app.conf").display().to_string();
+        self.t.call(text_if_any, (conf,)).unwrap()
+    }
+
+    /// The state file's text, if there is one; asserts its mode (600) and
+    /// its directories' (700) when there is.
+    fn pending(&self) -> Option<String> {
+        let (text, modes) = self
+            .t
+            .call(handler_state, (TOOL.to_owned(), self.plan.clone()))
+            .unwrap();
+        if text.is_some() {
+            assert_eq!(modes, [0o600, 0o700, 0o700], "{}", self.host);
+        }
+        text
+    }
+
+    /// The handlers the state file lists, in order.
+    fn pending_handlers(&self) -> Vec<String> {
+        let Some(text) = self.pending() else {
+            return Vec::new();
+        };
+        let json: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["format"], "chopsticks-handlers", "{text}");
+        assert_eq!(json["version"], 1, "{text}");
+        assert_eq!(json["tool"], TOOL, "{text}");
+        assert_eq!(json["plan"], self.plan.as_str(), "{text}");
+        json["pending"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                assert_eq!(p["by"], "config", "{text}");
+                p["handler"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    }
+
+    /// The run after a pending one: nothing else changes, both handlers
+    /// run (once each, in order) and say they were pending; the state
+    /// file goes; the run after that changes nothing and runs none.
+    fn finishes_what_was_pending(&self, content: &str) {
+        let next = self.run(content, &[]);
+        assert_eq!(next.code, Some(0), "{}", next.text);
+        assert_eq!(
+            next.names(),
+            ["config", "restart", "reload"],
+            "{}",
+            next.text
+        );
+        assert!(!next.steps[0].1.changed, "{}", next.text);
+        for handler in ["restart", "reload"] {
+            let summary = next.summary(handler);
+            assert!(
+                summary.starts_with("pending since ")
+                    && summary.contains(" UTC (an earlier run did not finish it): "),
+                "{summary}"
+            );
+        }
+        assert_eq!(self.handled(), "restart\nreload\n");
+        assert_eq!(self.pending(), None, "cleared once the handlers succeeded");
+        let after = self.run(content, &[]);
+        assert_eq!(after.code, Some(0), "{}", after.text);
+        assert_eq!(after.names(), ["config"], "{}", after.text);
+        assert_eq!(self.handled(), "restart\nreload\n", "ran again");
+    }
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
+#[test]
+fn a_failed_step_leaves_the_handlers_pending_for_the_next_run_only() {
+    for host in ["cs-deb12", "cs-deb12-deploy"] {
+        let case = Case::new(host, "failed");
+        let first = case.run("v1\n", &["--fail"]);
+        assert_eq!(first.code, Some(2), "{}", first.text);
+        assert_eq!(first.names(), ["config"], "{}", first.text);
+        assert_eq!(first.failed.as_deref(), Some("broken"), "{}", first.text);
+        assert_eq!(case.conf().as_deref(), Some("v1\n"));
+        assert_eq!(case.handled(), "", "a handler ran after a failed step");
+        assert_eq!(case.pending_handlers(), ["restart", "reload"]);
+        case.finishes_what_was_pending("v1\n");
+    }
+}
+
+#[test]
+fn two_handlers_notified_by_one_step_run_once_each_in_declaration_order() {
+    let case = Case::new("cs-deb12", "order");
+    let run = case.run("v1\n", &[]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    assert_eq!(run.names(), ["config", "restart", "reload"], "{}", run.text);
+    for handler in ["restart", "reload"] {
+        let summary = run.summary(handler);
+        assert!(summary.starts_with("notified by config: "), "{summary}");
+    }
+    assert_eq!(case.handled(), "restart\nreload\n");
+    assert_eq!(case.pending(), None);
+    // Another change notifies them again: they run again, once each.
+    let run = case.run("v2\n", &[]);
+    assert_eq!(run.names(), ["config", "restart", "reload"], "{}", run.text);
+    assert_eq!(case.handled(), "restart\nreload\nrestart\nreload\n");
+}
+
+#[test]
+fn check_mode_says_what_would_run_and_why_and_writes_nothing() {
+    for host in ["cs-deb12", "cs-deb12-deploy"] {
+        let case = Case::new(host, "check");
+        let check = case.run("v1\n", &["--check"]);
+        assert_eq!(check.code, Some(0), "{}", check.text);
+        assert_eq!(
+            check.names(),
+            ["config", "restart", "reload"],
+            "{}",
+            check.text
+        );
+        for handler in ["restart", "reload"] {
+            let summary = check.summary(handler);
+            assert!(
+                summary.starts_with("would run, notified by config: "),
+                "{summary}"
+            );
+        }
+        assert_eq!(case.conf(), None);
+        assert_eq!(case.pending(), None, "check mode wrote the state file");
+        assert_eq!(case.handled(), "");
+        // Pending from a failed run: check mode says since when, and
+        // leaves the state file as it was.
+        let failed = case.run("v1\n", &["--fail"]);
+        assert_eq!(failed.code, Some(2), "{}", failed.text);
+        let before = case.pending().expect("pending after the failed run");
+        let check = case.run("v1\n", &["--check"]);
+        assert_eq!(
+            check.names(),
+            ["config", "restart", "reload"],
+            "{}",
+            check.text
+        );
+        let summary = check.summary("restart");
+        assert!(
+            summary.starts_with("would run, pending since ")
+                && summary.contains("(an earlier run did not finish it)"),
+            "{summary}"
+        );
+        assert_eq!(case.pending().as_deref(), Some(before.as_str()));
+        assert_eq!(case.handled(), "");
+        case.finishes_what_was_pending("v1\n");
+    }
+}
+
+/// Waits up to 30 s for `done`.
+fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out: {what}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts the tool with a step that sleeps after the notification, waits
+/// until it sleeps on the host, and returns it with its marker.
+fn sleeping(case: &Case) -> (Child, String) {
+    let marker = format!("cs-handlers-sleep-{}", case.plan);
+    let child = case
+        .command("v1\n", &["--sleep", &marker])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(
+        || {
+            !case
+                .t
+                .call(processes_mentioning, (marker.clone(),))
+                .unwrap()
+                .is_empty()
+        },
+        "the step after the notification runs",
+    );
+    // Recorded as soon as the notifying step changed something.
+    assert_eq!(case.pending_handlers(), ["restart", "reload"]);
+    (child, marker)
+}
+
+/// A child's output and exit code, waited for up to 30 s.
+fn finish(mut child: Child) -> Run {
+    let start = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the tool hangs");
+        thread::sleep(Duration::from_millis(20));
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    Run::of(stdout, stderr, code)
+}
+
+#[test]
+fn a_killed_controller_leaves_the_handlers_pending() {
+    for host in ["cs-deb12", "cs-deb12-deploy"] {
+        let case = Case::new(host, "killed");
+        let (mut child, marker) = sleeping(&case);
+        child.kill().unwrap();
+        let killed = finish(child);
+        assert_eq!(killed.code, None, "{}", killed.text);
+        case.t.call(kill_mentioning, (marker,)).unwrap();
+        assert_eq!(case.handled(), "");
+        assert_eq!(case.pending_handlers(), ["restart", "reload"]);
+        case.finishes_what_was_pending("v1\n");
+    }
+}
+
+/// The kit's Ctrl-C cancels the calls in flight: the plan stops in the
+/// step after the notification, and the handlers wait for the next run.
+#[test]
+fn ctrl_c_between_the_notification_and_the_handlers_leaves_them_pending() {
+    let case = Case::new("cs-deb12", "ctrl-c");
+    let (child, marker) = sleeping(&case);
+    // SAFETY: signals a child this test started.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let stopped = finish(child);
+    assert_eq!(stopped.code, Some(130), "{}", stopped.text);
+    wait_for(
+        || {
+            case.t
+                .call(processes_mentioning, (marker.clone(),))
+                .unwrap()
+                .is_empty()
+        },
+        "the interrupted step stopped on the host",
+    );
+    assert_eq!(case.handled(), "");
+    assert_eq!(case.pending_handlers(), ["restart", "reload"]);
+    case.finishes_what_was_pending("v1\n");
+}
