@@ -11,7 +11,8 @@
 //! between leaves it pending for the next run. The directories are mode
 //! 700, the file 600; it is replaced atomically (through the [`Writer`]),
 //! never through a link someone else owns, and read within
-//! [`MAX_HANDLER_STATE`] bytes. TOOL is [`crate::agent::tool`]: the
+//! [`MAX_HANDLER_STATE`] bytes. Each change re-reads it under a lock on
+//! its directory, so two runs at once keep each other's notifications. TOOL is [`crate::agent::tool`]: the
 //! program's name, which a new build keeps.
 //!
 //! [`Report::notify`]: super::Report::notify
@@ -198,17 +199,20 @@ impl Handlers {
             since: self.started,
         };
         if self.mode == Mode::Apply {
-            let mut now = read(&self.path, &self.tool, &self.plan)?;
-            if !now.iter().any(|p| p.handler == handler) {
+            let full = self.error(format!(
+                "{MAX_PENDING} handlers are pending already, the most a plan keeps: \
+                 run the plan's handlers, or remove the file if they are not wanted"
+            ));
+            self.update(true, |now| {
+                if now.iter().any(|p| p.handler == handler) {
+                    return Ok(false);
+                }
                 if now.len() >= MAX_PENDING {
-                    return Err(self.error(format!(
-                        "{MAX_PENDING} handlers are pending already, the most a plan keeps: \
-                         run the plan's handlers, or remove the file if they are not wanted"
-                    )));
+                    return Err(full);
                 }
                 now.push(pending.clone());
-                self.write(now)?;
-            }
+                Ok(true)
+            })?;
         }
         self.notified.push(pending);
         Ok(())
@@ -241,12 +245,36 @@ impl Handlers {
         if self.mode == Mode::Check {
             return Ok(());
         }
+        self.update(false, |now| {
+            let before = now.len();
+            now.retain(|p| p.handler != handler);
+            Ok(now.len() != before)
+        })
+    }
+
+    /// Changes the state file under a lock on its directory, so that
+    /// another run of this tool's plans by this user waits (up to
+    /// [`LOCK_TIME`]) rather than overwrite what this one writes: `change`
+    /// edits what is pending now and says whether it changed it. `create`:
+    /// make the directories when they are missing (else there is nothing
+    /// to change).
+    fn update(
+        &self,
+        create: bool,
+        change: impl FnOnce(&mut Vec<Pending>) -> Result<bool, OpError>,
+    ) -> Result<(), OpError> {
+        let dir = self.path.parent().unwrap_or(Path::new("/"));
+        if create {
+            private_dir(dir.parent().unwrap_or(Path::new("/")))?;
+            private_dir(dir)?;
+        } else if !matches!(files::entry_at(dir), Ok(Some(e)) if e.kind == Kind::Dir) {
+            return Ok(());
+        }
+        let _held = lock(dir)?;
         let mut now = read(&self.path, &self.tool, &self.plan)?;
-        let before = now.len();
-        now.retain(|p| p.handler != handler);
-        match now.len() == before {
-            true => Ok(()),
-            false => self.write(now),
+        match change(&mut now)? {
+            true => self.write(now),
+            false => Ok(()),
         }
     }
 
@@ -275,14 +303,41 @@ impl Handlers {
                  use shorter handler and step names"
             )));
         }
-        let dir = self.path.parent().unwrap_or(Path::new("/"));
-        private_dir(dir.parent().unwrap_or(Path::new("/")))?;
-        private_dir(dir)?;
         writer.write_file(&self.path, &json, 0o600, &Owner::default())
     }
 
     fn error(&self, message: String) -> OpError {
         OpError::new(OP, self.path.display(), message)
+    }
+}
+
+/// How long a run waits for another run's hold on a state directory.
+const LOCK_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Holds `dir` (ours, private) against other runs: an exclusive `flock`,
+/// released when the returned file is dropped.
+fn lock(dir: &Path) -> Result<std::fs::File, OpError> {
+    use std::os::fd::AsRawFd as _;
+    let fail = |m: String| OpError::new(OP, dir.display(), m);
+    let held = std::fs::File::open(dir).map_err(|e| fail(describe(&e)))?;
+    let start = std::time::Instant::now();
+    loop {
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(held);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(fail(format!("cannot lock it: {}", describe(&e))));
+        }
+        if start.elapsed() > LOCK_TIME {
+            return Err(fail(format!(
+                "another run of this tool holds it for more than {} s: let it end, and \
+                 run again",
+                LOCK_TIME.as_secs()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

@@ -270,3 +270,27 @@ fn too_many_pending_handlers_are_refused() {
     assert!(e.message.contains("pending already"), "{e}");
     std::fs::remove_dir_all(base_of(&path)).unwrap();
 }
+
+#[test]
+fn two_runs_at_once_keep_both_notifications() {
+    let path = state("together");
+    let mut one = open(&path, Mode::Apply).unwrap();
+    one.notify("first", "a").unwrap();
+    let mut two = open(&path, Mode::Apply).unwrap();
+    // Another run holds the directory for a moment: this one waits.
+    let held = lock(path.parent().unwrap()).unwrap();
+    let waiting = std::thread::spawn(move || {
+        two.notify("second", "b").unwrap();
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        !waiting.is_finished(),
+        "wrote while another run held the lock"
+    );
+    drop(held);
+    waiting.join().unwrap();
+    let mut three = open(&path, Mode::Apply).unwrap();
+    assert!(matches!(three.reach("first"), Some(Reason::Pending(_))));
+    assert!(matches!(three.reach("second"), Some(Reason::Pending(_))));
+    std::fs::remove_dir_all(base_of(&path)).unwrap();
+}
