@@ -1,6 +1,7 @@
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
+use super::state::{euid, lock};
 use super::*;
 use crate::ops::{Change, Report};
 

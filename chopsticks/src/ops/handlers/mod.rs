@@ -12,20 +12,22 @@
 //! 700, the file 600; it is replaced atomically (through the [`Writer`]),
 //! never through a link someone else owns, and read within
 //! [`MAX_HANDLER_STATE`] bytes. Each change re-reads it under a lock on
-//! its directory, so two runs at once keep each other's notifications. TOOL is [`crate::agent::tool`]: the
-//! program's name, which a new build keeps.
+//! its directory, so two runs at once keep each other's notifications.
+//! TOOL is [`crate::agent::tool`]: the program's name, which a new build
+//! keeps.
 //!
 //! [`Report::notify`]: super::Report::notify
 //! [`Report::handler`]: super::Report::handler
 
-use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::{backup, Mode, OpError, Owner, Writer};
-use crate::files::{self, describe, Kind};
+use super::{backup, Mode, OpError};
+use crate::files::{self, Kind};
+
+mod state;
 
 /// The longest plan or handler name, in bytes.
 pub const MAX_HANDLER_NAME: usize = 128;
@@ -38,12 +40,6 @@ pub const MAX_HANDLER_STATE: usize = 64 << 10;
 
 /// What every error here names as its operation.
 const OP: &str = "ops::Report";
-
-/// The state file's `format` field.
-const FORMAT: &str = "chopsticks-handlers";
-/// The version of the state file this build writes (and the newest it
-/// reads).
-const VERSION: u32 = 1;
 
 /// Refuses a plan or handler name (`what`) that is empty, longer than
 /// [`MAX_HANDLER_NAME`], starts with `.` or `-`, or holds a `/` or a
@@ -86,16 +82,6 @@ pub(super) struct Pending {
     pub handler: String,
     pub by: String,
     pub since: u64,
-}
-
-/// The state file, as JSON.
-#[derive(Debug, Serialize, Deserialize)]
-struct State {
-    format: String,
-    version: u32,
-    tool: String,
-    plan: String,
-    pending: Vec<Pending>,
 }
 
 /// Why a handler runs (or would).
@@ -144,7 +130,7 @@ impl Handlers {
     pub(super) fn open(plan: &str, mode: Mode) -> Result<Handlers, OpError> {
         check_name("plan", plan)?;
         let tool = crate::agent::tool();
-        let path = state_dir()?
+        let path = state::dir()?
             .join(&tool)
             .join(format!("{plan}.handlers.json"));
         Handlers::at(path, &tool, plan, mode)
@@ -157,7 +143,7 @@ impl Handlers {
         plan: &str,
         mode: Mode,
     ) -> Result<Handlers, OpError> {
-        let earlier = read(&path, tool, plan)?;
+        let earlier = state::read(&path, tool, plan)?;
         Ok(Handlers {
             plan: plan.to_owned(),
             mode,
@@ -254,7 +240,7 @@ impl Handlers {
 
     /// Changes the state file under a lock on its directory, so that
     /// another run of this tool's plans by this user waits (up to
-    /// [`LOCK_TIME`]) rather than overwrite what this one writes: `change`
+    /// 10 s) rather than overwrite what this one writes: `change`
     /// edits what is pending now and says whether it changed it. `create`:
     /// make the directories when they are missing (else there is nothing
     /// to change).
@@ -265,45 +251,17 @@ impl Handlers {
     ) -> Result<(), OpError> {
         let dir = self.path.parent().unwrap_or(Path::new("/"));
         if create {
-            private_dir(dir.parent().unwrap_or(Path::new("/")))?;
-            private_dir(dir)?;
+            state::private_dir(dir.parent().unwrap_or(Path::new("/")))?;
+            state::private_dir(dir)?;
         } else if !matches!(files::entry_at(dir), Ok(Some(e)) if e.kind == Kind::Dir) {
             return Ok(());
         }
-        let _held = lock(dir)?;
-        let mut now = read(&self.path, &self.tool, &self.plan)?;
+        let _held = state::lock(dir)?;
+        let mut now = state::read(&self.path, &self.tool, &self.plan)?;
         match change(&mut now)? {
-            true => self.write(now),
+            true => state::write(&self.path, &self.tool, &self.plan, now),
             false => Ok(()),
         }
-    }
-
-    /// Replaces the state file with `pending` (removes it when empty).
-    fn write(&self, pending: Vec<Pending>) -> Result<(), OpError> {
-        let writer = Writer::new();
-        if pending.is_empty() {
-            return match files::entry_at(&self.path) {
-                Ok(None) => Ok(()),
-                _ => writer.remove_file(&self.path),
-            };
-        }
-        let state = State {
-            format: FORMAT.to_owned(),
-            version: VERSION,
-            tool: self.tool.clone(),
-            plan: self.plan.clone(),
-            pending,
-        };
-        let mut json = serde_json::to_vec_pretty(&state)
-            .map_err(|e| self.error(format!("cannot encode the state: {e}")))?;
-        json.push(b'\n');
-        if json.len() > MAX_HANDLER_STATE {
-            return Err(self.error(format!(
-                "the pending handlers take more than {MAX_HANDLER_STATE} bytes: \
-                 use shorter handler and step names"
-            )));
-        }
-        writer.write_file(&self.path, &json, 0o600, &Owner::default())
     }
 
     fn error(&self, message: String) -> OpError {
@@ -311,185 +269,5 @@ impl Handlers {
     }
 }
 
-/// How long a run waits for another run's hold on a state directory.
-const LOCK_TIME: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Holds `dir` (ours, private) against other runs: an exclusive `flock`,
-/// released when the returned file is dropped.
-fn lock(dir: &Path) -> Result<std::fs::File, OpError> {
-    use std::os::fd::AsRawFd as _;
-    let fail = |m: String| OpError::new(OP, dir.display(), m);
-    let held = std::fs::File::open(dir).map_err(|e| fail(describe(&e)))?;
-    let start = std::time::Instant::now();
-    loop {
-        // SAFETY: flock on a descriptor this function owns.
-        if unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok(held);
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
-            return Err(fail(format!("cannot lock it: {}", describe(&e))));
-        }
-        if start.elapsed() > LOCK_TIME {
-            return Err(fail(format!(
-                "another run of this tool holds it for more than {} s: let it end, and \
-                 run again",
-                LOCK_TIME.as_secs()
-            )));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-/// Where this user's handler state lives: `/var/lib/chopsticks` for root,
-/// else `$XDG_STATE_HOME/chopsticks` or `~/.local/state/chopsticks`.
-fn state_dir() -> Result<PathBuf, OpError> {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return Ok(PathBuf::from("/var/lib/chopsticks"));
-    }
-    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .and_then(absolute)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .and_then(absolute)
-                .map(|h| h.join(".local/state"))
-        });
-    match base {
-        Some(base) => Ok(base.join("chopsticks")),
-        None => Err(OpError::new(
-            OP,
-            "handler state",
-            "neither XDG_STATE_HOME nor HOME is set to an absolute path on the host, so \
-             pending handlers have nowhere to be kept: set HOME for this user",
-        )),
-    }
-}
-
-/// Makes sure `dir` is a directory of ours, mode 700 (created, with its
-/// missing parents, when absent).
-fn private_dir(dir: &Path) -> Result<(), OpError> {
-    let fail = |m: String| OpError::new(OP, dir.display(), m);
-    let entry = files::entry_at(dir).map_err(|e| fail(describe(&e)))?;
-    let Some(entry) = entry else {
-        if let Some(parent) = dir.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(parent)
-                .map_err(|e| fail(format!("cannot create its parent: {}", describe(&e))))?;
-        }
-        return Writer::new().create_dir(dir, 0o700);
-    };
-    if entry.kind != Kind::Dir {
-        return Err(fail(
-            "is not a directory: chopsticks keeps handler state there; remove or rename it".into(),
-        ));
-    }
-    if entry.uid != euid() {
-        return Err(fail(format!(
-            "is owned by uid {}, not by this user (uid {}): it is not ours to keep handler \
-             state in; remove it, or give it to this user",
-            entry.uid,
-            euid()
-        )));
-    }
-    if entry.mode & 0o077 != 0 {
-        Writer::new().set_mode(dir, 0o700)?;
-    }
-    Ok(())
-}
-
-fn euid() -> u32 {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() }
-}
-
-/// What the state file at `path` lists as pending; nothing when there is
-/// no file.
-///
-/// # Errors
-/// A link or something else than a file there, one owned by someone
-/// else, larger than [`MAX_HANDLER_STATE`], not a state file of this
-/// version, tool and plan, or one that cannot be read.
-fn read(path: &Path, tool: &str, plan: &str) -> Result<Vec<Pending>, OpError> {
-    let fail = |m: String| OpError::new(OP, path.display(), m);
-    let remove = "remove it (its pending handlers will then not run unless notified again)";
-    let entry = match files::entry_at(path) {
-        Ok(entry) => entry,
-        Err(e) => return Err(fail(describe(&e))),
-    };
-    let Some(entry) = entry else {
-        return Ok(Vec::new());
-    };
-    if entry.kind != Kind::File {
-        return Err(fail(format!(
-            "is not a regular file but chopsticks keeps handler state there: {remove}"
-        )));
-    }
-    if entry.uid != euid() {
-        return Err(fail(format!(
-            "is owned by uid {}, not by this user (uid {}): it is not a state file of ours; \
-             {remove}",
-            entry.uid,
-            euid()
-        )));
-    }
-    let mut bytes = Vec::new();
-    let (dir, name) = files::parent_and_name(path).map_err(|e| fail(describe(&e)))?;
-    std::io::Read::read_to_end(
-        &mut std::io::Read::take(
-            dir.open_file(&name).map_err(|e| fail(describe(&e)))?,
-            MAX_HANDLER_STATE as u64 + 1,
-        ),
-        &mut bytes,
-    )
-    .map_err(|e| fail(describe(&e)))?;
-    if bytes.len() > MAX_HANDLER_STATE {
-        return Err(fail(format!(
-            "is larger than {MAX_HANDLER_STATE} bytes, more than a handler state file of \
-             ours ever is: {remove}"
-        )));
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    let corrupt = |why: String| {
-        fail(format!(
-            "is not a handler state file this build reads ({why}): {remove}"
-        ))
-    };
-    let state: State = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
-    if state.format != FORMAT {
-        return Err(corrupt(format!(
-            "its format is {:?}",
-            shorten(&state.format)
-        )));
-    }
-    if state.version > VERSION {
-        return Err(fail(format!(
-            "was written by a newer chopsticks (state version {}, this build reads {VERSION}): \
-             run the newer build, or {remove}",
-            state.version
-        )));
-    }
-    if state.tool != tool || state.plan != plan {
-        return Err(corrupt(format!(
-            "it names the tool {:?} and plan {:?}",
-            shorten(&state.tool),
-            shorten(&state.plan)
-        )));
-    }
-    if state.pending.len() > MAX_PENDING {
-        return Err(corrupt(format!(
-            "it lists more than {MAX_PENDING} handlers"
-        )));
-    }
-    for p in &state.pending {
-        check_name("handler", &p.handler).map_err(|e| corrupt(e.message))?;
-    }
-    Ok(state.pending)
-}
-
 #[cfg(test)]
-#[path = "handlers_tests.rs"]
 mod tests;
