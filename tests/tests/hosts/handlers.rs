@@ -4,10 +4,12 @@
 //! the user deploy. A run that fails, is killed or is interrupted with
 //! Ctrl-C between the notification and the handlers leaves them pending
 //! in the host's state file; the next run runs them (and says why), the
-//! run after does not; check mode says what would run and writes nothing.
+//! run after does not; check mode says what would run and writes nothing;
+//! a new build of the tool (another agent file on the host) finds what the
+//! old build left pending.
 
 use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -47,6 +49,55 @@ fn handler_state(tool: String, plan: String) -> (Option<String>, Vec<u32>) {
 #[remote]
 fn text_if_any(path: String) -> Option<String> {
     std::fs::read_to_string(path).ok()
+}
+
+/// The agents cached on this host for this user (the files named by a
+/// SHA-256 in the bootstrap's cache directories).
+#[remote]
+fn cached_agents() -> Vec<String> {
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let home = std::env::var("HOME").unwrap_or_default();
+    let mut found = Vec::new();
+    for dir in [
+        format!("{home}/.cache"),
+        "/dev/shm".into(),
+        "/tmp".into(),
+        "/var/tmp".into(),
+    ] {
+        let Ok(entries) = std::fs::read_dir(format!("{dir}/chopsticks-{uid}")) else {
+            continue;
+        };
+        for name in entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+        {
+            if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                found.push(name);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Removes the cached agents `hashes` of this user (with their marks).
+#[remote]
+fn forget_agents(hashes: Vec<String>) {
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let home = std::env::var("HOME").unwrap_or_default();
+    for dir in [
+        format!("{home}/.cache"),
+        "/dev/shm".into(),
+        "/tmp".into(),
+        "/var/tmp".into(),
+    ] {
+        for hash in &hashes {
+            let _ = std::fs::remove_file(format!("{dir}/chopsticks-{uid}/{hash}"));
+            let _ = std::fs::remove_file(format!("{dir}/chopsticks-{uid}/.{hash}.ok"));
+        }
+    }
 }
 
 /// Kills the processes whose command line or environment holds `needle`.
@@ -131,7 +182,12 @@ impl Case {
     }
 
     fn command(&self, content: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_handler_tool"));
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_handler_tool")), content, args)
+    }
+
+    /// As [`command`](Case::command), with the tool at `exe`.
+    fn command_of(&self, exe: &Path, content: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(exe);
         cmd.arg("-F")
             .arg(test_ssh_config())
             .args(["-H", self.host, "--json", "--plan", &self.plan, "--dir"])
@@ -420,4 +476,70 @@ fn ctrl_c_between_the_notification_and_the_handlers_leaves_them_pending() {
     assert_eq!(case.handled(), "");
     assert_eq!(case.pending_handlers(), ["restart", "reload"]);
     case.finishes_what_was_pending("v1\n");
+}
+
+/// The agent is cached on the host by its hash, so each build of a tool
+/// runs another file there: the tool's name (`CHOPSTICKS_TOOL`) is what a
+/// new build finds the old build's pending handlers by.
+#[test]
+fn a_new_build_of_the_tool_finds_the_old_builds_pending_handlers() {
+    let case = Case::new("cs-deb12", "rebuilt");
+    let first = case.run("v1\n", &["--fail"]);
+    assert_eq!(first.code, Some(2), "{}", first.text);
+    assert_eq!(case.pending_handlers(), ["restart", "reload"]);
+    // Another build: the same program with another compiler comment (a
+    // section the loader ignores), under the same name.
+    let mut exe = std::fs::read(env!("CARGO_BIN_EXE_handler_tool")).unwrap();
+    // (A new one each time: an agent cached by an earlier run of this test
+    // would not show that this run shipped another.)
+    let comment = b"rustc version";
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let other = format!("R{:012}", nanos % 1_000_000_000_000);
+    let mut changed = 0;
+    for at in 0..exe.len() - comment.len() {
+        if &exe[at..at + comment.len()] == comment {
+            exe[at..at + comment.len()].copy_from_slice(other.as_bytes());
+            changed += 1;
+        }
+    }
+    assert!(changed > 0, "no compiler comment in the tool");
+    let dir = case.state.join("rebuilt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let rebuilt = dir.join(TOOL);
+    std::fs::write(&rebuilt, exe).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&rebuilt, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let before = case.t.call(cached_agents, ()).unwrap();
+    let out = case.command_of(&rebuilt, "v1\n", &[]).output().unwrap();
+    let next = Run::of(
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    );
+    let after = case.t.call(cached_agents, ()).unwrap();
+    let new: Vec<String> = after.into_iter().filter(|a| !before.contains(a)).collect();
+    assert!(
+        !new.is_empty(),
+        "the rebuilt tool ran no new agent: {before:?}"
+    );
+    case.t.call(forget_agents, (new,)).unwrap();
+    assert_eq!(next.code, Some(0), "{}", next.text);
+    assert_eq!(
+        next.names(),
+        ["config", "restart", "reload"],
+        "{}",
+        next.text
+    );
+    assert!(
+        next.summary("restart").starts_with("pending since "),
+        "{}",
+        next.text
+    );
+    assert_eq!(case.handled(), "restart\nreload\n");
+    assert_eq!(case.pending(), None);
 }
