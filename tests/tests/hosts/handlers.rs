@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chopsticks::ops::Change;
+use chopsticks::ops::{self, Change, Mode};
 use chopsticks::{remote, Tunnel};
 use chopsticks_tests::*;
 use serde_json::Value;
@@ -118,6 +118,8 @@ struct Run {
     text: String,
     steps: Vec<(String, Change)>,
     failed: Option<String>,
+    /// The failure's message (`OpError` as JSON), when a step failed.
+    error: Value,
 }
 
 impl Run {
@@ -127,18 +129,20 @@ impl Run {
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .find(|o| o["step"] == "plan" && o["value"].is_object());
-        let (steps, failed) = match report {
+        let (steps, failed, error) = match report {
             Some(o) => (
                 serde_json::from_value(o["value"]["steps"].clone()).unwrap(),
                 o["value"]["failed"][0].as_str().map(str::to_owned),
+                o["value"]["failed"][1].clone(),
             ),
-            None => (Vec::new(), None),
+            None => (Vec::new(), None, Value::Null),
         };
         Run {
             code,
             text,
             steps,
             failed,
+            error,
         }
     }
 
@@ -542,4 +546,32 @@ fn a_new_build_of_the_tool_finds_the_old_builds_pending_handlers() {
     );
     assert_eq!(case.handled(), "restart\nreload\n");
     assert_eq!(case.pending(), None);
+}
+
+/// A state file that is not one of ours (here: not JSON) stops the plan
+/// before any step runs, naming the file and what to do.
+#[test]
+fn a_state_file_that_is_not_ours_stops_the_plan_and_says_what_to_do() {
+    let case = Case::new("cs-deb12", "corrupt");
+    let dir = format!("/var/lib/chopsticks/{TOOL}");
+    let mkdir = ops::Directory::new(&dir).mode(0o700);
+    case.t.call(ops::directory, (mkdir, Mode::Apply)).unwrap();
+    let path = format!("{dir}/{}.handlers.json", case.plan);
+    let junk = ops::File::new(&path).content("{not json").mode(0o600);
+    case.t.call(ops::file, (junk, Mode::Apply)).unwrap();
+    for args in [&["--check"][..], &[]] {
+        let run = case.run("v1\n", args);
+        assert_eq!(run.code, Some(2), "{}", run.text);
+        assert_eq!(run.failed.as_deref(), Some("handlers"), "{}", run.text);
+        assert!(run.steps.is_empty(), "{}", run.text);
+        assert_eq!(run.error["target"], path.as_str(), "{}", run.text);
+        let message = run.error["message"].as_str().unwrap();
+        assert!(
+            message.contains("is not a handler state file") && message.contains("remove it"),
+            "{message}"
+        );
+    }
+    assert_eq!(case.conf(), None, "a step ran");
+    let gone = ops::File::new(&path).absent();
+    case.t.call(ops::file, (gone, Mode::Apply)).unwrap();
 }
