@@ -51,21 +51,29 @@ fn text_if_any(path: String) -> Option<String> {
     std::fs::read_to_string(path).ok()
 }
 
-/// The agents cached on this host for this user (the files named by a
-/// SHA-256 in the bootstrap's cache directories).
-#[remote]
-fn cached_agents() -> Vec<String> {
+/// The bootstrap's cache directories of this user on this host.
+fn agent_dirs() -> Vec<String> {
     // SAFETY: geteuid cannot fail.
     let uid = unsafe { libc::geteuid() };
     let home = std::env::var("HOME").unwrap_or_default();
-    let mut found = Vec::new();
-    for dir in [
+    [
         format!("{home}/.cache"),
         "/dev/shm".into(),
         "/tmp".into(),
         "/var/tmp".into(),
-    ] {
-        let Ok(entries) = std::fs::read_dir(format!("{dir}/chopsticks-{uid}")) else {
+    ]
+    .iter()
+    .map(|dir| format!("{dir}/chopsticks-{uid}"))
+    .collect()
+}
+
+/// The agents cached on this host for this user (the files named by a
+/// SHA-256 in the bootstrap's cache directories).
+#[remote]
+fn cached_agents() -> Vec<String> {
+    let mut found = Vec::new();
+    for dir in agent_dirs() {
+        let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
         };
         for name in entries
@@ -84,18 +92,10 @@ fn cached_agents() -> Vec<String> {
 /// Removes the cached agents `hashes` of this user (with their marks).
 #[remote]
 fn forget_agents(hashes: Vec<String>) {
-    // SAFETY: geteuid cannot fail.
-    let uid = unsafe { libc::geteuid() };
-    let home = std::env::var("HOME").unwrap_or_default();
-    for dir in [
-        format!("{home}/.cache"),
-        "/dev/shm".into(),
-        "/tmp".into(),
-        "/var/tmp".into(),
-    ] {
+    for dir in agent_dirs() {
         for hash in &hashes {
-            let _ = std::fs::remove_file(format!("{dir}/chopsticks-{uid}/{hash}"));
-            let _ = std::fs::remove_file(format!("{dir}/chopsticks-{uid}/.{hash}.ok"));
+            let _ = std::fs::remove_file(format!("{dir}/{hash}"));
+            let _ = std::fs::remove_file(format!("{dir}/.{hash}.ok"));
         }
     }
 }
@@ -143,6 +143,22 @@ impl Run {
             steps,
             failed,
             error,
+        }
+    }
+
+    /// Asserts that the run succeeded with the step `config` and both
+    /// handlers, in order, each saying why it ran with `why` first.
+    fn ran_both(&self, why: &str) {
+        assert_eq!(self.code, Some(0), "{}", self.text);
+        assert_eq!(
+            self.names(),
+            ["config", "restart", "reload"],
+            "{}",
+            self.text
+        );
+        for handler in ["restart", "reload"] {
+            let summary = self.summary(handler);
+            assert!(summary.starts_with(why), "{summary}");
         }
     }
 
@@ -259,27 +275,26 @@ impl Case {
             .collect()
     }
 
+    /// After a run stopped between the notification and the handlers: no
+    /// handler ran, both are pending, and the next run finishes them.
+    fn left_pending(&self) {
+        assert_eq!(self.handled(), "");
+        assert_eq!(self.pending_handlers(), ["restart", "reload"]);
+        self.finishes_what_was_pending("v1\n");
+    }
+
     /// The run after a pending one: nothing else changes, both handlers
     /// run (once each, in order) and say they were pending; the state
     /// file goes; the run after that changes nothing and runs none.
     fn finishes_what_was_pending(&self, content: &str) {
         let next = self.run(content, &[]);
-        assert_eq!(next.code, Some(0), "{}", next.text);
-        assert_eq!(
-            next.names(),
-            ["config", "restart", "reload"],
-            "{}",
-            next.text
-        );
+        next.ran_both("pending since ");
         assert!(!next.steps[0].1.changed, "{}", next.text);
-        for handler in ["restart", "reload"] {
-            let summary = next.summary(handler);
-            assert!(
-                summary.starts_with("pending since ")
-                    && summary.contains(" UTC (an earlier run did not finish it): "),
-                "{summary}"
-            );
-        }
+        let summary = next.summary("restart");
+        assert!(
+            summary.contains(" UTC (an earlier run did not finish it): "),
+            "{summary}"
+        );
         assert_eq!(self.handled(), "restart\nreload\n");
         assert_eq!(self.pending(), None, "cleared once the handlers succeeded");
         let after = self.run(content, &[]);
@@ -314,17 +329,11 @@ fn a_failed_step_leaves_the_handlers_pending_for_the_next_run_only() {
 fn two_handlers_notified_by_one_step_run_once_each_in_declaration_order() {
     let case = Case::new("cs-deb12", "order");
     let run = case.run("v1\n", &[]);
-    assert_eq!(run.code, Some(0), "{}", run.text);
-    assert_eq!(run.names(), ["config", "restart", "reload"], "{}", run.text);
-    for handler in ["restart", "reload"] {
-        let summary = run.summary(handler);
-        assert!(summary.starts_with("notified by config: "), "{summary}");
-    }
+    run.ran_both("notified by config: ");
     assert_eq!(case.handled(), "restart\nreload\n");
     assert_eq!(case.pending(), None);
     // Another change notifies them again: they run again, once each.
-    let run = case.run("v2\n", &[]);
-    assert_eq!(run.names(), ["config", "restart", "reload"], "{}", run.text);
+    case.run("v2\n", &[]).ran_both("notified by config: ");
     assert_eq!(case.handled(), "restart\nreload\nrestart\nreload\n");
 }
 
@@ -332,21 +341,8 @@ fn two_handlers_notified_by_one_step_run_once_each_in_declaration_order() {
 fn check_mode_says_what_would_run_and_why_and_writes_nothing() {
     for host in ["cs-deb12", "cs-deb12-deploy"] {
         let case = Case::new(host, "check");
-        let check = case.run("v1\n", &["--check"]);
-        assert_eq!(check.code, Some(0), "{}", check.text);
-        assert_eq!(
-            check.names(),
-            ["config", "restart", "reload"],
-            "{}",
-            check.text
-        );
-        for handler in ["restart", "reload"] {
-            let summary = check.summary(handler);
-            assert!(
-                summary.starts_with("would run, notified by config: "),
-                "{summary}"
-            );
-        }
+        case.run("v1\n", &["--check"])
+            .ran_both("would run, notified by config: ");
         assert_eq!(case.conf(), None);
         assert_eq!(case.pending(), None, "check mode wrote the state file");
         assert_eq!(case.handled(), "");
@@ -356,16 +352,10 @@ fn check_mode_says_what_would_run_and_why_and_writes_nothing() {
         assert_eq!(failed.code, Some(2), "{}", failed.text);
         let before = case.pending().expect("pending after the failed run");
         let check = case.run("v1\n", &["--check"]);
-        assert_eq!(
-            check.names(),
-            ["config", "restart", "reload"],
-            "{}",
-            check.text
-        );
+        check.ran_both("would run, pending since ");
         let summary = check.summary("restart");
         assert!(
-            summary.starts_with("would run, pending since ")
-                && summary.contains("(an earlier run did not finish it)"),
+            summary.contains("(an earlier run did not finish it)"),
             "{summary}"
         );
         assert_eq!(case.pending().as_deref(), Some(before.as_str()));
@@ -452,9 +442,7 @@ fn a_killed_controller_leaves_the_handlers_pending() {
         let killed = child.wait().unwrap();
         assert_eq!(killed.code(), None, "{killed:?}");
         case.t.call(kill_mentioning, (marker,)).unwrap();
-        assert_eq!(case.handled(), "");
-        assert_eq!(case.pending_handlers(), ["restart", "reload"]);
-        case.finishes_what_was_pending("v1\n");
+        case.left_pending();
     }
 }
 
@@ -477,9 +465,7 @@ fn ctrl_c_between_the_notification_and_the_handlers_leaves_them_pending() {
         },
         "the interrupted step stopped on the host",
     );
-    assert_eq!(case.handled(), "");
-    assert_eq!(case.pending_handlers(), ["restart", "reload"]);
-    case.finishes_what_was_pending("v1\n");
+    case.left_pending();
 }
 
 /// The agent is cached on the host by its hash, so each build of a tool
