@@ -27,15 +27,22 @@ pub const ENV_MAX_CALL_THREADS: &str = "CHOPSTICKS_MAX_CALL_THREADS";
 /// How many calls an agent runs on threads of their own at once, unless
 /// its controller says otherwise: past it, requests wait for a call to end.
 pub const DEFAULT_MAX_CALL_THREADS: usize = 1024;
+/// Set by the controller to the name of the program it runs as (the file
+/// name of its executable, reduced to `[A-Za-z0-9._+-]`): what the agent,
+/// whose own file is named by its hash, calls its tool (state it keeps on
+/// the host for that tool, such as pending handlers, is kept by this name,
+/// so a new build finds what the old one left).
+pub const ENV_TOOL: &str = "CHOPSTICKS_TOOL";
 /// Every variable the controller sets for an agent; the agent removes them
 /// all before any remote function runs.
-pub const AGENT_ENV: [&str; 6] = [
+pub const AGENT_ENV: [&str; 7] = [
     ENV_AGENT,
     ENV_AGENT_SHA256,
     ENV_LOG_LEVEL,
     ENV_DEPTH,
     ENV_MAX_DEPTH,
     ENV_MAX_CALL_THREADS,
+    ENV_TOOL,
 ];
 
 /// Set (to `1`) in the environment of a janitor: a copy of the program

@@ -3,10 +3,12 @@
 
 use std::process;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+use std::sync::OnceLock;
 
 use crate::contract::{
     AGENT_ENV, DEFAULT_MAX_CALL_THREADS, DEFAULT_MAX_DEPTH, ENV_AGENT, ENV_AGENT_SHA256,
     ENV_ASKPASS, ENV_DEPTH, ENV_JANITOR, ENV_LOG_LEVEL, ENV_MAX_CALL_THREADS, ENV_MAX_DEPTH,
+    ENV_TOOL,
 };
 
 /// Set once `run_if_requested` ran in this process.
@@ -31,6 +33,43 @@ pub fn max_depth() -> u32 {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(DEFAULT_MAX_DEPTH),
         limit => limit,
+    }
+}
+
+/// The tool name an agent's controller passed (`CHOPSTICKS_TOOL`).
+static TOOL: OnceLock<String> = OnceLock::new();
+
+/// The longest tool name kept, in bytes.
+const MAX_TOOL: usize = 64;
+
+/// The name of the tool this process belongs to: in an agent, the name
+/// its controller passed (`CHOPSTICKS_TOOL`), since the agent's own file
+/// is named by its hash; in a program, its executable's file name. Only
+/// `[A-Za-z0-9._+-]` is kept (other bytes become `_`), without a leading
+/// `.` or `-`, at most 64 bytes; `chopsticks` when nothing is left.
+pub fn tool() -> String {
+    if let Some(tool) = TOOL.get() {
+        return tool.clone();
+    }
+    let exe = std::env::current_exe().ok();
+    let name = exe.as_ref().and_then(|p| p.file_name());
+    tool_name(&name.map(|n| n.to_string_lossy()).unwrap_or_default())
+}
+
+/// `name` reduced to a tool name (see [`tool`]).
+fn tool_name(name: &str) -> String {
+    let kept: String = name
+        .chars()
+        .map(|c| match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '.' | '_' | '+' | '-' => c,
+            _ => '_',
+        })
+        .skip_while(|c| matches!(c, '.' | '-'))
+        .take(MAX_TOOL)
+        .collect();
+    match kept.is_empty() {
+        true => "chopsticks".to_owned(),
+        false => kept,
     }
 }
 
@@ -90,6 +129,8 @@ pub fn run_if_requested() {
     let number = |var| std::env::var(var).ok().and_then(|v| v.parse::<u32>().ok());
     DEPTH.store(number(ENV_DEPTH).unwrap_or(1), SeqCst);
     MAX_DEPTH.store(number(ENV_MAX_DEPTH).unwrap_or(DEFAULT_MAX_DEPTH), SeqCst);
+    let tool = std::env::var(ENV_TOOL).unwrap_or_default();
+    let _ = TOOL.set(tool_name(&tool));
     for var in AGENT_ENV {
         std::env::remove_var(var);
     }
@@ -101,4 +142,19 @@ pub fn run_if_requested() {
         }
     };
     process::exit(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tool_name;
+
+    #[test]
+    fn tool_names_keep_a_safe_alphabet() {
+        assert_eq!(tool_name("deploy"), "deploy");
+        assert_eq!(tool_name("my tool$(x)"), "my_tool__x_");
+        assert_eq!(tool_name("-.-x"), "x");
+        assert_eq!(tool_name(""), "chopsticks");
+        assert_eq!(tool_name("é"), "_");
+        assert_eq!(tool_name(&"a".repeat(100)).len(), 64);
+    }
 }

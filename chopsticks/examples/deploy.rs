@@ -12,11 +12,14 @@
 //! the host from the template `cs-hello.conf.j2` and typed values, a line
 //! in `sshd_config` that `sshd -t` validates before it lands (the old file
 //! kept as a backup), a line in `/etc/environment`, and the `cs-hello`
-//! service running and enabled, restarted only when its configuration
-//! changed (skipped where systemd does not run). A host's inventory variables `greeting` and `port`
-//! override the flag and the default for that host. `--check` prints the
-//! plan and changes nothing; `--diff` shows content changes as unified
-//! diffs. The exit code is the recap's: 0 all good, 2 some host failed, 4
+//! service running and enabled, restarted by a handler when its
+//! configuration changed (skipped where systemd does not run). The
+//! restart is never lost: its notification is kept on the host until it
+//! succeeds, so a run that stops in between restarts it the next time.
+//! A host's inventory variables `greeting` and `port` override the flag
+//! and the default for that host. `--check` prints the plan (and which
+//! handlers would run, and why) and changes nothing; `--diff` shows
+//! content changes as unified diffs. The exit code is the recap's: 0 all good, 2 some host failed, 4
 //! some host unreachable, 1 bad flags or inventory.
 //!
 //! Against the test hosts (`tests/setup.sh` starts them):
@@ -44,7 +47,8 @@ pub struct Site {
 }
 
 /// The plan, run on each host by its agent: one call does it all, and a
-/// step that depends on an earlier one (the restart) sees its change.
+/// step that depends on an earlier one's change (the restart) is a
+/// handler the earlier step notifies.
 mod plan {
     use chopsticks::facts::{self, Fact};
     use chopsticks::ops::{self, Change, Mode, Report};
@@ -64,7 +68,7 @@ mod plan {
 
     #[remote]
     pub fn converge(site: Site, mode: Mode) -> Report {
-        let mut report = Report::new();
+        let mut report = Report::plan("cs-hello", mode);
         report.run("package", || {
             ops::package(ops::Package::new(["cs-hello"]), mode)
         });
@@ -82,17 +86,20 @@ mod plan {
             let key = ops::AuthorizedKey::new("cs-hello", DEPLOY_KEY).options("no-pty");
             ops::authorized_key(key, mode)
         });
-        let config_changed = report
-            .run("config", || {
-                let file = ops::Template::new(CONF, TEMPLATE)
-                    .named("cs-hello.conf.j2")
-                    .vars(&site)
-                    .mode(0o640)
-                    .owner("root")
-                    .group("cs-hello");
-                ops::template(file, mode)
-            })
-            .is_some_and(|c| c.changed);
+        // The configuration's change notifies the restart: kept on the
+        // host until the restart succeeds, so a run that stops before it
+        // (a later step fails, the run is interrupted) leaves it pending,
+        // and the next run restarts, even when it changes nothing else.
+        report.run("config", || {
+            let file = ops::Template::new(CONF, TEMPLATE)
+                .named("cs-hello.conf.j2")
+                .vars(&site)
+                .mode(0o640)
+                .owner("root")
+                .group("cs-hello");
+            ops::template(file, mode)
+        });
+        report.notify("restart cs-hello");
         // A bad line would keep sshd from starting again, locking everyone
         // out: `sshd -t` checks the new file before it replaces the old.
         report.run("sshd", || {
@@ -109,26 +116,25 @@ mod plan {
         });
         // A fact decides: where systemd does not run, there is no service
         // to manage, and the report says so.
-        match facts::service("cs-hello".to_owned()) {
-            Ok(Fact::NotAvailable(why)) => {
-                report.run("service", || {
-                    Ok(Change {
-                        summary: format!("skipped: {why}"),
-                        ..Change::default()
-                    })
-                });
-            }
-            _ => {
-                report.run("service", || {
-                    let service = ops::Service::new("cs-hello").enabled(true);
-                    let service = match config_changed {
-                        true => service.restarted(),
-                        false => service.running(),
-                    };
-                    ops::service(service, mode)
-                });
-            }
-        }
+        let skipped = match facts::service("cs-hello".to_owned()) {
+            Ok(Fact::NotAvailable(why)) => Some(Change {
+                summary: format!("skipped: {why}"),
+                ..Change::default()
+            }),
+            _ => None,
+        };
+        let service = |wanted: ops::Service| match &skipped {
+            Some(skipped) => Ok(skipped.clone()),
+            None => ops::service(wanted, mode),
+        };
+        report.run("service", || {
+            service(ops::Service::new("cs-hello").enabled(true).running())
+        });
+        // Handlers run where they are declared, once, if notified in this
+        // run or left pending by an earlier one.
+        report.handler("restart cs-hello", || {
+            service(ops::Service::new("cs-hello").restarted())
+        });
         report
     }
 }

@@ -106,11 +106,11 @@ pub(crate) use chopsticks_agent::{contract, wire};
 pub mod agent {
     pub use chopsticks_agent::contract::{
         DEFAULT_MAX_CALL_THREADS, DEFAULT_MAX_DEPTH, ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL,
-        ENV_MAX_DEPTH,
+        ENV_MAX_DEPTH, ENV_TOOL,
     };
     pub use chopsticks_agent::registry::{Registration, Registry, RegistryError};
     pub use chopsticks_agent::{
-        cancelled, depth, has_entry_point, max_depth, run_if_requested, stream, CancelToken,
+        cancelled, depth, has_entry_point, max_depth, run_if_requested, stream, tool, CancelToken,
     };
 }
 

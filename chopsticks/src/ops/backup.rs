@@ -60,7 +60,7 @@ pub(super) fn back_up(dir: &Dir, name: &OsStr, old: &Entry) -> std::io::Result<P
 
 /// `time` as `YYYY-MM-DD@HH:MM:SS` in UTC (Ansible's backup names, in
 /// local time there).
-fn timestamp(time: SystemTime) -> String {
+pub(super) fn timestamp(time: SystemTime) -> String {
     let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rest) = (secs / 86_400, secs % 86_400);
     // Howard Hinnant's civil_from_days.

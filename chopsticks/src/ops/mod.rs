@@ -104,6 +104,7 @@ mod crontabs;
 mod diff;
 mod downloads;
 mod exec;
+mod handlers;
 mod hostnames;
 mod keys;
 mod landing;
@@ -113,6 +114,7 @@ mod packages;
 mod paths;
 mod process;
 mod recap;
+mod report;
 mod repos;
 mod services;
 mod sysctls;
@@ -135,6 +137,7 @@ pub use crontabs::{cron, Cron};
 pub use diff::{diff, DIFF_TIME, MAX_DIFF, MAX_DIFF_TEXT};
 pub use downloads::{download, Download, DOWNLOAD_TIME, MAX_DOWNLOAD};
 pub use exec::{command, ChangedWhen, Command, CommandOutput};
+pub use handlers::{MAX_HANDLER_NAME, MAX_HANDLER_STATE, MAX_PENDING};
 pub use hostnames::{hostname, Hostname};
 pub use keys::{authorized_key, AuthorizedKey};
 pub use landing::VALIDATE_TIME;
@@ -144,6 +147,7 @@ pub use packages::{package, Package};
 pub use paths::{directory, file, symlink, Directory, File, Symlink};
 pub use process::MAX_OUTPUT;
 pub use recap::{Changes, HostRecap, Recap};
+pub use report::Report;
 pub use repos::{git, Git};
 pub use services::{service, Service};
 pub use sysctls::{sysctl, Sysctl, SYSCTL_FILE};
@@ -333,94 +337,5 @@ impl Plan {
             _ => {}
         }
         Ok(change)
-    }
-}
-
-/// The changes of several operations, in order: what a per-host plan run
-/// on the agent returns. A plan that [`run`](Report::run)s its steps
-/// through it keeps what the steps before a failure changed, and skips
-/// the steps after it.
-///
-/// ```
-/// use chopsticks::ops::{self, Mode, Report};
-///
-/// #[chopsticks::remote]
-/// fn web(mode: Mode) -> Report {
-///     let mut report = Report::new();
-///     let conf = ops::File::new("/tmp/report-doc.conf").content("port = 80\n");
-///     let changed = report.run("config", || ops::file(conf, mode)).is_some_and(|c| c.changed);
-///     let reload = ops::Command::new(["true"]).changed_when(ops::ChangedWhen::Always);
-///     if changed {
-///         report.run("reload", || ops::command(reload, mode));
-///     }
-///     report
-/// }
-/// # fn main() {}
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Report {
-    /// Each operation's name (as the plan calls it) and its change.
-    pub steps: Vec<(String, Change)>,
-    /// The step that failed, if one did, and why; the plan's steps after
-    /// it did not run.
-    pub failed: Option<(String, OpError)>,
-}
-
-impl Report {
-    /// An empty report.
-    pub fn new() -> Report {
-        Report::default()
-    }
-
-    /// Adds one operation's change; returns it, for plans that depend on it.
-    pub fn add(&mut self, name: impl Into<String>, change: Change) -> &Change {
-        self.steps.push((name.into(), change));
-        &self.steps[self.steps.len() - 1].1
-    }
-
-    /// Runs one operation unless an earlier one failed, and records its
-    /// change or its failure. Returns the change, for steps that depend on
-    /// it; `None` when it failed or did not run.
-    pub fn run(
-        &mut self,
-        name: impl Into<String>,
-        operation: impl FnOnce() -> Result<Change, OpError>,
-    ) -> Option<&Change> {
-        if self.failed.is_some() {
-            return None;
-        }
-        match operation() {
-            Ok(change) => Some(self.add(name, change)),
-            Err(e) => {
-                self.failed = Some((name.into(), e));
-                None
-            }
-        }
-    }
-
-    /// How many operations changed something.
-    pub fn changed(&self) -> usize {
-        self.steps.iter().filter(|(_, c)| c.changed).count()
-    }
-}
-
-impl fmt::Display for Report {
-    /// One line per step (`changed` or `ok`, name, summary), each diff
-    /// after its step; then the failed step, if one failed.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (name, change) in &self.steps {
-            let state = if change.changed { "changed" } else { "ok" };
-            writeln!(f, "{state:<8} {name}: {}", change.summary)?;
-            if let Some(diff) = &change.diff {
-                f.write_str(diff)?;
-                if !diff.ends_with('\n') {
-                    f.write_str("\n")?;
-                }
-            }
-        }
-        if let Some((name, error)) = &self.failed {
-            writeln!(f, "failed   {name}: {error}")?;
-        }
-        Ok(())
     }
 }

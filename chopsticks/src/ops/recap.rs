@@ -208,10 +208,9 @@ mod tests {
             ("web1".into(), Ok(change(false))),
             ("web2".into(), Ok(change(true))),
         ]));
-        let half = Report {
-            steps: vec![("conf".into(), change(true))],
-            failed: Some(("reload".into(), OpError::new("ops::command", "x", "exited"))),
-        };
+        let mut half = Report::new();
+        half.steps = vec![("conf".into(), change(true))];
+        half.failed = Some(("reload".into(), OpError::new("ops::command", "x", "exited")));
         recap.add(&GroupResult::new(vec![("web3".into(), Ok(half))]));
         let web3 = &recap.hosts[3];
         assert_eq!((web3.ok, web3.changed, web3.failed), (1, 1, 1));

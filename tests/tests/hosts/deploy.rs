@@ -1,7 +1,8 @@
 //! The deploy example run as a process, as a user runs it, against
 //! cs-systemd and cs-deb12: `--check --diff` previews and changes nothing,
 //! a run converges, a rerun changes nothing, a config change restarts the
-//! service and nothing else, and the exit codes are the recap's.
+//! service (its handler) and nothing else, and the exit codes are the
+//! recap's.
 
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -78,6 +79,9 @@ fn reset(t: &Tunnel, systemd: bool) {
     apply(t.call(ops::command, (backups, Mode::Apply)));
     let conf = ops::File::new("/etc/cs-hello.conf").absent();
     apply(t.call(ops::file, (conf, Mode::Apply)));
+    // No restart left pending by an earlier run of the example.
+    let pending = ops::File::new("/var/lib/chopsticks/deploy/cs-hello.handlers.json").absent();
+    apply(t.call(ops::file, (pending, Mode::Apply)));
     let line = ops::Line::new("/etc/environment", "CS_HELLO_PORT=8080")
         .matching("^CS_HELLO_PORT=")
         .absent();
@@ -161,15 +165,22 @@ fn deploy_previews_converges_settles_and_restarts_only_on_change() {
         "{out}"
     );
     assert!(out.contains("deploy/deploy key: "), "{out}");
-    // Everything but the service, which cs-deb12 lacks (no systemd).
+    assert!(
+        out.contains(
+            "cs-systemd  deploy/restart cs-hello: would run, notified by config: service cs-hello: "
+        ),
+        "{out}"
+    );
+    // Everything but the service and its restart, which cs-deb12 lacks (no
+    // systemd).
     assert_eq!(
         recap_line(&out, HOSTS[0]),
-        "ok=8 changed=8 unreachable=0 failed=0",
+        "ok=9 changed=9 unreachable=0 failed=0",
         "{out}"
     );
     assert_eq!(
         recap_line(&out, HOSTS[1]),
-        "ok=8 changed=7 unreachable=0 failed=0",
+        "ok=9 changed=7 unreachable=0 failed=0",
         "{out}"
     );
     let after: Vec<_> = tunnels.iter().map(host_state).collect();
@@ -178,10 +189,10 @@ fn deploy_previews_converges_settles_and_restarts_only_on_change() {
     let (code, out) = deploy(&["-H", &both]);
     assert_eq!(code, 0, "{out}");
     for (i, host) in HOSTS.iter().enumerate() {
-        let changed = if i == 0 { "changed=8" } else { "changed=7" };
+        let changed = if i == 0 { "changed=9" } else { "changed=7" };
         assert_eq!(
             recap_line(&out, host),
-            format!("ok=8 {changed} unreachable=0 failed=0"),
+            format!("ok=9 {changed} unreachable=0 failed=0"),
             "{out}"
         );
         let (installed, user, conf, env) = host_state(&tunnels[i]);
@@ -192,7 +203,9 @@ fn deploy_previews_converges_settles_and_restarts_only_on_change() {
         assert!(env.lines().any(|l| l == "CS_HELLO_PORT=8080"), "{env}");
     }
     assert!(!out.contains("+greeting"), "diffs only with --diff: {out}");
-    assert_eq!(starts(&tunnels[0], 1).len(), 1, "started once");
+    // Started by the service step, then restarted by the handler its new
+    // configuration notified (as Ansible's handlers do on a first run).
+    assert_eq!(starts(&tunnels[0], 2).len(), 2, "started, then restarted");
 
     let (code, out) = deploy(&["-H", &both]);
     assert_eq!(code, 0, "{out}");
@@ -205,8 +218,8 @@ fn deploy_previews_converges_settles_and_restarts_only_on_change() {
     }
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
-        starts(&tunnels[0], 1).len(),
-        1,
+        starts(&tunnels[0], 2).len(),
+        2,
         "no restart without a change"
     );
 
@@ -214,20 +227,22 @@ fn deploy_previews_converges_settles_and_restarts_only_on_change() {
     let (code, out) = deploy(&["--greeting", "bonjour", "-H", &both]);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("cs-systemd  deploy/service: service cs-hello: restart"),
+        out.contains(
+            "cs-systemd  deploy/restart cs-hello: notified by config: service cs-hello: restart"
+        ),
         "{out}"
     );
     assert_eq!(
         recap_line(&out, "cs-systemd"),
-        "ok=8 changed=2 unreachable=0 failed=0"
+        "ok=9 changed=2 unreachable=0 failed=0"
     );
     assert_eq!(
         recap_line(&out, "cs-deb12"),
-        "ok=8 changed=1 unreachable=0 failed=0"
+        "ok=9 changed=1 unreachable=0 failed=0"
     );
-    let started = starts(&tunnels[0], 2);
-    assert_eq!(started.len(), 2, "{started:?}");
-    assert!(started[1].contains("greeting = \"bonjour\""), "{started:?}");
+    let started = starts(&tunnels[0], 3);
+    assert_eq!(started.len(), 3, "{started:?}");
+    assert!(started[2].contains("greeting = \"bonjour\""), "{started:?}");
 }
 
 #[test]

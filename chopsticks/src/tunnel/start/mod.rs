@@ -12,7 +12,7 @@ pub(crate) mod strip;
 use std::process::ExitStatus;
 use std::sync::Arc;
 
-use crate::contract::{ENV_DEPTH, ENV_MAX_CALL_THREADS, ENV_MAX_DEPTH};
+use crate::contract::{ENV_DEPTH, ENV_MAX_CALL_THREADS, ENV_MAX_DEPTH, ENV_TOOL};
 
 use image::Image;
 
@@ -81,11 +81,14 @@ pub(crate) struct Limits {
 
 impl Limits {
     /// The variables, as `NAME` and value.
-    pub(crate) fn env(&self) -> [(&'static str, String); 3] {
+    /// The tool's name ([`crate::agent::tool`]) travels with them: an agent
+    /// passes on the name its controller gave it.
+    pub(crate) fn env(&self) -> [(&'static str, String); 4] {
         [
             (ENV_DEPTH, self.depth.to_string()),
             (ENV_MAX_DEPTH, self.max_depth.to_string()),
             (ENV_MAX_CALL_THREADS, self.max_call_threads.to_string()),
+            (ENV_TOOL, crate::agent::tool()),
         ]
     }
 }

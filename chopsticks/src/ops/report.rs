@@ -1,0 +1,287 @@
+//! [`Report`]: the changes of a plan's steps on one host, in order.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::handlers::{check_name, Handlers};
+use super::{Change, Mode, OpError};
+
+/// The changes of several operations, in order: what a per-host plan run
+/// on the agent returns. A plan that [`run`](Report::run)s its steps
+/// through it keeps what the steps before a failure changed, and skips
+/// the steps after it.
+///
+/// ```
+/// use chopsticks::ops::{self, Mode, Report};
+///
+/// #[chopsticks::remote]
+/// fn web(mode: Mode) -> Report {
+///     let mut report = Report::new();
+///     let conf = ops::File::new("/tmp/report-doc.conf").content("port = 80\n");
+///     let changed = report.run("config", || ops::file(conf, mode)).is_some_and(|c| c.changed);
+///     let reload = ops::Command::new(["true"]).changed_when(ops::ChangedWhen::Always);
+///     if changed {
+///         report.run("reload", || ops::command(reload, mode));
+///     }
+///     report
+/// }
+/// # fn main() {}
+/// ```
+///
+/// # Handlers
+///
+/// The `if changed` above loses the reload when the run stops between the
+/// two steps: the next run finds the file in place, changes nothing, and
+/// never reloads. A report made by [`Report::plan`] keeps such follow-ups
+/// as handlers: [`notify`](Report::notify) after a step marks a handler
+/// when that step changed something, and in [`Mode::Apply`] writes the
+/// mark to a small state file on the host at once; [`handler`](Report::handler)
+/// runs the handler when this run notified it *or an earlier run left it
+/// pending*, and removes the mark only when it succeeds.
+///
+/// ```
+/// use chopsticks::ops::{self, Mode, Report};
+///
+/// #[chopsticks::remote]
+/// fn web(mode: Mode) -> Report {
+///     let mut report = Report::plan("web", mode);
+///     let conf = ops::File::new("/tmp/report-doc.conf").content("port = 80\n");
+///     report.run("config", || ops::file(conf, mode));
+///     report.notify("reload");
+///     // ... more steps; if one fails, "reload" stays pending for the next run.
+///     report.handler("reload", || {
+///         ops::service(ops::Service::new("nginx").reloaded(), mode)
+///     });
+///     report
+/// }
+/// # fn main() {}
+/// ```
+///
+/// A handler's change says why it ran: `notified by config`, or `pending
+/// since 2026-12-07@08:20:11 UTC (an earlier run did not finish it)`; in
+/// [`Mode::Check`] it reads `would run, ...` and nothing is written. As
+/// Ansible's (without `--force-handlers`), handlers do not run after a
+/// step failed; unlike Ansible's, they are not lost then: the next run
+/// runs them, even when it has nothing else to change.
+///
+/// The state file is per tool and plan: root's under
+/// `/var/lib/chopsticks/TOOL/`, a user's under
+/// `~/.local/state/chopsticks/TOOL/` (`$XDG_STATE_HOME` honoured), named
+/// `PLAN.handlers.json`. TOOL is [`agent::tool`](crate::agent::tool), the
+/// controller program's name, which a new build of it keeps.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Report {
+    /// Each operation's name (as the plan calls it) and its change.
+    pub steps: Vec<(String, Change)>,
+    /// The step that failed, if one did, and why; the plan's steps after
+    /// it did not run.
+    pub failed: Option<(String, OpError)>,
+    /// The plan's handlers ([`Report::plan`]); on the agent only.
+    #[serde(skip)]
+    handlers: Option<Box<Handlers>>,
+    /// The step just run, while it is the last thing the report did.
+    #[serde(skip)]
+    last: Option<usize>,
+}
+
+/// Two reports are equal when their steps and failure are: what a plan's
+/// handlers kept on the agent does not travel.
+impl PartialEq for Report {
+    fn eq(&self, other: &Report) -> bool {
+        self.steps == other.steps && self.failed == other.failed
+    }
+}
+
+impl Eq for Report {}
+
+impl Report {
+    /// An empty report, for a plan without handlers ([`Report::plan`]
+    /// makes one with them).
+    pub fn new() -> Report {
+        Report::default()
+    }
+
+    /// An empty report for the plan `name` run in `mode`, with its
+    /// handlers: what an earlier run of this plan (by this tool, as this
+    /// user) left pending is read from the host's state file.
+    ///
+    /// A name that is empty, longer than [`MAX_HANDLER_NAME`](super::MAX_HANDLER_NAME) bytes,
+    /// starts with `.` or `-`, or holds a `/` or a control character, and
+    /// a state file that cannot be read (not ours, not one of ours), fail
+    /// the report at once (as its step `handlers`), so no step runs: the
+    /// message names the file and what to do.
+    pub fn plan(name: &str, mode: Mode) -> Report {
+        let mut report = Report::new();
+        match Handlers::open(name, mode) {
+            Ok(handlers) => report.handlers = Some(Box::new(handlers)),
+            Err(e) => report.failed = Some(("handlers".into(), e)),
+        }
+        report
+    }
+
+    /// Adds one operation's change; returns it, for plans that depend on it.
+    pub fn add(&mut self, name: impl Into<String>, change: Change) -> &Change {
+        self.steps.push((name.into(), change));
+        self.last = Some(self.steps.len() - 1);
+        &self.steps[self.steps.len() - 1].1
+    }
+
+    /// Runs one operation unless an earlier one failed, and records its
+    /// change or its failure. Returns the change, for steps that depend on
+    /// it; `None` when it failed or did not run.
+    pub fn run(
+        &mut self,
+        name: impl Into<String>,
+        operation: impl FnOnce() -> Result<Change, OpError>,
+    ) -> Option<&Change> {
+        self.last = None;
+        if self.failed.is_some() {
+            return None;
+        }
+        match operation() {
+            Ok(change) => Some(self.add(name, change)),
+            Err(e) => {
+                self.fail(name.into(), e);
+                None
+            }
+        }
+    }
+
+    /// Marks `handler` when the step just run changed something (would
+    /// change, in [`Mode::Check`]); does nothing when it changed nothing,
+    /// failed or did not run. In [`Mode::Apply`] the mark is written to
+    /// the host's state file before this returns; in [`Mode::Check`] it is
+    /// kept in memory only. Several steps may notify one handler, and one
+    /// step several handlers (call it once for each).
+    ///
+    /// A bad handler name, a report made by [`Report::new`] (it keeps no
+    /// handlers) or a state file that cannot be written fail the report
+    /// (as the step named `handler`).
+    pub fn notify(&mut self, handler: &str) {
+        let Some(step) = self.last.filter(|_| self.failed.is_none()) else {
+            return;
+        };
+        let (by, change) = &self.steps[step];
+        if !change.changed {
+            return;
+        }
+        let by = by.clone();
+        let done = match (check_name("handler", handler), self.handlers.as_deref_mut()) {
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => Err(OpError::new(
+                "ops::Report",
+                handler,
+                "notified on a report that keeps no handlers: make it with \
+                 Report::plan(NAME, mode) instead of Report::new()",
+            )),
+            (Ok(()), Some(handlers)) => handlers.notify(handler, &by),
+        };
+        if let Err(e) = done {
+            self.fail(handler.to_owned(), e);
+        }
+    }
+
+    /// Runs the handler `name` when this run [notified](Report::notify) it
+    /// or an earlier run left it pending, once per run however often it
+    /// was notified, here (handlers run in the order of these calls).
+    /// Its change is recorded as a step named `name`, its summary prefixed
+    /// with why it ran (`notified by STEP: ...`, `pending since TIME UTC
+    /// (an earlier run did not finish it): ...`; in [`Mode::Check`]
+    /// `would run, ...`). In [`Mode::Apply`] its mark is removed from the
+    /// host's state file when it succeeds; when it fails, the mark stays
+    /// and the failure is the report's.
+    ///
+    /// After a failed step it does not run, and stays pending for the next
+    /// run. Returns its change; `None` when it did not run.
+    pub fn handler(
+        &mut self,
+        name: &str,
+        operation: impl FnOnce() -> Result<Change, OpError>,
+    ) -> Option<&Change> {
+        self.last = None;
+        if let Err(e) = check_name("handler", name) {
+            if self.failed.is_none() {
+                self.fail(name.to_owned(), e);
+            }
+            return None;
+        }
+        let handlers = self.handlers.as_deref_mut()?;
+        let mode = handlers.mode();
+        let why = handlers.reach(name)?;
+        if self.failed.is_some() {
+            return None;
+        }
+        let mut change = match operation() {
+            Ok(change) => change,
+            Err(e) => {
+                self.fail(name.to_owned(), e);
+                return None;
+            }
+        };
+        let would = if mode == Mode::Check {
+            "would run, "
+        } else {
+            ""
+        };
+        change.summary = format!("{would}{why}: {}", change.summary);
+        let cleared = handlers.done(name);
+        self.add(name, change);
+        if let Err(e) = cleared {
+            self.fail(name.to_owned(), e);
+        }
+        Some(&self.steps[self.steps.len() - 1].1)
+    }
+
+    /// The plan's name, for a report made by [`Report::plan`].
+    pub fn plan_name(&self) -> Option<&str> {
+        self.handlers.as_deref().map(|h| h.plan.as_str())
+    }
+
+    /// Where the plan's handler state is kept on the host, for a report
+    /// made by [`Report::plan`] (on the agent: the report that comes back
+    /// from a call does not carry it).
+    pub fn handler_state(&self) -> Option<&std::path::Path> {
+        self.handlers.as_deref().map(Handlers::path)
+    }
+
+    /// How many operations changed something.
+    pub fn changed(&self) -> usize {
+        self.steps.iter().filter(|(_, c)| c.changed).count()
+    }
+
+    /// A report with `handlers` (tests give them a state file of their own).
+    #[cfg(test)]
+    pub(super) fn with_handlers(handlers: Handlers) -> Report {
+        Report {
+            handlers: Some(Box::new(handlers)),
+            ..Report::default()
+        }
+    }
+
+    fn fail(&mut self, step: String, e: OpError) {
+        self.last = None;
+        self.failed = Some((step, e));
+    }
+}
+
+impl fmt::Display for Report {
+    /// One line per step (`changed` or `ok`, name, summary), each diff
+    /// after its step; then the failed step, if one failed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (name, change) in &self.steps {
+            let state = if change.changed { "changed" } else { "ok" };
+            writeln!(f, "{state:<8} {name}: {}", change.summary)?;
+            if let Some(diff) = &change.diff {
+                f.write_str(diff)?;
+                if !diff.ends_with('\n') {
+                    f.write_str("\n")?;
+                }
+            }
+        }
+        if let Some((name, error)) = &self.failed {
+            writeln!(f, "failed   {name}: {error}")?;
+        }
+        Ok(())
+    }
+}
