@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use chopsticks::Color;
 
 use crate::inventory::{Connection, Inventory, Settings};
+use crate::journal::{self, Journal};
 use crate::printer::Printer;
 use crate::{hosts, pattern, CliError, ExitCode};
 
@@ -198,6 +199,21 @@ pub struct Fleet {
     /// Write the failed hosts here (default: ~/.local/state/chopsticks/TOOL.retry)
     #[arg(long, value_name = "FILE")]
     pub retry_file: Option<PathBuf>,
+    /// Keep no record of this run in the journal (also: CHOPSTICKS_NO_JOURNAL=1)
+    #[arg(long)]
+    pub no_journal: bool,
+    /// Keep the run journal in DIR (default: ~/.local/state/chopsticks/TOOL)
+    #[arg(long, value_name = "DIR")]
+    pub journal: Option<PathBuf>,
+    /// List the recent runs from the journal, or what changed on HOST (with --diff, the diffs); runs nothing
+    #[arg(long, value_name = "HOST", num_args = 0..=1, default_missing_value = "")]
+    pub history: Option<String>,
+    /// Write the run as JUnit XML to FILE (a test case per host and step), for CI
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// After the recap, list the slowest steps and how long they took on their hosts
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// One selected host: its name, how to reach it, its variables.
@@ -483,7 +499,44 @@ impl Fleet {
         chopsticks::show_progress(!self.quiet && !self.json);
         chopsticks::show_remote_stderr(self.verbose > 0);
         crate::logger::install(self.verbose);
-        Printer::new(self.json, self.quiet, self.diff, self.retry_file.clone())
+        let journal = match self.no_journal || journal::off_by_env() {
+            true => None,
+            false => self.journal_dir().map(Journal::new),
+        };
+        Printer::new(self.json, self.quiet, self.diff, self.retry_file.clone()).record(
+            journal,
+            self.junit.clone(),
+            self.profile,
+        )
+    }
+
+    /// The run journal's directory: `--journal DIR`, or the tool's under
+    /// `$XDG_STATE_HOME/chopsticks` (see [`journal`](crate::journal)).
+    pub fn journal_dir(&self) -> Option<PathBuf> {
+        self.journal
+            .clone()
+            .or_else(|| Journal::default_dir(&crate::printer::tool_name()?))
+    }
+
+    /// `--history [HOST]`: prints the journal's recent runs, or what
+    /// changed on HOST (diffs with `--diff`), newest first; 1 when the
+    /// journal cannot be read.
+    pub fn history(&self, host: &str) -> ExitCode {
+        let Some(dir) = self.journal_dir() else {
+            eprintln!("error: no journal: HOME is not set (give --journal DIR)");
+            return ExitCode::Usage;
+        };
+        let host = Some(host).filter(|h| !h.is_empty());
+        match crate::history::show(&Journal::new(dir), host, self.diff) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::Ok
+            }
+            Err(e) => {
+                eprintln!("error: cannot read the journal: {e}");
+                ExitCode::Usage
+            }
+        }
     }
 
     /// Runs `steps` over the selected hosts, batch by batch with
@@ -492,8 +545,12 @@ impl Fleet {
     /// the failed hosts to the retry file, and returns the exit code
     /// ([`ExitCode`]): 0 all good, 2 some host failed, 4 some host
     /// unreachable, 1 when the inventory or the selection is bad (said on
-    /// stderr).
+    /// stderr). With `--history` it only shows the journal
+    /// ([`history`](Fleet::history)).
     pub fn run(&self, mut steps: impl FnMut(&Group, &Selection, &mut Printer)) -> ExitCode {
+        if let Some(host) = &self.history {
+            return self.history(host);
+        }
         let selection = match self.selection() {
             Ok(selection) => selection,
             Err(e) => {

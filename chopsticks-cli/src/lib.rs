@@ -42,9 +42,12 @@
 #![warn(missing_docs)]
 
 mod fleet;
+pub mod history;
 pub mod hosts;
 mod interrupt;
 pub mod inventory;
+pub mod journal;
+pub mod junit;
 mod logger;
 pub mod pattern;
 mod printer;
