@@ -45,6 +45,7 @@ mod facts;
 mod faults;
 mod fetched;
 mod files;
+mod journal;
 mod jump;
 mod keys_git;
 mod mounts;
