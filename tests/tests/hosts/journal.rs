@@ -11,46 +11,34 @@ use std::process::Command;
 
 use chopsticks_tests::*;
 
-struct ToolRun {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl ToolRun {
-    fn text(&self) -> String {
-        format!(
-            "exit {}\n--- stdout ---\n{}--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// A scratch directory of this test binary (the hosts' files go there
-/// too: cs-many-* are this machine).
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cs-journal-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::cli::{scratch, ToolRun};
 
 /// `journal_tool ARGS` with its state (journal, retry file) under `state`.
 fn tool(args: &[&str], state: &Path, env: &[(&str, &str)]) -> ToolRun {
-    let out = Command::new(env!("CARGO_BIN_EXE_journal_tool"))
-        .arg("-F")
-        .arg(test_ssh_config())
-        .args(args)
-        .env("XDG_STATE_HOME", state)
-        .env_remove("CHOPSTICKS_NO_JOURNAL")
-        .envs(env.iter().copied())
-        .output()
-        .expect("journal_tool runs");
-    ToolRun {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    ToolRun::of(
+        Command::new(env!("CARGO_BIN_EXE_journal_tool"))
+            .arg("-F")
+            .arg(test_ssh_config())
+            .args(args)
+            .env("XDG_STATE_HOME", state)
+            .env_remove("CHOPSTICKS_NO_JOURNAL")
+            .envs(env.iter().copied()),
+    )
+}
+
+/// A test's two scratch directories: the tool's state (`XDG_STATE_HOME`),
+/// and the hosts' files.
+fn scratches(name: &str) -> (PathBuf, PathBuf) {
+    (
+        scratch(&format!("journal-{name}-state")),
+        scratch(&format!("journal-{name}-files")),
+    )
+}
+
+/// Removes a test's scratch directories.
+fn clean((state, files): (PathBuf, PathBuf)) {
+    std::fs::remove_dir_all(state).unwrap();
+    std::fs::remove_dir_all(files).unwrap();
 }
 
 fn journal_file(state: &Path) -> PathBuf {
@@ -59,8 +47,7 @@ fn journal_file(state: &Path) -> PathBuf {
 
 #[test]
 fn history_lists_runs_newest_first_and_what_changed_on_a_host() {
-    let state = scratch("history-state");
-    let files = scratch("history-files");
+    let (state, files) = scratches("history");
     let dir = files.to_str().unwrap();
     let hosts = "cs-many-1,cs-many-2";
     for (motd, secret) in [("one", None), ("two", None), ("three", Some("hunter2"))] {
@@ -175,14 +162,12 @@ fn history_lists_runs_newest_first_and_what_changed_on_a_host() {
         none.text()
     );
 
-    std::fs::remove_dir_all(state).unwrap();
-    std::fs::remove_dir_all(files).unwrap();
+    clean((state, files));
 }
 
 #[test]
 fn no_journal_and_its_environment_variable_write_nothing() {
-    let state = scratch("off-state");
-    let files = scratch("off-files");
+    let (state, files) = scratches("off");
     let dir = files.to_str().unwrap();
     let run = tool(
         &["-H", "cs-many-3", "--dir", dir, "--no-journal"],
@@ -216,14 +201,12 @@ fn no_journal_and_its_environment_variable_write_nothing() {
     let text = std::fs::read_to_string(elsewhere.join("journal.jsonl")).unwrap();
     assert_eq!(text.lines().count(), 1);
     assert!(!state.join("chopsticks").exists());
-    std::fs::remove_dir_all(state).unwrap();
-    std::fs::remove_dir_all(files).unwrap();
+    clean((state, files));
 }
 
 #[test]
 fn junit_has_a_test_case_per_host_and_step_and_reads_back() {
-    let state = scratch("junit-state");
-    let files = scratch("junit-files");
+    let (state, files) = scratches("junit");
     let dir = files.to_str().unwrap();
     let xml_path = files.join("run.xml");
     // Markup and a control character in the content reach the diff.
@@ -313,14 +296,12 @@ fn junit_has_a_test_case_per_host_and_step_and_reads_back() {
     assert!(out.contains("+<b>&\"\\u{1b}[31m"), "{out}");
     let sleep = case("cs-many-4", "site/sleep").attribute("time").unwrap();
     assert!(sleep.parse::<f64>().unwrap() >= 0.3, "{sleep}");
-    std::fs::remove_dir_all(state).unwrap();
-    std::fs::remove_dir_all(files).unwrap();
+    clean((state, files));
 }
 
 #[test]
 fn profile_lists_the_slowest_steps_after_the_recap() {
-    let state = scratch("profile-state");
-    let files = scratch("profile-files");
+    let (state, files) = scratches("profile");
     let dir = files.to_str().unwrap();
     let run = tool(
         &["-H", "cs-many-5,cs-many-6", "--dir", dir, "--profile"],
@@ -353,6 +334,5 @@ fn profile_lists_the_slowest_steps_after_the_recap() {
         hosts.into_iter().collect::<Vec<_>>(),
         ["cs-many-5", "cs-many-6"]
     );
-    std::fs::remove_dir_all(state).unwrap();
-    std::fs::remove_dir_all(files).unwrap();
+    clean((state, files));
 }
