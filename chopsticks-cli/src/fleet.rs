@@ -205,7 +205,7 @@ pub struct Fleet {
     /// Keep the run journal in DIR (default: ~/.local/state/chopsticks/TOOL)
     #[arg(long, value_name = "DIR")]
     pub journal: Option<PathBuf>,
-    /// List the recent runs from the journal, or what changed on HOST (with --diff, the diffs); runs nothing
+    /// List the recent runs from the journal, or what changed on HOST (with --diff, the diffs; with --json, the records); runs nothing
     #[arg(long, value_name = "HOST", num_args = 0..=1, default_missing_value = "")]
     pub history: Option<String>,
     /// Write the run as JUnit XML to FILE (a test case per host and step), for CI
@@ -519,17 +519,26 @@ impl Fleet {
     }
 
     /// `--history [HOST]`: prints the journal's recent runs, or what
-    /// changed on HOST (diffs with `--diff`), newest first; 1 when the
-    /// journal cannot be read.
+    /// changed on HOST (diffs with `--diff`), newest first; with `--json`
+    /// the runs' records as the journal keeps them, one a line. 1 when
+    /// the journal cannot be read.
     pub fn history(&self, host: &str) -> ExitCode {
         let Some(dir) = self.journal_dir() else {
             eprintln!("error: no journal: HOME is not set (give --journal DIR)");
             return ExitCode::Usage;
         };
+        let journal = Journal::new(dir);
         let host = Some(host).filter(|h| !h.is_empty());
-        match crate::history::show(&Journal::new(dir), host, self.diff) {
+        let text = match self.json {
+            true => journal
+                .runs(host, crate::history::HISTORY_RUNS)
+                .map(|runs| runs.iter().map(json_line).collect()),
+            false => crate::history::show(&journal, host, self.diff),
+        };
+        match text {
             Ok(text) => {
-                print!("{text}");
+                // A closed pipe (`| head`) is no error.
+                let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
                 ExitCode::Ok
             }
             Err(e) => {
@@ -584,6 +593,13 @@ impl Fleet {
         }
         out.finish()
     }
+}
+
+/// `value` as one line of JSON.
+fn json_line(value: &impl serde::Serialize) -> String {
+    let mut line = serde_json::to_string(value).unwrap_or_default();
+    line.push('\n');
+    line
 }
 
 /// The terminal's password source of `--ask-pass`, one for the whole run:

@@ -71,7 +71,8 @@ pub struct Run {
     /// Its arguments, the values of secret-looking flags masked
     /// ([`Run::new`]).
     pub args: Vec<String>,
-    /// Who ran it.
+    /// Who ran it: the name of the process's user (its ID when it has
+    /// none), and `(sudo from NAME)` when `SUDO_USER` names who ran sudo.
     pub user: String,
     /// When it started, UTC (`2026-12-07T08:13:19.123Z`).
     pub start: String,
@@ -148,16 +149,14 @@ impl Step {
 impl Run {
     /// A run that starts now: this tool, these arguments (secret-looking
     /// flags' values masked: a flag whose name holds `password`,
-    /// `passwd`, `secret`, `token` or `api-key`), the user from `$USER` or
-    /// the user ID.
+    /// `passwd`, `secret`, `token` or `api-key`), the user (see
+    /// [`Run::user`]).
     pub fn new<S: AsRef<str>>(tool: &str, args: impl IntoIterator<Item = S>) -> Run {
         let now = SystemTime::now();
         Run {
             tool: tool.to_owned(),
             args: masked(args),
-            user: std::env::var("USER")
-                // SAFETY: getuid cannot fail.
-                .unwrap_or_else(|_| format!("uid {}", unsafe { libc::getuid() })),
+            user: user(),
             start: utc(now),
             end: String::new(),
             seconds: 0.0,
@@ -217,6 +216,29 @@ impl Run {
             }
         }
         hosts
+    }
+}
+
+/// The name of this process's user, or its ID; and who ran sudo.
+fn user() -> String {
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: zeroed passwd is a valid out-parameter for getpwuid_r.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call, `buf` for its length.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found) };
+    let name = match rc == 0 && !found.is_null() && !pwd.pw_name.is_null() {
+        // SAFETY: getpwuid_r set pw_name to a NUL-terminated string in `buf`.
+        true => unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) }
+            .to_string_lossy()
+            .into_owned(),
+        false => format!("uid {uid}"),
+    };
+    match std::env::var("SUDO_USER") {
+        Ok(by) if !by.is_empty() => format!("{name} (sudo from {by})"),
+        _ => name,
     }
 }
 
