@@ -95,7 +95,10 @@ fn host_lists_and_ranges_select_hosts_and_json_has_one_object_per_host() {
         );
     }
     // Without a host: this machine, through a local tunnel (the README's main command).
-    let run = Command::new(env!("CARGO_BIN_EXE_facts")).output().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_facts"))
+        .env("XDG_STATE_HOME", &state)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{stdout}");
     assert!(
