@@ -660,6 +660,21 @@ mod tests {
         assert!(Cli::try_parse_from(["tool", "--serial", "0"]).is_err());
         assert!(Cli::try_parse_from(["tool", "--timeout", "5 parsecs"]).is_err());
         assert!(Cli::try_parse_from(["tool", "--max-fail-percentage", "101"]).is_err());
+        // The journal's flags: `--history` alone, or with a host.
+        let f = parse(&[
+            "--history",
+            "--diff",
+            "--no-journal",
+            "--junit",
+            "r.xml",
+            "--profile",
+        ]);
+        assert_eq!(f.history.as_deref(), Some(""));
+        assert!(f.diff && f.no_journal && f.profile);
+        assert_eq!(f.junit, Some(PathBuf::from("r.xml")));
+        let f = parse(&["--history", "web1", "--journal", "/j"]);
+        assert_eq!(f.history.as_deref(), Some("web1"));
+        assert_eq!(f.journal_dir(), Some(PathBuf::from("/j")));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
     }
