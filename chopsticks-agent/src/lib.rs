@@ -21,7 +21,7 @@ pub mod sync;
 pub mod value;
 pub mod wire;
 
-pub use agent::cancel::{cancelled, CancelToken};
+pub use agent::cancel::{call_started, cancelled, CancelToken};
 pub use agent::panic_message;
 
 /// The streams of the `#[remote]` call running on this thread (see

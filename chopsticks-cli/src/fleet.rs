@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use chopsticks::Color;
 
 use crate::inventory::{Connection, Inventory, Settings};
+use crate::journal::{self, Journal};
 use crate::printer::Printer;
 use crate::{hosts, pattern, CliError, ExitCode};
 
@@ -198,6 +199,21 @@ pub struct Fleet {
     /// Write the failed hosts here (default: ~/.local/state/chopsticks/TOOL.retry)
     #[arg(long, value_name = "FILE")]
     pub retry_file: Option<PathBuf>,
+    /// Keep no record of this run in the journal (also: CHOPSTICKS_NO_JOURNAL=1)
+    #[arg(long)]
+    pub no_journal: bool,
+    /// Keep the run journal in DIR (default: ~/.local/state/chopsticks/TOOL)
+    #[arg(long, value_name = "DIR")]
+    pub journal: Option<PathBuf>,
+    /// List the recent runs from the journal, or what changed on HOST (with --diff, the diffs; with --json, the records); runs nothing
+    #[arg(long, value_name = "HOST", num_args = 0..=1, default_missing_value = "")]
+    pub history: Option<String>,
+    /// Write the run as JUnit XML to FILE (a test case per host and step), for CI
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// After the recap, list the slowest steps and how long they took on their hosts
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// One selected host: its name, how to reach it, its variables.
@@ -483,7 +499,53 @@ impl Fleet {
         chopsticks::show_progress(!self.quiet && !self.json);
         chopsticks::show_remote_stderr(self.verbose > 0);
         crate::logger::install(self.verbose);
-        Printer::new(self.json, self.quiet, self.diff, self.retry_file.clone())
+        let journal = match self.no_journal || journal::off_by_env() {
+            true => None,
+            false => self.journal_dir().map(Journal::new),
+        };
+        Printer::new(self.json, self.quiet, self.diff, self.retry_file.clone()).record(
+            journal,
+            self.junit.clone(),
+            self.profile,
+        )
+    }
+
+    /// The run journal's directory: `--journal DIR`, or the tool's under
+    /// `$XDG_STATE_HOME/chopsticks` (see [`journal`](crate::journal)).
+    pub fn journal_dir(&self) -> Option<PathBuf> {
+        self.journal
+            .clone()
+            .or_else(|| Journal::default_dir(&crate::printer::tool_name()?))
+    }
+
+    /// `--history [HOST]`: prints the journal's recent runs, or what
+    /// changed on HOST (diffs with `--diff`), newest first; with `--json`
+    /// the runs' records as the journal keeps them, one a line. 1 when
+    /// the journal cannot be read.
+    pub fn history(&self, host: &str) -> ExitCode {
+        let Some(dir) = self.journal_dir() else {
+            eprintln!("error: no journal: HOME is not set (give --journal DIR)");
+            return ExitCode::Usage;
+        };
+        let journal = Journal::new(dir);
+        let host = Some(host).filter(|h| !h.is_empty());
+        let text = match self.json {
+            true => journal
+                .runs(host, crate::history::HISTORY_RUNS)
+                .map(|runs| runs.iter().map(json_line).collect()),
+            false => crate::history::show(&journal, host, self.diff),
+        };
+        match text {
+            Ok(text) => {
+                // A closed pipe (`| head`) is no error.
+                let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+                ExitCode::Ok
+            }
+            Err(e) => {
+                eprintln!("error: cannot read the journal: {e}");
+                ExitCode::Usage
+            }
+        }
     }
 
     /// Runs `steps` over the selected hosts, batch by batch with
@@ -492,8 +554,12 @@ impl Fleet {
     /// the failed hosts to the retry file, and returns the exit code
     /// ([`ExitCode`]): 0 all good, 2 some host failed, 4 some host
     /// unreachable, 1 when the inventory or the selection is bad (said on
-    /// stderr).
+    /// stderr). With `--history` it only shows the journal
+    /// ([`history`](Fleet::history)).
     pub fn run(&self, mut steps: impl FnMut(&Group, &Selection, &mut Printer)) -> ExitCode {
+        if let Some(host) = &self.history {
+            return self.history(host);
+        }
         let selection = match self.selection() {
             Ok(selection) => selection,
             Err(e) => {
@@ -527,6 +593,13 @@ impl Fleet {
         }
         out.finish()
     }
+}
+
+/// `value` as one line of JSON.
+fn json_line(value: &impl serde::Serialize) -> String {
+    let mut line = serde_json::to_string(value).unwrap_or_default();
+    line.push('\n');
+    line
 }
 
 /// The terminal's password source of `--ask-pass`, one for the whole run:
@@ -587,6 +660,21 @@ mod tests {
         assert!(Cli::try_parse_from(["tool", "--serial", "0"]).is_err());
         assert!(Cli::try_parse_from(["tool", "--timeout", "5 parsecs"]).is_err());
         assert!(Cli::try_parse_from(["tool", "--max-fail-percentage", "101"]).is_err());
+        // The journal's flags: `--history` alone, or with a host.
+        let f = parse(&[
+            "--history",
+            "--diff",
+            "--no-journal",
+            "--junit",
+            "r.xml",
+            "--profile",
+        ]);
+        assert_eq!(f.history.as_deref(), Some(""));
+        assert!(f.diff && f.no_journal && f.profile);
+        assert_eq!(f.junit, Some(PathBuf::from("r.xml")));
+        let f = parse(&["--history", "web1", "--journal", "/j"]);
+        assert_eq!(f.history.as_deref(), Some("web1"));
+        assert_eq!(f.journal_dir(), Some(PathBuf::from("/j")));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
     }

@@ -30,7 +30,10 @@
 //! `tool -i hosts.ini -l 'web:&prod:!web3' --check --diff`, `tool -H
 //! web[01:20].example --serial 25% --max-fail-percentage 10`, `tool --limit
 //! @~/.local/state/chopsticks/tool.retry`, `tool --json | jq`: see
-//! [`Fleet`] for every flag.
+//! [`Fleet`] for every flag. Every run leaves a record in the tool's
+//! [`journal`] (`tool --history`, `tool --history web1 --diff`); `--junit
+//! FILE` writes it as JUnit XML for CI, `--profile` lists the slowest
+//! steps.
 //!
 //! # Exit codes
 //! [`ExitCode`]: 0 all good, 1 bad flags, inventory or pattern, 2 something
@@ -42,9 +45,12 @@
 #![warn(missing_docs)]
 
 mod fleet;
+pub mod history;
 pub mod hosts;
 mod interrupt;
 pub mod inventory;
+pub mod journal;
+pub mod junit;
 mod logger;
 pub mod pattern;
 mod printer;

@@ -5,12 +5,14 @@
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chopsticks::ops::{Change, Changes, Recap, Report};
 use chopsticks::{Error, Group, GroupResult};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::journal::{Journal, Run, Step};
 use crate::ExitCode;
 
 /// What a step of operations gives per host, for [`Printer::changes`]: a
@@ -19,6 +21,28 @@ pub trait StepChanges: Changes + Serialize {
     /// Its lines: each operation's state (`ok`, `changed`, `failed`),
     /// name and summary, and its diff.
     fn lines(&self, step: &str) -> Vec<(&'static str, String, Option<String>)>;
+
+    /// Its steps as the run journal, `--junit` and `--profile` keep them:
+    /// one per line of [`lines`](StepChanges::lines), with its duration on
+    /// the host when measured. By default made of the lines (`NAME:
+    /// SUMMARY`), without durations.
+    fn journal(&self, host: &str, step: &str) -> Vec<Step> {
+        self.lines(step)
+            .into_iter()
+            .map(|(state, text, diff)| {
+                let (name, summary) = text.split_once(": ").unwrap_or((step, &text));
+                Step::new(host, name, state, summary).diff(diff.as_deref())
+            })
+            .collect()
+    }
+}
+
+/// A change as a journal step.
+fn journal_step(host: &str, step: &str, change: &Change) -> Step {
+    let state = if change.changed { "changed" } else { "ok" };
+    Step::new(host, step, state, &change.summary)
+        .diff(change.diff.as_deref())
+        .duration(change.duration)
 }
 
 impl StepChanges for Change {
@@ -29,6 +53,10 @@ impl StepChanges for Change {
             format!("{step}: {}", self.summary),
             self.diff.clone(),
         )]
+    }
+
+    fn journal(&self, host: &str, step: &str) -> Vec<Step> {
+        vec![journal_step(host, step, self)]
     }
 }
 
@@ -51,6 +79,19 @@ impl StepChanges for Report {
         }
         lines
     }
+
+    fn journal(&self, host: &str, step: &str) -> Vec<Step> {
+        let mut steps: Vec<Step> = self
+            .steps
+            .iter()
+            .map(|(name, c)| journal_step(host, &format!("{step}/{name}"), c))
+            .collect();
+        if let Some((name, error)) = &self.failed {
+            let name = format!("{step}/{name}");
+            steps.push(Step::new(host, &name, "failed", &error.to_string()));
+        }
+        steps
+    }
 }
 
 /// The output of a run: a line per host and step (or one JSON object with
@@ -68,6 +109,11 @@ pub struct Printer {
     batch: Vec<String>,
     width: usize,
     retry_file: Option<PathBuf>,
+    /// The run as the journal, `--junit` and `--profile` see it.
+    run: Run,
+    journal: Option<Journal>,
+    junit: Option<PathBuf>,
+    profile: bool,
 }
 
 impl Printer {
@@ -83,7 +129,30 @@ impl Printer {
             batch: Vec::new(),
             width: 0,
             retry_file: retry_file.or_else(default_retry_file),
+            run: Run::new(
+                &tool_name().unwrap_or_default(),
+                std::env::args_os()
+                    .skip(1)
+                    .map(|a| a.to_string_lossy().into_owned()),
+            ),
+            journal: None,
+            junit: None,
+            profile: false,
         }
+    }
+
+    /// Where the run's record goes at its end (`None`: nowhere), where its
+    /// JUnit XML goes, whether the slowest steps are shown after the recap.
+    pub(crate) fn record(
+        mut self,
+        journal: Option<Journal>,
+        junit: Option<PathBuf>,
+        profile: bool,
+    ) -> Printer {
+        self.journal = journal;
+        self.junit = junit;
+        self.profile = profile;
+        self
     }
 
     fn paint(&self, state: &str) -> String {
@@ -117,6 +186,9 @@ impl Printer {
             e if e.is_unreachable() => "unreachable",
             _ => "failed",
         };
+        self.run
+            .steps
+            .push(Step::new(host, step, state, &error.to_string()));
         if self.json {
             let object =
                 json!({"host": host, "step": step, "status": state, "error": error.to_string()});
@@ -140,6 +212,11 @@ impl Printer {
             match result {
                 Ok(value) => {
                     let value = serde_json::to_value(value).unwrap_or(Value::Null);
+                    let summary = match &value {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    self.run.steps.push(Step::new(host, step, "ok", &summary));
                     if self.json {
                         let object =
                             json!({"host": host, "step": step, "status": "ok", "value": value});
@@ -177,6 +254,7 @@ impl Printer {
             if failed > 0 {
                 self.failed.insert(host.to_owned());
             }
+            self.run.steps.extend(value.journal(host, step));
             if self.json {
                 let (_, changed, _) = value.counts();
                 let status = match (failed, changed) {
@@ -229,6 +307,7 @@ impl Printer {
             return;
         }
         self.failed.extend(rest.iter().map(|h| (*h).to_owned()));
+        self.not_run(rest, &format!("interrupted after batch {batch}"));
         let message = format!(
             "interrupted after batch {batch}; not run: {}",
             rest.join(", ")
@@ -246,10 +325,20 @@ impl Printer {
              --max-fail-percentage {limit}; not run: {}",
             rest.join(", ")
         );
+        self.not_run(rest, &format!("stopped after batch {batch}"));
         if self.json {
             self.emit(json!({"stopped": message, "not_run": rest}).to_string());
         } else {
             eprintln!("{message}");
+        }
+    }
+
+    /// The hosts `rest` did not run: skipped steps for the record.
+    fn not_run(&mut self, rest: &[&str], why: &str) {
+        for host in rest {
+            self.run
+                .steps
+                .push(Step::new(host, "(not run)", "skipped", why));
         }
     }
 
@@ -313,11 +402,64 @@ impl Printer {
         lines.join("\n")
     }
 
-    /// Prints the recap (not with `--json`), writes the failed hosts to the
-    /// retry file, and returns the exit code.
-    pub fn finish(self) -> ExitCode {
+    /// The slowest steps measured on the hosts (`--profile`), slowest
+    /// first: Ansible's `profile_tasks`.
+    fn profile_text(&self) -> String {
+        let mut timed: Vec<&Step> = self.run.steps.iter().filter(|s| s.ms.is_some()).collect();
+        timed.sort_by(|a, b| b.ms.unwrap_or(0.0).total_cmp(&a.ms.unwrap_or(0.0)));
+        timed.truncate(PROFILE_STEPS);
+        if self.json {
+            let steps: Vec<Value> = timed
+                .iter()
+                .map(|s| json!({"host": s.host, "step": s.step, "ms": s.ms}))
+                .collect();
+            return json!({ "profile": steps }).to_string();
+        }
+        let width = timed.iter().map(|s| s.host.len()).max().unwrap_or(0);
+        let mut text = String::from("\nslowest steps (on the hosts):");
+        if timed.is_empty() {
+            text.push_str(" none measured");
+        }
+        for s in timed {
+            let took = Duration::from_secs_f64(s.ms.unwrap_or(0.0) / 1e3);
+            let step = chopsticks::printable(&s.step).into_owned();
+            text.push_str(&format!(
+                "\n  {:>9.3}s  {:<width$}  {step}",
+                took.as_secs_f64(),
+                s.host
+            ));
+        }
+        text
+    }
+
+    /// Appends the run's record to the journal, writes `--junit`'s file;
+    /// what cannot be written is said on stderr.
+    fn record_run(&mut self, code: ExitCode) {
+        self.run.end(code.code());
+        if let Some(journal) = &self.journal {
+            if let Err(e) = journal.append(&self.run) {
+                eprintln!(
+                    "cannot write the run journal {}: {e}",
+                    journal.path().display()
+                );
+            }
+        }
+        if let Some(path) = &self.junit {
+            if let Err(e) = std::fs::write(path, crate::junit::document(&self.run)) {
+                eprintln!("cannot write the JUnit XML to {}: {e}", path.display());
+            }
+        }
+    }
+
+    /// Prints the recap (not with `--json`) and with `--profile` the
+    /// slowest steps, writes the failed hosts to the retry file, the run's
+    /// record to the journal, `--junit`'s XML, and returns the exit code.
+    pub fn finish(mut self) -> ExitCode {
         if !self.json {
             self.emit(format!("\n{}", self.recap_text()));
+        }
+        if self.profile {
+            self.emit(self.profile_text());
         }
         if let (false, Some(path)) = (self.failed.is_empty(), &self.retry_file) {
             let hosts: String = self.failed.iter().map(|h| format!("{h}\n")).collect();
@@ -333,17 +475,24 @@ impl Printer {
                 Err(e) => eprintln!("cannot write the failed hosts to {}: {e}", path.display()),
             }
         }
-        self.exit_code()
+        let code = self.exit_code();
+        self.record_run(code);
+        code
     }
+}
+
+/// How many steps `--profile` shows.
+const PROFILE_STEPS: usize = 20;
+
+/// The tool's name: its program's.
+pub(crate) fn tool_name() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.file_stem()?.to_string_lossy().into_owned())
 }
 
 /// `$XDG_STATE_HOME/chopsticks/TOOL.retry`, or under `~/.local/state`.
 fn default_retry_file() -> Option<PathBuf> {
-    let tool = std::env::current_exe()
-        .ok()?
-        .file_stem()?
-        .to_string_lossy()
-        .into_owned();
+    let tool = tool_name()?;
     let state = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;

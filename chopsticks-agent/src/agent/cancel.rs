@@ -72,14 +72,26 @@ impl Cancels {
 thread_local! {
     /// The flag of the call running on this thread.
     static CURRENT: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+    /// When the call running on this thread started.
+    static STARTED: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
 }
 
 /// Runs `f` as the call whose flag is `flag`.
 pub(crate) fn with_current<R>(flag: Arc<AtomicBool>, f: impl FnOnce() -> R) -> R {
     let before = CURRENT.with(|c| c.borrow_mut().replace(flag));
+    let started = STARTED.with(|s| s.replace(Some(Instant::now())));
     let result = f();
     CURRENT.with(|c| *c.borrow_mut() = before);
+    STARTED.with(|s| s.set(started));
     result
+}
+
+/// When the `#[remote]` call running on this thread started on the agent
+/// (`None` outside a call on an agent): what operations time their steps
+/// from (`ops::Change::duration`). Also tells two calls apart: each call
+/// has its own.
+pub fn call_started() -> Option<Instant> {
+    STARTED.with(std::cell::Cell::get)
 }
 
 /// Whether the `#[remote]` call running on this thread was cancelled: its

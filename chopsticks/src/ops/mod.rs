@@ -124,7 +124,9 @@ mod text;
 mod tools;
 mod write;
 
+use std::cell::Cell;
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -167,7 +169,12 @@ pub enum Mode {
 }
 
 /// What an operation changed, or in [`Mode::Check`] would change.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Two changes are equal when they say the same (`changed`, `diff`,
+/// `summary`, `output`, `backup`): their [`duration`](Change::duration)
+/// is left out, as two runs never take the same time, so a check run's
+/// change equals the apply run's that did what it said.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Change {
     /// Whether anything changed (would change).
     pub changed: bool,
@@ -184,7 +191,36 @@ pub struct Change {
     /// kept.
     #[serde(default)]
     pub backup: Option<String>,
+    /// How long the step took on the host, measured there by
+    /// [`Plan::run`]: on an agent, from the start of the call (or the end
+    /// of the call's previous step, for several operations in one call)
+    /// to the end of its apply step, so the plan's reads count; called
+    /// outside an agent, from the plan to the end of its apply step.
+    /// `None` from hosts before this field, and in changes made by hand.
+    #[serde(default)]
+    pub duration: Option<Duration>,
 }
+
+impl PartialEq for Change {
+    fn eq(&self, other: &Change) -> bool {
+        // Not `duration`: see the type's doc.
+        let Change {
+            changed,
+            diff,
+            summary,
+            output,
+            backup,
+            duration: _,
+        } = self;
+        *changed == other.changed
+            && *diff == other.diff
+            && *summary == other.summary
+            && *output == other.output
+            && *backup == other.backup
+    }
+}
+
+impl Eq for Change {}
 
 /// Why an operation failed: the operation, its target (a path, a unit ...)
 /// and what to do. The host is named by the [`chopsticks::Error`](crate::Error)
@@ -235,6 +271,8 @@ pub struct Plan {
     change: Change,
     apply: Option<Apply>,
     check: Option<CheckStep>,
+    /// When the plan was made: where its duration starts outside an agent.
+    made: Instant,
 }
 
 impl fmt::Debug for Plan {
@@ -255,9 +293,11 @@ impl Plan {
                 summary: summary.into(),
                 output: None,
                 backup: None,
+                duration: None,
             },
             apply: None,
             check: None,
+            made: Instant::now(),
         }
     }
 
@@ -274,9 +314,11 @@ impl Plan {
                 summary: summary.into(),
                 output: None,
                 backup: None,
+                duration: None,
             },
             apply: Some(Box::new(apply)),
             check: None,
+            made: Instant::now(),
         }
     }
 
@@ -324,6 +366,7 @@ impl Plan {
     /// # Errors
     /// The apply step's.
     pub fn run(self, mode: Mode) -> Result<Change, OpError> {
+        let start = step_start(self.made);
         let mut change = self.change;
         match (mode, self.apply, self.check) {
             (Mode::Apply, Some(apply), _) => {
@@ -336,6 +379,68 @@ impl Plan {
             (Mode::Check, _, Some(check)) if change.changed => check()?,
             _ => {}
         }
+        change.duration = Some(step_end(start));
         Ok(change)
+    }
+}
+
+thread_local! {
+    /// The call a step last ended in on this thread (when it started) and
+    /// when that step ended: where the call's next step starts.
+    static LAST_STEP: Cell<Option<(Instant, Instant)>> = const { Cell::new(None) };
+}
+
+/// Where the step a plan made at `made` ends started: the end of the
+/// previous step of the same agent call, else the call's start, else
+/// (outside an agent) `made`.
+fn step_start(made: Instant) -> Instant {
+    let Some(call) = chopsticks_agent::call_started() else {
+        return made;
+    };
+    match LAST_STEP.with(Cell::get) {
+        Some((last_call, ended)) if last_call == call => ended,
+        _ => call,
+    }
+}
+
+/// How long the step that started at `start` took; records its end for
+/// the next step of the same call.
+fn step_end(start: Instant) -> Duration {
+    let now = Instant::now();
+    if let Some(call) = chopsticks_agent::call_started() {
+        LAST_STEP.with(|l| l.set(Some((call, now))));
+    }
+    now.saturating_duration_since(start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step's duration is measured and carried, and left out of
+    /// comparisons: a check run's change equals the apply run's.
+    #[test]
+    fn durations_are_measured_and_not_compared() {
+        let slow = Plan::change("wait", None, |_| {
+            std::thread::sleep(Duration::from_millis(20));
+            Ok(())
+        });
+        let applied = slow.run(Mode::Apply).unwrap();
+        assert!(applied.duration.unwrap() >= Duration::from_millis(20));
+        let checked = Plan::change("wait", None, |_| Ok(()))
+            .run(Mode::Check)
+            .unwrap();
+        assert!(checked.duration.unwrap() < Duration::from_millis(20));
+        assert_eq!(checked, applied);
+        let other = Change {
+            summary: "other".into(),
+            ..applied.clone()
+        };
+        assert_ne!(other, applied);
+        // Changes from hosts without the field still read.
+        let old: Change =
+            serde_json::from_str(r#"{"changed":true,"diff":null,"summary":"s","output":null}"#)
+                .unwrap();
+        assert_eq!(old.duration, None);
     }
 }

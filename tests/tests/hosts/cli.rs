@@ -8,14 +8,25 @@ use std::process::Command;
 
 use chopsticks_tests::*;
 
-struct ToolRun {
-    code: i32,
-    stdout: String,
-    stderr: String,
+/// How a kit tool's process ended, and what it printed.
+pub(crate) struct ToolRun {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl ToolRun {
-    fn text(&self) -> String {
+    /// Runs `command` to its end.
+    pub(crate) fn of(command: &mut Command) -> ToolRun {
+        let out = command.output().expect("the tool runs");
+        ToolRun {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub(crate) fn text(&self) -> String {
         format!(
             "exit {}\n--- stdout ---\n{}--- stderr ---\n{}",
             self.code, self.stdout, self.stderr
@@ -33,7 +44,7 @@ impl ToolRun {
 }
 
 /// A scratch directory of this test binary.
-fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("cs-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -41,18 +52,13 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn tool(exe: &str, args: &[&str], state: &Path) -> ToolRun {
-    let out = Command::new(exe)
-        .arg("-F")
-        .arg(test_ssh_config())
-        .args(args)
-        .env("XDG_STATE_HOME", state)
-        .output()
-        .expect("the example runs");
-    ToolRun {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    ToolRun::of(
+        Command::new(exe)
+            .arg("-F")
+            .arg(test_ssh_config())
+            .args(args)
+            .env("XDG_STATE_HOME", state),
+    )
 }
 
 fn facts(args: &[&str], state: &Path) -> ToolRun {
@@ -89,7 +95,10 @@ fn host_lists_and_ranges_select_hosts_and_json_has_one_object_per_host() {
         );
     }
     // Without a host: this machine, through a local tunnel (the README's main command).
-    let run = Command::new(env!("CARGO_BIN_EXE_facts")).output().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_facts"))
+        .env("XDG_STATE_HOME", &state)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{stdout}");
     assert!(

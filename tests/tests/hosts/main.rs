@@ -46,6 +46,7 @@ mod faults;
 mod fetched;
 mod files;
 mod handlers;
+mod journal;
 mod jump;
 mod keys_git;
 mod mounts;

@@ -346,6 +346,30 @@ fn ctrl_c_stops_a_kit_tool_and_its_work_on_every_host() {
                 assert!(line.contains("(interrupted)"), "{line}");
             }
         }
+        // The run journal: one Ctrl-C ends the run through its recap, so
+        // its record is kept (exit 130, the steps interrupted); a second
+        // quits at once, leaving a whole record (when the run had ended
+        // already) or none, never half of one.
+        let journal = state.join("chopsticks/slow_tool/journal.jsonl");
+        let records = std::fs::read_to_string(&journal).unwrap_or_default();
+        let records: Vec<serde_json::Value> = records
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        match twice {
+            false => assert_eq!(records.len(), 1, "{records:?}"),
+            true => assert!(matches!(records.len(), 1 | 2), "{records:?}"),
+        }
+        for record in &records {
+            assert_eq!(record["exit"], 130, "{record}");
+            let statuses: Vec<&str> = record["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["status"].as_str().unwrap())
+                .collect();
+            assert_eq!(statuses, ["interrupted", "interrupted"], "{record}");
+        }
         // Nothing of the tool's is left on the hosts: its commands, their
         // children, its agents.
         for w in &watchers {

@@ -1,0 +1,376 @@
+//! The run journal: every run of a kit tool appends one JSON line to
+//! `$XDG_STATE_HOME/chopsticks/TOOL/journal.jsonl` (`~/.local/state` when
+//! `XDG_STATE_HOME` is unset): the tool, its arguments (secrets masked),
+//! the user, start and end (UTC), the exit code, and per host and step the
+//! status, whether it changed, its summary, its diff and how long it took
+//! on the host. `TOOL --history` and `TOOL --history HOST` read it back.
+//!
+//! The record is written once, when the run ends (Ctrl-C included, as the
+//! run ends through its recap): a run killed outright leaves no record,
+//! never half of one. A record is one `write` to a file opened for
+//! appending, under an exclusive lock, so runs at the same time never
+//! interleave.
+//!
+//! Bounds: the file turns into `journal.1.jsonl` (the older ones into
+//! `journal.2.jsonl`, ...; [`KEEP`] are kept) when the next record would
+//! take it past [`MAX_JOURNAL`] bytes; a step's summary is cut at
+//! [`MAX_SUMMARY`] bytes and its diff at [`MAX_DIFF`], a record's diffs
+//! together at [`MAX_RECORD_DIFFS`] (the later ones are left out, with a
+//! note). The directory is made mode 0700 and the file 0600; a link on
+//! the way that someone other than the user or root owns, a directory or
+//! a journal someone else owns, and a link at the journal itself are
+//! refused.
+//!
+//! ```
+//! use chopsticks_cli::journal::{Journal, Run, Step};
+//!
+//! let dir = std::env::temp_dir().join(format!("journal-doc-{}", std::process::id()));
+//! let journal = Journal::new(&dir);
+//! let mut run = Run::new("motd", ["-H", "web1"]);
+//! run.steps.push(Step::new("web1", "motd", "changed", "/etc/motd: content changed"));
+//! run.end(0);
+//! journal.append(&run).unwrap();
+//! let runs = journal.runs(Some("web1"), 20).unwrap();
+//! assert_eq!(runs[0].steps[0].summary, "/etc/motd: content changed");
+//! # std::fs::remove_dir_all(dir).unwrap();
+//! ```
+
+mod file;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+pub use file::Journal;
+
+/// The size past which the journal turns into `journal.1.jsonl`.
+pub const MAX_JOURNAL: u64 = 16 << 20;
+/// How many turned journals are kept (`journal.1.jsonl` ...).
+pub const KEEP: usize = 3;
+/// The most of one step's summary (or error) a record keeps.
+pub const MAX_SUMMARY: usize = 4 << 10;
+/// The most of one step's diff a record keeps.
+pub const MAX_DIFF: usize = 64 << 10;
+/// The most of all its steps' diffs one record keeps.
+pub const MAX_RECORD_DIFFS: usize = 4 << 20;
+/// The environment variable that turns the journal off (`1`).
+pub const NO_JOURNAL_ENV: &str = "CHOPSTICKS_NO_JOURNAL";
+
+/// Words that make a flag's value secret: `--db-password X`,
+/// `--token=X` are written `--db-password (secret)`.
+const SECRET_WORDS: [&str; 6] = ["password", "passwd", "secret", "token", "apikey", "api-key"];
+
+/// One run of a tool, as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// The tool's name (its program's).
+    pub tool: String,
+    /// Its arguments, the values of secret-looking flags masked
+    /// ([`Run::new`]).
+    pub args: Vec<String>,
+    /// Who ran it: the name of the process's user (its ID when it has
+    /// none), and `(sudo from NAME)` when `SUDO_USER` names who ran sudo.
+    pub user: String,
+    /// When it started, UTC (`2026-12-07T08:13:19.123Z`).
+    pub start: String,
+    /// When it ended, UTC.
+    pub end: String,
+    /// How long it took, in seconds.
+    pub seconds: f64,
+    /// Its exit code.
+    pub exit: i32,
+    /// Each host's steps, in the order they ran.
+    pub steps: Vec<Step>,
+    /// When it started, for [`end`](Run::end).
+    #[serde(skip)]
+    started: Option<SystemTime>,
+}
+
+/// One step on one host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// The host.
+    pub host: String,
+    /// The step (`motd`, `deploy/config`).
+    pub step: String,
+    /// `ok`, `changed`, `failed`, `unreachable`, `interrupted` or
+    /// `skipped` (not run: the run stopped before its batch).
+    pub status: String,
+    /// Whether it changed something (would, in check mode).
+    pub changed: bool,
+    /// What is there, or what changed; a failure's error.
+    pub summary: String,
+    /// Its diff, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// How long it took on the host, in milliseconds, when measured there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ms: Option<f64>,
+}
+
+impl Step {
+    /// A step of `host`, without diff or duration.
+    pub fn new(host: &str, step: &str, status: &str, summary: &str) -> Step {
+        Step {
+            host: host.to_owned(),
+            step: step.to_owned(),
+            status: status.to_owned(),
+            changed: status == "changed",
+            summary: cut(summary, MAX_SUMMARY),
+            diff: None,
+            ms: None,
+        }
+    }
+
+    /// With its diff (cut at [`MAX_DIFF`]).
+    pub fn diff(mut self, diff: Option<&str>) -> Step {
+        self.diff = diff.map(|d| cut(d, MAX_DIFF));
+        self
+    }
+
+    /// With how long it took on the host.
+    pub fn duration(mut self, duration: Option<Duration>) -> Step {
+        self.ms = duration.map(|d| (d.as_secs_f64() * 1e6).round() / 1e3);
+        self
+    }
+
+    /// Whether it failed, or its host could not be reached.
+    pub fn failed(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "failed" | "unreachable" | "interrupted"
+        )
+    }
+}
+
+impl Run {
+    /// A run that starts now: this tool, these arguments (secret-looking
+    /// flags' values masked: a flag whose name holds `password`,
+    /// `passwd`, `secret`, `token` or `api-key`), the user (see
+    /// [`Run::user`]).
+    pub fn new<S: AsRef<str>>(tool: &str, args: impl IntoIterator<Item = S>) -> Run {
+        let now = SystemTime::now();
+        Run {
+            tool: tool.to_owned(),
+            args: masked(args),
+            user: user(),
+            start: utc(now),
+            end: String::new(),
+            seconds: 0.0,
+            exit: 0,
+            steps: Vec::new(),
+            started: Some(now),
+        }
+    }
+
+    /// Ends the run now with `exit`, and bounds its diffs together
+    /// ([`MAX_RECORD_DIFFS`]).
+    pub fn end(&mut self, exit: i32) {
+        let now = SystemTime::now();
+        self.end = utc(now);
+        self.exit = exit;
+        if let Some(started) = self.started {
+            self.seconds = now
+                .duration_since(started)
+                .unwrap_or_default()
+                .as_secs_f64();
+        }
+        let mut budget = MAX_RECORD_DIFFS;
+        for step in &mut self.steps {
+            if let Some(diff) = &step.diff {
+                match budget.checked_sub(diff.len()) {
+                    Some(left) => budget = left,
+                    None => {
+                        step.diff = Some(format!(
+                            "(diff of {} bytes left out: the run's diffs passed {MAX_RECORD_DIFFS} bytes)\n",
+                            diff.len()
+                        ));
+                        budget = 0;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each host of the run and how it went (its worst step:
+    /// `unreachable`, `failed`, `changed`, `ok`), in the order they first
+    /// appear.
+    pub fn hosts(&self) -> Vec<(&str, &str)> {
+        let rank = |s: &str| match s {
+            "unreachable" => 5,
+            "interrupted" => 4,
+            "failed" => 3,
+            "skipped" => 2,
+            "changed" => 1,
+            _ => 0,
+        };
+        let mut hosts: Vec<(&str, &str)> = Vec::new();
+        for step in &self.steps {
+            match hosts.iter_mut().find(|(h, _)| *h == step.host) {
+                Some((_, worst)) if rank(&step.status) > rank(worst) => *worst = &step.status,
+                Some(_) => {}
+                None => hosts.push((&step.host, &step.status)),
+            }
+        }
+        hosts
+    }
+}
+
+/// The name of this process's user, or its ID; and who ran sudo.
+fn user() -> String {
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: zeroed passwd is a valid out-parameter for getpwuid_r.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call, `buf` for its length.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found) };
+    let name = match rc == 0 && !found.is_null() && !pwd.pw_name.is_null() {
+        // SAFETY: getpwuid_r set pw_name to a NUL-terminated string in `buf`.
+        true => unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) }
+            .to_string_lossy()
+            .into_owned(),
+        false => format!("uid {uid}"),
+    };
+    match std::env::var("SUDO_USER") {
+        Ok(by) if !by.is_empty() => format!("{name} (sudo from {by})"),
+        _ => name,
+    }
+}
+
+/// `args` with the values of secret-looking flags replaced by `(secret)`.
+fn masked<S: AsRef<str>>(args: impl IntoIterator<Item = S>) -> Vec<String> {
+    let secret = |flag: &str| {
+        let flag = flag.trim_start_matches('-').to_ascii_lowercase();
+        SECRET_WORDS.iter().any(|w| flag.contains(w))
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut next_secret = false;
+    for arg in args {
+        let arg = arg.as_ref();
+        if next_secret {
+            out.push("(secret)".to_owned());
+            next_secret = false;
+            continue;
+        }
+        match arg.split_once('=') {
+            Some((flag, _)) if arg.starts_with("--") && secret(flag) => {
+                out.push(format!("{flag}=(secret)"));
+            }
+            _ => {
+                next_secret = arg.starts_with('-') && !arg.contains('=') && secret(arg);
+                out.push(arg.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// `text` cut at `max` bytes (on a character's edge), with a note.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}\n(cut at {max} of {} bytes)", &text[..end], text.len())
+}
+
+/// `time` in UTC as `2026-12-07T08:13:19.123Z`.
+pub fn utc(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Whether the environment turns the journal off
+/// (`CHOPSTICKS_NO_JOURNAL` set, and neither empty nor `0`).
+pub fn off_by_env() -> bool {
+    std::env::var_os(NO_JOURNAL_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_bounded_and_secrets_masked() {
+        let long = "x".repeat(MAX_DIFF + 10);
+        let step = Step::new("a", "s", "changed", &"é".repeat(MAX_SUMMARY)).diff(Some(&long));
+        assert!(step.summary.len() < MAX_SUMMARY + 40);
+        assert!(step.summary.ends_with(&format!(
+            "(cut at {MAX_SUMMARY} of {} bytes)",
+            2 * MAX_SUMMARY
+        )));
+        assert!(step.diff.as_ref().unwrap().len() < MAX_DIFF + 40);
+        let mut big = Run::new("tool", ["-H", "a"]);
+        big.steps = vec![step; MAX_RECORD_DIFFS / MAX_DIFF + 5];
+        big.end(0);
+        let kept: usize = big
+            .steps
+            .iter()
+            .filter_map(|s| s.diff.as_ref())
+            .map(String::len)
+            .sum();
+        assert!(kept < MAX_RECORD_DIFFS + 5 * 200, "{kept}");
+        assert!(big
+            .steps
+            .last()
+            .unwrap()
+            .diff
+            .as_ref()
+            .unwrap()
+            .starts_with("(diff of"));
+        let args = masked([
+            "-H",
+            "a",
+            "--db-password",
+            "hunter2",
+            "--api-key=xyz",
+            "--ask-pass",
+            "-u",
+            "me",
+            "--token",
+            "t",
+        ]);
+        assert_eq!(
+            args,
+            [
+                "-H",
+                "a",
+                "--db-password",
+                "(secret)",
+                "--api-key=(secret)",
+                "--ask-pass",
+                "-u",
+                "me",
+                "--token",
+                "(secret)"
+            ]
+        );
+        assert_eq!(
+            utc(UNIX_EPOCH + Duration::from_millis(1_796_631_199_123)),
+            "2026-12-07T08:13:19.123Z"
+        );
+    }
+}
