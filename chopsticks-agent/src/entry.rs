@@ -37,27 +37,37 @@ pub fn max_depth() -> u32 {
 }
 
 /// The tool name an agent's controller passed (`CHOPSTICKS_TOOL`).
-static TOOL: OnceLock<String> = OnceLock::new();
+static TOOL: OnceLock<Option<String>> = OnceLock::new();
 
 /// The longest tool name kept, in bytes.
 const MAX_TOOL: usize = 64;
 
 /// The name of the tool this process belongs to: in an agent, the name
 /// its controller passed (`CHOPSTICKS_TOOL`), since the agent's own file
-/// is named by its hash; in a program, its executable's file name. Only
+/// is named by its hash; in a program, its executable's file name (a
+/// trailing ` (deleted)`, Linux's mark of a replaced file, dropped). Only
 /// `[A-Za-z0-9._+-]` is kept (other bytes become `_`), without a leading
-/// `.` or `-`, at most 64 bytes; `chopsticks` when nothing is left.
+/// `.` or `-`, at most 64 bytes; `chopsticks` when nothing is left (see
+/// [`tool_if_named`] for the name alone).
 pub fn tool() -> String {
+    tool_if_named().unwrap_or_else(|| "chopsticks".to_owned())
+}
+
+/// As [`tool`], without the fallback: `None` in an agent whose controller
+/// passed no tool name, or when nothing of the name is left. State kept
+/// per tool (pending handlers) must not be shared under a made-up name.
+pub fn tool_if_named() -> Option<String> {
     if let Some(tool) = TOOL.get() {
         return tool.clone();
     }
-    let exe = std::env::current_exe().ok();
-    let name = exe.as_ref().and_then(|p| p.file_name());
-    tool_name(&name.map(|n| n.to_string_lossy()).unwrap_or_default())
+    let exe = std::env::current_exe().ok()?;
+    let name = exe.file_name()?.to_string_lossy().into_owned();
+    tool_name(name.strip_suffix(" (deleted)").unwrap_or(&name))
 }
 
-/// `name` reduced to a tool name (see [`tool`]).
-fn tool_name(name: &str) -> String {
+/// `name` reduced to a tool name (see [`tool`]); `None` when nothing is
+/// left.
+fn tool_name(name: &str) -> Option<String> {
     let kept: String = name
         .chars()
         .map(|c| match c {
@@ -67,10 +77,7 @@ fn tool_name(name: &str) -> String {
         .skip_while(|c| matches!(c, '.' | '-'))
         .take(MAX_TOOL)
         .collect();
-    match kept.is_empty() {
-        true => "chopsticks".to_owned(),
-        false => kept,
-    }
+    Some(kept).filter(|k| !k.is_empty())
 }
 
 /// The mark of an agent entry point compiled into a binary:
@@ -150,11 +157,13 @@ mod tests {
 
     #[test]
     fn tool_names_keep_a_safe_alphabet() {
-        assert_eq!(tool_name("deploy"), "deploy");
-        assert_eq!(tool_name("my tool$(x)"), "my_tool__x_");
-        assert_eq!(tool_name("-.-x"), "x");
-        assert_eq!(tool_name(""), "chopsticks");
-        assert_eq!(tool_name("é"), "_");
-        assert_eq!(tool_name(&"a".repeat(100)).len(), 64);
+        let name = |n: &str| tool_name(n).unwrap_or_default();
+        assert_eq!(name("deploy"), "deploy");
+        assert_eq!(name("my tool$(x)"), "my_tool__x_");
+        assert_eq!(name("-.-x"), "x");
+        assert_eq!(tool_name(""), None);
+        assert_eq!(tool_name("-."), None);
+        assert_eq!(name("é"), "_");
+        assert_eq!(name(&"a".repeat(100)).len(), 64);
     }
 }

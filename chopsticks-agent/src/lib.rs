@@ -30,5 +30,7 @@ pub use agent::panic_message;
 pub mod stream {
     pub use crate::agent::streams::{input, output, InputStream, OutputStream};
 }
-pub use entry::{depth, has_entry_point, max_depth, run_if_requested, tool, EntryPoint};
+pub use entry::{
+    depth, has_entry_point, max_depth, run_if_requested, tool, tool_if_named, EntryPoint,
+};
 pub use registry::{Registration, Registry, RegistryError};

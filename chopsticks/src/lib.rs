@@ -110,7 +110,8 @@ pub mod agent {
     };
     pub use chopsticks_agent::registry::{Registration, Registry, RegistryError};
     pub use chopsticks_agent::{
-        cancelled, depth, has_entry_point, max_depth, run_if_requested, stream, tool, CancelToken,
+        cancelled, depth, has_entry_point, max_depth, run_if_requested, stream, tool,
+        tool_if_named, CancelToken,
     };
 }
 

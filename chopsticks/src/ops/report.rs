@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::handlers::{check_name, Handlers};
+use super::handlers::{check_name, late, Handlers};
 use super::{Change, Mode, OpError};
 
 /// The changes of several operations, in order: what a per-host plan run
@@ -162,7 +162,9 @@ impl Report {
         let Some(step) = self.last.filter(|_| self.failed.is_none()) else {
             return;
         };
-        let (by, change) = &self.steps[step];
+        let Some((by, change)) = self.steps.get(step) else {
+            return;
+        };
         if !change.changed {
             return;
         }
@@ -175,7 +177,19 @@ impl Report {
                 "notified on a report that keeps no handlers: make it with \
                  Report::plan(NAME, mode) instead of Report::new()",
             )),
-            (Ok(()), Some(handlers)) => handlers.notify(handler, &by),
+            (Ok(()), Some(handlers)) => match handlers.notify(handler, &by) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(late(handler, &by, handlers.mode())),
+                Err(e) => Err(OpError::new(
+                    "ops::Report",
+                    e.target.clone(),
+                    format!(
+                        "step {by} changed something but handler {handler} could not be \
+                         recorded ({}): run {handler} by hand",
+                        e.message
+                    ),
+                )),
+            },
         };
         if let Err(e) = done {
             self.fail(handler.to_owned(), e);
@@ -208,7 +222,15 @@ impl Report {
         }
         let handlers = self.handlers.as_deref_mut()?;
         let mode = handlers.mode();
-        let why = handlers.reach(name)?;
+        let why = match handlers.reach(name) {
+            Ok(why) => why?,
+            Err(e) => {
+                if self.failed.is_none() {
+                    self.fail(name.to_owned(), e);
+                }
+                return None;
+            }
+        };
         if self.failed.is_some() {
             return None;
         }

@@ -17,6 +17,13 @@ const FORMAT: &str = "chopsticks-handlers";
 /// reads).
 const VERSION: u32 = 1;
 
+/// What every version of the state file starts with.
+#[derive(Debug, Deserialize)]
+struct Header {
+    format: String,
+    version: u32,
+}
+
 /// The state file, as JSON.
 #[derive(Debug, Serialize, Deserialize)]
 struct State {
@@ -100,28 +107,63 @@ pub(super) fn lock(dir: &Path) -> Result<std::fs::File, OpError> {
 }
 
 /// Where this user's handler state lives: `/var/lib/chopsticks` for root,
-/// else `$XDG_STATE_HOME/chopsticks` or `~/.local/state/chopsticks`.
+/// else `$XDG_STATE_HOME/chopsticks` or `HOME/.local/state/chopsticks`,
+/// HOME being the effective user's home in the password database (not
+/// `$HOME`, which a `sudo -u` or `su` may have left another user's).
 pub(super) fn dir() -> Result<PathBuf, OpError> {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    if euid() == 0 {
         return Ok(PathBuf::from("/var/lib/chopsticks"));
     }
-    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    let absolute = |p: PathBuf| Some(p).filter(|p| p.is_absolute());
     let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
         .and_then(absolute)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .and_then(absolute)
-                .map(|h| h.join(".local/state"))
-        });
+        .or_else(|| home().and_then(absolute).map(|h| h.join(".local/state")));
     match base {
         Some(base) => Ok(base.join("chopsticks")),
         None => Err(OpError::new(
             OP,
             "handler state",
-            "neither XDG_STATE_HOME nor HOME is set to an absolute path on the host, so \
-             pending handlers have nowhere to be kept: set HOME for this user",
+            format!(
+                "uid {} has no absolute home directory in the password database and \
+                 XDG_STATE_HOME is not set to an absolute path on the host, so pending \
+                 handlers have nowhere to be kept: give the user a home, or set XDG_STATE_HOME",
+                euid()
+            ),
         )),
+    }
+}
+
+/// The effective user's home directory in the password database.
+fn home() -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: passwd is plain old data; getpwuid_r writes into `pwd`
+        // and `buf` (of the length given) only, and sets `found` to `pwd`
+        // or null.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getpwuid_r(
+                euid(),
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        if rc != 0 || found.is_null() || pwd.pw_dir.is_null() {
+            return None;
+        }
+        // SAFETY: pw_dir points to a NUL-terminated string in `buf`.
+        let dir = unsafe { std::ffi::CStr::from_ptr(pwd.pw_dir) };
+        let dir = std::ffi::OsStr::from_bytes(dir.to_bytes());
+        return Some(PathBuf::from(dir)).filter(|d| !d.as_os_str().is_empty());
     }
 }
 
@@ -130,15 +172,24 @@ pub(super) fn dir() -> Result<PathBuf, OpError> {
 pub(super) fn private_dir(dir: &Path) -> Result<(), OpError> {
     let fail = |m: String| OpError::new(OP, dir.display(), m);
     let entry = files::entry_at(dir).map_err(|e| fail(describe(&e)))?;
-    let Some(entry) = entry else {
-        if let Some(parent) = dir.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(parent)
-                .map_err(|e| fail(format!("cannot create its parent: {}", describe(&e))))?;
+    let entry = match entry {
+        Some(entry) => entry,
+        None => {
+            if let Some(parent) = dir.parent() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)
+                    .map_err(|e| fail(format!("cannot create its parent: {}", describe(&e))))?;
+            }
+            let made = Writer::new().create_dir(dir, 0o700);
+            // Another run may have made it meanwhile (EEXIST): what is
+            // there now is checked as if it had been there.
+            match files::entry_at(dir) {
+                Ok(Some(entry)) => entry,
+                _ => return made,
+            }
         }
-        return Writer::new().create_dir(dir, 0o700);
     };
     if entry.kind != Kind::Dir {
         return Err(fail(
@@ -196,11 +247,19 @@ pub(super) fn read(path: &Path, tool: &str, plan: &str) -> Result<Vec<Pending>, 
     }
     let mut bytes = Vec::new();
     let (dir, name) = files::parent_and_name(path).map_err(|e| fail(describe(&e)))?;
+    let file = dir.open_file(&name).map_err(|e| fail(describe(&e)))?;
+    // What was opened, not what the path named a moment before.
+    let uid =
+        std::os::unix::fs::MetadataExt::uid(&file.metadata().map_err(|e| fail(describe(&e)))?);
+    if uid != euid() {
+        return Err(fail(format!(
+            "is owned by uid {uid}, not by this user (uid {}): it is not a state file of ours; \
+             {remove}",
+            euid()
+        )));
+    }
     std::io::Read::read_to_end(
-        &mut std::io::Read::take(
-            dir.open_file(&name).map_err(|e| fail(describe(&e)))?,
-            MAX_HANDLER_STATE as u64 + 1,
-        ),
+        &mut std::io::Read::take(file, MAX_HANDLER_STATE as u64 + 1),
         &mut bytes,
     )
     .map_err(|e| fail(describe(&e)))?;
@@ -216,20 +275,22 @@ pub(super) fn read(path: &Path, tool: &str, plan: &str) -> Result<Vec<Pending>, 
             "is not a handler state file this build reads ({why}): {remove}"
         ))
     };
-    let state: State = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
-    if state.format != FORMAT {
+    // The format and version first: a newer version may change the rest.
+    let header: Header = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+    if header.format != FORMAT {
         return Err(corrupt(format!(
             "its format is {:?}",
-            shorten(&state.format)
+            shorten(&header.format)
         )));
     }
-    if state.version > VERSION {
+    if header.version > VERSION {
         return Err(fail(format!(
-            "was written by a newer chopsticks (state version {}, this build reads {VERSION}): \
-             run the newer build, or {remove}",
-            state.version
+            "was written by a newer build of {tool} (state version {}, this build reads \
+             {VERSION}): upgrade {tool} on this controller, and run the plan with it",
+            header.version
         )));
     }
+    let state: State = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
     if state.tool != tool || state.plan != plan {
         return Err(corrupt(format!(
             "it names the tool {:?} and plan {:?}",

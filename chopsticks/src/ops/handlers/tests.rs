@@ -57,13 +57,16 @@ fn a_notification_is_kept_on_disk_until_its_handler_succeeds() {
     let mut second = open(&path, Mode::Apply).unwrap();
     assert_eq!(
         second.reach("restart"),
-        Some(Reason::Pending(first.started))
+        Ok(Some(Reason::Pending {
+            since: first.started,
+            by: "config".into()
+        }))
     );
-    assert_eq!(second.reach("restart"), None, "once per run");
+    assert_eq!(second.reach("restart"), Ok(None), "once per run");
     second.done("restart").unwrap();
     assert!(!path.exists(), "nothing pending: no file");
     let mut third = open(&path, Mode::Apply).unwrap();
-    assert_eq!(third.reach("restart"), None);
+    assert_eq!(third.reach("restart"), Ok(None));
     std::fs::remove_dir_all(base_of(&path)).unwrap();
 }
 
@@ -75,7 +78,7 @@ fn check_mode_writes_nothing_and_reads_what_is_pending() {
     assert!(!base_of(&path).exists(), "check mode wrote");
     assert_eq!(
         check.reach("restart"),
-        Some(Reason::Notified("config".into()))
+        Ok(Some(Reason::Notified("config".into())))
     );
     check.done("restart").unwrap();
     // Pending from an apply run: check mode says so, and keeps the file.
@@ -85,7 +88,10 @@ fn check_mode_writes_nothing_and_reads_what_is_pending() {
         .unwrap();
     let before = std::fs::read(&path).unwrap();
     let mut check = open(&path, Mode::Check).unwrap();
-    assert!(matches!(check.reach("reload"), Some(Reason::Pending(_))));
+    assert!(matches!(
+        check.reach("reload"),
+        Ok(Some(Reason::Pending { .. }))
+    ));
     check.done("reload").unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), before);
     std::fs::remove_dir_all(base_of(&path)).unwrap();
@@ -127,7 +133,10 @@ fn a_report_runs_handlers_once_in_order_and_not_after_a_failure() {
         .map(|(_, c)| c.summary.as_str())
         .collect();
     assert!(summaries[0].starts_with("pending since "), "{summaries:?}");
-    assert!(summaries[0].ends_with(" UTC (an earlier run did not finish it): done"));
+    assert!(
+        summaries[0].ends_with(" UTC (notified by config; an earlier run did not finish it): done"),
+        "{summaries:?}"
+    );
     assert!(next.failed.is_none());
     assert!(!path.exists());
     // And the run after does not run them again.
@@ -147,7 +156,10 @@ fn a_failed_handler_stays_pending_and_fails_the_report() {
     assert!(failed.is_none());
     assert_eq!(report.failed.as_ref().unwrap().0, "restart");
     let mut next = open(&path, Mode::Apply).unwrap();
-    assert!(matches!(next.reach("restart"), Some(Reason::Pending(_))));
+    assert!(matches!(
+        next.reach("restart"),
+        Ok(Some(Reason::Pending { .. }))
+    ));
     std::fs::remove_dir_all(base_of(&path)).unwrap();
 }
 
@@ -205,7 +217,6 @@ fn refused(test: &str, text: &str) -> OpError {
     std::fs::write(&path, text).unwrap();
     let e = open(&path, Mode::Check).unwrap_err();
     assert_eq!(e.target, path.display().to_string());
-    assert!(e.message.contains("remove it"), "{e}");
     std::fs::remove_dir_all(base_of(&path)).unwrap();
     e
 }
@@ -214,16 +225,28 @@ fn refused(test: &str, text: &str) -> OpError {
 fn a_state_file_that_is_not_ours_is_refused_with_advice() {
     let e = refused("garbage", "{not json");
     assert!(e.message.contains("is not a handler state file"), "{e}");
-    let e = refused(
-        "newer",
+    assert!(e.message.contains("remove it"), "{e}");
+    // A newer version, whatever the rest of it looks like, is not corrupt:
+    // it asks for the newer build.
+    for newer in [
         r#"{"format":"chopsticks-handlers","version":9,"tool":"tool","plan":"plan","pending":[]}"#,
-    );
-    assert!(e.message.contains("newer chopsticks"), "{e}");
+        r#"{"format":"chopsticks-handlers","version":2,"entries":{"restart":{}}}"#,
+    ] {
+        let e = refused("newer", newer);
+        assert!(
+            e.message.contains("written by a newer build of tool") && e.message.contains("upgrade"),
+            "{e}"
+        );
+        assert!(!e.message.contains("remove it"), "{e}");
+    }
     let e = refused(
         "other",
         r#"{"format":"chopsticks-handlers","version":1,"tool":"x","plan":"plan","pending":[]}"#,
     );
-    assert!(e.message.contains("names the tool \"x\""), "{e}");
+    assert!(
+        e.message.contains("names the tool \"x\"") && e.message.contains("remove it"),
+        "{e}"
+    );
     let e = refused(
         "badname",
         r#"{"format":"chopsticks-handlers","version":1,"tool":"tool","plan":"plan",
@@ -291,7 +314,126 @@ fn two_runs_at_once_keep_both_notifications() {
     drop(held);
     waiting.join().unwrap();
     let mut three = open(&path, Mode::Apply).unwrap();
-    assert!(matches!(three.reach("first"), Some(Reason::Pending(_))));
-    assert!(matches!(three.reach("second"), Some(Reason::Pending(_))));
+    assert!(matches!(
+        three.reach("first"),
+        Ok(Some(Reason::Pending { .. }))
+    ));
+    assert!(matches!(
+        three.reach("second"),
+        Ok(Some(Reason::Pending { .. }))
+    ));
+    std::fs::remove_dir_all(base_of(&path)).unwrap();
+}
+
+#[test]
+fn a_notification_after_its_handler_ran_is_kept_for_the_next_run_and_fails_the_report() {
+    let path = state("late");
+    let mut report = Report::with_handlers(open(&path, Mode::Apply).unwrap());
+    report.run("config", || changed("written"));
+    report.notify("restart");
+    report.handler("restart", || changed("ran"));
+    assert!(!path.exists(), "done: nothing pending");
+    report.run("more config", || changed("written too"));
+    report.notify("restart");
+    let (step, e) = report.failed.clone().unwrap();
+    assert_eq!(step, "restart");
+    assert!(
+        e.message
+            .contains("notified by more config after its handler was declared")
+            && e.message
+                .contains("declare handlers after the steps that notify them"),
+        "{e}"
+    );
+    // Kept: the next run runs it, once, and says who notified it.
+    let mut next = Report::with_handlers(open(&path, Mode::Apply).unwrap());
+    let mut ran = 0;
+    for _ in 0..2 {
+        next.handler("restart", || {
+            ran += 1;
+            changed("ran")
+        });
+    }
+    assert_eq!(ran, 1);
+    assert!(
+        next.steps[0]
+            .1
+            .summary
+            .contains("(notified by more config;"),
+        "{:?}",
+        next.steps
+    );
+    assert!(!path.exists());
+    // Check mode says the same, and writes nothing.
+    let mut check = Report::with_handlers(open(&path, Mode::Check).unwrap());
+    check.run("config", || changed("would write"));
+    check.handler("restart", || changed("would run"));
+    check.run("more config", || changed("would write too"));
+    check.notify("restart");
+    let (_, e) = check.failed.unwrap();
+    assert!(e.message.contains("would be kept pending"), "{e}");
+    assert!(!path.exists());
+    std::fs::remove_dir_all(base_of(&path)).unwrap();
+}
+
+#[test]
+fn a_handler_clears_only_what_was_pending_when_it_started() {
+    let path = state("newer");
+    let mut one = open(&path, Mode::Apply).unwrap();
+    one.notify("restart", "config").unwrap();
+    assert!(one.reach("restart").unwrap().is_some());
+    // While the handler of run one runs, run two notifies it again.
+    let mut two = open(&path, Mode::Apply).unwrap();
+    two.notify("restart", "config").unwrap();
+    one.done("restart").unwrap();
+    let mut three = open(&path, Mode::Apply).unwrap();
+    assert!(
+        matches!(three.reach("restart"), Ok(Some(Reason::Pending { .. }))),
+        "run two's notification was cleared by run one's handler"
+    );
+    std::fs::remove_dir_all(base_of(&path)).unwrap();
+}
+
+#[test]
+fn runs_creating_the_state_directories_at_once_all_succeed() {
+    for round in 0..20 {
+        let path = state(&format!("race{round}"));
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    open(&path, Mode::Apply)
+                        .unwrap()
+                        .notify(&format!("h{i}"), "config")
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["pending"].as_array().unwrap().len(), 8, "{text}");
+        std::fs::remove_dir_all(base_of(&path)).unwrap();
+    }
+}
+
+#[test]
+fn a_notification_that_cannot_be_recorded_says_to_run_the_handler_by_hand() {
+    let path = state("unrecorded");
+    let handlers = open(&path, Mode::Apply).unwrap();
+    // Something else than a directory where the state goes.
+    std::fs::create_dir_all(base_of(&path)).unwrap();
+    std::fs::write(path.parent().unwrap().parent().unwrap(), "").unwrap();
+    let mut report = Report::with_handlers(handlers);
+    report.run("config", || changed("written"));
+    report.notify("restart");
+    let (step, e) = report.failed.unwrap();
+    assert_eq!(step, "restart");
+    assert!(
+        e.message.starts_with(
+            "step config changed something but handler restart could not be recorded ("
+        ) && e.message.ends_with("): run restart by hand"),
+        "{e}"
+    );
     std::fs::remove_dir_all(base_of(&path)).unwrap();
 }
