@@ -1,13 +1,15 @@
 //! A kit tool whose plan notifies handlers, for the handler tests
 //! (`tests/tests/hosts/handlers.rs`): on each host, step `config` writes
-//! `DIR/app.conf` and notifies `restart` and `reload`; then, when asked,
+//! `DIR/app.conf` and notifies `reload`, then `restart` (the reverse of
+//! the order they are declared in); then, when asked,
 //! step `broken` fails, or step `wait` sleeps (`sleep 300` with
 //! `CS_MARKER=M` in its environment, for a test to find and interrupt);
 //! then the handlers `restart` and `reload` each append their name to
-//! `DIR/handled.log`.
+//! `DIR/handled.log`; then, when asked (`--late`), step `late` changes
+//! something and notifies `restart` again, after its handler ran.
 //!
 //! `handler_tool -H HOSTS --plan NAME --dir DIR --content TEXT [--fail]
-//! [--sleep M] [--check] [--json]`
+//! [--sleep M] [--late] [--check] [--json]`
 
 use chopsticks::ops::{self, ChangedWhen, Mode, OpError, Report};
 use chopsticks::remote;
@@ -33,6 +35,9 @@ struct Cli {
     /// A step after the notification sleeps, with this marker
     #[arg(long)]
     sleep: Option<String>,
+    /// A step after the handlers notifies `restart` again
+    #[arg(long)]
+    late: bool,
 }
 
 /// What the plan is told.
@@ -43,6 +48,7 @@ struct Args {
     content: String,
     fail: bool,
     sleep: Option<String>,
+    late: bool,
 }
 
 /// Appends `name` to `DIR/handled.log`.
@@ -60,8 +66,8 @@ fn converge(args: Args, mode: Mode) -> Report {
         let conf = ops::File::new(format!("{}/app.conf", args.dir)).content(&args.content);
         ops::file(conf, mode)
     });
-    report.notify("restart");
     report.notify("reload");
+    report.notify("restart");
     if args.fail {
         report.run("broken", || {
             Err(OpError::new("handler_tool", "broken", "fails on purpose"))
@@ -77,6 +83,13 @@ fn converge(args: Args, mode: Mode) -> Report {
     }
     report.handler("restart", || handled(&args.dir, "restart", mode));
     report.handler("reload", || handled(&args.dir, "reload", mode));
+    if args.late {
+        report.run("late", || {
+            let touch = ops::Command::new(["true"]).changed_when(ChangedWhen::Always);
+            ops::command(touch, mode)
+        });
+        report.notify("restart");
+    }
     report
 }
 
@@ -91,6 +104,7 @@ fn main() -> ExitCode {
             content: cli.content.clone(),
             fail: cli.fail,
             sleep: cli.sleep.clone(),
+            late: cli.late,
         };
         out.changes("plan", &hosts.call_each(converge, |_| (args(), mode)));
     })

@@ -1,7 +1,7 @@
 //! Handlers that are never lost, as a user meets them: the kit tool
 //! `handler_tool` (tests/src/bin/handler_tool.rs) runs a plan whose step
-//! `config` notifies `restart` and `reload`, on cs-deb12 as root and as
-//! the user deploy. A run that fails, is killed or is interrupted with
+//! `config` notifies `reload` and `restart` (declared the other way
+//! round), on cs-deb12 as root and as the user deploy. A run that fails, is killed or is interrupted with
 //! Ctrl-C between the notification and the handlers leaves them pending
 //! in the host's state file; the next run runs them (and says why), the
 //! run after does not; check mode says what would run and writes nothing;
@@ -96,17 +96,6 @@ fn forget_agents(hashes: Vec<String>) {
         for hash in &hashes {
             let _ = std::fs::remove_file(format!("{dir}/{hash}"));
             let _ = std::fs::remove_file(format!("{dir}/.{hash}.ok"));
-        }
-    }
-}
-
-/// Kills the processes whose command line or environment holds `needle`.
-#[remote]
-fn kill_mentioning(needle: String) {
-    for line in processes_mentioning(needle) {
-        if let Some(Ok(pid)) = line.split(':').next().map(str::parse::<i32>) {
-            // SAFETY: a signal to a process of the test's own marker.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
 }
@@ -279,7 +268,7 @@ impl Case {
     /// handler ran, both are pending, and the next run finishes them.
     fn left_pending(&self) {
         assert_eq!(self.handled(), "");
-        assert_eq!(self.pending_handlers(), ["restart", "reload"]);
+        assert_eq!(self.pending_handlers(), ["reload", "restart"]);
         self.finishes_what_was_pending("v1\n");
     }
 
@@ -292,7 +281,7 @@ impl Case {
         assert!(!next.steps[0].1.changed, "{}", next.text);
         let summary = next.summary("restart");
         assert!(
-            summary.contains(" UTC (an earlier run did not finish it): "),
+            summary.contains(" UTC (notified by config; an earlier run did not finish it): "),
             "{summary}"
         );
         assert_eq!(self.handled(), "restart\nreload\n");
@@ -320,13 +309,14 @@ fn a_failed_step_leaves_the_handlers_pending_for_the_next_run_only() {
         assert_eq!(first.failed.as_deref(), Some("broken"), "{}", first.text);
         assert_eq!(case.conf().as_deref(), Some("v1\n"));
         assert_eq!(case.handled(), "", "a handler ran after a failed step");
-        assert_eq!(case.pending_handlers(), ["restart", "reload"]);
+        assert_eq!(case.pending_handlers(), ["reload", "restart"]);
         case.finishes_what_was_pending("v1\n");
     }
 }
 
 #[test]
 fn two_handlers_notified_by_one_step_run_once_each_in_declaration_order() {
+    // (The step notifies reload, then restart: the declarations decide.)
     let case = Case::new("cs-deb12", "order");
     let run = case.run("v1\n", &[]);
     run.ran_both("notified by config: ");
@@ -355,7 +345,7 @@ fn check_mode_says_what_would_run_and_why_and_writes_nothing() {
         check.ran_both("would run, pending since ");
         let summary = check.summary("restart");
         assert!(
-            summary.contains("(an earlier run did not finish it)"),
+            summary.contains("(notified by config; an earlier run did not finish it)"),
             "{summary}"
         );
         assert_eq!(case.pending().as_deref(), Some(before.as_str()));
@@ -403,7 +393,7 @@ fn sleeping(case: &Case, capture: bool) -> (Child, String) {
         "the step after the notification runs",
     );
     // Recorded as soon as the notifying step changed something.
-    assert_eq!(case.pending_handlers(), ["restart", "reload"]);
+    assert_eq!(case.pending_handlers(), ["reload", "restart"]);
     (child, marker)
 }
 
@@ -433,15 +423,79 @@ fn finish(mut child: Child) -> Run {
     Run::of(stdout, stderr, code)
 }
 
+/// The agent serving the step that sleeps with `marker`: the nearest
+/// ancestor of that step's process whose executable is a cached agent
+/// (named by its SHA-256).
+#[remote]
+fn agent_of(marker: String) -> Option<u32> {
+    let needle = format!("CS_MARKER={marker}");
+    let parent = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let is_agent = |pid: u32| {
+        std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
+            // (" (deleted)": another test may forget a cached agent.)
+            let name = exe.file_name().unwrap_or_default().to_string_lossy();
+            let name = name.strip_suffix(" (deleted)").unwrap_or(&name);
+            name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+    };
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        if !environ.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
+            continue;
+        }
+        let mut at = pid;
+        while let Some(up) = parent(at).filter(|p| *p > 1) {
+            if is_agent(up) {
+                return Some(up);
+            }
+            at = up;
+        }
+    }
+    None
+}
+
+/// SIGKILL to the controller (the tool running the plan) while the step
+/// after the notification runs on the host: its agent, left without a
+/// controller, ends (cancelling the step); no handler runs; the next run
+/// runs them, once each.
 #[test]
 fn a_killed_controller_leaves_the_handlers_pending() {
     for host in ["cs-deb12", "cs-deb12-deploy"] {
         let case = Case::new(host, "killed");
         let (mut child, marker) = sleeping(&case, false);
-        child.kill().unwrap();
+        let agent = case
+            .t
+            .call(agent_of, (marker.clone(),))
+            .unwrap()
+            .expect("no agent runs the sleeping step");
+        // SAFETY: a signal to the tool this test started.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
         let killed = child.wait().unwrap();
         assert_eq!(killed.code(), None, "{killed:?}");
-        case.t.call(kill_mentioning, (marker,)).unwrap();
+        wait_for(
+            || !case.t.call(process_alive, (agent,)).unwrap(),
+            "the agent of the killed controller ends",
+        );
+        wait_for(
+            || {
+                case.t
+                    .call(processes_mentioning, (marker.clone(),))
+                    .unwrap()
+                    .is_empty()
+            },
+            "the step of the killed controller's agent stops",
+        );
         case.left_pending();
     }
 }
@@ -476,7 +530,7 @@ fn a_new_build_of_the_tool_finds_the_old_builds_pending_handlers() {
     let case = Case::new("cs-deb12", "rebuilt");
     let first = case.run("v1\n", &["--fail"]);
     assert_eq!(first.code, Some(2), "{}", first.text);
-    assert_eq!(case.pending_handlers(), ["restart", "reload"]);
+    assert_eq!(case.pending_handlers(), ["reload", "restart"]);
     // Another build: the same program with another compiler comment (a
     // section the loader ignores), under the same name.
     let mut exe = std::fs::read(env!("CARGO_BIN_EXE_handler_tool")).unwrap();
@@ -558,6 +612,135 @@ fn a_state_file_that_is_not_ours_stops_the_plan_and_says_what_to_do() {
         );
     }
     assert_eq!(case.conf(), None, "a step ran");
+    let gone = ops::File::new(&path).absent();
+    case.t.call(ops::file, (gone, Mode::Apply)).unwrap();
+}
+
+/// A step after the handlers notifies one again (`--late`): the report
+/// fails, saying to declare handlers after the steps that notify them,
+/// and the notification is kept: the next run runs that handler, once,
+/// saying which step notified it.
+#[test]
+fn a_notification_after_its_handler_ran_is_kept_for_the_next_run() {
+    for host in ["cs-deb12", "cs-deb12-deploy"] {
+        let case = Case::new(host, "late");
+        let check = case.run("v1\n", &["--late", "--check"]);
+        assert_eq!(check.code, Some(2), "{}", check.text);
+        assert_eq!(check.failed.as_deref(), Some("restart"), "{}", check.text);
+        assert_eq!(case.pending(), None, "check mode wrote the state file");
+        let first = case.run("v1\n", &["--late"]);
+        assert_eq!(first.code, Some(2), "{}", first.text);
+        assert_eq!(
+            first.names(),
+            ["config", "restart", "reload", "late"],
+            "{}",
+            first.text
+        );
+        assert_eq!(first.failed.as_deref(), Some("restart"), "{}", first.text);
+        let message = first.error["message"].as_str().unwrap();
+        assert!(
+            message.contains("notified by late after its handler was declared")
+                && message.contains("declare handlers after the steps that notify them"),
+            "{message}"
+        );
+        assert_eq!(case.handled(), "restart\nreload\n");
+        let (text, _) = case
+            .t
+            .call(handler_state, (TOOL.to_owned(), case.plan.clone()))
+            .unwrap();
+        let json: Value =
+            serde_json::from_str(&text.expect("the late notification was lost")).unwrap();
+        assert_eq!(json["pending"][0]["handler"], "restart");
+        assert_eq!(json["pending"][0]["by"], "late");
+        let next = case.run("v1\n", &[]);
+        assert_eq!(next.code, Some(0), "{}", next.text);
+        assert_eq!(next.names(), ["config", "restart"], "{}", next.text);
+        let summary = next.summary("restart");
+        assert!(
+            summary.starts_with("pending since ") && summary.contains("(notified by late;"),
+            "{summary}"
+        );
+        assert_eq!(case.handled(), "restart\nreload\nrestart\n");
+        assert_eq!(case.pending(), None);
+    }
+}
+
+/// Removes root's handler state of `tool` on this host.
+#[remote]
+fn remove_tool_state(tool: String) {
+    let _ = std::fs::remove_dir_all(format!("/var/lib/chopsticks/{tool}"));
+}
+
+/// Two runs at once of a tool this host has never kept handler state for
+/// (its directory does not exist): both make it, neither fails, both run
+/// their handlers, and nothing is left pending.
+#[test]
+fn two_runs_at_once_on_a_fresh_host_both_succeed() {
+    let case = Case::new("cs-deb12", "fresh");
+    // The same program under a name of its own: a tool new to the host.
+    let tool = format!("handler_tool_fresh{}", std::process::id());
+    let dir = case.state.join("fresh");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join(&tool);
+    std::fs::copy(env!("CARGO_BIN_EXE_handler_tool"), &exe).unwrap();
+    case.t.call(remove_tool_state, (tool.clone(),)).unwrap();
+    let runs: Vec<Child> = (0..2)
+        .map(|_| {
+            case.command_of(&exe, "v1\n", &[])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let runs: Vec<Run> = runs.into_iter().map(finish).collect();
+    for run in &runs {
+        assert_eq!(run.code, Some(0), "{}", run.text);
+        assert!(run.failed.is_none(), "{}", run.text);
+    }
+    let handled = case.handled();
+    assert!(
+        handled.lines().filter(|l| *l == "restart").count() >= 1,
+        "{handled}"
+    );
+    let (text, modes) = case
+        .t
+        .call(handler_state, (tool.clone(), case.plan.clone()))
+        .unwrap();
+    assert_eq!(text, None, "left pending");
+    assert_eq!(modes, [0o700, 0o700], "the fresh directories");
+    case.t.call(remove_tool_state, (tool,)).unwrap();
+}
+
+/// A state file of a newer version (whatever else it holds) stops the
+/// plan before any step, asking to upgrade the tool rather than to remove
+/// the file.
+#[test]
+fn a_state_file_of_a_newer_version_asks_for_an_upgrade() {
+    let case = Case::new("cs-deb12", "newer");
+    let dir = format!("/var/lib/chopsticks/{TOOL}");
+    let mkdir = ops::Directory::new(&dir).mode(0o700);
+    case.t.call(ops::directory, (mkdir, Mode::Apply)).unwrap();
+    let path = format!("{dir}/{}.handlers.json", case.plan);
+    let newer = r#"{"format":"chopsticks-handlers","version":2,"queue":{"restart":{}}}"#;
+    let file = ops::File::new(&path).content(newer).mode(0o600);
+    case.t.call(ops::file, (file, Mode::Apply)).unwrap();
+    for args in [&["--check"][..], &[]] {
+        let run = case.run("v1\n", args);
+        assert_eq!(run.code, Some(2), "{}", run.text);
+        assert_eq!(run.failed.as_deref(), Some("handlers"), "{}", run.text);
+        assert!(run.steps.is_empty(), "{}", run.text);
+        let message = run.error["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("written by a newer build of {TOOL}"))
+                && message.contains("upgrade")
+                && !message.contains("remove it"),
+            "{message}"
+        );
+    }
+    assert_eq!(case.conf(), None, "a step ran");
+    let kept = case.t.call(text_if_any, (path.clone(),)).unwrap();
+    assert_eq!(kept.as_deref(), Some(newer), "the newer file was touched");
     let gone = ops::File::new(&path).absent();
     case.t.call(ops::file, (gone, Mode::Apply)).unwrap();
 }
