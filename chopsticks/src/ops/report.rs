@@ -59,17 +59,33 @@ use super::{Change, Mode, OpError};
 /// ```
 ///
 /// A handler's change says why it ran: `notified by config`, or `pending
-/// since 2026-12-07@08:20:11 UTC (an earlier run did not finish it)`; in
+/// since 2026-12-07@08:20:11 UTC (notified by config; an earlier run did
+/// not finish it)`; in
 /// [`Mode::Check`] it reads `would run, ...` and nothing is written. As
 /// Ansible's (without `--force-handlers`), handlers do not run after a
 /// step failed; unlike Ansible's, they are not lost then: the next run
-/// runs them, even when it has nothing else to change.
+/// runs them, even when it has nothing else to change. A notification
+/// made after its handler was declared (reached) in this run is kept for
+/// the next run, and fails the report: declare handlers after the steps
+/// that notify them.
+///
+/// One window remains with [`notify`](Report::notify): a run killed
+/// after the step's last write (for a file, the rename that puts it in
+/// place) and before `notify` wrote the mark loses the notification: the
+/// next run finds the step's work done and nothing pending.
+/// [`run_notifying`](Report::run_notifying) closes it by listing the
+/// handlers before the step runs and unlisting them when it changed
+/// nothing; its failure direction is one handler run too many.
 ///
 /// The state file is per tool and plan: root's under
 /// `/var/lib/chopsticks/TOOL/`, a user's under
 /// `~/.local/state/chopsticks/TOOL/` (`$XDG_STATE_HOME` honoured), named
-/// `PLAN.handlers.json`. TOOL is [`agent::tool`](crate::agent::tool), the
-/// controller program's name, which a new build of it keeps.
+/// `PLAN.handlers.json` (the home is the user's in the password database,
+/// not `$HOME`). TOOL is [`agent::tool`](crate::agent::tool), the
+/// controller program's name, which a new build of it keeps; an agent not
+/// told it refuses handlers. Each entry carries its run's random id: a
+/// handler's success removes only the entries it saw when it started, so
+/// a notification another run makes meanwhile stays.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Report {
     /// Each operation's name (as the plan calls it) and its change.
@@ -107,10 +123,12 @@ impl Report {
     /// user) left pending is read from the host's state file.
     ///
     /// A name that is empty, longer than [`MAX_HANDLER_NAME`](super::MAX_HANDLER_NAME) bytes,
-    /// starts with `.` or `-`, or holds a `/` or a control character, and
-    /// a state file that cannot be read (not ours, not one of ours), fail
-    /// the report at once (as its step `handlers`), so no step runs: the
-    /// message names the file and what to do.
+    /// starts with `.` or `-`, or holds a `/` or a control character; a
+    /// state file that cannot be read (not ours, not one of ours, of a
+    /// newer version); in [`Mode::Apply`], state directories that cannot
+    /// be made or are not ours; and an agent that was not told its tool's
+    /// name, fail the report at once (as its step `handlers`), so no step
+    /// runs: the message names the file and what to do.
     pub fn plan(name: &str, mode: Mode) -> Report {
         let mut report = Report::new();
         match Handlers::open(name, mode) {
@@ -148,6 +166,107 @@ impl Report {
         }
     }
 
+    /// As [`run`](Report::run) followed by [`notify`](Report::notify) of
+    /// each of `handlers`, without the window between the two: in
+    /// [`Mode::Apply`] the handlers are listed in the host's state file
+    /// *before* the step runs, and unlisted when it changed nothing. A
+    /// run killed at any point then leaves them pending at worst when
+    /// nothing changed (the next run runs them once more), never
+    /// unrecorded after a change. A step that fails keeps them listed:
+    /// it may have changed something before it failed.
+    ///
+    /// Errors are [`notify`](Report::notify)'s; one met before the step
+    /// fails the report and the step does not run.
+    ///
+    /// ```
+    /// use chopsticks::ops::{self, Mode, Report};
+    ///
+    /// #[chopsticks::remote]
+    /// fn web(mode: Mode) -> Report {
+    ///     let mut report = Report::plan("web", mode);
+    ///     let conf = ops::File::new("/tmp/report-doc.conf").content("port = 80\n");
+    ///     report.run_notifying("config", &["reload"], || ops::file(conf, mode));
+    ///     report.handler("reload", || {
+    ///         ops::service(ops::Service::new("nginx").reloaded(), mode)
+    ///     });
+    ///     report
+    /// }
+    /// # fn main() {}
+    /// ```
+    pub fn run_notifying(
+        &mut self,
+        name: impl Into<String>,
+        handlers: &[&str],
+        operation: impl FnOnce() -> Result<Change, OpError>,
+    ) -> Option<&Change> {
+        self.last = None;
+        if self.failed.is_some() {
+            return None;
+        }
+        let name = name.into();
+        let mut listed = Vec::new();
+        for handler in handlers {
+            let done = match (check_name("handler", handler), self.handlers.as_deref_mut()) {
+                (Err(e), _) => Err(e),
+                (Ok(()), None) => Err(no_handlers(handler)),
+                (Ok(()), Some(h)) => h.record(handler, &name).map_err(|e| {
+                    OpError::new(
+                        "ops::Report",
+                        e.target.clone(),
+                        format!(
+                            "handler {handler} could not be recorded before step {name} ({}), \
+                             which therefore did not run",
+                            e.message
+                        ),
+                    )
+                }),
+            };
+            match done {
+                Ok(entry) => listed.extend(entry),
+                Err(e) => {
+                    self.fail(handler.to_string(), e);
+                    return None;
+                }
+            }
+        }
+        let change = match operation() {
+            Ok(change) => change,
+            Err(e) => {
+                self.fail(name, e);
+                return None;
+            }
+        };
+        let changed = change.changed;
+        self.add(name.clone(), change);
+        let step = self.last;
+        if changed {
+            for handler in handlers {
+                self.last = step;
+                self.notify(handler);
+                if self.failed.is_some() {
+                    return None;
+                }
+            }
+        } else if let Some(h) = self.handlers.as_deref_mut() {
+            for entry in &listed {
+                if let Err(e) = h.unrecord(entry) {
+                    let message = format!(
+                        "step {name} changed nothing but its handler {} could not be \
+                         unlisted ({}): it runs on the next run",
+                        entry.handler, e.message
+                    );
+                    self.fail(
+                        entry.handler.clone(),
+                        OpError::new("ops::Report", e.target, message),
+                    );
+                    return None;
+                }
+            }
+        }
+        self.last = step;
+        step.and_then(|i| self.steps.get(i)).map(|(_, c)| c)
+    }
+
     /// Marks `handler` when the step just run changed something (would
     /// change, in [`Mode::Check`]); does nothing when it changed nothing,
     /// failed or did not run. In [`Mode::Apply`] the mark is written to
@@ -156,8 +275,15 @@ impl Report {
     /// step several handlers (call it once for each).
     ///
     /// A bad handler name, a report made by [`Report::new`] (it keeps no
-    /// handlers) or a state file that cannot be written fail the report
-    /// (as the step named `handler`).
+    /// handlers) or a state file that cannot be written (`step S changed
+    /// something but handler H could not be recorded (...): run H by
+    /// hand`) fail the report (as the step named `handler`). So does a
+    /// notification after `handler` was declared in this run: it is kept
+    /// for the next run all the same.
+    ///
+    /// A run killed between the step's last write and this mark loses the
+    /// notification; [`run_notifying`](Report::run_notifying) has no such
+    /// window.
     pub fn notify(&mut self, handler: &str) {
         let Some(step) = self.last.filter(|_| self.failed.is_none()) else {
             return;
@@ -171,12 +297,7 @@ impl Report {
         let by = by.clone();
         let done = match (check_name("handler", handler), self.handlers.as_deref_mut()) {
             (Err(e), _) => Err(e),
-            (Ok(()), None) => Err(OpError::new(
-                "ops::Report",
-                handler,
-                "notified on a report that keeps no handlers: make it with \
-                 Report::plan(NAME, mode) instead of Report::new()",
-            )),
+            (Ok(()), None) => Err(no_handlers(handler)),
             (Ok(()), Some(handlers)) => match handlers.notify(handler, &by) {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(late(handler, &by, handlers.mode())),
@@ -285,6 +406,16 @@ impl Report {
         self.last = None;
         self.failed = Some((step, e));
     }
+}
+
+/// The error of a notification on a report made by [`Report::new`].
+fn no_handlers(handler: &str) -> OpError {
+    OpError::new(
+        "ops::Report",
+        handler,
+        "notified on a report that keeps no handlers: make it with \
+         Report::plan(NAME, mode) instead of Report::new()",
+    )
 }
 
 impl fmt::Display for Report {

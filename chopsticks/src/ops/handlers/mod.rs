@@ -4,11 +4,16 @@
 //!
 //! - root's: `/var/lib/chopsticks/TOOL/PLAN.handlers.json`;
 //! - a user's: `$XDG_STATE_HOME/chopsticks/...`, by default
-//!   `~/.local/state/chopsticks/TOOL/PLAN.handlers.json`.
+//!   `HOME/.local/state/chopsticks/TOOL/PLAN.handlers.json`, HOME from
+//!   the password database.
 //!
 //! A notification is written there as soon as it is made and removed only
 //! when its handler succeeds, so a run that fails or is interrupted in
-//! between leaves it pending for the next run. The directories are mode
+//! between leaves it pending for the next run. (A run killed between the
+//! step's last write and the notification loses it;
+//! `Report::run_notifying` lists the handlers before the step instead.)
+//! Each entry names its run (a random id) and the handler's success
+//! removes only the entries it saw when it started. The directories are mode
 //! 700, the file 600; it is replaced atomically (through the [`Writer`]),
 //! never through a link someone else owns, and read within
 //! [`MAX_HANDLER_STATE`] bytes. Each change re-reads it under a lock on
@@ -284,6 +289,61 @@ impl Handlers {
             self.notified.push(pending);
         }
         Ok(true)
+    }
+
+    /// Before step `by` runs ([`Report::run_notifying`]), in
+    /// [`Mode::Apply`]: lists `handler` in the state file unless this run
+    /// listed it already (unclaimed), keeping any other run's entry. Returns
+    /// the entry listed, for [`unrecord`](Handlers::unrecord) when the step
+    /// changes nothing.
+    ///
+    /// # Errors
+    /// The state file cannot be read back or written, or is full.
+    ///
+    /// [`Report::run_notifying`]: super::Report::run_notifying
+    pub(super) fn record(&mut self, handler: &str, by: &str) -> Result<Option<Pending>, OpError> {
+        if self.mode == Mode::Check {
+            return Ok(None);
+        }
+        self.recorded += 1;
+        let entry = Pending {
+            handler: handler.to_owned(),
+            by: by.chars().take(MAX_HANDLER_NAME).collect(),
+            since: self.started,
+            run: format!("{}.{}", self.run, self.recorded),
+        };
+        let full = self.error(format!(
+            "{MAX_PENDING} handlers are pending already, the most a plan keeps: \
+             run the plan's handlers, or remove the file if they are not wanted"
+        ));
+        let (claimed, mine) = (&self.claimed, format!("{}.", self.run));
+        let mut listed = None;
+        self.update(true, |now| {
+            let own = |p: &Pending| p.handler == handler && p.run.starts_with(&mine);
+            if now.iter().any(|p| own(p) && !claimed.contains(p)) {
+                return Ok(false);
+            }
+            if now.len() >= MAX_PENDING {
+                return Err(full);
+            }
+            now.push(entry.clone());
+            listed = Some(entry.clone());
+            Ok(true)
+        })?;
+        Ok(listed)
+    }
+
+    /// Removes `entry` ([`record`](Handlers::record)) from the state
+    /// file: its step changed nothing.
+    ///
+    /// # Errors
+    /// The state file cannot be read back or written.
+    pub(super) fn unrecord(&mut self, entry: &Pending) -> Result<(), OpError> {
+        self.update(false, |now| {
+            let before = now.len();
+            now.retain(|p| p != entry);
+            Ok(now.len() != before)
+        })
     }
 
     /// Whether `handler` is due, and why: `None` when it was not notified

@@ -437,3 +437,75 @@ fn a_notification_that_cannot_be_recorded_says_to_run_the_handler_by_hand() {
     );
     std::fs::remove_dir_all(base_of(&path)).unwrap();
 }
+
+#[test]
+fn run_notifying_lists_the_handlers_before_the_step_and_unlists_them_when_nothing_changed() {
+    let path = state("before");
+    let listed = |path: &Path| -> Vec<(String, String)> {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return Vec::new();
+        };
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        json["pending"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let s = |k: &str| p[k].as_str().unwrap().to_owned();
+                (s("handler"), s("by"))
+            })
+            .collect()
+    };
+    // Nothing changes: listed while the step runs (a kill then leaves it
+    // pending), unlisted after.
+    let mut report = Report::with_handlers(open(&path, Mode::Apply).unwrap());
+    let mut during = Vec::new();
+    report.run_notifying("config", &["restart", "reload"], || {
+        during = listed(&path);
+        unchanged()
+    });
+    let both = |by: &str| {
+        vec![
+            ("restart".to_owned(), by.to_owned()),
+            ("reload".to_owned(), by.to_owned()),
+        ]
+    };
+    assert_eq!(during, both("config"));
+    assert!(!path.exists(), "{:?}", listed(&path));
+    assert!(report.handler("restart", || changed("ran")).is_none());
+    assert!(report.failed.is_none());
+    // Something changes: kept, and the handlers run, saying why.
+    let mut report = Report::with_handlers(open(&path, Mode::Apply).unwrap());
+    let change = report.run_notifying("config", &["restart", "reload"], || changed("written"));
+    assert!(change.unwrap().changed);
+    assert_eq!(listed(&path), both("config"));
+    let ran = report.handler("restart", || changed("ran")).unwrap();
+    assert_eq!(ran.summary, "notified by config: ran");
+    assert_eq!(
+        listed(&path),
+        vec![("reload".to_owned(), "config".to_owned())]
+    );
+    // A failed step keeps them: it may have changed something.
+    let mut report = Report::with_handlers(open(&path, Mode::Apply).unwrap());
+    report.run_notifying("other", &["restart"], || {
+        Err(OpError::new("ops::x", "y", "failed"))
+    });
+    assert_eq!(report.failed.as_ref().unwrap().0, "other");
+    // What an earlier run left pending stays when a step changes nothing.
+    let mut report = Report::with_handlers(open(&path, Mode::Apply).unwrap());
+    report.run_notifying("again", &["restart", "reload"], unchanged);
+    assert_eq!(
+        listed(&path),
+        vec![
+            ("reload".to_owned(), "config".to_owned()),
+            ("restart".to_owned(), "other".to_owned())
+        ]
+    );
+    // Check mode writes nothing, and says what would run.
+    std::fs::remove_dir_all(base_of(&path)).unwrap();
+    let mut check = Report::with_handlers(open(&path, Mode::Check).unwrap());
+    check.run_notifying("config", &["restart"], || changed("would write"));
+    let would = check.handler("restart", || changed("would run")).unwrap();
+    assert_eq!(would.summary, "would run, notified by config: would run");
+    assert!(!base_of(&path).exists());
+}
