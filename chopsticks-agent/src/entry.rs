@@ -61,8 +61,13 @@ pub fn tool_if_named() -> Option<String> {
         return tool.clone();
     }
     let exe = std::env::current_exe().ok()?;
-    let name = exe.file_name()?.to_string_lossy().into_owned();
-    tool_name(name.strip_suffix(" (deleted)").unwrap_or(&name))
+    exe_tool_name(&exe.file_name()?.to_string_lossy())
+}
+
+/// The tool name of an executable named `name` (its file name as
+/// `current_exe` gives it: with ` (deleted)` when it was replaced).
+fn exe_tool_name(name: &str) -> Option<String> {
+    tool_name(name.strip_suffix(" (deleted)").unwrap_or(name))
 }
 
 /// `name` reduced to a tool name (see [`tool`]); `None` when nothing is
@@ -153,7 +158,7 @@ pub fn run_if_requested() {
 
 #[cfg(test)]
 mod tests {
-    use super::tool_name;
+    use super::{exe_tool_name, tool_name};
 
     #[test]
     fn tool_names_keep_a_safe_alphabet() {
@@ -165,5 +170,8 @@ mod tests {
         assert_eq!(tool_name("-."), None);
         assert_eq!(name("é"), "_");
         assert_eq!(name(&"a".repeat(100)).len(), 64);
+        // A program rebuilt while it runs keeps its name.
+        assert_eq!(exe_tool_name("deploy (deleted)").as_deref(), Some("deploy"));
+        assert_eq!(exe_tool_name("deploy").as_deref(), Some("deploy"));
     }
 }
