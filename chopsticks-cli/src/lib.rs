@@ -185,8 +185,11 @@ impl From<InventoryError> for CliError {
 
 /// Parses the command line into `T`, as `T::parse()` does, but exits with
 /// [`ExitCode::Usage`] (1) on a usage error, not clap's 2, which means "a
-/// host failed" here (`--help` and `--version` still exit 0).
+/// host failed" here (`--help` and `--version` still exit 0). It also
+/// tells the journal the tool's flags ([`journal::set_command`]), so that
+/// it masks their secret values.
 pub fn parse<T: clap::Parser>() -> T {
+    journal::set_command(T::command());
     T::try_parse().unwrap_or_else(|e| {
         let _ = e.print();
         match e.use_stderr() {

@@ -205,8 +205,22 @@ impl Printer {
     }
 
     /// Reports a step whose hosts return plain values: `ok` and the value,
-    /// or `failed`/`unreachable` and the error.
+    /// or `failed`/`unreachable` and the error. The journal keeps only
+    /// `ok` and the value's size, as a value may be a secret (a key read
+    /// back, a token); [`step_journaled`](Printer::step_journaled) keeps
+    /// the value too.
     pub fn step<T: Serialize>(&mut self, step: &str, results: &GroupResult<T>) {
+        self.value_step(step, results, false);
+    }
+
+    /// [`step`](Printer::step), and the journal keeps the values (cut at
+    /// [`MAX_SUMMARY`](crate::journal::MAX_SUMMARY) bytes): for values
+    /// that are no secret, such as facts.
+    pub fn step_journaled<T: Serialize>(&mut self, step: &str, results: &GroupResult<T>) {
+        self.value_step(step, results, true);
+    }
+
+    fn value_step<T: Serialize>(&mut self, step: &str, results: &GroupResult<T>, journaled: bool) {
         self.widen(results);
         for (host, result) in results.iter() {
             match result {
@@ -216,7 +230,11 @@ impl Printer {
                         Value::String(s) => s.clone(),
                         other => other.to_string(),
                     };
-                    self.run.steps.push(Step::new(host, step, "ok", &summary));
+                    let kept = match journaled {
+                        true => summary,
+                        false => format!("ok ({} bytes, not journaled)", summary.len()),
+                    };
+                    self.run.steps.push(Step::new(host, step, "ok", &kept));
                     if self.json {
                         let object =
                             json!({"host": host, "step": step, "status": "ok", "value": value});
@@ -445,7 +463,7 @@ impl Printer {
             }
         }
         if let Some(path) = &self.junit {
-            if let Err(e) = std::fs::write(path, crate::junit::document(&self.run)) {
+            if let Err(e) = write_private(path, crate::junit::document(&self.run).as_bytes()) {
                 eprintln!("cannot write the JUnit XML to {}: {e}", path.display());
             }
         }
@@ -497,4 +515,19 @@ fn default_retry_file() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
     Some(state.join("chopsticks").join(format!("{tool}.retry")))
+}
+
+/// Writes `data` to `path`, the file mode 0600 (it holds the run's
+/// summaries and errors, as the journal does).
+fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(data)
 }

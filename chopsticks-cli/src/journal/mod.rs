@@ -56,9 +56,28 @@ pub const MAX_RECORD_DIFFS: usize = 4 << 20;
 /// The environment variable that turns the journal off (`1`).
 pub const NO_JOURNAL_ENV: &str = "CHOPSTICKS_NO_JOURNAL";
 
-/// Words that make a flag's value secret: `--db-password X`,
-/// `--token=X` are written `--db-password (secret)`.
-const SECRET_WORDS: [&str; 6] = ["password", "passwd", "secret", "token", "apikey", "api-key"];
+/// Words that make a flag's value, or a `KEY=VALUE` word's, secret
+/// (in any case, anywhere in the name): `--db-password X`, `--token=X`,
+/// `-p X` when `-p` is `--passphrase`, `API_KEY=X` are written
+/// `--db-password (secret)`, `API_KEY=(secret)`. (`pass` covers
+/// `password`, `passwd` and `passphrase`; `key` covers `api_key`,
+/// `apikey` and `api-key`.)
+const SECRET_WORDS: [&str; 6] = ["pass", "secret", "token", "credential", "auth", "key"];
+
+/// The tool's command line as clap sees it, set once by
+/// [`parse`](crate::parse): it tells which flags take a value and the long
+/// name of each short flag, for [`Run::new`]'s masking.
+static COMMAND: std::sync::OnceLock<clap::Command> = std::sync::OnceLock::new();
+
+/// Tells [`Run::new`] the tool's command line (its flags, which take a
+/// value, their short and long names), so that it masks `-p X` when `-p`
+/// is `--password` and never hides the word after a secret-sounding flag
+/// that takes no value. [`parse`](crate::parse) calls it; the first call
+/// wins.
+pub fn set_command(mut command: clap::Command) {
+    command.build();
+    let _ = COMMAND.set(command);
+}
 
 /// One run of a tool, as the journal keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,15 +163,22 @@ impl Step {
 }
 
 impl Run {
-    /// A run that starts now: this tool, these arguments (secret-looking
-    /// flags' values masked: a flag whose name holds `password`,
-    /// `passwd`, `secret`, `token` or `api-key`), the user (see
-    /// [`Run::user`]).
+    /// A run that starts now: this tool, these arguments (secrets masked,
+    /// see [`masked_args`]; through the command line [`set_command`] gave,
+    /// else through the kit's own flags), the user (see [`Run::user`]).
     pub fn new<S: AsRef<str>>(tool: &str, args: impl IntoIterator<Item = S>) -> Run {
         let now = SystemTime::now();
         Run {
             tool: tool.to_owned(),
-            args: masked(args),
+            args: match COMMAND.get() {
+                Some(command) => masked_args(command, args),
+                None => {
+                    use clap::Args as _;
+                    let mut command = crate::Fleet::augment_args(clap::Command::new("tool"));
+                    command.build();
+                    masked_args(&command, args)
+                }
+            },
             user: user(),
             start: utc(now),
             end: String::new(),
@@ -239,32 +265,149 @@ fn user() -> String {
     }
 }
 
-/// `args` with the values of secret-looking flags replaced by `(secret)`.
-fn masked<S: AsRef<str>>(args: impl IntoIterator<Item = S>) -> Vec<String> {
-    let secret = |flag: &str| {
-        let flag = flag.trim_start_matches('-').to_ascii_lowercase();
-        SECRET_WORDS.iter().any(|w| flag.contains(w))
-    };
+/// Whether a flag's or a variable's name sounds secret ([`SECRET_WORDS`]).
+fn secret_name(name: &str) -> bool {
+    let name = name.trim_start_matches('-').to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|w| name.contains(w))
+}
+
+/// `word` with a URL's password masked (`https://u:***@host/`, see
+/// [`url_shown`](chopsticks::ops::url_shown)), and the value of a
+/// `KEY=VALUE` word whose key sounds secret.
+fn masked_word(word: &str) -> String {
+    match word.split_once('=') {
+        Some((key, _)) if !key.is_empty() && !key.starts_with('-') && secret_name(key) => {
+            format!("{key}=(secret)")
+        }
+        Some((key, value)) => format!("{key}={}", chopsticks::ops::url_shown(value)),
+        None => chopsticks::ops::url_shown(word),
+    }
+}
+
+/// `args` (without the program's name) as the journal keeps them, parsed
+/// the way `command` would: the value of a flag whose long name sounds
+/// secret (holds `pass`, `secret`, `token`, `credential`, `auth` or `key`)
+/// is `(secret)`, whether given as `--password X`, `--password=X`, `-p X`
+/// or `-pX`; a flag that takes no value never hides the next word; a
+/// `KEY=VALUE` word whose key sounds secret is `KEY=(secret)`; a URL's
+/// password is `***`. A flag `command` does not know is taken to take a
+/// value when its name sounds secret and the next word is no flag.
+///
+/// ```
+/// use clap::{Arg, ArgAction, Command};
+/// use chopsticks_cli::journal::masked_args;
+///
+/// let cmd = Command::new("t")
+///     .arg(Arg::new("password").short('p').long("password"))
+///     .arg(Arg::new("ask-pass").long("ask-pass").action(ArgAction::SetTrue))
+///     .arg(Arg::new("rest").num_args(0..));
+/// let args = ["-p", "hunter2", "--ask-pass", "web1", "TOKEN=x", "https://u:pw@h/r"];
+/// assert_eq!(
+///     masked_args(&cmd, args),
+///     ["-p", "(secret)", "--ask-pass", "web1", "TOKEN=(secret)", "https://u:***@h/r"]
+/// );
+/// ```
+pub fn masked_args<S: AsRef<str>>(
+    command: &clap::Command,
+    args: impl IntoIterator<Item = S>,
+) -> Vec<String> {
+    let mut command = command;
     let mut out: Vec<String> = Vec::new();
-    let mut next_secret = false;
-    for arg in args {
-        let arg = arg.as_ref();
-        if next_secret {
-            out.push("(secret)".to_owned());
-            next_secret = false;
+    // The next word is a flag's value: `Some(true)` a secret one.
+    let mut value: Option<bool> = None;
+    let mut positional = false;
+    let words: Vec<String> = args_owned(args);
+    for (i, word) in words.iter().enumerate() {
+        let word = word.as_str();
+        if let Some(secret) = value.take() {
+            out.push(match secret {
+                true => "(secret)".to_owned(),
+                false => chopsticks::ops::url_shown(word),
+            });
             continue;
         }
-        match arg.split_once('=') {
-            Some((flag, _)) if arg.starts_with("--") && secret(flag) => {
-                out.push(format!("{flag}=(secret)"));
+        let next_is_value = || words.get(i + 1).is_some_and(|w| !w.starts_with('-'));
+        if positional || word == "-" || !word.starts_with('-') {
+            if !positional {
+                if let Some(sub) = command.find_subcommand(word) {
+                    command = sub;
+                }
             }
-            _ => {
-                next_secret = arg.starts_with('-') && !arg.contains('=') && secret(arg);
-                out.push(arg.to_owned());
-            }
+            out.push(masked_word(word));
+            continue;
         }
+        if word == "--" {
+            positional = true;
+            out.push(word.to_owned());
+            continue;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let (name, given) = match long.split_once('=') {
+                Some((name, v)) => (name, Some(v)),
+                None => (long, None),
+            };
+            let arg = command.get_arguments().find(|a| {
+                a.get_long() == Some(name)
+                    || a.get_all_aliases().is_some_and(|all| all.contains(&name))
+            });
+            let secret = secret_name(name);
+            match given {
+                Some(_) if secret => out.push(format!("--{name}=(secret)")),
+                Some(v) => out.push(format!("--{name}={}", chopsticks::ops::url_shown(v))),
+                None => {
+                    let takes = match arg {
+                        Some(arg) => arg.get_action().takes_values(),
+                        None => secret && next_is_value(),
+                    };
+                    if takes {
+                        value = Some(secret);
+                    }
+                    out.push(word.to_owned());
+                }
+            }
+            continue;
+        }
+        // A cluster of short flags: `-vv`, `-pX`, `-p=X`, `-p X`.
+        let cluster = &word[1..];
+        let mut shown = String::from("-");
+        let mut rest = cluster;
+        while let Some(c) = rest.chars().next() {
+            rest = &rest[c.len_utf8()..];
+            shown.push(c);
+            let arg = command.get_arguments().find(|a| {
+                a.get_short() == Some(c)
+                    || a.get_all_short_aliases()
+                        .is_some_and(|all| all.contains(&c))
+            });
+            let Some(arg) = arg else {
+                // Unknown: keep the rest as it is (masked as a word).
+                shown.push_str(&masked_word(rest));
+                break;
+            };
+            if !arg.get_action().takes_values() {
+                continue;
+            }
+            let secret =
+                arg.get_long().is_some_and(secret_name) || secret_name(arg.get_id().as_str());
+            let (eq, v) = match rest.strip_prefix('=') {
+                Some(v) => ("=", v),
+                None => ("", rest),
+            };
+            match (v.is_empty(), secret) {
+                (true, _) => value = Some(secret),
+                (false, true) => shown.push_str(&format!("{eq}(secret)")),
+                (false, false) => shown.push_str(&format!("{eq}{}", chopsticks::ops::url_shown(v))),
+            }
+            break;
+        }
+        out.push(shown);
     }
     out
+}
+
+/// The words of `args`, owned.
+fn args_owned<S: AsRef<str>>(args: impl IntoIterator<Item = S>) -> Vec<String> {
+    args.into_iter().map(|a| a.as_ref().to_owned()).collect()
 }
 
 /// `text` cut at `max` bytes (on a character's edge), with a note.
@@ -341,18 +484,53 @@ mod tests {
             .as_ref()
             .unwrap()
             .starts_with("(diff of"));
-        let args = masked([
-            "-H",
-            "a",
-            "--db-password",
-            "hunter2",
-            "--api-key=xyz",
-            "--ask-pass",
-            "-u",
-            "me",
-            "--token",
-            "t",
-        ]);
+        use clap::{Arg, ArgAction, Command};
+        let command = Command::new("t")
+            .arg(Arg::new("hosts").short('H').long("hosts"))
+            .arg(Arg::new("user").short('u').long("user"))
+            .arg(Arg::new("db-password").long("db-password"))
+            .arg(Arg::new("passphrase").short('P').long("passphrase"))
+            .arg(Arg::new("verbose").short('v').action(ArgAction::Count))
+            .arg(
+                Arg::new("ask-pass")
+                    .long("ask-pass")
+                    .action(ArgAction::SetTrue),
+            )
+            .arg(
+                Arg::new("no-token")
+                    .long("no-token")
+                    .action(ArgAction::SetTrue),
+            )
+            .arg(Arg::new("repo").long("repo"))
+            .arg(Arg::new("rest").num_args(0..));
+        let args = masked_args(
+            &command,
+            [
+                "-H",
+                "a",
+                "--db-password",
+                "hunter2",
+                "--api-key=xyz",
+                "--ask-pass",
+                "-u",
+                "me",
+                "--token",
+                "t",
+                "-vP",
+                "pw1",
+                "-Ppw2",
+                "-P=pw3",
+                "--no-token",
+                "web1",
+                "--repo",
+                "https://ci:pw4@git.example.org/a.git",
+                "DB_PASSWORD=pw5",
+                "api_key=pw6",
+                "MODE=fast",
+                "--",
+                "AUTH=pw7",
+            ],
+        );
         assert_eq!(
             args,
             [
@@ -365,9 +543,24 @@ mod tests {
                 "-u",
                 "me",
                 "--token",
-                "(secret)"
+                "(secret)",
+                "-vP",
+                "(secret)",
+                "-P(secret)",
+                "-P=(secret)",
+                "--no-token",
+                "web1",
+                "--repo",
+                "https://ci:***@git.example.org/a.git",
+                "DB_PASSWORD=(secret)",
+                "api_key=(secret)",
+                "MODE=fast",
+                "--",
+                "AUTH=(secret)",
             ]
         );
+        let joined = args.join(" ");
+        assert!(!joined.contains("pw"), "{joined}");
         assert_eq!(
             utc(UNIX_EPOCH + Duration::from_millis(1_796_631_199_123)),
             "2026-12-07T08:13:19.123Z"

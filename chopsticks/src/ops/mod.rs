@@ -150,7 +150,7 @@ pub use paths::{directory, file, symlink, Directory, File, Symlink};
 pub use process::MAX_OUTPUT;
 pub use recap::{Changes, HostRecap, Recap};
 pub use report::Report;
-pub use repos::{git, Git};
+pub use repos::{git, url_shown, Git};
 pub use services::{service, Service};
 pub use sysctls::{sysctl, Sysctl, SYSCTL_FILE};
 #[cfg(feature = "template")]
