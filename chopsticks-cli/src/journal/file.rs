@@ -4,7 +4,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::{Run, KEEP, MAX_JOURNAL};
@@ -70,8 +70,7 @@ impl Journal {
     /// link or a directory someone else owns on the way; a link or
     /// someone else's file at the journal.
     pub fn append(&self, run: &Run) -> io::Result<()> {
-        let mut line = serde_json::to_vec(run).map_err(io::Error::other)?;
-        line.push(b'\n');
+        let mut line = run.line()?;
         self.make_dir()?;
         for _ in 0..8 {
             let file = self.open()?;
@@ -86,6 +85,12 @@ impl Journal {
             if held.len() > 0 && held.len() + line.len() as u64 > self.max {
                 self.turn()?;
                 continue;
+            }
+            // A run killed while writing left a torn last line: end it,
+            // so that this record starts a line of its own.
+            let mut last = [0u8; 1];
+            if held.len() > 0 && file.read_at(&mut last, held.len() - 1)? == 1 && last[0] != b'\n' {
+                line.insert(0, b'\n');
             }
             return (&file).write_all(&line);
         }
@@ -138,6 +143,10 @@ impl Journal {
         if m.uid() != me {
             return Err(refused(&self.dir, "is a directory someone else owns"));
         }
+        // A directory of the user's made before, or by hand: 0700 too.
+        if m.mode() & 0o777 != 0o700 {
+            fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))?;
+        }
         Ok(())
     }
 
@@ -146,6 +155,7 @@ impl Journal {
     fn open(&self) -> io::Result<File> {
         let path = self.path();
         let file = OpenOptions::new()
+            .read(true)
             .append(true)
             .create(true)
             .mode(0o600)
@@ -155,6 +165,9 @@ impl Journal {
         // SAFETY: getuid cannot fail.
         if !m.is_file() || m.uid() != unsafe { libc::getuid() } {
             return Err(refused(&path, "is not a file of this user's"));
+        }
+        if m.mode() & 0o777 != 0o600 {
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
         }
         Ok(file)
     }
@@ -296,6 +309,27 @@ mod tests {
             .write_all(b"{\"tool\":\"to")
             .unwrap();
         assert_eq!(journal.runs(None, 1).unwrap()[0].steps[0].summary, "run 19");
+        // The next record does not glue onto it: it reads back.
+        journal.append(&run(20, "a")).unwrap();
+        let runs = journal.runs(None, 2).unwrap();
+        assert_eq!(runs[0].steps[0].summary, "run 20");
+        assert_eq!(runs[1].steps[0].summary, "run 19");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn modes_of_existing_files_are_made_private() {
+        let dir = scratch("modes");
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let journal = Journal::new(&dir);
+        fs::write(journal.path(), "").unwrap();
+        fs::set_permissions(journal.path(), fs::Permissions::from_mode(0o644)).unwrap();
+        journal.append(&run(1, "a")).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&journal.path()), 0o600);
+        assert_eq!(journal.runs(None, 5).unwrap().len(), 1);
         fs::remove_dir_all(dir).unwrap();
     }
 

@@ -16,7 +16,10 @@
 //! take it past [`MAX_JOURNAL`] bytes; a step's summary is cut at
 //! [`MAX_SUMMARY`] bytes and its diff at [`MAX_DIFF`], a record's diffs
 //! together at [`MAX_RECORD_DIFFS`] (the later ones are left out, with a
-//! note). The directory is made mode 0700 and the file 0600; a link on
+//! note), a record at [`MAX_RECORD`] ([`Run::line`]). A torn last line
+//! (a run killed while writing) is ended before the next record. The
+//! directory is made mode 0700 and the file 0600 (an existing one of the
+//! user's is set to these modes); a link on
 //! the way that someone other than the user or root owns, a directory or
 //! a journal someone else owns, and a link at the journal itself are
 //! refused.
@@ -37,7 +40,7 @@
 
 mod file;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +56,12 @@ pub const MAX_SUMMARY: usize = 4 << 10;
 pub const MAX_DIFF: usize = 64 << 10;
 /// The most of all its steps' diffs one record keeps.
 pub const MAX_RECORD_DIFFS: usize = 4 << 20;
+/// The most bytes one record (one line) takes: past it, the summaries of
+/// `ok` steps are cut, then the last steps left out, with a
+/// [`note`](Run::note).
+pub const MAX_RECORD: usize = 8 << 20;
+/// What an `ok` step's summary is cut to in a record past [`MAX_RECORD`].
+const SHORT_SUMMARY: usize = 256;
 /// The environment variable that turns the journal off (`1`).
 pub const NO_JOURNAL_ENV: &str = "CHOPSTICKS_NO_JOURNAL";
 
@@ -100,9 +109,12 @@ pub struct Run {
     pub exit: i32,
     /// Each host's steps, in the order they ran.
     pub steps: Vec<Step>,
+    /// What the record left out to stay within [`MAX_RECORD`] bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// When it started, for [`end`](Run::end).
     #[serde(skip)]
-    started: Option<SystemTime>,
+    started: Option<Instant>,
 }
 
 /// One step on one host.
@@ -185,7 +197,8 @@ impl Run {
             seconds: 0.0,
             exit: 0,
             steps: Vec::new(),
-            started: Some(now),
+            note: None,
+            started: Some(Instant::now()),
         }
     }
 
@@ -196,10 +209,7 @@ impl Run {
         self.end = utc(now);
         self.exit = exit;
         if let Some(started) = self.started {
-            self.seconds = now
-                .duration_since(started)
-                .unwrap_or_default()
-                .as_secs_f64();
+            self.seconds = started.elapsed().as_secs_f64();
         }
         let mut budget = MAX_RECORD_DIFFS;
         for step in &mut self.steps {
@@ -216,6 +226,48 @@ impl Run {
                 }
             }
         }
+    }
+
+    /// The run as one journal line (JSON and `\n`), at most
+    /// [`MAX_RECORD`] bytes: past it, `ok` steps' summaries are cut to a
+    /// few hundred bytes, then the last steps are left out (the arguments
+    /// too, in the end), each time with a [`note`](Run::note).
+    ///
+    /// # Errors
+    /// The run does not serialize (it always does).
+    pub fn line(&self) -> std::io::Result<Vec<u8>> {
+        let json = |run: &Run| serde_json::to_vec(run).map_err(std::io::Error::other);
+        let mut line = json(self)?;
+        if line.len() > MAX_RECORD {
+            let mut run = self.clone();
+            for step in run.steps.iter_mut().filter(|s| s.status == "ok") {
+                step.summary = cut(&step.summary, SHORT_SUMMARY);
+            }
+            run.note = Some(format!(
+                "the record passed {MAX_RECORD} bytes: the summaries of ok steps are cut"
+            ));
+            line = json(&run)?;
+            let total = run.steps.len();
+            let mut left = line.len();
+            while left > MAX_RECORD {
+                let Some(step) = run.steps.pop() else { break };
+                left = left.saturating_sub(json_len(&step)? + 1);
+            }
+            if run.steps.len() < total {
+                run.note = Some(format!(
+                    "the record passed {MAX_RECORD} bytes: the summaries of ok steps are cut, \
+                     and the last {} of {total} steps are left out",
+                    total - run.steps.len()
+                ));
+            }
+            line = json(&run)?;
+            if line.len() > MAX_RECORD {
+                run.args = vec![format!("({} arguments left out)", run.args.len())];
+                line = json(&run)?;
+            }
+        }
+        line.push(b'\n');
+        Ok(line)
     }
 
     /// Each host of the run and how it went (its worst step:
@@ -240,6 +292,13 @@ impl Run {
         }
         hosts
     }
+}
+
+/// How many bytes `step` takes as JSON.
+fn json_len(step: &Step) -> std::io::Result<usize> {
+    serde_json::to_vec(step)
+        .map(|v| v.len())
+        .map_err(std::io::Error::other)
 }
 
 /// The name of this process's user, or its ID; and who ran sudo.
@@ -558,6 +617,28 @@ mod tests {
                 "--",
                 "AUTH=(secret)",
             ]
+        );
+        // A record past MAX_RECORD: ok summaries cut, then steps left
+        // out, and what is written reads back.
+        let mut huge = Run::new("tool", ["-H", "a"]);
+        let summary = "s".repeat(MAX_SUMMARY - 10);
+        let count = 2 * MAX_RECORD / MAX_SUMMARY;
+        for n in 0..count {
+            let status = if n % 2 == 0 { "ok" } else { "changed" };
+            huge.steps
+                .push(Step::new("a", &format!("s{n}"), status, &summary));
+        }
+        huge.end(0);
+        let line = huge.line().unwrap();
+        assert!(line.len() <= MAX_RECORD + 1, "{}", line.len());
+        let back: Run = serde_json::from_slice(&line).unwrap();
+        assert!(back.steps.len() < count && back.steps.len() > count / 4);
+        assert!(back.steps[0].summary.len() < SHORT_SUMMARY + 40);
+        assert_eq!(back.steps[1].summary, summary);
+        let note = back.note.unwrap();
+        assert!(
+            note.contains(&format!("{} steps are left out", count)),
+            "{note}"
         );
         let joined = args.join(" ");
         assert!(!joined.contains("pw"), "{joined}");
