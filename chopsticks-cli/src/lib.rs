@@ -38,9 +38,10 @@
 //! # Exit codes
 //! [`ExitCode`]: 0 all good, 1 bad flags, inventory or pattern, 2 something
 //! failed on a host, 4 a host could not be reached, as Ansible's; 130 after
-//! Ctrl-C (the first stops the run: no new host or batch starts, the calls
-//! in flight are cancelled on their hosts, the recap names the interrupted
-//! hosts; a second one quits at once).
+//! Ctrl-C, SIGTERM or SIGHUP (the first stops the run: no new host or
+//! batch starts, the calls in flight are cancelled on their hosts, the
+//! recap names the interrupted hosts, the journal records the run; a
+//! second one quits at once, without a record).
 
 #![warn(missing_docs)]
 

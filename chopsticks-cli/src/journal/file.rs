@@ -179,6 +179,20 @@ impl Journal {
     /// # Errors
     /// A journal file that exists but cannot be read.
     pub fn runs(&self, host: Option<&str>, limit: usize) -> io::Result<Vec<Run>> {
+        self.runs_where(host, limit, |_| true)
+    }
+
+    /// [`runs`](Journal::runs), only those `keep` keeps (it sees each run
+    /// on `host`, newest first, until `limit` are kept).
+    ///
+    /// # Errors
+    /// A journal file that exists but cannot be read.
+    pub fn runs_where(
+        &self,
+        host: Option<&str>,
+        limit: usize,
+        mut keep: impl FnMut(&Run) -> bool,
+    ) -> io::Result<Vec<Run>> {
         // A cheap test before parsing: the host's name as a step's.
         let needle = host.map(|h| format!("\"host\":{}", serde_json::Value::from(h)));
         let mut runs = Vec::new();
@@ -194,7 +208,7 @@ impl Journal {
                     continue;
                 }
                 if let Ok(run) = serde_json::from_str::<Run>(line) {
-                    if host.is_none_or(|h| run.steps.iter().any(|s| s.host == h)) {
+                    if host.is_none_or(|h| run.steps.iter().any(|s| s.host == h)) && keep(&run) {
                         runs.push(run);
                         if runs.len() >= limit {
                             break;
@@ -384,11 +398,20 @@ mod tests {
             text.contains("  changed      motd: run 2\n      -a\n      +b\n"),
             "{text}"
         );
+        // Runs that changed nothing on b are counted, not shown.
         let text = crate::history::show(&journal, Some("b"), false).unwrap();
-        assert!(
-            text.contains("  ok           nothing changed (1 steps)"),
-            "{text}"
+        assert_eq!(
+            text,
+            "(3 more runs on b found nothing to change: not shown)\n"
         );
+        // A check run's changes would have been made.
+        let mut check = run(3, "a");
+        check.check = true;
+        journal.append(&check).unwrap();
+        let text = crate::history::show(&journal, Some("a"), false).unwrap();
+        assert!(text.contains("  would change  motd: run 3"), "{text}");
+        let text = crate::history::show(&journal, None, false).unwrap();
+        assert!(text.contains("ok=0 would change=1 failed=0"), "{text}");
         assert!(crate::history::show(&journal, Some("z"), false)
             .unwrap()
             .starts_with("no run on z"));

@@ -5,9 +5,11 @@
 //! status, whether it changed, its summary, its diff and how long it took
 //! on the host. `TOOL --history` and `TOOL --history HOST` read it back.
 //!
-//! The record is written once, when the run ends (Ctrl-C included, as the
-//! run ends through its recap): a run killed outright leaves no record,
-//! never half of one. A record is one `write` to a file opened for
+//! The record is written once, when the run ends (the first Ctrl-C,
+//! SIGTERM or SIGHUP included, as the run ends through its recap; a panic
+//! in the tool's steps too, recorded as aborted with exit 101): a run
+//! killed outright (SIGKILL, a second Ctrl-C) leaves no record, never
+//! half of one. A record is one `write` to a file opened for
 //! appending, under an exclusive lock, so runs at the same time never
 //! interleave.
 //!
@@ -107,6 +109,10 @@ pub struct Run {
     pub seconds: f64,
     /// Its exit code.
     pub exit: i32,
+    /// Whether it ran in check mode (`--check`): its `changed` steps only
+    /// would have changed.
+    #[serde(default)]
+    pub check: bool,
     /// Each host's steps, in the order they ran.
     pub steps: Vec<Step>,
     /// What the record left out to stay within [`MAX_RECORD`] bytes.
@@ -196,6 +202,7 @@ impl Run {
             end: String::new(),
             seconds: 0.0,
             exit: 0,
+            check: false,
             steps: Vec::new(),
             note: None,
             started: Some(Instant::now()),
