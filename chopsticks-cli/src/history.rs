@@ -33,6 +33,9 @@ pub fn runs(runs: &[Run]) -> String {
             count(&["unreachable"]),
             command(run),
         );
+        if let Some(note) = &run.note {
+            let _ = writeln!(out, "  ({})", chopsticks::printable(note));
+        }
     }
     out
 }
@@ -60,6 +63,9 @@ pub fn host(runs: &[Run], host: &str, diff: bool) -> String {
     let mut out = String::new();
     for run in runs {
         let _ = writeln!(out, "{}  {}  (exit {})", run.start, command(run), run.exit);
+        if let Some(note) = &run.note {
+            let _ = writeln!(out, "  ({})", chopsticks::printable(note));
+        }
         let steps: Vec<_> = run.steps.iter().filter(|s| s.host == host).collect();
         let shown: Vec<_> = steps
             .iter()

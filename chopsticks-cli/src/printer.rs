@@ -619,6 +619,12 @@ mod tests {
             runs[0].note.as_deref(),
             Some("aborted: the tool panicked before its recap")
         );
+        let text = crate::history::show(&journal, None, false).unwrap();
+        assert!(
+            text.contains("exit 101")
+                && text.contains("  (aborted: the tool panicked before its recap)\n"),
+            "{text}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
