@@ -355,8 +355,8 @@ fn masked_word(word: &str) -> String {
 /// secret (holds `pass`, `secret`, `token`, `credential`, `auth` or `key`)
 /// is `(secret)`, whether given as `--password X`, `--password=X`, `-p X`
 /// or `-pX`; a flag that takes no value never hides the next word; a
-/// `KEY=VALUE` word whose key sounds secret is `KEY=(secret)`; a URL's
-/// password is `***`. A flag `command` does not know is taken to take a
+/// `KEY=VALUE` word whose key sounds secret is `KEY=(secret)`, a flag's
+/// value too; a URL's password is `***`. A flag `command` does not know is taken to take a
 /// value when its name sounds secret and the next word is no flag.
 ///
 /// ```
@@ -388,7 +388,7 @@ pub fn masked_args<S: AsRef<str>>(
         if let Some(secret) = value.take() {
             out.push(match secret {
                 true => "(secret)".to_owned(),
-                false => chopsticks::ops::url_shown(word),
+                false => masked_word(word),
             });
             continue;
         }
@@ -419,7 +419,7 @@ pub fn masked_args<S: AsRef<str>>(
             let secret = secret_name(name);
             match given {
                 Some(_) if secret => out.push(format!("--{name}=(secret)")),
-                Some(v) => out.push(format!("--{name}={}", chopsticks::ops::url_shown(v))),
+                Some(v) => out.push(format!("--{name}={}", masked_word(v))),
                 None => {
                     let takes = match arg {
                         Some(arg) => arg.get_action().takes_values(),
@@ -462,7 +462,7 @@ pub fn masked_args<S: AsRef<str>>(
             match (v.is_empty(), secret) {
                 (true, _) => value = Some(secret),
                 (false, true) => shown.push_str(&format!("{eq}(secret)")),
-                (false, false) => shown.push_str(&format!("{eq}{}", chopsticks::ops::url_shown(v))),
+                (false, false) => shown.push_str(&format!("{eq}{}", masked_word(v))),
             }
             break;
         }
@@ -593,6 +593,9 @@ mod tests {
                 "DB_PASSWORD=pw5",
                 "api_key=pw6",
                 "MODE=fast",
+                "--repo",
+                "DB_PASSWORD=pw8",
+                "--repo=TOKEN=pw9",
                 "--",
                 "AUTH=pw7",
             ],
@@ -621,6 +624,9 @@ mod tests {
                 "DB_PASSWORD=(secret)",
                 "api_key=(secret)",
                 "MODE=fast",
+                "--repo",
+                "DB_PASSWORD=(secret)",
+                "--repo=TOKEN=(secret)",
                 "--",
                 "AUTH=(secret)",
             ]
