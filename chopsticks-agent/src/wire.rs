@@ -8,8 +8,10 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-/// Bumped on any incompatible change of the messages below.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Bumped on any incompatible change of the messages below, or of the
+/// types the kit's operations take and return (3: `ops::Change` gained
+/// `duration`; postcard has no optional fields).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The largest frame either side accepts (64 MiB). Larger data belongs in a
 /// file transfer, not in a call's arguments or return value.
@@ -394,7 +396,7 @@ mod tests {
             ),
             (
                 encode_frame(&Response::Hello(Hello {
-                    protocol: 2,
+                    protocol: 3,
                     version: "0.1.0".into(),
                     fingerprint: 0x1234,
                     functions: vec![greet],
@@ -402,7 +404,7 @@ mod tests {
                     pid: 4242,
                 }))
                 .unwrap(),
-                "17 00 00 00 00 02 05 30 2e 31 2e 30 b4 24 01 b1 fb aa ea df d8 ab f6 49 00 92 21",
+                "17 00 00 00 00 03 05 30 2e 31 2e 30 b4 24 01 b1 fb aa ea df d8 ab f6 49 00 92 21",
             ),
         ];
         for (frame, documented) in frames {

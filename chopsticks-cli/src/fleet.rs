@@ -485,9 +485,10 @@ impl Fleet {
     }
 
     /// The printer of a run with these flags: lines or JSON, a recap, the
-    /// exit code. Also installs the Ctrl-C handler (the first stops the
-    /// run and its hosts' work, see [`ExitCode::Interrupted`]; a second
-    /// quits) and applies, for the whole program, `--color` (the
+    /// exit code. Also installs the Ctrl-C handler (the first Ctrl-C,
+    /// SIGTERM or SIGHUP stops the run and its hosts' work, see
+    /// [`ExitCode::Interrupted`]; a second quits at once, unjournaled; a
+    /// run not stopped a minute after the first quits too) and applies, for the whole program, `--color` (the
     /// hosts' `[host]` prefixes and the progress line too), `-q` and
     /// `--json` (no progress line), and `-v` (the hosts' stderr, shown
     /// only with it, and log records: a logger on stderr at info, debug
@@ -503,11 +504,9 @@ impl Fleet {
             true => None,
             false => self.journal_dir().map(Journal::new),
         };
-        Printer::new(self.json, self.quiet, self.diff, self.retry_file.clone()).record(
-            journal,
-            self.junit.clone(),
-            self.profile,
-        )
+        Printer::new(self.json, self.quiet, self.diff, self.retry_file.clone())
+            .record(journal, self.junit.clone(), self.profile)
+            .check(self.check)
     }
 
     /// The run journal's directory: `--journal DIR`, or the tool's under

@@ -1,9 +1,11 @@
 //! `--junit FILE`: a run as JUnit XML, so CI systems show it: one test
 //! suite (the tool), one test case per host and step (`classname` the
 //! host, `name` the step, `time` its duration on the host); a failure
-//! element with the error for a failed step, a skipped element for a host
-//! that could not be reached or a step that did not run; a changed step's
-//! summary and diff in its `system-out`.
+//! element with the error for a failed step, an error element for a host
+//! that could not be reached (`type="unreachable"`) or a step the run's
+//! interruption stopped (`type="interrupted"`), a skipped element for a
+//! step that did not run; a changed step's summary and diff in its
+//! `system-out` (`would change:` in a check run).
 
 use std::fmt::Write as _;
 
@@ -22,18 +24,21 @@ use crate::journal::Run;
 /// assert!(xml.contains("&lt;denied&gt; \\u{1b}[31m"));
 /// ```
 pub fn document(run: &Run) -> String {
-    let failed = |s: &str| matches!(s, "failed" | "interrupted");
-    let skipped = |s: &str| matches!(s, "unreachable" | "skipped");
-    let failures = run.steps.iter().filter(|s| failed(&s.status)).count();
-    let skips = run.steps.iter().filter(|s| skipped(&s.status)).count();
+    let failed = |s: &str| s == "failed";
+    let error = |s: &str| matches!(s, "unreachable" | "interrupted");
+    let skipped = |s: &str| s == "skipped";
+    let count = |f: &dyn Fn(&str) -> bool| run.steps.iter().filter(|s| f(&s.status)).count();
+    let (failures, errors, skips) = (count(&failed), count(&error), count(&skipped));
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    // JUnit's timestamp: ISO 8601 without fractional seconds or zone.
+    let timestamp = run.start.get(..19).unwrap_or(&run.start);
     let suite = format!(
-        "name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skips}\" \
-         time=\"{:.3}\" timestamp=\"{}\"",
+        "name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" \
+         skipped=\"{skips}\" time=\"{:.3}\" timestamp=\"{}\"",
         escape(&run.tool),
         run.steps.len(),
         run.seconds,
-        escape(&run.start),
+        escape(timestamp),
     );
     let _ = writeln!(out, "<testsuites {suite}>");
     let _ = writeln!(out, "  <testsuite {suite}>");
@@ -55,10 +60,22 @@ pub fn document(run: &Run) -> String {
                     escape(&step.summary)
                 );
             }
+            s if error(s) => {
+                let _ = write!(
+                    out,
+                    "<error message=\"{}\" type=\"{s}\">{}</error>",
+                    escape(first),
+                    escape(&step.summary)
+                );
+            }
             s if skipped(s) => {
                 let _ = write!(out, "<skipped message=\"{s}: {}\"/>", escape(first));
             }
             s => {
+                let s = match (s, run.check) {
+                    ("changed", true) => "would change",
+                    (s, _) => s,
+                };
                 let mut text = format!("{s}: {}\n", step.summary);
                 if let Some(diff) = &step.diff {
                     text.push_str(diff);
@@ -124,11 +141,16 @@ mod tests {
         run.steps
             .push(Step::new("b", "motd", "unreachable", "refused"));
         run.end(4);
+        run.steps
+            .push(Step::new("b", "svc", "skipped", "the run stopped"));
         let xml = document(&run);
         assert!(
-            xml.contains("tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"1\""),
+            xml.contains("tests=\"4\" failures=\"1\" errors=\"1\" skipped=\"1\""),
             "{xml}"
         );
+        let timestamp = format!("timestamp=\"{}\"", &run.start[..19]);
+        assert!(xml.contains(&timestamp), "{xml}");
+        assert_eq!(run.start[..19].len(), "2026-12-07T08:13:19".len());
         assert!(xml.contains(
             "<testcase classname=\"a\" name=\"motd\" time=\"1.500\"><system-out>changed: set&#10;-x&#10;+y&#10;</system-out>"
         ), "{xml}");
@@ -139,8 +161,14 @@ mod tests {
             "{xml}"
         );
         assert!(
-            xml.contains("<skipped message=\"unreachable: refused\"/>"),
+            xml.contains("<error message=\"refused\" type=\"unreachable\">refused</error>"),
             "{xml}"
         );
+        assert!(
+            xml.contains("<skipped message=\"skipped: the run stopped\"/>"),
+            "{xml}"
+        );
+        run.check = true;
+        assert!(document(&run).contains("<system-out>would change: set"));
     }
 }

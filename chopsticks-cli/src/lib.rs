@@ -38,9 +38,10 @@
 //! # Exit codes
 //! [`ExitCode`]: 0 all good, 1 bad flags, inventory or pattern, 2 something
 //! failed on a host, 4 a host could not be reached, as Ansible's; 130 after
-//! Ctrl-C (the first stops the run: no new host or batch starts, the calls
-//! in flight are cancelled on their hosts, the recap names the interrupted
-//! hosts; a second one quits at once).
+//! Ctrl-C, SIGTERM or SIGHUP (the first stops the run: no new host or
+//! batch starts, the calls in flight are cancelled on their hosts, the
+//! recap names the interrupted hosts, the journal records the run; a
+//! second one quits at once, without a record).
 
 #![warn(missing_docs)]
 
@@ -185,8 +186,11 @@ impl From<InventoryError> for CliError {
 
 /// Parses the command line into `T`, as `T::parse()` does, but exits with
 /// [`ExitCode::Usage`] (1) on a usage error, not clap's 2, which means "a
-/// host failed" here (`--help` and `--version` still exit 0).
+/// host failed" here (`--help` and `--version` still exit 0). It also
+/// tells the journal the tool's flags ([`journal::set_command`]), so that
+/// it masks their secret values.
 pub fn parse<T: clap::Parser>() -> T {
+    journal::set_command(T::command());
     T::try_parse().unwrap_or_else(|e| {
         let _ = e.print();
         match e.use_stderr() {

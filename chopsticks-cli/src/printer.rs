@@ -114,6 +114,8 @@ pub struct Printer {
     journal: Option<Journal>,
     junit: Option<PathBuf>,
     profile: bool,
+    /// Whether the run's record was written ([`Drop`] writes it if not).
+    recorded: bool,
 }
 
 impl Printer {
@@ -138,6 +140,7 @@ impl Printer {
             journal: None,
             junit: None,
             profile: false,
+            recorded: false,
         }
     }
 
@@ -152,6 +155,13 @@ impl Printer {
         self.journal = journal;
         self.junit = junit;
         self.profile = profile;
+        self
+    }
+
+    /// Records the run as a check run (`--check`): what its steps report
+    /// as changed only would have changed.
+    pub(crate) fn check(mut self, check: bool) -> Printer {
+        self.run.check = check;
         self
     }
 
@@ -205,8 +215,22 @@ impl Printer {
     }
 
     /// Reports a step whose hosts return plain values: `ok` and the value,
-    /// or `failed`/`unreachable` and the error.
+    /// or `failed`/`unreachable` and the error. The journal keeps only
+    /// `ok` and the value's size, as a value may be a secret (a key read
+    /// back, a token); [`step_journaled`](Printer::step_journaled) keeps
+    /// the value too.
     pub fn step<T: Serialize>(&mut self, step: &str, results: &GroupResult<T>) {
+        self.value_step(step, results, false);
+    }
+
+    /// [`step`](Printer::step), and the journal keeps the values (cut at
+    /// [`MAX_SUMMARY`](crate::journal::MAX_SUMMARY) bytes): for values
+    /// that are no secret, such as facts.
+    pub fn step_journaled<T: Serialize>(&mut self, step: &str, results: &GroupResult<T>) {
+        self.value_step(step, results, true);
+    }
+
+    fn value_step<T: Serialize>(&mut self, step: &str, results: &GroupResult<T>, journaled: bool) {
         self.widen(results);
         for (host, result) in results.iter() {
             match result {
@@ -216,7 +240,11 @@ impl Printer {
                         Value::String(s) => s.clone(),
                         other => other.to_string(),
                     };
-                    self.run.steps.push(Step::new(host, step, "ok", &summary));
+                    let kept = match journaled {
+                        true => summary,
+                        false => format!("ok ({} bytes, not journaled)", summary.len()),
+                    };
+                    self.run.steps.push(Step::new(host, step, "ok", &kept));
                     if self.json {
                         let object =
                             json!({"host": host, "step": step, "status": "ok", "value": value});
@@ -262,6 +290,8 @@ impl Printer {
                     (0, 1..) => "changed",
                     _ => "ok",
                 };
+                let mut value = serde_json::to_value(value).unwrap_or(Value::Null);
+                durations_as_ms(&mut value);
                 let object = json!({"host": host, "step": step, "status": status, "value": value});
                 self.emit(object.to_string());
                 continue;
@@ -434,8 +464,9 @@ impl Printer {
 
     /// Appends the run's record to the journal, writes `--junit`'s file;
     /// what cannot be written is said on stderr.
-    fn record_run(&mut self, code: ExitCode) {
-        self.run.end(code.code());
+    fn record_run(&mut self, code: i32) {
+        self.recorded = true;
+        self.run.end(code);
         if let Some(journal) = &self.journal {
             if let Err(e) = journal.append(&self.run) {
                 eprintln!(
@@ -444,8 +475,9 @@ impl Printer {
                 );
             }
         }
+        crate::interrupt::recorded();
         if let Some(path) = &self.junit {
-            if let Err(e) = std::fs::write(path, crate::junit::document(&self.run)) {
+            if let Err(e) = write_private(path, crate::junit::document(&self.run).as_bytes()) {
                 eprintln!("cannot write the JUnit XML to {}: {e}", path.display());
             }
         }
@@ -476,8 +508,25 @@ impl Printer {
             }
         }
         let code = self.exit_code();
-        self.record_run(code);
+        self.record_run(code.code());
         code
+    }
+}
+
+/// A printer dropped before [`finish`](Printer::finish), as when the
+/// tool's steps panic, still records its run: as aborted (exit 101 on a
+/// panic, as Rust's), with the steps it saw.
+impl Drop for Printer {
+    fn drop(&mut self) {
+        if self.recorded {
+            return;
+        }
+        let (code, why) = match std::thread::panicking() {
+            true => (101, "aborted: the tool panicked before its recap"),
+            false => (1, "aborted: the run ended without its recap"),
+        };
+        self.run.note = Some(why.to_owned());
+        self.record_run(code);
     }
 }
 
@@ -497,4 +546,99 @@ fn default_retry_file() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
     Some(state.join("chopsticks").join(format!("{tool}.retry")))
+}
+
+/// `value` with each change's `"duration": {"secs", "nanos"}` (serde's
+/// form of a `Duration`) written `"ms": 1234.567`, as the journal keeps it.
+fn durations_as_ms(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            let serde_duration =
+                |d: &Value| d.is_null() || (d.get("secs").is_some() && d.get("nanos").is_some());
+            if let Some(duration) = object
+                .get("duration")
+                .filter(|d| serde_duration(d))
+                .cloned()
+            {
+                object.remove("duration");
+                let ms = match (duration.get("secs"), duration.get("nanos")) {
+                    (Some(s), Some(n)) => {
+                        let ms = s.as_f64().unwrap_or(0.0) * 1e3 + n.as_f64().unwrap_or(0.0) / 1e6;
+                        json!((ms * 1e3).round() / 1e3)
+                    }
+                    _ => Value::Null,
+                };
+                object.insert("ms".to_owned(), ms);
+            }
+            object.values_mut().for_each(durations_as_ms);
+        }
+        Value::Array(items) => items.iter_mut().for_each(durations_as_ms),
+        _ => {}
+    }
+}
+
+/// Writes `data` to `path`, the file mode 0600 (it holds the run's
+/// summaries and errors, as the journal does).
+fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic in the tool's steps still records the run, as aborted.
+    #[test]
+    fn a_panicking_run_is_recorded_as_aborted() {
+        let dir = std::env::temp_dir().join(format!("cs-printer-panic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let journal = Journal::new(&dir);
+        let printer = Printer::new(false, true, false, Some(dir.join("retry"))).record(
+            Some(journal.clone()),
+            None,
+            false,
+        );
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _out = printer;
+            panic!("a bug in the steps");
+        }));
+        assert!(panicked.is_err());
+        let runs = journal.runs(None, 5).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].exit, 101);
+        assert_eq!(
+            runs[0].note.as_deref(),
+            Some("aborted: the tool panicked before its recap")
+        );
+        let text = crate::history::show(&journal, None, false).unwrap();
+        assert!(
+            text.contains("exit 101")
+                && text.contains("  (aborted: the tool panicked before its recap)\n"),
+            "{text}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// `--json` shows a change's duration in milliseconds.
+    #[test]
+    fn json_durations_are_milliseconds() {
+        let change = Change {
+            changed: true,
+            duration: Some(Duration::from_micros(1_234_567)),
+            ..Change::default()
+        };
+        let mut value = json!({ "changes": [serde_json::to_value(change).unwrap()] });
+        durations_as_ms(&mut value);
+        assert_eq!(value["changes"][0]["ms"], json!(1234.567));
+        assert!(value["changes"][0].get("duration").is_none());
+    }
 }

@@ -95,7 +95,7 @@ fn main() -> ExitCode {
     let rows = group.call(row, ());
     if cli.fleet.json {
         let mut out = cli.fleet.printer();
-        out.step("facts", &rows);
+        out.step_journaled("facts", &rows);
         return out.finish();
     }
     println!(

@@ -4,7 +4,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::{Run, KEEP, MAX_JOURNAL};
@@ -70,8 +70,7 @@ impl Journal {
     /// link or a directory someone else owns on the way; a link or
     /// someone else's file at the journal.
     pub fn append(&self, run: &Run) -> io::Result<()> {
-        let mut line = serde_json::to_vec(run).map_err(io::Error::other)?;
-        line.push(b'\n');
+        let mut line = run.line()?;
         self.make_dir()?;
         for _ in 0..8 {
             let file = self.open()?;
@@ -86,6 +85,12 @@ impl Journal {
             if held.len() > 0 && held.len() + line.len() as u64 > self.max {
                 self.turn()?;
                 continue;
+            }
+            // A run killed while writing left a torn last line: end it,
+            // so that this record starts a line of its own.
+            let mut last = [0u8; 1];
+            if held.len() > 0 && file.read_at(&mut last, held.len() - 1)? == 1 && last[0] != b'\n' {
+                line.insert(0, b'\n');
             }
             return (&file).write_all(&line);
         }
@@ -138,6 +143,10 @@ impl Journal {
         if m.uid() != me {
             return Err(refused(&self.dir, "is a directory someone else owns"));
         }
+        // A directory of the user's made before, or by hand: 0700 too.
+        if m.mode() & 0o777 != 0o700 {
+            fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))?;
+        }
         Ok(())
     }
 
@@ -146,6 +155,7 @@ impl Journal {
     fn open(&self) -> io::Result<File> {
         let path = self.path();
         let file = OpenOptions::new()
+            .read(true)
             .append(true)
             .create(true)
             .mode(0o600)
@@ -155,6 +165,9 @@ impl Journal {
         // SAFETY: getuid cannot fail.
         if !m.is_file() || m.uid() != unsafe { libc::getuid() } {
             return Err(refused(&path, "is not a file of this user's"));
+        }
+        if m.mode() & 0o777 != 0o600 {
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
         }
         Ok(file)
     }
@@ -166,6 +179,20 @@ impl Journal {
     /// # Errors
     /// A journal file that exists but cannot be read.
     pub fn runs(&self, host: Option<&str>, limit: usize) -> io::Result<Vec<Run>> {
+        self.runs_where(host, limit, |_| true)
+    }
+
+    /// [`runs`](Journal::runs), only those `keep` keeps (it sees each run
+    /// on `host`, newest first, until `limit` are kept).
+    ///
+    /// # Errors
+    /// A journal file that exists but cannot be read.
+    pub fn runs_where(
+        &self,
+        host: Option<&str>,
+        limit: usize,
+        mut keep: impl FnMut(&Run) -> bool,
+    ) -> io::Result<Vec<Run>> {
         // A cheap test before parsing: the host's name as a step's.
         let needle = host.map(|h| format!("\"host\":{}", serde_json::Value::from(h)));
         let mut runs = Vec::new();
@@ -181,7 +208,7 @@ impl Journal {
                     continue;
                 }
                 if let Ok(run) = serde_json::from_str::<Run>(line) {
-                    if host.is_none_or(|h| run.steps.iter().any(|s| s.host == h)) {
+                    if host.is_none_or(|h| run.steps.iter().any(|s| s.host == h)) && keep(&run) {
                         runs.push(run);
                         if runs.len() >= limit {
                             break;
@@ -296,6 +323,27 @@ mod tests {
             .write_all(b"{\"tool\":\"to")
             .unwrap();
         assert_eq!(journal.runs(None, 1).unwrap()[0].steps[0].summary, "run 19");
+        // The next record does not glue onto it: it reads back.
+        journal.append(&run(20, "a")).unwrap();
+        let runs = journal.runs(None, 2).unwrap();
+        assert_eq!(runs[0].steps[0].summary, "run 20");
+        assert_eq!(runs[1].steps[0].summary, "run 19");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn modes_of_existing_files_are_made_private() {
+        let dir = scratch("modes");
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let journal = Journal::new(&dir);
+        fs::write(journal.path(), "").unwrap();
+        fs::set_permissions(journal.path(), fs::Permissions::from_mode(0o644)).unwrap();
+        journal.append(&run(1, "a")).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&journal.path()), 0o600);
+        assert_eq!(journal.runs(None, 5).unwrap().len(), 1);
         fs::remove_dir_all(dir).unwrap();
     }
 
@@ -350,11 +398,20 @@ mod tests {
             text.contains("  changed      motd: run 2\n      -a\n      +b\n"),
             "{text}"
         );
+        // Runs that changed nothing on b are counted, not shown.
         let text = crate::history::show(&journal, Some("b"), false).unwrap();
-        assert!(
-            text.contains("  ok           nothing changed (1 steps)"),
-            "{text}"
+        assert_eq!(
+            text,
+            "(3 more runs on b found nothing to change: not shown)\n"
         );
+        // A check run's changes would have been made.
+        let mut check = run(3, "a");
+        check.check = true;
+        journal.append(&check).unwrap();
+        let text = crate::history::show(&journal, Some("a"), false).unwrap();
+        assert!(text.contains("  would change  motd: run 3"), "{text}");
+        let text = crate::history::show(&journal, None, false).unwrap();
+        assert!(text.contains("ok=0 would change=1 failed=0"), "{text}");
         assert!(crate::history::show(&journal, Some("z"), false)
             .unwrap()
             .starts_with("no run on z"));

@@ -5,9 +5,11 @@
 //! status, whether it changed, its summary, its diff and how long it took
 //! on the host. `TOOL --history` and `TOOL --history HOST` read it back.
 //!
-//! The record is written once, when the run ends (Ctrl-C included, as the
-//! run ends through its recap): a run killed outright leaves no record,
-//! never half of one. A record is one `write` to a file opened for
+//! The record is written once, when the run ends (the first Ctrl-C,
+//! SIGTERM or SIGHUP included, as the run ends through its recap; a panic
+//! in the tool's steps too, recorded as aborted with exit 101): a run
+//! killed outright (SIGKILL, a second Ctrl-C) leaves no record, never
+//! half of one. A record is one `write` to a file opened for
 //! appending, under an exclusive lock, so runs at the same time never
 //! interleave.
 //!
@@ -16,7 +18,10 @@
 //! take it past [`MAX_JOURNAL`] bytes; a step's summary is cut at
 //! [`MAX_SUMMARY`] bytes and its diff at [`MAX_DIFF`], a record's diffs
 //! together at [`MAX_RECORD_DIFFS`] (the later ones are left out, with a
-//! note). The directory is made mode 0700 and the file 0600; a link on
+//! note), a record at [`MAX_RECORD`] ([`Run::line`]). A torn last line
+//! (a run killed while writing) is ended before the next record. The
+//! directory is made mode 0700 and the file 0600 (an existing one of the
+//! user's is set to these modes); a link on
 //! the way that someone other than the user or root owns, a directory or
 //! a journal someone else owns, and a link at the journal itself are
 //! refused.
@@ -37,7 +42,7 @@
 
 mod file;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -53,12 +58,37 @@ pub const MAX_SUMMARY: usize = 4 << 10;
 pub const MAX_DIFF: usize = 64 << 10;
 /// The most of all its steps' diffs one record keeps.
 pub const MAX_RECORD_DIFFS: usize = 4 << 20;
+/// The most bytes one record (one line) takes: past it, the summaries of
+/// `ok` steps are cut, then the last steps left out, with a
+/// [`note`](Run::note).
+pub const MAX_RECORD: usize = 8 << 20;
+/// What an `ok` step's summary is cut to in a record past [`MAX_RECORD`].
+const SHORT_SUMMARY: usize = 256;
 /// The environment variable that turns the journal off (`1`).
 pub const NO_JOURNAL_ENV: &str = "CHOPSTICKS_NO_JOURNAL";
 
-/// Words that make a flag's value secret: `--db-password X`,
-/// `--token=X` are written `--db-password (secret)`.
-const SECRET_WORDS: [&str; 6] = ["password", "passwd", "secret", "token", "apikey", "api-key"];
+/// Words that make a flag's value, or a `KEY=VALUE` word's, secret
+/// (in any case, anywhere in the name): `--db-password X`, `--token=X`,
+/// `-p X` when `-p` is `--passphrase`, `API_KEY=X` are written
+/// `--db-password (secret)`, `API_KEY=(secret)`. (`pass` covers
+/// `password`, `passwd` and `passphrase`; `key` covers `api_key`,
+/// `apikey` and `api-key`.)
+const SECRET_WORDS: [&str; 6] = ["pass", "secret", "token", "credential", "auth", "key"];
+
+/// The tool's command line as clap sees it, set once by
+/// [`parse`](crate::parse): it tells which flags take a value and the long
+/// name of each short flag, for [`Run::new`]'s masking.
+static COMMAND: std::sync::OnceLock<clap::Command> = std::sync::OnceLock::new();
+
+/// Tells [`Run::new`] the tool's command line (its flags, which take a
+/// value, their short and long names), so that it masks `-p X` when `-p`
+/// is `--password` and never hides the word after a secret-sounding flag
+/// that takes no value. [`parse`](crate::parse) calls it; the first call
+/// wins.
+pub fn set_command(mut command: clap::Command) {
+    command.build();
+    let _ = COMMAND.set(command);
+}
 
 /// One run of a tool, as the journal keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,11 +109,18 @@ pub struct Run {
     pub seconds: f64,
     /// Its exit code.
     pub exit: i32,
+    /// Whether it ran in check mode (`--check`): its `changed` steps only
+    /// would have changed.
+    #[serde(default)]
+    pub check: bool,
     /// Each host's steps, in the order they ran.
     pub steps: Vec<Step>,
+    /// What the record left out to stay within [`MAX_RECORD`] bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// When it started, for [`end`](Run::end).
     #[serde(skip)]
-    started: Option<SystemTime>,
+    started: Option<Instant>,
 }
 
 /// One step on one host.
@@ -144,22 +181,31 @@ impl Step {
 }
 
 impl Run {
-    /// A run that starts now: this tool, these arguments (secret-looking
-    /// flags' values masked: a flag whose name holds `password`,
-    /// `passwd`, `secret`, `token` or `api-key`), the user (see
-    /// [`Run::user`]).
+    /// A run that starts now: this tool, these arguments (secrets masked,
+    /// see [`masked_args`]; through the command line [`set_command`] gave,
+    /// else through the kit's own flags), the user (see [`Run::user`]).
     pub fn new<S: AsRef<str>>(tool: &str, args: impl IntoIterator<Item = S>) -> Run {
         let now = SystemTime::now();
         Run {
             tool: tool.to_owned(),
-            args: masked(args),
+            args: match COMMAND.get() {
+                Some(command) => masked_args(command, args),
+                None => {
+                    use clap::Args as _;
+                    let mut command = crate::Fleet::augment_args(clap::Command::new("tool"));
+                    command.build();
+                    masked_args(&command, args)
+                }
+            },
             user: user(),
             start: utc(now),
             end: String::new(),
             seconds: 0.0,
             exit: 0,
+            check: false,
             steps: Vec::new(),
-            started: Some(now),
+            note: None,
+            started: Some(Instant::now()),
         }
     }
 
@@ -170,10 +216,7 @@ impl Run {
         self.end = utc(now);
         self.exit = exit;
         if let Some(started) = self.started {
-            self.seconds = now
-                .duration_since(started)
-                .unwrap_or_default()
-                .as_secs_f64();
+            self.seconds = started.elapsed().as_secs_f64();
         }
         let mut budget = MAX_RECORD_DIFFS;
         for step in &mut self.steps {
@@ -190,6 +233,48 @@ impl Run {
                 }
             }
         }
+    }
+
+    /// The run as one journal line (JSON and `\n`), at most
+    /// [`MAX_RECORD`] bytes: past it, `ok` steps' summaries are cut to a
+    /// few hundred bytes, then the last steps are left out (the arguments
+    /// too, in the end), each time with a [`note`](Run::note).
+    ///
+    /// # Errors
+    /// The run does not serialize (it always does).
+    pub fn line(&self) -> std::io::Result<Vec<u8>> {
+        let json = |run: &Run| serde_json::to_vec(run).map_err(std::io::Error::other);
+        let mut line = json(self)?;
+        if line.len() > MAX_RECORD {
+            let mut run = self.clone();
+            for step in run.steps.iter_mut().filter(|s| s.status == "ok") {
+                step.summary = cut(&step.summary, SHORT_SUMMARY);
+            }
+            run.note = Some(format!(
+                "the record passed {MAX_RECORD} bytes: the summaries of ok steps are cut"
+            ));
+            line = json(&run)?;
+            let total = run.steps.len();
+            let mut left = line.len();
+            while left > MAX_RECORD {
+                let Some(step) = run.steps.pop() else { break };
+                left = left.saturating_sub(json_len(&step)? + 1);
+            }
+            if run.steps.len() < total {
+                run.note = Some(format!(
+                    "the record passed {MAX_RECORD} bytes: the summaries of ok steps are cut, \
+                     and the last {} of {total} steps are left out",
+                    total - run.steps.len()
+                ));
+            }
+            line = json(&run)?;
+            if line.len() > MAX_RECORD {
+                run.args = vec![format!("({} arguments left out)", run.args.len())];
+                line = json(&run)?;
+            }
+        }
+        line.push(b'\n');
+        Ok(line)
     }
 
     /// Each host of the run and how it went (its worst step:
@@ -216,6 +301,13 @@ impl Run {
     }
 }
 
+/// How many bytes `step` takes as JSON.
+fn json_len(step: &Step) -> std::io::Result<usize> {
+    serde_json::to_vec(step)
+        .map(|v| v.len())
+        .map_err(std::io::Error::other)
+}
+
 /// The name of this process's user, or its ID; and who ran sudo.
 fn user() -> String {
     // SAFETY: getuid cannot fail.
@@ -239,32 +331,149 @@ fn user() -> String {
     }
 }
 
-/// `args` with the values of secret-looking flags replaced by `(secret)`.
-fn masked<S: AsRef<str>>(args: impl IntoIterator<Item = S>) -> Vec<String> {
-    let secret = |flag: &str| {
-        let flag = flag.trim_start_matches('-').to_ascii_lowercase();
-        SECRET_WORDS.iter().any(|w| flag.contains(w))
-    };
+/// Whether a flag's or a variable's name sounds secret ([`SECRET_WORDS`]).
+fn secret_name(name: &str) -> bool {
+    let name = name.trim_start_matches('-').to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|w| name.contains(w))
+}
+
+/// `word` with a URL's password masked (`https://u:***@host/`, see
+/// [`url_shown`](chopsticks::ops::url_shown)), and the value of a
+/// `KEY=VALUE` word whose key sounds secret.
+fn masked_word(word: &str) -> String {
+    match word.split_once('=') {
+        Some((key, _)) if !key.is_empty() && !key.starts_with('-') && secret_name(key) => {
+            format!("{key}=(secret)")
+        }
+        Some((key, value)) => format!("{key}={}", chopsticks::ops::url_shown(value)),
+        None => chopsticks::ops::url_shown(word),
+    }
+}
+
+/// `args` (without the program's name) as the journal keeps them, parsed
+/// the way `command` would: the value of a flag whose long name sounds
+/// secret (holds `pass`, `secret`, `token`, `credential`, `auth` or `key`)
+/// is `(secret)`, whether given as `--password X`, `--password=X`, `-p X`
+/// or `-pX`; a flag that takes no value never hides the next word; a
+/// `KEY=VALUE` word whose key sounds secret is `KEY=(secret)`, a flag's
+/// value too; a URL's password is `***`. A flag `command` does not know is taken to take a
+/// value when its name sounds secret and the next word is no flag.
+///
+/// ```
+/// use clap::{Arg, ArgAction, Command};
+/// use chopsticks_cli::journal::masked_args;
+///
+/// let cmd = Command::new("t")
+///     .arg(Arg::new("password").short('p').long("password"))
+///     .arg(Arg::new("ask-pass").long("ask-pass").action(ArgAction::SetTrue))
+///     .arg(Arg::new("rest").num_args(0..));
+/// let args = ["-p", "hunter2", "--ask-pass", "web1", "TOKEN=x", "https://u:pw@h/r"];
+/// assert_eq!(
+///     masked_args(&cmd, args),
+///     ["-p", "(secret)", "--ask-pass", "web1", "TOKEN=(secret)", "https://u:***@h/r"]
+/// );
+/// ```
+pub fn masked_args<S: AsRef<str>>(
+    command: &clap::Command,
+    args: impl IntoIterator<Item = S>,
+) -> Vec<String> {
+    let mut command = command;
     let mut out: Vec<String> = Vec::new();
-    let mut next_secret = false;
-    for arg in args {
-        let arg = arg.as_ref();
-        if next_secret {
-            out.push("(secret)".to_owned());
-            next_secret = false;
+    // The next word is a flag's value: `Some(true)` a secret one.
+    let mut value: Option<bool> = None;
+    let mut positional = false;
+    let words: Vec<String> = args_owned(args);
+    for (i, word) in words.iter().enumerate() {
+        let word = word.as_str();
+        if let Some(secret) = value.take() {
+            out.push(match secret {
+                true => "(secret)".to_owned(),
+                false => masked_word(word),
+            });
             continue;
         }
-        match arg.split_once('=') {
-            Some((flag, _)) if arg.starts_with("--") && secret(flag) => {
-                out.push(format!("{flag}=(secret)"));
+        let next_is_value = || words.get(i + 1).is_some_and(|w| !w.starts_with('-'));
+        if positional || word == "-" || !word.starts_with('-') {
+            if !positional {
+                if let Some(sub) = command.find_subcommand(word) {
+                    command = sub;
+                }
             }
-            _ => {
-                next_secret = arg.starts_with('-') && !arg.contains('=') && secret(arg);
-                out.push(arg.to_owned());
-            }
+            out.push(masked_word(word));
+            continue;
         }
+        if word == "--" {
+            positional = true;
+            out.push(word.to_owned());
+            continue;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let (name, given) = match long.split_once('=') {
+                Some((name, v)) => (name, Some(v)),
+                None => (long, None),
+            };
+            let arg = command.get_arguments().find(|a| {
+                a.get_long() == Some(name)
+                    || a.get_all_aliases().is_some_and(|all| all.contains(&name))
+            });
+            let secret = secret_name(name);
+            match given {
+                Some(_) if secret => out.push(format!("--{name}=(secret)")),
+                Some(v) => out.push(format!("--{name}={}", masked_word(v))),
+                None => {
+                    let takes = match arg {
+                        Some(arg) => arg.get_action().takes_values(),
+                        None => secret && next_is_value(),
+                    };
+                    if takes {
+                        value = Some(secret);
+                    }
+                    out.push(word.to_owned());
+                }
+            }
+            continue;
+        }
+        // A cluster of short flags: `-vv`, `-pX`, `-p=X`, `-p X`.
+        let cluster = &word[1..];
+        let mut shown = String::from("-");
+        let mut rest = cluster;
+        while let Some(c) = rest.chars().next() {
+            rest = &rest[c.len_utf8()..];
+            shown.push(c);
+            let arg = command.get_arguments().find(|a| {
+                a.get_short() == Some(c)
+                    || a.get_all_short_aliases()
+                        .is_some_and(|all| all.contains(&c))
+            });
+            let Some(arg) = arg else {
+                // Unknown: keep the rest as it is (masked as a word).
+                shown.push_str(&masked_word(rest));
+                break;
+            };
+            if !arg.get_action().takes_values() {
+                continue;
+            }
+            let secret =
+                arg.get_long().is_some_and(secret_name) || secret_name(arg.get_id().as_str());
+            let (eq, v) = match rest.strip_prefix('=') {
+                Some(v) => ("=", v),
+                None => ("", rest),
+            };
+            match (v.is_empty(), secret) {
+                (true, _) => value = Some(secret),
+                (false, true) => shown.push_str(&format!("{eq}(secret)")),
+                (false, false) => shown.push_str(&format!("{eq}{}", masked_word(v))),
+            }
+            break;
+        }
+        out.push(shown);
     }
     out
+}
+
+/// The words of `args`, owned.
+fn args_owned<S: AsRef<str>>(args: impl IntoIterator<Item = S>) -> Vec<String> {
+    args.into_iter().map(|a| a.as_ref().to_owned()).collect()
 }
 
 /// `text` cut at `max` bytes (on a character's edge), with a note.
@@ -341,18 +550,56 @@ mod tests {
             .as_ref()
             .unwrap()
             .starts_with("(diff of"));
-        let args = masked([
-            "-H",
-            "a",
-            "--db-password",
-            "hunter2",
-            "--api-key=xyz",
-            "--ask-pass",
-            "-u",
-            "me",
-            "--token",
-            "t",
-        ]);
+        use clap::{Arg, ArgAction, Command};
+        let command = Command::new("t")
+            .arg(Arg::new("hosts").short('H').long("hosts"))
+            .arg(Arg::new("user").short('u').long("user"))
+            .arg(Arg::new("db-password").long("db-password"))
+            .arg(Arg::new("passphrase").short('P').long("passphrase"))
+            .arg(Arg::new("verbose").short('v').action(ArgAction::Count))
+            .arg(
+                Arg::new("ask-pass")
+                    .long("ask-pass")
+                    .action(ArgAction::SetTrue),
+            )
+            .arg(
+                Arg::new("no-token")
+                    .long("no-token")
+                    .action(ArgAction::SetTrue),
+            )
+            .arg(Arg::new("repo").long("repo"))
+            .arg(Arg::new("rest").num_args(0..));
+        let args = masked_args(
+            &command,
+            [
+                "-H",
+                "a",
+                "--db-password",
+                "hunter2",
+                "--api-key=xyz",
+                "--ask-pass",
+                "-u",
+                "me",
+                "--token",
+                "t",
+                "-vP",
+                "pw1",
+                "-Ppw2",
+                "-P=pw3",
+                "--no-token",
+                "web1",
+                "--repo",
+                "https://ci:pw4@git.example.org/a.git",
+                "DB_PASSWORD=pw5",
+                "api_key=pw6",
+                "MODE=fast",
+                "--repo",
+                "DB_PASSWORD=pw8",
+                "--repo=TOKEN=pw9",
+                "--",
+                "AUTH=pw7",
+            ],
+        );
         assert_eq!(
             args,
             [
@@ -365,9 +612,49 @@ mod tests {
                 "-u",
                 "me",
                 "--token",
-                "(secret)"
+                "(secret)",
+                "-vP",
+                "(secret)",
+                "-P(secret)",
+                "-P=(secret)",
+                "--no-token",
+                "web1",
+                "--repo",
+                "https://ci:***@git.example.org/a.git",
+                "DB_PASSWORD=(secret)",
+                "api_key=(secret)",
+                "MODE=fast",
+                "--repo",
+                "DB_PASSWORD=(secret)",
+                "--repo=TOKEN=(secret)",
+                "--",
+                "AUTH=(secret)",
             ]
         );
+        // A record past MAX_RECORD: ok summaries cut, then steps left
+        // out, and what is written reads back.
+        let mut huge = Run::new("tool", ["-H", "a"]);
+        let summary = "s".repeat(MAX_SUMMARY - 10);
+        let count = 2 * MAX_RECORD / MAX_SUMMARY;
+        for n in 0..count {
+            let status = if n % 2 == 0 { "ok" } else { "changed" };
+            huge.steps
+                .push(Step::new("a", &format!("s{n}"), status, &summary));
+        }
+        huge.end(0);
+        let line = huge.line().unwrap();
+        assert!(line.len() <= MAX_RECORD + 1, "{}", line.len());
+        let back: Run = serde_json::from_slice(&line).unwrap();
+        assert!(back.steps.len() < count && back.steps.len() > count / 4);
+        assert!(back.steps[0].summary.len() < SHORT_SUMMARY + 40);
+        assert_eq!(back.steps[1].summary, summary);
+        let note = back.note.unwrap();
+        assert!(
+            note.contains(&format!("{} steps are left out", count)),
+            "{note}"
+        );
+        let joined = args.join(" ");
+        assert!(!joined.contains("pw"), "{joined}");
         assert_eq!(
             utc(UNIX_EPOCH + Duration::from_millis(1_796_631_199_123)),
             "2026-12-07T08:13:19.123Z"

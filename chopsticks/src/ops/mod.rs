@@ -150,7 +150,7 @@ pub use paths::{directory, file, symlink, Directory, File, Symlink};
 pub use process::MAX_OUTPUT;
 pub use recap::{Changes, HostRecap, Recap};
 pub use report::Report;
-pub use repos::{git, Git};
+pub use repos::{git, url_shown, Git};
 pub use services::{service, Service};
 pub use sysctls::{sysctl, Sysctl, SYSCTL_FILE};
 #[cfg(feature = "template")]
@@ -174,6 +174,13 @@ pub enum Mode {
 /// `summary`, `output`, `backup`): their [`duration`](Change::duration)
 /// is left out, as two runs never take the same time, so a check run's
 /// change equals the apply run's that did what it said.
+///
+/// Fields may be added to this struct in later versions: code that builds
+/// a `Change` by hand should end its literal with `..Change::default()`.
+/// Between controller and agent a `Change` travels as postcard, which
+/// knows no optional fields, so a new field changes the protocol
+/// (`PROTOCOL_VERSION`), and the handshake refuses an agent built from
+/// older source by naming both versions.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Change {
     /// Whether anything changed (would change).
@@ -196,7 +203,9 @@ pub struct Change {
     /// of the call's previous step, for several operations in one call)
     /// to the end of its apply step, so the plan's reads count; called
     /// outside an agent, from the plan to the end of its apply step.
-    /// `None` from hosts before this field, and in changes made by hand.
+    /// `None` in changes made by hand. (`#[serde(default)]` lets JSON
+    /// written before this field read back; the wire protocol does not
+    /// rely on it: see the type's doc.)
     #[serde(default)]
     pub duration: Option<Duration>,
 }
@@ -442,5 +451,31 @@ mod tests {
             serde_json::from_str(r#"{"changed":true,"diff":null,"summary":"s","output":null}"#)
                 .unwrap();
         assert_eq!(old.duration, None);
+    }
+
+    /// A change crosses the wire (postcard) whole, with and without its
+    /// duration.
+    #[test]
+    fn changes_round_trip_through_postcard() {
+        let timed = Change {
+            changed: true,
+            diff: Some("-a\n+b\n".into()),
+            summary: "/etc/motd: content changed".into(),
+            backup: Some("/etc/motd.1~".into()),
+            duration: Some(Duration::from_micros(1_234_567)),
+            ..Change::default()
+        };
+        for change in [
+            timed.clone(),
+            Change {
+                duration: None,
+                ..timed
+            },
+        ] {
+            let bytes = postcard::to_allocvec(&change).unwrap();
+            let back: Change = postcard::from_bytes(&bytes).unwrap();
+            assert_eq!(back, change);
+            assert_eq!(back.duration, change.duration);
+        }
     }
 }

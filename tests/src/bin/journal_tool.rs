@@ -55,7 +55,7 @@ fn main() -> ExitCode {
         out.changes("motd", &hosts.call_each(ops::file, motd));
         let conf = |host: &str| (format!("{}/{host}.conf", cli.dir), cli.motd.clone(), mode);
         out.changes("site", &hosts.call_each(site, conf));
-        out.step("kernel", &hosts.call(facts::kernel, ()));
+        out.step_journaled("kernel", &hosts.call(facts::kernel, ()));
         if cli.broken {
             let file = ops::File::new("/nonexistent-cs-journal/x").content("x\n");
             out.changes("broken", &hosts.call(ops::file, (file, mode)));

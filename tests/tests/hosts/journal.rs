@@ -145,8 +145,18 @@ fn history_lists_runs_newest_first_and_what_changed_on_a_host() {
     assert_eq!(host.code, 0, "{}", host.text());
     let out = &host.stdout;
     let at = |what: &str| out.find(what).unwrap_or_else(|| panic!("{what}:\n{out}"));
+    // The newest run changed nothing there: counted, not listed.
+    assert!(!out.contains("nothing changed"), "{out}");
     assert!(
-        at("nothing changed (4 steps)") < at("--motd three --db-password"),
+        out.ends_with("(1 more runs on cs-many-1 found nothing to change: not shown)\n"),
+        "{out}"
+    );
+    assert!(
+        out.starts_with(&format!("{}  journal_tool", &out[..24])),
+        "{out}"
+    );
+    assert!(
+        out.lines().next().unwrap().contains("--motd three"),
         "{out}"
     );
     assert!(at("-two\n      +three") < at("-one\n      +two"), "{out}");
@@ -283,15 +293,21 @@ fn junit_has_a_test_case_per_host_and_step_and_reads_back() {
         "{xml}"
     );
     assert_eq!(suite.attribute("failures"), Some("1"));
-    // The unreachable host: skipped, every step.
+    // The unreachable host: an error of type unreachable, every step.
     for name in ["motd", "site", "kernel", "broken"] {
-        let skipped = child("cs-refused", name, "skipped").expect("skipped");
-        assert!(skipped
-            .attribute("message")
-            .unwrap()
-            .starts_with("unreachable: "));
+        let error = child("cs-refused", name, "error").expect("an error element");
+        assert_eq!(error.attribute("type"), Some("unreachable"), "{xml}");
+        assert!(!error.attribute("message").unwrap().is_empty(), "{xml}");
     }
-    assert_eq!(suite.attribute("skipped"), Some("4"));
+    assert_eq!(suite.attribute("errors"), Some("4"));
+    assert_eq!(suite.attribute("skipped"), Some("0"));
+    // The timestamp as JUnit readers parse it: no fractional seconds.
+    let timestamp = suite.attribute("timestamp").unwrap();
+    assert_eq!(timestamp.len(), "2026-12-07T08:13:19".len(), "{timestamp}");
+    assert!(
+        !timestamp.contains('.') && !timestamp.ends_with('Z'),
+        "{timestamp}"
+    );
     // The changed step: its summary and diff, the markup read back as it
     // was, the control character spelled out.
     let out = child("cs-many-4", "motd", "system-out")

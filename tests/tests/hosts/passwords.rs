@@ -142,6 +142,9 @@ fn a_kit_tool_asks_on_the_terminal_with_dash_k() {
     );
     let mut child = std::process::Command::new("script")
         .args(["-qec", &command, "/dev/null"])
+        // No run journal in the test runner's home (script passes the
+        // environment on).
+        .env("CHOPSTICKS_NO_JOURNAL", "1")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -16,6 +16,7 @@ mod url;
 
 use refs::{check_ref, full_id, resolve};
 use run::{find_git, Runner};
+pub use url::shown as url_shown;
 use url::Repo;
 
 const OP: &str = "ops::git";

@@ -141,8 +141,15 @@ fn decode(text: &str) -> String {
 }
 
 /// `repo` as messages show it: a `scheme://user:password@host/...` URL
-/// rebuilt from its parts with `***` for the password.
-pub(super) fn shown(repo: &str) -> String {
+/// rebuilt from its parts with `***` for the password; other text as it is.
+///
+/// ```
+/// use chopsticks::ops::url_shown;
+///
+/// assert_eq!(url_shown("https://ci:s3cret@git.example.org/app.git"), "https://ci:***@git.example.org/app.git");
+/// assert_eq!(url_shown("https://git.example.org/app.git"), "https://git.example.org/app.git");
+/// ```
+pub fn shown(repo: &str) -> String {
     let Some((scheme, rest)) = repo.split_once("://") else {
         return repo.to_owned();
     };

@@ -323,22 +323,29 @@ mod tests {
         assert!(matches!(g.ended(), Refusal::Agent(m) if m == "it exited before saying hello"));
     }
 
-    /// A hello of protocol 1 (before streams) and one of a future protocol
+    /// Hellos of protocols 1 and 2 (older agents) and one of a future protocol
     /// whose hello this version cannot decode: both name the versions and
     /// the side to rebuild.
     #[test]
     fn another_protocol_says_which_side_to_rebuild() {
-        let mut old = vec![0u8, 1];
-        old.extend(b"\x05garbage that version 1 would have sent");
-        match decode_hello(&old) {
-            Err(Refusal::Stale(m)) => {
-                assert!(m.contains("protocol 1, this program speaks 2"), "{m}");
-                assert!(
-                    m.contains("the agent is older: rebuild the agent binary"),
-                    "{m}"
-                );
+        // 1: before streams; 2: before `ops::Change::duration`.
+        for version in [1u8, 2] {
+            let mut old = vec![0u8, version];
+            old.extend(b"\x05garbage that an older version would have sent");
+            match decode_hello(&old) {
+                Err(Refusal::Stale(m)) => {
+                    let names = format!(
+                        "protocol {version}, this program speaks {}",
+                        wire::PROTOCOL_VERSION
+                    );
+                    assert!(m.contains(&names), "{m}");
+                    assert!(
+                        m.contains("the agent is older: rebuild the agent binary"),
+                        "{m}"
+                    );
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
         }
         let newer = [0u8, 9, 0xff, 0xff, 0xff];
         match decode_hello(&newer) {
