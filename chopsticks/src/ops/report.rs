@@ -86,6 +86,46 @@ use super::{Change, Mode, OpError};
 /// told it refuses handlers. Each entry carries its run's random id: a
 /// handler's success removes only the entries it saw when it started, so
 /// a notification another run makes meanwhile stays.
+///
+/// # A reviewed plan, applied exactly
+///
+/// A team that reviews a check run's output before it reaches production
+/// wants the apply to do what it read, and nothing else. A tool without
+/// the kit (the kit has `--save-plan` and `--apply-plan`) does it in two
+/// passes over its hosts:
+///
+/// 1. Run the plan in [`Mode::Check`] and save each host's `Report` as
+///    JSON (it serializes; diffs already leave secrets out): that file is
+///    what is reviewed.
+/// 2. To apply, read the reviewed reports back and run the plan in
+///    [`Mode::Check`] again; where [`differences`](Report::differences)
+///    with the reviewed report is not empty (the host drifted, or the tool
+///    changed), refuse that host and say why; run it in [`Mode::Apply`] only
+///    on the hosts where it is empty.
+///
+/// ```
+/// use chopsticks::ops::{Change, Report};
+///
+/// let step = |summary: &str| Change { changed: true, summary: summary.into(), ..Change::default() };
+/// let mut reviewed = Report::new();
+/// reviewed.add("motd", step("/etc/motd: content changed"));
+/// let saved = serde_json::to_string(&reviewed).unwrap();
+///
+/// // The apply run's own check pass, later:
+/// let reviewed: Report = serde_json::from_str(&saved).unwrap();
+/// let mut now = Report::new();
+/// now.add("motd", step("/etc/motd: created"));
+/// let drift = now.differences(&reviewed);
+/// assert_eq!(
+///     drift,
+///     ["motd: summary: reviewed `/etc/motd: content changed`, now `/etc/motd: created`"]
+/// );
+/// // Not empty: refuse this host, and apply only where it is.
+/// ```
+///
+/// An apply pass that differs from its check pass (something changed the
+/// host in between) shows the same way: compare the apply's report with
+/// the reviewed one too, and report a difference as an error.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Report {
     /// Each operation's name (as the plan calls it) and its change.
@@ -388,6 +428,95 @@ impl Report {
         self.handlers.as_deref().map(Handlers::path)
     }
 
+    /// What differs between this report and `reviewed` (one from an
+    /// earlier check run, see [A reviewed plan, applied
+    /// exactly](Report#a-reviewed-plan-applied-exactly)), one line per
+    /// differing step, naming the step and what differs: whether it
+    /// changes something, its summary, its diff (the first differing line),
+    /// a step one of them has and the other has not, a failure. Durations
+    /// and backups are not compared. Steps are matched in order; at the
+    /// first step whose name differs the comparison stops, as the steps
+    /// after it no longer line up. Empty when the two plan the same.
+    ///
+    /// ```
+    /// use chopsticks::ops::{Change, Report};
+    ///
+    /// let mut reviewed = Report::new();
+    /// reviewed.add("conf", Change { changed: true, summary: "/etc/a.conf: content changed".into(),
+    ///     diff: Some("-port = 80\n+port = 81\n".into()), ..Change::default() });
+    /// let mut now = reviewed.clone();
+    /// assert!(now.differences(&reviewed).is_empty());
+    /// now.steps[0].1.diff = Some("-port = 79\n+port = 81\n".into());
+    /// assert_eq!(
+    ///     now.differences(&reviewed),
+    ///     ["conf: diff line 1: reviewed `-port = 80`, now `-port = 79`"]
+    /// );
+    /// ```
+    pub fn differences(&self, reviewed: &Report) -> Vec<String> {
+        let mut out = Vec::new();
+        let count = self.steps.len().max(reviewed.steps.len());
+        for i in 0..count {
+            match (reviewed.steps.get(i), self.steps.get(i)) {
+                (Some((was_name, was)), Some((name, now))) => {
+                    if was_name != name {
+                        out.push(format!(
+                            "step {}: reviewed `{}`, now `{}` (the steps from here on differ)",
+                            i + 1,
+                            shown(was_name),
+                            shown(name)
+                        ));
+                        break;
+                    }
+                    if was.changed != now.changed {
+                        out.push(format!(
+                            "{name}: reviewed {}, now {} ({})",
+                            changes_word(was.changed),
+                            changes_word(now.changed),
+                            shown(&now.summary)
+                        ));
+                    } else if was.summary != now.summary {
+                        out.push(format!(
+                            "{name}: summary: reviewed `{}`, now `{}`",
+                            shown(&was.summary),
+                            shown(&now.summary)
+                        ));
+                    } else if let Some(line) = first_difference(&was.diff, &now.diff) {
+                        out.push(format!("{name}: diff {line}"));
+                    }
+                }
+                (Some((name, _)), None) => out.push(format!(
+                    "{name}: in the reviewed plan, but does not run now{}",
+                    match &self.failed {
+                        Some((failed, _)) if i == self.steps.len() => {
+                            format!(" (step {failed} failed before it)")
+                        }
+                        _ => String::new(),
+                    }
+                )),
+                (None, Some((name, _))) => {
+                    out.push(format!("{name}: runs now, but is not in the reviewed plan"))
+                }
+                (None, None) => {}
+            }
+        }
+        match (&reviewed.failed, &self.failed) {
+            (None, Some((name, e))) => {
+                out.push(format!("{name}: fails now: {}", shown(&e.to_string())))
+            }
+            (Some((name, _)), None) => {
+                out.push(format!("{name}: failed in the reviewed plan, not now"))
+            }
+            (Some((was_name, was)), Some((name, now))) if was_name != name || was != now => out
+                .push(format!(
+                    "{name}: fails now: {} (the reviewed plan: {was_name}: {})",
+                    shown(&now.to_string()),
+                    shown(&was.to_string())
+                )),
+            _ => {}
+        }
+        out
+    }
+
     /// How many operations changed something.
     pub fn changed(&self) -> usize {
         self.steps.iter().filter(|(_, c)| c.changed).count()
@@ -405,6 +534,57 @@ impl Report {
     fn fail(&mut self, step: String, e: OpError) {
         self.last = None;
         self.failed = Some((step, e));
+    }
+}
+
+/// How much of a summary or a line a difference shows.
+const SHOWN: usize = 200;
+
+/// `text` cut at [`SHOWN`] characters, with `...`.
+fn shown(text: &str) -> String {
+    match text.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+fn changes_word(changed: bool) -> &'static str {
+    match changed {
+        true => "changes something",
+        false => "changes nothing",
+    }
+}
+
+/// Where two diffs first differ: `line N: reviewed `A`, now `B``
+/// (`(none)` past a diff's end or for no diff); `None` when equal.
+fn first_difference(was: &Option<String>, now: &Option<String>) -> Option<String> {
+    if was == now {
+        return None;
+    }
+    let (a, b) = (was.as_deref().unwrap_or(""), now.as_deref().unwrap_or(""));
+    let (mut a_lines, mut b_lines) = (a.lines(), b.lines());
+    let mut n = 0;
+    loop {
+        n += 1;
+        match (a_lines.next(), b_lines.next()) {
+            (Some(x), Some(y)) if x == y => continue,
+            (None, None) => {
+                // Same lines: only the presence of a diff or a last newline differs.
+                let word = |d: &Option<String>| match d {
+                    None => "no diff",
+                    Some(d) if d.ends_with('\n') => "a diff ending with a newline",
+                    Some(_) => "a diff without a last newline",
+                };
+                return Some(format!("reviewed {}, now {}", word(was), word(now)));
+            }
+            (x, y) => {
+                let line = |l: Option<&str>| match l {
+                    Some(l) => format!("`{}`", shown(l)),
+                    None => "(none)".to_owned(),
+                };
+                return Some(format!("line {n}: reviewed {}, now {}", line(x), line(y)));
+            }
+        }
     }
 }
 
@@ -436,5 +616,99 @@ impl fmt::Display for Report {
             writeln!(f, "failed   {name}: {error}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(changed: bool, summary: &str, diff: Option<&str>) -> Change {
+        Change {
+            changed,
+            summary: summary.into(),
+            diff: diff.map(str::to_owned),
+            duration: Some(std::time::Duration::from_millis(5)),
+            ..Change::default()
+        }
+    }
+
+    /// Each way two plans differ is named with its step; durations are not
+    /// compared, and a report read back from JSON matches itself.
+    #[test]
+    fn differences_name_the_step_and_what_differs() {
+        let mut reviewed = Report::new();
+        reviewed.add("conf", change(true, "a: content changed", Some("-x\n+y\n")));
+        reviewed.add("svc", change(false, "nginx: running", None));
+        let json = serde_json::to_string(&reviewed).unwrap();
+        let back: Report = serde_json::from_str(&json).unwrap();
+        let mut now = back.clone();
+        now.steps[0].1.duration = None;
+        assert!(now.differences(&reviewed).is_empty());
+
+        now.steps[1].1.changed = true;
+        assert_eq!(
+            now.differences(&reviewed),
+            ["svc: reviewed changes nothing, now changes something (nginx: running)"]
+        );
+        let mut now = back.clone();
+        now.steps[0].1.diff = Some("-x\n+z\n".into());
+        assert_eq!(
+            now.differences(&reviewed),
+            ["conf: diff line 2: reviewed `+y`, now `+z`"]
+        );
+        now.steps[0].1.diff = Some("-x\n".into());
+        assert_eq!(
+            now.differences(&reviewed),
+            ["conf: diff line 2: reviewed `+y`, now (none)"]
+        );
+        now.steps[0].1.diff = Some("-x\n+y".into());
+        assert_eq!(
+            now.differences(&reviewed),
+            ["conf: diff reviewed a diff ending with a newline, now a diff without a last newline"]
+        );
+        let mut now = back.clone();
+        now.steps[0].1.summary = "a: created".into();
+        now.steps.pop();
+        assert_eq!(
+            now.differences(&reviewed),
+            [
+                "conf: summary: reviewed `a: content changed`, now `a: created`",
+                "svc: in the reviewed plan, but does not run now"
+            ]
+        );
+        let mut now = back.clone();
+        now.steps.pop();
+        now.fail(
+            "svc".into(),
+            OpError::new("ops::service", "nginx", "no such unit"),
+        );
+        let drift = now.differences(&reviewed);
+        assert_eq!(drift.len(), 2, "{drift:?}");
+        assert!(
+            drift[0].ends_with("(step svc failed before it)"),
+            "{drift:?}"
+        );
+        assert!(drift[1].starts_with("svc: fails now: "), "{drift:?}");
+        let mut now = back.clone();
+        now.steps
+            .insert(0, ("extra".into(), change(false, "x", None)));
+        assert_eq!(
+            now.differences(&reviewed),
+            ["step 1: reviewed `conf`, now `extra` (the steps from here on differ)"]
+        );
+        let mut now = back;
+        now.add("late", change(true, "new", None));
+        assert_eq!(
+            now.differences(&reviewed),
+            ["late: runs now, but is not in the reviewed plan"]
+        );
+        let long = "y".repeat(500);
+        now.steps[0].1.summary = long;
+        let drift = now.differences(&reviewed);
+        assert!(
+            drift[0].ends_with("yyy...`") && drift[0].len() < 300,
+            "{drift:?}"
+        );
     }
 }
