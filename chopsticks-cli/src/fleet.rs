@@ -1,6 +1,7 @@
 //! [`Fleet`]: the flags every ops tool takes, and what they select.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -214,6 +215,20 @@ pub struct Fleet {
     /// After the recap, list the slowest steps and how long they took on their hosts
     #[arg(long)]
     pub profile: bool,
+    /// With --check: write each host's planned changes to FILE (JSON, for review), to apply later with --apply-plan FILE
+    #[arg(long, value_name = "FILE")]
+    pub save_plan: Option<PathBuf>,
+    /// Apply the reviewed plan FILE of --check --save-plan: each host checks again first, and a host whose changes differ from the plan is refused
+    #[arg(long, value_name = "FILE")]
+    pub apply_plan: Option<PathBuf>,
+    /// Set while `--apply-plan`'s check pass runs: [`mode`](Fleet::mode)
+    /// is then [`Mode::Check`].
+    #[arg(skip)]
+    verifying: Arc<AtomicBool>,
+    /// Whether [`mode`](Fleet::mode) was read: `--apply-plan` refuses a
+    /// tool that read it before [`run`](Fleet::run).
+    #[arg(skip)]
+    mode_read: Arc<AtomicBool>,
 }
 
 /// One selected host: its name, how to reach it, its variables.
@@ -291,9 +306,15 @@ impl Fleet {
         self.hosts.is_empty() && self.inventory.is_empty()
     }
 
-    /// [`Mode::Check`] with `--check`, else [`Mode::Apply`].
+    /// [`Mode::Check`] with `--check`, else [`Mode::Apply`]; with
+    /// `--apply-plan`, [`Mode::Check`] while [`run`](Fleet::run) checks
+    /// the hosts against the plan, then [`Mode::Apply`]. Call it inside
+    /// the steps given to [`run`](Fleet::run), not once before it: a mode
+    /// read before would apply during the check pass, so `--apply-plan`
+    /// refuses a tool that read it before `run` (exit 1).
     pub fn mode(&self) -> Mode {
-        match self.check {
+        self.mode_read.store(true, Ordering::SeqCst);
+        match self.check || self.verifying.load(Ordering::SeqCst) {
             true => Mode::Check,
             false => Mode::Apply,
         }
@@ -555,9 +576,23 @@ impl Fleet {
     /// unreachable, 1 when the inventory or the selection is bad (said on
     /// stderr). With `--history` it only shows the journal
     /// ([`history`](Fleet::history)).
+    ///
+    /// With `--check --save-plan FILE` it writes the hosts' planned
+    /// changes to FILE ([`plan`](crate::plan)); with `--apply-plan FILE`
+    /// it runs `steps` twice: first in [`Mode::Check`] (see
+    /// [`mode`](Fleet::mode)), silently, to compare each host's steps with
+    /// the plan's, then in [`Mode::Apply`] on the hosts that match. A host
+    /// that differs, is missing from the plan or failed in it is refused
+    /// (a failed host: exit 2) before anything is written on it; an applied
+    /// step that differs from the plan is an error on its host. A plan of
+    /// another build of the tool is refused (exit 1).
     pub fn run(&self, mut steps: impl FnMut(&Group, &Selection, &mut Printer)) -> ExitCode {
         if let Some(host) = &self.history {
             return self.history(host);
+        }
+        if let Err(e) = self.check_plan_flags() {
+            eprintln!("error: {e}");
+            return ExitCode::Usage;
         }
         let selection = match self.selection() {
             Ok(selection) => selection,
@@ -569,13 +604,64 @@ impl Fleet {
                 };
             }
         };
+        if let Some(path) = &self.apply_plan {
+            if self.mode_read.load(Ordering::SeqCst) {
+                eprintln!(
+                    "error: --apply-plan: this tool read its mode (Fleet::mode) before Fleet::run, \
+                     so its check pass would apply: the tool must call Fleet::mode inside the \
+                     steps it gives to Fleet::run"
+                );
+                return ExitCode::Usage;
+            }
+            return self.run_plan(path, selection, steps);
+        }
         let group = self.group_of(&selection);
         let mut out = self.printer();
-        let batches = self.batches(&group);
+        self.run_batches(&group, &selection, &mut steps, &mut out);
+        let saved = match &self.save_plan {
+            Some(path) => self.save_plan(path, &out),
+            None => true,
+        };
+        match (out.finish(), saved) {
+            (ExitCode::Ok, false) => ExitCode::Usage,
+            (code, _) => code,
+        }
+    }
+
+    /// Refuses `--save-plan` without `--check`, `--apply-plan` with
+    /// `--check` or `--save-plan`.
+    fn check_plan_flags(&self) -> Result<(), CliError> {
+        if self.save_plan.is_some() && !self.check {
+            return Err(CliError::Flag(
+                "--save-plan writes what a check run would change: give it with --check \
+                 (--check --save-plan FILE), then apply the reviewed FILE with --apply-plan FILE"
+                    .into(),
+            ));
+        }
+        if self.apply_plan.is_some() && (self.check || self.save_plan.is_some()) {
+            return Err(CliError::Flag(
+                "--apply-plan applies a reviewed plan: give it without --check and --save-plan \
+                 (it checks the hosts against the plan itself)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `steps` over `group`'s batches, stopping at Ctrl-C and past
+    /// `--max-fail-percentage`.
+    fn run_batches(
+        &self,
+        group: &Group,
+        selection: &Selection,
+        steps: &mut impl FnMut(&Group, &Selection, &mut Printer),
+        out: &mut Printer,
+    ) {
+        let batches = self.batches(group);
         let count = batches.len();
         for (i, batch) in batches.iter().enumerate() {
             out.begin_batch(batch);
-            steps(batch, &selection, &mut out);
+            steps(batch, selection, out);
             if chopsticks::interrupted() {
                 let rest: Vec<&str> = batches[i + 1..].iter().flat_map(|b| b.hosts()).collect();
                 out.interrupted(i + 1, &rest);
@@ -587,6 +673,155 @@ impl Fleet {
                     let rest: Vec<&str> = batches[i + 1..].iter().flat_map(|b| b.hosts()).collect();
                     out.stopped(i + 1, failed, limit, &rest);
                     break;
+                }
+            }
+        }
+    }
+
+    /// `--save-plan`: writes the check run's planned steps to `path`, says
+    /// where on stderr (and which hosts failed, which the plan then
+    /// refuses). Whether it was written.
+    fn save_plan(&self, path: &std::path::Path, out: &Printer) -> bool {
+        let sha256 = match crate::plan::tool_sha256() {
+            Ok(sha256) => sha256,
+            Err(e) => {
+                eprintln!("error: cannot hash this tool's binary for the plan: {e}");
+                return false;
+            }
+        };
+        let run = out.run_record();
+        let plan = crate::plan::SavedPlan::new(
+            &run.tool,
+            &sha256,
+            &run.start,
+            run.args.clone(),
+            out.planned(),
+        );
+        if let Err(e) = plan.write(path) {
+            eprintln!("error: cannot write the plan to {}: {e}", path.display());
+            return false;
+        }
+        let failed: Vec<&str> = plan
+            .hosts
+            .iter()
+            .filter(|h| h.steps.iter().any(crate::plan::PlannedStep::failed))
+            .map(|h| h.host.as_str())
+            .collect();
+        eprintln!(
+            "plan of {} hosts written to {0}: review it, then apply it with --apply-plan {0}",
+            path.display(),
+        );
+        if !failed.is_empty() {
+            eprintln!(
+                "the plan has failures on {}: --apply-plan refuses these hosts",
+                failed.join(", ")
+            );
+        }
+        true
+    }
+
+    /// `--apply-plan`: a check pass compared with the plan, then the
+    /// apply on the hosts that match (see [`run`](Fleet::run)).
+    fn run_plan(
+        &self,
+        path: &std::path::Path,
+        selection: Selection,
+        mut steps: impl FnMut(&Group, &Selection, &mut Printer),
+    ) -> ExitCode {
+        let plan = match crate::plan::SavedPlan::read(path) {
+            Ok(plan) => plan,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::Usage;
+            }
+        };
+        let checked = crate::plan::tool_sha256()
+            .map_err(|e| format!("cannot hash this tool's binary to check the plan: {e}"))
+            .and_then(|ours| plan.check_build(&ours, path));
+        if let Err(e) = checked {
+            eprintln!("error: {e}");
+            return ExitCode::Usage;
+        }
+        let shown = path.display();
+        let mut out = self.printer();
+        let mut refused: Vec<(String, String)> = Vec::new();
+        let (known, missing): (Vec<Selected>, Vec<Selected>) = selection
+            .hosts
+            .into_iter()
+            .partition(|h| plan.host(&h.name).is_some());
+        for host in missing {
+            refused.push((
+                host.name,
+                format!(
+                    "not in the reviewed plan {shown}: nothing reviewed to apply (make a plan \
+                     for it with --check --save-plan, or leave it out with --limit)"
+                ),
+            ));
+        }
+        let mut matched = Vec::new();
+        if !known.is_empty() {
+            let verify = Selection { hosts: known };
+            if !self.json && !self.quiet {
+                eprintln!(
+                    "verifying the reviewed plan {shown} on {} hosts (check mode) ...",
+                    verify.hosts.len()
+                );
+            }
+            let mut check = Printer::silent();
+            self.verifying.store(true, Ordering::SeqCst);
+            self.run_batches(&self.group_of(&verify), &verify, &mut steps, &mut check);
+            self.verifying.store(false, Ordering::SeqCst);
+            if chopsticks::interrupted() {
+                eprintln!("interrupted while verifying the plan: nothing was applied");
+                return ExitCode::Interrupted;
+            }
+            for host in verify.hosts {
+                let saved = plan.host(&host.name).unwrap_or_default();
+                let now: Vec<crate::plan::PlannedStep> = check
+                    .planned()
+                    .iter()
+                    .filter(|s| s.host == host.name)
+                    .map(crate::plan::PlannedStep::of)
+                    .collect();
+                let why = match saved.iter().find(|s| s.failed()) {
+                    Some(s) => Some(format!(
+                        "the reviewed plan has a failure ({}: {}): nothing is applied on a host \
+                         whose check failed",
+                        s.step, s.summary
+                    )),
+                    None => crate::plan::difference(saved, &now, false).map(|d| {
+                        format!(
+                            "differs from the reviewed plan {shown}, nothing applied: {d} \
+                             (the host drifted, or the tool changed: review a new plan)"
+                        )
+                    }),
+                };
+                match why {
+                    Some(why) => refused.push((host.name, why)),
+                    None => matched.push(host),
+                }
+            }
+        }
+        for (host, why) in &refused {
+            out.refuse(host, "(reviewed plan)", why);
+        }
+        if !matched.is_empty() {
+            let apply = Selection { hosts: matched };
+            self.run_batches(&self.group_of(&apply), &apply, &mut steps, &mut out);
+            for host in &apply.hosts {
+                if out.host_failed(&host.name) {
+                    continue;
+                }
+                let saved = plan.host(&host.name).unwrap_or_default();
+                let now: Vec<crate::plan::PlannedStep> = out
+                    .planned()
+                    .iter()
+                    .filter(|s| s.host == host.name)
+                    .map(crate::plan::PlannedStep::of)
+                    .collect();
+                if let Some(d) = crate::plan::difference(saved, &now, true) {
+                    let why = format!("applied, but differs from the reviewed plan {shown}: {d}");
+                    out.refuse(&host.name, "(reviewed plan)", &why);
                 }
             }
         }
@@ -676,6 +911,37 @@ mod tests {
         assert_eq!(f.journal_dir(), Some(PathBuf::from("/j")));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+    }
+
+    /// `--save-plan` goes with `--check`, `--apply-plan` without it; a
+    /// tool that read its mode before `run` cannot apply a plan; the check
+    /// pass of `--apply-plan` reads as check mode.
+    #[test]
+    fn plan_flags_are_refused_where_they_do_not_fit() {
+        let f = parse(&["-H", "a", "--save-plan", "p.json"]);
+        let err = f.check_plan_flags().unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "--save-plan writes what a check run would change: give it with --check"
+            ),
+            "{err}"
+        );
+        assert_eq!(f.run(|_, _, _| panic!("no step runs")), ExitCode::Usage);
+        assert!(parse(&["--check", "--save-plan", "p"])
+            .check_plan_flags()
+            .is_ok());
+        let f = parse(&["-H", "a", "--check", "--apply-plan", "p.json"]);
+        let err = f.check_plan_flags().unwrap_err().to_string();
+        assert!(
+            err.starts_with("--apply-plan applies a reviewed plan"),
+            "{err}"
+        );
+        let f = parse(&["-H", "a", "--apply-plan", "/nonexistent/p.json"]);
+        assert_eq!(f.mode(), Mode::Apply);
+        assert_eq!(f.run(|_, _, _| panic!("no step runs")), ExitCode::Usage);
+        f.verifying.store(true, Ordering::SeqCst);
+        assert_eq!(f.mode(), Mode::Check);
+        assert_eq!(f.clone().mode(), Mode::Check);
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub mod journal;
 pub mod junit;
 mod logger;
 pub mod pattern;
+pub mod plan;
 mod printer;
 
 use std::fmt;

@@ -116,6 +116,11 @@ pub struct Printer {
     profile: bool,
     /// Whether the run's record was written ([`Drop`] writes it if not).
     recorded: bool,
+    /// The steps of operations and the failures, as a saved plan keeps
+    /// them ([`crate::plan`]).
+    planned: Vec<Step>,
+    /// Prints nothing and records nothing: `--apply-plan`'s check pass.
+    silent: bool,
 }
 
 impl Printer {
@@ -141,6 +146,65 @@ impl Printer {
             junit: None,
             profile: false,
             recorded: false,
+            planned: Vec::new(),
+            silent: false,
+        }
+    }
+
+    /// A printer that prints nothing and records nothing, and only keeps
+    /// the steps of operations: `--apply-plan`'s check pass.
+    pub(crate) fn silent() -> Printer {
+        let mut printer = Printer::new(false, true, false, None);
+        printer.silent = true;
+        printer.recorded = true;
+        printer.retry_file = None;
+        printer
+    }
+
+    /// The steps of operations so far and the failures, in order.
+    pub(crate) fn planned(&self) -> &[Step] {
+        &self.planned
+    }
+
+    /// The run's record so far (its start, its masked arguments).
+    pub(crate) fn run_record(&self) -> &Run {
+        &self.run
+    }
+
+    /// Whether `host` failed in this run so far.
+    pub(crate) fn host_failed(&self, host: &str) -> bool {
+        self.failed.contains(host)
+    }
+
+    /// Refuses `host` at `step` (`(reviewed plan)`) for `message`: a
+    /// failure of the host, in the output, the recap and the record.
+    pub(crate) fn refuse(&mut self, host: &str, step: &str, message: &str) {
+        self.failed.insert(host.to_owned());
+        self.width = self.width.max(host.len());
+        let line = match self.recap.hosts.iter_mut().find(|h| h.host == host) {
+            Some(line) => line,
+            None => {
+                self.recap.hosts.push(chopsticks::ops::HostRecap {
+                    host: host.to_owned(),
+                    ..Default::default()
+                });
+                self.recap.hosts.last_mut().expect("just pushed")
+            }
+        };
+        line.failed += 1;
+        let step_record = Step::new(host, step, "failed", message);
+        self.run.steps.push(step_record.clone());
+        self.planned.push(step_record);
+        if self.json {
+            let object = json!({"host": host, "step": step, "status": "failed", "error": message});
+            self.emit(object.to_string());
+        } else {
+            let width = self.width;
+            let message = chopsticks::printable(message).into_owned();
+            self.emit(format!(
+                "{} {host:<width$}  {step}: {message}",
+                self.paint("failed")
+            ));
         }
     }
 
@@ -184,6 +248,9 @@ impl Printer {
     }
 
     fn emit(&self, line: String) {
+        if self.silent {
+            return;
+        }
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");
     }
@@ -196,9 +263,9 @@ impl Printer {
             e if e.is_unreachable() => "unreachable",
             _ => "failed",
         };
-        self.run
-            .steps
-            .push(Step::new(host, step, state, &error.to_string()));
+        let record = Step::new(host, step, state, &error.to_string());
+        self.planned.push(record.clone());
+        self.run.steps.push(record);
         if self.json {
             let object =
                 json!({"host": host, "step": step, "status": state, "error": error.to_string()});
@@ -282,7 +349,9 @@ impl Printer {
             if failed > 0 {
                 self.failed.insert(host.to_owned());
             }
-            self.run.steps.extend(value.journal(host, step));
+            let steps = value.journal(host, step);
+            self.planned.extend(steps.iter().cloned());
+            self.run.steps.extend(steps);
             if self.json {
                 let (_, changed, _) = value.counts();
                 let status = match (failed, changed) {
@@ -579,7 +648,7 @@ fn durations_as_ms(value: &mut Value) {
 
 /// Writes `data` to `path`, the file mode 0600 (it holds the run's
 /// summaries and errors, as the journal does).
-fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
     let mut file = std::fs::OpenOptions::new()

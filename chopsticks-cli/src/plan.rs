@@ -1,0 +1,393 @@
+//! Saved plans: `--check --save-plan FILE` writes what each host's steps
+//! would change, for review; `--apply-plan FILE` applies exactly that.
+//!
+//! The file is plain, pretty-printed JSON, mode 0600:
+//!
+//! ```json
+//! {
+//!   "chopsticks_plan": 1,
+//!   "tool": "deploy",
+//!   "tool_sha256": "9f86d081884c7d65...",
+//!   "created": "2026-12-07T09:12:44.318Z",
+//!   "command": ["-i", "prod.ini", "--check", "--save-plan", "prod.plan"],
+//!   "hosts": [
+//!     {
+//!       "host": "web1",
+//!       "steps": [
+//!         {
+//!           "step": "motd",
+//!           "status": "changed",
+//!           "changed": true,
+//!           "summary": "/etc/motd: content changed",
+//!           "diff": ["--- /etc/motd", "+++ /etc/motd", "@@ -1 +1 @@", "-hello", "+welcome"]
+//!         }
+//!       ]
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! Per host, each step of operations ([`Printer::changes`](crate::Printer::changes))
+//! in the order it ran: its name, whether it changes something, its
+//! summary and its diff as lines (operations keep secrets out of both, as
+//! the journal's records). Steps of plain values ([`Printer::step`](crate::Printer::step))
+//! change nothing and are not part of a plan. `tool_sha256` is the
+//! SHA-256 of the tool's binary: another build refuses the plan.
+//! `command` is the command line, its secrets masked as the
+//! [journal](crate::journal) masks them.
+
+use std::io::Read as _;
+use std::path::Path;
+
+use chopsticks::ops::{Change, Report};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::journal::Step;
+
+/// The version of the plan format this build writes and reads.
+pub const PLAN_VERSION: u32 = 1;
+
+/// The most bytes of a plan file read.
+pub const MAX_PLAN: u64 = 256 << 20;
+
+/// A saved plan: what a check run found each host's steps would do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    /// The format's version ([`PLAN_VERSION`]).
+    pub chopsticks_plan: u32,
+    /// The tool's name (its program's).
+    pub tool: String,
+    /// The SHA-256 of the tool's binary, hex.
+    pub tool_sha256: String,
+    /// When the check run that made it started, UTC.
+    pub created: String,
+    /// The check run's arguments, secrets masked.
+    pub command: Vec<String>,
+    /// Each host's steps, in the order the hosts first answered.
+    pub hosts: Vec<HostPlan>,
+}
+
+/// One host's planned steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostPlan {
+    /// The host, as the inventory names it.
+    pub host: String,
+    /// Its steps, in order.
+    pub steps: Vec<PlannedStep>,
+}
+
+/// One planned step on one host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedStep {
+    /// The step (`motd`, `site/conf`).
+    pub step: String,
+    /// `ok`, `changed`, or `failed`, `unreachable`, `interrupted`: a plan
+    /// whose step did not run as planned, which `--apply-plan` refuses.
+    pub status: String,
+    /// Whether it changes something.
+    pub changed: bool,
+    /// What it changes, or what is there; a failure's error.
+    pub summary: String,
+    /// Its diff, line by line (empty when it has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<String>,
+}
+
+impl PlannedStep {
+    /// A journal step as planned.
+    pub fn of(step: &Step) -> PlannedStep {
+        PlannedStep {
+            step: step.step.clone(),
+            status: step.status.clone(),
+            changed: step.changed,
+            summary: step.summary.clone(),
+            diff: step
+                .diff
+                .as_deref()
+                .map(|d| d.lines().map(str::to_owned).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Whether it did not run as planned (failed, or its host was lost).
+    pub fn failed(&self) -> bool {
+        !matches!(self.status.as_str(), "ok" | "changed")
+    }
+}
+
+impl SavedPlan {
+    /// The plan of a check run of `tool` (its binary's hash `sha256`)
+    /// started at `created` with the masked arguments `command`, from its
+    /// steps of operations in the order they ran.
+    pub fn new(
+        tool: &str,
+        sha256: &str,
+        created: &str,
+        command: Vec<String>,
+        steps: &[Step],
+    ) -> SavedPlan {
+        let mut hosts: Vec<HostPlan> = Vec::new();
+        for step in steps {
+            let planned = PlannedStep::of(step);
+            match hosts.iter_mut().find(|h| h.host == step.host) {
+                Some(host) => host.steps.push(planned),
+                None => hosts.push(HostPlan {
+                    host: step.host.clone(),
+                    steps: vec![planned],
+                }),
+            }
+        }
+        SavedPlan {
+            chopsticks_plan: PLAN_VERSION,
+            tool: tool.to_owned(),
+            tool_sha256: sha256.to_owned(),
+            created: created.to_owned(),
+            command,
+            hosts,
+        }
+    }
+
+    /// The plan as the file holds it: pretty JSON and a last newline.
+    pub fn text(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// Writes the plan to `path`, mode 0600.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        crate::printer::write_private(path, self.text().as_bytes())
+    }
+
+    /// Reads a plan file (at most [`MAX_PLAN`] bytes).
+    ///
+    /// # Errors
+    /// A message naming the file: it cannot be read, is too large, is no
+    /// plan, or is of another version.
+    pub fn read(path: &Path) -> Result<SavedPlan, String> {
+        let shown = path.display();
+        let file =
+            std::fs::File::open(path).map_err(|e| format!("cannot read the plan {shown}: {e}"))?;
+        let mut data = Vec::new();
+        file.take(MAX_PLAN + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| format!("cannot read the plan {shown}: {e}"))?;
+        if data.len() as u64 > MAX_PLAN {
+            return Err(format!(
+                "the plan {shown} is larger than {MAX_PLAN} bytes: not a plan --save-plan wrote"
+            ));
+        }
+        let value: serde_json::Value = serde_json::from_slice(&data)
+            .map_err(|e| format!("{shown} is not a plan --save-plan wrote (not JSON: {e})"))?;
+        match value
+            .get("chopsticks_plan")
+            .and_then(serde_json::Value::as_u64)
+        {
+            Some(v) if v == u64::from(PLAN_VERSION) => {}
+            Some(v) => {
+                return Err(format!(
+                    "the plan {shown} is of format version {v}; this build reads version \
+                     {PLAN_VERSION}: make the plan again with this build (--check --save-plan)"
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "{shown} is not a plan --save-plan wrote (no \"chopsticks_plan\" version)"
+                ))
+            }
+        }
+        serde_json::from_value(value).map_err(|e| format!("the plan {shown} cannot be read: {e}"))
+    }
+
+    /// Refuses a plan made by another build of the tool than the one whose
+    /// binary hashes to `ours`, naming both hashes.
+    ///
+    /// # Errors
+    /// The message to show.
+    pub fn check_build(&self, ours: &str, path: &Path) -> Result<(), String> {
+        match self.tool_sha256 == ours {
+            true => Ok(()),
+            false => Err(format!(
+                "the plan {} was made by another build of {} (sha256 {}); this one is sha256 \
+                 {ours}: a plan is applied only by the build that made it. Make the plan again \
+                 with this build (--check --save-plan) and review it",
+                path.display(),
+                self.tool,
+                self.tool_sha256
+            )),
+        }
+    }
+
+    /// The planned steps of `host`, if the plan has it.
+    pub fn host(&self, host: &str) -> Option<&[PlannedStep]> {
+        self.hosts
+            .iter()
+            .find(|h| h.host == host)
+            .map(|h| h.steps.as_slice())
+    }
+}
+
+/// The steps as a [`Report`], for [`Report::differences`]: `would run, `
+/// is taken off summaries when `applied` (a handler's check-mode summary
+/// says it would run; its apply says it ran).
+fn as_report(steps: &[PlannedStep], applied: bool) -> Report {
+    let mut report = Report::new();
+    for s in steps {
+        let summary = match applied {
+            true => s.summary.strip_prefix("would run, ").unwrap_or(&s.summary),
+            false => &s.summary,
+        };
+        let diff = (!s.diff.is_empty()).then(|| s.diff.join("\n"));
+        let change = Change {
+            changed: s.changed,
+            summary: summary.to_owned(),
+            diff,
+            ..Change::default()
+        };
+        report.add(s.step.clone(), change);
+    }
+    report
+}
+
+/// The first difference between a host's reviewed steps and its steps
+/// now (`applied`: now is the apply run's), or `None` when they match:
+/// what [`Report::differences`] says of its first differing step, as
+/// `step NAME: WHAT`.
+pub fn difference(saved: &[PlannedStep], now: &[PlannedStep], applied: bool) -> Option<String> {
+    let (saved, now) = (as_report(saved, applied), as_report(now, false));
+    let first = now.differences(&saved).into_iter().next()?;
+    Some(match first.starts_with("step ") {
+        true => first,
+        false => format!("step {first}"),
+    })
+}
+
+/// The SHA-256 of this program's binary, hex.
+///
+/// # Errors
+/// The binary cannot be found or read.
+pub fn tool_sha256() -> std::io::Result<String> {
+    let exe = std::env::current_exe()?;
+    let mut file = std::fs::File::open(exe)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    fn steps() -> Vec<Step> {
+        vec![
+            Step::new("web1", "motd", "changed", "/etc/motd: content changed")
+                .diff(Some("-hello\n+welcome\n")),
+            Step::new("web2", "motd", "ok", "/etc/motd: as wanted"),
+            Step::new("web1", "site/conf", "ok", "/etc/a.conf: as wanted"),
+        ]
+    }
+
+    /// The file reads well (pretty JSON, a diff as lines), is private, and
+    /// reads back; another version, another build, no plan are refused.
+    #[test]
+    fn a_plan_file_is_versioned_private_json_of_its_build() {
+        let dir = std::env::temp_dir().join(format!("cs-plan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.json");
+        let args = crate::journal::Run::new("t", ["-H", "web1", "--db-password", "hunter2"]).args;
+        let plan = SavedPlan::new("t", "abc", "2026-12-07T09:00:00.000Z", args, &steps());
+        plan.write(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("{\n  \"chopsticks_plan\": 1,\n"), "{text}");
+        assert!(
+            text.contains("\"-hello\",\n") && text.contains("\"+welcome\"\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("hunter2") && text.contains("(secret)"),
+            "{text}"
+        );
+        let back = SavedPlan::read(&path).unwrap();
+        assert_eq!(back, plan);
+        assert_eq!(back.hosts.len(), 2);
+        assert_eq!(back.host("web1").unwrap().len(), 2);
+        assert!(back.host("web3").is_none());
+        assert!(back.check_build("abc", &path).is_ok());
+        let err = back.check_build("def", &path).unwrap_err();
+        assert!(
+            err.contains("another build of t (sha256 abc); this one is sha256 def"),
+            "{err}"
+        );
+        std::fs::write(
+            &path,
+            text.replace("\"chopsticks_plan\": 1", "\"chopsticks_plan\": 7"),
+        )
+        .unwrap();
+        let err = SavedPlan::read(&path).unwrap_err();
+        assert!(
+            err.contains("format version 7; this build reads version 1"),
+            "{err}"
+        );
+        std::fs::write(&path, "{\"hosts\": []}").unwrap();
+        let err = SavedPlan::read(&path).unwrap_err();
+        assert!(err.contains("no \"chopsticks_plan\" version"), "{err}");
+        std::fs::write(&path, "motd: hello").unwrap();
+        assert!(SavedPlan::read(&path).unwrap_err().contains("not JSON"));
+        assert!(SavedPlan::read(&dir.join("none")).is_err());
+        let ours = tool_sha256().unwrap();
+        assert_eq!(ours.len(), 64);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A host's steps now are compared with the reviewed ones: name,
+    /// changed, summary, diff; an applied handler's summary without
+    /// `would run, `.
+    #[test]
+    fn differences_name_the_step_and_the_first_differing_line() {
+        let saved: Vec<PlannedStep> = steps().iter().map(PlannedStep::of).collect();
+        let web1 = [saved[0].clone(), saved[2].clone()];
+        assert_eq!(difference(&web1, &web1, false), None);
+        let mut now = web1.clone();
+        now[0].diff[0] = "-hi".into();
+        assert_eq!(
+            difference(&web1, &now, false).unwrap(),
+            "step motd: diff line 1: reviewed `-hello`, now `-hi`"
+        );
+        let mut now = web1.clone();
+        now[1].changed = true;
+        let d = difference(&web1, &now, false).unwrap();
+        assert!(
+            d.starts_with("step site/conf: reviewed changes nothing, now changes something"),
+            "{d}"
+        );
+        assert_eq!(
+            difference(&web1, &web1[..1], false).unwrap(),
+            "step site/conf: in the reviewed plan, but does not run now"
+        );
+        let mut handler = web1.clone();
+        handler[1].summary = "would run, notified by motd: nginx: reloaded".into();
+        let mut ran = handler.clone();
+        ran[1].summary = "notified by motd: nginx: reloaded".into();
+        assert_eq!(difference(&handler, &ran, true), None);
+        assert!(difference(&handler, &ran, false).is_some());
+    }
+}
