@@ -708,7 +708,8 @@ impl Fleet {
             .map(|h| h.host.as_str())
             .collect();
         eprintln!(
-            "plan of {} hosts written to {0}: review it, then apply it with --apply-plan {0}",
+            "plan of {} hosts written to {1}: review it, then apply it with --apply-plan {1}",
+            plan.hosts.len(),
             path.display(),
         );
         if !failed.is_empty() {

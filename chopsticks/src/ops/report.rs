@@ -432,7 +432,8 @@ impl Report {
     /// earlier check run, see [A reviewed plan, applied
     /// exactly](Report#a-reviewed-plan-applied-exactly)), one line per
     /// differing step, naming the step and what differs: whether it
-    /// changes something, its summary, its diff (the first differing line),
+    /// changes something, its summary and its diff (the first differing
+    /// line),
     /// a step one of them has and the other has not, a failure. Durations
     /// and backups are not compared. Steps are matched in order; at the
     /// first step whose name differs the comparison stops, as the steps
@@ -475,8 +476,12 @@ impl Report {
                             shown(&now.summary)
                         ));
                     } else if was.summary != now.summary {
+                        let diff = match first_difference(&was.diff, &now.diff) {
+                            Some(line) => format!("; diff {line}"),
+                            None => String::new(),
+                        };
                         out.push(format!(
-                            "{name}: summary: reviewed `{}`, now `{}`",
+                            "{name}: summary: reviewed `{}`, now `{}`{diff}",
                             shown(&was.summary),
                             shown(&now.summary)
                         ));
@@ -666,6 +671,16 @@ mod tests {
         assert_eq!(
             now.differences(&reviewed),
             ["conf: diff reviewed a diff ending with a newline, now a diff without a last newline"]
+        );
+        let mut now = back.clone();
+        now.steps[0].1.summary = "a: changed".into();
+        now.steps[0].1.diff = Some("-w\n+y\n".into());
+        assert_eq!(
+            now.differences(&reviewed),
+            [
+                "conf: summary: reviewed `a: content changed`, now `a: changed`; \
+              diff line 1: reviewed `-x`, now `-w`"
+            ]
         );
         let mut now = back.clone();
         now.steps[0].1.summary = "a: created".into();

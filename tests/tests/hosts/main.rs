@@ -52,6 +52,7 @@ mod keys_git;
 mod mounts;
 mod ops;
 mod passwords;
+mod saved_plans;
 mod services;
 mod steps;
 mod system_ops;

@@ -1,0 +1,52 @@
+//! A kit tool for saved plans' tests: `plan_tool -H HOSTS --dir DIR
+//! --text TEXT` writes `DIR/HOST.conf` (step `conf`), `DIR/HOST.motd`
+//! (step `site/motd`, a report of one operation) and reads the kernel's
+//! name (a step of values, which a plan leaves out). `--db-password` is
+//! taken and ignored: a saved plan must not keep it. The mode is read
+//! inside the steps, as `--apply-plan` needs.
+
+use chopsticks::ops::{self, Mode, Report};
+use chopsticks::{facts, remote};
+use chopsticks_cli::{ExitCode, Fleet};
+use clap::Parser;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    fleet: Fleet,
+    /// Where on the hosts the files go
+    #[arg(long, default_value = "/tmp/cs-plan-tool")]
+    dir: String,
+    /// What the files hold
+    #[arg(long, default_value = "hello")]
+    text: String,
+    /// A secret the tool takes (and ignores)
+    #[arg(long)]
+    db_password: Option<String>,
+}
+
+/// One step in a report: the motd file.
+#[remote]
+fn site(path: String, text: String, mode: Mode) -> Report {
+    let mut report = Report::new();
+    report.run("motd", || {
+        ops::file(ops::File::new(&path).content(format!("{text}\n")), mode)
+    });
+    report
+}
+
+#[chopsticks::main]
+fn main() -> ExitCode {
+    let cli: Cli = chopsticks_cli::parse();
+    cli.fleet.run(|hosts, _selection, out| {
+        let mode = cli.fleet.mode();
+        let conf = |host: &str| {
+            let file = ops::File::new(format!("{}/{host}.conf", cli.dir));
+            (file.content(format!("{}\n", cli.text)), mode)
+        };
+        out.changes("conf", &hosts.call_each(ops::file, conf));
+        out.step("kernel", &hosts.call(facts::kernel, ()));
+        let motd = |host: &str| (format!("{}/{host}.motd", cli.dir), cli.text.clone(), mode);
+        out.changes("site", &hosts.call_each(site, motd));
+    })
+}
