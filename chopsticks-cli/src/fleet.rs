@@ -774,7 +774,7 @@ impl Fleet {
             self.verifying.store(false, Ordering::SeqCst);
             if chopsticks::interrupted() {
                 eprintln!("interrupted while verifying the plan: nothing was applied");
-                return ExitCode::Interrupted;
+                return out.finish();
             }
             for host in verify.hosts {
                 let saved = plan.host(&host.name).unwrap_or_default();
@@ -784,13 +784,22 @@ impl Fleet {
                     .filter(|s| s.host == host.name)
                     .map(crate::plan::PlannedStep::of)
                     .collect();
-                let why = match saved.iter().find(|s| s.failed()) {
-                    Some(s) => Some(format!(
-                        "the reviewed plan has a failure ({}: {}): nothing is applied on a host \
-                         whose check failed",
-                        s.step, s.summary
+                let failed = |steps: &[crate::plan::PlannedStep]| {
+                    steps
+                        .iter()
+                        .find(|s| s.failed())
+                        .map(|s| format!("{}: {}", s.step, s.summary))
+                };
+                let why = match (failed(saved), failed(&now)) {
+                    (Some(failure), _) => Some(format!(
+                        "the reviewed plan has a failure ({failure}): nothing is applied on a \
+                         host whose check failed"
                     )),
-                    None => crate::plan::difference(saved, &now, false).map(|d| {
+                    (None, Some(failure)) => Some(format!(
+                        "the check against the reviewed plan {shown} failed, nothing applied: \
+                         {failure}"
+                    )),
+                    (None, None) => crate::plan::difference(saved, &now, false).map(|d| {
                         format!(
                             "differs from the reviewed plan {shown}, nothing applied: {d} \
                              (the host drifted, or the tool changed: review a new plan)"
