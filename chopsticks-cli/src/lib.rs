@@ -33,7 +33,9 @@
 //! [`Fleet`] for every flag. Every run leaves a record in the tool's
 //! [`journal`] (`tool --history`, `tool --history web1 --diff`); `--junit
 //! FILE` writes it as JUnit XML for CI, `--profile` lists the slowest
-//! steps.
+//! steps. `--check --save-plan FILE` writes what would change for review,
+//! and `--apply-plan FILE` applies exactly that, refusing the hosts that
+//! no longer match it ([`plan`]).
 //!
 //! # Exit codes
 //! [`ExitCode`]: 0 all good, 1 bad flags, inventory or pattern, 2 something
