@@ -746,10 +746,11 @@ impl Fleet {
         let shown = path.display();
         let mut out = self.printer();
         let mut refused: Vec<(String, String)> = Vec::new();
+        let planned = plan.by_host();
         let (known, missing): (Vec<Selected>, Vec<Selected>) = selection
             .hosts
             .into_iter()
-            .partition(|h| plan.host(&h.name).is_some());
+            .partition(|h| planned.contains_key(h.name.as_str()));
         for host in missing {
             refused.push((
                 host.name,
@@ -776,21 +777,19 @@ impl Fleet {
                 eprintln!("interrupted while verifying the plan: nothing was applied");
                 return out.finish();
             }
+            let checked = crate::plan::steps_by_host(check.planned());
             for host in verify.hosts {
-                let saved = plan.host(&host.name).unwrap_or_default();
-                let now: Vec<crate::plan::PlannedStep> = check
-                    .planned()
-                    .iter()
-                    .filter(|s| s.host == host.name)
-                    .map(crate::plan::PlannedStep::of)
-                    .collect();
+                let saved = planned.get(host.name.as_str()).copied().unwrap_or_default();
+                let now = checked
+                    .get(host.name.as_str())
+                    .map_or(&[][..], Vec::as_slice);
                 let failed = |steps: &[crate::plan::PlannedStep]| {
                     steps
                         .iter()
                         .find(|s| s.failed())
                         .map(|s| format!("{}: {}", s.step, s.summary))
                 };
-                let why = match (failed(saved), failed(&now)) {
+                let why = match (failed(saved), failed(now)) {
                     (Some(failure), _) => Some(format!(
                         "the reviewed plan has a failure ({failure}): nothing is applied on a \
                          host whose check failed"
@@ -799,7 +798,7 @@ impl Fleet {
                         "the check against the reviewed plan {shown} failed, nothing applied: \
                          {failure}"
                     )),
-                    (None, None) => crate::plan::difference(saved, &now, false).map(|d| {
+                    (None, None) => crate::plan::difference(saved, now, false).map(|d| {
                         format!(
                             "differs from the reviewed plan {shown}, nothing applied: {d} \
                              (the host drifted, or the tool changed: review a new plan)"
@@ -818,21 +817,23 @@ impl Fleet {
         if !matched.is_empty() {
             let apply = Selection { hosts: matched };
             self.run_batches(&self.group_of(&apply), &apply, &mut steps, &mut out);
+            let applied = crate::plan::steps_by_host(out.planned());
+            let mut differ = Vec::new();
             for host in &apply.hosts {
                 if out.host_failed(&host.name) {
                     continue;
                 }
-                let saved = plan.host(&host.name).unwrap_or_default();
-                let now: Vec<crate::plan::PlannedStep> = out
-                    .planned()
-                    .iter()
-                    .filter(|s| s.host == host.name)
-                    .map(crate::plan::PlannedStep::of)
-                    .collect();
-                if let Some(d) = crate::plan::difference(saved, &now, true) {
-                    let why = format!("applied, but differs from the reviewed plan {shown}: {d}");
-                    out.refuse(&host.name, "(reviewed plan)", &why);
+                let saved = planned.get(host.name.as_str()).copied().unwrap_or_default();
+                let now = applied
+                    .get(host.name.as_str())
+                    .map_or(&[][..], Vec::as_slice);
+                if let Some(d) = crate::plan::difference(saved, now, true) {
+                    differ.push((host.name.as_str(), d));
                 }
+            }
+            for (host, d) in differ {
+                let why = format!("applied, but differs from the reviewed plan {shown}: {d}");
+                out.refuse(host, "(reviewed plan)", &why);
             }
         }
         out.finish()

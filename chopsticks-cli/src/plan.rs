@@ -36,6 +36,7 @@
 //! `command` is the command line, its secrets masked as the
 //! [journal](crate::journal) masks them.
 
+use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::Path;
 
@@ -222,6 +223,16 @@ impl SavedPlan {
         }
     }
 
+    /// Each host's planned steps by its name (the first, if a host is
+    /// there twice).
+    pub fn by_host(&self) -> HashMap<&str, &[PlannedStep]> {
+        let mut hosts = HashMap::with_capacity(self.hosts.len());
+        for h in &self.hosts {
+            hosts.entry(h.host.as_str()).or_insert(h.steps.as_slice());
+        }
+        hosts
+    }
+
     /// The planned steps of `host`, if the plan has it.
     pub fn host(&self, host: &str) -> Option<&[PlannedStep]> {
         self.hosts
@@ -229,6 +240,18 @@ impl SavedPlan {
             .find(|h| h.host == host)
             .map(|h| h.steps.as_slice())
     }
+}
+
+/// Run steps grouped by host, as planned steps, each host's in order.
+pub fn steps_by_host(steps: &[Step]) -> HashMap<&str, Vec<PlannedStep>> {
+    let mut hosts: HashMap<&str, Vec<PlannedStep>> = HashMap::new();
+    for step in steps {
+        hosts
+            .entry(&step.host)
+            .or_default()
+            .push(PlannedStep::of(step));
+    }
+    hosts
 }
 
 /// The steps as a [`Report`], for [`Report::differences`]: `would run, `
