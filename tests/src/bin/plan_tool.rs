@@ -3,7 +3,10 @@
 //! (step `site/motd`, a report of one operation) and reads the kernel's
 //! name (a step of values, which a plan leaves out). `--db-password` is
 //! taken and ignored: a saved plan must not keep it. The mode is read
-//! inside the steps, as `--apply-plan` needs.
+//! inside the steps, as `--apply-plan` needs. `--sneak` changes the
+//! `.conf` files behind the run's back in apply mode, just before the
+//! `conf` step (not a step of the run): a host that changes between
+//! `--apply-plan`'s check pass and its apply.
 
 use chopsticks::ops::{self, Mode, Report};
 use chopsticks::{facts, remote};
@@ -23,6 +26,9 @@ struct Cli {
     /// A secret the tool takes (and ignores)
     #[arg(long)]
     db_password: Option<String>,
+    /// In apply mode, write `sneaked` to the .conf files before the conf step
+    #[arg(long)]
+    sneak: bool,
 }
 
 /// One step in a report: the motd file.
@@ -40,6 +46,13 @@ fn main() -> ExitCode {
     let cli: Cli = chopsticks_cli::parse();
     cli.fleet.run(|hosts, _selection, out| {
         let mode = cli.fleet.mode();
+        if cli.sneak && mode == Mode::Apply {
+            let sneak = |host: &str| {
+                let file = ops::File::new(format!("{}/{host}.conf", cli.dir));
+                (file.content("sneaked\n"), Mode::Apply)
+            };
+            let _ = hosts.call_each(ops::file, sneak);
+        }
         let conf = |host: &str| {
             let file = ops::File::new(format!("{}/{host}.conf", cli.dir));
             (file.content(format!("{}\n", cli.text)), mode)

@@ -183,3 +183,63 @@ fn a_drifted_host_is_refused_while_its_neighbour_applies_the_reviewed_plan() {
     std::fs::remove_dir_all(state).unwrap();
     std::fs::remove_dir_all(files).unwrap();
 }
+
+/// A host that changes between `--apply-plan`'s check pass and its apply
+/// (the tool's `--sneak`): applied, and reported as an error of its host.
+#[test]
+fn an_apply_that_differs_from_the_reviewed_plan_is_an_error_of_its_host() {
+    let state = scratch("plans-sneak-state");
+    let files = scratch("plans-sneak-files");
+    let dir = files.to_str().unwrap();
+    let plan = state.join("reviewed.plan.json");
+    let plan_arg = plan.to_str().unwrap();
+    let run = tool(
+        &[
+            "-H",
+            HOSTS,
+            "--dir",
+            dir,
+            "--text",
+            "new",
+            "--check",
+            "--save-plan",
+            plan_arg,
+        ],
+        &state,
+    );
+    assert_eq!(run.code, 0, "{}", run.text());
+    let run = tool(
+        &[
+            "-H",
+            HOSTS,
+            "--dir",
+            dir,
+            "--text",
+            "new",
+            "--sneak",
+            "--apply-plan",
+            plan_arg,
+        ],
+        &state,
+    );
+    assert_eq!(run.code, 2, "{}", run.text());
+    for host in ["cs-many-1", "cs-many-2"] {
+        let error = run
+            .stdout
+            .lines()
+            .find(|l| l.contains(host) && l.contains("(reviewed plan)"))
+            .unwrap_or_else(|| panic!("no error on {host}: {}", run.text()));
+        assert!(
+            error.contains("applied, but differs from the reviewed plan")
+                && error.contains("step conf: summary: reviewed `")
+                && error.contains("now `-sneaked`"),
+            "{error}"
+        );
+        assert_eq!(
+            read(&files.join(format!("{host}.conf"))).as_deref(),
+            Some("new\n")
+        );
+    }
+    std::fs::remove_dir_all(state).unwrap();
+    std::fs::remove_dir_all(files).unwrap();
+}
