@@ -193,6 +193,9 @@ fn an_apply_that_differs_from_the_reviewed_plan_is_an_error_of_its_host() {
     let dir = files.to_str().unwrap();
     let plan = state.join("reviewed.plan.json");
     let plan_arg = plan.to_str().unwrap();
+    for host in ["cs-many-1", "cs-many-2"] {
+        std::fs::write(files.join(format!("{host}.conf")), "old\n").unwrap();
+    }
     let run = tool(
         &[
             "-H",
@@ -232,7 +235,7 @@ fn an_apply_that_differs_from_the_reviewed_plan_is_an_error_of_its_host() {
         assert!(
             error.contains("applied, but differs from the reviewed plan")
                 && error.contains("step conf: summary: reviewed `")
-                && error.contains("now `-sneaked`"),
+                && error.contains("diff line 4: reviewed `-old`, now `-sneaked`"),
             "{error}"
         );
         assert_eq!(
