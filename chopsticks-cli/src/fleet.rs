@@ -528,6 +528,7 @@ impl Fleet {
         Printer::new(self.json, self.quiet, self.diff, self.retry_file.clone())
             .record(journal, self.junit.clone(), self.profile)
             .check(self.check)
+            .keep_plan(self.save_plan.is_some() || self.apply_plan.is_some())
     }
 
     /// The run journal's directory: `--journal DIR`, or the tool's under

@@ -117,8 +117,9 @@ pub struct Printer {
     /// Whether the run's record was written ([`Drop`] writes it if not).
     recorded: bool,
     /// The steps of operations and the failures, as a saved plan keeps
-    /// them ([`crate::plan`]).
+    /// them ([`crate::plan`]), when `keep_plan`.
     planned: Vec<Step>,
+    keep_plan: bool,
     /// Prints nothing and records nothing: `--apply-plan`'s check pass.
     silent: bool,
 }
@@ -147,6 +148,7 @@ impl Printer {
             profile: false,
             recorded: false,
             planned: Vec::new(),
+            keep_plan: false,
             silent: false,
         }
     }
@@ -156,12 +158,21 @@ impl Printer {
     pub(crate) fn silent() -> Printer {
         let mut printer = Printer::new(false, true, false, None);
         printer.silent = true;
+        printer.keep_plan = true;
         printer.recorded = true;
         printer.retry_file = None;
         printer
     }
 
-    /// The steps of operations so far and the failures, in order.
+    /// Keeps the steps of operations and the failures for a plan
+    /// (`--save-plan`, `--apply-plan`).
+    pub(crate) fn keep_plan(mut self, keep: bool) -> Printer {
+        self.keep_plan = keep;
+        self
+    }
+
+    /// The steps of operations so far and the failures, in order (kept
+    /// only with [`keep_plan`](Printer::keep_plan)).
     pub(crate) fn planned(&self) -> &[Step] {
         &self.planned
     }
@@ -193,8 +204,10 @@ impl Printer {
         };
         line.failed += 1;
         let step_record = Step::new(host, step, "failed", message);
-        self.run.steps.push(step_record.clone());
-        self.planned.push(step_record);
+        if self.keep_plan {
+            self.planned.push(step_record.clone());
+        }
+        self.run.steps.push(step_record);
         if self.json {
             let object = json!({"host": host, "step": step, "status": "failed", "error": message});
             self.emit(object.to_string());
@@ -264,7 +277,9 @@ impl Printer {
             _ => "failed",
         };
         let record = Step::new(host, step, state, &error.to_string());
-        self.planned.push(record.clone());
+        if self.keep_plan {
+            self.planned.push(record.clone());
+        }
         self.run.steps.push(record);
         if self.json {
             let object =
@@ -350,7 +365,9 @@ impl Printer {
                 self.failed.insert(host.to_owned());
             }
             let steps = value.journal(host, step);
-            self.planned.extend(steps.iter().cloned());
+            if self.keep_plan {
+                self.planned.extend(steps.iter().cloned());
+            }
             self.run.steps.extend(steps);
             if self.json {
                 let (_, changed, _) = value.counts();
