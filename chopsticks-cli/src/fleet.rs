@@ -620,7 +620,7 @@ impl Fleet {
         let mut out = self.printer();
         self.run_batches(&group, &selection, &mut steps, &mut out);
         let saved = match &self.save_plan {
-            Some(path) => self.save_plan(path, &out),
+            Some(path) => self.save_plan(path, &selection, &out),
             None => true,
         };
         match (out.finish(), saved) {
@@ -682,7 +682,7 @@ impl Fleet {
     /// `--save-plan`: writes the check run's planned steps to `path`, says
     /// where on stderr (and which hosts failed, which the plan then
     /// refuses). Whether it was written.
-    fn save_plan(&self, path: &std::path::Path, out: &Printer) -> bool {
+    fn save_plan(&self, path: &std::path::Path, selection: &Selection, out: &Printer) -> bool {
         let sha256 = match crate::plan::tool_sha256() {
             Ok(sha256) => sha256,
             Err(e) => {
@@ -696,6 +696,7 @@ impl Fleet {
             &sha256,
             &run.start,
             run.args.clone(),
+            &selection.names(),
             out.planned(),
         );
         if let Err(e) = plan.write(path) {

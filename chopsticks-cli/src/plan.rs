@@ -120,24 +120,35 @@ impl PlannedStep {
 impl SavedPlan {
     /// The plan of a check run of `tool` (its binary's hash `sha256`)
     /// started at `created` with the masked arguments `command`, from its
-    /// steps of operations in the order they ran.
+    /// steps of operations in the order they ran: every host of
+    /// `selected` (in that order; one the run gave no operation is in the
+    /// plan with none, so that applying it is not refused), then any other
+    /// host a step names.
     pub fn new(
         tool: &str,
         sha256: &str,
         created: &str,
         command: Vec<String>,
+        selected: &[&str],
         steps: &[Step],
     ) -> SavedPlan {
-        let mut hosts: Vec<HostPlan> = Vec::new();
+        let mut hosts: Vec<HostPlan> = Vec::with_capacity(selected.len());
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(selected.len());
+        let mut slot = |hosts: &mut Vec<HostPlan>, host: &str| -> usize {
+            *index.entry(host.to_owned()).or_insert_with(|| {
+                hosts.push(HostPlan {
+                    host: host.to_owned(),
+                    steps: Vec::new(),
+                });
+                hosts.len() - 1
+            })
+        };
+        for host in selected {
+            slot(&mut hosts, host);
+        }
         for step in steps {
-            let planned = PlannedStep::of(step);
-            match hosts.iter_mut().find(|h| h.host == step.host) {
-                Some(host) => host.steps.push(planned),
-                None => hosts.push(HostPlan {
-                    host: step.host.clone(),
-                    steps: vec![planned],
-                }),
-            }
+            let i = slot(&mut hosts, &step.host);
+            hosts[i].steps.push(PlannedStep::of(step));
         }
         SavedPlan {
             chopsticks_plan: PLAN_VERSION,
@@ -254,22 +265,28 @@ pub fn steps_by_host(steps: &[Step]) -> HashMap<&str, Vec<PlannedStep>> {
     hosts
 }
 
-/// The steps as a [`Report`], for [`Report::differences`]: `would run, `
-/// is taken off summaries when `applied` (a handler's check-mode summary
-/// says it would run; its apply says it ran).
+/// The steps as a [`Report`], for [`Report::differences`]. When
+/// `applied`, only the steps and their diffs are kept: an apply words its
+/// summaries otherwise than the check it was planned from (a command
+/// "ran" where the check said "run", a handler ran where it "would run",
+/// a step that depends on an earlier one no longer notes what is missing)
+/// and a command's `changed` may come from how it ended, so only the
+/// content a step wrote is compared with the reviewed one.
 fn as_report(steps: &[PlannedStep], applied: bool) -> Report {
     let mut report = Report::new();
     for s in steps {
-        let summary = match applied {
-            true => s.summary.strip_prefix("would run, ").unwrap_or(&s.summary),
-            false => &s.summary,
-        };
         let diff = (!s.diff.is_empty()).then(|| s.diff.join("\n"));
-        let change = Change {
-            changed: s.changed,
-            summary: summary.to_owned(),
-            diff,
-            ..Change::default()
+        let change = match applied {
+            true => Change {
+                diff,
+                ..Change::default()
+            },
+            false => Change {
+                changed: s.changed,
+                summary: s.summary.clone(),
+                diff,
+                ..Change::default()
+            },
         };
         report.add(s.step.clone(), change);
     }
@@ -281,7 +298,7 @@ fn as_report(steps: &[PlannedStep], applied: bool) -> Report {
 /// what [`Report::differences`] says of its first differing step, as
 /// `step NAME: WHAT`.
 pub fn difference(saved: &[PlannedStep], now: &[PlannedStep], applied: bool) -> Option<String> {
-    let (saved, now) = (as_report(saved, applied), as_report(now, false));
+    let (saved, now) = (as_report(saved, applied), as_report(now, applied));
     let first = now.differences(&saved).into_iter().next()?;
     Some(match first.starts_with("step ") {
         true => first,
@@ -335,7 +352,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("p.json");
         let args = crate::journal::Run::new("t", ["-H", "web1", "--db-password", "hunter2"]).args;
-        let plan = SavedPlan::new("t", "abc", "2026-12-07T09:00:00.000Z", args, &steps());
+        let plan = SavedPlan::new("t", "abc", "2026-12-07T09:00:00.000Z", args, &[], &steps());
         plan.write(&path).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
@@ -412,5 +429,26 @@ mod tests {
         ran[1].summary = "notified by motd: nginx: reloaded".into();
         assert_eq!(difference(&handler, &ran, true), None);
         assert!(difference(&handler, &ran, false).is_some());
+        // After an apply only the steps and their diffs count: a command
+        // says "ran" where its check said "run", and its `changed` may
+        // come from how it ended.
+        let mut worded = web1.clone();
+        worded[0].summary = "ran `x`: changed".into();
+        worded[0].changed = !worded[0].changed;
+        assert_eq!(difference(&web1, &worded, true), None);
+        worded[0].diff[0] = "-hi".into();
+        assert!(difference(&web1, &worded, true).is_some());
+        // A selected host with no operation is in the plan, with no steps.
+        let plan = SavedPlan::new(
+            "t",
+            "abc",
+            "2026-12-07T09:00:00Z",
+            vec![],
+            &["idle"],
+            &steps(),
+        );
+        assert_eq!(plan.hosts[0].host, "idle");
+        assert!(plan.hosts[0].steps.is_empty());
+        assert!(plan.hosts.len() > 1);
     }
 }

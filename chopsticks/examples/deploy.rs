@@ -30,7 +30,6 @@
 //! cargo run --example deploy --features template -- -F target/testhosts/ssh_config -H cs-systemd,cs-deb12   # 0 changed
 //! ```
 
-use chopsticks::ops::Mode;
 use chopsticks_cli::ExitCode;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
@@ -167,11 +166,13 @@ fn main() -> ExitCode {
         debug: false,
         admins: vec!["alice".into(), "bob".into()],
     };
-    let mode = cli.fleet.mode();
-    if mode == Mode::Check && !cli.fleet.json {
+    if cli.fleet.check && !cli.fleet.json {
         println!("check mode: the plan below changes nothing");
     }
     cli.fleet.run(|hosts, selection, out| {
+        // Asked here, not before `run`: with `--apply-plan` the same steps
+        // run twice, first in check mode against the reviewed plan.
+        let mode = cli.fleet.mode();
         // Each host's site: the flags, then its inventory variables.
         let mut sites = std::collections::HashMap::new();
         for host in hosts.hosts() {

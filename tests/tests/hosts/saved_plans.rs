@@ -234,7 +234,7 @@ fn an_apply_that_differs_from_the_reviewed_plan_is_an_error_of_its_host() {
             .unwrap_or_else(|| panic!("no error on {host}: {}", run.text()));
         assert!(
             error.contains("applied, but differs from the reviewed plan")
-                && error.contains("step conf: summary: reviewed `")
+                && error.contains("step conf: ")
                 && error.contains("diff line 4: reviewed `-old`, now `-sneaked`"),
             "{error}"
         );
