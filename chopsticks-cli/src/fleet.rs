@@ -816,6 +816,10 @@ impl Fleet {
         for (host, why) in &refused {
             out.refuse(host, "(reviewed plan)", why);
         }
+        if chopsticks::interrupted() {
+            eprintln!("interrupted after verifying the plan: nothing was applied");
+            return out.finish();
+        }
         if !matched.is_empty() {
             let apply = Selection { hosts: matched };
             self.run_batches(&self.group_of(&apply), &apply, &mut steps, &mut out);
