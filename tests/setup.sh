@@ -51,8 +51,8 @@ setup_arm() {
     local conf=/usr/lib/binfmt.d/qemu-aarch64.conf
     if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
         if [ ! -e "$conf" ]; then
-            apt-get install -y -q qemu-user-static >/dev/null ||
-                { apt-get update -q >/dev/null && apt-get install -y -q qemu-user-static >/dev/null; }
+            apt-get -o DPkg::Lock::Timeout=300 install -y -q qemu-user-static >/dev/null ||
+                { apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null && apt-get -o DPkg::Lock::Timeout=300 install -y -q qemu-user-static >/dev/null; }
         fi
         [ -e /proc/sys/fs/binfmt_misc/register ] ||
             mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
@@ -84,8 +84,8 @@ setup_ansible() {
     rm -rf "$venv"
     python3 -m venv "$venv" 2>/dev/null || {
         rm -rf "$venv"
-        apt-get install -y -q python3-venv >/dev/null ||
-            { apt-get update -q >/dev/null && apt-get install -y -q python3-venv >/dev/null; }
+        apt-get -o DPkg::Lock::Timeout=300 install -y -q python3-venv >/dev/null ||
+            { apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null && apt-get -o DPkg::Lock::Timeout=300 install -y -q python3-venv >/dev/null; }
         python3 -m venv "$venv"
     }
     timeout 600 "$venv/bin/pip" install --quiet --disable-pip-version-check "ansible-core==$ansible_version"

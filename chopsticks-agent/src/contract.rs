@@ -33,9 +33,14 @@ pub const DEFAULT_MAX_CALL_THREADS: usize = 1024;
 /// the host for that tool, such as pending handlers, is kept by this name,
 /// so a new build finds what the old one left).
 pub const ENV_TOOL: &str = "CHOPSTICKS_TOOL";
+/// Set by the controller to `1` for an agent that must change nothing
+/// (`TunnelBuilder::check_only`): its operations run in check mode
+/// whatever mode they are given, it refuses to receive files, and agents
+/// it starts are check-only too.
+pub const ENV_CHECK_ONLY: &str = "CHOPSTICKS_CHECK_ONLY";
 /// Every variable the controller sets for an agent; the agent removes them
 /// all before any remote function runs.
-pub const AGENT_ENV: [&str; 7] = [
+pub const AGENT_ENV: [&str; 8] = [
     ENV_AGENT,
     ENV_AGENT_SHA256,
     ENV_LOG_LEVEL,
@@ -43,6 +48,7 @@ pub const AGENT_ENV: [&str; 7] = [
     ENV_MAX_DEPTH,
     ENV_MAX_CALL_THREADS,
     ENV_TOOL,
+    ENV_CHECK_ONLY,
 ];
 
 /// Set (to `1`) in the environment of a janitor: a copy of the program

@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 use crate::contract::{
     AGENT_ENV, DEFAULT_MAX_CALL_THREADS, DEFAULT_MAX_DEPTH, ENV_AGENT, ENV_AGENT_SHA256,
-    ENV_ASKPASS, ENV_DEPTH, ENV_JANITOR, ENV_LOG_LEVEL, ENV_MAX_CALL_THREADS, ENV_MAX_DEPTH,
-    ENV_TOOL,
+    ENV_ASKPASS, ENV_CHECK_ONLY, ENV_DEPTH, ENV_JANITOR, ENV_LOG_LEVEL, ENV_MAX_CALL_THREADS,
+    ENV_MAX_DEPTH, ENV_TOOL,
 };
 
 /// Set once `run_if_requested` ran in this process.
@@ -17,6 +17,17 @@ static ENTERED: AtomicBool = AtomicBool::new(false);
 static DEPTH: AtomicU32 = AtomicU32::new(0);
 /// The limit an agent was given by its controller (0: none given).
 static MAX_DEPTH: AtomicU32 = AtomicU32::new(0);
+/// Whether this agent's controller made it check-only.
+static CHECK_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process is an agent that must change nothing: its
+/// controller asked for it (`TunnelBuilder::check_only`, the kit's
+/// `--apply-plan` check pass). Operations then run in check mode whatever
+/// mode they are given, and files sent to it are refused. `false` in a
+/// program.
+pub fn check_only() -> bool {
+    CHECK_ONLY.load(SeqCst)
+}
 
 /// How deep this process sits: 0 for a program a person started, 1 for an
 /// agent it started, 2 for an agent that agent's functions started ...
@@ -143,6 +154,10 @@ pub fn run_if_requested() {
     MAX_DEPTH.store(number(ENV_MAX_DEPTH).unwrap_or(DEFAULT_MAX_DEPTH), SeqCst);
     let tool = std::env::var(ENV_TOOL).unwrap_or_default();
     let _ = TOOL.set(tool_name(&tool));
+    CHECK_ONLY.store(
+        std::env::var_os(ENV_CHECK_ONLY).is_some_and(|v| v == "1"),
+        SeqCst,
+    );
     for var in AGENT_ENV {
         std::env::remove_var(var);
     }

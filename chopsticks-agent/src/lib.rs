@@ -31,6 +31,7 @@ pub mod stream {
     pub use crate::agent::streams::{input, output, InputStream, OutputStream};
 }
 pub use entry::{
-    depth, has_entry_point, max_depth, run_if_requested, tool, tool_if_named, EntryPoint,
+    check_only, depth, has_entry_point, max_depth, run_if_requested, tool, tool_if_named,
+    EntryPoint,
 };
 pub use registry::{Registration, Registry, RegistryError};

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped on any incompatible change of the messages below, or of the
 /// types the kit's operations take and return (3: `ops::Change` gained
-/// `duration`; postcard has no optional fields).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// `duration`; 4: `digest`; postcard has no optional fields).
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The largest frame either side accepts (64 MiB). Larger data belongs in a
 /// file transfer, not in a call's arguments or return value.

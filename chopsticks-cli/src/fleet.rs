@@ -229,6 +229,10 @@ pub struct Fleet {
     /// tool that read it before [`run`](Fleet::run).
     #[arg(skip)]
     mode_read: Arc<AtomicBool>,
+    /// The key of content digests, given to each host before its steps
+    /// in `--save-plan` and `--apply-plan` runs.
+    #[arg(skip)]
+    digest_key: Arc<std::sync::Mutex<Option<crate::plan::DigestKey>>>,
 }
 
 /// One selected host: its name, how to reach it, its variables.
@@ -421,7 +425,17 @@ impl Fleet {
 
     /// A group of these hosts, configured from the flags.
     pub fn group_of(&self, selection: &Selection) -> Group {
-        let group = Group::new(selection.hosts.iter().map(|h| self.builder(h)))
+        self.group_for(selection, false)
+    }
+
+    /// As [`group_of`](Fleet::group_of), with check-only agents
+    /// ([`TunnelBuilder::check_only`]) when `check_only`.
+    fn group_for(&self, selection: &Selection, check_only: bool) -> Group {
+        let builders = selection
+            .hosts
+            .iter()
+            .map(|h| self.builder(h).check_only(check_only));
+        let group = Group::new(builders)
             .forks(self.forks)
             .progress(!self.json && !self.quiet);
         match self.timeout {
@@ -580,13 +594,16 @@ impl Fleet {
     ///
     /// With `--check --save-plan FILE` it writes the hosts' planned
     /// changes to FILE ([`plan`](crate::plan)); with `--apply-plan FILE`
-    /// it runs `steps` twice: first in [`Mode::Check`] (see
-    /// [`mode`](Fleet::mode)), silently, to compare each host's steps with
-    /// the plan's, then in [`Mode::Apply`] on the hosts that match. A host
-    /// that differs, is missing from the plan or failed in it is refused
-    /// (a failed host: exit 2) before anything is written on it; an applied
-    /// step that differs from the plan is an error on its host. A plan of
-    /// another build of the tool is refused (exit 1).
+    /// it runs `steps` first in [`Mode::Check`] (see [`mode`](Fleet::mode))
+    /// on check-only tunnels ([`TunnelBuilder::check_only`]), silently, to
+    /// compare each host's steps with the plan's (again on the hosts left,
+    /// when some were refused: see [`MAX_CHECK_PASSES`]), then in
+    /// [`Mode::Apply`] on the hosts that match. A host that differs, is
+    /// missing from the plan or failed in it is refused (exit 2; one
+    /// unreachable: 4) before anything is written on it; an applied step
+    /// that differs from the plan is an error on its host. A plan of
+    /// another build of the tool, or whose content digests were made with
+    /// another key ([`DigestKey`](crate::plan::DigestKey)), is refused (exit 1).
     pub fn run(&self, mut steps: impl FnMut(&Group, &Selection, &mut Printer)) -> ExitCode {
         if let Some(host) = &self.history {
             return self.history(host);
@@ -615,6 +632,15 @@ impl Fleet {
                 return ExitCode::Usage;
             }
             return self.run_plan(path, selection, steps);
+        }
+        if self.save_plan.is_some() {
+            match crate::plan::DigestKey::load(true) {
+                Ok(key) => self.set_digest_key(Some(key)),
+                Err(e) => {
+                    eprintln!("error: --save-plan: {e}");
+                    return ExitCode::Usage;
+                }
+            }
         }
         let group = self.group_of(&selection);
         let mut out = self.printer();
@@ -662,6 +688,7 @@ impl Fleet {
         let count = batches.len();
         for (i, batch) in batches.iter().enumerate() {
             out.begin_batch(batch);
+            self.give_digest_key(batch);
             steps(batch, selection, out);
             if chopsticks::interrupted() {
                 let rest: Vec<&str> = batches[i + 1..].iter().flat_map(|b| b.hosts()).collect();
@@ -691,7 +718,7 @@ impl Fleet {
             }
         };
         let run = out.run_record();
-        let plan = crate::plan::SavedPlan::new(
+        let mut plan = crate::plan::SavedPlan::new(
             &run.tool,
             &sha256,
             &run.start,
@@ -699,6 +726,9 @@ impl Fleet {
             &selection.names(),
             out.planned(),
         );
+        if let Some(key) = self.digest_key.lock().ok().and_then(|k| k.clone()) {
+            plan = plan.digests_by(&key);
+        }
         if let Err(e) = plan.write(path) {
             eprintln!("error: cannot write the plan to {}: {e}", path.display());
             return false;
@@ -741,13 +771,17 @@ impl Fleet {
         let checked = crate::plan::tool_sha256()
             .map_err(|e| format!("cannot hash this tool's binary to check the plan: {e}"))
             .and_then(|ours| plan.check_build(&ours, path));
-        if let Err(e) = checked {
+        if let Err(e) = checked
+            .and_then(|()| plan.key(path))
+            .map(|key| self.set_digest_key(key))
+        {
             eprintln!("error: {e}");
             return ExitCode::Usage;
         }
         let shown = path.display();
         let mut out = self.printer();
-        let mut refused: Vec<(String, String)> = Vec::new();
+        // Refused hosts: why, and whether they were unreachable.
+        let mut refused: Vec<(String, String, bool)> = Vec::new();
         let planned = plan.by_host();
         let (known, missing): (Vec<Selected>, Vec<Selected>) = selection
             .hosts
@@ -760,65 +794,33 @@ impl Fleet {
                     "not in the reviewed plan {shown}: nothing reviewed to apply (make a plan \
                      for it with --check --save-plan, or leave it out with --limit)"
                 ),
+                false,
             ));
         }
-        let mut matched = Vec::new();
-        if !known.is_empty() {
-            let verify = Selection { hosts: known };
-            if !self.json && !self.quiet {
-                eprintln!(
-                    "verifying the reviewed plan {shown} on {} hosts (check mode) ...",
-                    verify.hosts.len()
-                );
-            }
-            let mut check = Printer::silent();
-            self.verifying.store(true, Ordering::SeqCst);
-            self.run_batches(&self.group_of(&verify), &verify, &mut steps, &mut check);
-            self.verifying.store(false, Ordering::SeqCst);
-            if chopsticks::interrupted() {
+        let matched = match self.verify_plan(&plan, path, known, &mut steps, &mut refused) {
+            Some(matched) => matched,
+            None => {
                 eprintln!("interrupted while verifying the plan: nothing was applied");
                 return out.finish();
             }
-            let checked = crate::plan::steps_by_host(check.planned());
-            for host in verify.hosts {
-                let saved = planned.get(host.name.as_str()).copied().unwrap_or_default();
-                let now = checked
-                    .get(host.name.as_str())
-                    .map_or(&[][..], Vec::as_slice);
-                let failed = |steps: &[crate::plan::PlannedStep]| {
-                    steps
-                        .iter()
-                        .find(|s| s.failed())
-                        .map(|s| format!("{}: {}", s.step, s.summary))
-                };
-                let why = match (failed(saved), failed(now)) {
-                    (Some(failure), _) => Some(format!(
-                        "the reviewed plan has a failure ({failure}): nothing is applied on a \
-                         host whose check failed"
-                    )),
-                    (None, Some(failure)) => Some(format!(
-                        "the check against the reviewed plan {shown} failed, nothing applied: \
-                         {failure}"
-                    )),
-                    (None, None) => crate::plan::difference(saved, now, false).map(|d| {
-                        format!(
-                            "differs from the reviewed plan {shown}, nothing applied: {d} \
-                             (the host drifted, or the tool changed: review a new plan)"
-                        )
-                    }),
-                };
-                match why {
-                    Some(why) => refused.push((host.name, why)),
-                    None => matched.push(host),
-                }
-            }
-        }
-        for (host, why) in &refused {
-            out.refuse(host, "(reviewed plan)", why);
+        };
+        for (host, why, unreachable) in &refused {
+            out.refuse(host, "(reviewed plan)", why, *unreachable);
         }
         if chopsticks::interrupted() {
             eprintln!("interrupted after verifying the plan: nothing was applied");
             return out.finish();
+        }
+        // The check pass is the plan's first batch: past the limit, the
+        // batches of the apply do not start.
+        let planned_hosts = matched.len() + refused.len();
+        if let (Some(limit), false) = (self.max_fail_percentage, refused.is_empty()) {
+            let share = 100.0 * refused.len() as f64 / planned_hosts as f64;
+            if share > f64::from(limit) {
+                let rest: Vec<&str> = matched.iter().map(|h| h.name.as_str()).collect();
+                out.stopped_before_apply(share, limit, &rest);
+                return out.finish();
+            }
         }
         if !matched.is_empty() {
             let apply = Selection { hosts: matched };
@@ -839,12 +841,124 @@ impl Fleet {
             }
             for (host, d) in differ {
                 let why = format!("applied, but differs from the reviewed plan {shown}: {d}");
-                out.refuse(host, "(reviewed plan)", &why);
+                out.refuse(host, "(reviewed plan)", &why, false);
             }
         }
         out.finish()
     }
+
+    /// `--apply-plan`'s check pass: `steps` in [`Mode::Check`] on
+    /// check-only tunnels to `hosts`, each host's steps compared with the
+    /// plan's. The hosts that match, or `None` when interrupted; the
+    /// others are added to `refused` with why.
+    ///
+    /// The apply then runs on exactly the hosts of the last check pass: a
+    /// tool may derive one host's content from the others it runs on (a
+    /// list of backends), so when a pass refuses some hosts, the rest are
+    /// checked again as the group the apply will be, up to
+    /// [`MAX_CHECK_PASSES`] passes; hosts still changing after that are
+    /// refused too.
+    fn verify_plan(
+        &self,
+        plan: &crate::plan::SavedPlan,
+        path: &std::path::Path,
+        mut hosts: Vec<Selected>,
+        steps: &mut impl FnMut(&Group, &Selection, &mut Printer),
+        refused: &mut Vec<(String, String, bool)>,
+    ) -> Option<Vec<Selected>> {
+        let shown = path.display();
+        let planned = plan.by_host();
+        for pass in 1..=MAX_CHECK_PASSES {
+            if hosts.is_empty() {
+                return Some(hosts);
+            }
+            if !self.json && !self.quiet {
+                let again = if pass > 1 {
+                    " again, as the group the apply runs on"
+                } else {
+                    ""
+                };
+                eprintln!(
+                    "verifying the reviewed plan {shown} on {} hosts{again} (check mode) ...",
+                    hosts.len()
+                );
+            }
+            let verify = Selection { hosts };
+            let mut check = Printer::silent();
+            self.verifying.store(true, Ordering::SeqCst);
+            // Every planned host is checked: no --max-fail-percentage stop
+            // here (the refusals count toward it after the pass).
+            for batch in self.batches(&self.group_for(&verify, true)) {
+                check.begin_batch(&batch);
+                self.give_digest_key(&batch);
+                steps(&batch, &verify, &mut check);
+                if chopsticks::interrupted() {
+                    break;
+                }
+            }
+            self.verifying.store(false, Ordering::SeqCst);
+            if chopsticks::interrupted() {
+                return None;
+            }
+            let checked = crate::plan::steps_by_host(check.planned());
+            let mut matched = Vec::new();
+            let refused_before = refused.len();
+            for host in verify.hosts {
+                let saved = planned.get(host.name.as_str()).copied().unwrap_or_default();
+                let now = checked
+                    .get(host.name.as_str())
+                    .map_or(&[][..], Vec::as_slice);
+                match crate::plan::refusal(saved, now, &shown.to_string()) {
+                    Some((why, unreachable)) => refused.push((host.name, why, unreachable)),
+                    None => matched.push(host),
+                }
+            }
+            if refused.len() == refused_before {
+                return Some(matched);
+            }
+            hosts = matched;
+        }
+        for host in hosts {
+            refused.push((
+                host.name,
+                format!(
+                    "its check against the reviewed plan {shown} kept changing as other hosts \
+                     were refused ({MAX_CHECK_PASSES} check passes): the tool derives its \
+                     changes from the hosts it runs on, nothing applied (review a plan of the \
+                     hosts that match, with --limit)"
+                ),
+                false,
+            ));
+        }
+        Some(Vec::new())
+    }
 }
+
+impl Fleet {
+    fn set_digest_key(&self, key: Option<crate::plan::DigestKey>) {
+        if let Ok(mut slot) = self.digest_key.lock() {
+            *slot = key;
+        }
+    }
+
+    /// Gives the hosts of `batch` the key of content digests, when this
+    /// run makes them (a host that cannot be reached fails in the steps).
+    fn give_digest_key(&self, batch: &Group) {
+        let key = self
+            .digest_key
+            .lock()
+            .ok()
+            .and_then(|k| k.as_ref().map(|k| k.key));
+        if let Some(key) = key {
+            let _ = batch.call(chopsticks::ops::set_digest_key, (key,));
+        }
+    }
+}
+
+/// How many check passes `--apply-plan` makes at most before it applies:
+/// each pass after the first checks the hosts the one before did not
+/// refuse, as the group the apply runs on.
+pub const MAX_CHECK_PASSES: usize = 3;
 
 /// `value` as one line of JSON.
 fn json_line(value: &impl serde::Serialize) -> String {

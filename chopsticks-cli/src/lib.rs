@@ -63,7 +63,7 @@ use std::fmt;
 
 use chopsticks::ops::Recap;
 
-pub use fleet::{Fleet, Selected, Selection, Serial};
+pub use fleet::{Fleet, Selected, Selection, Serial, MAX_CHECK_PASSES};
 pub use inventory::{Inventory, InventoryError, Settings};
 pub use printer::{Printer, StepChanges};
 

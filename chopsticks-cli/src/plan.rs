@@ -10,6 +10,7 @@
 //!   "tool_sha256": "9f86d081884c7d65...",
 //!   "created": "2026-12-07T09:12:44.318Z",
 //!   "command": ["-i", "prod.ini", "--check", "--save-plan", "prod.plan"],
+//!   "digest_key": "5f2b0c9e81d4a7c3",
 //!   "hosts": [
 //!     {
 //!       "host": "web1",
@@ -19,7 +20,8 @@
 //!           "status": "changed",
 //!           "changed": true,
 //!           "summary": "/etc/motd: content changed",
-//!           "diff": ["--- /etc/motd", "+++ /etc/motd", "@@ -1 +1 @@", "-hello", "+welcome"]
+//!           "diff": ["--- /etc/motd", "+++ /etc/motd", "@@ -1 +1 @@", "-hello", "+welcome"],
+//!           "digest": "3c1f...e07a"
 //!         }
 //!       ]
 //!     }
@@ -34,7 +36,10 @@
 //! change nothing and are not part of a plan. `tool_sha256` is the
 //! SHA-256 of the tool's binary: another build refuses the plan.
 //! `command` is the command line, its secrets masked as the
-//! [journal](crate::journal) masks them.
+//! [journal](crate::journal) masks them. `digest` is a keyed digest of
+//! the content a step writes ([`chopsticks::ops::Change::digest`]), made
+//! with this user's [`DigestKey`], which `digest_key` names: what
+//! compares content that has no diff (secret, binary, too large).
 
 use std::collections::HashMap;
 use std::io::Read as _;
@@ -65,6 +70,10 @@ pub struct SavedPlan {
     pub created: String,
     /// The check run's arguments, secrets masked.
     pub command: Vec<String>,
+    /// The ID of the key the steps' content digests were made with (see
+    /// [`DigestKey`]); `None` when the plan has no digests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_key: Option<String>,
     /// Each host's steps, in the order the hosts first answered.
     pub hosts: Vec<HostPlan>,
 }
@@ -93,6 +102,12 @@ pub struct PlannedStep {
     /// Its diff, line by line (empty when it has none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diff: Vec<String>,
+    /// The keyed digest of the content it writes (HMAC-SHA256 with the
+    /// [`DigestKey`], hex), where it writes content: what
+    /// compares content without a diff (secret, binary, too large) or
+    /// past the diff's cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 impl PlannedStep {
@@ -108,6 +123,7 @@ impl PlannedStep {
                 .as_deref()
                 .map(|d| d.lines().map(str::to_owned).collect())
                 .unwrap_or_default(),
+            digest: step.digest.clone(),
         }
     }
 
@@ -156,7 +172,45 @@ impl SavedPlan {
             tool_sha256: sha256.to_owned(),
             created: created.to_owned(),
             command,
+            digest_key: None,
             hosts,
+        }
+    }
+
+    /// The plan, its digests made with `key`.
+    pub fn digests_by(mut self, key: &DigestKey) -> SavedPlan {
+        self.digest_key = Some(key.id.clone());
+        self
+    }
+
+    /// The key this plan's digests were made with, read from this
+    /// machine (`None` when the plan has no digests).
+    ///
+    /// # Errors
+    /// The key cannot be read, or is another than the plan's: the
+    /// message says what to do.
+    pub fn key(&self, path: &Path) -> Result<Option<DigestKey>, String> {
+        let Some(id) = &self.digest_key else {
+            return Ok(None);
+        };
+        let what_to_do = "apply the plan where it was made, as the user who made it, or make \
+                          and review it again here";
+        let key = DigestKey::load(false).map_err(|e| {
+            format!(
+                "the plan {} compares content by digests made with key {id}, which this \
+                 machine does not have ({e}): {what_to_do}",
+                path.display()
+            )
+        })?;
+        match key.id == *id {
+            true => Ok(Some(key)),
+            false => Err(format!(
+                "the plan {} compares content by digests made with key {id}, but this \
+                 machine's key ({}) is {}: {what_to_do}",
+                path.display(),
+                key.path.display(),
+                key.id
+            )),
         }
     }
 
@@ -279,12 +333,14 @@ fn as_report(steps: &[PlannedStep], applied: bool) -> Report {
         let change = match applied {
             true => Change {
                 diff,
+                digest: s.digest.clone(),
                 ..Change::default()
             },
             false => Change {
                 changed: s.changed,
                 summary: s.summary.clone(),
                 diff,
+                digest: s.digest.clone(),
                 ..Change::default()
             },
         };
@@ -304,6 +360,123 @@ pub fn difference(saved: &[PlannedStep], now: &[PlannedStep], applied: bool) -> 
         true => first,
         false => format!("step {first}"),
     })
+}
+
+/// Why `--apply-plan` refuses a host whose reviewed steps are `saved` and
+/// whose check pass gave `now` (`shown`: the plan file), and whether it
+/// was unreachable; `None` when they match. A host whose reviewed check
+/// failed is refused, as is one whose check fails now or differs.
+pub fn refusal(saved: &[PlannedStep], now: &[PlannedStep], shown: &str) -> Option<(String, bool)> {
+    let failed = |steps: &[PlannedStep]| steps.iter().find(|s| s.failed()).cloned();
+    if let Some(s) = failed(saved) {
+        return Some((
+            format!(
+                "the reviewed plan has a failure ({}: {}): nothing is applied on a host whose \
+                 check failed",
+                s.step, s.summary
+            ),
+            false,
+        ));
+    }
+    if let Some(s) = failed(now) {
+        let unreachable = s.status == "unreachable";
+        return Some((
+            format!(
+                "the check against the reviewed plan {shown} failed, nothing applied: {}: {}",
+                s.step, s.summary
+            ),
+            unreachable,
+        ));
+    }
+    difference(saved, now, false).map(|d| {
+        (
+            format!(
+                "differs from the reviewed plan {shown}, nothing applied: {d} (the host \
+                 drifted, or the tool changed: review a new plan)"
+            ),
+            false,
+        )
+    })
+}
+
+/// The key of the content digests of saved plans
+/// ([`chopsticks::ops::set_digest_key`]): 32 random bytes in
+/// `$XDG_STATE_HOME/chopsticks/plan.key` (`~/.local/state/...`), mode
+/// 0600, made by the first `--save-plan`. A plan names it by its ID, so
+/// a plan made with another key is refused rather than misread. The key
+/// is kept out of the plan: with it, a digest of short secret content
+/// could be guessed by trying.
+#[derive(Clone)]
+pub struct DigestKey {
+    /// The key.
+    pub key: [u8; 32],
+    /// Its ID: the first 16 hex digits of the SHA-256 of a label and the key.
+    pub id: String,
+    /// Where it is kept.
+    pub path: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for DigestKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DigestKey")
+            .field("id", &self.id)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DigestKey {
+    /// This user's key, made first when `create` and there is none.
+    ///
+    /// # Errors
+    /// No home to keep it in; a key file that cannot be read or made, is
+    /// not 32 bytes, or can be read by others.
+    pub fn load(create: bool) -> Result<DigestKey, String> {
+        use std::os::unix::fs::MetadataExt as _;
+        let path = crate::journal::file::state_home()
+            .ok_or("no home for the plan's digest key: HOME is not set")?
+            .join("chopsticks")
+            .join("plan.key");
+        let shown = path.display();
+        if create && !path.exists() {
+            let mut key = [0u8; 32];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut r| r.read_exact(&mut key))
+                .map_err(|e| format!("cannot make a digest key: /dev/urandom: {e}"))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+            }
+            crate::printer::write_private(&path, &key)
+                .map_err(|e| format!("cannot write the digest key {shown}: {e}"))?;
+        }
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| format!("cannot read the plan's digest key {shown}: {e}"))?;
+        if meta.mode() & 0o077 != 0 || meta.uid() != uid() {
+            return Err(format!(
+                "the digest key {shown} must be yours and private (chmod 600 {shown})"
+            ));
+        }
+        let data = std::fs::read(&path)
+            .map_err(|e| format!("cannot read the plan's digest key {shown}: {e}"))?;
+        let key: [u8; 32] = data
+            .try_into()
+            .map_err(|_| format!("the digest key {shown} is not 32 bytes: remove it, and make and review the plan again"))?;
+        let mut hasher = Sha256::new();
+        hasher.update(b"chopsticks plan digest key\0");
+        hasher.update(key);
+        let id = hasher.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(DigestKey { key, id, path })
+    }
+}
+
+/// This process's user ID.
+fn uid() -> u32 {
+    // SAFETY: getuid cannot fail and touches no memory of ours.
+    unsafe { libc::getuid() }
 }
 
 /// The SHA-256 of this program's binary, hex.

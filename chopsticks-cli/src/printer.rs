@@ -43,6 +43,7 @@ fn journal_step(host: &str, step: &str, change: &Change) -> Step {
     Step::new(host, step, state, &change.summary)
         .diff(change.diff.as_deref())
         .duration(change.duration)
+        .digest(change.digest.as_deref())
 }
 
 impl StepChanges for Change {
@@ -188,8 +189,9 @@ impl Printer {
     }
 
     /// Refuses `host` at `step` (`(reviewed plan)`) for `message`: a
-    /// failure of the host, in the output, the recap and the record.
-    pub(crate) fn refuse(&mut self, host: &str, step: &str, message: &str) {
+    /// failure of the host (`unreachable`: it could not be reached), in
+    /// the output, the recap and the record.
+    pub(crate) fn refuse(&mut self, host: &str, step: &str, message: &str, unreachable: bool) {
         self.failed.insert(host.to_owned());
         self.width = self.width.max(host.len());
         let line = match self.recap.hosts.iter_mut().find(|h| h.host == host) {
@@ -202,21 +204,30 @@ impl Printer {
                 self.recap.hosts.last_mut().expect("just pushed")
             }
         };
-        line.failed += 1;
-        let step_record = Step::new(host, step, "failed", message);
+        let status = match unreachable {
+            true => {
+                line.unreachable = true;
+                "unreachable"
+            }
+            false => {
+                line.failed += 1;
+                "failed"
+            }
+        };
+        let step_record = Step::new(host, step, status, message);
         if self.keep_plan {
             self.planned.push(step_record.clone());
         }
         self.run.steps.push(step_record);
         if self.json {
-            let object = json!({"host": host, "step": step, "status": "failed", "error": message});
+            let object = json!({"host": host, "step": step, "status": status, "error": message});
             self.emit(object.to_string());
         } else {
             let width = self.width;
             let message = chopsticks::printable(message).into_owned();
             self.emit(format!(
                 "{} {host:<width$}  {step}: {message}",
-                self.paint("failed")
+                self.paint(status)
             ));
         }
     }
@@ -449,6 +460,23 @@ impl Printer {
         }
     }
 
+    /// `--apply-plan` refused `share`% of the planned hosts, more than
+    /// `--max-fail-percentage` `limit`: the hosts that matched (`rest`)
+    /// are not applied either.
+    pub(crate) fn stopped_before_apply(&mut self, share: f64, limit: u8, rest: &[&str]) {
+        let message = format!(
+            "stopped before the apply: {share:.0}% of the planned hosts were refused, more \
+             than --max-fail-percentage {limit}; not applied: {}",
+            rest.join(", ")
+        );
+        self.not_run(rest, "stopped before the apply");
+        if self.json {
+            self.emit(json!({"stopped": message, "not_run": rest}).to_string());
+        } else {
+            eprintln!("{message}");
+        }
+    }
+
     /// The hosts `rest` did not run: skipped steps for the record.
     fn not_run(&mut self, rest: &[&str], why: &str) {
         for host in rest {
@@ -628,9 +656,7 @@ pub(crate) fn tool_name() -> Option<String> {
 /// `$XDG_STATE_HOME/chopsticks/TOOL.retry`, or under `~/.local/state`.
 fn default_retry_file() -> Option<PathBuf> {
     let tool = tool_name()?;
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+    let state = crate::journal::file::state_home()?;
     Some(state.join("chopsticks").join(format!("{tool}.retry")))
 }
 

@@ -105,12 +105,12 @@ pub(crate) use chopsticks_agent::{contract, wire};
 /// Agent mode: what a process needs to serve as an agent.
 pub mod agent {
     pub use chopsticks_agent::contract::{
-        DEFAULT_MAX_CALL_THREADS, DEFAULT_MAX_DEPTH, ENV_AGENT, ENV_AGENT_SHA256, ENV_LOG_LEVEL,
-        ENV_MAX_DEPTH, ENV_TOOL,
+        DEFAULT_MAX_CALL_THREADS, DEFAULT_MAX_DEPTH, ENV_AGENT, ENV_AGENT_SHA256, ENV_CHECK_ONLY,
+        ENV_LOG_LEVEL, ENV_MAX_DEPTH, ENV_TOOL,
     };
     pub use chopsticks_agent::registry::{Registration, Registry, RegistryError};
     pub use chopsticks_agent::{
-        cancelled, depth, has_entry_point, max_depth, run_if_requested, stream, tool,
+        cancelled, check_only, depth, has_entry_point, max_depth, run_if_requested, stream, tool,
         tool_if_named, CancelToken,
     };
 }

@@ -7,14 +7,14 @@ apt_lists_present() {
 }
 
 apt_install() {
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends \
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" \
         </dev/null >>"$STATE_DIR/apt.log" 2>&1
 }
 
 apt_update() {
     log "apt-get update"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >>"$STATE_DIR/apt.log" 2>&1 ||
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -q </dev/null >>"$STATE_DIR/apt.log" 2>&1 ||
         die "apt-get update failed (see $STATE_DIR/apt.log)"
 }
 

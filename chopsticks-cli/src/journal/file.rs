@@ -34,11 +34,7 @@ impl Journal {
     /// `$XDG_STATE_HOME/chopsticks/TOOL` (an absolute `XDG_STATE_HOME`
     /// only, as the XDG spec says), else `~/.local/state/chopsticks/TOOL`.
     pub fn default_dir(tool: &str) -> Option<PathBuf> {
-        let state = std::env::var_os("XDG_STATE_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
-        Some(state.join("chopsticks").join(tool))
+        Some(state_home()?.join("chopsticks").join(tool))
     }
 
     /// Turns the journal at `bytes` rather than [`MAX_JOURNAL`], keeping
@@ -261,6 +257,15 @@ fn refused(path: &Path, why: &str) -> io::Error {
             path.display()
         ),
     )
+}
+
+/// `$XDG_STATE_HOME` (an absolute one only, as the XDG spec says), else
+/// `~/.local/state`: where the kit keeps its state.
+pub(crate) fn state_home() -> Option<PathBuf> {
+    std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@
 //! # std::fs::remove_dir_all(dir).unwrap();
 //! ```
 
-mod file;
+pub(crate) mod file;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -143,6 +143,11 @@ pub struct Step {
     /// How long it took on the host, in milliseconds, when measured there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ms: Option<f64>,
+    /// The keyed digest of the content it writes
+    /// ([`Change::digest`](chopsticks::ops::Change::digest)), made only
+    /// in `--save-plan` and `--apply-plan` runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 impl Step {
@@ -156,12 +161,19 @@ impl Step {
             summary: cut(summary, MAX_SUMMARY),
             diff: None,
             ms: None,
+            digest: None,
         }
     }
 
     /// With its diff (cut at [`MAX_DIFF`]).
     pub fn diff(mut self, diff: Option<&str>) -> Step {
         self.diff = diff.map(|d| cut(d, MAX_DIFF));
+        self
+    }
+
+    /// With the keyed digest of its content.
+    pub fn digest(mut self, digest: Option<&str>) -> Step {
+        self.digest = digest.map(str::to_owned);
         self
     }
 

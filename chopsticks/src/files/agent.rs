@@ -3,7 +3,8 @@
 //! cross the wire as bytes.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::fail::{FileError, Outcome};
 use super::receive::{self as receiving, Apply, Received};
@@ -19,10 +20,52 @@ pub(crate) fn probe(dest: Vec<u8>, wanted: Vec<(Vec<u8>, u64)>) -> Vec<Option<Su
     receiving::probe(&path_of(&dest), &wanted)
 }
 
+/// The private scratch directories this agent made for its own use (a
+/// local archive's copy): the only places a check-only agent receives
+/// files, as they change nothing an operation describes.
+static SCRATCH: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Lets a check-only agent receive files under `dir`, a private directory
+/// it just made for its own use.
+#[cfg(feature = "archive")]
+pub(crate) fn allow_scratch(dir: &Path) {
+    if let Ok(mut dirs) = SCRATCH.lock() {
+        dirs.push(dir.to_owned());
+    }
+}
+
+/// Forgets a scratch directory of `allow_scratch` (it was removed).
+#[cfg(feature = "archive")]
+pub(crate) fn forget_scratch(dir: &Path) {
+    if let Ok(mut dirs) = SCRATCH.lock() {
+        dirs.retain(|d| d != dir);
+    }
+}
+
+/// Refuses `dest` in a check-only agent, but in a scratch directory.
+fn may_receive(dest: &Path) -> Outcome<()> {
+    if !crate::agent::check_only() {
+        return Ok(());
+    }
+    let scratch = SCRATCH
+        .lock()
+        .is_ok_and(|dirs| dirs.iter().any(|d| dest.parent() == Some(d.as_path())));
+    match scratch {
+        true => Ok(()),
+        false => Err(FileError::new(
+            dest,
+            "this agent is check-only (TunnelBuilder::check_only, or the check pass of \
+             --apply-plan): it writes nothing, so it receives no file; send files in the \
+             apply run (ask Fleet::mode or the Mode your tool was given)",
+        )),
+    }
+}
+
 /// Writes the call's input stream at `dest`.
 #[remote(plain)]
 pub(crate) fn receive(dest: Vec<u8>, apply: Apply) -> Outcome<Received> {
     let dest = path_of(&dest);
+    may_receive(&dest)?;
     let mut input = stream::input().map_err(|e| FileError::new(&dest, e.to_string()))?;
     // A put cancelled before its files replace their targets writes none.
     let wanted = input.wanted();

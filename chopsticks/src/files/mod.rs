@@ -18,7 +18,7 @@
 //! and renamed into place (`stage`).
 
 pub(crate) mod accounts;
-mod agent;
+pub(crate) mod agent;
 mod at;
 mod fail;
 mod format;

@@ -117,6 +117,8 @@ impl Landing {
         content: &[u8],
         secret: bool,
     ) -> Plan {
+        let mut plan = plan;
+        plan.change.digest = super::digest::of(content);
         let Some(command) = self.validate.clone() else {
             return plan;
         };

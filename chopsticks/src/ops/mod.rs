@@ -102,6 +102,7 @@ mod backup;
 mod blocks;
 mod crontabs;
 mod diff;
+mod digest;
 mod downloads;
 mod exec;
 mod handlers;
@@ -137,6 +138,7 @@ pub use archive::{unarchive, Unarchive, MAX_ENTRIES, MAX_UNPACKED};
 pub use blocks::{block, Block};
 pub use crontabs::{cron, Cron};
 pub use diff::{diff, DIFF_TIME, MAX_DIFF, MAX_DIFF_TEXT};
+pub use digest::set_digest_key;
 pub use downloads::{download, Download, DOWNLOAD_TIME, MAX_DOWNLOAD};
 pub use exec::{command, ChangedWhen, Command, CommandOutput};
 pub use handlers::{MAX_HANDLER_NAME, MAX_HANDLER_STATE, MAX_PENDING};
@@ -168,10 +170,22 @@ pub enum Mode {
     Check,
 }
 
+impl Mode {
+    /// The mode an operation runs in here: [`Mode::Check`] in a
+    /// check-only agent ([`agent::check_only`](crate::agent::check_only)),
+    /// whatever it was given.
+    pub(crate) fn here(self) -> Mode {
+        match crate::agent::check_only() {
+            true => Mode::Check,
+            false => self,
+        }
+    }
+}
+
 /// What an operation changed, or in [`Mode::Check`] would change.
 ///
 /// Two changes are equal when they say the same (`changed`, `diff`,
-/// `summary`, `output`, `backup`): their [`duration`](Change::duration)
+/// `summary`, `output`, `backup`, `digest`): their [`duration`](Change::duration)
 /// is left out, as two runs never take the same time, so a check run's
 /// change equals the apply run's that did what it said.
 ///
@@ -208,6 +222,15 @@ pub struct Change {
     /// rely on it: see the type's doc.)
     #[serde(default)]
     pub duration: Option<Duration>,
+    /// A keyed digest (HMAC-SHA256, hex) of the content the step writes
+    /// (would write), when the agent was given a key by
+    /// [`set_digest_key`] and the step writes content ([`File`],
+    /// [`Template`], [`Line`], [`Block`]); `None`
+    /// otherwise. It compares content between a reviewed check run and
+    /// its apply where no diff can (secret content, binary, too large),
+    /// without revealing it.
+    #[serde(default)]
+    pub digest: Option<String>,
 }
 
 impl PartialEq for Change {
@@ -220,12 +243,14 @@ impl PartialEq for Change {
             output,
             backup,
             duration: _,
+            digest,
         } = self;
         *changed == other.changed
             && *diff == other.diff
             && *summary == other.summary
             && *output == other.output
             && *backup == other.backup
+            && *digest == other.digest
     }
 }
 
@@ -303,6 +328,7 @@ impl Plan {
                 output: None,
                 backup: None,
                 duration: None,
+                digest: None,
             },
             apply: None,
             check: None,
@@ -324,6 +350,7 @@ impl Plan {
                 output: None,
                 backup: None,
                 duration: None,
+                digest: None,
             },
             apply: Some(Box::new(apply)),
             check: None,
@@ -370,11 +397,14 @@ impl Plan {
     }
 
     /// In [`Mode::Apply`] makes the change; in [`Mode::Check`] only says
-    /// what it would be.
+    /// what it would be. In a check-only agent
+    /// ([`TunnelBuilder::check_only`](crate::TunnelBuilder::check_only))
+    /// always the latter.
     ///
     /// # Errors
     /// The apply step's.
     pub fn run(self, mode: Mode) -> Result<Change, OpError> {
+        let mode = mode.here();
         let start = step_start(self.made);
         let mut change = self.change;
         match (mode, self.apply, self.check) {

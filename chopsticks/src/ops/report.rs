@@ -432,8 +432,8 @@ impl Report {
     /// earlier check run, see [A reviewed plan, applied
     /// exactly](Report#a-reviewed-plan-applied-exactly)), one line per
     /// differing step, naming the step and what differs: whether it
-    /// changes something, its summary and its diff (the first differing
-    /// line),
+    /// changes something, its summary, its diff (the first differing
+    /// line) and its content's digest ([`Change::digest`]),
     /// a step one of them has and the other has not, a failure. Durations
     /// and backups are not compared. Steps are matched in order; at the
     /// first step whose name differs the comparison stops, as the steps
@@ -487,6 +487,8 @@ impl Report {
                         ));
                     } else if let Some(line) = first_difference(&was.diff, &now.diff) {
                         out.push(format!("{name}: diff {line}"));
+                    } else if was.digest != now.digest {
+                        out.push(format!("{name}: {}", digest_difference(was, now)));
                     }
                 }
                 (Some((name, _)), None) => out.push(format!(
@@ -550,6 +552,19 @@ fn shown(text: &str) -> String {
     match text.char_indices().nth(SHOWN) {
         Some((end, _)) => format!("{}...", &text[..end]),
         None => text.to_owned(),
+    }
+}
+
+/// How two steps' content digests ([`Change::digest`]) differ.
+fn digest_difference(was: &Change, now: &Change) -> String {
+    match (&was.digest, &now.digest) {
+        (Some(_), None) => "the reviewed content has a digest, the content now has none (was \
+                            the agent given the key? see ops::set_digest_key)"
+            .into(),
+        (None, Some(_)) => "the content now has a digest, the reviewed content had none".into(),
+        _ => "content: the digests of the reviewed content and of the content now differ \
+              (content without a diff to show: secret, binary, or too large)"
+            .into(),
     }
 }
 

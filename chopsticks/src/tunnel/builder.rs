@@ -94,6 +94,8 @@ pub(crate) struct Options {
     pub max_depth: Option<u32>,
     /// Calls the agent may run on threads of their own at once.
     pub max_call_threads: Option<usize>,
+    /// Start the agent check-only.
+    pub check_only: bool,
 }
 
 impl Options {
@@ -192,6 +194,7 @@ impl TunnelBuilder {
                 ship_debug_info: false,
                 max_depth: None,
                 max_call_threads: None,
+                check_only: false,
             },
             ssh: SshOptions::default(),
         }
@@ -350,6 +353,21 @@ impl TunnelBuilder {
     /// their frames).
     pub fn max_call_threads(mut self, threads: usize) -> Self {
         self.options.max_call_threads = Some(threads.max(1));
+        self
+    }
+
+    /// Makes the agent change nothing (default `false`): every operation
+    /// of [`ops`](crate::ops) runs in [`Mode::Check`](crate::ops::Mode::Check)
+    /// on it whatever mode it is given (handlers are not recorded either),
+    /// [`put`](crate::Tunnel::put) and the operations that send files
+    /// are refused or checked only, and agents its functions start are
+    /// check-only too. A dry run that holds even when the code calling
+    /// the operations passes [`Mode::Apply`](crate::ops::Mode::Apply): the kit's
+    /// `--apply-plan` checks the hosts against the plan on such tunnels.
+    /// Your own `#[remote]` functions are yours: one that writes without
+    /// an operation still writes (ask [`agent::check_only`](crate::agent::check_only) in it).
+    pub fn check_only(mut self, check_only: bool) -> Self {
+        self.options.check_only = check_only;
         self
     }
 

@@ -100,6 +100,12 @@ impl Tunnel {
         !self.conn.is_closed()
     }
 
+    /// Whether its agent changes nothing
+    /// ([`TunnelBuilder::check_only`]).
+    pub fn is_check_only(&self) -> bool {
+        self.conn.check_only()
+    }
+
     /// Bounds each call made on this tunnel from now on to `timeout`,
     /// counted from the call ([`call`](Tunnel::call) or
     /// [`call_async`](Tunnel::call_async)), whether it is waited for or

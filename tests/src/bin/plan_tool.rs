@@ -6,7 +6,10 @@
 //! inside the steps, as `--apply-plan` needs. `--sneak` changes the
 //! `.conf` files behind the run's back in apply mode, just before the
 //! `conf` step (not a step of the run): a host that changes between
-//! `--apply-plan`'s check pass and its apply.
+//! `--apply-plan`'s check pass and its apply. `--peers` adds the names of
+//! the hosts the run works on to the `.conf` files: a host's content that
+//! depends on which other hosts run. `--secret TEXT` writes TEXT to
+//! `DIR/HOST.key` as secret content (step `key`, no diff).
 
 use chopsticks::ops::{self, Mode, Report};
 use chopsticks::{facts, remote};
@@ -29,6 +32,12 @@ struct Cli {
     /// In apply mode, write `sneaked` to the .conf files before the conf step
     #[arg(long)]
     sneak: bool,
+    /// Add the run's hosts to the .conf files
+    #[arg(long)]
+    peers: bool,
+    /// Secret content for DIR/HOST.key
+    #[arg(long)]
+    secret: Option<String>,
 }
 
 /// One step in a report: the motd file.
@@ -44,7 +53,7 @@ fn site(path: String, text: String, mode: Mode) -> Report {
 #[chopsticks::main]
 fn main() -> ExitCode {
     let cli: Cli = chopsticks_cli::parse();
-    cli.fleet.run(|hosts, _selection, out| {
+    cli.fleet.run(|hosts, selection, out| {
         let mode = cli.fleet.mode();
         if cli.sneak && mode == Mode::Apply {
             let sneak = |host: &str| {
@@ -53,11 +62,22 @@ fn main() -> ExitCode {
             };
             let _ = hosts.call_each(ops::file, sneak);
         }
+        let peers = match cli.peers {
+            true => format!("peers: {}\n", selection.names().join(",")),
+            false => String::new(),
+        };
         let conf = |host: &str| {
             let file = ops::File::new(format!("{}/{host}.conf", cli.dir));
-            (file.content(format!("{}\n", cli.text)), mode)
+            (file.content(format!("{}\n{peers}", cli.text)), mode)
         };
         out.changes("conf", &hosts.call_each(ops::file, conf));
+        if let Some(secret) = &cli.secret {
+            let key = |host: &str| {
+                let file = ops::File::new(format!("{}/{host}.key", cli.dir));
+                (file.content(secret.clone()).mode(0o600).secret(), mode)
+            };
+            out.changes("key", &hosts.call_each(ops::file, key));
+        }
         out.step("kernel", &hosts.call(facts::kernel, ()));
         let motd = |host: &str| (format!("{}/{host}.motd", cli.dir), cli.text.clone(), mode);
         out.changes("site", &hosts.call_each(site, motd));

@@ -35,6 +35,7 @@ mod suite;
 
 mod apt_repos;
 mod arch;
+mod check_only;
 mod cli;
 mod command;
 mod cron;

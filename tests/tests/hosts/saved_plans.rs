@@ -246,3 +246,231 @@ fn an_apply_that_differs_from_the_reviewed_plan_is_an_error_of_its_host() {
     std::fs::remove_dir_all(state).unwrap();
     std::fs::remove_dir_all(files).unwrap();
 }
+
+/// `plan_tool --check --save-plan` over both hosts with `extra`, each
+/// host's `.conf` holding `old` first: the plan's path.
+fn saved_plan(state: &Path, files: &Path, extra: &[&str]) -> String {
+    for host in ["cs-many-1", "cs-many-2"] {
+        std::fs::write(files.join(format!("{host}.conf")), "old\n").unwrap();
+    }
+    let plan = state.join("reviewed.plan.json");
+    let plan = plan.to_str().unwrap().to_owned();
+    let dir = files.to_str().unwrap();
+    let mut args = vec!["-H", HOSTS, "--dir", dir, "--text", "new"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--check", "--save-plan", &plan]);
+    let run = tool(&args, state);
+    assert_eq!(run.code, 0, "{}", run.text());
+    plan
+}
+
+/// A tool whose content on one host depends on the others it runs on
+/// (`--peers`): when a drifted neighbour is refused, the other host is
+/// checked again as the group the apply runs on, found to differ from
+/// the reviewed plan, and refused too: nothing unreviewed is written.
+#[test]
+fn a_host_whose_content_depends_on_a_refused_neighbour_is_checked_again_and_refused() {
+    let state = scratch("plans-peers-state");
+    let files = scratch("plans-peers-files");
+    let plan = saved_plan(&state, &files, &["--peers"]);
+    std::fs::write(files.join("cs-many-2.conf"), "drifted\n").unwrap();
+    let dir = files.to_str().unwrap();
+    let args = ["-H", HOSTS, "--dir", dir, "--text", "new", "--peers"];
+    let run = tool(&[&args[..], &["--apply-plan", &plan]].concat(), &state);
+    assert_eq!(run.code, 2, "{}", run.text());
+    assert!(
+        run.stderr
+            .contains("on 1 hosts again, as the group the apply runs on"),
+        "{}",
+        run.text()
+    );
+    let refusal = |host: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.contains(host) && l.contains("(reviewed plan)"))
+            .unwrap_or_else(|| panic!("{host} not refused: {}", run.text()))
+            .to_owned()
+    };
+    assert!(refusal("cs-many-2").contains("reviewed `-old`, now `-drifted`"));
+    let first = refusal("cs-many-1");
+    assert!(
+        first.contains("differs from the reviewed plan")
+            && first.contains("reviewed `+peers: cs-many-1,cs-many-2`, now `+peers: cs-many-1`"),
+        "{first}"
+    );
+    assert_eq!(
+        read(&files.join("cs-many-1.conf")).as_deref(),
+        Some("old\n")
+    );
+    assert_eq!(read(&files.join("cs-many-1.motd")), None);
+    assert_eq!(
+        read(&files.join("cs-many-2.conf")).as_deref(),
+        Some("drifted\n")
+    );
+    std::fs::remove_dir_all(state).unwrap();
+    std::fs::remove_dir_all(files).unwrap();
+}
+
+/// The check pass is the reviewed plan's first batch for
+/// `--max-fail-percentage`: one host of two refused is 50%, over a limit
+/// of 10, so the matching host is not applied either.
+#[test]
+fn refused_hosts_count_toward_max_fail_percentage() {
+    let state = scratch("plans-maxfail-state");
+    let files = scratch("plans-maxfail-files");
+    let plan = saved_plan(&state, &files, &[]);
+    std::fs::write(files.join("cs-many-2.conf"), "drifted\n").unwrap();
+    let dir = files.to_str().unwrap();
+    let args = ["-H", HOSTS, "--dir", dir, "--text", "new"];
+    let limit = ["--max-fail-percentage", "10", "--apply-plan", &plan];
+    let run = tool(&[&args[..], &limit].concat(), &state);
+    assert_eq!(run.code, 2, "{}", run.text());
+    assert!(
+        run.stderr.contains(
+            "stopped before the apply: 50% of the planned hosts were refused, more than \
+             --max-fail-percentage 10; not applied: cs-many-1"
+        ),
+        "{}",
+        run.text()
+    );
+    assert_eq!(
+        read(&files.join("cs-many-1.conf")).as_deref(),
+        Some("old\n")
+    );
+    // Under the limit, the matching host is applied.
+    let limit = ["--max-fail-percentage", "50", "--apply-plan", &plan];
+    let run = tool(&[&args[..], &limit].concat(), &state);
+    assert_eq!(run.code, 2, "{}", run.text());
+    assert_eq!(
+        read(&files.join("cs-many-1.conf")).as_deref(),
+        Some("new\n")
+    );
+    std::fs::remove_dir_all(state).unwrap();
+    std::fs::remove_dir_all(files).unwrap();
+}
+
+/// A host that cannot be reached during the check pass is refused as
+/// unreachable (exit 4, `unreachable=1` in the recap), not as failed.
+#[test]
+fn a_host_unreachable_in_the_check_pass_is_refused_as_unreachable() {
+    let state = scratch("plans-unreachable-state");
+    let files = scratch("plans-unreachable-files");
+    let plan = saved_plan(&state, &files, &[]);
+    // The same host names, cs-many-2 now on a port where nothing listens.
+    let inventory = state.join("hosts.ini");
+    let refused = test_env("CHOPSTICKS_TEST_REFUSED_PORT");
+    std::fs::write(
+        &inventory,
+        format!("cs-many-1\ncs-many-2 ansible_port={refused}\n"),
+    )
+    .unwrap();
+    let dir = files.to_str().unwrap();
+    let run = tool(
+        &[
+            "-i",
+            inventory.to_str().unwrap(),
+            "--dir",
+            dir,
+            "--text",
+            "new",
+            "--apply-plan",
+            &plan,
+        ],
+        &state,
+    );
+    assert_eq!(run.code, 4, "{}", run.text());
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("cs-many-2") && l.contains("(reviewed plan)"))
+        .unwrap_or_else(|| panic!("cs-many-2 not refused: {}", run.text()));
+    assert!(line.starts_with("unreachable"), "{line}");
+    assert!(
+        run.stdout.lines().any(|l| l.starts_with("cs-many-2")
+            && l.contains("unreachable=1")
+            && l.contains("failed=0")),
+        "{}",
+        run.text()
+    );
+    assert_eq!(
+        read(&files.join("cs-many-1.conf")).as_deref(),
+        Some("new\n")
+    );
+    std::fs::remove_dir_all(state).unwrap();
+    std::fs::remove_dir_all(files).unwrap();
+}
+
+/// Secret content has no diff: the plan compares it by a keyed digest
+/// (the key in the state dir, 0600, out of the plan). Other secret
+/// content of the same length, which reads the same in summaries, is
+/// refused before anything is written.
+#[test]
+fn secret_content_is_compared_by_a_keyed_digest() {
+    let state = scratch("plans-secret-state");
+    let files = scratch("plans-secret-files");
+    let plan = saved_plan(&state, &files, &["--secret", "swordfish-1"]);
+    let text = std::fs::read_to_string(&plan).unwrap();
+    assert!(!text.contains("swordfish"), "{text}");
+    let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let key_step = &saved["hosts"][0]["steps"][1];
+    assert_eq!(key_step["step"], "key", "{text}");
+    assert!(key_step.get("diff").is_none(), "{text}");
+    assert_eq!(
+        key_step["digest"].as_str().map(str::len),
+        Some(64),
+        "{text}"
+    );
+    let key = state.join("chopsticks/plan.key");
+    assert_eq!(std::fs::metadata(&key).unwrap().len(), 32);
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(saved["digest_key"]
+        .as_str()
+        .is_some_and(|id| id.len() == 16));
+
+    let dir = files.to_str().unwrap();
+    let args = ["-H", HOSTS, "--dir", dir, "--text", "new"];
+    let other = ["--secret", "swordfish-2", "--apply-plan", &plan];
+    let run = tool(&[&args[..], &other].concat(), &state);
+    assert_eq!(run.code, 2, "{}", run.text());
+    for host in ["cs-many-1", "cs-many-2"] {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.contains(host) && l.contains("(reviewed plan)"))
+            .unwrap_or_else(|| panic!("{host} not refused: {}", run.text()));
+        assert!(
+            line.contains("step key: content: the digests of the reviewed content"),
+            "{line}"
+        );
+        assert_eq!(read(&files.join(format!("{host}.key"))), None);
+        assert_eq!(
+            read(&files.join(format!("{host}.conf"))).as_deref(),
+            Some("old\n")
+        );
+    }
+    // The reviewed secret applies.
+    let same = ["--secret", "swordfish-1", "--apply-plan", &plan];
+    let run = tool(&[&args[..], &same].concat(), &state);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert_eq!(
+        read(&files.join("cs-many-1.key")).as_deref(),
+        Some("swordfish-1")
+    );
+    // Another user's key (here: a new one) refuses the plan whole.
+    std::fs::remove_file(&key).unwrap();
+    let key_state = scratch("plans-secret-other-key");
+    let run = tool(&[&args[..], &same].concat(), &key_state);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(
+        run.stderr
+            .contains("compares content by digests made with key"),
+        "{}",
+        run.text()
+    );
+    std::fs::remove_dir_all(state).unwrap();
+    std::fs::remove_dir_all(key_state).unwrap();
+    std::fs::remove_dir_all(files).unwrap();
+}

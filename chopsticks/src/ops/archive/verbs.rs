@@ -73,7 +73,11 @@ fn one_host(t: &Tunnel, spec: Unarchive, mode: Mode) -> Result<Change> {
 /// [`OpError`] when the temporary directory has no room for it.
 #[remote]
 pub(crate) fn unarchive_dir() -> std::result::Result<PathBuf, OpError> {
-    private_dir(&std::env::temp_dir())
+    let dir = private_dir(&std::env::temp_dir())?;
+    // The archive's copy changes nothing an operation describes: a
+    // check-only agent receives it too.
+    crate::files::agent::allow_scratch(&dir);
+    Ok(dir)
 }
 
 /// Removes a directory [`unarchive_dir`] made, and what is in it.
@@ -82,6 +86,7 @@ pub(crate) fn unarchive_dir() -> std::result::Result<PathBuf, OpError> {
 /// [`OpError`] when `dir` is not one it made or cannot be removed.
 #[remote]
 pub(crate) fn unarchive_dir_remove(dir: PathBuf) -> std::result::Result<(), OpError> {
+    crate::files::agent::forget_scratch(&dir);
     remove_private(&dir)
 }
 

@@ -50,6 +50,11 @@ fn here(tunnel: &Tunnel, e: OpError) -> Error {
 
 /// One host's download.
 fn one_host(t: &Tunnel, spec: Download, mode: Mode) -> Result<Change> {
+    // A check-only agent would refuse the put: say what it would be.
+    let mode = match t.is_check_only() {
+        true => Mode::Check,
+        false => mode,
+    };
     if spec.on_host {
         return t.call(download, (spec, mode));
     }

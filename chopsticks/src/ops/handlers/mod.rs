@@ -183,6 +183,7 @@ impl Handlers {
     /// user), or one that is not ours; a state file that is not ours, not
     /// readable or not one of ours.
     pub(super) fn open(plan: &str, mode: Mode) -> Result<Handlers, OpError> {
+        let mode = mode.here();
         check_name("plan", plan)?;
         let Some(tool) = crate::agent::tool_if_named() else {
             return Err(OpError::new(

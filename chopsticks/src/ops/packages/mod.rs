@@ -239,6 +239,7 @@ impl Package {
 #[remote]
 pub fn package(spec: Package, mode: Mode) -> Result<Change, OpError> {
     spec.checked()?;
+    let mode = mode.here();
     if !(spec.update_cache && mode == Mode::Apply) {
         return spec.plan()?.run(mode);
     }

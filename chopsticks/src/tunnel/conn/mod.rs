@@ -72,6 +72,8 @@ pub(crate) struct Conn {
     uploaded: bool,
     /// How deep the agent sits (1: started by a program).
     depth: u32,
+    /// Whether the agent was started check-only.
+    check_only: bool,
     tail: Arc<Tail>,
 }
 
@@ -105,6 +107,11 @@ impl Conn {
     /// bastion or from an agent's function ...
     pub(crate) fn depth(&self) -> u32 {
         self.depth
+    }
+
+    /// Whether the agent was started check-only.
+    pub(crate) fn check_only(&self) -> bool {
+        self.check_only
     }
 
     pub(crate) fn uploaded(&self) -> bool {

@@ -39,6 +39,8 @@ pub(crate) struct Launch {
     pub sudo_password: Option<crate::passwords::Source>,
     /// How deep the agent sits.
     pub depth: u32,
+    /// Whether the agent was started check-only.
+    pub check_only: bool,
 }
 
 impl Conn {
@@ -59,6 +61,7 @@ impl Conn {
             fallback,
             sudo_password,
             depth,
+            check_only,
         } = launch;
         let mut transport = link.transport;
         // The agent must be started for what was shipped: the bootstrap
@@ -163,6 +166,7 @@ impl Conn {
             hello,
             uploaded,
             depth,
+            check_only,
             tail,
         });
         // The I/O thread waits for this, so it cannot fail.

@@ -93,6 +93,7 @@ pub(crate) fn connect(builder: &TunnelBuilder) -> Result<Tunnel> {
         fallback: ADVICE,
         sudo_password: None,
         depth: limits.depth,
+        check_only: limits.check_only,
     })?;
     conn.set_call_timeout(options.call_timeout);
     Ok(Tunnel { conn, owns: true })

@@ -227,6 +227,7 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
                 .as_ref()
                 .and(builder.options.passwords.clone()),
             depth: limits.depth,
+            check_only: limits.check_only,
         })
     };
     let lost = |e: &Error| {
@@ -355,6 +356,8 @@ pub(crate) fn nesting(host: &str, options: &Options, parent: Option<u32>) -> Res
             max_call_threads: options
                 .max_call_threads
                 .unwrap_or(crate::agent::DEFAULT_MAX_CALL_THREADS),
+            // A check-only agent's functions start check-only agents.
+            check_only: options.check_only || crate::agent::check_only(),
         });
     }
     let here = match (parent, depth - 1) {

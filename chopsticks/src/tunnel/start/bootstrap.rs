@@ -233,6 +233,7 @@ mod tests {
             depth: 1,
             max_depth: 2,
             max_call_threads: 1024,
+            check_only: false,
         };
         script(&image, &[], "0123456789abcdef", 3, limits)
     }

@@ -12,7 +12,7 @@ pub(crate) mod strip;
 use std::process::ExitStatus;
 use std::sync::Arc;
 
-use crate::contract::{ENV_DEPTH, ENV_MAX_CALL_THREADS, ENV_MAX_DEPTH, ENV_TOOL};
+use crate::contract::{ENV_CHECK_ONLY, ENV_DEPTH, ENV_MAX_CALL_THREADS, ENV_MAX_DEPTH, ENV_TOOL};
 
 use image::Image;
 
@@ -77,18 +77,21 @@ pub(crate) struct Limits {
     pub max_depth: u32,
     /// Calls it may run on threads of their own at once.
     pub max_call_threads: usize,
+    /// Whether it must change nothing ([`crate::agent::check_only`]).
+    pub check_only: bool,
 }
 
 impl Limits {
     /// The variables, as `NAME` and value.
     /// The tool's name ([`crate::agent::tool`]) travels with them: an agent
     /// passes on the name its controller gave it.
-    pub(crate) fn env(&self) -> [(&'static str, String); 4] {
+    pub(crate) fn env(&self) -> [(&'static str, String); 5] {
         [
             (ENV_DEPTH, self.depth.to_string()),
             (ENV_MAX_DEPTH, self.max_depth.to_string()),
             (ENV_MAX_CALL_THREADS, self.max_call_threads.to_string()),
             (ENV_TOOL, crate::agent::tool()),
+            (ENV_CHECK_ONLY, u8::from(self.check_only).to_string()),
         ]
     }
 }
