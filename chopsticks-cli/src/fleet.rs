@@ -1097,6 +1097,26 @@ mod tests {
             err.starts_with("bad: cannot be reached as its inventory says: ansible_password"),
             "{err}"
         );
+        // `-H local`, and localhost where the inventory has none, is this
+        // machine; the inventory's own localhost is reached as it says.
+        let f = parse(&["-H", "local,localhost,127.0.0.1"]);
+        for host in f.selection().unwrap().hosts() {
+            assert_eq!(
+                host.settings.connection,
+                Some(Connection::Local),
+                "{host:?}"
+            );
+            assert!(format!("{:?}", f.builder(host)).contains("kind: Local"));
+        }
+        std::fs::write(&inventory, "localhost ansible_port=2222\n").unwrap();
+        let f = parse(&["-i", i, "-H", "localhost,local"]);
+        let selection = f.selection().unwrap();
+        assert_eq!(selection.hosts()[0].settings.connection, None);
+        assert_eq!(selection.hosts()[0].settings.port, Some(2222));
+        assert_eq!(
+            selection.hosts()[1].settings.connection,
+            Some(Connection::Local)
+        );
         // Ansible's host list.
         let f = parse(&["-i", "web1,[::1]:2222,", "-l", "::1"]);
         let selection = f.selection().unwrap();
