@@ -14,10 +14,14 @@ use serde_json::{Map, Value};
 
 use chopsticks::Color;
 
-use crate::inventory::{Connection, Inventory, Settings};
+use crate::inventory::{Connection, Inventory, Settings, LOCALHOST_NAMES};
 use crate::journal::{self, Journal};
 use crate::printer::Printer;
 use crate::{hosts, pattern, CliError, ExitCode};
+
+/// The `-H` name of this machine (so is localhost, when no inventory
+/// defines it).
+const LOCAL: &str = "local";
 
 /// Text that reads as a number, a boolean or null (`5432`, `1.5`, `true`,
 /// `False`, `None`) as that, a quoted word as the word, the rest as text:
@@ -59,6 +63,19 @@ fn host_list(inventory: &mut Inventory, list: &str) -> Result<(), CliError> {
     }
     Ok(())
 }
+
+/// `-H`'s long help: the host syntax, as `--help` shows it.
+const HOSTS_HELP: &str = "\
+Hosts to work on, added to the inventory's (-i); repeatable.
+  web1,db1              a comma list; a name is reached with the system ssh
+                        (~/.ssh/config, -F, -u, --port apply)
+  web[01:20].example    a range: web01 ... web20 (the width is kept);
+                        also [a:f] and a step, [0:10:5]
+  docker:NAME           the running container NAME, through docker exec
+  local                 this machine, without ssh (so is localhost, unless
+                        the inventory defines it)
+To narrow a selection use -l PATTERN; -l @FILE takes the hosts listed in
+FILE, such as the retry file a run writes its failed hosts to.";
 
 /// How many hosts a batch of a rolling run has: a number, or a share of
 /// the selection (`25%`, at least one host).
@@ -127,8 +144,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// ```
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Fleet {
-    /// Hosts: comma lists and ranges (`web[01:20].example`); added to the inventory's
-    #[arg(short = 'H', long = "hosts", value_name = "HOSTS", action = ArgAction::Append)]
+    /// Hosts: `web1,web[01:20].example`, `docker:NAME`, `local` (`--help`
+    /// shows the syntax).
+    #[arg(short = 'H', long = "hosts", value_name = "HOSTS", action = ArgAction::Append,
+          help = "Hosts: web1,web[01:20].example, docker:NAME, local (--help: the syntax)",
+          long_help = HOSTS_HELP)]
     pub hosts: Vec<String>,
     /// An inventory: chopsticks TOML (.toml), Ansible YAML (.yml) or INI, an inventory script, ansible-inventory --list JSON, or a host list (web1,web2,)
     #[arg(short = 'i', long = "inventory", value_name = "FILE", action = ArgAction::Append)]
@@ -351,7 +371,14 @@ impl Fleet {
             for name in hosts::expand_list(list).map_err(CliError::Hosts)? {
                 crate::inventory::check_host(&name)
                     .map_err(|e| CliError::Hosts(format!("-H {list}: {e}")))?;
-                inventory.host_mut(&name);
+                // `local`, and localhost when no inventory defines it, are
+                // this machine: a local tunnel, as `ansible_connection=local`.
+                let here = name == LOCAL || LOCALHOST_NAMES.contains(&name.as_str());
+                let implicit = here && inventory.host(&name).is_none();
+                let entry = inventory.host_mut(&name);
+                if implicit {
+                    entry.settings.connection = Some(Connection::Local);
+                }
             }
         }
         self.check_flags()?;
@@ -584,7 +611,12 @@ impl Fleet {
     }
 
     /// Runs `steps` over the selected hosts, batch by batch with
-    /// `--serial`, stopping before the next batch when more than
+    /// `--serial`. Each batch's hosts connect first, in parallel (at most
+    /// `--forks` at once): a host that cannot be reached is reported once
+    /// (`unreachable`, at step `(connect)`), counted in the recap and
+    /// written to the retry file, and `steps` get only the hosts that
+    /// connected (not called when none did). It stops before the next
+    /// batch when more than
     /// `--max-fail-percentage` of one failed; then prints the recap, writes
     /// the failed hosts to the retry file, and returns the exit code
     /// ([`ExitCode`]): 0 all good, 2 some host failed, 4 some host
@@ -676,7 +708,9 @@ impl Fleet {
     }
 
     /// `steps` over `group`'s batches, stopping at Ctrl-C and past
-    /// `--max-fail-percentage`.
+    /// `--max-fail-percentage`. Each batch connects first (at most
+    /// `--forks` hosts at once); its steps get only the hosts that
+    /// connected.
     fn run_batches(
         &self,
         group: &Group,
@@ -688,8 +722,15 @@ impl Fleet {
         let count = batches.len();
         for (i, batch) in batches.iter().enumerate() {
             out.begin_batch(batch);
-            self.give_digest_key(batch);
-            steps(batch, selection, out);
+            // Connect once: a host that cannot be reached is reported here,
+            // once, and the steps run without it.
+            let connected = batch.connect();
+            out.connected(&connected);
+            let reachable = batch.without_failures(&connected);
+            if !reachable.is_empty() && !chopsticks::interrupted() {
+                self.give_digest_key(&reachable);
+                steps(&reachable, selection, out);
+            }
             if chopsticks::interrupted() {
                 let rest: Vec<&str> = batches[i + 1..].iter().flat_map(|b| b.hosts()).collect();
                 out.interrupted(i + 1, &rest);
@@ -890,8 +931,15 @@ impl Fleet {
             // here (the refusals count toward it after the pass).
             for batch in self.batches(&self.group_for(&verify, true)) {
                 check.begin_batch(&batch);
-                self.give_digest_key(&batch);
-                steps(&batch, &verify, &mut check);
+                // As in the apply: a host that cannot be reached is
+                // refused as unreachable, once.
+                let connected = batch.connect();
+                check.connected(&connected);
+                let reachable = batch.without_failures(&connected);
+                if !reachable.is_empty() && !chopsticks::interrupted() {
+                    self.give_digest_key(&reachable);
+                    steps(&reachable, &verify, &mut check);
+                }
                 if chopsticks::interrupted() {
                     break;
                 }
@@ -1169,6 +1217,26 @@ mod tests {
         assert!(
             err.starts_with("bad: cannot be reached as its inventory says: ansible_password"),
             "{err}"
+        );
+        // `-H local`, and localhost where the inventory has none, is this
+        // machine; the inventory's own localhost is reached as it says.
+        let f = parse(&["-H", "local,localhost,127.0.0.1"]);
+        for host in f.selection().unwrap().hosts() {
+            assert_eq!(
+                host.settings.connection,
+                Some(Connection::Local),
+                "{host:?}"
+            );
+            assert!(format!("{:?}", f.builder(host)).contains("kind: Local"));
+        }
+        std::fs::write(&inventory, "localhost ansible_port=2222\n").unwrap();
+        let f = parse(&["-i", i, "-H", "localhost,local"]);
+        let selection = f.selection().unwrap();
+        assert_eq!(selection.hosts()[0].settings.connection, None);
+        assert_eq!(selection.hosts()[0].settings.port, Some(2222));
+        assert_eq!(
+            selection.hosts()[1].settings.connection,
+            Some(Connection::Local)
         );
         // Ansible's host list.
         let f = parse(&["-i", "web1,[::1]:2222,", "-l", "::1"]);

@@ -4,7 +4,8 @@
 //! element with the error for a failed step, an error element for a host
 //! that could not be reached (`type="unreachable"`) or a step the run's
 //! interruption stopped (`type="interrupted"`), a skipped element for a
-//! step that did not run; a changed step's summary and diff in its
+//! step that did not run (its plan failed before it, or the run stopped
+//! before its batch); a changed step's summary and diff in its
 //! `system-out` (`would change:` in a check run).
 
 use std::fmt::Write as _;

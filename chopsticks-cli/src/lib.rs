@@ -157,7 +157,9 @@ pub enum CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::NoHosts => f.write_str("no hosts: give -H HOSTS or -i INVENTORY"),
+            CliError::NoHosts => f.write_str(
+                "no hosts: give -H HOSTS or -i INVENTORY (-H local for this machine, without ssh)",
+            ),
             CliError::Hosts(e) | CliError::Pattern(e) | CliError::Flag(e) | CliError::Bound(e) => {
                 f.write_str(e)
             }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chopsticks::ops::{Change, Changes, Recap, Report};
-use chopsticks::{Error, Group, GroupResult};
+use chopsticks::{Error, Group, GroupResult, Transfer};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -16,7 +16,8 @@ use crate::journal::{Journal, Run, Step};
 use crate::ExitCode;
 
 /// What a step of operations gives per host, for [`Printer::changes`]: a
-/// [`Change`] or a [`Report`] of several.
+/// [`Change`], a [`Report`] of several, or a [`Transfer`] (a put or a
+/// fetch, changed when it wrote something).
 pub trait StepChanges: Changes + Serialize {
     /// Its lines: each operation's state (`ok`, `changed`, `failed`),
     /// name and summary, and its diff.
@@ -77,6 +78,10 @@ impl StepChanges for Report {
             .collect();
         if let Some((name, error)) = &self.failed {
             lines.push(("failed", format!("{step}/{name}: {error}"), None));
+            for skipped in &self.skipped {
+                let why = format!("{step}/{skipped}: not run, {step}/{name} failed");
+                lines.push(("skipped", why, None));
+            }
         }
         lines
     }
@@ -90,8 +95,44 @@ impl StepChanges for Report {
         if let Some((name, error)) = &self.failed {
             let name = format!("{step}/{name}");
             steps.push(Step::new(host, &name, "failed", &error.to_string()));
+            for skipped in &self.skipped {
+                let why = format!("not run, {name} failed");
+                steps.push(Step::new(
+                    host,
+                    &format!("{step}/{skipped}"),
+                    "skipped",
+                    &why,
+                ));
+            }
         }
         steps
+    }
+}
+
+/// A transfer's line: where, what was sent, and its content's hash.
+fn transfer_summary(t: &Transfer) -> String {
+    let short = t.sha256.get(..12).unwrap_or(&t.sha256);
+    let remote = t.remote.to_string_lossy();
+    let place = match t.local.as_os_str().is_empty() {
+        true => remote.into_owned(),
+        false => format!("{remote} (here {})", t.local.to_string_lossy()),
+    };
+    let what = match (t.tree, t.changed) {
+        (true, true) => format!(
+            "{} files sent, {} up to date, {} bytes",
+            t.files_sent, t.files_skipped, t.bytes
+        ),
+        (true, false) => format!("{} files up to date", t.files_skipped),
+        (false, true) => format!("{} bytes sent", t.bytes),
+        (false, false) => "up to date".to_owned(),
+    };
+    format!("{place}: {what}, sha256 {short}")
+}
+
+impl StepChanges for Transfer {
+    fn lines(&self, step: &str) -> Vec<(&'static str, String, Option<String>)> {
+        let state = if self.changed { "changed" } else { "ok" };
+        vec![(state, format!("{step}: {}", transfer_summary(self)), None)]
     }
 }
 
@@ -257,6 +298,7 @@ impl Printer {
         let code = match state {
             "ok" => "32",
             "changed" => "33",
+            "skipped" => "36",
             _ => "31",
         };
         match self.colour {
@@ -307,8 +349,11 @@ impl Printer {
         }
     }
 
-    /// Reports a step whose hosts return plain values: `ok` and the value,
-    /// or `failed`/`unreachable` and the error. The journal keeps only
+    /// Reports a step whose hosts return plain values, of any type that
+    /// serializes (a fact, your own function's, a fetch's
+    /// [`Transfer`]s, or any of these made into what is to be shown with
+    /// [`GroupResult::map`]): `ok` and the value, or
+    /// `failed`/`unreachable` and the error. The journal keeps only
     /// `ok` and the value's size, as a value may be a secret (a key read
     /// back, a token); [`step_journaled`](Printer::step_journaled) keeps
     /// the value too.
@@ -361,7 +406,9 @@ impl Printer {
     }
 
     /// Reports a step of operations: each host's changes (`ok`, `changed`,
-    /// `failed`), their diffs with `--diff`.
+    /// `failed`, and `skipped` for a [`Report`]'s steps after its failure),
+    /// their diffs with `--diff`; a put's or a fetch's [`Transfer`]s are
+    /// such a step too (`changed` where they wrote something).
     pub fn changes<T: StepChanges>(&mut self, step: &str, results: &GroupResult<T>) {
         self.widen(results);
         for (host, result) in results.iter() {
@@ -408,6 +455,19 @@ impl Printer {
             }
         }
         self.recap.add(results);
+    }
+
+    /// Reports a batch's connect pass, made before its first step: each
+    /// host that could not be reached once (`unreachable` at step
+    /// [`CONNECT`]), in the output, the recap, the retry file and the
+    /// record; the steps then run without it. Every host of the batch
+    /// gets its recap line, in the batch's order.
+    pub(crate) fn connected(&mut self, results: &GroupResult<()>) {
+        self.widen(results);
+        for (host, e) in results.failures() {
+            self.failure(host, CONNECT, e);
+        }
+        self.recap.add_connected(results);
     }
 
     pub(crate) fn begin_batch(&mut self, batch: &Group) {
@@ -527,7 +587,7 @@ impl Printer {
                     (false, false) => paint("32", name, true),
                 };
                 format!(
-                    "{name}  {}  {}  {}  {}{}",
+                    "{name}  {}  {}  {}  {}  {}{}",
                     paint("32", format!("ok={}", h.ok), h.ok > 0),
                     paint("33", format!("changed={}", h.changed), h.changed > 0),
                     paint(
@@ -536,6 +596,7 @@ impl Printer {
                         h.unreachable
                     ),
                     paint("31", format!("failed={}", h.failed), h.failed > 0),
+                    paint("36", format!("skipped={}", h.skipped), h.skipped > 0),
                     match h.interrupted {
                         true => paint("31", "  (interrupted)".into(), true),
                         false => String::new(),
@@ -643,6 +704,9 @@ impl Drop for Printer {
         self.record_run(code);
     }
 }
+
+/// The step name of a host's connection, made before a run's first step.
+pub(crate) const CONNECT: &str = "(connect)";
 
 /// How many steps `--profile` shows.
 const PROFILE_STEPS: usize = 20;

@@ -131,7 +131,8 @@ pub struct Step {
     /// The step (`motd`, `deploy/config`).
     pub step: String,
     /// `ok`, `changed`, `failed`, `unreachable`, `interrupted` or
-    /// `skipped` (not run: the run stopped before its batch).
+    /// `skipped` (not run: the run stopped before its batch, or an earlier
+    /// step of its plan failed).
     pub status: String,
     /// Whether it changed something (would, in check mode).
     pub changed: bool,

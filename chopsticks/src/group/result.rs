@@ -69,6 +69,47 @@ impl<R> GroupResult<R> {
         self.results.is_empty()
     }
 
+    /// Each host's value passed through `f`, errors kept: a step's results
+    /// made into what is reported or passed on, one host at a time, in the
+    /// same order.
+    ///
+    /// ```no_run
+    /// # use chopsticks::{facts, Group};
+    /// # #[chopsticks::main] fn main() {
+    /// let group = Group::new(["web1", "web2"]);
+    /// let sizes = group.fetch("/etc/hosts", "fetched/{host}/hosts").run().map(|t| t.bytes);
+    /// for (host, bytes) in sizes.successful() {
+    ///     println!("{host}: {bytes} bytes");
+    /// }
+    /// # }
+    /// ```
+    pub fn map<U>(self, mut f: impl FnMut(R) -> U) -> GroupResult<U> {
+        let results = self.results.into_iter();
+        GroupResult::new(results.map(|(h, r)| (h, r.map(&mut f))).collect())
+    }
+
+    /// Each host's error passed through `f`, values kept: an error
+    /// reworded for the host it is on (`f` gets the host's name too), or
+    /// made into another [`Error`].
+    ///
+    /// ```
+    /// # use chopsticks::{Error, GroupResult};
+    /// # fn reworded(results: GroupResult<String>) -> GroupResult<String> {
+    /// results.map_err(|host, e| Error::Config {
+    ///     host: host.to_owned(),
+    ///     message: format!("no kernel to report: {e}"),
+    /// })
+    /// # }
+    /// ```
+    pub fn map_err(self, mut f: impl FnMut(&str, Error) -> Error) -> GroupResult<R> {
+        let results = self.results.into_iter();
+        let mapped = results.map(|(h, r)| {
+            let r = r.map_err(|e| f(&h, e));
+            (h, r)
+        });
+        GroupResult::new(mapped.collect())
+    }
+
     /// The values of all hosts, or a [`GroupError`] that lists every failed
     /// host and why.
     ///
@@ -204,6 +245,45 @@ mod tests {
             text.starts_with("1 of 3 hosts failed (b)\n  b: `m::f` timed out"),
             "{text}"
         );
+    }
+
+    /// `map` changes values and keeps errors, `map_err` the reverse; both
+    /// keep the hosts and their order.
+    #[test]
+    fn map_and_map_err_keep_hosts_and_order() {
+        let r = GroupResult::new(vec![
+            ("a".into(), Ok(1)),
+            ("b".into(), Err(timeout("b"))),
+            ("c".into(), Ok(3)),
+        ]);
+        let doubled = r.map(|v| v * 2);
+        assert_eq!(
+            doubled.successful().collect::<Vec<_>>(),
+            [("a", &2), ("c", &6)]
+        );
+        assert!(matches!(doubled.get("b"), Some(Err(Error::Timeout { .. }))));
+        let mut seen = Vec::new();
+        let reworded = doubled.map_err(|host, e| {
+            seen.push(host.to_owned());
+            Error::Config {
+                host: host.to_owned(),
+                message: format!("reworded: {e}"),
+            }
+        });
+        assert_eq!(seen, ["b"]);
+        let hosts: Vec<&str> = reworded.iter().map(|(h, _)| h).collect();
+        assert_eq!(hosts, ["a", "b", "c"]);
+        assert!(matches!(reworded.get("a"), Some(Ok(2))));
+        match reworded.get("b") {
+            Some(Err(e @ Error::Config { .. })) => {
+                let text = e.to_string();
+                assert!(
+                    text.starts_with("b: reworded: b: `m::f` timed out"),
+                    "{text}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

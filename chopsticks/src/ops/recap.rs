@@ -23,6 +23,10 @@ pub struct HostRecap {
     pub failed: usize,
     /// The host could not be reached (or was lost) at least once.
     pub unreachable: bool,
+    /// Operations that did not run because an earlier one failed on the
+    /// host ([`Report::skipped`]).
+    #[serde(default)]
+    pub skipped: usize,
     /// The run was interrupted while it worked for this host
     /// ([`interrupt`](crate::interrupt)); the step counts as failed too.
     pub interrupted: bool,
@@ -34,6 +38,12 @@ pub trait Changes {
     /// How many operations succeeded, how many of them changed something,
     /// and how many failed.
     fn counts(&self) -> (usize, usize, usize);
+
+    /// How many operations did not run because an earlier one failed
+    /// (none by default).
+    fn skipped(&self) -> usize {
+        0
+    }
 }
 
 impl Changes for Change {
@@ -49,6 +59,17 @@ impl Changes for Report {
             self.changed(),
             usize::from(self.failed.is_some()),
         )
+    }
+
+    fn skipped(&self) -> usize {
+        self.skipped.len()
+    }
+}
+
+/// A transfer is one operation: changed when it wrote something.
+impl Changes for crate::Transfer {
+    fn counts(&self) -> (usize, usize, usize) {
+        (1, usize::from(self.changed), 0)
     }
 }
 
@@ -105,6 +126,7 @@ impl Recap {
                     line.ok += ok;
                     line.changed += changed;
                     line.failed += failed;
+                    line.skipped += changes.skipped();
                 }
                 Err(e) => line.count_error(e),
             }
@@ -119,6 +141,20 @@ impl Recap {
             match result {
                 Ok(_) => line.ok += 1,
                 Err(e) => line.count_error(e),
+            }
+        }
+    }
+
+    /// Counts a connect pass ([`Group::connect`](crate::Group::connect)),
+    /// made before a run's first step: each host gets its line, in the
+    /// group's order, and a host that could not be reached is counted
+    /// unreachable; a connection is no operation, so a success counts
+    /// nothing.
+    pub fn add_connected(&mut self, results: &GroupResult<()>) {
+        for (host, result) in results.iter() {
+            let line = self.host(host);
+            if let Err(e) = result {
+                line.count_error(e);
             }
         }
     }
@@ -153,19 +189,20 @@ impl HostRecap {
 }
 
 /// One line per host, names padded to the widest:
-/// `web1  ok=2  changed=1  unreachable=0  failed=0`.
+/// `web1  ok=2  changed=1  unreachable=0  failed=0  skipped=0`.
 impl fmt::Display for Recap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let width = self.hosts.iter().map(|h| h.host.len()).max().unwrap_or(0);
         for h in &self.hosts {
             writeln!(
                 f,
-                "{:<width$}  ok={}  changed={}  unreachable={}  failed={}{}",
+                "{:<width$}  ok={}  changed={}  unreachable={}  failed={}  skipped={}{}",
                 h.host,
                 h.ok,
                 h.changed,
                 u8::from(h.unreachable),
                 h.failed,
+                h.skipped,
                 if h.interrupted { "  (interrupted)" } else { "" }
             )?;
         }
@@ -211,9 +248,13 @@ mod tests {
         let mut half = Report::new();
         half.steps = vec![("conf".into(), change(true))];
         half.failed = Some(("reload".into(), OpError::new("ops::command", "x", "exited")));
+        half.skipped = vec!["restart".into(), "check".into()];
         recap.add(&GroupResult::new(vec![("web3".into(), Ok(half))]));
         let web3 = &recap.hosts[3];
-        assert_eq!((web3.ok, web3.changed, web3.failed), (1, 1, 1));
+        assert_eq!(
+            (web3.ok, web3.changed, web3.failed, web3.skipped),
+            (1, 1, 1, 2)
+        );
         let web1 = &recap.hosts[0];
         assert_eq!(
             (web1.ok, web1.changed, web1.failed, web1.unreachable),
@@ -224,12 +265,33 @@ mod tests {
         assert!(recap.unreachable() && recap.failed());
         let text = recap.to_string();
         assert!(
-            text.starts_with("web1  ok=2  changed=1  unreachable=0  failed=0\n"),
+            text.starts_with("web1  ok=2  changed=1  unreachable=0  failed=0  skipped=0\n"),
             "{text}"
         );
         assert!(
             text.contains("db1   ok=0  changed=0  unreachable=1  failed=0"),
             "{text}"
         );
+        assert!(
+            text.contains("web3  ok=1  changed=1  unreachable=0  failed=1  skipped=2"),
+            "{text}"
+        );
+        // A connect pass: every host gets its line, in order; only errors count.
+        let mut connect = Recap::new();
+        let lost = Error::Connect {
+            host: "b".into(),
+            message: "refused".into(),
+            stderr: vec![],
+        };
+        connect.add_connected(&GroupResult::new(vec![
+            ("a".into(), Ok(())),
+            ("b".into(), Err(lost)),
+        ]));
+        let hosts: Vec<_> = connect
+            .hosts
+            .iter()
+            .map(|h| (h.host.as_str(), h.ok, h.unreachable))
+            .collect();
+        assert_eq!(hosts, [("a", 0, false), ("b", 0, true)]);
     }
 }

@@ -10,7 +10,9 @@ use super::{Change, Mode, OpError};
 /// The changes of several operations, in order: what a per-host plan run
 /// on the agent returns. A plan that [`run`](Report::run)s its steps
 /// through it keeps what the steps before a failure changed, and skips
-/// the steps after it.
+/// the steps after it: their names are kept in
+/// [`skipped`](Report::skipped), so that a kit shows them as skipped
+/// rather than leaving them out.
 ///
 /// ```
 /// use chopsticks::ops::{self, Mode, Report};
@@ -133,6 +135,11 @@ pub struct Report {
     /// The step that failed, if one did, and why; the plan's steps after
     /// it did not run.
     pub failed: Option<(String, OpError)>,
+    /// The steps that did not run because an earlier one failed, in the
+    /// order the plan reached them (a [`handler`](Report::handler) only
+    /// when it would have run: notified, or pending).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
     /// The plan's handlers ([`Report::plan`]); on the agent only.
     #[serde(skip)]
     handlers: Option<Box<Handlers>>,
@@ -145,7 +152,7 @@ pub struct Report {
 /// handlers kept on the agent does not travel.
 impl PartialEq for Report {
     fn eq(&self, other: &Report) -> bool {
-        self.steps == other.steps && self.failed == other.failed
+        self.steps == other.steps && self.failed == other.failed && self.skipped == other.skipped
     }
 }
 
@@ -185,9 +192,10 @@ impl Report {
         &self.steps[self.steps.len() - 1].1
     }
 
-    /// Runs one operation unless an earlier one failed, and records its
-    /// change or its failure. Returns the change, for steps that depend on
-    /// it; `None` when it failed or did not run.
+    /// Runs one operation unless an earlier one failed (then its name goes
+    /// to [`skipped`](Report::skipped)), and records its change or its
+    /// failure. Returns the change, for steps that depend on it; `None`
+    /// when it failed or did not run.
     pub fn run(
         &mut self,
         name: impl Into<String>,
@@ -195,6 +203,7 @@ impl Report {
     ) -> Option<&Change> {
         self.last = None;
         if self.failed.is_some() {
+            self.skipped.push(name.into());
             return None;
         }
         match operation() {
@@ -241,6 +250,7 @@ impl Report {
     ) -> Option<&Change> {
         self.last = None;
         if self.failed.is_some() {
+            self.skipped.push(name.into());
             return None;
         }
         let name = name.into();
@@ -393,6 +403,7 @@ impl Report {
             }
         };
         if self.failed.is_some() {
+            self.skipped.push(name.to_owned());
             return None;
         }
         let mut change = match operation() {
@@ -634,6 +645,9 @@ impl fmt::Display for Report {
         }
         if let Some((name, error)) = &self.failed {
             writeln!(f, "failed   {name}: {error}")?;
+            for skipped in &self.skipped {
+                writeln!(f, "skipped  {skipped}: not run, {name} failed")?;
+            }
         }
         Ok(())
     }
@@ -651,6 +665,46 @@ mod tests {
             duration: Some(std::time::Duration::from_millis(5)),
             ..Change::default()
         }
+    }
+
+    /// The steps after a failure do not run and are kept as skipped, in
+    /// order; they travel, and a report without any reads back as before.
+    #[test]
+    fn steps_after_a_failure_are_skipped_and_named() {
+        let mut report = Report::new();
+        assert!(report
+            .run("conf", || Ok(change(true, "written", None)))
+            .is_some());
+        assert!(report
+            .run("broken", || Err(OpError::new("ops::x", "y", "fails")))
+            .is_none());
+        let ran = std::cell::Cell::new(false);
+        assert!(report
+            .run("svc", || {
+                ran.set(true);
+                Ok(change(false, "running", None))
+            })
+            .is_none());
+        assert!(report
+            .run_notifying("late", &[], || Ok(change(true, "x", None)))
+            .is_none());
+        assert!(!ran.get());
+        assert_eq!(report.skipped, ["svc", "late"]);
+        assert_eq!(report.steps.len(), 1);
+        let text = report.to_string();
+        assert!(
+            text.ends_with(
+                "skipped  svc: not run, broken failed\nskipped  late: not run, broken failed\n"
+            ),
+            "{text}"
+        );
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(json.contains(r#""skipped":["svc","late"]"#), "{json}");
+        assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
+        let clean = Report::new();
+        let json = serde_json::to_string(&clean).unwrap();
+        assert!(!json.contains("skipped"), "{json}");
+        assert!(serde_json::from_str::<Report>(r#"{"steps":[],"failed":null}"#).is_ok());
     }
 
     /// Each way two plans differ is named with its step; durations are not

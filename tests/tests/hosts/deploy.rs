@@ -175,12 +175,12 @@ fn deploy_previews_converges_settles_and_restarts_only_on_change() {
     // systemd).
     assert_eq!(
         recap_line(&out, HOSTS[0]),
-        "ok=9 changed=9 unreachable=0 failed=0",
+        "ok=9 changed=9 unreachable=0 failed=0 skipped=0",
         "{out}"
     );
     assert_eq!(
         recap_line(&out, HOSTS[1]),
-        "ok=9 changed=7 unreachable=0 failed=0",
+        "ok=9 changed=7 unreachable=0 failed=0 skipped=0",
         "{out}"
     );
     let after: Vec<_> = tunnels.iter().map(host_state).collect();
@@ -192,7 +192,7 @@ fn deploy_previews_converges_settles_and_restarts_only_on_change() {
         let changed = if i == 0 { "changed=9" } else { "changed=7" };
         assert_eq!(
             recap_line(&out, host),
-            format!("ok=9 {changed} unreachable=0 failed=0"),
+            format!("ok=9 {changed} unreachable=0 failed=0 skipped=0"),
             "{out}"
         );
         let (installed, user, conf, env) = host_state(&tunnels[i]);
@@ -212,7 +212,7 @@ fn deploy_previews_converges_settles_and_restarts_only_on_change() {
     for host in HOSTS {
         assert_eq!(
             recap_line(&out, host),
-            "ok=8 changed=0 unreachable=0 failed=0",
+            "ok=8 changed=0 unreachable=0 failed=0 skipped=0",
             "{out}"
         );
     }
@@ -234,11 +234,11 @@ fn deploy_previews_converges_settles_and_restarts_only_on_change() {
     );
     assert_eq!(
         recap_line(&out, "cs-systemd"),
-        "ok=9 changed=2 unreachable=0 failed=0"
+        "ok=9 changed=2 unreachable=0 failed=0 skipped=0"
     );
     assert_eq!(
         recap_line(&out, "cs-deb12"),
-        "ok=9 changed=1 unreachable=0 failed=0"
+        "ok=9 changed=1 unreachable=0 failed=0 skipped=0"
     );
     let started = starts(&tunnels[0], 3);
     assert_eq!(started.len(), 3, "{started:?}");
@@ -249,7 +249,8 @@ fn deploy_previews_converges_settles_and_restarts_only_on_change() {
 fn deploy_exit_codes_follow_the_recap() {
     let _one = crate::system_state();
     // cs-busybox's apt has no package lists: the package step fails there,
-    // the steps after it do not run, and the exit code is 2.
+    // the steps after it do not run (they show as skipped), and the exit
+    // code is 2.
     let (code, out) = deploy(&["--check", "-H", "cs-busybox"]);
     assert_eq!(code, 2, "{out}");
     assert!(
@@ -257,23 +258,33 @@ fn deploy_exit_codes_follow_the_recap() {
             && out.contains("Unable to locate package cs-hello"),
         "{out}"
     );
-    assert!(
-        !out.contains("deploy/group"),
-        "steps after a failure ran: {out}"
-    );
+    let skipped = [
+        "group",
+        "user",
+        "deploy key",
+        "config",
+        "sshd",
+        "environment",
+        "service",
+    ];
+    for step in skipped {
+        let line =
+            format!("skipped     cs-busybox  deploy/{step}: not run, deploy/package failed\n");
+        assert!(out.contains(&line), "{line}{out}");
+    }
     assert_eq!(
         recap_line(&out, "cs-busybox"),
-        "ok=0 changed=0 unreachable=0 failed=1"
+        "ok=0 changed=0 unreachable=0 failed=1 skipped=7"
     );
     // A host that cannot be reached: 4.
     let (code, out) = deploy(&["--check", "-H", "cs-refused"]);
     assert_eq!(code, 4, "{out}");
-    assert!(out.contains("unreachable cs-refused  deploy: "), "{out}");
+    assert!(out.contains("unreachable cs-refused  (connect): "), "{out}");
     // Usage errors: 1.
     let (code, out) = deploy(&[]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("no hosts: give -H HOSTS or -i INVENTORY"),
+        out.contains("no hosts: give -H HOSTS or -i INVENTORY (-H local for this machine"),
         "{out}"
     );
     let (code, out) = deploy(&["--frobnicate", "-H", "cs-deb12"]);

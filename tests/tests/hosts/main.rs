@@ -50,6 +50,7 @@ mod handlers;
 mod journal;
 mod jump;
 mod keys_git;
+mod kit;
 mod mounts;
 mod ops;
 mod passwords;

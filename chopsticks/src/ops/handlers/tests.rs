@@ -116,6 +116,8 @@ fn a_report_runs_handlers_once_in_order_and_not_after_a_failure() {
     }
     assert_eq!(report.steps.len(), 2);
     assert_eq!(report.failed.as_ref().unwrap().0, "broken");
+    // The handlers that would have run show as skipped; `never` was not notified.
+    assert_eq!(report.skipped, ["restart", "reload"]);
     // The next run: nothing else changes, both run, once each, in order.
     let mut next = Report::with_handlers(open(&path, Mode::Apply).unwrap());
     next.run("config", unchanged);
