@@ -80,6 +80,7 @@ mod output;
 mod remote;
 mod terminal;
 mod tunnel;
+mod utc;
 
 pub mod facts;
 pub mod names;
@@ -99,6 +100,7 @@ pub use terminal::{color, set_color, show_progress, Color};
 pub use tunnel::{
     interrupt, interrupted, Pending, Tunnel, TunnelBuilder, ENV_AGENT_BINARY, LOCALHOST,
 };
+pub use utc::UtcTime;
 
 pub(crate) use chopsticks_agent::{contract, wire};
 
