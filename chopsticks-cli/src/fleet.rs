@@ -721,16 +721,7 @@ impl Fleet {
         let batches = self.batches(group);
         let count = batches.len();
         for (i, batch) in batches.iter().enumerate() {
-            out.begin_batch(batch);
-            // Connect once: a host that cannot be reached is reported here,
-            // once, and the steps run without it.
-            let connected = batch.connect();
-            out.connected(&connected);
-            let reachable = batch.without_failures(&connected);
-            if !reachable.is_empty() && !chopsticks::interrupted() {
-                self.give_digest_key(&reachable);
-                steps(&reachable, selection, out);
-            }
+            self.run_batch(batch, selection, steps, out);
             if chopsticks::interrupted() {
                 let rest: Vec<&str> = batches[i + 1..].iter().flat_map(|b| b.hosts()).collect();
                 out.interrupted(i + 1, &rest);
@@ -838,16 +829,16 @@ impl Fleet {
                 false,
             ));
         }
-        let matched = match self.verify_plan(&plan, path, known, &mut steps, &mut refused) {
-            Some(matched) => matched,
-            None => {
-                eprintln!("interrupted while verifying the plan: nothing was applied");
-                return out.finish();
-            }
-        };
+        let matched = self.verify_plan(&plan, path, known, &mut steps, &mut refused);
+        // Refused before any interruption: in the recap, retry file and
+        // journal either way.
         for (host, why, unreachable) in &refused {
             out.refuse(host, "(reviewed plan)", why, *unreachable);
         }
+        let Some(matched) = matched else {
+            eprintln!("interrupted while verifying the plan: nothing was applied");
+            return out.finish();
+        };
         if chopsticks::interrupted() {
             eprintln!("interrupted after verifying the plan: nothing was applied");
             return out.finish();
@@ -930,16 +921,7 @@ impl Fleet {
             // Every planned host is checked: no --max-fail-percentage stop
             // here (the refusals count toward it after the pass).
             for batch in self.batches(&self.group_for(&verify, true)) {
-                check.begin_batch(&batch);
-                // As in the apply: a host that cannot be reached is
-                // refused as unreachable, once.
-                let connected = batch.connect();
-                check.connected(&connected);
-                let reachable = batch.without_failures(&connected);
-                if !reachable.is_empty() && !chopsticks::interrupted() {
-                    self.give_digest_key(&reachable);
-                    steps(&reachable, &verify, &mut check);
-                }
+                self.run_batch(&batch, &verify, steps, &mut check);
                 if chopsticks::interrupted() {
                     break;
                 }
@@ -989,19 +971,40 @@ impl Fleet {
         }
     }
 
-    /// Gives the hosts of `batch` the key of content digests, when this
-    /// run makes them (a host that cannot be reached fails in the steps).
-    fn give_digest_key(&self, batch: &Group) {
+    /// One batch: its hosts connect first (at most `--forks` at once),
+    /// and a host that cannot be reached is reported once; in a run that
+    /// saves or applies a plan, the hosts that connected are given the
+    /// key of content digests (a host that cannot take it fails, so no
+    /// content goes uncompared); `steps` get the hosts left.
+    fn run_batch(
+        &self,
+        batch: &Group,
+        selection: &Selection,
+        steps: &mut impl FnMut(&Group, &Selection, &mut Printer),
+        out: &mut Printer,
+    ) {
+        out.begin_batch(batch);
+        let connected = batch.connect();
+        out.connected(&connected);
+        let mut ready = batch.without_failures(&connected);
         let key = self
             .digest_key
             .lock()
             .ok()
             .and_then(|k| k.as_ref().map(|k| k.key));
-        if let Some(key) = key {
-            let _ = batch.call(chopsticks::ops::set_digest_key, (key,));
+        if let (Some(key), false) = (key, ready.is_empty()) {
+            let keyed = ready.call(chopsticks::ops::set_digest_key, (key,));
+            out.failures(DIGEST_KEY, &keyed);
+            ready = ready.without_failures(&keyed);
+        }
+        if !ready.is_empty() && !chopsticks::interrupted() {
+            steps(&ready, selection, out);
         }
     }
 }
+
+/// The step that gives a host the key of content digests, when it fails.
+const DIGEST_KEY: &str = "(digest key)";
 
 /// How many check passes `--apply-plan` makes at most before it applies:
 /// each pass after the first checks the hosts the one before did not

@@ -432,51 +432,76 @@ impl DigestKey {
     /// No home to keep it in; a key file that cannot be read or made, is
     /// not 32 bytes, or can be read by others.
     pub fn load(create: bool) -> Result<DigestKey, String> {
-        use std::os::unix::fs::MetadataExt as _;
-        let path = crate::journal::file::state_home()
+        let dir = crate::journal::file::state_home()
             .ok_or("no home for the plan's digest key: HOME is not set")?
-            .join("chopsticks")
-            .join("plan.key");
+            .join("chopsticks");
+        let path = dir.join("plan.key");
         let shown = path.display();
-        if create && !path.exists() {
-            let mut key = [0u8; 32];
-            std::fs::File::open("/dev/urandom")
-                .and_then(|mut r| r.read_exact(&mut key))
-                .map_err(|e| format!("cannot make a digest key: /dev/urandom: {e}"))?;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)
+        let read = || read_key(&path).map_err(|e| format!("the plan's digest key {shown}: {e}"));
+        let key = match read() {
+            Err(_) if create && path.symlink_metadata().is_err() => {
+                crate::journal::file::private_dir(&dir)
                     .map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+                make_key(&path).map_err(|e| format!("cannot make the digest key {shown}: {e}"))?;
+                read()?
             }
-            crate::printer::write_private(&path, &key)
-                .map_err(|e| format!("cannot write the digest key {shown}: {e}"))?;
-        }
-        let meta = std::fs::metadata(&path)
-            .map_err(|e| format!("cannot read the plan's digest key {shown}: {e}"))?;
-        if meta.mode() & 0o077 != 0 || meta.uid() != uid() {
-            return Err(format!(
-                "the digest key {shown} must be yours and private (chmod 600 {shown})"
-            ));
-        }
-        let data = std::fs::read(&path)
-            .map_err(|e| format!("cannot read the plan's digest key {shown}: {e}"))?;
-        let key: [u8; 32] = data
-            .try_into()
-            .map_err(|_| format!("the digest key {shown} is not 32 bytes: remove it, and make and review the plan again"))?;
+            other => other?,
+        };
         let mut hasher = Sha256::new();
         hasher.update(b"chopsticks plan digest key\0");
         hasher.update(key);
-        let id = hasher.finalize()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let id = hex(&hasher.finalize()[..8]);
         Ok(DigestKey { key, id, path })
     }
 }
 
-/// This process's user ID.
-fn uid() -> u32 {
-    // SAFETY: getuid cannot fail and touches no memory of ours.
-    unsafe { libc::getuid() }
+/// The key at `path`: a file of this user's, mode 0600 (no one else can
+/// read it), never through a link, of 32 bytes.
+fn read_key(path: &Path) -> std::io::Result<[u8; 32]> {
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+    let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_owned());
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = file.metadata()?;
+    // SAFETY: getuid cannot fail.
+    if !meta.is_file() || meta.uid() != unsafe { libc::getuid() } || meta.mode() & 0o077 != 0 {
+        return Err(bad(
+            "it must be a file of yours that only you can read (chmod 600)",
+        ));
+    }
+    let mut data = Vec::with_capacity(33);
+    (&mut file).take(33).read_to_end(&mut data)?;
+    data.try_into()
+        .map_err(|_| bad("it is not 32 bytes: remove it, then make and review the plan again"))
+}
+
+/// Makes a new key at `path`: written whole to a file of its own first,
+/// then linked into place, so a run that reads it meanwhile finds none or
+/// all of it, and of two runs making one at once, the first's is kept.
+fn make_key(path: &Path) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut key = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
+    let staged = path.with_file_name(format!(".plan.key.{}", std::process::id()));
+    let _ = std::fs::remove_file(&staged);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&staged)?;
+    let linked = file
+        .write_all(&key)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::hard_link(&staged, path));
+    let _ = std::fs::remove_file(&staged);
+    match linked {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// The SHA-256 of this program's binary, hex.
@@ -495,11 +520,12 @@ pub fn tool_sha256() -> std::io::Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Lower-case hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

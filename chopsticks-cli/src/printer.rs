@@ -36,6 +36,14 @@ pub trait StepChanges: Changes + Serialize {
             })
             .collect()
     }
+
+    /// Whether a saved plan (`--save-plan`, `--apply-plan`) keeps its
+    /// steps: operations' yes; a transfer's no, as it is no operation
+    /// with a check mode (a tool sends files in apply mode only, so its
+    /// check has no such step to compare).
+    fn planned(&self) -> bool {
+        true
+    }
 }
 
 /// A change as a journal step.
@@ -109,9 +117,10 @@ impl StepChanges for Report {
     }
 }
 
-/// A transfer's line: where, what was sent, and its content's hash.
+/// A transfer's line: where, and what was sent. (Not its content's hash:
+/// the journal keeps summaries, and a hash of short secret content, a key
+/// fetched, can be guessed by trying.)
 fn transfer_summary(t: &Transfer) -> String {
-    let short = t.sha256.get(..12).unwrap_or(&t.sha256);
     let remote = t.remote.to_string_lossy();
     let place = match t.local.as_os_str().is_empty() {
         true => remote.into_owned(),
@@ -126,13 +135,17 @@ fn transfer_summary(t: &Transfer) -> String {
         (false, true) => format!("{} bytes sent", t.bytes),
         (false, false) => "up to date".to_owned(),
     };
-    format!("{place}: {what}, sha256 {short}")
+    format!("{place}: {what}")
 }
 
 impl StepChanges for Transfer {
     fn lines(&self, step: &str) -> Vec<(&'static str, String, Option<String>)> {
         let state = if self.changed { "changed" } else { "ok" };
         vec![(state, format!("{step}: {}", transfer_summary(self)), None)]
+    }
+
+    fn planned(&self) -> bool {
+        false
     }
 }
 
@@ -423,7 +436,7 @@ impl Printer {
                 self.failed.insert(host.to_owned());
             }
             let steps = value.journal(host, step);
-            if self.keep_plan {
+            if self.keep_plan && value.planned() {
                 self.planned.extend(steps.iter().cloned());
             }
             self.run.steps.extend(steps);
@@ -462,6 +475,15 @@ impl Printer {
     /// [`CONNECT`]), in the output, the recap, the retry file and the
     /// record; the steps then run without it. Every host of the batch
     /// gets its recap line, in the batch's order.
+    /// Reports the failures of a step the kit itself runs (`step`), and
+    /// nothing of its successes.
+    pub(crate) fn failures<T>(&mut self, step: &str, results: &GroupResult<T>) {
+        self.widen(results);
+        for (host, e) in results.failures() {
+            self.failure(host, step, e);
+        }
+    }
+
     pub(crate) fn connected(&mut self, results: &GroupResult<()>) {
         self.widen(results);
         for (host, e) in results.failures() {

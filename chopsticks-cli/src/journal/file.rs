@@ -110,40 +110,9 @@ impl Journal {
         Ok(())
     }
 
-    /// Makes the directory (0700), refusing links and directories that
-    /// someone else owns on the way to it.
+    /// Makes the directory (see [`private_dir`]).
     fn make_dir(&self) -> io::Result<()> {
-        // SAFETY: getuid cannot fail.
-        let me = unsafe { libc::getuid() };
-        let mut path = PathBuf::new();
-        for part in self.dir.components() {
-            path.push(part);
-            match fs::symlink_metadata(&path) {
-                Ok(m) if m.file_type().is_symlink() && m.uid() != me && m.uid() != 0 => {
-                    return Err(refused(&path, "is a link someone else owns"));
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    fs::DirBuilder::new()
-                        .mode(0o700)
-                        .create(&path)
-                        .or_else(|e| match e.kind() {
-                            io::ErrorKind::AlreadyExists => Ok(()),
-                            _ => Err(e),
-                        })?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let m = fs::metadata(&self.dir)?;
-        if m.uid() != me {
-            return Err(refused(&self.dir, "is a directory someone else owns"));
-        }
-        // A directory of the user's made before, or by hand: 0700 too.
-        if m.mode() & 0o777 != 0o700 {
-            fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))?;
-        }
-        Ok(())
+        private_dir(&self.dir)
     }
 
     /// Opens the current file for appending: 0600, never through a link,
@@ -257,6 +226,42 @@ fn refused(path: &Path, why: &str) -> io::Error {
             path.display()
         ),
     )
+}
+
+/// Makes the directory `dir` (0700), refusing links and directories that
+/// someone else owns on the way to it.
+pub(crate) fn private_dir(dir: &Path) -> io::Result<()> {
+    // SAFETY: getuid cannot fail.
+    let me = unsafe { libc::getuid() };
+    let mut path = PathBuf::new();
+    for part in dir.components() {
+        path.push(part);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() && m.uid() != me && m.uid() != 0 => {
+                return Err(refused(&path, "is a link someone else owns"));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&path)
+                    .or_else(|e| match e.kind() {
+                        io::ErrorKind::AlreadyExists => Ok(()),
+                        _ => Err(e),
+                    })?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let m = fs::metadata(dir)?;
+    if m.uid() != me {
+        return Err(refused(dir, "is a directory someone else owns"));
+    }
+    // A directory of the user's made before, or by hand: 0700 too.
+    if m.mode() & 0o777 != 0o700 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 /// `$XDG_STATE_HOME` (an absolute one only, as the XDG spec says), else

@@ -54,13 +54,7 @@ pub(crate) fn of(content: &[u8]) -> Option<String> {
 fn keyed(key: &[u8], content: &[u8]) -> Option<String> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
     mac.update(content);
-    Some(
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    )
+    Some(crate::files::hex(&mac.finalize().into_bytes().into()))
 }
 
 #[cfg(test)]

@@ -304,14 +304,21 @@ impl Command {
             return Ok(Plan::unchanged(format!("ran {shown}")));
         }
         let summary = format!("run {shown}");
-        Ok(Plan::change(summary, None, move |w| {
+        // What the summary may not show (secret arguments, the
+        // environment's values) is compared by its digest.
+        let digest = serde_json::to_vec(&(&self.argv, &self.env, &self.cwd))
+            .ok()
+            .and_then(|what| super::digest::of(&what));
+        let mut plan = Plan::change(summary, None, move |w| {
             let out = w.exec(self.runner(&self.argv, &shown), OP)?;
             let done = finished(&shown, &self, out)?;
             if let Some(ran) = ran {
                 *ran.borrow_mut() = Some(done);
             }
             Ok(())
-        }))
+        });
+        plan.change.digest = digest;
+        Ok(plan)
     }
 }
 

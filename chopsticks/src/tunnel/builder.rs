@@ -364,8 +364,11 @@ impl TunnelBuilder {
     /// check-only too. A dry run that holds even when the code calling
     /// the operations passes [`Mode::Apply`](crate::ops::Mode::Apply): the kit's
     /// `--apply-plan` checks the hosts against the plan on such tunnels.
-    /// Your own `#[remote]` functions are yours: one that writes without
-    /// an operation still writes (ask [`agent::check_only`](crate::agent::check_only) in it).
+    /// What check mode runs runs here too: commands declared read-only
+    /// ([`ChangedWhen::Never`](crate::ops::ChangedWhen::Never)) and
+    /// command guards. Your own `#[remote]` functions are yours: one that
+    /// writes without an operation still writes (ask
+    /// [`agent::check_only`](crate::agent::check_only) in it).
     pub fn check_only(mut self, check_only: bool) -> Self {
         self.options.check_only = check_only;
         self
