@@ -45,31 +45,51 @@ fn ssh(config: &Path, host: &str) -> Command {
     ssh
 }
 
-/// `ssh` through a master of its own (`ControlPath` under `dir`).
-fn ssh_mux(config: &Path, dir: &Path, host: &str) -> Command {
-    let mut ssh = Command::new("ssh");
-    ssh.arg("-F")
-        .arg(config)
-        .arg("-o")
-        .arg(format!("ControlPath={}/%C", dir.display()))
-        .args(["-o", "ControlMaster=auto", "-o", "ControlPersist=60"])
-        .arg(host);
-    ssh
+fn mbs(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / d.as_secs_f64() / 1e6
 }
 
-fn run(mut c: Command) -> Duration {
+/// `ssh host 'cat > REMOTE'` fed `local` through a pipe, over a
+/// connection of its own as a tunnel's is, timed from when the
+/// connection is up (the remote command says so) until ssh exits;
+/// `then` follows `cat` (` && sync f`).
+fn cat_to(config: &Path, host: &str, local: &Path, remote: &str, then: &str) -> Duration {
+    let mut child = ssh(config, host)
+        .arg(format!("rm -f {remote}; echo go; cat > {remote}{then}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ssh");
+    let mut go = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut go)
+        .unwrap();
     let start = Instant::now();
-    let out = c.stderr(Stdio::piped()).output().expect("run ssh");
-    assert!(
-        out.status.success(),
-        "{c:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut input = child.stdin.take().unwrap();
+    std::io::copy(&mut std::fs::File::open(local).unwrap(), &mut input).unwrap();
+    drop(input);
+    assert!(child.wait().unwrap().success());
     start.elapsed()
 }
 
-fn mbs(bytes: u64, d: Duration) -> f64 {
-    bytes as f64 / d.as_secs_f64() / 1e6
+/// `ssh host 'cat REMOTE'` into `local` through a pipe, over a connection
+/// of its own, timed from when the connection is up.
+fn cat_from(config: &Path, host: &str, remote: &str, local: &Path) -> Duration {
+    let mut child = ssh(config, host)
+        .arg(format!("echo go; read go; cat {remote}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ssh");
+    let mut input = child.stdin.take().unwrap();
+    let mut output = BufReader::new(child.stdout.take().unwrap());
+    let mut go = String::new();
+    output.read_line(&mut go).unwrap();
+    let start = Instant::now();
+    input.write_all(b"go\n").unwrap();
+    std::io::copy(&mut output, &mut std::fs::File::create(local).unwrap()).unwrap();
+    assert!(child.wait().unwrap().success());
+    start.elapsed()
 }
 
 fn transfer(config: &Path, host: &str, mib: u64, rounds: usize) {
@@ -94,28 +114,14 @@ fn transfer(config: &Path, host: &str, mib: u64, rounds: usize) {
     }
     let back = dir.join("back");
     let remote = format!("/tmp/cs-user-bench-{}-{mib}", std::process::id());
-    let mux = dir.join("mux");
-    std::fs::create_dir_all(&mux).unwrap();
-    // The master is up before anything is timed.
-    let mut up = ssh_mux(config, &mux, host);
-    up.arg("true").stdin(Stdio::null());
-    run(up);
     let (mut cat, mut cat_sync, mut put) = (Vec::new(), Vec::new(), Vec::new());
     let (mut cat_back, mut fetch) = (Vec::new(), Vec::new());
     let (mut connect, mut first_put) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let mut c = ssh_mux(config, &mux, host);
-        c.arg(format!("rm -f {remote}; cat > {remote}"))
-            .stdin(std::fs::File::open(&local).unwrap());
-        cat.push(mbs(bytes, run(c)));
-        let mut c = ssh_mux(config, &mux, host);
-        c.arg(format!("rm -f {remote}; cat > {remote} && sync {remote}"))
-            .stdin(std::fs::File::open(&local).unwrap());
-        cat_sync.push(mbs(bytes, run(c)));
-        let mut c = ssh_mux(config, &mux, host);
-        c.arg(format!("cat {remote}"))
-            .stdout(std::fs::File::create(&back).unwrap());
-        cat_back.push(mbs(bytes, run(c)));
+        cat.push(mbs(bytes, cat_to(config, host, &local, &remote, "")));
+        let sync = format!(" && sync {remote}");
+        cat_sync.push(mbs(bytes, cat_to(config, host, &local, &remote, &sync)));
+        cat_back.push(mbs(bytes, cat_from(config, host, &remote, &back)));
 
         // A fresh tunnel each round: its first put is the one timed.
         let start = Instant::now();
@@ -142,14 +148,6 @@ fn transfer(config: &Path, host: &str, mib: u64, rounds: usize) {
         drop(t);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let _ = Command::new("ssh")
-        .arg("-F")
-        .arg(config)
-        .arg("-o")
-        .arg(format!("ControlPath={}/%C", mux.display()))
-        .args(["-O", "exit", host])
-        .stderr(Stdio::null())
-        .status();
     let (m_cat, m_sync, m_put) = (median(&cat), median(&cat_sync), median(&put));
     let (m_back, m_fetch) = (median(&cat_back), median(&fetch));
     println!(
@@ -329,6 +327,35 @@ fn cold(config: &Path, prefix: &str, n: usize, rounds: usize) {
                 .fold(0.0, f64::max),
         );
     }
+    // One host at a time: the phases of one.
+    let (mut alone, mut up, mut call, mut close) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let mut c = ssh(config, &hosts[0]);
+        c.arg("true").stdin(Stdio::null());
+        let start = Instant::now();
+        assert!(c.status().unwrap().success());
+        alone.push(start.elapsed().as_secs_f64() * 1e3);
+        let start = Instant::now();
+        let t = Tunnel::builder(hosts[0].as_str())
+            .ssh_config(config)
+            .connect()
+            .expect("connect");
+        up.push(start.elapsed().as_secs_f64() * 1e3);
+        let start = Instant::now();
+        t.call(nothing, ()).expect("call");
+        call.push(start.elapsed().as_secs_f64() * 1e3);
+        let start = Instant::now();
+        drop(t);
+        close.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "one host alone: ssh true {}; connect (ssh, bootstrap, agent exec, hello) {}, first \
+         call {}, close {}",
+        spread(&alone, "ms"),
+        spread(&up, "ms"),
+        spread(&call, "ms"),
+        spread(&close, "ms"),
+    );
     println!(
         "{n} hosts, one call each, new connections: Group::call {} ({:.2}x); floor {n} \
          parallel ssh true {}; by hand: last connected at {}, slowest call after connect {}",
