@@ -5,6 +5,7 @@
 // tool SSH_CONFIG transfer HOST MIB ROUNDS
 // tool SSH_CONFIG calls HOST TUNNELS BATCHES
 // tool SSH_CONFIG cold PREFIX N ROUNDS
+// tool SSH_CONFIG rerun PREFIX N ROUNDS
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -217,14 +218,23 @@ fn ssh_cat(config: &Path, host: &str, conns: usize, batches: usize) -> Vec<f64> 
 fn calls(config: &Path, host: &str, tunnels: usize, batches: usize) {
     let floor = ssh_cat(config, host, tunnels, batches);
     let start = Instant::now();
-    let ts: Vec<Tunnel> = (0..tunnels)
-        .map(|_| {
-            Tunnel::builder(host)
-                .ssh_config(config)
-                .connect()
-                .expect("connect")
-        })
-        .collect();
+    // Connected in parallel, as a group does.
+    let ts: Vec<Tunnel> = std::thread::scope(|s| {
+        let connecting: Vec<_> = (0..tunnels)
+            .map(|_| {
+                s.spawn(|| {
+                    Tunnel::builder(host)
+                        .ssh_config(config)
+                        .connect()
+                        .expect("connect")
+                })
+            })
+            .collect();
+        connecting
+            .into_iter()
+            .map(|c| c.join().expect("connecting thread"))
+            .collect()
+    });
     let connect = start.elapsed();
     let mut rates = Vec::new();
     for _ in 0..batches {
@@ -367,6 +377,103 @@ fn cold(config: &Path, prefix: &str, n: usize, rounds: usize) {
     );
 }
 
+/// A zero-change rerun's connection part: `n` hosts again over the ssh
+/// masters a first run left (`control_persist`), a new `Group` (as a tool
+/// run again makes) with one trivial call each, vs `n` parallel `ssh host
+/// true` over the same masters. (Not sake's four tasks: their plan's
+/// reads need the fleet bench's containers.)
+fn rerun(config: &Path, prefix: &str, n: usize, rounds: usize) {
+    let hosts: Vec<String> = (1..=n).map(|i| format!("{prefix}{i}")).collect();
+    let runtime = PathBuf::from(format!("/tmp/cs-ub-{}", std::process::id()));
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::env::set_var("XDG_RUNTIME_DIR", &runtime);
+    let masters = runtime.join("chopsticks-ssh");
+    let group = || {
+        let path = config.to_path_buf();
+        Group::new(hosts.clone())
+            .progress(false)
+            .configure(move |b| {
+                b.ssh_config(&path)
+                    .control_persist(Duration::from_secs(120))
+            })
+    };
+    // The first run: masters up, agents cached.
+    assert!(group().call(nothing, ()).is_ok());
+    let over_master = |h: &str| {
+        let mut c = ssh(config, h);
+        c.arg("-o")
+            .arg(format!("ControlPath={}/%C", masters.display()))
+            .arg("true")
+            .stdin(Stdio::null());
+        c
+    };
+    let (mut floor, mut ours) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let start = Instant::now();
+        let children: Vec<_> = hosts
+            .iter()
+            .map(|h| over_master(h).spawn().expect("ssh"))
+            .collect();
+        for mut c in children {
+            assert!(c.wait().unwrap().success());
+        }
+        floor.push(start.elapsed().as_secs_f64() * 1e3);
+        let start = Instant::now();
+        let results = group().call(nothing, ());
+        assert!(results.is_ok(), "{:?}", results.failures().next());
+        drop(results);
+        ours.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    let (mut alone, mut up, mut call, mut close) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..9 {
+        let start = Instant::now();
+        assert!(over_master(&hosts[0]).status().unwrap().success());
+        alone.push(start.elapsed().as_secs_f64() * 1e3);
+        let start = Instant::now();
+        let t = Tunnel::builder(hosts[0].as_str())
+            .ssh_config(config)
+            .control_persist(Duration::from_secs(120))
+            .connect()
+            .expect("connect");
+        up.push(start.elapsed().as_secs_f64() * 1e3);
+        let start = Instant::now();
+        t.call(nothing, ()).expect("call");
+        call.push(start.elapsed().as_secs_f64() * 1e3);
+        let start = Instant::now();
+        drop(t);
+        close.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    for h in &hosts {
+        let _ = ssh(config, h)
+            .arg("-o")
+            .arg(format!("ControlPath={}/%C", masters.display()))
+            .args(["-O", "exit"])
+            .stderr(Stdio::null())
+            .status();
+    }
+    let _ = std::fs::remove_dir_all(&runtime);
+    let ms1 = |v: &[f64]| {
+        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = v.iter().copied().fold(0.0, f64::max);
+        format!("{:.1} ms ({min:.1}-{max:.1})", median(v))
+    };
+    println!(
+        "one host over its master: ssh true {}; connect (mux client, bootstrap, agent exec, \
+         hello) {}, first call {}, close {}",
+        ms1(&alone),
+        ms1(&up),
+        ms1(&call),
+        ms1(&close)
+    );
+    println!(
+        "{n} hosts again over their masters, one call each: Group::call {} ({:.2}x); floor \
+         {n} parallel ssh true over the same masters {}",
+        spread(&ours, "ms"),
+        median(&ours) / median(&floor),
+        spread(&floor, "ms"),
+    );
+}
+
 #[chopsticks::main]
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -376,6 +483,7 @@ fn main() {
         "transfer" => transfer(&config, &args[3], num(4) as u64, num(5)),
         "calls" => calls(&config, &args[3], num(4), num(5)),
         "cold" => cold(&config, &args[3], num(4), num(5)),
+        "rerun" => rerun(&config, &args[3], num(4), num(5)),
         what => panic!("unknown measurement {what}"),
     }
 }
