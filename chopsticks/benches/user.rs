@@ -7,17 +7,22 @@
 //!
 //! - put and fetch of 64 MiB and 1 GiB (incompressible) on a new tunnel vs
 //!   `ssh host 'cat > f'` (and `cat > f && sync f`: put's file is on disk
-//!   when it returns) and `ssh host 'cat f'` over an open master;
+//!   when it returns) and `ssh host 'cat f'`, each over a connection of its
+//!   own fed through a pipe (as a tunnel's is), timed from when it is up;
 //! - 5 batches of 1000 `call_async` of a trivial `#[remote]` fn from one
 //!   thread, then waited in order, the first batch included, over one
 //!   tunnel and over ten (round robin), vs 1000 lines through `ssh host
 //!   cat`;
 //! - 50 hosts (the fleet aliases `cs-many-N`, the loopback sshd), one call
 //!   each over new connections (`Group::call`), vs 50 parallel `ssh host
-//!   true`.
+//!   true`, and one host's phases (connect, first call, close);
+//! - the same 50 hosts again over the ssh masters a first run left
+//!   (`control_persist`, a new `Group`, one call each), vs 50 parallel
+//!   `ssh host true` over the same masters: a zero-change rerun's
+//!   connection part (sake's four tasks need `--bench fleet`'s containers).
 //!
 //! `cargo bench -p chopsticks --bench user [-- WHAT...]`, WHAT among
-//! `transfer`, `calls`, `cold` (default all); `CHOPSTICKS_BENCH_QUICK=1`
+//! `transfer`, `calls`, `cold`, `rerun` (default all); `CHOPSTICKS_BENCH_QUICK=1`
 //! skips 1 GiB. `CHOPSTICKS_PATH=/other/checkout/chopsticks` measures
 //! another version.
 
@@ -81,5 +86,8 @@ fn main() {
     }
     if wants("cold") {
         run(&["cold", "cs-many-", "50", "3"]);
+    }
+    if wants("rerun") {
+        run(&["rerun", "cs-many-", "50", "5"]);
     }
 }

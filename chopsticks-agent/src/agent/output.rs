@@ -57,6 +57,17 @@ impl Frames {
         Ok(())
     }
 
+    /// Writes the held frames, if any, unless another thread is writing
+    /// (or holding) right now: the watchdog's, which must not wait behind a
+    /// blocked write. A writer writes the held frames before its own; a
+    /// reader holding one more is seen at the next tick.
+    pub(crate) fn try_release(&self) -> io::Result<()> {
+        match self.0.try_lock() {
+            Ok(mut out) if !out.held.is_empty() => out.write_held(),
+            _ => Ok(()),
+        }
+    }
+
     /// Writes the held frames, if any.
     pub(crate) fn release(&self) -> io::Result<()> {
         let mut out = self.0.lock().unpoisoned();

@@ -241,7 +241,7 @@ impl Workers {
             let in_call = self.in_call.load(SeqCst);
             if in_call != READING && in_call != TAKEN && in_call == last_seen {
                 // A slow call: the replies held before it go out now.
-                let _ = self.output.release();
+                let _ = self.output.try_release();
                 if self.busy.load(SeqCst) >= self.max_busy && self.streaming.load(SeqCst) == 0 {
                     // At the limit: this call keeps the reader's job, and
                     // requests wait for a call to end. (Not while calls with
