@@ -125,6 +125,7 @@ impl Workers {
     }
 
     fn finish(&self, exit: Exit) {
+        let _ = self.output.release();
         let _ = self.exit.lock().unpoisoned().send(exit);
     }
 
@@ -140,6 +141,11 @@ impl Workers {
         loop {
             let read = {
                 let mut input = self.input.lock().unpoisoned();
+                // About to wait for the controller: the replies held for
+                // this burst go out first.
+                if !whole_frame(input.buffer()) {
+                    let _ = self.output.release();
+                }
                 wire::read_frame(&mut *input, &mut buf)
             };
             match read {
@@ -211,7 +217,11 @@ impl Workers {
                 .in_call
                 .compare_exchange(seq, READING, SeqCst, SeqCst)
                 .is_ok();
-            self.reply(req, result);
+            if still_in_charge {
+                self.hold_reply(req, result);
+            } else {
+                self.reply(req, result);
+            }
             if !still_in_charge {
                 // The watchdog gave the reader's job to another thread.
                 self.busy.fetch_sub(1, SeqCst);
@@ -230,6 +240,8 @@ impl Workers {
             let calls = self.calls.load(SeqCst);
             let in_call = self.in_call.load(SeqCst);
             if in_call != READING && in_call != TAKEN && in_call == last_seen {
+                // A slow call: the replies held before it go out now.
+                let _ = self.output.try_release();
                 if self.busy.load(SeqCst) >= self.max_busy && self.streaming.load(SeqCst) == 0 {
                     // At the limit: this call keeps the reader's job, and
                     // requests wait for a call to end. (Not while calls with
@@ -306,19 +318,41 @@ impl Workers {
     }
 
     fn reply(&self, req: u64, result: Result<String, Failure>) {
-        let frame = wire::encode_frame(&Response::Reply { req, result }).or_else(|e| {
-            let result = Err(Failure::BadReturn {
-                message: format!(
-                    "{e}: send large data through the call's output stream \
-                     (`Tunnel::call_with_output`, `agent::stream::output`) or a file \
-                     (`Tunnel::fetch`)"
-                ),
-            });
-            wire::encode_frame(&Response::Reply { req, result })
-        });
-        // A failed write means the controller is gone; the reader sees EOF.
-        if let Ok(frame) = frame {
+        if let Some(frame) = reply_frame(req, result) {
+            // A failed write means the controller is gone; the reader sees EOF.
             let _ = self.output.send(&frame);
         }
     }
+
+    /// Replies as [`reply`](Self::reply) does, with the reply held while
+    /// more requests are buffered (`output`'s docs).
+    fn hold_reply(&self, req: u64, result: Result<String, Failure>) {
+        if let Some(frame) = reply_frame(req, result) {
+            let _ = self.output.hold(&frame);
+        }
+    }
+}
+
+/// Whether `buffered` starts with a whole frame.
+fn whole_frame(buffered: &[u8]) -> bool {
+    match buffered.first_chunk::<4>() {
+        Some(len) => buffered.len() - 4 >= u32::from_le_bytes(*len) as usize,
+        None => false,
+    }
+}
+
+/// Call `req`'s reply, encoded; a result too large for a frame becomes a
+/// failure that says where large data goes.
+fn reply_frame(req: u64, result: Result<String, Failure>) -> Option<Vec<u8>> {
+    let frame = wire::encode_frame(&Response::Reply { req, result }).or_else(|e| {
+        let result = Err(Failure::BadReturn {
+            message: format!(
+                "{e}: send large data through the call's output stream \
+                     (`Tunnel::call_with_output`, `agent::stream::output`) or a file \
+                     (`Tunnel::fetch`)"
+            ),
+        });
+        wire::encode_frame(&Response::Reply { req, result })
+    });
+    frame.ok()
 }

@@ -328,6 +328,10 @@ fn broke(dest: &Path, e: &io::Error) -> FileError {
     FileError::new(dest, format!("the transfer broke off: {e}"))
 }
 
+/// How much of a file arriving goes to the disk at a time while the rest
+/// arrives ([`Staged::write_back`]).
+const WRITE_BACK: u64 = 8 << 20;
+
 /// Writes the `size` bytes of content that follow into a temporary file
 /// for the entry `name` of `dir`, and checks them against the
 /// [`Item::Sum`] after them.
@@ -343,6 +347,8 @@ fn content(
         Staged::create(dir, name).at(path, "cannot create a temporary file beside it")?;
     let mut hasher = Sha256::new();
     let mut left = size;
+    // Where the range not yet handed to the disk starts.
+    let mut unsynced = 0;
     while left > 0 {
         let want = (left as usize).min(buf.len());
         let n = match r.read(&mut buf[..want]) {
@@ -357,6 +363,10 @@ fn content(
             .write_all(&buf[..n])
             .at(path, "cannot write")?;
         left -= n as u64;
+        if size - left >= unsynced + WRITE_BACK {
+            staged.write_back(unsynced, WRITE_BACK);
+            unsynced += WRITE_BACK;
+        }
     }
     let sum: Sum = hasher.finalize().into();
     match read_item(r).map_err(|e| broke(path, &e))? {

@@ -146,7 +146,11 @@ pub(crate) fn script(
     let dirs = r#""${XDG_CACHE_HOME:-$HOME/.cache}" /dev/shm /tmp /var/tmp"#;
     [
         which_agent(image, others, nonce),
-        "u=$(id -u) || exit 1".into(),
+        // The uid without running `id` (a fork and an exec on every start):
+        // the effective uid of /proc/self/status, read by the shell itself.
+        "u=; { while read k r e x; do [ \"$k\" = Uid: ] && u=$e && break; done; } \
+         2>/dev/null </proc/self/status; [ -n \"$u\" ] || u=$(id -u) || exit 1"
+            .into(),
         format!(
             "{ENV_AGENT}=$T {ENV_AGENT_SHA256}=$H {ENV_LOG_LEVEL}={log_level} {}",
             limits.join(" ")
@@ -155,21 +159,22 @@ pub(crate) fn script(
             "export {ENV_AGENT} {ENV_AGENT_SHA256} {ENV_LOG_LEVEL} {}",
             names.join(" ")
         ),
-        // Warm: a cached agent of the right size, a file (not a link) that
-        // we own (another user who can write the directory could plant one,
-        // with a fresh mark) in a directory we own,
-        // whose hash was checked since it last changed: `.H.ok`, made after
-        // a check, is newer than the file. A file changed since (truncated,
-        // tampered) is hashed again; one that fails is removed, and the cold
-        // path below uploads a good copy in the same session. Each start
-        // renews the mark: what pruning reads as "in use".
+        // Warm: a cached agent, a file (not a link) that we own (another
+        // user who can write the directory could plant one, with a fresh
+        // mark) in a directory we own, whose hash was checked since it last
+        // changed: `.H.ok`, made after a check, is newer than the file. A
+        // file changed since (truncated, tampered) has its size and hash
+        // checked again; one that fails is removed, and the cold path below
+        // uploads a good copy in the same session. Each start renews the
+        // mark: what pruning reads as "in use". A marked start runs no
+        // program but the agent.
         format!(
             "for c in {dirs}; do p=$c/chopsticks-$u; [ -L \"$p\" ] && continue; \
              [ -L \"$p/$H\" ] && continue; \
-             if [ -f \"$p/$H\" ] && [ -O \"$p/$H\" ] && [ -x \"$p/$H\" ] && [ -O \"$p\" ] \
-             && [ $(wc -c <\"$p/$H\") -eq $N ]; then \
-             if [ \"$p/.$H.ok\" -nt \"$p/$H\" ] || {{ set -- $(sha256sum \"$p/$H\" 2>/dev/null); \
-             [ \"$1\" = \"$H\" ]; }}; then {{ : >\"$p/.$H.ok\"; }} 2>/dev/null; \
+             if [ -f \"$p/$H\" ] && [ -O \"$p/$H\" ] && [ -x \"$p/$H\" ] && [ -O \"$p\" ]; then \
+             if [ \"$p/.$H.ok\" -nt \"$p/$H\" ] || {{ [ $(wc -c <\"$p/$H\") -eq $N ] && \
+             {{ set -- $(sha256sum \"$p/$H\" 2>/dev/null); [ \"$1\" = \"$H\" ]; }}; }}; \
+             then {{ : >\"$p/.$H.ok\"; }} 2>/dev/null; \
              exec \"$p/$H\" {args}; fi; \
              rm -f \"$p/$H\" \"$p/.$H.ok\"; fi; done"
         ),
