@@ -121,6 +121,19 @@ fn a_truncated_or_tampered_cached_agent_is_replaced() {
     );
     assert_eq!(t.call(add, (2, 2)).unwrap(), 4);
     assert_eq!(remote_sh("cs-deb12", &format!("sha256sum {exe}")), good);
+    drop(t);
+
+    // What a crash can leave: the file emptied, its "checked" mark newer
+    // (the warm path trusts the mark and skips the size and the hash, but
+    // never runs an empty file, which sh would run as an empty script).
+    remote_sh(
+        "cs-deb12",
+        &format!("d=$(dirname {exe}); h=$(basename {exe}); : >{exe}; sleep 1; touch \"$d/.$h.ok\""),
+    );
+    let t = connect("cs-deb12");
+    assert!(t.uploaded(), "an emptied agent is uploaded again");
+    assert_eq!(t.call(add, (3, 3)).unwrap(), 6);
+    assert_eq!(remote_sh("cs-deb12", &format!("sha256sum {exe}")), good);
 }
 
 #[test]

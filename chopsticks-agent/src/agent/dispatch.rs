@@ -37,6 +37,9 @@ thread_local! {
 pub(crate) fn install_panic_hook() {
     let default = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
+        // Replies held for finished calls go out first: with `panic =
+        // "abort"` nothing runs after this hook.
+        super::output::release_on_panic();
         let captured = IN_CALL.with(|c| match &mut *c.borrow_mut() {
             Some(slot) => {
                 let location = info.location().map(|l| l.to_string());

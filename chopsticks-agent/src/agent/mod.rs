@@ -13,7 +13,7 @@ pub(crate) mod streams;
 mod workers;
 
 use std::process;
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::Duration;
 
 pub use dispatch::panic_message;
@@ -58,7 +58,7 @@ pub(crate) fn serve(settings: Settings) -> Result<(), String> {
     });
     let mut first = format!("{PREAMBLE} {}\n", settings.nonce).into_bytes();
     first.extend(wire::encode_frame(&hello).map_err(|e| e.to_string())?);
-    let output = Arc::new(Frames::new(protocol.output));
+    let output = Frames::new(protocol.output);
     output
         .send(&first)
         .map_err(|e| format!("cannot greet the controller: {e}"))?;

@@ -10,13 +10,26 @@
 use crate::sync::Unpoisoned;
 use std::fs::File;
 use std::io::{self, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// Held replies are written once they reach this size.
 const HOLD_MAX: usize = 64 * 1024;
 
 /// The protocol's output; replies and log records share it.
 pub(crate) struct Frames(Mutex<Out>);
+
+/// This agent's output, for the panic hook: a panic that aborts the
+/// process (a program built with `panic = "abort"`) first writes the
+/// replies held for calls that finished, so they are not lost with it.
+static OUTPUT: OnceLock<Weak<Frames>> = OnceLock::new();
+
+/// Writes the held replies of this process's agent, unless another
+/// thread is writing: what the panic hook calls.
+pub(crate) fn release_on_panic() {
+    if let Some(frames) = OUTPUT.get().and_then(Weak::upgrade) {
+        let _ = frames.try_release();
+    }
+}
 
 struct Out {
     file: File,
@@ -25,11 +38,13 @@ struct Out {
 }
 
 impl Frames {
-    pub(crate) fn new(file: File) -> Frames {
-        Frames(Mutex::new(Out {
+    pub(crate) fn new(file: File) -> Arc<Frames> {
+        let frames = Arc::new(Frames(Mutex::new(Out {
             file,
             held: Vec::new(),
-        }))
+        })));
+        let _ = OUTPUT.set(Arc::downgrade(&frames));
+        frames
     }
 
     /// Writes the held frames, then `bytes` (whole frames), and flushes. A
@@ -68,6 +83,31 @@ impl Frames {
         }
     }
 
+    /// As [`try_release`](Frames::try_release), for the watchdog's ticks:
+    /// writes the held frames when some were held at the tick before
+    /// (`stale`) too, so a pipeline of calls that are each fast, but not
+    /// fast enough for the reader to run dry, waits at most two ticks for
+    /// its replies.
+    pub(crate) fn release_stale(&self, stale: &mut bool) -> io::Result<()> {
+        let Ok(mut out) = self.0.try_lock() else {
+            return Ok(());
+        };
+        match (out.held.is_empty(), *stale) {
+            (true, _) => {
+                *stale = false;
+                Ok(())
+            }
+            (false, false) => {
+                *stale = true;
+                Ok(())
+            }
+            (false, true) => {
+                *stale = false;
+                out.write_held()
+            }
+        }
+    }
+
     /// Writes the held frames, if any.
     pub(crate) fn release(&self) -> io::Result<()> {
         let mut out = self.0.lock().unpoisoned();
@@ -82,6 +122,9 @@ impl Out {
     fn write_held(&mut self) -> io::Result<()> {
         let written = self.file.write_all(&self.held);
         self.held.clear();
+        // One big reply in a burst must not keep its memory for the
+        // agent's lifetime.
+        self.held.shrink_to(2 * HOLD_MAX);
         written
     }
 }

@@ -235,8 +235,10 @@ impl Workers {
         let mut last_seen = READING;
         let mut idle_ticks = 0;
         let mut last_calls = 0;
+        let mut stale = false;
         loop {
             thread::sleep(TICK);
+            let _ = self.output.release_stale(&mut stale);
             let calls = self.calls.load(SeqCst);
             let in_call = self.in_call.load(SeqCst);
             if in_call != READING && in_call != TAKEN && in_call == last_seen {

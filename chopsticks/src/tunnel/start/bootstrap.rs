@@ -171,7 +171,7 @@ pub(crate) fn script(
         format!(
             "for c in {dirs}; do p=$c/chopsticks-$u; [ -L \"$p\" ] && continue; \
              [ -L \"$p/$H\" ] && continue; \
-             if [ -f \"$p/$H\" ] && [ -O \"$p/$H\" ] && [ -x \"$p/$H\" ] && [ -O \"$p\" ]; then \
+             if [ -f \"$p/$H\" ] && [ -s \"$p/$H\" ] && [ -O \"$p/$H\" ] && [ -x \"$p/$H\" ] && [ -O \"$p\" ]; then \
              if [ \"$p/.$H.ok\" -nt \"$p/$H\" ] || {{ [ $(wc -c <\"$p/$H\") -eq $N ] && \
              {{ set -- $(sha256sum \"$p/$H\" 2>/dev/null); [ \"$1\" = \"$H\" ]; }}; }}; \
              then {{ : >\"$p/.$H.ok\"; }} 2>/dev/null; \
