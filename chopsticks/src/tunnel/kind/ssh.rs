@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::Way;
+use super::{link, Way};
 use crate::error::{Error, Result};
 use crate::names;
 use crate::tunnel::askpass::Askpass;
@@ -146,7 +146,19 @@ pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
     // when connecting failed) those of the user's ssh config.
     let given = builder.ssh.proxy_jump.clone();
     let (ssh, args) = (program.clone(), ssh_args(builder, String::new()));
-    let jumps = move || given.clone().or_else(|| configured_jumps(&ssh, &args));
+    let near = {
+        let (ssh, args) = (ssh.clone(), args.clone());
+        // Where ssh connects, as its configuration says (asked on an
+        // upload only).
+        std::sync::Arc::new(move || {
+            configured(&ssh, &args, "hostname").is_some_and(|h| link::near(&h))
+        })
+    };
+    let jumps = move || {
+        given
+            .clone()
+            .or_else(|| configured(&ssh, &args, "proxyjump").filter(|j| j != "none"))
+    };
     let asked = askpass.as_ref().map(Askpass::counter);
     Ok(Way {
         program: program.display().to_string(),
@@ -160,6 +172,7 @@ pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
         }),
         fallback: NOT_AN_AGENT,
         askpass,
+        near,
     })
 }
 
@@ -219,6 +232,8 @@ fn way_via(builder: &TunnelBuilder, via: &super::via::Via, script: String) -> Re
         }),
         fallback: NOT_AN_AGENT,
         askpass: None,
+        // The bastion sends the agent: this link does not carry it.
+        near: link::far(),
     })
 }
 
@@ -252,9 +267,10 @@ struct Said<'a> {
     asked: Option<&'a AtomicUsize>,
 }
 
-/// The `ProxyJump` that ssh reads from its configuration for the command
-/// `ssh -G ...` (which connects nowhere), within a second.
-fn configured_jumps(ssh: &Path, args: &[OsString]) -> Option<String> {
+/// The value of `key` (`proxyjump`, `hostname`) that ssh reads from its
+/// configuration for the command: `ssh -G ...` (which connects nowhere),
+/// within a second.
+fn configured(ssh: &Path, args: &[OsString], key: &str) -> Option<String> {
     use std::io::Read;
     use std::process::Stdio;
     let mut child = Command::new(ssh)
@@ -277,8 +293,7 @@ fn configured_jumps(ssh: &Path, args: &[OsString]) -> Option<String> {
     let mut out = String::new();
     child.stdout.take()?.read_to_string(&mut out).ok()?;
     out.lines()
-        .find_map(|l| l.strip_prefix("proxyjump "))
-        .filter(|j| *j != "none")
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
         .map(str::to_owned)
 }
 
