@@ -148,10 +148,16 @@ pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
     let (ssh, args) = (program.clone(), ssh_args(builder, String::new()));
     let near = {
         let (ssh, args) = (ssh.clone(), args.clone());
+        let jumped = given.is_some();
         // Where ssh connects, as its configuration says (asked on an
-        // upload only).
+        // upload only); through a jump host or a proxy command, far.
         std::sync::Arc::new(move || {
-            configured(&ssh, &args, "hostname").is_some_and(|h| link::near(&h))
+            let Some(config) = ssh_config_of(&ssh, &args) else {
+                return false;
+            };
+            let set = |key: &str| value(&config, key).is_some_and(|v| v != "none");
+            let proxied = jumped || set("proxyjump") || set("proxycommand");
+            !proxied && value(&config, "hostname").is_some_and(link::near)
         })
     };
     let jumps = move || {
@@ -268,9 +274,21 @@ struct Said<'a> {
 }
 
 /// The value of `key` (`proxyjump`, `hostname`) that ssh reads from its
-/// configuration for the command: `ssh -G ...` (which connects nowhere),
-/// within a second.
+/// configuration for the command.
 fn configured(ssh: &Path, args: &[OsString], key: &str) -> Option<String> {
+    value(&ssh_config_of(ssh, args)?, key).map(str::to_owned)
+}
+
+/// The value of `key` in `ssh -G` output.
+fn value<'a>(config: &'a str, key: &str) -> Option<&'a str> {
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
+}
+
+/// What ssh's configuration says for the command: `ssh -G ...` (which
+/// connects nowhere), within a second.
+fn ssh_config_of(ssh: &Path, args: &[OsString]) -> Option<String> {
     use std::io::Read;
     use std::process::Stdio;
     let mut child = Command::new(ssh)
@@ -292,9 +310,7 @@ fn configured(ssh: &Path, args: &[OsString], key: &str) -> Option<String> {
     }
     let mut out = String::new();
     child.stdout.take()?.read_to_string(&mut out).ok()?;
-    out.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
-        .map(str::to_owned)
+    Some(out)
 }
 
 /// The whole `ssh` argument vector.

@@ -26,7 +26,7 @@ use super::strip::without_debug_info;
 
 /// Bumped when what is shipped of a file changes (the stripping): older
 /// cache entries then no longer apply.
-const SHIPPED_FORMAT: u32 = 1;
+const SHIPPED_FORMAT: u32 = 2;
 
 /// How many times this process read and hashed an executable.
 static HASHED: AtomicU64 = AtomicU64::new(0);
