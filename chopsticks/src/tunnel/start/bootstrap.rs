@@ -211,9 +211,11 @@ pub(crate) fn script(
         // Keep the three newest agents (dotfiles are not listed) and any
         // other that started within the hour (its mark is that recent:
         // another program may be about to exec it), and the marks of those
-        // that are left.
+        // that are left. One `find` lists the recent marks (one per file
+        // cost 250 ms for 70 cached agents).
+        "r=$(find \"$d\"/.*.ok -mmin -60 2>/dev/null)".into(),
         "ls -t \"$d\" | tail -n +4 | while read o; do [ \"$o\" = \"$H\" ] && continue; \
-         [ -n \"$(find \"$d/.$o.ok\" -mmin -60 2>/dev/null)\" ] || rm -f \"$d/$o\"; done"
+         case \"$r\" in *\"/.$o.ok\"*) ;; *) rm -f \"$d/$o\";; esac; done"
             .into(),
         "for m in \"$d\"/.*.ok; do o=${m#\"$d\"/.}; [ -f \"$d/${o%.ok}\" ] || rm -f \"$m\"; done"
             .into(),
