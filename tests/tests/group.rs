@@ -549,3 +549,61 @@ fn a_tunnel_is_a_group_of_one() {
     ]);
     assert_eq!(mixed.call(add, (1, 1)).raise_failures().unwrap().len(), 2);
 }
+
+/// Hosts reached through a wrapper command that counts how many of them
+/// are connecting at the moment it starts (itself included), holds each
+/// connect 300 ms, then starts the bootstrap on this machine. Returns the
+/// hosts and the file of counts.
+fn counted_hosts(name: &str, hosts: usize) -> (Vec<chopsticks::TunnelBuilder>, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("chopsticks-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("live")).unwrap();
+    let wrapper = dir.join("connect");
+    let script = format!(
+        "#!/bin/sh\nd='{}'\n: >\"$d/live/$$\"\nls \"$d/live\" | wc -l >>\"$d/counts\"\n\
+         sleep 0.3\nrm -f \"$d/live/$$\"\nexec \"$@\"\n",
+        dir.display()
+    );
+    std::fs::write(&wrapper, script).unwrap();
+    let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(&wrapper, executable).unwrap();
+    let builders = (0..hosts)
+        .map(|i| {
+            chopsticks::TunnelBuilder::command(format!("counted{i}"), [&wrapper])
+                .connect_timeout(Duration::from_secs(60))
+        })
+        .collect();
+    (builders, dir.join("counts"))
+}
+
+/// The most hosts that were connecting at once.
+fn most_at_once(counts: &std::path::Path) -> usize {
+    let text = std::fs::read_to_string(counts).unwrap();
+    let counts: Vec<usize> = text.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert_eq!(counts.len(), 6, "every host connected once: {text}");
+    counts.into_iter().max().unwrap()
+}
+
+#[test]
+fn a_group_connects_at_most_forks_hosts_at_once() {
+    let (hosts, counts) = counted_hosts("group-forks", 6);
+    let g = Group::new(hosts).forks(2);
+    let sums = g.call(add, (1, 2)).raise_failures().unwrap();
+    assert_eq!(sums.len(), 6);
+    assert_eq!(most_at_once(&counts), 2, "forks(2) on 6 hosts");
+    let _ = std::fs::remove_dir_all(counts.parent().unwrap());
+}
+
+#[test]
+fn a_queue_runs_at_most_forks_hosts_at_once() {
+    let (hosts, counts) = counted_hosts("queue-forks", 6);
+    let g = Group::new(hosts);
+    let mut queue = Queue::new().forks(2);
+    let sums = queue.call(&g, add, (1, 2));
+    queue.run().unwrap();
+    for (host, sum) in sums {
+        assert_eq!(sum.result().unwrap(), 3, "{host}");
+    }
+    assert_eq!(most_at_once(&counts), 2, "forks(2) on 6 hosts");
+    let _ = std::fs::remove_dir_all(counts.parent().unwrap());
+}

@@ -584,3 +584,37 @@ fn a_hundred_mib_return_value_is_a_clear_error_in_bounded_memory() {
     assert!(peak < 230 << 20, "the agent peaked at {} MiB", peak >> 20);
     assert_eq!(t.call(add, (1, 2)).unwrap(), 3);
 }
+
+/// The README's first command, `cargo run --release --example facts`, with
+/// no host: a header and one row, this machine's, through a local tunnel.
+/// (The binary is the example's source, built here as `facts`.)
+#[test]
+fn the_readmes_first_command_prints_this_machines_row() {
+    let readme = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+    let readme = std::fs::read_to_string(readme).unwrap();
+    assert!(
+        readme.contains("\ncargo run --release --example facts "),
+        "the README's command is the one this test runs"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_facts"))
+        .env_remove("CHOPSTICKS_AGENT_BINARY")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "a header and one row: {stdout}{stderr}");
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["HOST", "HOSTNAME", "IP", "KERNEL", "UPTIME", "LOAD"]
+    );
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    let hostname = chopsticks::facts::hostname().unwrap();
+    let kernel = chopsticks::facts::kernel().unwrap();
+    assert_eq!(row[..2], ["localhost", hostname.as_str()], "{stdout}");
+    assert!(row.contains(&kernel.as_str()), "{stdout}");
+}

@@ -175,9 +175,20 @@ fn ship(
     cache: &std::path::Path,
     extra: &[&str],
 ) -> (bool, u64, String, String, String) {
+    let (uploaded, hashed, sha, own, sections, _) = ship_to("cs-deb12", agent, cache, extra);
+    (uploaded, hashed, sha, own, sections)
+}
+
+/// [`ship`] to `host`, with the form the agent was sent in.
+fn ship_to(
+    host: &str,
+    agent: &std::path::Path,
+    cache: &std::path::Path,
+    extra: &[&str],
+) -> (bool, u64, String, String, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ship"))
         .arg(ssh_config())
-        .arg("cs-deb12")
+        .arg(host)
         .arg(agent)
         .args(extra)
         .env("XDG_CACHE_HOME", cache)
@@ -201,7 +212,39 @@ fn ship(
         field("sha256"),
         field("self"),
         field("sections"),
+        field("form"),
     )
+}
+
+#[test]
+fn a_near_host_gets_the_agent_as_it_is_and_a_far_one_compressed() {
+    let _cache = cache_lock();
+    let dir = scratch_dir("forms");
+    let (agent, cache) = (dir.join("agent"), dir.join("cache"));
+    std::fs::copy(env!("CARGO_BIN_EXE_fixture"), &agent).unwrap();
+    let sha = ship(&agent, &cache, &[]).2;
+    let forget = || {
+        remote_sh(
+            "cs-deb12",
+            &format!("rm -f ~/.cache/chopsticks-0/{sha} ~/.cache/chopsticks-0/.{sha}.ok"),
+        )
+    };
+    // cs-deb12 is on a network this machine is attached to (the test
+    // network's bridge): sent as it is, and it runs.
+    forget();
+    let (uploaded, _, _, own, _, form) = ship_to("cs-deb12", &agent, &cache, &[]);
+    assert_eq!(
+        (uploaded, form.as_str(), own.as_str()),
+        (true, "raw", sha.as_str())
+    );
+    // Through a command, whose other end is unknown: compressed.
+    forget();
+    let container = test_container("deb12");
+    let (uploaded, _, _, own, _, form) = ship_to(&container, &agent, &cache, &["--docker"]);
+    assert_eq!(
+        (uploaded, form.as_str(), own.as_str()),
+        (true, "gz", sha.as_str())
+    );
 }
 
 #[test]

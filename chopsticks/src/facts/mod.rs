@@ -13,6 +13,7 @@
 //! }
 //! ```
 
+mod mounts;
 mod software;
 mod system;
 
@@ -25,11 +26,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::remote;
 
+pub use mounts::{disks, Disk};
 pub(crate) use software::systemd_runs;
 pub use software::{packages, service, InstalledPackage, Packages, ServiceState};
-pub use system::{
-    cpus, disks, interfaces, memory, os, users, Account, Cpus, Disk, Interface, Memory, Os,
-};
+pub use system::{cpus, interfaces, memory, os, users, Account, Cpus, Interface, Memory, Os};
 
 /// A fact that does not apply on every host (no systemd, no package
 /// database): its value, or why the host has none. Not an error: the host

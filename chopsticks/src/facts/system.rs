@@ -2,7 +2,6 @@
 //! read from `/etc`, `/proc`, `/sys` and system calls.
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::io;
 use std::net::IpAddr;
 
@@ -16,7 +15,9 @@ use crate::remote;
 pub struct Os {
     /// `ID`, e.g. `debian`.
     pub id: String,
-    /// `VERSION_ID`, e.g. `12` (empty when the file has none).
+    /// The version with its point release where the host tells it, e.g.
+    /// `12.8` (`VERSION_ID`, made precise by `/etc/debian_version` or by
+    /// `VERSION`'s `24.04.1`); empty when the file has none.
     pub version: String,
     /// `PRETTY_NAME`, e.g. `Debian GNU/Linux 12 (bookworm)`.
     pub pretty_name: String,
@@ -42,7 +43,29 @@ fn os_release(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn os_of(text: &str) -> Os {
+/// `VERSION_ID` with the point release: the first word of `VERSION` or
+/// `debian_version` (`/etc/debian_version`) when it is `VERSION_ID`
+/// followed by `.` and more digits (`12` and `12.8` give `12.8`; `12` and
+/// `trixie/sid` give `12`).
+fn point_release(values: &BTreeMap<String, String>, debian_version: Option<&str>) -> String {
+    let id = values.get("VERSION_ID").cloned().unwrap_or_default();
+    let finer = |text: &str| {
+        let word = text.split_whitespace().next()?;
+        let rest = word.strip_prefix(id.as_str())?.strip_prefix('.')?;
+        let numeric = !rest.is_empty() && rest.split('.').all(|p| p.parse::<u32>().is_ok());
+        numeric.then(|| word.to_owned())
+    };
+    if id.is_empty() {
+        return id;
+    }
+    let version = values.get("VERSION").map(String::as_str);
+    version
+        .and_then(finer)
+        .or_else(|| debian_version.and_then(finer))
+        .unwrap_or(id)
+}
+
+fn os_of(text: &str, debian_version: Option<&str>) -> Os {
     let values = os_release(text);
     let get = |k: &str| values.get(k).cloned().unwrap_or_default();
     let id = get("ID");
@@ -52,13 +75,15 @@ fn os_of(text: &str) -> Os {
         .unwrap_or_else(|| id.clone());
     Os {
         family,
-        version: get("VERSION_ID"),
+        version: point_release(&values, debian_version),
         pretty_name: get("PRETTY_NAME"),
         id,
     }
 }
 
-/// The operating system; not available without an os-release file.
+/// The operating system; not available without an os-release file. Its
+/// version carries the point release where the host tells it (`12.8` on
+/// Debian, from `/etc/debian_version`; `24.04.1` on Ubuntu).
 ///
 /// # Errors
 /// When the file cannot be read for another reason than its absence.
@@ -66,7 +91,10 @@ fn os_of(text: &str) -> Os {
 pub fn os() -> io::Result<Fact<Os>> {
     for path in ["/etc/os-release", "/usr/lib/os-release"] {
         match std::fs::read_to_string(path) {
-            Ok(text) => return Ok(Fact::Known(os_of(&text))),
+            Ok(text) => {
+                let debian = std::fs::read_to_string("/etc/debian_version").ok();
+                return Ok(Fact::Known(os_of(&text, debian.as_deref())));
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
@@ -146,111 +174,6 @@ fn memory_of(text: &str) -> Memory {
 #[remote]
 pub fn memory() -> io::Result<Memory> {
     Ok(memory_of(&std::fs::read_to_string("/proc/meminfo")?))
-}
-
-/// One mounted filesystem.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Disk {
-    /// Where it is mounted.
-    pub mount: String,
-    /// What is mounted (a device, or the filesystem's name).
-    pub device: String,
-    /// Its type, e.g. `ext4`.
-    pub filesystem: String,
-    /// Bytes in all.
-    pub total: u64,
-    /// Bytes free.
-    pub free: u64,
-    /// Bytes free for an unprivileged user.
-    pub available: u64,
-}
-
-/// Filesystems that hold no data of their own.
-const PSEUDO: &[&str] = &[
-    "proc",
-    "sysfs",
-    "devpts",
-    "cgroup",
-    "cgroup2",
-    "securityfs",
-    "pstore",
-    "debugfs",
-    "tracefs",
-    "configfs",
-    "fusectl",
-    "mqueue",
-    "hugetlbfs",
-    "bpf",
-    "autofs",
-    "binfmt_misc",
-    "rpc_pipefs",
-    "nsfs",
-    "efivarfs",
-    "devtmpfs",
-    "ramfs",
-    "selinuxfs",
-];
-
-/// Unescapes the octal escapes (`\040` for a space) of `/proc/self/mounts`.
-fn unescape(field: &str) -> String {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() {
-            let code = std::str::from_utf8(&b[i + 1..i + 4])
-                .ok()
-                .and_then(|d| u8::from_str_radix(d, 8).ok());
-            if let Some(code) = code {
-                out.push(code);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The mounted filesystems that hold data, with their sizes (`statvfs`).
-///
-/// # Errors
-/// When `/proc/self/mounts` cannot be read.
-#[remote]
-pub fn disks() -> io::Result<Vec<Disk>> {
-    let mounts = std::fs::read_to_string("/proc/self/mounts")?;
-    let mut found = Vec::new();
-    for line in mounts.lines() {
-        let mut fields = line.split(' ');
-        let (Some(device), Some(mount), Some(filesystem)) =
-            (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        if PSEUDO.contains(&filesystem) {
-            continue;
-        }
-        let mount = unescape(mount);
-        let Ok(path) = CString::new(mount.clone()) else {
-            continue;
-        };
-        // SAFETY: a valid C string and an out-struct that lives across the call.
-        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-        if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 || st.f_blocks == 0 {
-            continue;
-        }
-        let unit = st.f_frsize as u64;
-        found.push(Disk {
-            mount,
-            device: unescape(device),
-            filesystem: filesystem.to_owned(),
-            total: st.f_blocks as u64 * unit,
-            free: st.f_bfree as u64 * unit,
-            available: st.f_bavail as u64 * unit,
-        });
-    }
-    Ok(found)
 }
 
 /// One network interface.
@@ -367,6 +290,7 @@ mod tests {
         let debian = os_of(
             "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\n\
              VERSION_ID=\"12\"\nID=debian\n",
+            None,
         );
         assert_eq!(
             (
@@ -377,15 +301,34 @@ mod tests {
             ("debian", "12", "debian")
         );
         assert_eq!(debian.pretty_name, "Debian GNU/Linux 12 (bookworm)");
-        let ubuntu = os_of("ID=ubuntu\nID_LIKE=debian\nVERSION_ID='24.04'\n");
+        let ubuntu = os_of("ID=ubuntu\nID_LIKE=debian\nVERSION_ID='24.04'\n", None);
         assert_eq!(
             (ubuntu.family.as_str(), ubuntu.version.as_str()),
             ("debian", "24.04")
         );
         assert_eq!(
-            os_of("ID=rocky\nID_LIKE=\"rhel centos fedora\"\n").family,
+            os_of("ID=rocky\nID_LIKE=\"rhel centos fedora\"\n", None).family,
             "fedora"
         );
+    }
+
+    #[test]
+    fn the_version_carries_the_point_release() {
+        let debian = "ID=debian\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\n";
+        let version = |release, debian_version| os_of(release, debian_version).version;
+        assert_eq!(version(debian, Some("12.8\n")), "12.8");
+        assert_eq!(version(debian, None), "12");
+        assert_eq!(version(debian, Some("trixie/sid\n")), "12");
+        assert_eq!(
+            version(debian, Some("11.9\n")),
+            "12",
+            "another release's file"
+        );
+        assert_eq!(version(debian, Some("12.x\n")), "12");
+        let ubuntu = "ID=ubuntu\nVERSION_ID=\"24.04\"\nVERSION=\"24.04.1 LTS (Noble Numbat)\"\n";
+        assert_eq!(version(ubuntu, Some("trixie/sid\n")), "24.04.1");
+        assert_eq!(version("ID=rocky\nVERSION_ID=\"9.4\"\n", None), "9.4");
+        assert_eq!(version("ID=arch\n", Some("12.8")), "");
     }
 
     #[test]
@@ -401,12 +344,5 @@ mod tests {
             (accounts[1].name.as_str(), accounts[1].uid),
             ("deploy", 1001)
         );
-    }
-
-    #[test]
-    fn mount_fields_are_unescaped() {
-        assert_eq!(unescape("/mnt/my\\040disk"), "/mnt/my disk");
-        assert_eq!(unescape("/plain"), "/plain");
-        assert_eq!(unescape("/end\\04"), "/end\\04");
     }
 }

@@ -11,7 +11,7 @@ mod arch;
 mod askpass;
 mod builder;
 mod conn;
-#[cfg(any(test, feature = "fuzzing"))]
+#[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod kind;
 mod pending;

@@ -46,6 +46,16 @@ fn facts_are_typed_and_consistent(host: &str, address: Option<&str>) -> facts::A
         .iter()
         .find(|d| d.mount == "/")
         .expect("a disk mounted at /");
+    // A container's masked paths (`/proc/keys` ...) and the files its
+    // runtime bind-mounts (`/etc/hosts` ...) are no disks.
+    for disk in disks {
+        let kernel = ["/proc", "/sys"]
+            .iter()
+            .any(|dir| disk.mount == *dir || disk.mount.starts_with(&format!("{dir}/")));
+        let file =
+            ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"].contains(&disk.mount.as_str());
+        assert!(!kernel && !file, "{host}: {disk:?} is no disk: {disks:?}");
+    }
     assert!(
         root.total >= root.free && root.free >= root.available,
         "{root:?}"
@@ -84,6 +94,19 @@ fn facts_are_typed_and_consistent(host: &str, address: Option<&str>) -> facts::A
     all
 }
 
+/// `version` is the point release of Debian on `host` (`12.8`, not `12`):
+/// what its `/etc/debian_version` says.
+fn assert_point_release(host: &str, version: &str, major: &str) {
+    let file = connect(host)
+        .call(read_file, ("/etc/debian_version".into(),))
+        .unwrap();
+    assert_eq!(version, file.trim(), "{host}");
+    assert!(
+        version.starts_with(major) && version.len() > major.len(),
+        "{host}: {version}"
+    );
+}
+
 #[test]
 fn facts_of_this_machine() {
     facts_are_typed_and_consistent("localhost", None);
@@ -91,12 +114,11 @@ fn facts_of_this_machine() {
 
 #[test]
 fn facts_of_debian_12() {
-    let all = facts_are_typed_and_consistent("cs-deb12", Some("172.29.155.11"));
+    let all =
+        facts_are_typed_and_consistent("cs-deb12", Some(&test_env("CHOPSTICKS_TEST_DEB12_IP")));
     let os = all.os.known().expect("os-release");
-    assert_eq!(
-        (os.id.as_str(), os.version.as_str(), os.family.as_str()),
-        ("debian", "12", "debian")
-    );
+    assert_eq!((os.id.as_str(), os.family.as_str()), ("debian", "debian"));
+    assert_point_release("cs-deb12", &os.version, "12.");
     let packages = all.packages.known().expect("dpkg");
     assert_eq!(packages.manager, "dpkg");
     assert!(
@@ -117,13 +139,16 @@ fn facts_of_debian_12() {
 
 #[test]
 fn facts_of_debian_11_with_the_musl_agent() {
-    let all = facts_are_typed_and_consistent("cs-deb11", Some("172.29.155.12"));
+    let all =
+        facts_are_typed_and_consistent("cs-deb11", Some(&test_env("CHOPSTICKS_TEST_DEB11_IP")));
     let os = all.os.known().expect("os-release");
-    assert_eq!((os.id.as_str(), os.version.as_str()), ("debian", "11"));
+    assert_eq!(os.id, "debian");
+    assert_point_release("cs-deb11", &os.version, "11.");
 }
 
 #[test]
 fn facts_of_busybox() {
-    let all = facts_are_typed_and_consistent("cs-busybox", Some("172.29.155.13"));
+    let all =
+        facts_are_typed_and_consistent("cs-busybox", Some(&test_env("CHOPSTICKS_TEST_BUSYBOX_IP")));
     assert!(matches!(all.os, Fact::Known(_) | Fact::NotAvailable(_)));
 }

@@ -118,7 +118,7 @@ impl Frames {
 ///
 /// # Panics
 /// When the cut or the buffer's size is wrong: a bug to fix.
-#[cfg(any(test, feature = "fuzzing"))]
+#[cfg(feature = "fuzzing")]
 pub(crate) fn check_cut(stream: &[u8]) -> Result<usize, String> {
     use std::io::{Seek, Write};
     // SAFETY: a plain system call with a valid, NUL-terminated name.

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-#[cfg(any(test, feature = "fuzzing"))]
+#[cfg(feature = "fuzzing")]
 pub(crate) use frames::check_cut;
 pub use interrupt::{interrupt, interrupted};
 pub(crate) use open::Launch;

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::process::Command;
 
-use super::Way;
+use super::{link, Way};
 use crate::error::{Error, Result};
 use crate::tunnel::builder::TunnelBuilder;
 use crate::tunnel::start::Failed;
@@ -63,6 +63,7 @@ pub(super) fn way(builder: &TunnelBuilder, argv: &[OsString], script: String) ->
         advice: Box::new(advice),
         fallback: FALLBACK,
         askpass: None,
+        near: link::far(),
     })
 }
 

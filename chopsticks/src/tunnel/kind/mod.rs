@@ -17,6 +17,7 @@ use super::builder::{Kind, Options, TunnelBuilder};
 use super::conn::{Conn, Launch, Link};
 use super::start::advice::KindAdvice;
 use super::start::image::Image;
+use super::start::link::{self, Near};
 use super::start::{bootstrap, Limits, Ship};
 use super::{nonce, Tunnel};
 use crate::contract::ENV_AGENT;
@@ -43,6 +44,8 @@ struct Way {
     fallback: &'static str,
     /// Answers ssh's password prompts while the tunnel connects.
     askpass: Option<Askpass>,
+    /// Whether the host is near (asked on an upload only).
+    near: Near,
 }
 
 impl TunnelBuilder {
@@ -192,6 +195,7 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
             advice,
             fallback,
             askpass,
+            near,
         } = way(script)?;
         // Until the hello: ssh asks for passwords while it connects.
         let _askpass = askpass;
@@ -218,6 +222,7 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
                 image: Arc::clone(&image),
                 platform: platform.clone(),
                 others: others.clone(),
+                near,
             }),
             advice,
             fallback,

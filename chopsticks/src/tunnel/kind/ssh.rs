@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::Way;
+use super::{link, Way};
 use crate::error::{Error, Result};
 use crate::names;
 use crate::tunnel::askpass::Askpass;
@@ -146,7 +146,25 @@ pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
     // when connecting failed) those of the user's ssh config.
     let given = builder.ssh.proxy_jump.clone();
     let (ssh, args) = (program.clone(), ssh_args(builder, String::new()));
-    let jumps = move || given.clone().or_else(|| configured_jumps(&ssh, &args));
+    let near = {
+        let (ssh, args) = (ssh.clone(), args.clone());
+        let jumped = given.is_some();
+        // Where ssh connects, as its configuration says (asked on an
+        // upload only); through a jump host or a proxy command, far.
+        std::sync::Arc::new(move || {
+            let Some(config) = ssh_config_of(&ssh, &args) else {
+                return false;
+            };
+            let set = |key: &str| value(&config, key).is_some_and(|v| v != "none");
+            let proxied = jumped || set("proxyjump") || set("proxycommand");
+            !proxied && value(&config, "hostname").is_some_and(link::near)
+        })
+    };
+    let jumps = move || {
+        given
+            .clone()
+            .or_else(|| configured(&ssh, &args, "proxyjump").filter(|j| j != "none"))
+    };
     let asked = askpass.as_ref().map(Askpass::counter);
     Ok(Way {
         program: program.display().to_string(),
@@ -160,6 +178,7 @@ pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
         }),
         fallback: NOT_AN_AGENT,
         askpass,
+        near,
     })
 }
 
@@ -219,6 +238,8 @@ fn way_via(builder: &TunnelBuilder, via: &super::via::Via, script: String) -> Re
         }),
         fallback: NOT_AN_AGENT,
         askpass: None,
+        // The bastion sends the agent: this link does not carry it.
+        near: link::far(),
     })
 }
 
@@ -252,9 +273,22 @@ struct Said<'a> {
     asked: Option<&'a AtomicUsize>,
 }
 
-/// The `ProxyJump` that ssh reads from its configuration for the command
-/// `ssh -G ...` (which connects nowhere), within a second.
-fn configured_jumps(ssh: &Path, args: &[OsString]) -> Option<String> {
+/// The value of `key` (`proxyjump`, `hostname`) that ssh reads from its
+/// configuration for the command.
+fn configured(ssh: &Path, args: &[OsString], key: &str) -> Option<String> {
+    value(&ssh_config_of(ssh, args)?, key).map(str::to_owned)
+}
+
+/// The value of `key` in `ssh -G` output.
+fn value<'a>(config: &'a str, key: &str) -> Option<&'a str> {
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
+}
+
+/// What ssh's configuration says for the command: `ssh -G ...` (which
+/// connects nowhere), within a second.
+fn ssh_config_of(ssh: &Path, args: &[OsString]) -> Option<String> {
     use std::io::Read;
     use std::process::Stdio;
     let mut child = Command::new(ssh)
@@ -276,10 +310,7 @@ fn configured_jumps(ssh: &Path, args: &[OsString]) -> Option<String> {
     }
     let mut out = String::new();
     child.stdout.take()?.read_to_string(&mut out).ok()?;
-    out.lines()
-        .find_map(|l| l.strip_prefix("proxyjump "))
-        .filter(|j| *j != "none")
-        .map(str::to_owned)
+    Some(out)
 }
 
 /// The whole `ssh` argument vector.

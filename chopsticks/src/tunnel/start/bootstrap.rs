@@ -109,8 +109,8 @@ const MEMORY: &str = concat!(
     r#"[ "$(cat /proc/sys/vm/memfd_noexec 2>/dev/null)" = 2 ] && { echo "%ERROR% $w, and vm.memfd_noexec=2 forbids running it from memory"; exit 1; }; "#,
     r#"case $(uname -m) in x86_64) m=319;; aarch64|arm64) m=279;; i?86) m=356;; armv*) m=385;; riscv64) m=279;; ppc64*) m=360;; s390x) m=350;; loongarch64) m=279;; "#,
     r#"*) echo "%ERROR% $w, and running it from memory is not known on $(uname -m)"; exit 1;; esac; "#,
-    r#"echo "%UPLOAD% $T $(uname -s) $(uname -m)"; read z || exit 1; "#,
-    r#"{ head -c "$z" | gzip -dc | perl -e "sub f { print STDOUT \"%ERROR% \", @_, \"\n\"; exit 1 } "#,
+    r#"echo "%UPLOAD% $T $(uname -s) $(uname -m)"; read z c || exit 1; "#,
+    r#"{ { if [ "$c" = raw ]; then head -c "$z"; else head -c "$z" | gzip -dc; fi; } | perl -e "sub f { print STDOUT \"%ERROR% \", @_, \"\n\"; exit 1 } "#,
     r#"\$n=\"chopsticks\"; \$f=syscall($m,\$n,16); \$f=syscall($m,\$n,0) if \$f<0; "#,
     r#"\$f>=0 or f(\$ENV{w}, \"; running it from memory failed: memfd_create: \$^E\"); "#,
     r#"open(\$o,\">&=\",\$f) or f(\"memfd: \$^E\"); binmode STDIN; "#,
@@ -195,10 +195,11 @@ pub(crate) fn script(
         // No such directory: run the agent from memory.
         format!("[ -n \"$d\" ] || {{ {}; }}", from_memory(&args)),
         format!("echo \"{UPLOAD_MARKER} $T $(uname -s) $(uname -m)\""),
-        "read z || exit 1".into(),
+        "read z c || exit 1".into(),
         "t=$d/.$H.$$".into(),
         format!(
-            "head -c \"$z\" | gzip -dc >\"$t\" || {{ rm -f \"$t\"; \
+            "{{ if [ \"$c\" = raw ]; then head -c \"$z\"; else head -c \"$z\" | gzip -dc; fi; }} \
+             >\"$t\" || {{ rm -f \"$t\"; \
              echo \"{ERROR_MARKER} $T receiving the agent into $d failed\"; exit 1; }}"
         ),
         format!(
@@ -215,9 +216,11 @@ pub(crate) fn script(
         // Keep the three newest agents (dotfiles are not listed) and any
         // other that started within the hour (its mark is that recent:
         // another program may be about to exec it), and the marks of those
-        // that are left.
+        // that are left. One `find` lists the recent marks (one per file
+        // cost 250 ms for 70 cached agents).
+        "r=$(find \"$d\"/.*.ok -mmin -60 2>/dev/null)".into(),
         "ls -t \"$d\" | tail -n +4 | while read o; do [ \"$o\" = \"$H\" ] && continue; \
-         [ -n \"$(find \"$d/.$o.ok\" -mmin -60 2>/dev/null)\" ] || rm -f \"$d/$o\"; done"
+         case \"$r\" in *\"/.$o.ok\"*) ;; *) rm -f \"$d/$o\";; esac; done"
             .into(),
         "for m in \"$d\"/.*.ok; do o=${m#\"$d\"/.}; [ -f \"$d/${o%.ok}\" ] || rm -f \"$m\"; done"
             .into(),

@@ -21,11 +21,12 @@ use std::time::Instant;
 
 use chopsticks_agent::value::sha256_hex;
 
+use super::native;
 use super::strip::without_debug_info;
 
 /// Bumped when what is shipped of a file changes (the stripping): older
 /// cache entries then no longer apply.
-const SHIPPED_FORMAT: u32 = 1;
+const SHIPPED_FORMAT: u32 = 2;
 
 /// How many times this process read and hashed an executable.
 static HASHED: AtomicU64 = AtomicU64::new(0);
@@ -47,6 +48,7 @@ pub(crate) struct Image {
     strip: bool,
     key: FileKey,
     gzip: OnceLock<Result<Arc<Vec<u8>>, String>>,
+    raw: OnceLock<Result<Arc<Vec<u8>>, String>>,
 }
 
 /// The images this process knows, by path and whether they are stripped.
@@ -126,7 +128,7 @@ impl Image {
                 let mut data = Vec::with_capacity(key.size as usize);
                 io::Read::read_to_end(&mut file, &mut data)?;
                 let shipped = ship_form(data, strip);
-                let (sha256, size) = sha256_hex(&shipped[..])?;
+                let (sha256, size) = hash(&shipped)?;
                 HASHED.fetch_add(1, Ordering::Relaxed);
                 log::debug!(
                     "chopsticks: hashed {} ({size} bytes shipped) in {:?}",
@@ -147,9 +149,12 @@ impl Image {
             strip,
             key,
             gzip: OnceLock::new(),
+            raw: OnceLock::new(),
         });
         images.insert(id, Arc::clone(&image));
-        if fresh {
+        // Unoptimised, the system's gzip compresses on demand: a near host
+        // (the usual test machine of a debug build) takes no compression.
+        if fresh && !native::UNOPTIMISED {
             // A file this process hashed is new (a rebuild): no host has it
             // yet, and the first that asks would wait for its compression.
             // Compress it now, while ssh connects. (If no thread can start,
@@ -162,18 +167,42 @@ impl Image {
         Ok(image)
     }
 
+    /// The image as it is shipped uncompressed, made on first use.
+    pub(crate) fn raw(&self) -> Result<Arc<Vec<u8>>, String> {
+        self.raw
+            .get_or_init(|| {
+                self.unchanged()?;
+                shipped(&self.path, self.strip)
+                    .map(Arc::new)
+                    .map_err(|e| format!("cannot read the agent {}: {e}", self.path.display()))
+            })
+            .clone()
+    }
+
+    /// Refuses a file that changed since it was hashed.
+    fn unchanged(&self) -> Result<(), String> {
+        if FileKey::of(&self.path).ok() != Some(self.key) {
+            return Err(format!(
+                "the agent binary {} changed while connecting; run again",
+                self.path.display()
+            ));
+        }
+        Ok(())
+    }
+
     /// The gzip-compressed image, made on first use.
     pub(crate) fn gzip(&self) -> Result<Arc<Vec<u8>>, String> {
         self.gzip
             .get_or_init(|| {
                 let what = self.path.display();
-                if FileKey::of(&self.path).ok() != Some(self.key) {
-                    return Err(format!(
-                        "the agent binary {what} changed while connecting; run again"
-                    ));
-                }
+                self.unchanged()?;
                 let compress = || -> io::Result<Vec<u8>> {
                     let data = shipped(&self.path, self.strip)?;
+                    if native::UNOPTIMISED {
+                        if let Some(gz) = native::gzip(&data, NATIVE_LEVEL) {
+                            return Ok(gz);
+                        }
+                    }
                     let mut gz = flate2::write::GzEncoder::new(
                         Vec::with_capacity(data.len() / 3),
                         flate2::Compression::new(LEVEL),
@@ -189,11 +218,29 @@ impl Image {
     }
 }
 
-/// The gzip level: in a debug build the compressor is unoptimised too, and
-/// level 3 keeps the first run after a rebuild bound by the upload (the
-/// 2.4 MB test fixture: 157 ms and 797 KB, against 362 ms and 771 KB at
-/// level 6, or 129 ms and 937 KB at level 1).
-const LEVEL: u32 = if cfg!(debug_assertions) { 3 } else { 6 };
+/// The gzip level of the compressor built in: unoptimised code (a debug
+/// build without the system's `gzip`) takes level 3, which keeps the first
+/// run after a rebuild bound by the upload (the 2.4 MB test fixture: 157 ms
+/// and 797 KB, against 362 ms and 771 KB at level 6, or 129 ms and 937 KB
+/// at level 1).
+const LEVEL: u32 = if native::UNOPTIMISED { 3 } else { 6 };
+
+/// The level of the system's `gzip`, which only unoptimised builds use: a
+/// debug agent of 25 MB takes 0.7 s at level 1 and 2.5 s at 6, for 14%
+/// more bytes.
+const NATIVE_LEVEL: u32 = 1;
+
+/// The SHA-256 and size of what is shipped: by the system's `sha256sum` in
+/// unoptimised code (where ours hashes a few MB/s), else by ours.
+fn hash(shipped: &[u8]) -> io::Result<(String, u64)> {
+    match native::UNOPTIMISED
+        .then(|| native::sha256(shipped))
+        .flatten()
+    {
+        Some(sha256) => Ok((sha256, shipped.len() as u64)),
+        None => sha256_hex(shipped),
+    }
+}
 
 /// What is shipped of the file at `path`.
 fn shipped(path: &Path, strip: bool) -> io::Result<Vec<u8>> {

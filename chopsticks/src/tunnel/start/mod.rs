@@ -6,6 +6,8 @@ pub(crate) mod advice;
 pub(crate) mod bootstrap;
 pub(crate) mod greet;
 pub(crate) mod image;
+pub(crate) mod link;
+pub(crate) mod native;
 pub(crate) mod stderr;
 pub(crate) mod strip;
 
@@ -55,6 +57,8 @@ pub(crate) struct Ship {
     pub image: Arc<Image>,
     pub platform: Option<(String, String)>,
     pub others: Vec<(String, Arc<Image>)>,
+    /// Whether the host is near: the agent is then sent as it is.
+    pub near: link::Near,
 }
 
 impl Ship {
