@@ -551,16 +551,20 @@ fn a_tunnel_is_a_group_of_one() {
 }
 
 /// Hosts reached through a wrapper command that counts how many of them
-/// are connecting at the moment it starts (itself included), holds each
-/// connect 300 ms, then starts the bootstrap on this machine. Returns the
-/// hosts and the file of counts.
+/// are connecting (itself included) once a second one is, or after 5 s
+/// (so two connects a loaded machine starts apart still meet, and the
+/// last alone does not wait long), holds each connect 300 ms more, then
+/// starts the bootstrap on this machine. Returns the hosts and the file
+/// of counts.
 fn counted_hosts(name: &str, hosts: usize) -> (Vec<chopsticks::TunnelBuilder>, PathBuf) {
     let dir = std::env::temp_dir().join(format!("chopsticks-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("live")).unwrap();
     let wrapper = dir.join("connect");
     let script = format!(
-        "#!/bin/sh\nd='{}'\n: >\"$d/live/$$\"\nls \"$d/live\" | wc -l >>\"$d/counts\"\n\
+        "#!/bin/sh\nd='{}'\n: >\"$d/live/$$\"\ni=0\n\
+         while [ $(ls \"$d/live\" | wc -l) -lt 2 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done\n\
+         ls \"$d/live\" | wc -l >>\"$d/counts\"\n\
          sleep 0.3\nrm -f \"$d/live/$$\"\nexec \"$@\"\n",
         dir.display()
     );

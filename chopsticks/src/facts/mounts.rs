@@ -139,7 +139,10 @@ fn unescape(field: &str) -> String {
 /// mounted in `/proc` or `/sys` (the paths a container runtime masks),
 /// `/dev`, files bind-mounted over single paths (a container's `/etc/hosts`),
 /// bind mounts of part of a filesystem already listed, and filesystems of
-/// no size.
+/// no size. Two bind mounts of sibling directories of one filesystem that
+/// is not itself mounted here (a container's volumes from one host disk)
+/// are both listed, each with the whole filesystem's sizes: do not add
+/// their sizes up.
 ///
 /// # Errors
 /// When `/proc/self/mountinfo` cannot be read.

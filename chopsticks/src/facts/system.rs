@@ -92,7 +92,8 @@ pub fn os() -> io::Result<Fact<Os>> {
     for path in ["/etc/os-release", "/usr/lib/os-release"] {
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let debian = std::fs::read_to_string("/etc/debian_version").ok();
+                // A few bytes (a FIFO there must not block the fact).
+                let debian = small_file("/etc/debian_version");
                 return Ok(Fact::Known(os_of(&text, debian.as_deref())));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -279,6 +280,24 @@ fn users_of(passwd: &str) -> Vec<Account> {
 #[remote]
 pub fn users() -> io::Result<Vec<Account>> {
     Ok(users_of(&std::fs::read_to_string("/etc/passwd")?))
+}
+
+/// A small text file's first 4 KiB, opened without blocking (a FIFO or
+/// device there gives nothing); `None` when it cannot be read.
+fn small_file(path: &str) -> Option<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(4096).read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 #[cfg(test)]

@@ -81,6 +81,48 @@ pub(super) fn run(mut streams: Streams, greeting: Greeting) {
     last_words(&mut streams, FAILED_START_WORDS);
 }
 
+/// What goes to the bootstrap's input: a head (the upload's line, or
+/// sudo's password: zeroed once sent or dropped), then the agent's image,
+/// shared with every other host it goes to (no copy per host).
+#[derive(Default)]
+struct Outgoing {
+    head: Vec<u8>,
+    body: Option<Arc<Vec<u8>>>,
+    sent: usize,
+}
+
+impl Outgoing {
+    fn new(head: Vec<u8>, body: Option<Arc<Vec<u8>>>) -> Outgoing {
+        Outgoing {
+            head,
+            body,
+            sent: 0,
+        }
+    }
+
+    /// What is left to write.
+    fn rest(&self) -> &[u8] {
+        match self.sent.checked_sub(self.head.len()) {
+            None => &self.head[self.sent..],
+            Some(at) => self
+                .body
+                .as_deref()
+                .map_or(&[][..], |b| &b[at.min(b.len())..]),
+        }
+    }
+
+    /// `n` more bytes were written.
+    fn sent(&mut self, n: usize) {
+        self.sent += n;
+    }
+}
+
+impl Drop for Outgoing {
+    fn drop(&mut self) {
+        self.head.fill(0);
+    }
+}
+
 /// Reads the agent's output up to its hello, uploading the agent when the
 /// bootstrap asks for it, while stderr is read on. Returns the hello, the
 /// agent's input and whether the agent was uploaded.
@@ -93,8 +135,7 @@ fn greet(
 ) -> Result<(wire::Hello, File, bool), Refusal> {
     // What goes to the host's input before the agent runs: the upload, or
     // sudo's password.
-    let mut upload: Vec<u8> = Vec::new();
-    let mut sent = 0;
+    let mut upload = Outgoing::default();
     let mut uploaded = false;
     let mut sudo_asked = false;
     // A failed upload is reported once the host's output ends: the script
@@ -112,13 +153,14 @@ fn greet(
                 Some(Said::Upload(platform)) => {
                     // Compressing is part of the upload (and of its time bound).
                     let _ = events.send(Event::Uploading);
-                    upload = greet::upload(asks.ship, &platform)?;
+                    let (head, body) = greet::upload(asks.ship, &platform)?;
+                    upload = Outgoing::new(head, Some(body));
                     uploaded = true;
                 }
                 None => break,
             }
         }
-        let writing = sent < upload.len();
+        let writing = !upload.rest().is_empty();
         let ready = poll(
             [
                 Some((streams.frames.fd(), libc::POLLIN)),
@@ -134,19 +176,14 @@ fn greet(
             return Err("the connecting thread gave up".into());
         }
         if ready[2] {
-            match to_agent.write(&upload[sent..]) {
-                Ok(n) => sent += n,
+            match to_agent.write(upload.rest()) {
+                Ok(n) => upload.sent(n),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     failed_upload = Some(format!("uploading the agent failed: {e}"));
-                    sent = upload.len();
+                    upload = Outgoing::default();
                 }
-            }
-            if sent == upload.len() {
-                upload.fill(0);
-                upload = Vec::new();
-                sent = 0;
             }
         }
         if ready[1] {
@@ -158,8 +195,7 @@ fn greet(
             if asked {
                 let password = sudo_answer(asks.sudo_password, sudo_asked)?;
                 sudo_asked = true;
-                upload = password;
-                sent = 0;
+                upload = Outgoing::new(password, None);
             }
         }
         if ready[0] {

@@ -146,19 +146,24 @@ pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
     // when connecting failed) those of the user's ssh config.
     let given = builder.ssh.proxy_jump.clone();
     let (ssh, args) = (program.clone(), ssh_args(builder, String::new()));
-    let near = {
-        let (ssh, args) = (ssh.clone(), args.clone());
-        let jumped = given.is_some();
-        // Where ssh connects, as its configuration says (asked on an
-        // upload only); through a jump host or a proxy command, far.
-        std::sync::Arc::new(move || {
-            let Some(config) = ssh_config_of(&ssh, &args) else {
-                return false;
-            };
-            let set = |key: &str| value(&config, key).is_some_and(|v| v != "none");
-            let proxied = jumped || set("proxyjump") || set("proxycommand");
-            !proxied && value(&config, "hostname").is_some_and(link::near)
-        })
+    let near: link::Near = match builder.ssh.ssh_program.is_some() {
+        // Another ssh program may not know `-G` (it could connect
+        // instead): its hosts count as far.
+        true => link::far(),
+        false => {
+            let (ssh, args) = (ssh.clone(), args.clone());
+            let jumped = given.is_some();
+            // Where ssh connects, as its configuration says (asked on an
+            // upload only); through a jump host or a proxy command, far.
+            std::sync::Arc::new(move || {
+                let Some(config) = ssh_config_of(&ssh, &args) else {
+                    return false;
+                };
+                let set = |key: &str| value(&config, key).is_some_and(|v| v != "none");
+                let proxied = jumped || set("proxyjump") || set("proxycommand");
+                !proxied && value(&config, "hostname").is_some_and(link::near)
+            })
+        }
     };
     let jumps = move || {
         given

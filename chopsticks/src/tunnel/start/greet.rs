@@ -206,12 +206,16 @@ pub(crate) fn protocol_mismatch(theirs: u32, their_version: Option<&str>) -> Str
 
 /// What to send for an upload request from a host that runs `platform`
 /// (`uname -s -m`): a line with the length of what follows and its form
-/// (`raw` to a near host, else `gz`), then the agent in that form.
+/// (`raw` to a near host, else `gz`), then the agent in that form (the
+/// image's own bytes, shared by every host it goes to).
 ///
 /// # Errors
 /// When nothing can be shipped here, the host runs another platform than
 /// the one this program is built for, or the agent cannot be compressed.
-pub(crate) fn upload(ship: Option<&Ship>, platform: &str) -> Result<Vec<u8>, Refusal> {
+pub(crate) fn upload(
+    ship: Option<&Ship>,
+    platform: &str,
+) -> Result<(Vec<u8>, std::sync::Arc<Vec<u8>>), Refusal> {
     let Some(ship) = ship else {
         return Err("it asked for an upload, but nothing can be shipped here".into());
     };
@@ -260,9 +264,8 @@ pub(crate) fn upload(ship: Option<&Ship>, platform: &str) -> Result<Vec<u8>, Ref
         image.size,
         data.len()
     );
-    let mut bytes = format!("{} {form}\n", data.len()).into_bytes();
-    bytes.extend_from_slice(&data);
-    Ok(bytes)
+    let head = format!("{} {form}\n", data.len()).into_bytes();
+    Ok((head, data))
 }
 
 fn preview(bytes: &[u8]) -> String {

@@ -56,6 +56,14 @@ fn networks() -> Vec<(Ipv4Addr, Ipv4Addr)> {
         if ifa.ifa_addr.is_null() || ifa.ifa_netmask.is_null() {
             continue;
         }
+        // Only interfaces that are up, and not tunnels (a VPN's peers
+        // may be anywhere: a point-to-point or ARP-less link is far).
+        let flags = ifa.ifa_flags;
+        let up = flags & libc::IFF_UP as u32 != 0;
+        let tunnel = flags & (libc::IFF_POINTOPOINT | libc::IFF_NOARP) as u32 != 0;
+        if !up || tunnel {
+            continue;
+        }
         // SAFETY: both point to sockaddrs whose family says their layout;
         // an AF_INET one is a sockaddr_in.
         let v4 = |sa: *const libc::sockaddr| unsafe {

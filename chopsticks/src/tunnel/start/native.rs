@@ -8,7 +8,7 @@
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Whether this code was built without optimisation, so that the system's
 /// tools are worth a process each.
@@ -35,29 +35,49 @@ pub(crate) fn gzip(data: &[u8], level: u32) -> Option<Vec<u8>> {
 }
 
 /// What `program args` writes on stdout for `data` on its stdin, if it
-/// runs, succeeds and ends within [`LIMIT`].
+/// runs, succeeds and ends within [`LIMIT`]. The tool runs in a process
+/// group of its own, killed whole past the limit: a tool that stops
+/// reading, or a child of it that keeps the pipe open, cannot hold the
+/// caller.
 fn filter(program: &str, args: &[&str], data: &[u8]) -> Option<Vec<u8>> {
+    use std::os::unix::process::CommandExt as _;
+    let deadline = Instant::now() + LIMIT;
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .ok()?;
+    let group = i32::try_from(child.id()).ok()?;
     let (mut stdin, mut stdout) = (child.stdin.take()?, child.stdout.take()?);
-    let (done, outcome) = mpsc::channel();
+    let (done, ended) = mpsc::channel();
     let result = std::thread::scope(|scope| {
-        let reader = scope.spawn(move || {
-            let mut out = Vec::new();
-            let read = stdout.read_to_end(&mut out);
-            let _ = done.send(());
-            read.map(|_| out)
+        let reader = scope.spawn({
+            let done = done.clone();
+            move || {
+                let mut out = Vec::new();
+                let read = stdout.read_to_end(&mut out);
+                let _ = done.send(());
+                read.map(|_| out)
+            }
         });
-        // The writer may block until the tool reads; the reader ends at
-        // the tool's end. Either way the bound below stops it.
-        let writer = scope.spawn(move || stdin.write_all(data));
-        if outcome.recv_timeout(LIMIT).is_err() {
-            let _ = child.kill();
+        let writer = scope.spawn(move || {
+            let written = stdin.write_all(data);
+            drop(stdin);
+            let _ = done.send(());
+            written
+        });
+        // Both ends done within the limit, or the group is killed (which
+        // closes the pipes, so both threads end).
+        for _ in 0..2 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if ended.recv_timeout(left).is_err() {
+                // SAFETY: kill(2) on the tool's own process group.
+                unsafe { libc::kill(-group, libc::SIGKILL) };
+                break;
+            }
         }
         let written = writer.join().ok()?.ok();
         let read = reader.join().ok()?.ok();

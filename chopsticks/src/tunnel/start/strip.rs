@@ -48,14 +48,16 @@ pub(crate) fn without_debug_info(elf: &[u8]) -> Option<Vec<u8>> {
         }
     }
     let mut dropped = false;
-    for s in &mut sections {
+    for (i, s) in sections.iter_mut().enumerate() {
         let name = names.get(s.name..)?;
         let name = &name[..name.iter().position(|b| *b == 0)?];
         let debug = name.starts_with(b".debug") || name.starts_with(b".zdebug");
         // The symbol table names functions for a debugger and backtraces;
         // the dynamic linker reads `.dynsym`, which is loaded and stays.
-        let symbols = name == b".symtab" || name == b".strtab";
-        if (debug || symbols) && s.flags & SHF_ALLOC == 0 && after(s) {
+        // (Never the section names' table, which a linker may also call
+        // `.strtab`; `.symtab_shndx` goes with the symbol table.)
+        let symbols = name == b".symtab" || name == b".strtab" || name == b".symtab_shndx";
+        if (debug || symbols) && i != layout.shstrndx && s.flags & SHF_ALLOC == 0 && after(s) {
             s.drop = true;
             dropped = true;
         }
