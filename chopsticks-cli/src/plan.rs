@@ -533,6 +533,49 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt as _;
 
+    /// A key is made whole and private, the first of two makers wins, and
+    /// a key anyone else can read, a link, or a file of another size is
+    /// refused saying what to do.
+    #[test]
+    fn digest_keys_are_private_files_of_32_bytes() {
+        let dir = std::env::temp_dir().join(format!("cs-plan-key-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("plan.key");
+        make_key(&path).unwrap();
+        let first = read_key(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        make_key(&path).unwrap();
+        assert_eq!(read_key(&path).unwrap(), first, "the first key is kept");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no staged file left"
+        );
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = read_key(&path).unwrap_err().to_string();
+        assert!(e.contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+        let link = dir.join("link.key");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(read_key(&link).is_err(), "a link is not followed");
+
+        let short = dir.join("short.key");
+        make_key(&short).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&short)
+            .unwrap()
+            .set_len(31)
+            .unwrap();
+        let e = read_key(&short).unwrap_err().to_string();
+        assert!(e.contains("not 32 bytes"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     fn steps() -> Vec<Step> {
         vec![
             Step::new("web1", "motd", "changed", "/etc/motd: content changed")
