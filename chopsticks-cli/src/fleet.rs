@@ -249,10 +249,6 @@ pub struct Fleet {
     /// tool that read it before [`run`](Fleet::run).
     #[arg(skip)]
     mode_read: Arc<AtomicBool>,
-    /// The key of content digests, given to each host before its steps
-    /// in `--save-plan` and `--apply-plan` runs.
-    #[arg(skip)]
-    digest_key: Arc<std::sync::Mutex<Option<crate::plan::DigestKey>>>,
 }
 
 /// One selected host: its name, how to reach it, its variables.
@@ -665,21 +661,22 @@ impl Fleet {
             }
             return self.run_plan(path, selection, steps);
         }
-        if self.save_plan.is_some() {
-            match crate::plan::DigestKey::load(true) {
-                Ok(key) => self.set_digest_key(Some(key)),
+        let key = match self.save_plan.is_some() {
+            true => match crate::plan::DigestKey::load(true) {
+                Ok(key) => Some(key),
                 Err(e) => {
                     eprintln!("error: --save-plan: {e}");
                     return ExitCode::Usage;
                 }
-            }
-        }
+            },
+            false => None,
+        };
         let group = self.group_of(&selection);
         let mut out = self.printer();
-        self.run_batches(&group, &selection, &mut steps, &mut out);
-        let saved = match &self.save_plan {
-            Some(path) => self.save_plan(path, &selection, &out),
-            None => true,
+        self.run_batches(&group, &selection, &mut steps, &mut out, key.as_ref());
+        let saved = match (&self.save_plan, &key) {
+            (Some(path), Some(key)) => self.save_plan(path, &selection, &out, key),
+            _ => true,
         };
         match (out.finish(), saved) {
             (ExitCode::Ok, false) => ExitCode::Usage,
@@ -717,11 +714,12 @@ impl Fleet {
         selection: &Selection,
         steps: &mut impl FnMut(&Group, &Selection, &mut Printer),
         out: &mut Printer,
+        key: Option<&crate::plan::DigestKey>,
     ) {
         let batches = self.batches(group);
         let count = batches.len();
         for (i, batch) in batches.iter().enumerate() {
-            self.run_batch(batch, selection, steps, out);
+            self.run_batch(batch, selection, steps, out, key);
             if chopsticks::interrupted() {
                 let rest: Vec<&str> = batches[i + 1..].iter().flat_map(|b| b.hosts()).collect();
                 out.interrupted(i + 1, &rest);
@@ -741,7 +739,13 @@ impl Fleet {
     /// `--save-plan`: writes the check run's planned steps to `path`, says
     /// where on stderr (and which hosts failed, which the plan then
     /// refuses). Whether it was written.
-    fn save_plan(&self, path: &std::path::Path, selection: &Selection, out: &Printer) -> bool {
+    fn save_plan(
+        &self,
+        path: &std::path::Path,
+        selection: &Selection,
+        out: &Printer,
+        key: &crate::plan::DigestKey,
+    ) -> bool {
         let sha256 = match crate::plan::tool_sha256() {
             Ok(sha256) => sha256,
             Err(e) => {
@@ -750,17 +754,15 @@ impl Fleet {
             }
         };
         let run = out.run_record();
-        let mut plan = crate::plan::SavedPlan::new(
+        let plan = crate::plan::SavedPlan::new(
             &run.tool,
             &sha256,
             &run.start,
             run.args.clone(),
             &selection.names(),
             out.planned(),
-        );
-        if let Some(key) = self.digest_key.lock().ok().and_then(|k| k.clone()) {
-            plan = plan.digests_by(&key);
-        }
+        )
+        .digests_by(key);
         if let Err(e) = plan.write(path) {
             eprintln!("error: cannot write the plan to {}: {e}", path.display());
             return false;
@@ -803,13 +805,13 @@ impl Fleet {
         let checked = crate::plan::tool_sha256()
             .map_err(|e| format!("cannot hash this tool's binary to check the plan: {e}"))
             .and_then(|ours| plan.check_build(&ours, path));
-        if let Err(e) = checked
-            .and_then(|()| plan.key(path))
-            .map(|key| self.set_digest_key(key))
-        {
-            eprintln!("error: {e}");
-            return ExitCode::Usage;
-        }
+        let key = match checked.and_then(|()| plan.key(path)) {
+            Ok(key) => key,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::Usage;
+            }
+        };
         let shown = path.display();
         let mut out = self.printer();
         // Refused hosts: why, and whether they were unreachable.
@@ -829,7 +831,7 @@ impl Fleet {
                 false,
             ));
         }
-        let matched = self.verify_plan(&plan, path, known, &mut steps, &mut refused);
+        let matched = self.verify_plan(&plan, path, known, &mut steps, &mut refused, key.as_ref());
         // Refused before any interruption: in the recap, retry file and
         // journal either way.
         for (host, why, unreachable) in &refused {
@@ -856,7 +858,8 @@ impl Fleet {
         }
         if !matched.is_empty() {
             let apply = Selection { hosts: matched };
-            self.run_batches(&self.group_of(&apply), &apply, &mut steps, &mut out);
+            let group = self.group_of(&apply);
+            self.run_batches(&group, &apply, &mut steps, &mut out, key.as_ref());
             let applied = crate::plan::steps_by_host(out.planned());
             let mut differ = Vec::new();
             for host in &apply.hosts {
@@ -897,6 +900,7 @@ impl Fleet {
         mut hosts: Vec<Selected>,
         steps: &mut impl FnMut(&Group, &Selection, &mut Printer),
         refused: &mut Vec<(String, String, bool)>,
+        key: Option<&crate::plan::DigestKey>,
     ) -> Option<Vec<Selected>> {
         let shown = path.display();
         let planned = plan.by_host();
@@ -921,7 +925,7 @@ impl Fleet {
             // Every planned host is checked: no --max-fail-percentage stop
             // here (the refusals count toward it after the pass).
             for batch in self.batches(&self.group_for(&verify, true)) {
-                self.run_batch(&batch, &verify, steps, &mut check);
+                self.run_batch(&batch, &verify, steps, &mut check, key);
                 if chopsticks::interrupted() {
                     break;
                 }
@@ -965,12 +969,6 @@ impl Fleet {
 }
 
 impl Fleet {
-    fn set_digest_key(&self, key: Option<crate::plan::DigestKey>) {
-        if let Ok(mut slot) = self.digest_key.lock() {
-            *slot = key;
-        }
-    }
-
     /// One batch: its hosts connect first (at most `--forks` at once),
     /// and a host that cannot be reached is reported once; in a run that
     /// saves or applies a plan, the hosts that connected are given the
@@ -982,18 +980,14 @@ impl Fleet {
         selection: &Selection,
         steps: &mut impl FnMut(&Group, &Selection, &mut Printer),
         out: &mut Printer,
+        key: Option<&crate::plan::DigestKey>,
     ) {
         out.begin_batch(batch);
         let connected = batch.connect();
         out.connected(&connected);
         let mut ready = batch.without_failures(&connected);
-        let key = self
-            .digest_key
-            .lock()
-            .ok()
-            .and_then(|k| k.as_ref().map(|k| k.key));
         if let (Some(key), false) = (key, ready.is_empty()) {
-            let keyed = ready.call(chopsticks::ops::set_digest_key, (key,));
+            let keyed = ready.call(chopsticks::ops::set_digest_key, (key.key,));
             out.failures(DIGEST_KEY, &keyed);
             ready = ready.without_failures(&keyed);
         }

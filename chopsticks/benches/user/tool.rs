@@ -345,18 +345,8 @@ fn cold(config: &Path, prefix: &str, n: usize, rounds: usize) {
         let start = Instant::now();
         assert!(c.status().unwrap().success());
         alone.push(start.elapsed().as_secs_f64() * 1e3);
-        let start = Instant::now();
-        let t = Tunnel::builder(hosts[0].as_str())
-            .ssh_config(config)
-            .connect()
-            .expect("connect");
-        up.push(start.elapsed().as_secs_f64() * 1e3);
-        let start = Instant::now();
-        t.call(nothing, ()).expect("call");
-        call.push(start.elapsed().as_secs_f64() * 1e3);
-        let start = Instant::now();
-        drop(t);
-        close.push(start.elapsed().as_secs_f64() * 1e3);
+        let builder = Tunnel::builder(hosts[0].as_str()).ssh_config(config);
+        phases(builder, [&mut up, &mut call, &mut close]);
     }
     println!(
         "one host alone: ssh true {}; connect (ssh, bootstrap, agent exec, hello) {}, first \
@@ -429,19 +419,10 @@ fn rerun(config: &Path, prefix: &str, n: usize, rounds: usize) {
         let start = Instant::now();
         assert!(over_master(&hosts[0]).status().unwrap().success());
         alone.push(start.elapsed().as_secs_f64() * 1e3);
-        let start = Instant::now();
-        let t = Tunnel::builder(hosts[0].as_str())
+        let builder = Tunnel::builder(hosts[0].as_str())
             .ssh_config(config)
-            .control_persist(Duration::from_secs(120))
-            .connect()
-            .expect("connect");
-        up.push(start.elapsed().as_secs_f64() * 1e3);
-        let start = Instant::now();
-        t.call(nothing, ()).expect("call");
-        call.push(start.elapsed().as_secs_f64() * 1e3);
-        let start = Instant::now();
-        drop(t);
-        close.push(start.elapsed().as_secs_f64() * 1e3);
+            .control_persist(Duration::from_secs(120));
+        phases(builder, [&mut up, &mut call, &mut close]);
     }
     for h in &hosts {
         let _ = ssh(config, h)
@@ -486,4 +467,18 @@ fn main() {
         "rerun" => rerun(&config, &args[3], num(4), num(5)),
         what => panic!("unknown measurement {what}"),
     }
+}
+
+/// One host's phases, in milliseconds, added to `[up, call, close]`: the
+/// connect (ssh, bootstrap, agent, hello), a first call, the close.
+fn phases(builder: chopsticks::TunnelBuilder, [up, call, close]: [&mut Vec<f64>; 3]) {
+    let start = Instant::now();
+    let t = builder.connect().expect("connect");
+    up.push(start.elapsed().as_secs_f64() * 1e3);
+    let start = Instant::now();
+    t.call(nothing, ()).expect("call");
+    call.push(start.elapsed().as_secs_f64() * 1e3);
+    let start = Instant::now();
+    drop(t);
+    close.push(start.elapsed().as_secs_f64() * 1e3);
 }
