@@ -355,6 +355,35 @@ fn a_panicking_waker_stops_neither_reading_nor_timing() {
     assert!(matches!(slow, Err(Error::Timeout { .. })), "{slow:?}");
 }
 
+/// A call made while another runs is corked, to go to the agent with the
+/// calls that follow it; one that nobody waits for still runs, soon, and
+/// calls after it keep their order.
+#[test]
+fn a_corked_call_nobody_waits_for_still_runs() {
+    use chopsticks::ops::{self, Mode};
+    let t = Tunnel::local().unwrap();
+    let dir = std::env::temp_dir().join(format!("chopsticks-cork-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let marker = dir.join("written");
+    let slow = t.call_async(sleep_ms, (3_000,));
+    let start = Instant::now();
+    let spec = ops::File::new(marker.to_str().unwrap()).content("corked\n");
+    let write = t.call_async(ops::file, (spec, Mode::Apply));
+    while !marker.exists() && start.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let waited = start.elapsed();
+    assert!(marker.exists(), "the corked call did not run in {waited:?}");
+    assert!(write.wait().unwrap().changed);
+    // A burst behind a slow call: each reply to its own call, in order.
+    let burst: Vec<_> = (0..500).map(|i| t.call_async(add, (i, 1))).collect();
+    for (i, p) in burst.into_iter().enumerate() {
+        assert_eq!(p.wait().unwrap(), i as i64 + 1);
+    }
+    assert_eq!(slow.wait().unwrap(), 3_000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// An agent that stops reading (frozen here) cannot block the caller:
 /// `call_async` returns at once however much is queued, each call fails at
 /// its deadline counted from the call, and calls that could not be sent in

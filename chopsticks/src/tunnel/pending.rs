@@ -97,10 +97,14 @@ impl<T: DeserializeOwned> Pending<T> {
                 slot,
                 function,
                 ..
-            } => match slot.wait() {
-                Some(outcome) => decode(conn.host(), function, outcome),
-                None => Err(take_error(&mut None, conn.host())),
-            },
+            } => {
+                // A call corked to go with others goes now: it is waited for.
+                conn.urge();
+                match slot.wait() {
+                    Some(outcome) => decode(conn.host(), function, outcome),
+                    None => Err(take_error(&mut None, conn.host())),
+                }
+            }
         }
     }
 
@@ -159,10 +163,13 @@ impl<T: DeserializeOwned> Future for Pending<T> {
                 slot,
                 function,
                 ..
-            } => match slot.poll(cx.waker()) {
-                Some(outcome) => decode(conn.host(), function, outcome),
-                None => return Poll::Pending,
-            },
+            } => {
+                conn.urge();
+                match slot.poll(cx.waker()) {
+                    Some(outcome) => decode(conn.host(), function, outcome),
+                    None => return Poll::Pending,
+                }
+            }
         };
         // Done: a later poll or wait gets an error, never a hang.
         let host = self.host().to_owned();

@@ -285,6 +285,8 @@ fn serve(conn: &Conn, streams: &mut Streams) {
             last_words(streams, LAST_WORDS);
             return;
         }
+        // Corked calls nobody waited for go at the cork's end.
+        let cork = conn.check_cork(Instant::now());
         let writing = conn.queued.load(Ordering::SeqCst);
         let ready = poll(
             [
@@ -293,7 +295,10 @@ fn serve(conn: &Conn, streams: &mut Streams) {
                 writing.then_some((to_agent, libc::POLLOUT)),
                 Some((streams.wake.as_raw_fd(), libc::POLLIN)),
             ],
-            next,
+            match (next, cork) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
         );
         if ready[3] {
             let mut drain = [0u8; 64];
@@ -426,16 +431,35 @@ fn poll<const N: usize>(
         events: fd.map_or(0, |(_, events)| events),
         revents: 0,
     });
-    let ms = match until {
-        None => -1,
-        Some(at) => {
-            let left = at.saturating_duration_since(Instant::now());
-            // Round up: waking a little early would only poll again.
-            left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+    let left = until.map(|at| at.saturating_duration_since(Instant::now()));
+    #[cfg(target_os = "linux")]
+    let n = {
+        // To the microsecond: a cork lasts a fraction of a millisecond.
+        let timeout = left.map(|left| libc::timespec {
+            tv_sec: left.as_secs().min(i32::MAX as u64) as libc::time_t,
+            tv_nsec: left.subsec_nanos() as _,
+        });
+        let timeout = timeout.as_ref().map_or(std::ptr::null(), |t| t as *const _);
+        // SAFETY: `polled` is valid for its N entries and `timeout` (null
+        // or a timespec that outlives it) for the whole call.
+        unsafe {
+            libc::ppoll(
+                polled.as_mut_ptr(),
+                N as libc::nfds_t,
+                timeout,
+                std::ptr::null(),
+            )
         }
     };
-    // SAFETY: `polled` is valid for its N entries for the whole call.
-    let n = unsafe { libc::poll(polled.as_mut_ptr(), N as libc::nfds_t, ms) };
+    #[cfg(not(target_os = "linux"))]
+    let n = {
+        // Round up: waking a little early would only poll again.
+        let ms = left.map_or(-1, |left| {
+            left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+        });
+        // SAFETY: `polled` is valid for its N entries for the whole call.
+        unsafe { libc::poll(polled.as_mut_ptr(), N as libc::nfds_t, ms) }
+    };
     if n < 0 {
         // EINTR (or ENOMEM): the caller looks again, deadlines first.
         return [false; N];

@@ -57,8 +57,11 @@ pub(crate) struct Conn {
     host: String,
     state: Mutex<State>,
     out: Mutex<Outgoing>,
-    /// Frames wait in `out.queue`: the I/O thread polls for writability.
+    /// Frames wait in `out.queue` the agent did not take: the I/O thread
+    /// polls for writability.
     queued: AtomicBool,
+    /// Frames are corked in `out.queue` (see `send`).
+    corked: AtomicBool,
     /// Writing a byte here wakes the I/O thread.
     wake: File,
     next_req: AtomicU64,
@@ -224,7 +227,7 @@ impl Conn {
         let deadline = self
             .call_timeout()
             .and_then(|t| Some((Instant::now().checked_add(t)?, t)));
-        let sooner = {
+        let (alone, sooner) = {
             let mut state = self.state();
             if let Some((reason, stderr)) = &state.closed {
                 return Err(Error::Disconnected {
@@ -234,16 +237,22 @@ impl Conn {
                     stderr: stderr.clone(),
                 });
             }
-            slot = Arc::new(Slot::new(state.waiting.is_empty()));
+            let alone = state.waiting.is_empty();
+            slot = Arc::new(Slot::new(alone));
             let waiting = Waiting {
                 slot: Arc::clone(&slot),
                 pipe: pipe.clone(),
                 deadline,
             };
             state.waiting.insert(req, waiting);
-            deadline.is_some_and(|(at, _)| state.push_deadline(at, req))
+            let sooner = deadline.is_some_and(|(at, _)| state.push_deadline(at, req));
+            (alone, sooner)
         };
-        if self.send(req, frame) || sooner {
+        // A call alone, or with streams (whose caller goes on to send or
+        // read them), is written now; one among others in flight is corked
+        // to go with the calls that follow it (see `send`).
+        let now = alone || streams.is_some();
+        if self.send(req, frame, now) || sooner {
             self.wake();
         }
         Ok((req, slot, pipe))

@@ -157,6 +157,7 @@ impl Conn {
             state: Mutex::new(State::default()),
             out: Mutex::new(Outgoing::new(to_agent)),
             queued: AtomicBool::new(false),
+            corked: AtomicBool::new(false),
             wake,
             next_req: AtomicU64::new(1),
             call_timeout: AtomicU64::new(u64::MAX),

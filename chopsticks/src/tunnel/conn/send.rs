@@ -1,13 +1,27 @@
 //! What goes to the agent: frames written whole and in order, at once
 //! when the agent takes them, else queued for the I/O thread, which
 //! writes them as the agent reads (`flush`).
+//!
+//! A call made while others are in flight is *corked*: queued, not
+//! written, so that the calls of a burst reach the agent (and the ssh
+//! between) in a few large writes, not in one small write, packet and
+//! wake-up of every process on the way each. Corked frames are written,
+//! all in one system call, as soon as a caller waits for one of them
+//! ([`urge`](Conn::urge)), a frame that must go at once joins them, or
+//! they reach [`CORK_MAX`] bytes. Frames nobody waits for are written by
+//! the I/O thread, woken once per burst, which looks every [`CORK_CHECK`]:
+//! once no frame joined them for [`CORK_QUIET`], or the first is
+//! [`CORK_LIMIT`] old. (It looks no more often: each look takes the CPU
+//! from the caller still issuing calls, on a small machine.) A call made
+//! alone is written at once: it has nothing to wait for.
 
 use chopsticks_agent::sync::Unpoisoned;
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::sync::atomic::Ordering;
 use std::sync::MutexGuard;
+use std::time::{Duration, Instant};
 
 use super::Conn;
 use crate::wire::{self, Request};
@@ -16,12 +30,36 @@ use crate::wire::{self, Request};
 /// call (credit, cancels): request IDs start at 1.
 pub(super) const CONTROL: u64 = 0;
 
+/// How often the I/O thread looks at corked frames nobody waited for.
+const CORK_CHECK: Duration = Duration::from_millis(1);
+/// Corked frames go when none joined them for this long: the calls of a
+/// burst issued from one thread follow each other well within it.
+const CORK_QUIET: Duration = Duration::from_micros(200);
+/// How long corked frames wait at most, however many join them.
+const CORK_LIMIT: Duration = Duration::from_millis(10);
+/// Corked frames are written once they hold this many bytes.
+const CORK_MAX: usize = 64 * 1024;
+/// The most frames one `writev` takes (Linux takes 1024).
+const GATHER: usize = 256;
+
 /// What goes to the agent: frames are written whole, in order.
 pub(super) struct Outgoing {
     /// `None` once the tunnel is closing.
     pub(super) to_agent: Option<File>,
     /// Frames not (fully) written yet, oldest first.
     queue: VecDeque<Queued>,
+    /// The bytes in `queue` not written yet.
+    bytes: usize,
+    /// The corked frames, if any.
+    corked: Option<Cork>,
+}
+
+/// When corked frames were queued, and when the I/O thread looks at them.
+#[derive(Clone, Copy)]
+struct Cork {
+    oldest: Instant,
+    newest: Instant,
+    check: Instant,
 }
 
 impl Outgoing {
@@ -29,7 +67,24 @@ impl Outgoing {
         Outgoing {
             to_agent: Some(to_agent),
             queue: VecDeque::new(),
+            bytes: 0,
+            corked: None,
         }
+    }
+
+    fn push(&mut self, req: u64, frame: Vec<u8>) {
+        self.bytes += frame.len();
+        self.queue.push_back(Queued {
+            req,
+            frame,
+            written: 0,
+        });
+    }
+
+    fn clear(&mut self) {
+        self.queue.clear();
+        self.bytes = 0;
+        self.corked = None;
     }
 }
 
@@ -72,82 +127,148 @@ impl Conn {
     fn send_frame(&self, queued_as: u64, request: &Request<'_>) {
         // Stream frames are small and well-formed: encoding cannot fail.
         if let Ok(frame) = wire::encode_frame(request) {
-            if self.send(queued_as, frame) {
+            if self.send(queued_as, frame, true) {
                 self.wake();
             }
         }
     }
 
-    /// Writes `frame` if the agent takes it now, or queues it for the I/O
-    /// thread. Returns whether the I/O thread must be woken to write.
-    pub(super) fn send(&self, req: u64, frame: Vec<u8>) -> bool {
+    /// Queues `frame` and writes the queue if `now` (else corks it, see
+    /// the module's docs). Returns whether the I/O thread must be woken:
+    /// to write what the agent did not take, or to write the cork in time.
+    pub(super) fn send(&self, req: u64, frame: Vec<u8>, now: bool) -> bool {
         let mut out = self.outgoing();
-        let Outgoing { to_agent, queue } = &mut *out;
         // Closing: the call fails with the tunnel.
-        let Some(to_agent) = to_agent else {
+        if out.to_agent.is_none() {
             return false;
-        };
-        let mut written = 0;
-        if queue.is_empty() {
-            while written < frame.len() {
-                match to_agent.write(&frame[written..]) {
-                    Ok(n) => written += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    // The agent is gone: the I/O thread sees its output end
-                    // and fails every waiting call, this one included.
-                    Err(_) => return false,
-                }
-            }
-            if written == frame.len() {
-                return false;
-            }
         }
-        let first = queue.is_empty();
-        queue.push_back(Queued {
-            req,
-            frame,
-            written,
+        out.push(req, frame);
+        if now || out.bytes >= CORK_MAX {
+            return self.write_out(&mut out);
+        }
+        let now = Instant::now();
+        if let Some(cork) = &mut out.corked {
+            cork.newest = now;
+            return false;
+        }
+        out.corked = Some(Cork {
+            oldest: now,
+            newest: now,
+            check: now + CORK_CHECK,
         });
-        self.queued.store(true, Ordering::SeqCst);
-        first
+        self.corked.store(true, Ordering::SeqCst);
+        true
     }
 
-    /// Writes queued frames until the agent stops taking them. Frames of
-    /// calls nobody waits for any more (timed out, dropped) are not sent.
+    /// Writes corked frames now: a caller waits for one of them.
+    pub(crate) fn urge(&self) {
+        if self.corked.load(Ordering::SeqCst) && self.write_out(&mut self.outgoing()) {
+            self.wake();
+        }
+    }
+
+    /// The I/O thread's look at corked frames: writes them when due, and
+    /// says when to look next, if any remain corked.
+    pub(super) fn check_cork(&self, now: Instant) -> Option<Instant> {
+        if !self.corked.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut out = self.outgoing();
+        let cork = out.corked.as_mut()?;
+        if now < cork.check {
+            return Some(cork.check);
+        }
+        let limit = cork.oldest + CORK_LIMIT;
+        if now < cork.newest + CORK_QUIET && now < limit {
+            // Calls still join it: look again later.
+            cork.check = (now + CORK_CHECK).min(limit);
+            return Some(cork.check);
+        }
+        // What the agent does not take now, the I/O thread (the caller)
+        // writes as it polls: nothing to wake.
+        self.write_out(&mut out);
+        None
+    }
+
+    /// The I/O thread's write: the agent takes input again, or the cork
+    /// is due.
     pub(super) fn flush(&self) {
         let mut out = self.outgoing();
-        let Outgoing { to_agent, queue } = &mut *out;
-        let Some(to_agent) = to_agent else {
+        self.write_out(&mut out);
+    }
+
+    /// Writes queued frames, many in one system call, until the agent
+    /// stops taking them; nothing is corked after. Frames of calls nobody
+    /// waits for any more (timed out, dropped) are not sent. Returns
+    /// whether the I/O thread must be woken to write the rest when the
+    /// agent takes it.
+    fn write_out(&self, out: &mut Outgoing) -> bool {
+        self.corked.store(false, Ordering::SeqCst);
+        let Outgoing {
+            to_agent,
+            queue,
+            bytes,
+            corked,
+        } = out;
+        *corked = None;
+        let Some(to_agent) = to_agent.as_ref() else {
             queue.clear();
+            *bytes = 0;
             self.queued.store(false, Ordering::SeqCst);
-            return;
+            return false;
         };
-        while let Some(next) = queue.front_mut() {
-            if next.written == 0
-                && next.req != CONTROL
-                && !self.state().waiting.contains_key(&next.req)
-            {
-                queue.pop_front();
-                continue;
-            }
-            match to_agent.write(&next.frame[next.written..]) {
-                Ok(n) => {
-                    next.written += n;
-                    if next.written == next.frame.len() {
+        if queue.len() > 1 {
+            let state = self.state();
+            let mut first = true;
+            queue.retain(|q| {
+                // A frame begun is finished, whatever became of its call.
+                let keep = (first && q.written > 0)
+                    || q.req == CONTROL
+                    || state.waiting.contains_key(&q.req);
+                first = false;
+                if !keep {
+                    *bytes -= q.frame.len();
+                }
+                keep
+            });
+        }
+        while !queue.is_empty() {
+            let slices: Vec<IoSlice<'_>> = queue
+                .iter()
+                .take(GATHER)
+                .map(|q| IoSlice::new(&q.frame[q.written..]))
+                .collect();
+            match (&*to_agent).write_vectored(&slices) {
+                // A pipe that takes nothing of a write is broken.
+                Ok(0) => {
+                    queue.clear();
+                    *bytes = 0;
+                }
+                Ok(mut n) => {
+                    *bytes -= n;
+                    while let Some(next) = queue.front_mut() {
+                        let left = next.frame.len() - next.written;
+                        if n < left {
+                            next.written += n;
+                            break;
+                        }
+                        n -= left;
                         queue.pop_front();
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return !self.queued.swap(true, Ordering::SeqCst);
+                }
                 // Gone: the end of its output fails the calls.
                 Err(_) => {
                     queue.clear();
-                    break;
+                    *bytes = 0;
                 }
             }
         }
         self.queued.store(false, Ordering::SeqCst);
+        false
     }
 
     /// Stops sending: the queue is dropped and the agent's input taken,
@@ -156,8 +277,9 @@ impl Conn {
     pub(super) fn stop_sending(&self) -> (Option<File>, bool) {
         let mut out = self.outgoing();
         let midframe = out.queue.front().is_some_and(|q| q.written > 0);
-        out.queue.clear();
+        out.clear();
         self.queued.store(false, Ordering::SeqCst);
+        self.corked.store(false, Ordering::SeqCst);
         (out.to_agent.take(), midframe)
     }
 }
