@@ -67,6 +67,16 @@ fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1e3)
 }
 
+/// Where this run's edits start: new every run, since the same source
+/// builds the same binary, which a host has cached from a run before, and
+/// the first run after a rebuild would upload nothing.
+fn first_edit() -> u32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (secs % 1_000_000) as u32 * 1000
+}
+
 /// Writes the tool's crate, with `edit` in its source.
 fn write_crate(dir: &Path, chopsticks: &Path, edit: u32) {
     std::fs::create_dir_all(dir.join("src")).unwrap();
@@ -134,7 +144,7 @@ fn kit(chopsticks: &Path, here: &Path) {
     let dir = here.join("../target/edit-run/kit");
     std::fs::create_dir_all(&dir).unwrap();
     let _ = std::fs::copy(here.join("../Cargo.lock"), dir.join("Cargo.lock"));
-    let mut edit = 0;
+    let mut edit = first_edit();
     let mut after = Vec::new();
     for release in [false, true] {
         write_kit_crate(&dir, chopsticks, edit);
@@ -244,7 +254,7 @@ fn main() {
     let _ = std::fs::copy(here.join("../Cargo.lock"), dir.join("Cargo.lock"));
     let hosts = common::hosts_or_default();
     println!("chopsticks at {}", chopsticks.display());
-    let mut edit = 0;
+    let mut edit = first_edit();
     let profiles = match std::env::var_os("EDIT_RUN_ONLY_KIT") {
         Some(_) => vec![],
         None => vec![false, true],
