@@ -19,7 +19,14 @@
 //! - the same 50 hosts again over the ssh masters a first run left
 //!   (`control_persist`, a new `Group`, one call each), vs 50 parallel
 //!   `ssh host true` over the same masters: a zero-change rerun's
-//!   connection part (sake's four tasks need `--bench fleet`'s containers).
+//!   connection part (sake's four tasks need `--bench fleet`'s containers),
+//!   and what one host costs the machine's CPU: `ssh true`, with the
+//!   bootstrap's `sh`, a whole tunnel.
+//!
+//! The fan-outs take turns going first, and each starts once the one
+//! before had a second to end (sshd's session teardown): neither pays the
+//! other's tail. Beside each, the CPU the whole machine spent (the hosts
+//! are on it too), and the median of the per-round ratios.
 //!
 //! `cargo bench -p chopsticks --bench user [-- WHAT...]`, WHAT among
 //! `transfer`, `calls`, `cold`, `rerun` (default all); `CHOPSTICKS_BENCH_QUICK=1`

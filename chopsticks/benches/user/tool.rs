@@ -46,6 +46,40 @@ fn ssh(config: &Path, host: &str) -> Command {
     ssh
 }
 
+/// Milliseconds since `start`.
+fn ms_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+/// The CPU time the whole machine spent so far, in milliseconds (from
+/// `/proc/stat`, in 10 ms ticks): the hosts' side (sshd, the shells, the
+/// agents) runs here too.
+fn busy_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system (idle iowait) irq softirq steal
+    [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| ticks.get(i))
+        .sum::<f64>()
+        * 10.0
+}
+
+/// Lets the sessions of the phase before end (sshd's teardown, PAM's
+/// session scripts) before the next is timed: a user runs one fleet
+/// operation at a time, and the phases, run back to back, would each pay
+/// the other's tail.
+fn settle() {
+    std::thread::sleep(Duration::from_secs(1));
+}
+
 fn mbs(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64() / 1e6
 }
@@ -274,10 +308,12 @@ fn calls(config: &Path, host: &str, tunnels: usize, batches: usize) {
 /// `n` parallel `ssh host true`.
 fn cold(config: &Path, prefix: &str, n: usize, rounds: usize) {
     let hosts: Vec<String> = (1..=n).map(|i| format!("{prefix}{i}")).collect();
-    let (mut floor, mut ours) = (Vec::new(), Vec::new());
+    let (mut floor, mut ours, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut floor_cpu, mut ours_cpu, mut closed) = (Vec::new(), Vec::new(), Vec::new());
     let (mut connected, mut first_call) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        let start = Instant::now();
+    let floor_run = || {
+        settle();
+        let (start, cpu) = (Instant::now(), busy_ms());
         let children: Vec<_> = hosts
             .iter()
             .map(|h| {
@@ -291,19 +327,41 @@ fn cold(config: &Path, prefix: &str, n: usize, rounds: usize) {
         for mut c in children {
             assert!(c.wait().unwrap().success());
         }
-        floor.push(start.elapsed().as_secs_f64() * 1e3);
-
-        let start = Instant::now();
+        (ms_since(start), busy_ms() - cpu)
+    };
+    let ours_run = || {
+        settle();
+        let (start, cpu) = (Instant::now(), busy_ms());
         let path = config.to_path_buf();
-        let results = Group::new(hosts.clone())
+        let group = Group::new(hosts.clone())
             .progress(false)
-            .configure(move |b| b.ssh_config(&path))
-            .call(nothing, ());
+            .configure(move |b| b.ssh_config(&path));
+        let results = group.call(nothing, ());
         assert!(results.is_ok(), "{:?}", results.failures().next());
-        ours.push(start.elapsed().as_secs_f64() * 1e3);
-        drop(results);
+        let called = ms_since(start);
+        drop(group);
+        let took = ms_since(start);
+        (took, busy_ms() - cpu, took - called)
+    };
+    for round in 0..rounds {
+        // Each goes first every other round: neither always follows the
+        // other's tail.
+        let ((f, f_cpu), (o, o_cpu, c)) = match round % 2 {
+            0 => (floor_run(), ours_run()),
+            _ => {
+                let o = ours_run();
+                (floor_run(), o)
+            }
+        };
+        floor.push(f);
+        floor_cpu.push(f_cpu);
+        ours.push(o);
+        ours_cpu.push(o_cpu);
+        closed.push(c);
+        ratios.push(o / f);
 
         // The same by hand: where the time goes.
+        settle();
         let start = Instant::now();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::scope(|s| {
@@ -357,11 +415,18 @@ fn cold(config: &Path, prefix: &str, n: usize, rounds: usize) {
         spread(&close, "ms"),
     );
     println!(
-        "{n} hosts, one call each, new connections: Group::call {} ({:.2}x); floor {n} \
-         parallel ssh true {}; by hand: last connected at {}, slowest call after connect {}",
+        "{n} hosts, one call each, new connections: Group::call {} ({:.2}x; per round {:.2}x \
+         ({:.2}-{:.2})); floor {n} parallel ssh true {}; the machine's CPU: ours {}, floor {}; \
+         ours: the group's close {}; by hand: last connected at {}, slowest call after connect {}",
         spread(&ours, "ms"),
         median(&ours) / median(&floor),
+        median(&ratios),
+        ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        ratios.iter().copied().fold(0.0, f64::max),
         spread(&floor, "ms"),
+        spread(&ours_cpu, "ms"),
+        spread(&floor_cpu, "ms"),
+        spread(&closed, "ms"),
         spread(&connected, "ms"),
         spread(&first_call, "ms"),
     );
@@ -397,9 +462,11 @@ fn rerun(config: &Path, prefix: &str, n: usize, rounds: usize) {
             .stdin(Stdio::null());
         c
     };
-    let (mut floor, mut ours) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        let start = Instant::now();
+    let (mut floor, mut ours, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut floor_cpu, mut ours_cpu) = (Vec::new(), Vec::new());
+    let floor_run = || {
+        settle();
+        let (start, cpu) = (Instant::now(), busy_ms());
         let children: Vec<_> = hosts
             .iter()
             .map(|h| over_master(h).spawn().expect("ssh"))
@@ -407,13 +474,59 @@ fn rerun(config: &Path, prefix: &str, n: usize, rounds: usize) {
         for mut c in children {
             assert!(c.wait().unwrap().success());
         }
-        floor.push(start.elapsed().as_secs_f64() * 1e3);
-        let start = Instant::now();
+        (ms_since(start), busy_ms() - cpu)
+    };
+    let ours_run = || {
+        settle();
+        let (start, cpu) = (Instant::now(), busy_ms());
         let results = group().call(nothing, ());
         assert!(results.is_ok(), "{:?}", results.failures().next());
         drop(results);
-        ours.push(start.elapsed().as_secs_f64() * 1e3);
+        (ms_since(start), busy_ms() - cpu)
+    };
+    for round in 0..rounds {
+        let ((f, f_cpu), (o, o_cpu)) = match round % 2 {
+            0 => (floor_run(), ours_run()),
+            _ => {
+                let o = ours_run();
+                (floor_run(), o)
+            }
+        };
+        floor.push(f);
+        floor_cpu.push(f_cpu);
+        ours.push(o);
+        ours_cpu.push(o_cpu);
+        ratios.push(o / f);
     }
+    // One host after the other, the machine's CPU per host: ssh true
+    // (mux client, sshd, the login shell), then with the bootstrap's
+    // `exec /bin/sh -c` too, then a tunnel (the bootstrap, the agent's
+    // exec, hello, one call, close).
+    let per_host = |run: &dyn Fn()| {
+        let (start, cpu) = (Instant::now(), busy_ms());
+        for _ in 0..PER_HOST_RUNS {
+            run();
+        }
+        let runs = PER_HOST_RUNS as f64;
+        (ms_since(start) / runs, (busy_ms() - cpu) / runs)
+    };
+    settle();
+    let true_cost = per_host(&|| {
+        assert!(over_master(&hosts[0]).status().unwrap().success());
+    });
+    let sh_cost = per_host(&|| {
+        let mut c = over_master(&hosts[0]);
+        c.arg("; exec /bin/sh -c true");
+        assert!(c.status().unwrap().success());
+    });
+    let tunnel_cost = per_host(&|| {
+        let t = Tunnel::builder(hosts[0].as_str())
+            .ssh_config(config)
+            .control_persist(Duration::from_secs(120))
+            .connect()
+            .expect("connect");
+        t.call(nothing, ()).expect("call");
+    });
     let (mut alone, mut up, mut call, mut close) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..9 {
         let start = Instant::now();
@@ -447,13 +560,28 @@ fn rerun(config: &Path, prefix: &str, n: usize, rounds: usize) {
         ms1(&close)
     );
     println!(
-        "{n} hosts again over their masters, one call each: Group::call {} ({:.2}x); floor \
-         {n} parallel ssh true over the same masters {}",
+        "one host after the other over its master, wall and the machine's CPU per host: ssh \
+         true {:.1} / {:.1} ms; with the bootstrap's sh {:.1} / {:.1} ms; a tunnel, one call, \
+         close {:.1} / {:.1} ms",
+        true_cost.0, true_cost.1, sh_cost.0, sh_cost.1, tunnel_cost.0, tunnel_cost.1
+    );
+    println!(
+        "{n} hosts again over their masters, one call each: Group::call {} ({:.2}x; per round \
+         {:.2}x ({:.2}-{:.2})); floor {n} parallel ssh true over the same masters {}; the \
+         machine's CPU: ours {}, floor {}",
         spread(&ours, "ms"),
         median(&ours) / median(&floor),
+        median(&ratios),
+        ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        ratios.iter().copied().fold(0.0, f64::max),
         spread(&floor, "ms"),
+        spread(&ours_cpu, "ms"),
+        spread(&floor_cpu, "ms"),
     );
 }
+
+/// How many times each per-host cost is measured, one after the other.
+const PER_HOST_RUNS: usize = 100;
 
 #[chopsticks::main]
 fn main() {
