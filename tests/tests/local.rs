@@ -375,6 +375,37 @@ fn a_corked_call_nobody_waits_for_still_runs() {
     let waited = start.elapsed();
     assert!(marker.exists(), "the corked call did not run in {waited:?}");
     assert!(write.wait().unwrap().changed);
+    // Dropped unanswered, a corked call still runs (as `Pending` says).
+    let dropped = dir.join("dropped");
+    let spec = ops::File::new(dropped.to_str().unwrap()).content("dropped\n");
+    drop(t.call_async(ops::file, (spec, Mode::Apply)));
+    let start = Instant::now();
+    while !dropped.exists() && start.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(dropped.exists(), "the dropped call did not run");
+    // A caller that goes on issuing calls without waiting (each within
+    // the cork's quiet time of the one before) does not hold back the
+    // first for long: the cork has an age limit (10 ms), far below the
+    // 64 KiB of calls that would write it otherwise (about 3000 here,
+    // half a second at this pace).
+    let limited = dir.join("limited");
+    let spec = ops::File::new(limited.to_str().unwrap()).content("limited\n");
+    let start = Instant::now();
+    let first = t.call_async(ops::file, (spec, Mode::Apply));
+    let mut adds = Vec::new();
+    let mut seen = None;
+    while start.elapsed() < Duration::from_millis(800) {
+        adds.push(t.call_async(add, (1, 1)));
+        if seen.is_none() && limited.exists() {
+            seen = Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    let seen = seen.expect("the first call of a long stream never ran before anyone waited");
+    assert!(seen < Duration::from_millis(300), "it ran after {seen:?}");
+    assert!(first.wait().unwrap().changed);
+    assert!(adds.into_iter().all(|p| p.wait().unwrap() == 2));
     // A burst behind a slow call: each reply to its own call, in order.
     let burst: Vec<_> = (0..500).map(|i| t.call_async(add, (i, 1))).collect();
     for (i, p) in burst.into_iter().enumerate() {
@@ -398,9 +429,12 @@ fn call_async_returns_at_once_when_the_agent_stops_reading() {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
     let start = Instant::now();
     // 1.5 MiB of arguments: far more than a pipe holds (64 KiB).
-    let pending: Vec<_> = (0..6)
+    let mut pending: Vec<_> = (0..6)
         .map(|_| t.call_async(digest, (vec![7u8; 256 << 10],)))
         .collect();
+    // And many small calls behind them: each returns at once too (a call
+    // queued behind a stopped agent costs no look at the others).
+    pending.extend((0..20_000).map(|_| t.call_async(digest, (vec![1u8; 8],))));
     let issued = start.elapsed();
     assert!(issued < timeout / 2, "call_async blocked for {issued:?}");
     for p in pending {

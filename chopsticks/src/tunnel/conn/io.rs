@@ -286,7 +286,7 @@ fn serve(conn: &Conn, streams: &mut Streams) {
             return;
         }
         // Corked calls nobody waited for go at the cork's end.
-        let cork = conn.check_cork(Instant::now());
+        let cork = conn.before_sleep(Instant::now());
         let writing = conn.queued.load(Ordering::SeqCst);
         let ready = poll(
             [
@@ -300,6 +300,7 @@ fn serve(conn: &Conn, streams: &mut Streams) {
                 (a, b) => a.or(b),
             },
         );
+        conn.awake();
         if ready[3] {
             let mut drain = [0u8; 64];
             while matches!((&streams.wake).read(&mut drain), Ok(n) if n > 0) {}

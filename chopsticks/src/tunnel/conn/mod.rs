@@ -4,8 +4,9 @@
 //! Every tunnel has one I/O thread (`io`), the only reader of the agent's
 //! output. It completes each call's [`Slot`], forwards log records, fails
 //! calls whose deadline passed (`deadlines`), writes what a caller could not
-//! write without blocking, and fails every waiter at once when the agent
-//! goes away. Callers only write and wait.
+//! write without blocking and corked calls nobody waited for (`send`), and
+//! fails every waiter at once when the agent goes away. Callers only write
+//! and wait.
 
 mod deadlines;
 mod frames;
@@ -62,6 +63,8 @@ pub(crate) struct Conn {
     queued: AtomicBool,
     /// Frames are corked in `out.queue` (see `send`).
     corked: AtomicBool,
+    /// The I/O thread sleeps without looking at corks (see `send`).
+    io_asleep: AtomicBool,
     /// Writing a byte here wakes the I/O thread.
     wake: File,
     next_req: AtomicU64,
@@ -284,6 +287,9 @@ impl Conn {
     /// Drops interest in a call's result, and cancels it on the agent
     /// (`agent::cancelled` says so there).
     pub(crate) fn forget(&self, req: u64) {
+        // A call dropped unanswered still runs: if it is corked, it goes
+        // now, before nobody waits for it.
+        self.urge();
         if self.take_waiting(req).is_some() {
             self.send_cancel(req);
         }
@@ -437,6 +443,9 @@ impl Conn {
 
     /// Asks the agent to exit and closes its input, without waiting.
     pub(crate) fn begin_close(&self) {
+        // Calls made before the close reach the agent, as they did before
+        // they were corked.
+        self.urge();
         self.closing.store(true, Ordering::SeqCst);
         let (to_agent, midframe) = self.stop_sending();
         // After half a frame, a Shutdown would read as garbage: closing the

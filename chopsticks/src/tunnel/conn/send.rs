@@ -1,5 +1,5 @@
-//! What goes to the agent: frames written whole and in order, at once
-//! when the agent takes them, else queued for the I/O thread, which
+//! What goes to the agent: frames written whole and in order, by the
+//! caller when the agent takes them, else queued for the I/O thread, which
 //! writes them as the agent reads (`flush`).
 //!
 //! A call made while others are in flight is *corked*: queued, not
@@ -9,11 +9,11 @@
 //! all in one system call, as soon as a caller waits for one of them
 //! ([`urge`](Conn::urge)), a frame that must go at once joins them, or
 //! they reach [`CORK_MAX`] bytes. Frames nobody waits for are written by
-//! the I/O thread, woken once per burst, which looks every [`CORK_CHECK`]:
-//! once no frame joined them for [`CORK_QUIET`], or the first is
-//! [`CORK_LIMIT`] old. (It looks no more often: each look takes the CPU
-//! from the caller still issuing calls, on a small machine.) A call made
-//! alone is written at once: it has nothing to wait for.
+//! the I/O thread, which looks every [`CORK_CHECK`] while calls are being
+//! corked (woken by the first cork after a pause): once no frame joined
+//! them for [`CORK_QUIET`], or the first is [`CORK_LIMIT`] old. (It looks no more often: each look takes the CPU from the caller
+//! still issuing calls, on a small machine.) A call made alone is written
+//! at once: it has nothing to wait for.
 
 use chopsticks_agent::sync::Unpoisoned;
 use std::collections::VecDeque;
@@ -52,6 +52,8 @@ pub(super) struct Outgoing {
     bytes: usize,
     /// The corked frames, if any.
     corked: Option<Cork>,
+    /// When a frame was last corked.
+    last_corked: Option<Instant>,
 }
 
 /// When corked frames were queued, and when the I/O thread looks at them.
@@ -69,6 +71,7 @@ impl Outgoing {
             queue: VecDeque::new(),
             bytes: 0,
             corked: None,
+            last_corked: None,
         }
     }
 
@@ -143,10 +146,17 @@ impl Conn {
             return false;
         }
         out.push(req, frame);
+        if self.queued.load(Ordering::SeqCst) {
+            // The agent stopped taking input (nothing is corked then): the
+            // I/O thread writes the queue as it reads, so a call returns at
+            // once however much waits.
+            return false;
+        }
         if now || out.bytes >= CORK_MAX {
             return self.write_out(&mut out);
         }
         let now = Instant::now();
+        out.last_corked = Some(now);
         if let Some(cork) = &mut out.corked {
             cork.newest = now;
             return false;
@@ -157,7 +167,8 @@ impl Conn {
             check: now + CORK_CHECK,
         });
         self.corked.store(true, Ordering::SeqCst);
-        true
+        // Woken only if it sleeps without looking (see `before_sleep`).
+        self.io_asleep.load(Ordering::SeqCst)
     }
 
     /// Writes corked frames now: a caller waits for one of them.
@@ -167,9 +178,42 @@ impl Conn {
         }
     }
 
-    /// The I/O thread's look at corked frames: writes them when due, and
-    /// says when to look next, if any remain corked.
-    pub(super) fn check_cork(&self, now: Instant) -> Option<Instant> {
+    /// The I/O thread's look at corked frames before it sleeps: writes
+    /// them when due, and says until when it may sleep. While calls are
+    /// being corked (one was within [`CORK_CHECK`]) it sleeps no longer
+    /// than that, so that the next cork needs no wake-up: a window of calls,
+    /// which makes one call after each reply and urges it with the next
+    /// wait, would otherwise pay a wake-up of this thread per call. Else it
+    /// sleeps without a bound (a timed sleep costs a sequential call
+    /// several microseconds in a VM), says so (`io_asleep`), and the next
+    /// cork wakes it.
+    pub(super) fn before_sleep(&self, now: Instant) -> Option<Instant> {
+        loop {
+            if let Some(due) = self.check_cork(now) {
+                self.io_asleep.store(false, Ordering::SeqCst);
+                return Some(due);
+            }
+            let recent = self.outgoing().last_corked.map(|at| at + CORK_CHECK);
+            if let Some(until) = recent.filter(|until| now < *until) {
+                self.io_asleep.store(false, Ordering::SeqCst);
+                return Some(until);
+            }
+            self.io_asleep.store(true, Ordering::SeqCst);
+            // A cork made before it said so woke nobody: look at it.
+            if !self.corked.load(Ordering::SeqCst) {
+                return None;
+            }
+        }
+    }
+
+    /// The I/O thread is awake: corks made from now on need no wake-up.
+    pub(super) fn awake(&self) {
+        self.io_asleep.store(false, Ordering::SeqCst);
+    }
+
+    /// Writes corked frames when due, and says when to look next, if any
+    /// remain corked.
+    fn check_cork(&self, now: Instant) -> Option<Instant> {
         if !self.corked.load(Ordering::SeqCst) {
             return None;
         }
@@ -190,8 +234,7 @@ impl Conn {
         None
     }
 
-    /// The I/O thread's write: the agent takes input again, or the cork
-    /// is due.
+    /// The I/O thread's write, when the agent takes input again.
     pub(super) fn flush(&self) {
         let mut out = self.outgoing();
         self.write_out(&mut out);
@@ -199,7 +242,8 @@ impl Conn {
 
     /// Writes queued frames, many in one system call, until the agent
     /// stops taking them; nothing is corked after. Frames of calls nobody
-    /// waits for any more (timed out, dropped) are not sent. Returns
+    /// waits for any more (timed out before they could be written, or
+    /// dropped while the agent was not reading) are not sent. Returns
     /// whether the I/O thread must be woken to write the rest when the
     /// agent takes it.
     fn write_out(&self, out: &mut Outgoing) -> bool {
@@ -209,6 +253,7 @@ impl Conn {
             queue,
             bytes,
             corked,
+            ..
         } = out;
         *corked = None;
         let Some(to_agent) = to_agent.as_ref() else {
@@ -217,25 +262,18 @@ impl Conn {
             self.queued.store(false, Ordering::SeqCst);
             return false;
         };
-        if queue.len() > 1 {
-            let state = self.state();
-            let mut first = true;
-            queue.retain(|q| {
-                // A frame begun is finished, whatever became of its call.
-                let keep = (first && q.written > 0)
-                    || q.req == CONTROL
-                    || state.waiting.contains_key(&q.req);
-                first = false;
-                if !keep {
-                    *bytes -= q.frame.len();
-                }
-                keep
-            });
-        }
         while !queue.is_empty() {
+            let alive = match queue.len() {
+                1 => 1,
+                _ => self.drop_dead(queue, bytes),
+            };
+            if alive == 0 {
+                // Every frame looked at was dead: look at the next ones.
+                continue;
+            }
             let slices: Vec<IoSlice<'_>> = queue
                 .iter()
-                .take(GATHER)
+                .take(alive)
                 .map(|q| IoSlice::new(&q.frame[q.written..]))
                 .collect();
             match (&*to_agent).write_vectored(&slices) {
@@ -269,6 +307,30 @@ impl Conn {
         }
         self.queued.store(false, Ordering::SeqCst);
         false
+    }
+
+    /// Removes, from the front of the queue, the frames of calls nobody
+    /// waits for any more, and returns how many frames at the front were
+    /// looked at and kept: what the next write takes. (At most [`GATHER`]
+    /// are looked at: the cost of a write stays bounded however long the
+    /// queue.)
+    fn drop_dead(&self, queue: &mut VecDeque<Queued>, bytes: &mut usize) -> usize {
+        let state = self.state();
+        let (mut at, mut looked) = (0, 0);
+        while at < queue.len() && looked < GATHER {
+            looked += 1;
+            let q = &queue[at];
+            // A frame begun is finished, whatever became of its call.
+            let dead = q.written == 0 && q.req != CONTROL && !state.waiting.contains_key(&q.req);
+            match dead {
+                true => {
+                    *bytes -= q.frame.len();
+                    queue.remove(at);
+                }
+                false => at += 1,
+            }
+        }
+        at
     }
 
     /// Stops sending: the queue is dropped and the agent's input taken,
