@@ -46,6 +46,58 @@ fn ssh(config: &Path, host: &str) -> Command {
     ssh
 }
 
+/// Runs both, the floor first in even rounds and ours first in odd ones:
+/// neither always follows the other's tail.
+fn in_turns<F, O>(round: usize, floor: impl FnOnce() -> F, ours: impl FnOnce() -> O) -> (F, O) {
+    match round % 2 {
+        0 => {
+            let floor = floor();
+            (floor, ours())
+        }
+        _ => {
+            let ours = ours();
+            (floor(), ours)
+        }
+    }
+}
+
+/// A fan-out and its floor, round by round: wall and machine CPU times
+/// in milliseconds.
+#[derive(Default)]
+struct Turns {
+    floor: Vec<f64>,
+    floor_cpu: Vec<f64>,
+    ours: Vec<f64>,
+    ours_cpu: Vec<f64>,
+}
+
+impl Turns {
+    fn push(&mut self, (floor, floor_cpu): (f64, f64), (ours, ours_cpu): (f64, f64)) {
+        self.floor.push(floor);
+        self.floor_cpu.push(floor_cpu);
+        self.ours.push(ours);
+        self.ours_cpu.push(ours_cpu);
+    }
+
+    /// Ours, the ratio of the medians and of each round's, the floor, and
+    /// both CPU times.
+    fn summary(&self) -> String {
+        let ratios: Vec<f64> = self.ours.iter().zip(&self.floor).map(|(o, f)| o / f).collect();
+        format!(
+            "{} ({:.2}x; per round {:.2}x ({:.2}-{:.2})) against {}; the machine's CPU: ours \
+             {}, floor {}",
+            spread(&self.ours, "ms"),
+            median(&self.ours) / median(&self.floor),
+            median(&ratios),
+            ratios.iter().copied().fold(f64::INFINITY, f64::min),
+            ratios.iter().copied().fold(0.0, f64::max),
+            spread(&self.floor, "ms"),
+            spread(&self.ours_cpu, "ms"),
+            spread(&self.floor_cpu, "ms"),
+        )
+    }
+}
+
 /// Milliseconds since `start`.
 fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1e3
@@ -308,8 +360,7 @@ fn calls(config: &Path, host: &str, tunnels: usize, batches: usize) {
 /// `n` parallel `ssh host true`.
 fn cold(config: &Path, prefix: &str, n: usize, rounds: usize) {
     let hosts: Vec<String> = (1..=n).map(|i| format!("{prefix}{i}")).collect();
-    let (mut floor, mut ours, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut floor_cpu, mut ours_cpu, mut closed) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut turns, mut closed) = (Turns::default(), Vec::new());
     let (mut connected, mut first_call) = (Vec::new(), Vec::new());
     let floor_run = || {
         settle();
@@ -344,21 +395,9 @@ fn cold(config: &Path, prefix: &str, n: usize, rounds: usize) {
         (took, busy_ms() - cpu, took - called)
     };
     for round in 0..rounds {
-        // Each goes first every other round: neither always follows the
-        // other's tail.
-        let ((f, f_cpu), (o, o_cpu, c)) = match round % 2 {
-            0 => (floor_run(), ours_run()),
-            _ => {
-                let o = ours_run();
-                (floor_run(), o)
-            }
-        };
-        floor.push(f);
-        floor_cpu.push(f_cpu);
-        ours.push(o);
-        ours_cpu.push(o_cpu);
+        let ((f, f_cpu), (o, o_cpu, c)) = in_turns(round, floor_run, ours_run);
+        turns.push((f, f_cpu), (o, o_cpu));
         closed.push(c);
-        ratios.push(o / f);
 
         // The same by hand: where the time goes.
         settle();
@@ -415,17 +454,9 @@ fn cold(config: &Path, prefix: &str, n: usize, rounds: usize) {
         spread(&close, "ms"),
     );
     println!(
-        "{n} hosts, one call each, new connections: Group::call {} ({:.2}x; per round {:.2}x \
-         ({:.2}-{:.2})); floor {n} parallel ssh true {}; the machine's CPU: ours {}, floor {}; \
-         ours: the group's close {}; by hand: last connected at {}, slowest call after connect {}",
-        spread(&ours, "ms"),
-        median(&ours) / median(&floor),
-        median(&ratios),
-        ratios.iter().copied().fold(f64::INFINITY, f64::min),
-        ratios.iter().copied().fold(0.0, f64::max),
-        spread(&floor, "ms"),
-        spread(&ours_cpu, "ms"),
-        spread(&floor_cpu, "ms"),
+        "{n} hosts, one call each, new connections: Group::call against {n} parallel ssh true: \
+         {}; the group's close {}; by hand: last connected at {}, slowest call after connect {}",
+        turns.summary(),
         spread(&closed, "ms"),
         spread(&connected, "ms"),
         spread(&first_call, "ms"),
@@ -462,8 +493,7 @@ fn rerun(config: &Path, prefix: &str, n: usize, rounds: usize) {
             .stdin(Stdio::null());
         c
     };
-    let (mut floor, mut ours, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut floor_cpu, mut ours_cpu) = (Vec::new(), Vec::new());
+    let mut turns = Turns::default();
     let floor_run = || {
         settle();
         let (start, cpu) = (Instant::now(), busy_ms());
@@ -485,18 +515,8 @@ fn rerun(config: &Path, prefix: &str, n: usize, rounds: usize) {
         (ms_since(start), busy_ms() - cpu)
     };
     for round in 0..rounds {
-        let ((f, f_cpu), (o, o_cpu)) = match round % 2 {
-            0 => (floor_run(), ours_run()),
-            _ => {
-                let o = ours_run();
-                (floor_run(), o)
-            }
-        };
-        floor.push(f);
-        floor_cpu.push(f_cpu);
-        ours.push(o);
-        ours_cpu.push(o_cpu);
-        ratios.push(o / f);
+        let (floor, ours) = in_turns(round, floor_run, ours_run);
+        turns.push(floor, ours);
     }
     // One host after the other, the machine's CPU per host: ssh true
     // (mux client, sshd, the login shell), then with the bootstrap's
@@ -566,17 +586,9 @@ fn rerun(config: &Path, prefix: &str, n: usize, rounds: usize) {
         true_cost.0, true_cost.1, sh_cost.0, sh_cost.1, tunnel_cost.0, tunnel_cost.1
     );
     println!(
-        "{n} hosts again over their masters, one call each: Group::call {} ({:.2}x; per round \
-         {:.2}x ({:.2}-{:.2})); floor {n} parallel ssh true over the same masters {}; the \
-         machine's CPU: ours {}, floor {}",
-        spread(&ours, "ms"),
-        median(&ours) / median(&floor),
-        median(&ratios),
-        ratios.iter().copied().fold(f64::INFINITY, f64::min),
-        ratios.iter().copied().fold(0.0, f64::max),
-        spread(&floor, "ms"),
-        spread(&ours_cpu, "ms"),
-        spread(&floor_cpu, "ms"),
+        "{n} hosts again over their masters, one call each: Group::call against {n} parallel \
+         ssh true over the same masters: {}",
+        turns.summary(),
     );
 }
 
