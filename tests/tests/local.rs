@@ -577,6 +577,46 @@ fn threads_of(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// How many times the threads of process `pid` went to sleep so far.
+fn sleeps_of(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(|task| {
+            let status = std::fs::read_to_string(task.ok()?.path().join("status")).ok()?;
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
+/// An agent between calls sleeps: its watchdog, which ticks every
+/// millisecond while calls run, stops soon after the last (a fan-out's
+/// agents wait for the rest of their run, and fifty of them ticking took a
+/// fifth of a small machine).
+#[test]
+fn an_idle_agent_does_not_tick() {
+    let t = Tunnel::local().unwrap();
+    assert_eq!(t.call(add, (1, 2)).unwrap(), 3);
+    std::thread::sleep(Duration::from_millis(50));
+    let before = sleeps_of(t.agent_pid());
+    std::thread::sleep(Duration::from_millis(300));
+    let woke = sleeps_of(t.agent_pid()) - before;
+    assert!(woke < 30, "the idle agent woke {woke} times in 300 ms");
+    // And the next call wakes it: a slow call still gives up the reader,
+    // so the call behind it is answered long before it ends.
+    let slow = t.call_async(sleep_ms, (1_000,));
+    let start = Instant::now();
+    assert_eq!(t.call(add, (2, 2)).unwrap(), 4);
+    let behind = start.elapsed();
+    assert!(
+        behind < Duration::from_millis(700),
+        "answered after {behind:?}"
+    );
+    assert_eq!(slow.wait().unwrap(), 1_000);
+}
+
 /// Slow calls get threads of their own up to the agent's limit; past it
 /// the requests behind a slow call wait their turn, and every call still
 /// completes.
