@@ -11,9 +11,10 @@
 //! they reach [`CORK_MAX`] bytes. Frames nobody waits for are written by
 //! the I/O thread, which looks every [`CORK_CHECK`] while calls are being
 //! corked (woken by the first cork after a pause): once no frame joined
-//! them for [`CORK_QUIET`], or the first is [`CORK_LIMIT`] old. (It looks no more often: each look takes the CPU from the caller
-//! still issuing calls, on a small machine.) A call made alone is written
-//! at once: it has nothing to wait for.
+//! them for [`CORK_QUIET`], or the first is [`CORK_LIMIT`] old. (It looks
+//! no more often: each look takes the CPU from the caller still issuing
+//! calls, on a small machine.) A call made alone is written at once: it
+//! has nothing to wait for.
 
 use chopsticks_agent::sync::Unpoisoned;
 use std::collections::VecDeque;
