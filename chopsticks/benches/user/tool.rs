@@ -46,6 +46,21 @@ fn ssh(config: &Path, host: &str) -> Command {
     ssh
 }
 
+/// The command `command` makes for each of `hosts`, all at once, once the
+/// machine settled: its wall and the machine's CPU time in milliseconds.
+fn parallel(hosts: &[String], command: impl Fn(&str) -> Command) -> (f64, f64) {
+    settle();
+    let (start, cpu) = (Instant::now(), busy_ms());
+    let children: Vec<_> = hosts
+        .iter()
+        .map(|h| command(h).spawn().expect("ssh"))
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    (ms_since(start), busy_ms() - cpu)
+}
+
 /// Runs both, the floor first in even rounds and ours first in odd ones:
 /// neither always follows the other's tail.
 fn in_turns<F, O>(round: usize, floor: impl FnOnce() -> F, ours: impl FnOnce() -> O) -> (F, O) {
@@ -363,22 +378,11 @@ fn cold(config: &Path, prefix: &str, n: usize, rounds: usize) {
     let (mut turns, mut closed) = (Turns::default(), Vec::new());
     let (mut connected, mut first_call) = (Vec::new(), Vec::new());
     let floor_run = || {
-        settle();
-        let (start, cpu) = (Instant::now(), busy_ms());
-        let children: Vec<_> = hosts
-            .iter()
-            .map(|h| {
-                ssh(config, h)
-                    .arg("true")
-                    .stdin(Stdio::null())
-                    .spawn()
-                    .expect("ssh")
-            })
-            .collect();
-        for mut c in children {
-            assert!(c.wait().unwrap().success());
-        }
-        (ms_since(start), busy_ms() - cpu)
+        parallel(&hosts, |h| {
+            let mut c = ssh(config, h);
+            c.arg("true").stdin(Stdio::null());
+            c
+        })
     };
     let ours_run = || {
         settle();
@@ -494,18 +498,7 @@ fn rerun(config: &Path, prefix: &str, n: usize, rounds: usize) {
         c
     };
     let mut turns = Turns::default();
-    let floor_run = || {
-        settle();
-        let (start, cpu) = (Instant::now(), busy_ms());
-        let children: Vec<_> = hosts
-            .iter()
-            .map(|h| over_master(h).spawn().expect("ssh"))
-            .collect();
-        for mut c in children {
-            assert!(c.wait().unwrap().success());
-        }
-        (ms_since(start), busy_ms() - cpu)
-    };
+    let floor_run = || parallel(&hosts, over_master);
     let ours_run = || {
         settle();
         let (start, cpu) = (Instant::now(), busy_ms());
