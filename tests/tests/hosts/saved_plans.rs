@@ -32,6 +32,12 @@ fn read(path: &Path) -> Option<String> {
     std::fs::read_to_string(path).ok()
 }
 
+/// Asserts what the file `name` in `files` holds (`None`: it is not there).
+#[track_caller]
+fn assert_content(files: &Path, name: &str, expected: Option<&str>) {
+    assert_eq!(read(&files.join(name)).as_deref(), expected, "{name}");
+}
+
 #[test]
 fn a_drifted_host_is_refused_while_its_neighbour_applies_the_reviewed_plan() {
     let state = scratch("plans-state");
@@ -238,10 +244,7 @@ fn an_apply_that_differs_from_the_reviewed_plan_is_an_error_of_its_host() {
                 && error.contains("diff line 4: reviewed `-old`, now `-sneaked`"),
             "{error}"
         );
-        assert_eq!(
-            read(&files.join(format!("{host}.conf"))).as_deref(),
-            Some("new\n")
-        );
+        assert_content(&files, &format!("{host}.conf"), Some("new\n"));
     }
     std::fs::remove_dir_all(state).unwrap();
     std::fs::remove_dir_all(files).unwrap();
@@ -298,15 +301,9 @@ fn a_host_whose_content_depends_on_a_refused_neighbour_is_checked_again_and_refu
             && first.contains("reviewed `+peers: cs-many-1,cs-many-2`, now `+peers: cs-many-1`"),
         "{first}"
     );
-    assert_eq!(
-        read(&files.join("cs-many-1.conf")).as_deref(),
-        Some("old\n")
-    );
-    assert_eq!(read(&files.join("cs-many-1.motd")), None);
-    assert_eq!(
-        read(&files.join("cs-many-2.conf")).as_deref(),
-        Some("drifted\n")
-    );
+    assert_content(&files, "cs-many-1.conf", Some("old\n"));
+    assert_content(&files, "cs-many-1.motd", None);
+    assert_content(&files, "cs-many-2.conf", Some("drifted\n"));
     std::fs::remove_dir_all(state).unwrap();
     std::fs::remove_dir_all(files).unwrap();
 }
@@ -333,18 +330,12 @@ fn refused_hosts_count_toward_max_fail_percentage() {
         "{}",
         run.text()
     );
-    assert_eq!(
-        read(&files.join("cs-many-1.conf")).as_deref(),
-        Some("old\n")
-    );
+    assert_content(&files, "cs-many-1.conf", Some("old\n"));
     // Under the limit, the matching host is applied.
     let limit = ["--max-fail-percentage", "50", "--apply-plan", &plan];
     let run = tool(&[&args[..], &limit].concat(), &state);
     assert_eq!(run.code, 2, "{}", run.text());
-    assert_eq!(
-        read(&files.join("cs-many-1.conf")).as_deref(),
-        Some("new\n")
-    );
+    assert_content(&files, "cs-many-1.conf", Some("new\n"));
     std::fs::remove_dir_all(state).unwrap();
     std::fs::remove_dir_all(files).unwrap();
 }
@@ -392,10 +383,7 @@ fn a_host_unreachable_in_the_check_pass_is_refused_as_unreachable() {
         "{}",
         run.text()
     );
-    assert_eq!(
-        read(&files.join("cs-many-1.conf")).as_deref(),
-        Some("new\n")
-    );
+    assert_content(&files, "cs-many-1.conf", Some("new\n"));
     std::fs::remove_dir_all(state).unwrap();
     std::fs::remove_dir_all(files).unwrap();
 }
@@ -445,20 +433,14 @@ fn secret_content_is_compared_by_a_keyed_digest() {
             line.contains("step key: content: the digests of the reviewed content"),
             "{line}"
         );
-        assert_eq!(read(&files.join(format!("{host}.key"))), None);
-        assert_eq!(
-            read(&files.join(format!("{host}.conf"))).as_deref(),
-            Some("old\n")
-        );
+        assert_content(&files, &format!("{host}.key"), None);
+        assert_content(&files, &format!("{host}.conf"), Some("old\n"));
     }
     // The reviewed secret applies.
     let same = ["--secret", "swordfish-1", "--apply-plan", &plan];
     let run = tool(&[&args[..], &same].concat(), &state);
     assert_eq!(run.code, 0, "{}", run.text());
-    assert_eq!(
-        read(&files.join("cs-many-1.key")).as_deref(),
-        Some("swordfish-1")
-    );
+    assert_content(&files, "cs-many-1.key", Some("swordfish-1"));
     // Another user's key (here: a new one) refuses the plan whole.
     std::fs::remove_file(&key).unwrap();
     let key_state = scratch("plans-secret-other-key");
