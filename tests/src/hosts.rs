@@ -114,8 +114,18 @@ pub fn role(t: &Tunnel) -> String {
         .to_owned()
 }
 
-/// The tunnel a fixture binary's arguments name: `SSH_CONFIG HOST`, or a
-/// local tunnel without arguments.
+/// `alias` over a connection shared through an ssh master
+/// (`control_persist`, ten seconds): after the first, its tunnels open
+/// their sessions on the master without starting `ssh`.
+pub fn shared_host(config: &Path, alias: &str) -> TunnelBuilder {
+    Tunnel::builder(alias)
+        .ssh_config(config)
+        .control_persist(Duration::from_secs(10))
+}
+
+/// The tunnel a fixture binary's arguments name: `SSH_CONFIG HOST
+/// [shared]` ([`shared_host`] with `shared`), or a local tunnel without
+/// arguments.
 ///
 /// # Errors
 /// When it cannot connect.
@@ -123,6 +133,9 @@ pub fn tunnel_from_args() -> chopsticks::Result<Tunnel> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
         [config, host] => Tunnel::builder(host).ssh_config(config).connect(),
+        [config, host, shared] if shared == "shared" => {
+            shared_host(Path::new(config), host).connect()
+        }
         _ => Tunnel::local(),
     }
 }

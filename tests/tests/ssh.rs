@@ -22,6 +22,11 @@ macro_rules! suite_targets {
         fn ssh() {
             $test(&crate::SSH)
         }
+
+        #[test]
+        fn shared() {
+            $test(&crate::SHARED)
+        }
     };
 }
 
@@ -31,6 +36,20 @@ const SSH: suite::Target = suite::Target {
     host: "cs-local",
     connect: || connect("cs-local"),
     // The client reports the remote signal as status 255.
+    killed: "status 255",
+    elsewhere: None,
+};
+
+/// The same over a connection shared through an ssh master: every tunnel
+/// after the first opens its session on the master itself.
+const SHARED: suite::Target = suite::Target {
+    host: "cs-local",
+    connect: || {
+        shared_host(&ssh_config(), "cs-local")
+            .connect()
+            .unwrap_or_else(|e| panic!("connecting to cs-local over its master: {e}"))
+    },
+    // The master sends no exit status for a signal: 255, as ssh says.
     killed: "status 255",
     elsewhere: None,
 };
@@ -665,9 +684,12 @@ fn a_planted_agent_of_another_user_does_not_run() {
 /// tunnel is gone, even when the program exits right after closing it.
 #[test]
 fn a_hosts_last_stderr_lines_are_not_lost_on_close() {
+    let config = ssh_config().display().to_string();
     for args in [
         vec![],
-        vec![ssh_config().display().to_string(), "cs-deb12".into()],
+        vec![config.clone(), "cs-deb12".into()],
+        // The first run starts the master, the others use it.
+        vec![config, "cs-deb12".into(), "shared".into()],
     ] {
         for round in 0..3 {
             let out = Command::new(env!("CARGO_BIN_EXE_last_words"))
@@ -698,9 +720,14 @@ fn a_hosts_last_stderr_lines_are_not_lost_on_close() {
 #[test]
 fn a_killed_controller_leaves_no_agent_behind() {
     use std::io::BufRead;
+    let config = ssh_config().display().to_string();
+    // The controller over a master opens its session there: it has no
+    // `ssh` whose end the agent would see.
+    drop(shared_host(&ssh_config(), "cs-deb12").connect().unwrap());
     for args in [
         vec![],
-        vec![ssh_config().display().to_string(), "cs-deb12".into()],
+        vec![config.clone(), "cs-deb12".into()],
+        vec![config, "cs-deb12".into(), "shared".into()],
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_orphan"))
             .args(&args)
@@ -758,4 +785,166 @@ fn a_child_holding_stderr_open_does_not_hold_up_close() {
             "a closed tunnel takes no calls"
         );
     }
+}
+
+/// The `ssh` processes this process started whose command line mentions
+/// `needle`: `pid: command line`.
+fn ssh_children(needle: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if parent == Some(me.as_str()) && cmdline.starts_with("ssh ") && cmdline.contains(needle) {
+            found.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    found
+}
+
+/// The sockets in `dir`.
+fn sockets_in(dir: &std::path::Path) -> Vec<PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_socket()))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Stops the master listening in `dir` for `alias`, and waits until its
+/// socket is gone.
+fn stop_master(dir: &std::path::Path, alias: &str) {
+    let _ = Command::new("ssh")
+        .arg("-F")
+        .arg(ssh_config())
+        .arg("-o")
+        .arg(format!("ControlPath={}/%C", dir.display()))
+        .args(["-O", "exit", alias])
+        .output();
+    let asked = Instant::now();
+    while !sockets_in(dir).is_empty() && asked.elapsed() < Duration::from_secs(10) {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(sockets_in(dir), Vec::<PathBuf>::new(), "the master is gone");
+}
+
+/// With `control_persist`, the first tunnel starts `ssh`, which leaves a
+/// master; the next ones open their sessions on that master without
+/// starting `ssh`, at once and side by side; once the master is gone, a
+/// tunnel starts `ssh` again, which starts a new one.
+#[test]
+fn a_shared_connection_opens_sessions_on_the_master_without_ssh() {
+    let dir = scratch_dir("shared-master");
+    let builder = || {
+        test_host("cs-many-901")
+            .control_persist(Duration::from_secs(30))
+            .ssh_option(format!("ControlPath={}/%C", dir.display()))
+    };
+    let needle = dir.display().to_string();
+    let first = builder().connect().unwrap();
+    assert_eq!(ssh_children(&needle).len(), 1, "the first tunnel runs ssh");
+    assert_eq!(first.call(add, (1, 2)).unwrap(), 3);
+    drop(first);
+    let masters = sockets_in(&dir);
+    assert_eq!(masters.len(), 1, "ssh left a master: {masters:?}");
+    let (second, third) = (builder().connect().unwrap(), builder().connect().unwrap());
+    assert_eq!(
+        ssh_children(&needle),
+        Vec::<String>::new(),
+        "tunnels over the master start no ssh"
+    );
+    assert_ne!(second.agent_pid(), third.agent_pid());
+    let sums = (
+        second.call_async(add, (2, 2)),
+        third.call_async(add, (3, 3)),
+    );
+    assert_eq!((sums.0.wait().unwrap(), sums.1.wait().unwrap()), (4, 6));
+    second.close();
+    assert_eq!(
+        third.call(add, (4, 4)).unwrap(),
+        8,
+        "one closing ends only its own session"
+    );
+    drop(third);
+    assert_eq!(sockets_in(&dir), masters, "the same master served them");
+    stop_master(&dir, "cs-many-901");
+    let fourth = builder().connect().unwrap();
+    assert_eq!(ssh_children(&needle).len(), 1, "no master: ssh again");
+    assert_eq!(fourth.call(add, (5, 5)).unwrap(), 10);
+    drop(fourth);
+    assert_eq!(sockets_in(&dir).len(), 1, "and a master again");
+    stop_master(&dir, "cs-many-901");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A master that takes the connection and never answers, or refuses the
+/// session, costs at most the connect timeout: the tunnel then connects
+/// with an `ssh` of its own, which does not wait for that master again.
+#[test]
+fn a_master_that_hangs_or_refuses_is_passed_by() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+    let dir = scratch_dir("hung-master");
+    let builder = || {
+        test_host("cs-many-902")
+            .control_persist(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(3))
+            .ssh_option(format!("ControlPath={}/%C", dir.display()))
+    };
+    drop(builder().connect().unwrap());
+    let socket = sockets_in(&dir).pop().expect("ssh left a master");
+    stop_master(&dir, "cs-many-902");
+    for hangs in [true, false] {
+        let listener = UnixListener::bind(&socket).unwrap();
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let fake = thread::spawn(move || {
+            let (mut peer, _) = listener.accept().unwrap();
+            if !hangs {
+                // Its hello, then MUX_S_FAILURE for request 1.
+                let mut said = [0u8; 64];
+                let _ = peer.read(&mut said);
+                let why = b"Session open refused by peer";
+                let mut reply = vec![0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 4];
+                let len = 4 + 4 + 4 + why.len() as u32;
+                reply.extend(len.to_be_bytes());
+                reply.extend(0x8000_0003u32.to_be_bytes());
+                reply.extend(1u32.to_be_bytes());
+                reply.extend((why.len() as u32).to_be_bytes());
+                reply.extend(why);
+                peer.write_all(&reply).unwrap();
+            }
+            // Held open until the test is done with it.
+            let _ = finished.recv_timeout(Duration::from_secs(60));
+            drop(peer);
+        });
+        let started = Instant::now();
+        let t = builder()
+            .connect()
+            .unwrap_or_else(|e| panic!("hangs {hangs}: {e}"));
+        let took = started.elapsed();
+        assert_eq!(t.call(add, (1, 1)).unwrap(), 2);
+        assert!(
+            took < Duration::from_secs(15),
+            "hangs {hangs}: connecting took {took:?}"
+        );
+        assert_eq!(
+            ssh_children(&dir.display().to_string()).len(),
+            1,
+            "an ssh of its own"
+        );
+        drop(t);
+        std::fs::remove_file(&socket).unwrap();
+        done.send(()).unwrap();
+        fake.join().unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -64,6 +64,7 @@ pub(super) fn way(builder: &TunnelBuilder, argv: &[OsString], script: String) ->
         fallback: FALLBACK,
         askpass: None,
         near: link::far(),
+        learning: None,
     })
 }
 

@@ -5,12 +5,15 @@
 mod command;
 mod docker;
 pub(crate) mod local;
+mod masters;
+mod mux;
 pub(crate) mod ssh;
 pub(crate) mod via;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::askpass::Askpass;
 use super::builder::{Kind, Options, TunnelBuilder};
@@ -30,6 +33,16 @@ enum Start {
     Command(Command),
     /// A program on a bastion, through its agent.
     Relay { via: via::Via, argv: Vec<String> },
+    /// A session on the ssh master listening at `socket`, running
+    /// `command`; `fallback` when no master listens there, `direct` (a
+    /// connection of its own) when the master there does not answer or
+    /// refuses.
+    Shared {
+        socket: PathBuf,
+        command: String,
+        fallback: Box<Command>,
+        direct: Box<Command>,
+    },
 }
 
 /// What a kind that runs the bootstrap on its host supplies.
@@ -46,6 +59,9 @@ struct Way {
     askpass: Option<Askpass>,
     /// Whether the host is near (asked on an upload only).
     near: Near,
+    /// Work on the side while the tunnel starts (learning where its ssh
+    /// master listens), waited for once it has.
+    learning: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TunnelBuilder {
@@ -196,11 +212,38 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
             fallback,
             askpass,
             near,
+            learning,
         } = way(script)?;
         // Until the hello: ssh asks for passwords while it connects.
         let _askpass = askpass;
         let link = match start {
             Start::Command(command) => spawn(host, &program, command)?,
+            Start::Shared {
+                socket,
+                command,
+                fallback,
+                direct,
+            } => {
+                let deadline = Instant::now() + builder.options.connect_timeout;
+                let env = std::env::vars_os().map(|(k, v)| {
+                    let mut var = k;
+                    var.push("=");
+                    var.push(v);
+                    var
+                });
+                match mux::open(&socket, &command, env, deadline) {
+                    Ok(link) => link,
+                    Err(e) => {
+                        log::debug!("chopsticks: {host}: {}: {e}", socket.display());
+                        let gone = matches!(
+                            e.kind(),
+                            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                        );
+                        // `ssh` starts a master anew where none listens.
+                        spawn(host, &program, *if gone { fallback } else { direct })?
+                    }
+                }
+            }
             Start::Relay { via, argv } => {
                 // The bastion sends the agent itself when it runs this one.
                 let serve = Some((nonce.clone(), image.sha256.clone()));
@@ -211,7 +254,7 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
                 })?
             }
         };
-        Conn::start(Launch {
+        let started = Conn::start(Launch {
             host: host.clone(),
             program,
             link,
@@ -233,7 +276,11 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
                 .and(builder.options.passwords.clone()),
             depth: limits.depth,
             check_only: limits.check_only,
-        })
+        });
+        if let Some(learning) = learning {
+            let _ = learning.join();
+        }
+        started
     };
     let lost = |e: &Error| {
         let hashes = std::iter::once(&image).chain(others.iter().map(|(_, i)| i));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{link, Way};
+use super::{link, masters, Way};
 use crate::error::{Error, Result};
 use crate::names;
 use crate::tunnel::askpass::Askpass;
@@ -130,22 +130,57 @@ pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
         .ssh_program
         .clone()
         .unwrap_or_else(|| "ssh".into());
-    let mut command = Command::new(&program);
-    command.args(ssh_args(
-        builder,
-        login_command(&script, builder.options.sudo()),
-    ));
+    let remote = login_command(&script, builder.options.sudo());
     let askpass = match &builder.options.passwords {
         Some(source) => Some(askpass(builder, source)?),
         None => None,
     };
-    if let Some(askpass) = &askpass {
-        command.envs(askpass.env());
-    }
+    // `ssh`, sharing the connection as the builder says, or (`direct`)
+    // with a connection of its own.
+    let command = |direct: bool| {
+        let mut command = Command::new(&program);
+        if direct {
+            // ssh keeps an option's first value.
+            command.args(["-o", "ControlPath=none"]);
+        }
+        command.args(ssh_args(builder, remote.clone()));
+        if let Some(askpass) = &askpass {
+            command.envs(askpass.env());
+        }
+        command
+    };
     // The jump hosts, for a connect error: the builder's, or (read only
     // when connecting failed) those of the user's ssh config.
     let given = builder.ssh.proxy_jump.clone();
-    let (ssh, args) = (program.clone(), ssh_args(builder, String::new()));
+    // The arguments but the remote command.
+    let mut args = ssh_args(builder, String::new());
+    args.pop();
+    let ssh = program.clone();
+    // Over a master an earlier tunnel left, the session is opened there;
+    // otherwise `ssh` starts, and the master it leaves is learned.
+    let (start, learning) = match shared(builder, &program, &args) {
+        Some(link) if std::fs::symlink_metadata(&link).is_ok() => (
+            super::Start::Shared {
+                socket: link,
+                command: remote.clone(),
+                fallback: Box::new(command(false)),
+                direct: Box::new(command(true)),
+            },
+            None,
+        ),
+        Some(link) => {
+            let (ssh, args) = (program.clone(), args.clone());
+            let learn = move || {
+                let socket = configured(&ssh, &args, "controlpath");
+                if let Some(socket) = socket {
+                    masters::remember(&link, &socket);
+                }
+            };
+            let learning = std::thread::Builder::new().spawn(learn).ok();
+            (super::Start::Command(command(false)), learning)
+        }
+        None => (super::Start::Command(command(false)), None),
+    };
     let near: link::Near = match builder.ssh.ssh_program.is_some() {
         // Another ssh program may not know `-G` (it could connect
         // instead): its hosts count as far.
@@ -173,7 +208,8 @@ pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
     let asked = askpass.as_ref().map(Askpass::counter);
     Ok(Way {
         program: program.display().to_string(),
-        start: super::Start::Command(command),
+        start,
+        learning,
         advice: Box::new(move |host, message, failed| {
             let said = Said {
                 jumps: &jumps,
@@ -245,6 +281,7 @@ fn way_via(builder: &TunnelBuilder, via: &super::via::Via, script: String) -> Re
         askpass: None,
         // The bastion sends the agent: this link does not carry it.
         near: link::far(),
+        learning: None,
     })
 }
 
@@ -370,6 +407,18 @@ fn ssh_args(builder: &TunnelBuilder, remote: String) -> Vec<OsString> {
     };
     args.extend(["--".into(), destination.into(), remote.into()]);
     args
+}
+
+/// The link that names the master `control_persist` shares for this
+/// tunnel (see [`masters`]); `None` without `control_persist`, with
+/// another ssh program (it may speak another protocol), or when the
+/// configuration cannot stand for the master.
+fn shared(builder: &TunnelBuilder, program: &Path, args: &[OsString]) -> Option<PathBuf> {
+    let ssh = &builder.ssh;
+    if ssh.control_persist.is_none() || ssh.ssh_program.is_some() {
+        return None;
+    }
+    masters::link(&control_dir()?, program, args)
 }
 
 /// Refuses ssh options that ssh could take for something else, and values
