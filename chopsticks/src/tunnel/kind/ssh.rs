@@ -77,6 +77,20 @@ impl TunnelBuilder {
     /// (or `~/.ssh/chopsticks-ssh`), mode 700. Off by default: a persisting
     /// master outlives the program, and anyone who can use its socket (only
     /// you) can open sessions on the host without authenticating.
+    ///
+    /// Over a master, a tunnel starts no `ssh` at all: it asks the master
+    /// for the session itself (OpenSSH's multiplexing protocol) and hands
+    /// it its pipes, which spares each host an `ssh` process, most of what
+    /// a rerun costs this machine. The first tunnel for a host learns where
+    /// its master listens (`ssh -G`, beside the connection) and records it
+    /// in that directory under the arguments and the ssh configuration
+    /// files it depends on; editing one of those files makes the next
+    /// tunnel learn again. Where the configuration depends on more than
+    /// files (`Match exec`, `Match localnetwork`) or another
+    /// [`ssh_program`](Self::ssh_program) is used, every tunnel starts
+    /// `ssh`. A master that does not answer within the connect timeout, or
+    /// refuses the session, is passed by: the tunnel connects with an
+    /// `ssh` of its own.
     pub fn control_persist(mut self, idle: Duration) -> Self {
         self.ssh.control_persist = Some(idle);
         self
