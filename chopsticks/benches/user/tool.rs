@@ -514,7 +514,8 @@ fn rerun(config: &Path, prefix: &str, n: usize, rounds: usize) {
     // One host after the other, the machine's CPU per host: ssh true
     // (mux client, sshd, the login shell), then with the bootstrap's
     // `exec /bin/sh -c` too, then a tunnel (the bootstrap, the agent's
-    // exec, hello, one call, close).
+    // exec, hello, one call, close; the session opened on the master
+    // itself, without an ssh mux client).
     let per_host = |run: &dyn Fn()| {
         let (start, cpu) = (Instant::now(), busy_ms());
         for _ in 0..PER_HOST_RUNS {
@@ -565,8 +566,8 @@ fn rerun(config: &Path, prefix: &str, n: usize, rounds: usize) {
         format!("{:.1} ms ({min:.1}-{max:.1})", median(v))
     };
     println!(
-        "one host over its master: ssh true {}; connect (mux client, bootstrap, agent exec, \
-         hello) {}, first call {}, close {}",
+        "one host over its master: ssh true {}; connect (a session on the master, bootstrap, \
+         agent exec, hello) {}, first call {}, close {}",
         ms1(&alone),
         ms1(&up),
         ms1(&call),
