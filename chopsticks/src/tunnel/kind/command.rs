@@ -65,6 +65,7 @@ pub(super) fn way(builder: &TunnelBuilder, argv: &[OsString], script: String) ->
         askpass: None,
         near: link::far(),
         learning: None,
+        login: super::Login::Known,
     })
 }
 

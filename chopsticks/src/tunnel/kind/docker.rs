@@ -51,6 +51,7 @@ pub(super) fn way(builder: &TunnelBuilder, container: &str, script: String) -> R
             std::env::var("DOCKER_HOST").map_or(true, |h| h.is_empty() || h.starts_with("unix://"))
         }),
         learning: None,
+        login: super::Login::Known,
     })
 }
 

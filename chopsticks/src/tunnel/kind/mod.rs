@@ -40,6 +40,8 @@ enum Start {
     Shared {
         socket: PathBuf,
         command: String,
+        /// The variables the session sends (`NAME=value`).
+        env: Vec<std::ffi::OsString>,
         fallback: Box<Command>,
         direct: Box<Command>,
     },
@@ -62,6 +64,21 @@ struct Way {
     /// Work on the side while the tunnel starts (learning where its ssh
     /// master listens), waited for once it has.
     learning: Option<std::thread::JoinHandle<()>>,
+    /// What is known of the login shell that runs the script.
+    login: Login,
+}
+
+/// What a tunnel knows of the login shell of an ssh host with a kept
+/// master (see [`masters::posix_login`]).
+enum Login {
+    /// Nothing to learn: another kind of tunnel, no master, sudo, or noted.
+    Known,
+    /// Not noted yet: the script runs under `sh`, and the agent says which
+    /// login shell started it.
+    Learn(PathBuf),
+    /// Noted POSIX: the login shell runs the script itself. A start that
+    /// fails then forgets the note and tries once more under `sh`.
+    Trusted(PathBuf),
 }
 
 impl TunnelBuilder {
@@ -201,6 +218,7 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
         .is_none()
         .then(|| (uname_s().to_owned(), std::env::consts::ARCH.to_owned()));
     let others = other_machines(builder, platform.as_ref(), strip)?;
+    let login_of_last = std::cell::RefCell::new(Login::Known);
     let start = || {
         let nonce = nonce();
         let log_level = builder.options.log_level();
@@ -213,7 +231,9 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
             askpass,
             near,
             learning,
+            login,
         } = way(script)?;
+        *login_of_last.borrow_mut() = login;
         // Until the hello: ssh asks for passwords while it connects.
         let _askpass = askpass;
         let link = match start {
@@ -221,18 +241,19 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
             Start::Shared {
                 socket,
                 command,
+                env,
                 fallback,
                 direct,
             } => {
                 let deadline = Instant::now() + builder.options.connect_timeout;
-                let env = std::env::vars_os().map(|(k, v)| {
-                    let mut var = k;
-                    var.push("=");
-                    var.push(v);
-                    var
-                });
-                match mux::open(&socket, &command, env, deadline) {
+                match mux::open(&socket, &command, &env, deadline) {
                     Ok(link) => link,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                        return Err(Error::Interrupted {
+                            host: host.clone(),
+                            function: None,
+                        })
+                    }
                     Err(e) => {
                         log::debug!("chopsticks: {host}: {}: {e}", socket.display());
                         let gone = matches!(
@@ -288,10 +309,36 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
     };
     let conn = match start() {
         Err(e) if lost(&e) => start()?,
+        Err(e @ (Error::Handshake { .. } | Error::Bootstrap { .. })) => {
+            // The login shell noted POSIX did not run the script (changed
+            // since?): once more under `sh`, and it is learned again.
+            let login = std::mem::replace(&mut *login_of_last.borrow_mut(), Login::Known);
+            let Login::Trusted(link) = login else {
+                return Err(e);
+            };
+            log::debug!("chopsticks: {host}: the noted login shell failed: {e}");
+            masters::forget_shell(&link);
+            start()?
+        }
         started => started?,
     };
     conn.set_call_timeout(builder.options.call_timeout);
-    Ok(Tunnel { conn, owns: true })
+    let tunnel = Tunnel { conn, owns: true };
+    if let Login::Learn(link) = login_of_last.into_inner() {
+        learn_login(&tunnel, &link, builder.options.connect_timeout);
+    }
+    Ok(tunnel)
+}
+
+/// Asks the agent of `tunnel` which login shell started it, and notes it
+/// for `link`; within `bound`, and nothing noted when it cannot say.
+fn learn_login(tunnel: &Tunnel, link: &Path, bound: std::time::Duration) {
+    let asked = tunnel
+        .call_async(masters::login_shell, ())
+        .wait_timeout(bound);
+    if let Ok(Some(shell)) = asked {
+        masters::remember_shell(link, &shell);
+    }
 }
 
 /// The agents for hosts of other machines than `platform` (this

@@ -19,7 +19,7 @@
 
 use std::ffi::OsString;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
@@ -27,7 +27,7 @@ use std::path::Path;
 use std::process::ExitStatus;
 use std::time::Instant;
 
-use crate::tunnel::conn::{pipe, Link, Transport};
+use crate::tunnel::conn::{interrupted, pipe, Link, Transport};
 
 /// The protocol version this client speaks (OpenSSH's since 5.6).
 const VERSION: u32 = 4;
@@ -46,25 +46,29 @@ const REQUEST: u32 = 1;
 const MAX_MESSAGE: usize = 64 * 1024;
 /// What `ssh` exits with when the master went away without an exit status.
 const NO_STATUS: i32 = 255;
+/// The largest request a master reads (OpenSSH's `CHANNEL_MUX_MAX_PACKET`).
+const MAX_REQUEST: usize = 256 * 1024;
+/// How often a wait for the master looks for Ctrl-C.
+const INTERRUPT_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Opens a session running `command` on the master listening at `socket`,
-/// passing `env` for the master to filter by its `SendEnv`, as `ssh` does;
-/// gives up at `deadline`.
+/// sending `env` (`NAME=value`, which the master filters by its `SendEnv`,
+/// as for `ssh`); gives up at `deadline`, or when this program is
+/// interrupted (Ctrl-C).
 ///
 /// # Errors
 /// No master there: `NotFound`, `ConnectionRefused` (a socket its master
-/// left); any other kind: a master that does not answer by `deadline`
-/// (`TimedOut`), refuses the session or speaks another protocol.
+/// left); `Interrupted`; any other kind: a master that does not answer by
+/// `deadline` (`TimedOut`), is another user's, refuses the session or
+/// speaks another protocol, or a request too large for it.
 pub(super) fn open(
     socket: &Path,
     command: &str,
-    env: impl IntoIterator<Item = OsString>,
+    env: &[OsString],
     deadline: Instant,
 ) -> io::Result<Link> {
-    let mut sock = UnixStream::connect(socket)?;
-    let (to_agent_read, to_agent) = pipe()?;
-    let (from_agent, from_agent_write) = pipe()?;
-    let (stderr, stderr_write) = pipe()?;
+    let mut sock = connect(socket, deadline)?;
+    ours(&sock)?;
     // Everything is sent at once: the master reads each message by its
     // length, so the hello need not be answered first.
     let mut request = message(MSG_HELLO, |m| put_u32(m, VERSION));
@@ -84,6 +88,14 @@ pub(super) fn open(
             }
         }
     }));
+    if request.len() > MAX_REQUEST {
+        return Err(refused(
+            "the session's request is larger than a master takes",
+        ));
+    }
+    let (to_agent_read, to_agent) = pipe()?;
+    let (from_agent, from_agent_write) = pipe()?;
+    let (stderr, stderr_write) = pipe()?;
     set_timeouts(&sock, deadline)?;
     send(&sock, &request)?;
     for fd in [&to_agent_read, &from_agent_write, &stderr_write] {
@@ -109,18 +121,114 @@ pub(super) fn open(
     };
     let session = session.ok_or_else(|| refused("it answered out of protocol"))?;
     sock.set_nonblocking(true)?;
+    let mut session = Session {
+        sock,
+        id: session,
+        inbox,
+        exit: None,
+        ended: None,
+    };
+    // What came with the reply (a session that ended at once says so).
+    session.read_messages()?;
     Ok(Link {
         to_agent,
         from_agent,
         stderr,
-        transport: Box::new(Session {
-            sock,
-            id: session,
-            inbox,
-            exit: None,
-            ended: None,
-        }),
+        transport: Box::new(session),
     })
+}
+
+/// Connects to the master at `path` by `deadline`: a master whose queue of
+/// connections is full does not hold the tunnel longer.
+fn connect(path: &Path, deadline: Instant) -> io::Result<UnixStream> {
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: an all-zero sockaddr_un is valid; family and path are set below.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return Err(refused("its socket's path is too long"));
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (to, from) in addr.sun_path.iter_mut().zip(bytes) {
+        *to = *from as libc::c_char;
+    }
+    // SAFETY: plain socket(2); the descriptor is owned right below.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a new socket, owned by nothing else.
+    let sock = unsafe { UnixStream::from_raw_fd(fd) };
+    // SAFETY: fcntl on our socket with integer arguments.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    sock.set_nonblocking(true)?;
+    let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    loop {
+        // SAFETY: a valid address of `len` bytes and our socket.
+        let rc = unsafe { libc::connect(fd, (&raw const addr).cast(), len) };
+        if rc == 0 {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => {}
+            // A full queue: again a while later, until the deadline.
+            Some(libc::EAGAIN) if Instant::now() < deadline => {
+                if interrupted() {
+                    return Err(io::ErrorKind::Interrupted.into());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Some(libc::EAGAIN) => return Err(timed_out()),
+            _ => return Err(e),
+        }
+    }
+    sock.set_nonblocking(false)?;
+    Ok(sock)
+}
+
+/// Refuses a master that is neither this user's nor root's: it would get
+/// the session's streams.
+fn ours(sock: &UnixStream) -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let peer = {
+        // SAFETY: an all-zero ucred is valid for getsockopt to fill.
+        let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+        // SAFETY: our socket and a buffer of `len` bytes.
+        let rc = unsafe {
+            libc::getsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERCRED,
+                (&raw mut cred).cast(),
+                &mut len,
+            )
+        };
+        (rc == 0).then_some(cred.uid)
+    };
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let peer = {
+        let (mut uid, mut gid) = (0, 0);
+        // SAFETY: our socket and two valid out-pointers.
+        let rc = unsafe { libc::getpeereid(sock.as_raw_fd(), &mut uid, &mut gid) };
+        (rc == 0).then_some(uid)
+    };
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    match peer {
+        Some(uid) if uid == me || uid == 0 => Ok(()),
+        Some(uid) => Err(refused(&format!(
+            "its socket belongs to uid {uid}, not to this user"
+        ))),
+        None => Err(io::Error::last_os_error()),
+    }
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the ssh control master did not answer in time",
+    )
 }
 
 /// A session on a master: it ends when the master closes the socket (after
@@ -241,7 +349,8 @@ fn take_message(inbox: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> {
     Ok(Some(body))
 }
 
-/// Reads until `inbox` holds a whole message, by `deadline`.
+/// Reads until `inbox` holds a whole message, by `deadline`; looks for
+/// Ctrl-C every [`INTERRUPT_POLL`].
 fn read_message(
     sock: &mut UnixStream,
     inbox: &mut Vec<u8>,
@@ -252,31 +361,32 @@ fn read_message(
         if let Some(body) = take_message(inbox)? {
             return Ok(body);
         }
+        if interrupted() {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        if Instant::now() >= deadline {
+            return Err(timed_out());
+        }
         set_timeouts(sock, deadline)?;
         match sock.read(&mut buf) {
             Ok(0) => return Err(refused("it closed the connection")),
             Ok(n) => inbox.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e)
                 if matches!(
                     e.kind(),
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the ssh control master did not answer in time",
-                ))
-            }
+                ) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
 }
 
-/// Reads and writes on `sock` wait at most until `deadline`.
+/// Reads and writes on `sock` wait at most until `deadline`, in slices of
+/// [`INTERRUPT_POLL`].
 fn set_timeouts(sock: &UnixStream, deadline: Instant) -> io::Result<()> {
     let left = deadline.saturating_duration_since(Instant::now());
-    let left = left.max(std::time::Duration::from_millis(1));
+    let left = left.clamp(std::time::Duration::from_millis(1), INTERRUPT_POLL);
     sock.set_read_timeout(Some(left))?;
     sock.set_write_timeout(Some(left))
 }

@@ -82,11 +82,14 @@ impl TunnelBuilder {
     /// for the session itself (OpenSSH's multiplexing protocol) and hands
     /// it its pipes, which spares each host an `ssh` process, most of what
     /// a rerun costs this machine. The first tunnel for a host learns where
-    /// its master listens (`ssh -G`, beside the connection) and records it
-    /// in that directory under the arguments and the ssh configuration
-    /// files it depends on; editing one of those files makes the next
-    /// tunnel learn again. Where the configuration depends on more than
-    /// files (`Match exec`, `Match localnetwork`) or another
+    /// its master listens (`ssh -v -G`, beside the connection) and records
+    /// it in that directory under the arguments and the contents of the ssh
+    /// configuration files they depend on; editing one of those files makes
+    /// the next tunnel learn again. It also learns the host's login shell:
+    /// a POSIX one (bash, dash, ksh ...) then runs the bootstrap itself,
+    /// without `exec /bin/sh -c`. Where the configuration may depend on
+    /// more than files (`Match exec`, `localnetwork`, `${VAR}` ...),
+    /// forwards the agent or X11, or another
     /// [`ssh_program`](Self::ssh_program) is used, every tunnel starts
     /// `ssh`. A master that does not answer within the connect timeout, or
     /// refuses the session, is passed by: the tunnel connects with an
@@ -144,7 +147,24 @@ pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
         .ssh_program
         .clone()
         .unwrap_or_else(|| "ssh".into());
-    let remote = login_command(&script, builder.options.sudo());
+    // The arguments but the remote command.
+    let mut args = ssh_args(builder, String::new());
+    args.pop();
+    let shared = shared(builder, &program, &args);
+    // A host that logs in with a POSIX shell runs the script itself, as
+    // `sh` would; another (fish, csh), or one not known yet, runs `sh`.
+    let sudo = builder.options.sudo();
+    let noted = shared
+        .as_ref()
+        .and_then(|k| masters::posix_login(&k.record));
+    let (remote, login) = match (&shared, noted, sudo) {
+        (Some(key), Some(true), None) => (script, super::Login::Trusted(key.record.clone())),
+        (Some(key), None, None) => (
+            login_command(&script, sudo),
+            super::Login::Learn(key.record.clone()),
+        ),
+        _ => (login_command(&script, sudo), super::Login::Known),
+    };
     let askpass = match &builder.options.passwords {
         Some(source) => Some(askpass(builder, source)?),
         None => None,
@@ -166,34 +186,36 @@ pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
     // The jump hosts, for a connect error: the builder's, or (read only
     // when connecting failed) those of the user's ssh config.
     let given = builder.ssh.proxy_jump.clone();
-    // The arguments but the remote command.
-    let mut args = ssh_args(builder, String::new());
-    args.pop();
     let ssh = program.clone();
     // Over a master an earlier tunnel left, the session is opened there;
     // otherwise `ssh` starts, and the master it leaves is learned.
-    let (start, learning) = match shared(builder, &program, &args) {
-        Some(link) if std::fs::symlink_metadata(&link).is_ok() => (
+    let master = shared.as_ref().and_then(|k| masters::recall(&k.record));
+    let (start, learning) = match (shared, master) {
+        (Some(_), Some(master)) => (
             super::Start::Shared {
-                socket: link,
+                socket: master.socket.clone(),
                 command: remote.clone(),
+                env: master.env(),
                 fallback: Box::new(command(false)),
                 direct: Box::new(command(true)),
             },
             None,
         ),
-        Some(link) => {
+        (Some(key), None) => {
             let (ssh, args) = (program.clone(), args.clone());
             let learn = move || {
-                let socket = configured(&ssh, &args, "controlpath");
-                if let Some(socket) = socket {
-                    masters::remember(&link, &socket);
+                let said = run_bounded(
+                    Command::new(&ssh).args(["-v", "-G"]).args(&args),
+                    LEARN_TIME,
+                );
+                if let Some((config, debug)) = said {
+                    masters::remember(&key, &config, &debug);
                 }
             };
             let learning = std::thread::Builder::new().spawn(learn).ok();
             (super::Start::Command(command(false)), learning)
         }
-        None => (super::Start::Command(command(false)), None),
+        (None, _) => (super::Start::Command(command(false)), None),
     };
     let near: link::Near = match builder.ssh.ssh_program.is_some() {
         // Another ssh program may not know `-G` (it could connect
@@ -224,6 +246,7 @@ pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
         program: program.display().to_string(),
         start,
         learning,
+        login,
         advice: Box::new(move |host, message, failed| {
             let said = Said {
                 jumps: &jumps,
@@ -296,6 +319,7 @@ fn way_via(builder: &TunnelBuilder, via: &super::via::Via, script: String) -> Re
         // The bastion sends the agent: this link does not carry it.
         near: link::far(),
         learning: None,
+        login: super::Login::Known,
     })
 }
 
@@ -342,20 +366,30 @@ fn value<'a>(config: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
 }
 
+/// How long learning where a master listens may take (`ssh -v -G`, on a
+/// thread of its own while the tunnel connects).
+const LEARN_TIME: Duration = Duration::from_secs(5);
+
 /// What ssh's configuration says for the command: `ssh -G ...` (which
 /// connects nowhere), within a second.
 fn ssh_config_of(ssh: &Path, args: &[OsString]) -> Option<String> {
+    let mut command = Command::new(ssh);
+    command.arg("-G").args(args);
+    run_bounded(&mut command, Duration::from_secs(1)).map(|(out, _)| out)
+}
+
+/// The output and error output of `command`, which says little (what fits
+/// a pipe), when it ends within `bound`.
+fn run_bounded(command: &mut Command, bound: Duration) -> Option<(String, String)> {
     use std::io::Read;
     use std::process::Stdio;
-    let mut child = Command::new(ssh)
-        .arg("-G")
-        .args(args)
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .ok()?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    let deadline = std::time::Instant::now() + bound;
     while child.try_wait().ok()?.is_none() {
         if std::time::Instant::now() >= deadline {
             let _ = child.kill();
@@ -364,9 +398,10 @@ fn ssh_config_of(ssh: &Path, args: &[OsString]) -> Option<String> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let mut out = String::new();
+    let (mut out, mut err) = (String::new(), String::new());
     child.stdout.take()?.read_to_string(&mut out).ok()?;
-    Some(out)
+    child.stderr.take()?.read_to_string(&mut err).ok()?;
+    Some((out, err))
 }
 
 /// The whole `ssh` argument vector.
@@ -423,16 +458,16 @@ fn ssh_args(builder: &TunnelBuilder, remote: String) -> Vec<OsString> {
     args
 }
 
-/// The link that names the master `control_persist` shares for this
-/// tunnel (see [`masters`]); `None` without `control_persist`, with
-/// another ssh program (it may speak another protocol), or when the
-/// configuration cannot stand for the master.
-fn shared(builder: &TunnelBuilder, program: &Path, args: &[OsString]) -> Option<PathBuf> {
+/// Where the master `control_persist` shares for this tunnel is recorded
+/// (see [`masters`]); `None` without `control_persist`, with another ssh
+/// program (it may speak another protocol), or when the configuration
+/// cannot stand for the master.
+fn shared(builder: &TunnelBuilder, program: &Path, args: &[OsString]) -> Option<masters::Key> {
     let ssh = &builder.ssh;
     if ssh.control_persist.is_none() || ssh.ssh_program.is_some() {
         return None;
     }
-    masters::link(&control_dir()?, program, args)
+    masters::key(&control_dir()?, program, args)
 }
 
 /// Refuses ssh options that ssh could take for something else, and values
