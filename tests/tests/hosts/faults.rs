@@ -123,8 +123,15 @@ fn a_second_run_reuses_the_master_the_first_left_and_a_dead_one_is_replaced() {
         "/proc/{first}"
     ))
     .exists()));
+    // (Beside it: the record of where the master listens, and the note of
+    // the host's login shell.)
     let sockets = std::fs::read_dir(runtime.join("chopsticks-ssh"))
         .unwrap()
+        .flatten()
+        .filter(|e| {
+            use std::os::unix::fs::FileTypeExt;
+            e.file_type().is_ok_and(|t| t.is_socket())
+        })
         .count();
     assert_eq!(sockets, 1, "the dead master's socket is still there");
     assert_eq!(master(), None);
