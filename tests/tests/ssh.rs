@@ -974,22 +974,25 @@ fn a_master_that_hangs_or_refuses_is_passed_by() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The links and notes that `control_persist` tunnels keep (in
-/// `$XDG_RUNTIME_DIR/chopsticks-ssh` or `~/.ssh/chopsticks-ssh`): name and
-/// target.
-fn kept_links() -> Vec<(PathBuf, PathBuf)> {
+/// What `control_persist` tunnels keep in their directory
+/// (`$XDG_RUNTIME_DIR/chopsticks-ssh` or `~/.ssh/chopsticks-ssh`): sockets,
+/// records of where masters listen, notes of login shells.
+fn kept() -> Vec<PathBuf> {
     let dir = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".ssh"))
         .join("chopsticks-ssh");
     std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| Some((e.path(), std::fs::read_link(e.path()).ok()?)))
-                .collect()
-        })
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
         .unwrap_or_default()
+}
+
+/// The links there (the notes): name and target.
+fn kept_links() -> Vec<(PathBuf, PathBuf)> {
+    kept()
+        .into_iter()
+        .filter_map(|path| Some((path.clone(), std::fs::read_link(path).ok()?)))
+        .collect()
 }
 
 /// Removes the records (and login shell notes) of masters whose sockets
@@ -997,7 +1000,7 @@ fn kept_links() -> Vec<(PathBuf, PathBuf)> {
 /// would otherwise stay until pruned a day later.
 fn forget_masters_in(dir: &std::path::Path) {
     let needle = format!("controlpath {}/", dir.display());
-    for (record, _) in kept_files() {
+    for record in kept() {
         let text = std::fs::read_to_string(&record).unwrap_or_default();
         if text.contains(&needle) {
             let note = record.to_string_lossy().replacen("/m-", "/s-", 1);
@@ -1005,22 +1008,6 @@ fn forget_masters_in(dir: &std::path::Path) {
             let _ = std::fs::remove_file(note);
         }
     }
-}
-
-/// The files in the directory of records and notes.
-fn kept_files() -> Vec<(PathBuf, std::fs::Metadata)> {
-    let dir = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".ssh"))
-        .join("chopsticks-ssh");
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| Some((e.path(), e.metadata().ok()?)))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Over a kept master, a host whose login shell is POSIX runs the
