@@ -97,9 +97,9 @@ pub(super) fn open(
     let (from_agent, from_agent_write) = pipe()?;
     let (stderr, stderr_write) = pipe()?;
     set_timeouts(&sock, deadline)?;
-    send(&sock, &request)?;
+    send(&sock, &request, deadline)?;
     for fd in [&to_agent_read, &from_agent_write, &stderr_write] {
-        send_fd(&sock, fd.as_raw_fd())?;
+        send_fd(&sock, fd.as_raw_fd(), deadline)?;
     }
     // The master holds the remote ends now.
     drop((to_agent_read, from_agent_write, stderr_write));
@@ -391,8 +391,9 @@ fn set_timeouts(sock: &UnixStream, deadline: Instant) -> io::Result<()> {
     sock.set_write_timeout(Some(left))
 }
 
-/// Writes all of `bytes`; a master gone away is an error, not a SIGPIPE.
-fn send(sock: &UnixStream, mut bytes: &[u8]) -> io::Result<()> {
+/// Writes all of `bytes` by `deadline`; a master gone away is an error,
+/// not a SIGPIPE.
+fn send(sock: &UnixStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
     while !bytes.is_empty() {
         // SAFETY: a valid socket and a buffer of `bytes.len()` bytes.
         let n = unsafe {
@@ -403,17 +404,32 @@ fn send(sock: &UnixStream, mut bytes: &[u8]) -> io::Result<()> {
                 NO_SIGPIPE,
             )
         };
-        match n {
-            n if n > 0 => bytes = &bytes[n as usize..],
-            _ => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
+        if n > 0 {
+            bytes = &bytes[n as usize..];
+            continue;
         }
+        waited(io::Error::last_os_error(), deadline)?;
     }
     Ok(())
+}
+
+/// Whether a write that failed with `e` may be tried again: interrupted by
+/// a signal, or a full socket (each write waits one [`INTERRUPT_POLL`]
+/// slice) before `deadline` and without Ctrl-C.
+fn waited(e: io::Error, deadline: Instant) -> io::Result<()> {
+    match e.kind() {
+        io::ErrorKind::Interrupted => Ok(()),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            if interrupted() {
+                Err(io::ErrorKind::Interrupted.into())
+            } else if Instant::now() >= deadline {
+                Err(timed_out())
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err(e),
+    }
 }
 
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
@@ -423,7 +439,7 @@ const NO_SIGPIPE: libc::c_int = 0;
 
 /// Passes `fd` to the master: one byte carrying it (`SCM_RIGHTS`), as the
 /// master receives each descriptor.
-fn send_fd(sock: &UnixStream, fd: RawFd) -> io::Result<()> {
+fn send_fd(sock: &UnixStream, fd: RawFd, deadline: Instant) -> io::Result<()> {
     let mut byte = [0u8; 1];
     let mut iov = libc::iovec {
         iov_base: byte.as_mut_ptr().cast(),
@@ -441,24 +457,21 @@ fn send_fd(sock: &UnixStream, fd: RawFd) -> io::Result<()> {
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = space as _;
     // SAFETY: msg_control points at `space` bytes we own, so the first
-    // header and its data fit; the pointers live through sendmsg.
-    let n = unsafe {
+    // header and its data fit.
+    unsafe {
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
         (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
-        loop {
-            let n = libc::sendmsg(sock.as_raw_fd(), &msg, NO_SIGPIPE);
-            if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                break n;
-            }
+    }
+    loop {
+        // SAFETY: `msg` and what it points at live through the call.
+        match unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, NO_SIGPIPE) } {
+            1 => return Ok(()),
+            n if n < 0 => waited(io::Error::last_os_error(), deadline)?,
+            _ => return Err(refused("a descriptor could not be passed")),
         }
-    };
-    match n {
-        1 => Ok(()),
-        n if n < 0 => Err(io::Error::last_os_error()),
-        _ => Err(refused("a descriptor could not be passed")),
     }
 }
 
