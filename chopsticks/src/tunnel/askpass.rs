@@ -145,22 +145,8 @@ fn answer(mut stream: UnixStream, host: &str, source: &Source) -> bool {
 
 /// Whether the peer runs as this process's user.
 fn same_user(stream: &UnixStream) -> bool {
-    use std::os::fd::AsRawFd;
-    // SAFETY: ucred is plain data; getsockopt fills at most `len` bytes of it.
-    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: a valid socket, a valid buffer and its length.
-    let got = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&raw mut cred).cast(),
-            &mut len,
-        )
-    };
     // SAFETY: geteuid cannot fail.
-    got == 0 && cred.uid == unsafe { libc::geteuid() }
+    super::peer::uid(stream) == Some(unsafe { libc::geteuid() })
 }
 
 /// A new directory only this user can enter, under `$XDG_RUNTIME_DIR` or

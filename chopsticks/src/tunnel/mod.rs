@@ -14,6 +14,7 @@ mod conn;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod kind;
+mod peer;
 mod pending;
 mod start;
 mod stream;

@@ -189,33 +189,9 @@ fn connect(path: &Path, deadline: Instant) -> io::Result<UnixStream> {
 /// Refuses a master that is neither this user's nor root's: it would get
 /// the session's streams.
 fn ours(sock: &UnixStream) -> io::Result<()> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    let peer = {
-        // SAFETY: an all-zero ucred is valid for getsockopt to fill.
-        let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-        // SAFETY: our socket and a buffer of `len` bytes.
-        let rc = unsafe {
-            libc::getsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_PEERCRED,
-                (&raw mut cred).cast(),
-                &mut len,
-            )
-        };
-        (rc == 0).then_some(cred.uid)
-    };
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let peer = {
-        let (mut uid, mut gid) = (0, 0);
-        // SAFETY: our socket and two valid out-pointers.
-        let rc = unsafe { libc::getpeereid(sock.as_raw_fd(), &mut uid, &mut gid) };
-        (rc == 0).then_some(uid)
-    };
     // SAFETY: geteuid cannot fail.
     let me = unsafe { libc::geteuid() };
-    match peer {
+    match crate::tunnel::peer::uid(sock) {
         Some(uid) if uid == me || uid == 0 => Ok(()),
         Some(uid) => Err(refused(&format!(
             "its socket belongs to uid {uid}, not to this user"
