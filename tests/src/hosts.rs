@@ -114,6 +114,15 @@ pub fn role(t: &Tunnel) -> String {
         .to_owned()
 }
 
+/// Where `control_persist` tunnels keep their masters' sockets and records:
+/// `$XDG_RUNTIME_DIR/chopsticks-ssh`, else `~/.ssh/chopsticks-ssh`.
+pub fn ssh_control_dir() -> PathBuf {
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".ssh"))
+        .join("chopsticks-ssh")
+}
+
 /// `alias` over a connection shared through an ssh master
 /// (`control_persist`, ten seconds): after the first, its tunnels open
 /// their sessions on the master without starting `ssh`.

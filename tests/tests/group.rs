@@ -484,10 +484,7 @@ fn two_hundred_hosts_in_one_group() {
 #[test]
 fn connection_reuse_shares_one_private_master() {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    let dir = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".ssh"))
-        .join("chopsticks-ssh");
+    let dir = ssh_control_dir();
     let sockets = || -> Vec<PathBuf> {
         std::fs::read_dir(&dir)
             .map(|entries| {

@@ -978,10 +978,7 @@ fn a_master_that_hangs_or_refuses_is_passed_by() {
 /// (`$XDG_RUNTIME_DIR/chopsticks-ssh` or `~/.ssh/chopsticks-ssh`): sockets,
 /// records of where masters listen, notes of login shells.
 fn kept() -> Vec<PathBuf> {
-    let dir = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".ssh"))
-        .join("chopsticks-ssh");
+    let dir = ssh_control_dir();
     std::fs::read_dir(dir)
         .map(|entries| entries.flatten().map(|e| e.path()).collect())
         .unwrap_or_default()

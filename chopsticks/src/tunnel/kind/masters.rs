@@ -133,11 +133,7 @@ pub(super) fn recall(record: &Path) -> Option<Master> {
 /// recorded when it read a file the key does not stand for, forwards the
 /// agent or X11, or shares no connection.
 pub(super) fn remember(key: &Key, config: &str, debug: &str) {
-    let value = |name: &str| {
-        config
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-    };
+    let value = |name: &str| setting(config, name);
     let read_unknown = debug.lines().any(|line| {
         line.split_once("Reading configuration data ")
             .is_some_and(|(_, file)| !key.files.iter().any(|f| f.as_os_str() == file.trim()))
@@ -165,6 +161,13 @@ pub(super) fn remember(key: &Key, config: &str, debug: &str) {
         let _ = std::fs::rename(&partial, &key.record);
     }
     let _ = std::fs::remove_file(&partial);
+}
+
+/// The value of `key` in `ssh -G` output (`key value` lines).
+pub(super) fn setting<'a>(config: &'a str, key: &str) -> Option<&'a str> {
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
 }
 
 /// Whether `text` matches `pattern`, ssh's wildcards: `*` any run, `?` any

@@ -230,9 +230,9 @@ pub(super) fn way(builder: &TunnelBuilder, script: String) -> Result<Way> {
                 let Some(config) = ssh_config_of(&ssh, &args) else {
                     return false;
                 };
-                let set = |key: &str| value(&config, key).is_some_and(|v| v != "none");
+                let set = |key: &str| masters::setting(&config, key).is_some_and(|v| v != "none");
                 let proxied = jumped || set("proxyjump") || set("proxycommand");
-                !proxied && value(&config, "hostname").is_some_and(link::near)
+                !proxied && masters::setting(&config, "hostname").is_some_and(link::near)
             })
         }
     };
@@ -356,14 +356,7 @@ struct Said<'a> {
 /// The value of `key` (`proxyjump`, `hostname`) that ssh reads from its
 /// configuration for the command.
 fn configured(ssh: &Path, args: &[OsString], key: &str) -> Option<String> {
-    value(&ssh_config_of(ssh, args)?, key).map(str::to_owned)
-}
-
-/// The value of `key` in `ssh -G` output.
-fn value<'a>(config: &'a str, key: &str) -> Option<&'a str> {
-    config
-        .lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
+    masters::setting(&ssh_config_of(ssh, args)?, key).map(str::to_owned)
 }
 
 /// How long learning where a master listens may take (`ssh -v -G`, on a
