@@ -415,6 +415,61 @@ fn a_corked_call_nobody_waits_for_still_runs() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A burst of calls round robin over tunnels with nothing in flight: each
+/// call after the first is corked although alone on its tunnel (to reach
+/// it with the rest of the burst), yet runs when nobody waits, and when
+/// the thread waits for a slow call of the burst; a burst waited for in
+/// order gets every reply.
+#[test]
+fn a_burst_over_tunnels_runs_whoever_waits() {
+    use chopsticks::ops::{self, Mode};
+    let ts: Vec<Tunnel> = (0..3).map(|_| Tunnel::local().unwrap()).collect();
+    let dir = std::env::temp_dir().join(format!("chopsticks-burst-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str| {
+        let path = dir.join(name);
+        (ops::File::new(path.to_str().unwrap()).content("x\n"), path)
+    };
+    let exists_within = |path: &std::path::Path, bound: Duration| {
+        let start = Instant::now();
+        while !path.exists() && start.elapsed() < bound {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        path.exists()
+    };
+    // Nobody waits: the process's cork watcher writes them.
+    let (spec1, path1) = file("one");
+    let (spec2, path2) = file("two");
+    let first = ts[0].call_async(ops::file, (spec1, Mode::Apply));
+    let second = ts[1].call_async(ops::file, (spec2, Mode::Apply));
+    assert!(exists_within(&path1, Duration::from_secs(2)));
+    assert!(
+        exists_within(&path2, Duration::from_secs(2)),
+        "a corked lone call never ran"
+    );
+    assert!(first.wait().unwrap().changed && second.wait().unwrap().changed);
+    // The thread waits for the slow call of its burst: the rest runs meanwhile.
+    let (spec3, path3) = file("three");
+    let slow = ts[0].call_async(sleep_ms, (1_500,));
+    let during = ts[1].call_async(ops::file, (spec3, Mode::Apply));
+    assert_eq!(slow.wait().unwrap(), 1_500);
+    assert!(
+        path3.exists(),
+        "the burst's other call did not run while its thread waited"
+    );
+    assert!(during.wait().unwrap().changed);
+    // Waited for in order, round robin.
+    for _ in 0..3 {
+        let burst: Vec<_> = (0..300i64)
+            .map(|i| ts[i as usize % ts.len()].call_async(add, (i, 1)))
+            .collect();
+        for (i, p) in burst.into_iter().enumerate() {
+            assert_eq!(p.wait().unwrap(), i as i64 + 1);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// An agent that stops reading (frozen here) cannot block the caller:
 /// `call_async` returns at once however much is queued, each call fails at
 /// its deadline counted from the call, and calls that could not be sent in

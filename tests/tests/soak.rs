@@ -36,8 +36,9 @@ fn assert_returned(what: &str, before: &Usage, after: &Usage) {
 #[test]
 fn the_controller_returns_to_its_starting_level() {
     // Warm up what is made once per process (the image's hash, the
-    // logger, the allocator's arenas).
+    // logger, the allocator's arenas, the thread that writes corked calls).
     soak::tunnels(&|| Tunnel::local().unwrap(), 4, 2);
+    soak::calls(&Tunnel::local().unwrap(), 1_000, 64);
     let config = test_ssh_config();
     let ssh = || {
         Tunnel::builder("cs-local")

@@ -56,7 +56,7 @@ impl<'a> Calls<'a> {
     /// A call, waited for.
     fn call<F: crate::RemoteFn>(&self, f: F, args: F::Args) -> Result<F::Output> {
         self.check()?;
-        let pending = self.tunnel.call_async(f, args);
+        let pending = self.tunnel.call_now(f, args);
         if let Some(cancel) = self.cancel {
             cancel.watch(pending.canceller());
         }

@@ -210,7 +210,7 @@ impl Group {
         // sent is done with its thread.
         let sent = self.on_threads(self.forks, |_, m| {
             let tunnel = m.tunnel()?;
-            let mut pending = tunnel.call_async(f, args(&m.name));
+            let mut pending = tunnel.call_now(f, args(&m.name));
             if let Some(timeout) = self.call_timeout {
                 pending.set_timeout_from(Instant::now(), timeout);
             }

@@ -183,7 +183,7 @@ impl<'a> Queue<'a> {
             .map(|(name, place)| {
                 let (timeout, args) = (place.timeout(), args.clone());
                 let queued = self.push_job(name.clone(), place, F::NAME, move |tunnel| {
-                    let pending = tunnel.call_async(f, args);
+                    let pending = tunnel.call_now(f, args);
                     match timeout {
                         Some(timeout) => pending.wait_from(Instant::now(), timeout),
                         None => pending.wait(),

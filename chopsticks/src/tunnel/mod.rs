@@ -38,7 +38,7 @@ pub(crate) use stream::Streaming;
 
 use crate::error::Result;
 use crate::RemoteFn;
-use conn::Conn;
+use conn::{Conn, Sending};
 
 /// The host name of local tunnels (as in Python chopsticks).
 pub const LOCALHOST: &str = "localhost";
@@ -153,19 +153,32 @@ impl Tunnel {
     /// [`Error::Disconnected`](crate::Error::Disconnected) (the agent went
     /// away), and the other [`Error`](crate::Error) variants of a call's life.
     pub fn call<F: RemoteFn>(&self, f: F, args: F::Args) -> Result<F::Output> {
-        self.call_async(f, args).wait()
+        self.call_now(f, args).wait()
     }
 
     /// Starts a call on the agent and returns at once; wait for the result
     /// with [`Pending::wait`], [`Pending::wait_timeout`] or `.await`.
     ///
-    /// A call made while other calls of this tunnel are in flight goes to
-    /// the agent together with the calls made right after it: when any
-    /// call of the tunnel is waited for, or, if none is, within about
-    /// 10 ms. A burst of calls then costs a few writes, not one each.
+    /// Calls made in a burst go to each agent together: a call made while
+    /// other calls of this tunnel are in flight, or right after another
+    /// `call_async` of this thread (on any tunnel), is written with the
+    /// calls that follow it, when this thread (or another) waits for any
+    /// of them, or, if none is waited for, within about a millisecond of
+    /// the burst's end. A burst of calls then costs each agent one write,
+    /// not one each. A call made alone is written at once.
     pub fn call_async<F: RemoteFn>(&self, f: F, args: F::Args) -> Pending<F::Output> {
+        self.start(f, args, Sending::Corked)
+    }
+
+    /// A call written at once, for a caller that waits for it now or hands
+    /// it to a thread that does.
+    pub(crate) fn call_now<F: RemoteFn>(&self, f: F, args: F::Args) -> Pending<F::Output> {
+        self.start(f, args, Sending::Now)
+    }
+
+    fn start<F: RemoteFn>(&self, f: F, args: F::Args, sending: Sending) -> Pending<F::Output> {
         let _ = f;
-        match self.conn.call(F::ID, F::NAME, &args) {
+        match self.conn.call(F::ID, F::NAME, &args, sending) {
             Ok((req, slot)) => Pending::in_flight(Arc::clone(&self.conn), slot, req, F::NAME),
             Err(error) => Pending::failed(error),
         }

@@ -98,8 +98,9 @@ impl<T: DeserializeOwned> Pending<T> {
                 function,
                 ..
             } => {
-                // A call corked to go with others goes now: it is waited for.
-                conn.urge();
+                // A call corked to go with others goes now: it is waited for,
+                // and so do the rest of this thread's burst.
+                conn.urge_burst();
                 match slot.wait() {
                     Some(outcome) => decode(conn.host(), function, outcome),
                     None => Err(take_error(&mut None, conn.host())),
@@ -164,7 +165,7 @@ impl<T: DeserializeOwned> Future for Pending<T> {
                 function,
                 ..
             } => {
-                conn.urge();
+                conn.urge_burst();
                 match slot.poll(cx.waker()) {
                     Some(outcome) => decode(conn.host(), function, outcome),
                     None => return Poll::Pending,

@@ -285,8 +285,6 @@ fn serve(conn: &Conn, streams: &mut Streams) {
             last_words(streams, LAST_WORDS);
             return;
         }
-        // Corked calls nobody waited for go at the cork's end.
-        let cork = conn.before_sleep(Instant::now());
         let writing = conn.queued.load(Ordering::SeqCst);
         let ready = poll(
             [
@@ -295,12 +293,8 @@ fn serve(conn: &Conn, streams: &mut Streams) {
                 writing.then_some((to_agent, libc::POLLOUT)),
                 Some((streams.wake.as_raw_fd(), libc::POLLIN)),
             ],
-            match (next, cork) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
+            next,
         );
-        conn.awake();
         if ready[3] {
             let mut drain = [0u8; 64];
             while matches!((&streams.wake).read(&mut drain), Ok(n) if n > 0) {}
@@ -435,7 +429,7 @@ fn poll<const N: usize>(
     let left = until.map(|at| at.saturating_duration_since(Instant::now()));
     #[cfg(target_os = "linux")]
     let n = {
-        // To the microsecond: a cork lasts a fraction of a millisecond.
+        // To the microsecond, as deadlines are.
         let timeout = left.map(|left| libc::timespec {
             tv_sec: left.as_secs().min(i32::MAX as u64) as libc::time_t,
             tv_nsec: left.subsec_nanos() as _,

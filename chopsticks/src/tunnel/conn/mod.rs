@@ -4,10 +4,12 @@
 //! Every tunnel has one I/O thread (`io`), the only reader of the agent's
 //! output. It completes each call's [`Slot`], forwards log records, fails
 //! calls whose deadline passed (`deadlines`), writes what a caller could not
-//! write without blocking and corked calls nobody waited for (`send`), and
-//! fails every waiter at once when the agent goes away. Callers only write
-//! and wait.
+//! write without blocking (`send`), and fails every waiter at once when the
+//! agent goes away. Callers only write and wait. Calls corked to go together
+//! that nobody waited for are written by one thread for the whole process,
+//! the cork watcher (`corks`).
 
+mod corks;
 mod deadlines;
 mod frames;
 mod interrupt;
@@ -54,6 +56,16 @@ pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// How long a cancelled call with streams waits for the agent to say it
 /// stopped (and removed what it was writing).
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
+/// How a call goes to the agent.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Sending {
+    /// Written at once: its caller waits for it now.
+    Now,
+    /// Corked among others in flight or within the thread's burst (see
+    /// `send`): its caller may make more calls before it waits.
+    Corked,
+}
+
 pub(crate) struct Conn {
     host: String,
     state: Mutex<State>,
@@ -63,8 +75,8 @@ pub(crate) struct Conn {
     queued: AtomicBool,
     /// Frames are corked in `out.queue` (see `send`).
     corked: AtomicBool,
-    /// The I/O thread sleeps without looking at corks (see `send`).
-    io_asleep: AtomicBool,
+    /// The cork watcher has the tunnel on its list (see `corks`).
+    watched: AtomicBool,
     /// Writing a byte here wakes the I/O thread.
     wake: File,
     next_req: AtomicU64,
@@ -154,12 +166,13 @@ impl Conn {
     /// What fails before anything is sent: an unknown function, arguments
     /// that cannot be encoded, a closed tunnel.
     pub(crate) fn call<A: Serialize>(
-        &self,
+        self: &Arc<Self>,
         fn_id: u64,
         function: &'static str,
         args: &A,
+        sending: Sending,
     ) -> Result<(u64, Arc<Slot>)> {
-        self.send_call(fn_id, function, args, None)
+        self.send_call(fn_id, function, args, None, sending)
             .map(|(req, slot, _)| (req, slot))
     }
 
@@ -171,14 +184,15 @@ impl Conn {
     /// # Errors
     /// As [`call`](Conn::call).
     pub(crate) fn call_streaming<A: Serialize>(
-        &self,
+        self: &Arc<Self>,
         fn_id: u64,
         function: &'static str,
         args: &A,
         input: bool,
         output: bool,
     ) -> Result<(u64, Arc<Slot>, Arc<Pipe>)> {
-        let (req, slot, pipe) = self.send_call(fn_id, function, args, Some((input, output)))?;
+        let streams = Some((input, output));
+        let (req, slot, pipe) = self.send_call(fn_id, function, args, streams, Sending::Now)?;
         let pipe = pipe.unwrap_or_default();
         Ok((req, slot, pipe))
     }
@@ -186,11 +200,12 @@ impl Conn {
     /// Encodes and sends one call, with streams when `streams` says which
     /// (input, output), and registers its slot and deadline.
     fn send_call<A: Serialize>(
-        &self,
+        self: &Arc<Self>,
         fn_id: u64,
         function: &'static str,
         args: &A,
         streams: Option<(bool, bool)>,
+        sending: Sending,
     ) -> Result<(u64, Arc<Slot>, Option<Arc<Pipe>>)> {
         let host = || self.host.clone();
         if interrupted() {
@@ -251,11 +266,19 @@ impl Conn {
             let sooner = deadline.is_some_and(|(at, _)| state.push_deadline(at, req));
             (alone, sooner)
         };
-        // A call alone, or with streams (whose caller goes on to send or
-        // read them), is written now; one among others in flight is corked
-        // to go with the calls that follow it (see `send`).
-        let now = alone || streams.is_some();
-        if self.send(req, frame, now) || sooner {
+        // A call waited for at once, or with streams (whose caller goes on
+        // to send or read them), is written now, and so is the first of a
+        // burst; one among others in flight, or within a burst, is corked to
+        // go with the calls that follow it (see `send`).
+        let now = match sending {
+            Sending::Now => true,
+            Sending::Corked => alone && !corks::continues_burst(),
+        };
+        let wake = self.send_or_cork(req, frame, now);
+        if sending == Sending::Corked {
+            corks::made_call();
+        }
+        if wake || sooner {
             self.wake();
         }
         Ok((req, slot, pipe))

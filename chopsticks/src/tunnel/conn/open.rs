@@ -158,7 +158,7 @@ impl Conn {
             out: Mutex::new(Outgoing::new(to_agent)),
             queued: AtomicBool::new(false),
             corked: AtomicBool::new(false),
-            io_asleep: AtomicBool::new(false),
+            watched: AtomicBool::new(false),
             wake,
             next_req: AtomicU64::new(1),
             call_timeout: AtomicU64::new(u64::MAX),

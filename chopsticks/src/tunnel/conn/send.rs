@@ -2,37 +2,37 @@
 //! caller when the agent takes them, else queued for the I/O thread, which
 //! writes them as the agent reads (`flush`).
 //!
-//! A call made while others are in flight is *corked*: queued, not
-//! written, so that the calls of a burst reach the agent (and the ssh
-//! between) in a few large writes, not in one small write, packet and
-//! wake-up of every process on the way each. Corked frames are written,
-//! all in one system call, as soon as a caller waits for one of them
-//! ([`urge`](Conn::urge)), a frame that must go at once joins them, or
-//! they reach [`CORK_MAX`] bytes. Frames nobody waits for are written by
-//! the I/O thread, which looks every [`CORK_CHECK`] while calls are being
-//! corked (woken by the first cork after a pause): once no frame joined
-//! them for [`CORK_QUIET`], or the first is [`CORK_LIMIT`] old. (It looks
-//! no more often: each look takes the CPU from the caller still issuing
-//! calls, on a small machine.) A call made alone is written at once: it
-//! has nothing to wait for.
+//! A call that may wait (`call_async`) is *corked* when others of its
+//! tunnel are in flight, or when it continues a burst of its thread's
+//! calls (see `corks`): queued, not written, so that the calls of a burst
+//! reach each agent (and the ssh between) in one large write, not in one
+//! small write, packet and wake-up of every process on the way each.
+//! Corked frames are written, all in one system call, as soon as a caller
+//! waits for one of them ([`urge`](Conn::urge)), the thread that began the
+//! cork waits for any call, a frame that must go at once joins them, or
+//! they reach [`CORK_MAX`] bytes; else by the process's cork watcher
+//! (`corks`), once no frame joined them for [`CORK_QUIET`] or the first is
+//! [`CORK_LIMIT`] old. The first call of a burst is written at once, and
+//! so is a call its caller waits for at once (`call`): neither has
+//! anything to wait for.
 
 use chopsticks_agent::sync::Unpoisoned;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{IoSlice, Write};
 use std::sync::atomic::Ordering;
-use std::sync::MutexGuard;
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::Conn;
+use super::{corks, Conn};
 use crate::wire::{self, Request};
 
 /// The request ID of queued frames that are sent whatever became of their
 /// call (credit, cancels): request IDs start at 1.
 pub(super) const CONTROL: u64 = 0;
 
-/// How often the I/O thread looks at corked frames nobody waited for.
-const CORK_CHECK: Duration = Duration::from_millis(1);
+/// How often corks are looked at while calls are being corked.
+pub(super) const CORK_CHECK: Duration = Duration::from_millis(1);
 /// Corked frames go when none joined them for this long: the calls of a
 /// burst issued from one thread follow each other well within it.
 const CORK_QUIET: Duration = Duration::from_micros(200);
@@ -53,11 +53,9 @@ pub(super) struct Outgoing {
     bytes: usize,
     /// The corked frames, if any.
     corked: Option<Cork>,
-    /// When a frame was last corked.
-    last_corked: Option<Instant>,
 }
 
-/// When corked frames were queued, and when the I/O thread looks at them.
+/// When corked frames were queued, and when the watcher looks at them.
 #[derive(Clone, Copy)]
 struct Cork {
     oldest: Instant,
@@ -72,7 +70,6 @@ impl Outgoing {
             queue: VecDeque::new(),
             bytes: 0,
             corked: None,
-            last_corked: None,
         }
     }
 
@@ -131,33 +128,42 @@ impl Conn {
     fn send_frame(&self, queued_as: u64, request: &Request<'_>) {
         // Stream frames are small and well-formed: encoding cannot fail.
         if let Ok(frame) = wire::encode_frame(request) {
-            if self.send(queued_as, frame, true) {
+            if self.send(queued_as, frame) {
                 self.wake();
             }
         }
     }
 
-    /// Queues `frame` and writes the queue if `now` (else corks it, see
-    /// the module's docs). Returns whether the I/O thread must be woken:
-    /// to write what the agent did not take, or to write the cork in time.
-    pub(super) fn send(&self, req: u64, frame: Vec<u8>, now: bool) -> bool {
+    /// Queues `frame` and writes the queue. Returns whether the I/O thread
+    /// must be woken to write what the agent did not take.
+    pub(super) fn send(&self, req: u64, frame: Vec<u8>) -> bool {
         let mut out = self.outgoing();
-        // Closing: the call fails with the tunnel.
+        self.queue(&mut out, req, frame) && self.write_out(&mut out)
+    }
+
+    /// Queues `frame`; says whether the queue is the caller's to write: not
+    /// while closing (the call fails with the tunnel), nor while the agent
+    /// does not take input (nothing is corked then: the I/O thread writes
+    /// the queue as it reads, so a call returns at once however much waits).
+    fn queue(&self, out: &mut Outgoing, req: u64, frame: Vec<u8>) -> bool {
         if out.to_agent.is_none() {
             return false;
         }
         out.push(req, frame);
-        if self.queued.load(Ordering::SeqCst) {
-            // The agent stopped taking input (nothing is corked then): the
-            // I/O thread writes the queue as it reads, so a call returns at
-            // once however much waits.
+        !self.queued.load(Ordering::SeqCst)
+    }
+
+    /// As [`send`](Conn::send) if `now`, else corks the frame (see the
+    /// module's docs).
+    pub(super) fn send_or_cork(self: &Arc<Self>, req: u64, frame: Vec<u8>, now: bool) -> bool {
+        let mut out = self.outgoing();
+        if !self.queue(&mut out, req, frame) {
             return false;
         }
         if now || out.bytes >= CORK_MAX {
             return self.write_out(&mut out);
         }
         let now = Instant::now();
-        out.last_corked = Some(now);
         if let Some(cork) = &mut out.corked {
             cork.newest = now;
             return false;
@@ -168,8 +174,19 @@ impl Conn {
             check: now + CORK_CHECK,
         });
         self.corked.store(true, Ordering::SeqCst);
-        // Woken only if it sleeps without looking (see `before_sleep`).
-        self.io_asleep.load(Ordering::SeqCst)
+        // No cork without someone to write it: without a watcher (no
+        // thread could be started), frames go at once.
+        if !corks::watch(self) {
+            return self.write_out(&mut out);
+        }
+        drop(out);
+        corks::began(self);
+        false
+    }
+
+    /// Whether frames are corked.
+    pub(super) fn is_corked(&self) -> bool {
+        self.corked.load(Ordering::SeqCst)
     }
 
     /// Writes corked frames now: a caller waits for one of them.
@@ -179,42 +196,9 @@ impl Conn {
         }
     }
 
-    /// The I/O thread's look at corked frames before it sleeps: writes
-    /// them when due, and says until when it may sleep. While calls are
-    /// being corked (one was within [`CORK_CHECK`]) it sleeps no longer
-    /// than that, so that the next cork needs no wake-up: a window of calls,
-    /// which makes one call after each reply and urges it with the next
-    /// wait, would otherwise pay a wake-up of this thread per call. Else it
-    /// sleeps without a bound (a timed sleep costs a sequential call
-    /// several microseconds in a VM), says so (`io_asleep`), and the next
-    /// cork wakes it.
-    pub(super) fn before_sleep(&self, now: Instant) -> Option<Instant> {
-        loop {
-            if let Some(due) = self.check_cork(now) {
-                self.io_asleep.store(false, Ordering::SeqCst);
-                return Some(due);
-            }
-            let recent = self.outgoing().last_corked.map(|at| at + CORK_CHECK);
-            if let Some(until) = recent.filter(|until| now < *until) {
-                self.io_asleep.store(false, Ordering::SeqCst);
-                return Some(until);
-            }
-            self.io_asleep.store(true, Ordering::SeqCst);
-            // A cork made before it said so woke nobody: look at it.
-            if !self.corked.load(Ordering::SeqCst) {
-                return None;
-            }
-        }
-    }
-
-    /// The I/O thread is awake: corks made from now on need no wake-up.
-    pub(super) fn awake(&self) {
-        self.io_asleep.store(false, Ordering::SeqCst);
-    }
-
-    /// Writes corked frames when due, and says when to look next, if any
-    /// remain corked.
-    fn check_cork(&self, now: Instant) -> Option<Instant> {
+    /// The watcher's look at this tunnel's cork: writes it when due, and
+    /// says when to look next, if it remains corked.
+    pub(super) fn check_cork(&self, now: Instant) -> Option<Instant> {
         if !self.corked.load(Ordering::SeqCst) {
             return None;
         }
@@ -229,9 +213,10 @@ impl Conn {
             cork.check = (now + CORK_CHECK).min(limit);
             return Some(cork.check);
         }
-        // What the agent does not take now, the I/O thread (the caller)
-        // writes as it polls: nothing to wake.
-        self.write_out(&mut out);
+        if self.write_out(&mut out) {
+            drop(out);
+            self.wake();
+        }
         None
     }
 

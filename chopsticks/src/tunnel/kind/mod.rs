@@ -334,7 +334,7 @@ fn bootstrapped(builder: &TunnelBuilder, way: impl Fn(String) -> Result<Way>) ->
 /// for `link`; within `bound`, and nothing noted when it cannot say.
 fn learn_login(tunnel: &Tunnel, link: &Path, bound: std::time::Duration) {
     let asked = tunnel
-        .call_async(masters::login_shell, ())
+        .call_now(masters::login_shell, ())
         .wait_timeout(bound);
     if let Ok(Some(shell)) = asked {
         masters::remember_shell(link, &shell);

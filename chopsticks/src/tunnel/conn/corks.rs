@@ -1,0 +1,246 @@
+//! Corks across tunnels (one tunnel's cork is `send`'s): each thread's
+//! burst of calls, whose corks go when the thread waits, and the process's
+//! cork watcher, the one thread that writes corks nobody waited for.
+//!
+//! A thread's call that may be corked continues its burst when the
+//! thread's previous one ended within [`BURST_GAP`]: it is corked even
+//! when it is alone in flight, so that a burst round robin over many
+//! tunnels reaches each of them in one write. When the thread then waits
+//! for any call ([`urge_burst`](Conn::urge_burst)), its burst is over: the
+//! corks it began are written at once, all of them, since the tunnels it
+//! waits for later must not wait for the replies of the first.
+//!
+//! The watcher looks at every cork of the process every
+//! [`CORK_CHECK`], and writes those no call joined for a while (see
+//! [`check_cork`](Conn::check_cork)). It goes on looking for a
+//! [`CORK_CHECK`] after the last cork began, then sleeps without a bound
+//! until the next cork wakes it. One thread for all tunnels: a burst over
+//! ten tunnels wakes one thread, not ten (each wake-up takes the CPU from
+//! the caller still issuing calls, on a small machine), and a window of
+//! calls, which makes one call after each reply and urges it with the next
+//! wait, costs no wake-up per call while the watcher looks.
+
+use chopsticks_agent::sync::Unpoisoned;
+use std::cell::RefCell;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use super::send::CORK_CHECK;
+use super::Conn;
+
+/// A call made within this of the end of its thread's previous
+/// `call_async` continues the thread's burst: well above the time between
+/// two calls issued in a loop, well below a round trip to an agent (a
+/// caller that waits for each reply before its next call makes no burst).
+const BURST_GAP: Duration = Duration::from_micros(20);
+/// How many corks a thread's burst remembers before it forgets those
+/// already written (by the watcher).
+const BURST_CORKS: usize = 64;
+
+thread_local! {
+    /// This thread's burst of calls.
+    static BURST: RefCell<Burst> = const {
+        RefCell::new(Burst {
+            last: None,
+            corks: Vec::new(),
+        })
+    };
+}
+
+/// A thread's burst of calls: when its last call that may be corked ended,
+/// and the tunnels whose cork it began.
+struct Burst {
+    last: Option<Instant>,
+    corks: Vec<Weak<Conn>>,
+}
+
+/// Runs `f` on this thread's burst; `None` while the thread ends (its
+/// thread-locals are gone) or `f` runs already.
+fn with_burst<R>(f: impl FnOnce(&mut Burst) -> R) -> Option<R> {
+    BURST
+        .try_with(|burst| burst.try_borrow_mut().ok().map(|mut burst| f(&mut burst)))
+        .ok()
+        .flatten()
+}
+
+/// Whether a call this thread makes now, that may be corked, continues its
+/// burst. (Counted from the previous call's end: a call the scheduler held
+/// up midway does not end the burst.)
+pub(super) fn continues_burst() -> bool {
+    with_burst(|burst| burst.last.is_some_and(|last| last.elapsed() < BURST_GAP)).unwrap_or(false)
+}
+
+/// Notes that a call of this thread's that may be corked ended now.
+pub(super) fn made_call() {
+    let now = Instant::now();
+    with_burst(|burst| burst.last = Some(now));
+}
+
+/// Notes that this thread began `conn`'s cork, to write it when the thread
+/// waits.
+pub(super) fn began(conn: &Arc<Conn>) {
+    let conn = Arc::downgrade(conn);
+    let full = with_burst(|burst| match burst.corks.len() < BURST_CORKS {
+        true => {
+            burst.corks.push(conn.clone());
+            None
+        }
+        false => Some(std::mem::take(&mut burst.corks)),
+    });
+    // Forgets the corks already written, with the burst not borrowed: a
+    // tunnel dropped here may make calls.
+    if let Some(Some(corks)) = full {
+        let mut corks = still_corked(corks);
+        corks.push(conn);
+        with_burst(|burst| burst.corks.append(&mut corks));
+    }
+}
+
+/// The tunnels among `corks` that are still there and corked.
+fn still_corked(corks: Vec<Weak<Conn>>) -> Vec<Weak<Conn>> {
+    corks
+        .into_iter()
+        .filter(|c| c.upgrade().is_some_and(|c| c.is_corked()))
+        .collect()
+}
+
+impl Conn {
+    /// A caller waits for a call of this tunnel, so its thread's burst of
+    /// calls is over: writes this tunnel's corked frames, then those of
+    /// the other tunnels whose cork the thread began.
+    pub(crate) fn urge_burst(&self) {
+        self.urge();
+        let corks = with_burst(|burst| {
+            burst.last = None;
+            std::mem::take(&mut burst.corks)
+        });
+        for conn in corks.iter().flatten().filter_map(Weak::upgrade) {
+            conn.urge();
+        }
+    }
+}
+
+/// The process's cork watcher.
+struct Watcher {
+    /// The tunnels whose cork began since the watcher last looked, or that
+    /// were still corked then.
+    corks: Vec<Weak<Conn>>,
+    run: Run,
+    /// When the last cork began.
+    last: Option<Instant>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Run {
+    NotStarted,
+    Looking,
+    /// Waits on [`LOOK`] for the next cork.
+    Asleep,
+    /// No thread could be started: frames are not corked.
+    Failed,
+}
+
+static WATCHER: Mutex<Watcher> = Mutex::new(Watcher {
+    corks: Vec::new(),
+    run: Run::NotStarted,
+    last: None,
+});
+/// Wakes the watcher.
+static LOOK: Condvar = Condvar::new();
+
+/// Hands a new cork to the watcher, starting it the first time; `false`
+/// when it could not be started (the caller writes its frames at once).
+/// A tunnel the watcher has on its list already costs nothing more: a
+/// window of calls begins a cork with each call.
+pub(super) fn watch(conn: &Arc<Conn>) -> bool {
+    if conn.watched.swap(true, Ordering::SeqCst) {
+        return true;
+    }
+    let mut watcher = WATCHER.lock().unpoisoned();
+    match watcher.run {
+        Run::Failed => {
+            conn.watched.store(false, Ordering::SeqCst);
+            return false;
+        }
+        Run::NotStarted => {
+            let started = std::thread::Builder::new()
+                .name("chopsticks-corks".into())
+                .spawn(look);
+            if started.is_err() {
+                watcher.run = Run::Failed;
+                conn.watched.store(false, Ordering::SeqCst);
+                return false;
+            }
+            watcher.run = Run::Looking;
+        }
+        Run::Asleep => {
+            watcher.run = Run::Looking;
+            LOOK.notify_one();
+        }
+        Run::Looking => {}
+    }
+    watcher.corks.push(Arc::downgrade(conn));
+    watcher.last = Some(Instant::now());
+    true
+}
+
+/// The watcher's thread: looks at the corks until none began for a
+/// [`CORK_CHECK`], sleeps until the next, forever.
+fn look() {
+    let mut watcher = WATCHER.lock().unpoisoned();
+    loop {
+        let recent = watcher.last.is_some_and(|at| at.elapsed() < CORK_CHECK);
+        if watcher.corks.is_empty() && !recent {
+            watcher.run = Run::Asleep;
+            while watcher.run == Run::Asleep {
+                watcher = LOOK.wait(watcher).unpoisoned();
+            }
+            continue;
+        }
+        let corks = std::mem::take(&mut watcher.corks);
+        drop(watcher);
+        // Looked at (and tunnels dropped) without the lock: a cork of
+        // another thread never waits for this.
+        let now = Instant::now();
+        let mut next = now + CORK_CHECK;
+        let mut kept = Vec::new();
+        for weak in corks {
+            let Some(conn) = weak.upgrade() else { continue };
+            if let Some(due) = conn.check_cork(now) {
+                next = next.min(due);
+                kept.push(weak);
+                continue;
+            }
+            // Off the list; a cork begun meanwhile, which found the tunnel
+            // on it and did not hand itself over, stays on.
+            conn.watched.store(false, Ordering::SeqCst);
+            if conn.is_corked() && !conn.watched.swap(true, Ordering::SeqCst) {
+                kept.push(weak);
+            }
+        }
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        watcher = WATCHER.lock().unpoisoned();
+        watcher.corks.append(&mut kept);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_within_the_gap_continues_the_burst_and_a_pause_ends_it() {
+        assert!(!continues_burst(), "a thread's first call begins no burst");
+        // The scheduler may hold this thread up past the gap between the
+        // two lines: one of a few tries sees the burst.
+        let seen = (0..100).any(|_| {
+            made_call();
+            continues_burst()
+        });
+        assert!(seen);
+        made_call();
+        std::thread::sleep(BURST_GAP * 10);
+        assert!(!continues_burst());
+    }
+}
