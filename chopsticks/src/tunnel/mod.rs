@@ -161,11 +161,12 @@ impl Tunnel {
     ///
     /// Calls made in a burst go to each agent together: a call made while
     /// other calls of this tunnel are in flight, or right after another
-    /// `call_async` of this thread (on any tunnel), is written with the
-    /// calls that follow it, when this thread (or another) waits for any
-    /// of them, or, if none is waited for, within about a millisecond of
-    /// the burst's end. A burst of calls then costs each agent one write,
-    /// not one each. A call made alone is written at once.
+    /// `call_async` of this thread (on any tunnel, with no wait between
+    /// them), is written with the calls that follow it: when this thread
+    /// waits for any call, when another waits for one of them, or, if none
+    /// is waited for, within about a millisecond of the burst's end. A
+    /// burst of calls then costs each agent one write, not one each. A call
+    /// made alone is written at once.
     pub fn call_async<F: RemoteFn>(&self, f: F, args: F::Args) -> Pending<F::Output> {
         self.start(f, args, Sending::Corked)
     }

@@ -3,7 +3,8 @@
 //! cork watcher, the one thread that writes corks nobody waited for.
 //!
 //! A thread's call that may be corked continues its burst when the
-//! thread's previous one ended within [`BURST_GAP`]: it is corked even
+//! thread's previous one was made within [`BURST_GAP`] and the thread did
+//! not wait in between: it is corked even
 //! when it is alone in flight, so that a burst round robin over many
 //! tunnels reaches each of them in one write. When the thread then waits
 //! for any call ([`urge_burst`](Conn::urge_burst)), its burst is over: the
@@ -29,11 +30,12 @@ use std::time::{Duration, Instant};
 use super::send::CORK_CHECK;
 use super::Conn;
 
-/// A call made within this of the end of its thread's previous
-/// `call_async` continues the thread's burst: well above the time between
-/// two calls issued in a loop, well below a round trip to an agent (a
-/// caller that waits for each reply before its next call makes no burst).
-const BURST_GAP: Duration = Duration::from_micros(20);
+/// A call made within this of its thread's previous `call_async`, with
+/// no wait between them, continues the thread's burst: far above the time
+/// between two calls issued in a loop, even when the scheduler holds the
+/// thread up a while (a wait ends a burst: a caller that waits for each
+/// reply before its next call makes none).
+const BURST_GAP: Duration = Duration::from_micros(100);
 /// How many corks a thread's burst remembers before it forgets those
 /// already written (by the watcher).
 const BURST_CORKS: usize = 64;
@@ -48,8 +50,8 @@ thread_local! {
     };
 }
 
-/// A thread's burst of calls: when its last call that may be corked ended,
-/// and the tunnels whose cork it began.
+/// A thread's burst of calls: when it made its last call that may be
+/// corked, and the tunnels whose cork it began.
 struct Burst {
     last: Option<Instant>,
     corks: Vec<Weak<Conn>>,
@@ -64,17 +66,17 @@ fn with_burst<R>(f: impl FnOnce(&mut Burst) -> R) -> Option<R> {
         .flatten()
 }
 
-/// Whether a call this thread makes now, that may be corked, continues its
-/// burst. (Counted from the previous call's end: a call the scheduler held
-/// up midway does not end the burst.)
-pub(super) fn continues_burst() -> bool {
-    with_burst(|burst| burst.last.is_some_and(|last| last.elapsed() < BURST_GAP)).unwrap_or(false)
-}
-
-/// Notes that a call of this thread's that may be corked ended now.
-pub(super) fn made_call() {
-    let now = Instant::now();
-    with_burst(|burst| burst.last = Some(now));
+/// Notes a call this thread makes at `now` that may be corked, and says
+/// whether it continues the thread's burst.
+pub(super) fn burst_call(now: Instant) -> bool {
+    with_burst(|burst| {
+        let continues = burst
+            .last
+            .is_some_and(|last| now.saturating_duration_since(last) < BURST_GAP);
+        burst.last = Some(now);
+        continues
+    })
+    .unwrap_or(false)
 }
 
 /// Notes that this thread began `conn`'s cork, to write it when the thread
@@ -149,36 +151,43 @@ static WATCHER: Mutex<Watcher> = Mutex::new(Watcher {
 /// Wakes the watcher.
 static LOOK: Condvar = Condvar::new();
 
-/// Hands a new cork to the watcher, starting it the first time; `false`
-/// when it could not be started (the caller writes its frames at once).
-/// A tunnel the watcher has on its list already costs nothing more: a
-/// window of calls begins a cork with each call.
+/// Starts the watcher, if it is not running: when a tunnel opens, so that
+/// the first burst does not pay for a thread.
+pub(super) fn start() {
+    let mut watcher = WATCHER.lock().unpoisoned();
+    started(&mut watcher);
+}
+
+/// Starts the watcher if it never was; says whether it runs.
+fn started(watcher: &mut Watcher) -> bool {
+    if watcher.run == Run::NotStarted {
+        let spawned = std::thread::Builder::new()
+            .name("chopsticks-corks".into())
+            .spawn(look);
+        watcher.run = match spawned {
+            Ok(_) => Run::Looking,
+            Err(_) => Run::Failed,
+        };
+    }
+    watcher.run != Run::Failed
+}
+
+/// Hands a new cork to the watcher (starting it if need be); `false` when
+/// no watcher runs (the caller writes its frames at once). A tunnel the
+/// watcher has on its list already costs nothing more: a window of calls
+/// begins a cork with each call.
 pub(super) fn watch(conn: &Arc<Conn>) -> bool {
     if conn.watched.swap(true, Ordering::SeqCst) {
         return true;
     }
     let mut watcher = WATCHER.lock().unpoisoned();
-    match watcher.run {
-        Run::Failed => {
-            conn.watched.store(false, Ordering::SeqCst);
-            return false;
-        }
-        Run::NotStarted => {
-            let started = std::thread::Builder::new()
-                .name("chopsticks-corks".into())
-                .spawn(look);
-            if started.is_err() {
-                watcher.run = Run::Failed;
-                conn.watched.store(false, Ordering::SeqCst);
-                return false;
-            }
-            watcher.run = Run::Looking;
-        }
-        Run::Asleep => {
-            watcher.run = Run::Looking;
-            LOOK.notify_one();
-        }
-        Run::Looking => {}
+    if !started(&mut watcher) {
+        conn.watched.store(false, Ordering::SeqCst);
+        return false;
+    }
+    if watcher.run == Run::Asleep {
+        watcher.run = Run::Looking;
+        LOOK.notify_one();
     }
     watcher.corks.push(Arc::downgrade(conn));
     watcher.last = Some(Instant::now());
@@ -231,16 +240,10 @@ mod tests {
 
     #[test]
     fn a_call_within_the_gap_continues_the_burst_and_a_pause_ends_it() {
-        assert!(!continues_burst(), "a thread's first call begins no burst");
-        // The scheduler may hold this thread up past the gap between the
-        // two lines: one of a few tries sees the burst.
-        let seen = (0..100).any(|_| {
-            made_call();
-            continues_burst()
-        });
-        assert!(seen);
-        made_call();
-        std::thread::sleep(BURST_GAP * 10);
-        assert!(!continues_burst());
+        let start = Instant::now();
+        assert!(!burst_call(start), "a thread's first call begins no burst");
+        assert!(burst_call(start + BURST_GAP / 2));
+        assert!(burst_call(start + BURST_GAP));
+        assert!(!burst_call(start + BURST_GAP * 3));
     }
 }

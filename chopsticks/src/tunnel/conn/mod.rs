@@ -270,14 +270,15 @@ impl Conn {
         // to send or read them), is written now, and so is the first of a
         // burst; one among others in flight, or within a burst, is corked to
         // go with the calls that follow it (see `send`).
-        let now = match sending {
-            Sending::Now => true,
-            Sending::Corked => alone && !corks::continues_burst(),
+        let cork = match sending {
+            Sending::Now => None,
+            Sending::Corked => {
+                let now = Instant::now();
+                let continues = corks::burst_call(now);
+                (!alone || continues).then_some(now)
+            }
         };
-        let wake = self.send_or_cork(req, frame, now);
-        if sending == Sending::Corked {
-            corks::made_call();
-        }
+        let wake = self.send_or_cork(req, frame, cork);
         if wake || sooner {
             self.wake();
         }

@@ -174,6 +174,7 @@ impl Conn {
         // The I/O thread waits for this, so it cannot fail.
         let _ = conn_tx.send(Arc::clone(&conn));
         super::interrupt::register(&conn);
+        super::corks::start();
         Ok(conn)
     }
 }

@@ -153,17 +153,21 @@ impl Conn {
         !self.queued.load(Ordering::SeqCst)
     }
 
-    /// As [`send`](Conn::send) if `now`, else corks the frame (see the
-    /// module's docs).
-    pub(super) fn send_or_cork(self: &Arc<Self>, req: u64, frame: Vec<u8>, now: bool) -> bool {
+    /// As [`send`](Conn::send), or, given when (`cork`), corks the frame
+    /// (see the module's docs).
+    pub(super) fn send_or_cork(
+        self: &Arc<Self>,
+        req: u64,
+        frame: Vec<u8>,
+        cork: Option<Instant>,
+    ) -> bool {
         let mut out = self.outgoing();
         if !self.queue(&mut out, req, frame) {
             return false;
         }
-        if now || out.bytes >= CORK_MAX {
+        let Some(now) = cork.filter(|_| out.bytes < CORK_MAX) else {
             return self.write_out(&mut out);
-        }
-        let now = Instant::now();
+        };
         if let Some(cork) = &mut out.corked {
             cork.newest = now;
             return false;
