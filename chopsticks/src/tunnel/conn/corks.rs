@@ -27,9 +27,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use super::send::CORK_CHECK;
 use super::Conn;
 
+/// How often the watcher looks at corks while calls are being corked.
+pub(super) const CORK_CHECK: Duration = Duration::from_millis(1);
 /// A call made within this of its thread's previous `call_async`, with
 /// no wait between them, continues the thread's burst: far above the time
 /// between two calls issued in a loop, even when the scheduler holds the

@@ -24,15 +24,14 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::{corks, Conn};
+use super::corks::{self, CORK_CHECK};
+use super::Conn;
 use crate::wire::{self, Request};
 
 /// The request ID of queued frames that are sent whatever became of their
 /// call (credit, cancels): request IDs start at 1.
 pub(super) const CONTROL: u64 = 0;
 
-/// How often corks are looked at while calls are being corked.
-pub(super) const CORK_CHECK: Duration = Duration::from_millis(1);
 /// Corked frames go when none joined them for this long: the calls of a
 /// burst issued from one thread follow each other well within it.
 const CORK_QUIET: Duration = Duration::from_micros(200);
