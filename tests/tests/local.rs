@@ -448,7 +448,9 @@ fn a_burst_over_tunnels_runs_whoever_waits() {
         "a corked lone call never ran"
     );
     assert!(first.wait().unwrap().changed && second.wait().unwrap().changed);
-    // The thread waits for the slow call of its burst: the rest runs meanwhile.
+    // The thread waits for the slow call of its burst: the rest runs
+    // meanwhile (written when the wait begins, or else by the watcher: this
+    // says only that it does not wait for the slow call).
     let (spec3, path3) = file("three");
     let slow = ts[0].call_async(sleep_ms, (1_500,));
     let during = ts[1].call_async(ops::file, (spec3, Mode::Apply));

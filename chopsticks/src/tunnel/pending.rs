@@ -91,7 +91,11 @@ impl<T: DeserializeOwned> Pending<T> {
     /// lost agent, an undecodable result, [`Error::Timeout`].
     pub fn wait(mut self) -> Result<T> {
         match &mut self.inner {
-            Inner::Done(error, host) => Err(take_error(error, host)),
+            Inner::Done(error, host) => {
+                // A wait all the same: the thread's burst is over.
+                super::conn::end_burst();
+                Err(take_error(error, host))
+            }
             Inner::InFlight {
                 conn,
                 slot,

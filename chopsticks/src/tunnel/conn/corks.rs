@@ -23,6 +23,7 @@
 
 use chopsticks_agent::sync::Unpoisoned;
 use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -37,8 +38,9 @@ pub(super) const CORK_CHECK: Duration = Duration::from_millis(1);
 /// thread up a while (a wait ends a burst: a caller that waits for each
 /// reply before its next call makes none).
 const BURST_GAP: Duration = Duration::from_micros(100);
-/// How many corks a thread's burst remembers before it forgets those
-/// already written (by the watcher).
+/// How many corks a thread's burst remembers before it first forgets
+/// those already written (by the watcher, or a dropped call's urge); it
+/// forgets again once the list doubled since.
 const BURST_CORKS: usize = 64;
 
 thread_local! {
@@ -47,6 +49,7 @@ thread_local! {
         RefCell::new(Burst {
             last: None,
             corks: Vec::new(),
+            prune_at: BURST_CORKS,
         })
     };
 }
@@ -56,6 +59,8 @@ thread_local! {
 struct Burst {
     last: Option<Instant>,
     corks: Vec<Weak<Conn>>,
+    /// The length of `corks` at which it forgets what it need not hold.
+    prune_at: usize,
 }
 
 /// Runs `f` on this thread's burst; `None` while the thread ends (its
@@ -83,29 +88,43 @@ pub(super) fn burst_call(now: Instant) -> bool {
 /// Notes that this thread began `conn`'s cork, to write it when the thread
 /// waits.
 pub(super) fn began(conn: &Arc<Conn>) {
-    let conn = Arc::downgrade(conn);
-    let full = with_burst(|burst| match burst.corks.len() < BURST_CORKS {
-        true => {
-            burst.corks.push(conn.clone());
-            None
-        }
-        false => Some(std::mem::take(&mut burst.corks)),
+    let full = with_burst(|burst| {
+        burst.corks.push(Arc::downgrade(conn));
+        (burst.corks.len() >= burst.prune_at).then(|| std::mem::take(&mut burst.corks))
     });
-    // Forgets the corks already written, with the burst not borrowed: a
-    // tunnel dropped here may make calls.
+    // Forgets the corks already written and a tunnel held twice (a thread
+    // that drops or hands away its calls writes each cork and begins the
+    // next without waiting), with the burst not borrowed: a tunnel dropped
+    // here may make calls. A list of corks that are all still there waits
+    // until it doubled: forgetting costs its length.
     if let Some(Some(corks)) = full {
-        let mut corks = still_corked(corks);
-        corks.push(conn);
-        with_burst(|burst| burst.corks.append(&mut corks));
+        let mut kept = still_corked(corks);
+        with_burst(|burst| {
+            burst.prune_at = BURST_CORKS.max(2 * kept.len());
+            burst.corks.append(&mut kept);
+        });
     }
 }
 
-/// The tunnels among `corks` that are still there and corked.
+/// The tunnels among `corks` that are still there and corked, each once.
 fn still_corked(corks: Vec<Weak<Conn>>) -> Vec<Weak<Conn>> {
+    let mut seen = std::collections::HashSet::new();
     corks
         .into_iter()
-        .filter(|c| c.upgrade().is_some_and(|c| c.is_corked()))
+        .filter(|c| c.upgrade().is_some_and(|c| c.is_corked()) && seen.insert(c.as_ptr()))
         .collect()
+}
+
+/// This thread's burst is over (it waits): writes every cork it began.
+pub(crate) fn end_burst() {
+    let corks = with_burst(|burst| {
+        burst.last = None;
+        burst.prune_at = BURST_CORKS;
+        std::mem::take(&mut burst.corks)
+    });
+    for conn in corks.iter().flatten().filter_map(Weak::upgrade) {
+        conn.urge();
+    }
 }
 
 impl Conn {
@@ -114,13 +133,7 @@ impl Conn {
     /// the other tunnels whose cork the thread began.
     pub(crate) fn urge_burst(&self) {
         self.urge();
-        let corks = with_burst(|burst| {
-            burst.last = None;
-            std::mem::take(&mut burst.corks)
-        });
-        for conn in corks.iter().flatten().filter_map(Weak::upgrade) {
-            conn.urge();
-        }
+        end_burst();
     }
 }
 
@@ -217,7 +230,23 @@ fn look() {
         let mut kept = Vec::new();
         for weak in corks {
             let Some(conn) = weak.upgrade() else { continue };
-            if let Some(due) = conn.check_cork(now) {
+            // A panic here (our bug) fails the tunnel's calls, as one on its
+            // I/O thread does, instead of ending the watcher: the corks of
+            // every tunnel would wait for a caller then.
+            let looked = panic::catch_unwind(AssertUnwindSafe(|| conn.check_cork(now)));
+            let due = match looked {
+                Ok(due) => due,
+                Err(panic) => {
+                    let message = chopsticks_agent::panic_message(&*panic);
+                    conn.kill();
+                    conn.shut(
+                        format!("the cork watcher panicked ({message}); the agent was stopped"),
+                        Vec::new(),
+                    );
+                    None
+                }
+            };
+            if let Some(due) = due {
                 next = next.min(due);
                 kept.push(weak);
                 continue;

@@ -5,7 +5,7 @@
 //! output. It completes each call's [`Slot`], forwards log records, fails
 //! calls whose deadline passed (`deadlines`), writes what a caller could not
 //! write without blocking (`send`), and fails every waiter at once when the
-//! agent goes away. Callers only write and wait. Calls corked to go together
+//! agent goes away. Callers write and wait; calls corked to go together
 //! that nobody waited for are written by one thread for the whole process,
 //! the cork watcher (`corks`).
 
@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+pub(crate) use corks::end_burst;
 #[cfg(feature = "fuzzing")]
 pub(crate) use frames::check_cut;
 pub use interrupt::{interrupt, interrupted};

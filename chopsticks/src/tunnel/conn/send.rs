@@ -1,6 +1,7 @@
 //! What goes to the agent: frames written whole and in order, by the
 //! caller when the agent takes them, else queued for the I/O thread, which
-//! writes them as the agent reads (`flush`).
+//! writes them as the agent reads (`flush`); corked frames nobody waits for
+//! by the cork watcher (`corks`).
 //!
 //! A call that may wait (`call_async`) is *corked* when others of its
 //! tunnel are in flight, or when it continues a burst of its thread's
@@ -12,9 +13,9 @@
 //! cork waits for any call, a frame that must go at once joins them, or
 //! they reach [`CORK_MAX`] bytes; else by the process's cork watcher
 //! (`corks`), once no frame joined them for [`CORK_QUIET`] or the first is
-//! [`CORK_LIMIT`] old. The first call of a burst is written at once, and
-//! so is a call its caller waits for at once (`call`): neither has
-//! anything to wait for.
+//! [`CORK_LIMIT`] old. A call its caller waits for at once (`call`) is
+//! written at once, and so is the first of a burst when nothing of its
+//! tunnel is in flight: neither has anything to wait for.
 
 use chopsticks_agent::sync::Unpoisoned;
 use std::collections::VecDeque;
