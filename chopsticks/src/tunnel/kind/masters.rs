@@ -134,9 +134,12 @@ pub(super) fn recall(record: &Path) -> Option<Master> {
 /// agent or X11, or shares no connection.
 pub(super) fn remember(key: &Key, config: &str, debug: &str) {
     let value = |name: &str| setting(config, name);
+    // ssh names a relative `-F` file as it was given: it opened it from the
+    // working directory it shares with this program, as the key did.
+    let here = std::env::current_dir().unwrap_or_default();
     let read_unknown = debug.lines().any(|line| {
         line.split_once("Reading configuration data ")
-            .is_some_and(|(_, file)| !key.files.iter().any(|f| f.as_os_str() == file.trim()))
+            .is_some_and(|(_, file)| !key.files.contains(&here.join(file.trim())))
     });
     let forwards = ["forwardagent", "forwardx11"]
         .iter()
@@ -554,6 +557,24 @@ mod tests {
         let master = recall(&key.record).unwrap();
         assert_eq!(master.socket, Path::new("/run/cs/abc"));
         assert_eq!(master.send_env, ["LANG", "LC_*"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_relative_configuration_file_ssh_names_as_given_is_the_keys() {
+        let dir = scratch("remember-relative");
+        let relative = Path::new("no-such-dir-here/config");
+        let key = key(&dir, Path::new("ssh"), &args(relative)).unwrap();
+        let said = "controlpath /run/cs/def\nforwardagent no\nforwardx11 no\n";
+        let read = format!(
+            "debug1: Reading configuration data {}\n",
+            relative.display()
+        );
+        remember(&key, said, &read);
+        assert_eq!(
+            recall(&key.record).unwrap().socket,
+            Path::new("/run/cs/def")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
