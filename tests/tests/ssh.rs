@@ -410,6 +410,17 @@ fn a_bad_key_is_a_connect_error() {
     assert!(err.to_string().contains("authorized_keys"), "{err}");
 }
 
+/// `builder` sharing its connection (`control_persist`, 30 s) through a
+/// master whose socket is in `dir`, a test's own.
+fn over_master_in(
+    builder: chopsticks::TunnelBuilder,
+    dir: &std::path::Path,
+) -> chopsticks::TunnelBuilder {
+    builder
+        .control_persist(Duration::from_secs(30))
+        .ssh_option(format!("ControlPath={}/%C", dir.display()))
+}
+
 /// A fresh directory for one test's files.
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("chopsticks-{name}-{}", std::process::id()));
@@ -868,11 +879,7 @@ fn stop_master(dir: &std::path::Path, alias: &str) {
 #[test]
 fn a_shared_connection_opens_sessions_on_the_master_without_ssh() {
     let dir = scratch_dir("shared-master");
-    let builder = || {
-        test_host("cs-many-901")
-            .control_persist(Duration::from_secs(30))
-            .ssh_option(format!("ControlPath={}/%C", dir.display()))
-    };
+    let builder = || over_master_in(test_host("cs-many-901"), &dir);
     let needle = dir.display().to_string();
     let first = builder().connect().unwrap();
     assert_eq!(ssh_children(&needle).len(), 1, "the first tunnel runs ssh");
@@ -919,12 +926,8 @@ fn a_master_that_hangs_or_refuses_is_passed_by() {
     use std::io::{Read, Write};
     use std::os::unix::net::UnixListener;
     let dir = scratch_dir("hung-master");
-    let builder = || {
-        test_host("cs-many-902")
-            .control_persist(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(3))
-            .ssh_option(format!("ControlPath={}/%C", dir.display()))
-    };
+    let builder =
+        || over_master_in(test_host("cs-many-902"), &dir).connect_timeout(Duration::from_secs(3));
     drop(builder().connect().unwrap());
     let socket = sockets_in(&dir).pop().expect("ssh left a master");
     stop_master(&dir, "cs-many-902");
@@ -1042,12 +1045,7 @@ fn a_posix_login_shell_runs_the_script_itself() {
             .collect()
     };
     let dir = scratch_dir("login-shell");
-    let builder = || {
-        test_host("cs-deb12")
-            .user("cs-shell")
-            .control_persist(Duration::from_secs(30))
-            .ssh_option(format!("ControlPath={}/%C", dir.display()))
-    };
+    let builder = || over_master_in(test_host("cs-deb12").user("cs-shell"), &dir);
     let notes = || -> Vec<PathBuf> {
         kept_links()
             .into_iter()
